@@ -1,0 +1,19 @@
+//! Everything the relay and its clients must agree on, with no I/O.
+//!
+//! - [`protocol`]: the wire types of protocol v1, `ClientMsg` (client to relay)
+//!   and `ServerMsg` (relay to client), and their JSON codec.
+//! - [`names`]: validated newtypes for what users type: room names, nicks,
+//!   message text, client message ids.
+//! - [`limits`]: the numbers both sides enforce, in one place.
+//! - [`client`]: the pure client-side state model (rooms, members, messages,
+//!   outbox, reconnect) that the web app and the terminal client share.
+//!
+//! This crate depends on no tokio, axum or web-sys: it builds for
+//! `wasm32-unknown-unknown` and is tested natively.
+
+pub mod limits;
+pub mod names;
+pub mod protocol;
+
+pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
+pub use protocol::{ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -1,0 +1,22 @@
+//! The limits of protocol v1, defined once for the relay and every client.
+//!
+//! The relay may be configured with tighter or looser runtime limits (rate,
+//! rooms per connection); it tells each client the values in force in its
+//! `welcome` frame. The constants here are the hard bounds of the format
+//! itself: no relay accepts, and no client produces, anything beyond them.
+
+/// Longest message text, in Unicode scalar values (chars).
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// Longest nick, in chars.
+pub const MAX_NICK_CHARS: usize = 32;
+/// Longest room name, in chars.
+pub const MAX_ROOM_CHARS: usize = 32;
+/// Longest `client_id`, in bytes (it is ASCII).
+pub const MAX_CLIENT_ID_BYTES: usize = 64;
+/// Largest text frame a relay reads and answers with an `error` frame; a
+/// frame of 4000 four-byte chars, JSON-escaped, fits with room to spare.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Most messages one `history` request returns.
+pub const MAX_HISTORY_PAGE: u32 = 100;
+/// The text length at which clients start showing a counter.
+pub const TEXT_COUNTER_FROM: usize = MAX_TEXT_CHARS - 500;

@@ -1,0 +1,399 @@
+//! Protocol v1: JSON text frames on `GET /ws`, internally tagged by `"type"`.
+//!
+//! `ClientMsg` travels from a client to the relay, `ServerMsg` from the relay
+//! to a client. Every type here that derives `Serialize` is a promise to
+//! third-party clients: docs/PROTOCOL.md shows each frame, and the golden
+//! tests parse exactly those examples. Add frames and optional fields freely;
+//! renaming or removing one needs a new protocol version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
+
+/// The version a relay announces in `welcome` and clients check.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A frame from a client to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Optional first frame: the nick to use and a resume token from an
+    /// earlier `welcome`. A later `hello` is refused; use `nick` to rename.
+    Hello {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nick>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+        /// A signed connection token, for relays in token mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Join a room (it is created on first join). `since` is the last `seq`
+    /// the client has seen there; the `joined` reply carries what came after.
+    Join {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    Leave {
+        room: RoomName,
+    },
+    Send {
+        room: RoomName,
+        text: Text,
+        client_id: ClientId,
+    },
+    Typing {
+        room: RoomName,
+    },
+    /// Scrollback: up to `limit` messages with `seq` below `before` (the
+    /// latest ones when `before` is absent).
+    History {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Change the nick; every room the user is in sees a `presence` `nick`.
+    Nick {
+        nick: Nick,
+    },
+    Ping,
+}
+
+/// Who a user is, as every other user sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub nick: Nick,
+}
+
+/// One stored chat message, as broadcast and as returned in history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: RoomName,
+    /// Strictly increasing within the room; the client's cursor for `since`.
+    pub seq: u64,
+    pub from: User,
+    pub text: Text,
+    /// The relay's clock when it accepted the message, Unix milliseconds.
+    pub ts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+/// The runtime limits a relay enforces, announced in `welcome` so clients can
+/// check input before sending it. `0` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_text_chars: u32,
+    pub max_frame_bytes: u32,
+    /// Sustained `send` frames per second per connection.
+    pub rate_per_sec: u32,
+    /// Sends allowed in a burst above the sustained rate.
+    pub rate_burst: u32,
+    pub max_rooms: u32,
+    pub max_history_page: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    Join,
+    Leave,
+    Nick,
+}
+
+/// A frame from the relay to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection.
+    Welcome {
+        protocol: u32,
+        user: User,
+        /// Present this in a later `hello` to keep this identity.
+        resume: String,
+        #[serde(flatten)]
+        limits: Limits,
+    },
+    Joined {
+        room: RoomName,
+        members: Vec<User>,
+        /// Messages after `since` (or the latest ones), oldest first.
+        history: Vec<ChatMessage>,
+        /// True when more messages came after `since` than fit in `history`:
+        /// the client pages back with `history` to fill the gap.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
+    },
+    Message(ChatMessage),
+    /// The sender's message with this `client_id` is stored as `seq`.
+    Ack {
+        room: RoomName,
+        client_id: ClientId,
+        seq: u64,
+    },
+    Presence {
+        room: RoomName,
+        event: PresenceEvent,
+        user: User,
+    },
+    Typing {
+        room: RoomName,
+        user: User,
+    },
+    History {
+        room: RoomName,
+        messages: Vec<ChatMessage>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `client_id` of the refused `send`, when there was one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    Pong,
+}
+
+/// Machine-readable reasons in `error` frames; docs/PROTOCOL.md lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, an unknown `type`, a missing or mistyped field, a binary frame.
+    BadFrame,
+    /// A frame larger than `max_frame_bytes`.
+    TooLarge,
+    /// Too many frames or sends per second; the frame was dropped.
+    RateLimited,
+    InvalidNick,
+    InvalidRoom,
+    InvalidText,
+    InvalidClientId,
+    /// `send`, `typing`, `history` or `leave` for a room the client has not joined.
+    NotJoined,
+    /// Joining one more room would pass `max_rooms`.
+    TooManyRooms,
+    /// The room has reached its member limit.
+    RoomFull,
+    /// `hello` after the session started.
+    AlreadyHello,
+    /// The connection token is missing, expired, malformed or wrongly signed.
+    Unauthorized,
+    /// The token does not allow this room.
+    Forbidden,
+    /// The message could not be stored; it was not accepted, retry it.
+    Unavailable,
+    /// A bug in the relay; the frame was not processed.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::BadFrame,
+        ErrorCode::TooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::InvalidNick,
+        ErrorCode::InvalidRoom,
+        ErrorCode::InvalidText,
+        ErrorCode::InvalidClientId,
+        ErrorCode::NotJoined,
+        ErrorCode::TooManyRooms,
+        ErrorCode::RoomFull,
+        ErrorCode::AlreadyHello,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The snake_case name used on the wire and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InvalidNick => "invalid_nick",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::InvalidClientId => "invalid_client_id",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::AlreadyHello => "already_hello",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl From<&Invalid> for ErrorCode {
+    fn from(invalid: &Invalid) -> Self {
+        match invalid {
+            Invalid::Room => ErrorCode::InvalidRoom,
+            Invalid::Nick => ErrorCode::InvalidNick,
+            Invalid::Text(_) => ErrorCode::InvalidText,
+            Invalid::ClientId => ErrorCode::InvalidClientId,
+        }
+    }
+}
+
+/// WebSocket close codes the relay uses, documented in docs/PROTOCOL.md.
+pub mod close {
+    /// The relay is shutting down; reconnect (to another relay) shortly.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame larger than the relay will read at all.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The client did not read its frames fast enough; its queue overflowed.
+    pub const SLOW_CONSUMER: u16 = 4001;
+    /// Nothing arrived for too long (no frame, no pong).
+    pub const IDLE_TIMEOUT: u16 = 4002;
+    /// The connection token was refused.
+    pub const UNAUTHORIZED: u16 = 4003;
+    /// The client kept sending frames far beyond the rate limit.
+    pub const FLOODING: u16 = 4004;
+}
+
+/// A client frame the relay could not accept, with what to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The frame's `client_id`, when one could be read, for the error's `ref`.
+    pub reference: Option<String>,
+}
+
+impl ClientMsg {
+    /// Parses one text frame. Invalid names and texts get their own codes
+    /// (`invalid_room`, ...); anything else malformed is `bad_frame`.
+    pub fn decode(frame: &str) -> Result<ClientMsg, DecodeError> {
+        serde_json::from_str(frame).map_err(|err| {
+            let text = err.to_string();
+            let code = ErrorCode::ALL
+                .into_iter()
+                .filter(|code| code.as_str().starts_with("invalid_"))
+                .find(|code| {
+                    text.strip_prefix(code.as_str())
+                        .is_some_and(|rest| rest.starts_with(':'))
+                })
+                .unwrap_or(ErrorCode::BadFrame);
+            DecodeError {
+                code,
+                message: text,
+                reference: loose_client_id(frame),
+            }
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("protocol types always serialize")
+    }
+}
+
+impl ServerMsg {
+    pub fn decode(frame: &str) -> Result<ServerMsg, serde_json::Error> {
+        serde_json::from_str(frame)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("protocol types always serialize")
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>, reference: Option<String>) -> Self {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+            reference,
+        }
+    }
+}
+
+/// The `client_id` of a frame that failed to parse, if it has a sane one.
+fn loose_client_id(frame: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Loose {
+        client_id: String,
+    }
+    let loose: Loose = serde_json::from_str(frame).ok()?;
+    ClientId::new(&loose.client_id).ok().map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, nick: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            nick: Nick::new(nick).unwrap(),
+        }
+    }
+
+    #[test]
+    fn decode_maps_validation_failures_to_their_codes() {
+        let cases = [
+            (
+                r#"{"type":"join","room":"no spaces"}"#,
+                ErrorCode::InvalidRoom,
+            ),
+            (
+                r#"{"type":"hello","nick":"a\u202eb"}"#,
+                ErrorCode::InvalidNick,
+            ),
+            (
+                r#"{"type":"send","room":"general","text":"","client_id":"c1"}"#,
+                ErrorCode::InvalidText,
+            ),
+            (
+                r#"{"type":"send","room":"general","text":"hi","client_id":"has space"}"#,
+                ErrorCode::InvalidClientId,
+            ),
+            (r#"{"type":"launch"}"#, ErrorCode::BadFrame),
+            (r#"{"type":"join"}"#, ErrorCode::BadFrame),
+            (r#"not json"#, ErrorCode::BadFrame),
+            (r#"{"room":"general"}"#, ErrorCode::BadFrame),
+            (r#"{"type":"join","room":7}"#, ErrorCode::BadFrame),
+        ];
+        for (frame, code) in cases {
+            assert_eq!(ClientMsg::decode(frame).unwrap_err().code, code, "{frame}");
+        }
+    }
+
+    #[test]
+    fn a_refused_send_keeps_its_client_id_as_reference() {
+        let err =
+            ClientMsg::decode(r#"{"type":"send","room":"general","text":"","client_id":"c-9"}"#)
+                .unwrap_err();
+        assert_eq!(err.reference.as_deref(), Some("c-9"));
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let msg = ChatMessage {
+            room: RoomName::new("general").unwrap(),
+            seq: 42,
+            from: user("u-1", "alice"),
+            text: Text::new("hi").unwrap(),
+            ts: 1_764_000_000_000,
+            client_id: Some(ClientId::new("c-7f3a").unwrap()),
+        };
+        let frames = [
+            ServerMsg::Message(msg.clone()),
+            ServerMsg::Joined {
+                room: msg.room.clone(),
+                members: vec![msg.from.clone()],
+                history: vec![msg.clone()],
+                truncated: true,
+            },
+            ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-1".into())),
+            ServerMsg::Pong,
+        ];
+        for frame in frames {
+            assert_eq!(ServerMsg::decode(&frame.encode()).unwrap(), frame);
+        }
+    }
+}
