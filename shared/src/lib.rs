@@ -11,9 +11,10 @@
 //! This crate depends on no tokio, axum or web-sys: it builds for
 //! `wasm32-unknown-unknown` and is tested natively.
 
+pub mod client;
 pub mod limits;
 pub mod names;
 pub mod protocol;
 
 pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
-pub use protocol::{ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};
+pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -1,0 +1,502 @@
+//! The client-side state model, shared by the web app and the terminal client.
+//!
+//! Pure code, no I/O: the driver owns the socket and the clock, feeds every
+//! [`ServerMsg`] to [`Client::apply`] with the time, and writes the
+//! [`ClientMsg`] frames the methods return. That keeps everything that decides
+//! what the user sees (dedup, unread counts, the outbox, reconnect timing)
+//! testable natively, in milliseconds of fake time.
+//!
+//! - [`reconnect`]: when to open a socket and when to retry (backoff, jitter).
+//! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
+//! - [`room`]: one room's members, messages by `seq`, unread count, typing.
+//! - [`Client`] (here): the rooms, the outbox and the identity together.
+//!
+//! A driver's loop, in short:
+//! 1. [`Reconnect::should_connect`] → open a socket, [`Reconnect::connecting`].
+//! 2. Socket open → write [`Client::connected`]'s frames (hello with the
+//!    resume token, a `join` with `since` per room, the outbox).
+//! 3. Every frame → [`Client::apply`]; after a `welcome`, [`Reconnect::online`].
+//! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
+//! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
+//!    they return (they return nothing to write while disconnected).
+
+pub mod outbox;
+pub mod reconnect;
+pub mod room;
+
+use std::collections::HashMap;
+
+pub use outbox::{Outbox, Pending, PendingState};
+pub use reconnect::{Backoff, ConnState, Reconnect};
+pub use room::{Gap, Membership, Room};
+
+use crate::names::{ClientId, Nick, RoomName, Text};
+use crate::protocol::{
+    ChatMessage, ClientMsg, ErrorCode, Limits, PresenceEvent, ServerMsg, User, PROTOCOL_VERSION,
+};
+
+/// Messages asked for per `history` page (less if the relay allows less).
+pub const HISTORY_PAGE: u32 = 50;
+/// At most one `typing` frame per room this often, in milliseconds.
+pub const TYPING_EVERY_MS: u64 = 3_000;
+/// Notices kept for the UI; older ones are dropped.
+const MAX_NOTICES: usize = 5;
+
+/// An error from the relay that is not about one pending message (a refused
+/// join, a bad nick), for the UI to show and dismiss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Everything one user's client knows. See the module docs for how a driver
+/// uses it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Who the relay says we are (from the latest `welcome`).
+    me: Option<User>,
+    /// The nick the user chose, sent in `hello` and `nick`.
+    nick: Option<Nick>,
+    resume: Option<String>,
+    limits: Option<Limits>,
+    /// Joined rooms, in the order the user joined them.
+    rooms: Vec<Room>,
+    active: Option<RoomName>,
+    outbox: Outbox,
+    /// A socket is open: frames returned now are written.
+    connected: bool,
+    id_prefix: String,
+    next_id: u64,
+    notices: Vec<Notice>,
+    last_typing: HashMap<RoomName, u64>,
+}
+
+impl Client {
+    /// A client with no rooms. `id_prefix` starts every `client_id` this
+    /// client makes; give it something random per process or page load
+    /// (ids must not repeat those in a restored outbox).
+    pub fn new(id_prefix: &str) -> Self {
+        let id_prefix: String = id_prefix
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(40)
+            .collect();
+        Client {
+            me: None,
+            nick: None,
+            resume: None,
+            limits: None,
+            rooms: Vec::new(),
+            active: None,
+            outbox: Outbox::new(),
+            connected: false,
+            id_prefix: if id_prefix.is_empty() {
+                "c".into()
+            } else {
+                id_prefix
+            },
+            next_id: 0,
+            notices: Vec::new(),
+            last_typing: HashMap::new(),
+        }
+    }
+
+    // ---- reading ----
+
+    /// Who the relay says we are; `None` before the first `welcome`.
+    pub fn me(&self) -> Option<&User> {
+        self.me.as_ref()
+    }
+
+    /// The nick the user chose (sent on every connect).
+    pub fn nick(&self) -> Option<&Nick> {
+        self.nick.as_ref()
+    }
+
+    /// The resume token from the latest `welcome`, to keep across restarts.
+    pub fn resume_token(&self) -> Option<&str> {
+        self.resume.as_deref()
+    }
+
+    /// The relay's limits, from `welcome`.
+    pub fn limits(&self) -> Option<&Limits> {
+        self.limits.as_ref()
+    }
+
+    /// The longest text the relay accepts, in chars.
+    pub fn max_text_chars(&self) -> usize {
+        let hard = crate::limits::MAX_TEXT_CHARS;
+        match self.limits.map(|l| l.max_text_chars as usize) {
+            Some(0) | None => hard,
+            Some(n) => n.min(hard),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn rooms(&self) -> &[Room] {
+        &self.rooms
+    }
+
+    pub fn room(&self, name: &RoomName) -> Option<&Room> {
+        self.rooms.iter().find(|r| r.name() == name)
+    }
+
+    fn room_mut(&mut self, name: &RoomName) -> Option<&mut Room> {
+        self.rooms.iter_mut().find(|r| r.name() == name)
+    }
+
+    /// The room the user is looking at; its messages are never unread.
+    pub fn active(&self) -> Option<&RoomName> {
+        self.active.as_ref()
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    // ---- local changes ----
+
+    /// Sets the nick. Returns a `nick` frame when connected (otherwise it is
+    /// sent in the next `hello`).
+    pub fn set_nick(&mut self, nick: Nick) -> Option<ClientMsg> {
+        self.nick = Some(nick.clone());
+        self.connected.then_some(ClientMsg::Nick { nick })
+    }
+
+    /// Restores a resume token saved from an earlier session.
+    pub fn set_resume_token(&mut self, token: Option<String>) {
+        self.resume = token;
+    }
+
+    /// Replaces the outbox with a restored one (see [`Outbox::restore`]).
+    pub fn set_outbox(&mut self, outbox: Outbox) {
+        self.outbox = outbox;
+    }
+
+    /// Shows a room: its unread count goes to zero and stays there while it
+    /// is active. `None` when nothing is being looked at (say, the tab is
+    /// hidden), so every room counts unread messages.
+    pub fn set_active(&mut self, room: Option<RoomName>) {
+        if let Some(room) = room.as_ref().and_then(|r| self.room_mut(r)) {
+            room.mark_read();
+        }
+        self.active = room;
+    }
+
+    pub fn dismiss_notice(&mut self, index: usize) {
+        if index < self.notices.len() {
+            self.notices.remove(index);
+        }
+    }
+
+    /// Joins a room (a no-op for one already joined). Returns the `join`
+    /// frame when connected.
+    pub fn join(&mut self, room: RoomName) -> Option<ClientMsg> {
+        if self.room(&room).is_some() {
+            return None;
+        }
+        self.rooms.push(Room::new(room.clone()));
+        self.connected
+            .then_some(ClientMsg::Join { room, since: None })
+    }
+
+    /// Leaves a room, dropping its state and its pending messages. Returns
+    /// the `leave` frame when connected and the room was joined.
+    pub fn leave(&mut self, room: &RoomName) -> Option<ClientMsg> {
+        let index = self.rooms.iter().position(|r| r.name() == room)?;
+        self.rooms.remove(index);
+        self.outbox.discard_room(room);
+        self.last_typing.remove(room);
+        if self.active.as_ref() == Some(room) {
+            self.active = None;
+        }
+        self.connected
+            .then(|| ClientMsg::Leave { room: room.clone() })
+    }
+
+    /// Queues a message for a joined room and returns its id, plus the `send`
+    /// frame when connected. The message shows as pending until acked.
+    pub fn send(
+        &mut self,
+        room: &RoomName,
+        text: Text,
+        now_ms: u64,
+    ) -> (ClientId, Option<ClientMsg>) {
+        self.next_id += 1;
+        let id = ClientId::new(&format!("{}-{}", self.id_prefix, self.next_id))
+            .expect("the prefix is short printable ASCII");
+        self.outbox.push(id.clone(), room.clone(), text, now_ms);
+        let frame = if self.connected {
+            self.outbox.send(&id)
+        } else {
+            None
+        };
+        (id, frame)
+    }
+
+    /// Tries a failed message again, with the same `client_id`.
+    pub fn retry(&mut self, client_id: &ClientId) -> Option<ClientMsg> {
+        if !self.outbox.retry(client_id) || !self.connected {
+            return None;
+        }
+        self.outbox.send(client_id)
+    }
+
+    /// Gives up on a pending or failed message.
+    pub fn discard(&mut self, client_id: &ClientId) {
+        self.outbox.discard(client_id);
+    }
+
+    /// The user typed in a room's composer. Returns a `typing` frame at most
+    /// every [`TYPING_EVERY_MS`] per room, and only in a joined room.
+    pub fn typing(&mut self, room: &RoomName, now_ms: u64) -> Option<ClientMsg> {
+        if !self.connected || self.room(room).map(Room::membership) != Some(Membership::Joined) {
+            return None;
+        }
+        let last = self.last_typing.get(room).copied();
+        if last.is_some_and(|last| now_ms < last + TYPING_EVERY_MS) {
+            return None;
+        }
+        self.last_typing.insert(room.clone(), now_ms);
+        Some(ClientMsg::Typing { room: room.clone() })
+    }
+
+    /// Asks for older messages of a room: the missing ones after a
+    /// truncated rejoin first, then scrollback. `None` while a page is on its
+    /// way, at the start of the room, or when not connected.
+    pub fn load_older(&mut self, room: &RoomName) -> Option<ClientMsg> {
+        if !self.connected {
+            return None;
+        }
+        let limit = self.page_limit();
+        let state = self.room_mut(room)?;
+        if state.membership() != Membership::Joined {
+            return None;
+        }
+        let before = state.next_page(limit)?;
+        Some(ClientMsg::History {
+            room: room.clone(),
+            before,
+            limit: Some(limit),
+        })
+    }
+
+    fn page_limit(&self) -> u32 {
+        match self.limits.map(|l| l.max_history_page) {
+            Some(0) | None => HISTORY_PAGE,
+            Some(n) => n.min(HISTORY_PAGE),
+        }
+    }
+
+    // ---- the connection ----
+
+    /// A socket just opened. Returns the frames to write first, in order:
+    /// `hello` (nick and resume token), a `join` per room with `since` = the
+    /// last `seq` seen there, then every unacked message with its original
+    /// `client_id` (the relay acks a duplicate without storing it twice).
+    pub fn connected(&mut self) -> Vec<ClientMsg> {
+        self.connected = true;
+        let mut frames = Vec::new();
+        if self.nick.is_some() || self.resume.is_some() {
+            frames.push(ClientMsg::Hello {
+                nick: self.nick.clone(),
+                resume: self.resume.clone(),
+                token: None,
+            });
+        }
+        for room in &mut self.rooms {
+            room.set_joining();
+            frames.push(ClientMsg::Join {
+                room: room.name().clone(),
+                since: room.last_seq(),
+            });
+        }
+        let joined = |room: &RoomName| self.rooms.iter().any(|r| r.name() == room);
+        let orphans: Vec<ClientId> = self
+            .outbox
+            .iter()
+            .filter(|p| !joined(&p.room))
+            .map(|p| p.client_id.clone())
+            .collect();
+        for id in orphans {
+            self.outbox
+                .fail(id.as_str(), Some(ErrorCode::NotJoined), "not in this room");
+        }
+        frames.extend(self.outbox.resend_all());
+        frames
+    }
+
+    /// The socket closed. Nothing more is written until
+    /// [`Client::connected`]; in-flight messages are queued again.
+    pub fn disconnected(&mut self) {
+        self.connected = false;
+        self.outbox.disconnected();
+        self.last_typing.clear();
+        for room in &mut self.rooms {
+            room.set_joining();
+        }
+    }
+
+    /// Applies one frame from the relay at `now_ms` (the client's clock,
+    /// milliseconds). Returns frames to write in response: a `history`
+    /// request to fill a gap after a truncated rejoin.
+    pub fn apply(&mut self, msg: ServerMsg, now_ms: u64) -> Vec<ClientMsg> {
+        let me = self.me.as_ref().map(|u| u.id.clone());
+        match msg {
+            ServerMsg::Welcome {
+                protocol,
+                user,
+                resume,
+                limits,
+            } => {
+                if protocol != PROTOCOL_VERSION {
+                    self.notice(
+                        ErrorCode::BadFrame,
+                        format!(
+                            "the relay speaks protocol {protocol}, this client {PROTOCOL_VERSION}"
+                        ),
+                    );
+                }
+                self.me = Some(user);
+                self.resume = Some(resume);
+                self.limits = Some(limits);
+            }
+            ServerMsg::Joined {
+                room,
+                members,
+                history,
+                truncated,
+            } => {
+                let count_unread = self.active.as_ref() != Some(&room);
+                if self.room(&room).is_none() {
+                    self.rooms.push(Room::new(room.clone()));
+                }
+                let limit = self.page_limit();
+                let state = self.room_mut(&room).expect("just ensured");
+                let gap = state.joined(members, history, truncated, count_unread, me.as_ref());
+                if gap {
+                    if let Some(before) = state.next_page(limit) {
+                        return vec![ClientMsg::History {
+                            room,
+                            before,
+                            limit: Some(limit),
+                        }];
+                    }
+                }
+            }
+            ServerMsg::Message(msg) => {
+                if let Some(id) = msg.client_id.as_ref() {
+                    if me.as_ref() == Some(&msg.from.id) {
+                        self.outbox.ack(id);
+                    }
+                }
+                let count_unread = self.active.as_ref() != Some(&msg.room);
+                if let Some(room) = self.room_mut(&msg.room) {
+                    room.live(msg, count_unread, me.as_ref());
+                }
+            }
+            ServerMsg::Ack {
+                room,
+                client_id,
+                seq,
+            } => {
+                let Some(pending) = self.outbox.ack(&client_id) else {
+                    return Vec::new();
+                };
+                let Some(from) = self.me.clone() else {
+                    return Vec::new();
+                };
+                if let Some(state) = self.room_mut(&room) {
+                    state.insert_acked(ChatMessage {
+                        room,
+                        seq,
+                        from,
+                        text: pending.text,
+                        ts: now_ms,
+                        client_id: Some(client_id),
+                    });
+                }
+            }
+            ServerMsg::Presence { room, event, user } => {
+                if event == PresenceEvent::Nick && me.as_ref() == Some(&user.id) {
+                    self.me = Some(user.clone());
+                }
+                if let Some(room) = self.room_mut(&room) {
+                    match event {
+                        PresenceEvent::Join => room.presence_join(user),
+                        PresenceEvent::Leave => room.presence_leave(&user),
+                        PresenceEvent::Nick => room.presence_nick(user),
+                    }
+                }
+            }
+            ServerMsg::Typing { room, user } => {
+                if me.as_ref() != Some(&user.id) {
+                    if let Some(room) = self.room_mut(&room) {
+                        room.typing_from(user, now_ms);
+                    }
+                }
+            }
+            ServerMsg::History { room, messages } => {
+                if let Some(room) = self.room_mut(&room) {
+                    room.history(messages, me.as_ref());
+                }
+            }
+            ServerMsg::Error {
+                code,
+                message,
+                reference,
+            } => self.error(code, message, reference),
+            ServerMsg::Pong => {}
+        }
+        Vec::new()
+    }
+
+    fn error(&mut self, code: ErrorCode, message: String, reference: Option<String>) {
+        if let Some(reference) = reference.as_deref() {
+            if self.outbox.fail(reference, Some(code), &message) {
+                return;
+            }
+        }
+        // The relay answers joins in order, so a refused join is the oldest
+        // one still waiting.
+        let refuses_join = matches!(
+            code,
+            ErrorCode::InvalidRoom
+                | ErrorCode::TooManyRooms
+                | ErrorCode::RoomFull
+                | ErrorCode::Forbidden
+        );
+        if refuses_join {
+            if let Some(index) = self
+                .rooms
+                .iter()
+                .position(|r| r.membership() == Membership::Joining)
+            {
+                let room = self.rooms.remove(index);
+                self.outbox.discard_room(room.name());
+                if self.active.as_ref() == Some(room.name()) {
+                    self.active = None;
+                }
+            }
+        }
+        self.notice(code, message);
+    }
+
+    fn notice(&mut self, code: ErrorCode, message: String) {
+        self.notices.push(Notice { code, message });
+        if self.notices.len() > MAX_NOTICES {
+            self.notices.remove(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

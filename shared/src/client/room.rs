@@ -1,0 +1,289 @@
+//! One room as a client sees it: members, messages by `seq`, unread count,
+//! who is typing, and how far back the scrollback goes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::names::{RoomName, UserId};
+use crate::protocol::{ChatMessage, User};
+
+/// How long a `typing` notice is shown without a new one, in milliseconds.
+pub const TYPING_SHOWN_MS: u64 = 5_000;
+
+/// Whether the relay has confirmed the join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// `join` sent (or waiting for a connection); no `joined` yet.
+    Joining,
+    /// `joined` received on the current connection.
+    Joined,
+}
+
+/// Messages known to be missing between two loaded ones: a `joined` after a
+/// reconnect was `truncated`, so the messages with `after < seq < before`
+/// have not been loaded yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub after: u64,
+    pub before: u64,
+}
+
+/// One room's state. Built and changed by [`super::Client`]; read by the UI.
+#[derive(Debug, Clone)]
+pub struct Room {
+    name: RoomName,
+    membership: Membership,
+    members: BTreeMap<UserId, User>,
+    /// Messages by `seq`: a message received twice (live and in history, or
+    /// again after a reconnect) is stored once.
+    messages: BTreeMap<u64, ChatMessage>,
+    /// The highest `seq` received from the relay (not just acked): the
+    /// `since` of the next `join`.
+    last_seq: Option<u64>,
+    unread: u32,
+    /// Who is typing, with when the notice expires.
+    typing: HashMap<UserId, (User, u64)>,
+    gap: Option<Gap>,
+    /// A `history` request is in flight: the `before` and `limit` it asked
+    /// for.
+    loading: Option<(Option<u64>, u32)>,
+    /// The relay has nothing older than what is loaded.
+    at_start: bool,
+}
+
+impl Room {
+    pub(crate) fn new(name: RoomName) -> Self {
+        Room {
+            name,
+            membership: Membership::Joining,
+            members: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            last_seq: None,
+            unread: 0,
+            typing: HashMap::new(),
+            gap: None,
+            loading: None,
+            at_start: false,
+        }
+    }
+
+    pub fn name(&self) -> &RoomName {
+        &self.name
+    }
+
+    pub fn membership(&self) -> Membership {
+        self.membership
+    }
+
+    /// Members sorted by nick, case-insensitively.
+    pub fn members(&self) -> Vec<&User> {
+        let mut members: Vec<&User> = self.members.values().collect();
+        members.sort_by_cached_key(|u| (u.nick.as_str().to_lowercase(), u.id.clone()));
+        members
+    }
+
+    pub fn is_member(&self, id: &UserId) -> bool {
+        self.members.contains_key(id)
+    }
+
+    /// Messages in `seq` order.
+    pub fn messages(&self) -> impl DoubleEndedIterator<Item = &ChatMessage> + ExactSizeIterator {
+        self.messages.values()
+    }
+
+    pub fn message(&self, seq: u64) -> Option<&ChatMessage> {
+        self.messages.get(&seq)
+    }
+
+    /// The `since` to send when (re)joining.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    pub fn unread(&self) -> u32 {
+        self.unread
+    }
+
+    pub fn gap(&self) -> Option<Gap> {
+        self.gap
+    }
+
+    /// True while a `history` request for this room is unanswered.
+    pub fn is_loading_history(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// True once the oldest message of the room is loaded.
+    pub fn at_start(&self) -> bool {
+        self.at_start
+    }
+
+    /// Users typing at `now_ms`, sorted by nick.
+    pub fn typing(&self, now_ms: u64) -> Vec<&User> {
+        let mut users: Vec<&User> = self
+            .typing
+            .values()
+            .filter(|(_, until)| *until > now_ms)
+            .map(|(user, _)| user)
+            .collect();
+        users.sort_by(|a, b| a.nick.cmp(&b.nick));
+        users
+    }
+
+    // ---- changes, called by `Client` ----
+
+    pub(crate) fn mark_read(&mut self) {
+        self.unread = 0;
+    }
+
+    pub(crate) fn set_joining(&mut self) {
+        self.membership = Membership::Joining;
+        self.typing.clear();
+        self.loading = None;
+    }
+
+    /// Applies `joined`. Returns true when the history came `truncated`
+    /// after a `since`, i.e. a gap to fill was recorded.
+    pub(crate) fn joined(
+        &mut self,
+        members: Vec<User>,
+        history: Vec<ChatMessage>,
+        truncated: bool,
+        count_unread: bool,
+        me: Option<&UserId>,
+    ) -> bool {
+        self.membership = Membership::Joined;
+        self.members = members.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let since = self.last_seq;
+        let first_new = history.first().map(|m| m.seq);
+        for msg in history {
+            self.insert(msg, count_unread && since.is_some(), me);
+        }
+        match (since, first_new) {
+            (None, Some(first)) => {
+                // A first join: the history is the latest page; seqs start
+                // at 1, so a page that holds seq 1 is the whole room.
+                self.at_start = first <= 1;
+                false
+            }
+            (None, None) => {
+                self.at_start = true;
+                false
+            }
+            (Some(after), Some(before)) if truncated && before > after + 1 => {
+                self.gap = Some(Gap { after, before });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds or replaces a message. Returns true when its `seq` was new.
+    pub(crate) fn insert(
+        &mut self,
+        msg: ChatMessage,
+        count_unread: bool,
+        me: Option<&UserId>,
+    ) -> bool {
+        let seq = msg.seq;
+        let mine = me == Some(&msg.from.id);
+        self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
+        let new = self.messages.insert(seq, msg).is_none();
+        if new && count_unread && !mine {
+            self.unread += 1;
+        }
+        new
+    }
+
+    /// Shows our own acked message before its broadcast arrives. It does not
+    /// move `last_seq`: only messages from the relay do, so nothing sent by
+    /// others just before it can be skipped on the next `join`.
+    pub(crate) fn insert_acked(&mut self, msg: ChatMessage) {
+        self.messages.entry(msg.seq).or_insert(msg);
+    }
+
+    pub(crate) fn presence_join(&mut self, user: User) {
+        self.members.insert(user.id.clone(), user);
+    }
+
+    pub(crate) fn presence_leave(&mut self, user: &User) {
+        self.members.remove(&user.id);
+        self.typing.remove(&user.id);
+    }
+
+    pub(crate) fn presence_nick(&mut self, user: User) {
+        if let Some((typing, _)) = self.typing.get_mut(&user.id) {
+            typing.nick = user.nick.clone();
+        }
+        self.members.insert(user.id.clone(), user);
+    }
+
+    /// A live message: its sender has stopped typing.
+    pub(crate) fn live(
+        &mut self,
+        msg: ChatMessage,
+        count_unread: bool,
+        me: Option<&UserId>,
+    ) -> bool {
+        self.typing.remove(&msg.from.id);
+        self.insert(msg, count_unread, me)
+    }
+
+    pub(crate) fn typing_from(&mut self, user: User, now_ms: u64) {
+        self.typing
+            .insert(user.id.clone(), (user, now_ms + TYPING_SHOWN_MS));
+    }
+
+    /// The `before` for the next scrollback page: the gap first, then the
+    /// oldest loaded message. `None` when nothing should be asked (already
+    /// loading, or at the start).
+    pub(crate) fn next_page(&mut self, limit: u32) -> Option<Option<u64>> {
+        if self.loading.is_some() {
+            return None;
+        }
+        let before = match self.gap {
+            Some(gap) => Some(gap.before),
+            None if self.at_start => return None,
+            None => self.messages.keys().next().copied(),
+        };
+        self.loading = Some((before, limit));
+        Some(before)
+    }
+
+    /// Applies a `history` page.
+    pub(crate) fn history(&mut self, messages: Vec<ChatMessage>, me: Option<&UserId>) {
+        // A page nobody asked for (say, from before a reconnect) is merged
+        // but says nothing about gaps or the start of the room.
+        let Some((asked, limit)) = self.loading.take() else {
+            for msg in messages {
+                self.insert_acked(msg);
+            }
+            return;
+        };
+        let oldest = messages.first().map(|m| m.seq);
+        let count = messages.len();
+        // Scrollback is old news: it never counts as unread and never moves
+        // `last_seq` (it is all older than what is loaded).
+        let last = self.last_seq;
+        for msg in messages {
+            self.insert(msg, false, me);
+        }
+        self.last_seq = last.or(self.last_seq);
+        match self.gap {
+            Some(gap) if asked == Some(gap.before) => match oldest {
+                Some(oldest) if oldest > gap.after + 1 && count as u32 >= limit => {
+                    self.gap = Some(Gap {
+                        after: gap.after,
+                        before: oldest,
+                    });
+                }
+                _ => self.gap = None,
+            },
+            Some(_) => {}
+            None => {
+                if count == 0 || (count as u32) < limit || oldest.is_some_and(|s| s <= 1) {
+                    self.at_start = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,546 @@
+//! The client model against scripted relay frames.
+
+use super::*;
+use crate::names::UserId;
+
+fn room(name: &str) -> RoomName {
+    RoomName::new(name).unwrap()
+}
+
+fn user(id: &str, nick: &str) -> User {
+    User {
+        id: UserId(id.into()),
+        nick: Nick::new(nick).unwrap(),
+    }
+}
+
+fn text(s: &str) -> Text {
+    Text::new(s).unwrap()
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_text_chars: 4000,
+        max_frame_bytes: 32 * 1024,
+        rate_per_sec: 5,
+        rate_burst: 10,
+        max_rooms: 20,
+        max_history_page: 100,
+    }
+}
+
+fn welcome(me: &User) -> ServerMsg {
+    ServerMsg::Welcome {
+        protocol: PROTOCOL_VERSION,
+        user: me.clone(),
+        resume: format!("resume-{}", me.id),
+        limits: limits(),
+    }
+}
+
+fn msg(room_name: &str, seq: u64, from: &User, body: &str) -> ChatMessage {
+    ChatMessage {
+        room: room(room_name),
+        seq,
+        from: from.clone(),
+        text: text(body),
+        ts: 1_000 + seq,
+        client_id: None,
+    }
+}
+
+fn joined(
+    room_name: &str,
+    members: &[&User],
+    history: Vec<ChatMessage>,
+    truncated: bool,
+) -> ServerMsg {
+    ServerMsg::Joined {
+        room: room(room_name),
+        members: members.iter().map(|u| (*u).clone()).collect(),
+        history,
+        truncated,
+    }
+}
+
+fn seqs(client: &Client, name: &str) -> Vec<u64> {
+    client
+        .room(&room(name))
+        .unwrap()
+        .messages()
+        .map(|m| m.seq)
+        .collect()
+}
+
+/// A client online as alice in `general` (active) with messages 1..=3.
+fn online() -> (Client, User, User) {
+    let alice = user("u-a", "alice");
+    let bob = user("u-b", "bob");
+    let mut client = Client::new("t");
+    client.set_nick(alice.nick.clone());
+    client.join(room("general"));
+    client.set_active(Some(room("general")));
+    client.connected();
+    client.apply(welcome(&alice), 0);
+    let history = (1..=3).map(|s| msg("general", s, &bob, "hi")).collect();
+    client.apply(joined("general", &[&alice, &bob], history, false), 0);
+    (client, alice, bob)
+}
+
+#[test]
+fn connecting_sends_hello_joins_and_nothing_else() {
+    let mut client = Client::new("t");
+    client.set_nick(Nick::new("alice").unwrap());
+    assert_eq!(client.join(room("general")), None, "not connected yet");
+    assert_eq!(
+        client.connected(),
+        vec![
+            ClientMsg::Hello {
+                nick: Some(Nick::new("alice").unwrap()),
+                resume: None,
+                token: None
+            },
+            ClientMsg::Join {
+                room: room("general"),
+                since: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn messages_are_deduplicated_and_ordered_by_seq() {
+    let (mut client, _, bob) = online();
+    client.apply(ServerMsg::Message(msg("general", 5, &bob, "five")), 0);
+    client.apply(ServerMsg::Message(msg("general", 4, &bob, "four")), 0);
+    client.apply(ServerMsg::Message(msg("general", 5, &bob, "five")), 0);
+    client.apply(
+        joined(
+            "general",
+            &[&bob],
+            vec![msg("general", 3, &bob, "hi")],
+            false,
+        ),
+        0,
+    );
+    assert_eq!(seqs(&client, "general"), [1, 2, 3, 4, 5]);
+    assert_eq!(client.room(&room("general")).unwrap().last_seq(), Some(5));
+}
+
+#[test]
+fn reconnect_rejoins_with_since_and_resends_the_outbox() {
+    let (mut client, alice, _) = online();
+    client.join(room("rust"));
+    let (id, frame) = client.send(&room("general"), text("are you there?"), 10);
+    assert!(frame.is_some());
+    client.disconnected();
+    let (id2, frame) = client.send(&room("general"), text("hello?"), 20);
+    assert_eq!(frame, None, "offline: queued only");
+    assert_eq!(client.outbox().unacked(), 2);
+
+    let frames = client.connected();
+    assert_eq!(
+        frames,
+        vec![
+            ClientMsg::Hello {
+                nick: Some(alice.nick.clone()),
+                resume: Some("resume-u-a".into()),
+                token: None
+            },
+            ClientMsg::Join {
+                room: room("general"),
+                since: Some(3)
+            },
+            ClientMsg::Join {
+                room: room("rust"),
+                since: None
+            },
+            ClientMsg::Send {
+                room: room("general"),
+                text: text("are you there?"),
+                client_id: id.clone()
+            },
+            ClientMsg::Send {
+                room: room("general"),
+                text: text("hello?"),
+                client_id: id2
+            },
+        ]
+    );
+}
+
+#[test]
+fn an_ack_turns_a_pending_message_into_a_message_once() {
+    let (mut client, alice, _) = online();
+    let (id, _) = client.send(&room("general"), text("mine"), 10);
+    assert_eq!(client.outbox().for_room(&room("general")).count(), 1);
+    client.apply(
+        ServerMsg::Ack {
+            room: room("general"),
+            client_id: id.clone(),
+            seq: 4,
+        },
+        11,
+    );
+    assert!(client.outbox().is_empty());
+    assert_eq!(seqs(&client, "general"), [1, 2, 3, 4]);
+    // The acked copy does not move the `since` cursor; the broadcast does.
+    assert_eq!(client.room(&room("general")).unwrap().last_seq(), Some(3));
+    let mut broadcast = msg("general", 4, &alice, "mine");
+    broadcast.client_id = Some(id.clone());
+    client.apply(ServerMsg::Message(broadcast), 12);
+    assert_eq!(seqs(&client, "general"), [1, 2, 3, 4]);
+    assert_eq!(client.room(&room("general")).unwrap().last_seq(), Some(4));
+    // A duplicate ack (after a resend) changes nothing.
+    client.apply(
+        ServerMsg::Ack {
+            room: room("general"),
+            client_id: id,
+            seq: 4,
+        },
+        13,
+    );
+    assert_eq!(seqs(&client, "general"), [1, 2, 3, 4]);
+}
+
+#[test]
+fn the_broadcast_alone_also_clears_the_outbox() {
+    let (mut client, alice, _) = online();
+    let (id, _) = client.send(&room("general"), text("mine"), 10);
+    let mut broadcast = msg("general", 4, &alice, "mine");
+    broadcast.client_id = Some(id);
+    client.apply(ServerMsg::Message(broadcast), 12);
+    assert!(client.outbox().is_empty());
+}
+
+#[test]
+fn a_refused_message_fails_then_retries_with_the_same_id_or_is_discarded() {
+    let (mut client, _, _) = online();
+    let (id, _) = client.send(&room("general"), text("spam"), 10);
+    client.apply(
+        ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(id.to_string())),
+        11,
+    );
+    let pending = client.outbox().get(&id).unwrap();
+    assert_eq!(
+        pending.state,
+        PendingState::Failed {
+            code: Some(ErrorCode::RateLimited),
+            reason: "slow down".into()
+        }
+    );
+    assert!(client.notices().is_empty(), "shown by the message instead");
+    // Not resent by itself on reconnect.
+    client.disconnected();
+    assert_eq!(client.connected().len(), 2);
+
+    let frame = client.retry(&id).unwrap();
+    assert!(matches!(frame, ClientMsg::Send { client_id, .. } if client_id == id));
+    client.apply(
+        ServerMsg::error(ErrorCode::InvalidText, "too long", Some(id.to_string())),
+        12,
+    );
+    client.discard(&id);
+    assert!(client.outbox().is_empty());
+}
+
+#[test]
+fn unread_counts_only_other_rooms_and_others_messages() {
+    let (mut client, alice, bob) = online();
+    client.join(room("rust"));
+    client.apply(
+        joined(
+            "rust",
+            &[&alice, &bob],
+            vec![msg("rust", 1, &bob, "old")],
+            false,
+        ),
+        0,
+    );
+    assert_eq!(
+        client.room(&room("rust")).unwrap().unread(),
+        0,
+        "first history is not new"
+    );
+    client.apply(ServerMsg::Message(msg("rust", 2, &bob, "new")), 0);
+    client.apply(ServerMsg::Message(msg("rust", 3, &alice, "mine")), 0);
+    client.apply(ServerMsg::Message(msg("rust", 2, &bob, "new")), 0);
+    client.apply(ServerMsg::Message(msg("general", 4, &bob, "here")), 0);
+    assert_eq!(client.room(&room("rust")).unwrap().unread(), 1);
+    assert_eq!(client.room(&room("general")).unwrap().unread(), 0);
+
+    // Messages missed while disconnected are unread too.
+    client.disconnected();
+    client.connected();
+    client.apply(
+        joined("rust", &[&bob], vec![msg("rust", 4, &bob, "missed")], false),
+        0,
+    );
+    assert_eq!(client.room(&room("rust")).unwrap().unread(), 2);
+
+    client.set_active(Some(room("rust")));
+    assert_eq!(client.room(&room("rust")).unwrap().unread(), 0);
+    client.set_active(None);
+    client.apply(ServerMsg::Message(msg("rust", 5, &bob, "hidden tab")), 0);
+    assert_eq!(client.room(&room("rust")).unwrap().unread(), 1);
+}
+
+#[test]
+fn a_truncated_rejoin_records_the_gap_and_fills_it() {
+    let (mut client, alice, bob) = online();
+    client.disconnected();
+    client.connected();
+    let frames = client.apply(
+        joined(
+            "general",
+            &[&alice, &bob],
+            (150..=199).map(|s| msg("general", s, &bob, "x")).collect(),
+            true,
+        ),
+        0,
+    );
+    let room_state = client.room(&room("general")).unwrap();
+    assert_eq!(
+        room_state.gap(),
+        Some(Gap {
+            after: 3,
+            before: 150
+        })
+    );
+    assert_eq!(
+        frames,
+        vec![ClientMsg::History {
+            room: room("general"),
+            before: Some(150),
+            limit: Some(HISTORY_PAGE)
+        }]
+    );
+    client.apply(
+        ServerMsg::History {
+            room: room("general"),
+            messages: (100..150).map(|s| msg("general", s, &bob, "x")).collect(),
+        },
+        0,
+    );
+    assert_eq!(
+        client.room(&room("general")).unwrap().gap(),
+        Some(Gap {
+            after: 3,
+            before: 100
+        })
+    );
+    assert_eq!(
+        client.load_older(&room("general")),
+        Some(ClientMsg::History {
+            room: room("general"),
+            before: Some(100),
+            limit: Some(HISTORY_PAGE)
+        })
+    );
+    assert_eq!(
+        client.load_older(&room("general")),
+        None,
+        "one page at a time"
+    );
+    client.apply(
+        ServerMsg::History {
+            room: room("general"),
+            messages: (50..100).map(|s| msg("general", s, &bob, "x")).collect(),
+        },
+        0,
+    );
+    client.load_older(&room("general"));
+    client.apply(
+        ServerMsg::History {
+            room: room("general"),
+            messages: (2..50).map(|s| msg("general", s, &bob, "x")).collect(),
+        },
+        0,
+    );
+    let room_state = client.room(&room("general")).unwrap();
+    assert_eq!(room_state.gap(), None);
+    assert_eq!(seqs(&client, "general"), (1..=199).collect::<Vec<_>>());
+    assert_eq!(room_state.last_seq(), Some(199));
+    assert!(room_state.at_start());
+}
+
+#[test]
+fn scrollback_pages_until_the_start() {
+    let alice = user("u-a", "alice");
+    let bob = user("u-b", "bob");
+    let mut client = Client::new("t");
+    client.join(room("general"));
+    client.connected();
+    client.apply(welcome(&alice), 0);
+    client.apply(
+        joined(
+            "general",
+            &[&bob],
+            (61..=80).map(|s| msg("general", s, &bob, "x")).collect(),
+            false,
+        ),
+        0,
+    );
+    let frame = client.load_older(&room("general")).unwrap();
+    assert_eq!(
+        frame,
+        ClientMsg::History {
+            room: room("general"),
+            before: Some(61),
+            limit: Some(HISTORY_PAGE)
+        }
+    );
+    assert!(client.room(&room("general")).unwrap().is_loading_history());
+    client.apply(
+        ServerMsg::History {
+            room: room("general"),
+            messages: (11..61).map(|s| msg("general", s, &bob, "x")).collect(),
+        },
+        0,
+    );
+    assert!(!client.room(&room("general")).unwrap().at_start());
+    client.load_older(&room("general")).unwrap();
+    client.apply(
+        ServerMsg::History {
+            room: room("general"),
+            messages: (1..11).map(|s| msg("general", s, &bob, "x")).collect(),
+        },
+        0,
+    );
+    assert!(client.room(&room("general")).unwrap().at_start());
+    assert_eq!(client.load_older(&room("general")), None);
+    assert_eq!(client.room(&room("general")).unwrap().last_seq(), Some(80));
+}
+
+#[test]
+fn typing_expires_and_stops_with_a_message() {
+    let (mut client, alice, bob) = online();
+    let general = room("general");
+    client.apply(
+        ServerMsg::Typing {
+            room: general.clone(),
+            user: bob.clone(),
+        },
+        1_000,
+    );
+    client.apply(
+        ServerMsg::Typing {
+            room: general.clone(),
+            user: alice.clone(),
+        },
+        1_000,
+    );
+    let typing = |c: &Client, now| -> Vec<String> {
+        c.room(&general)
+            .unwrap()
+            .typing(now)
+            .iter()
+            .map(|u| u.nick.to_string())
+            .collect()
+    };
+    assert_eq!(typing(&client, 2_000), ["bob"], "never ourselves");
+    assert!(typing(&client, 1_000 + room::TYPING_SHOWN_MS).is_empty());
+    client.apply(
+        ServerMsg::Typing {
+            room: general.clone(),
+            user: bob.clone(),
+        },
+        7_000,
+    );
+    client.apply(ServerMsg::Message(msg("general", 4, &bob, "done")), 7_100);
+    assert!(typing(&client, 7_200).is_empty());
+}
+
+#[test]
+fn our_typing_frames_are_throttled() {
+    let (mut client, _, _) = online();
+    let general = room("general");
+    assert!(client.typing(&general, 0).is_some());
+    assert!(client.typing(&general, 2_999).is_none());
+    assert!(client.typing(&general, 3_000).is_some());
+    assert!(client.typing(&room("nowhere"), 10_000).is_none());
+}
+
+#[test]
+fn presence_updates_members_and_our_own_nick() {
+    let (mut client, alice, bob) = online();
+    let carol = user("u-c", "Carol");
+    let general = room("general");
+    client.apply(
+        ServerMsg::Presence {
+            room: general.clone(),
+            event: PresenceEvent::Join,
+            user: carol.clone(),
+        },
+        0,
+    );
+    let nicks = |c: &Client| -> Vec<String> {
+        c.room(&general)
+            .unwrap()
+            .members()
+            .iter()
+            .map(|u| u.nick.to_string())
+            .collect()
+    };
+    assert_eq!(nicks(&client), ["alice", "bob", "Carol"]);
+    client.apply(
+        ServerMsg::Presence {
+            room: general.clone(),
+            event: PresenceEvent::Leave,
+            user: bob,
+        },
+        0,
+    );
+    let renamed = user("u-a", "alicia");
+    client.apply(
+        ServerMsg::Presence {
+            room: general.clone(),
+            event: PresenceEvent::Nick,
+            user: renamed.clone(),
+        },
+        0,
+    );
+    assert_eq!(nicks(&client), ["alicia", "Carol"]);
+    assert_eq!(client.me(), Some(&renamed));
+    assert_ne!(client.me(), Some(&alice));
+}
+
+#[test]
+fn a_refused_join_removes_the_room_and_leaves_a_notice() {
+    let (mut client, _, _) = online();
+    let frame = client.join(room("full"));
+    assert!(frame.is_some());
+    client.apply(
+        ServerMsg::error(ErrorCode::RoomFull, "room is full", None),
+        0,
+    );
+    assert!(client.room(&room("full")).is_none());
+    assert_eq!(client.notices()[0].code, ErrorCode::RoomFull);
+    client.dismiss_notice(0);
+    assert!(client.notices().is_empty());
+}
+
+#[test]
+fn leaving_drops_the_room_and_its_pending_messages() {
+    let (mut client, _, _) = online();
+    client.send(&room("general"), text("bye"), 0);
+    assert_eq!(
+        client.leave(&room("general")),
+        Some(ClientMsg::Leave {
+            room: room("general")
+        })
+    );
+    assert!(client.rooms().is_empty());
+    assert!(client.outbox().is_empty());
+    assert_eq!(client.active(), None);
+}
+
+#[test]
+fn client_ids_are_unique_and_valid() {
+    let mut client = Client::new("a b\u{e9}c");
+    client.join(room("general"));
+    let (a, _) = client.send(&room("general"), text("1"), 0);
+    let (b, _) = client.send(&room("general"), text("2"), 0);
+    assert_ne!(a, b);
+    assert_eq!(a.as_str(), "abc-1");
+}
