@@ -1,1 +1,97 @@
-pub fn run() {}
+//! The Palaver relay as a library; `main.rs` only parses config and binds.
+//!
+//! - `config`: flags and environment variables.
+//! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
+//! - `session`: one WebSocket connection, its reader and writer.
+//! - `hub`: rooms, members, presence, resume identities, fan-out.
+//! - `store`: message numbering, dedup and history behind one trait.
+//! - `limits`: rate buckets and connection counting.
+//! - `origin`: which browser origins may connect.
+//! - `metrics`: counters for `/metrics`.
+//! - `shutdown`: the signal that starts a graceful shutdown.
+//!
+//! [`run`] is the one way to start a relay, used by `main` and by tests.
+
+pub mod config;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod origin;
+pub mod server;
+pub mod session;
+pub mod shutdown;
+pub mod state;
+pub mod store;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Serves the relay on `listener` until `shutdown` completes, then closes
+/// every WebSocket with "going away" and waits (bounded by the configured
+/// timeout) for sessions to finish.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let state = AppState::new(config, token.clone())?;
+    let timeout = state.config.shutdown_timeout();
+    spawn_housekeeping(&state);
+
+    let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let signal_token = token.clone();
+    // Chat frames are small and latency matters: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {err}");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = signal_token.cancelled() => {}
+            }
+            signal_token.cancel();
+        })
+        .await?;
+
+    // axum's graceful shutdown does not wait for upgraded connections: the
+    // tracker does.
+    token.cancel();
+    state.tracker.close();
+    if tokio::time::timeout(timeout, state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} sessions still open after {timeout:?}; exiting anyway",
+            state.tracker.len()
+        );
+    }
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
+/// Periodic work: expiring resume tokens.
+fn spawn_housekeeping(state: &AppState) {
+    let hub = state.hub.clone();
+    let ttl = state.config.resume_ttl();
+    let token = state.shutdown.clone();
+    state.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => hub.expire_tokens(ttl),
+                () = token.cancelled() => return,
+            }
+        }
+    });
+}

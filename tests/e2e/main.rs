@@ -1,1 +1,7 @@
+//! End-to-end tests: one binary, one module per area. Each test starts its
+//! own relay on a free port and talks to it with real WebSocket clients.
 
+mod bad_input;
+mod chat;
+mod limits;
+mod process;

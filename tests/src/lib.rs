@@ -1,1 +1,34 @@
-//! Helpers for the end-to-end tests: start relays, connect clients.
+//! Helpers for the end-to-end tests: start real relays (in process on port
+//! 0, or as child processes), connect real WebSocket clients, and wait for
+//! typed frames with bounded timeouts instead of sleeps.
+
+pub mod client;
+pub mod relay;
+
+pub use client::Client;
+pub use relay::{InProcessRelay, RelayProcess};
+
+use std::time::Duration;
+
+/// How long any single expectation may take before the test fails. Generous,
+/// because CI machines are shared; a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The directory of the workspace's built binaries (target/debug), next to
+/// the test executable's deps/ directory.
+pub fn bin_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let deps = exe.parent().expect("tests live in target/<profile>/deps");
+    deps.parent().expect("deps has a parent").to_path_buf()
+}
+
+/// The path of one of the workspace's binaries; tells how to build it if missing.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace's binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}

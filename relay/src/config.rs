@@ -1,0 +1,140 @@
+//! Command-line and environment configuration of the relay.
+//!
+//! Every flag has a `PALAVER_*` environment variable. Defaults suit a public
+//! deployment on a small VM; benchmarks turn the abuse limits off with
+//! `--rate-limit 0 --max-conns-per-ip 0`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "palaver-relay",
+    version,
+    about = "The Palaver chat relay: WebSocket protocol v1 on /ws, the web app from --static-dir.",
+    long_about = None
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "PALAVER_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory of the built web app (trunk's dist/), served at /. Skipped
+    /// with a warning when it does not exist.
+    #[arg(long, env = "PALAVER_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// A browser origin allowed to open WebSockets besides the relay's own
+    /// origin and localhost, e.g. https://chat.example.com. Repeatable;
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "allowed-origin",
+        env = "PALAVER_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Where chat history lives: `sqlite` (durable, in --data-dir) or
+    /// `memory` (lost on restart; for tests and throwaway runs).
+    #[arg(long, env = "PALAVER_STORE", value_enum, default_value_t = StoreKind::Memory)]
+    pub store: StoreKind,
+
+    /// Directory of the durable store.
+    #[arg(long, env = "PALAVER_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Messages kept per room (the memory store keeps only these).
+    #[arg(long, env = "PALAVER_HISTORY_LIMIT", default_value_t = 1000)]
+    pub history_limit: usize,
+
+    /// Messages sent with `joined` at most.
+    #[arg(long, env = "PALAVER_JOIN_HISTORY", default_value_t = 100)]
+    pub join_history: usize,
+
+    /// Sustained `send` frames per second per connection; 0 = unlimited.
+    #[arg(long, env = "PALAVER_RATE_LIMIT", default_value_t = 5)]
+    pub rate_limit: u32,
+
+    /// Sends allowed in a burst above --rate-limit.
+    #[arg(long, env = "PALAVER_RATE_BURST", default_value_t = 10)]
+    pub rate_burst: u32,
+
+    /// Rooms one connection may be in at once; 0 = unlimited.
+    #[arg(long, env = "PALAVER_MAX_ROOMS_PER_CONN", default_value_t = 50)]
+    pub max_rooms_per_conn: u32,
+
+    /// Members (distinct users) one room may hold; 0 = unlimited.
+    #[arg(long, env = "PALAVER_MAX_ROOM_MEMBERS", default_value_t = 10_000)]
+    pub max_room_members: u32,
+
+    /// Open WebSocket connections in total; 0 = unlimited.
+    #[arg(long, env = "PALAVER_MAX_CONNS", default_value_t = 100_000)]
+    pub max_conns: u32,
+
+    /// Open WebSocket connections per client IP; 0 = unlimited.
+    #[arg(long, env = "PALAVER_MAX_CONNS_PER_IP", default_value_t = 32)]
+    pub max_conns_per_ip: u32,
+
+    /// Frames queued for one slow client before it is disconnected (close 4001).
+    #[arg(long, env = "PALAVER_QUEUE_LEN", default_value_t = 1024)]
+    pub queue_len: usize,
+
+    /// Seconds between WebSocket pings from the relay.
+    #[arg(long, env = "PALAVER_PING_INTERVAL", default_value_t = 20)]
+    pub ping_interval_secs: u64,
+
+    /// Seconds without any frame (data or pong) before a peer is dropped (close 4002).
+    #[arg(long, env = "PALAVER_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a disconnected user stays in their rooms, so a quick
+    /// reconnect with the resume token shows no leave and join.
+    #[arg(long, env = "PALAVER_RESUME_GRACE", default_value_t = 10)]
+    pub resume_grace_secs: u64,
+
+    /// Seconds a resume token stays valid after its user's last connection closed.
+    #[arg(long, env = "PALAVER_RESUME_TTL", default_value_t = 86_400)]
+    pub resume_ttl_secs: u64,
+
+    /// Seconds during which a resent `client_id` is recognised and not stored twice.
+    #[arg(long, env = "PALAVER_DEDUP_WINDOW", default_value_t = 3600)]
+    pub dedup_window_secs: u64,
+
+    /// Seconds to wait for sessions to finish on shutdown.
+    #[arg(long, env = "PALAVER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    Memory,
+    Sqlite,
+}
+
+impl Config {
+    /// The defaults, as if started with no flags and no environment; tests
+    /// start from here and change what they exercise.
+    pub fn for_tests() -> Self {
+        Config::parse_from(["palaver-relay", "--static-dir", "/nonexistent"])
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    pub fn resume_grace(&self) -> Duration {
+        Duration::from_secs(self.resume_grace_secs)
+    }
+    pub fn resume_ttl(&self) -> Duration {
+        Duration::from_secs(self.resume_ttl_secs)
+    }
+    pub fn dedup_window(&self) -> Duration {
+        Duration::from_secs(self.dedup_window_secs)
+    }
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}

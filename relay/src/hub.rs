@@ -1,0 +1,486 @@
+//! Who is connected, who is in which room, and fan-out to them.
+//!
+//! All of it sits under one mutex (rooms, members, accounts and resume
+//! tokens change together), held only for short, non-async sections. A
+//! broadcast serializes its frame once, outside the lock, and hands each
+//! recipient a clone of the same bytes through its bounded queue: no
+//! allocation or lock per recipient. A recipient whose queue is full is
+//! kicked as a slow consumer instead of slowing the room.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU16, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use axum::extract::ws::Utf8Bytes;
+use shared::{
+    close, protocol::PresenceEvent, ChatMessage, ErrorCode, Nick, RoomName, ServerMsg, User, UserId,
+};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+pub type ConnId = u64;
+
+/// One connection's way out: its frame queue and its kill switch.
+#[derive(Clone)]
+pub struct Peer {
+    pub conn: ConnId,
+    /// Bounded queue drained by the connection's writer task.
+    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub kick: Arc<Kick>,
+}
+
+/// Ends a connection from anywhere: the session's reader and writer both
+/// watch `token`; the writer sends `code` in its close frame.
+pub struct Kick {
+    /// Child of the relay's shutdown token, so shutdown ends every session.
+    pub token: CancellationToken,
+    code: AtomicU16,
+}
+
+impl Kick {
+    pub fn new(token: CancellationToken) -> Self {
+        Kick {
+            token,
+            code: AtomicU16::new(0),
+        }
+    }
+
+    /// Ends the connection with this close code (the first code wins).
+    pub fn kick(&self, code: u16) {
+        let _ = self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.token.cancel();
+    }
+
+    /// The close code to send: the kicker's, or "going away" on shutdown.
+    pub fn code(&self) -> u16 {
+        match self.code.load(Ordering::Acquire) {
+            0 => close::GOING_AWAY,
+            code => code,
+        }
+    }
+}
+
+impl Peer {
+    /// Queues a frame without waiting; a full queue kicks the peer.
+    pub fn push(&self, frame: Utf8Bytes, metrics: &Metrics) {
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kick.token.is_cancelled() {
+                    metrics.slow_consumers.inc();
+                    tracing::info!(conn = self.conn, "slow consumer disconnected");
+                }
+                self.kick.kick(close::SLOW_CONSUMER);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
+    Utf8Bytes::from(msg.encode())
+}
+
+pub struct Hub {
+    inner: Mutex<Inner>,
+    metrics: Arc<Metrics>,
+    /// Frames a joining connection may have buffered before `joined` is sent.
+    pending_cap: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    rooms: HashMap<RoomName, Room>,
+    accounts: HashMap<UserId, Account>,
+    tokens: HashMap<String, UserId>,
+    next_linger: u64,
+}
+
+struct Account {
+    nick: Nick,
+    token: String,
+    conns: u32,
+    /// When the last connection closed; the token expires a TTL after.
+    idle_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: HashMap<UserId, Member>,
+}
+
+struct Member {
+    user: User,
+    subs: Vec<Sub>,
+    /// Set while the user has no connection in the room but may still come
+    /// back with their resume token; the number identifies this absence.
+    linger: Option<u64>,
+}
+
+struct Sub {
+    peer: Peer,
+    /// Frames that arrived between joining and the `joined` reply, with the
+    /// seq of messages so those already in the history can be skipped.
+    pending: Option<Vec<(Option<u64>, Utf8Bytes)>>,
+}
+
+/// A user's absence from a room that ends in a `leave` unless they return.
+pub struct Linger {
+    pub room: RoomName,
+    pub user: UserId,
+    pub id: u64,
+}
+
+impl Hub {
+    pub fn new(metrics: Arc<Metrics>, pending_cap: usize) -> Self {
+        Hub {
+            inner: Mutex::new(Inner::default()),
+            metrics,
+            pending_cap,
+        }
+    }
+
+    /// Identifies a new connection: the account of `resume` if it is known,
+    /// else a new one. Returns the user and their resume token, and whether
+    /// the nick changed (the caller then announces it).
+    pub fn login(&self, nick: Option<Nick>, resume: Option<&str>) -> (User, String, bool) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(id) = resume.and_then(|token| inner.tokens.get(token)).cloned() {
+            let account = inner.accounts.get_mut(&id).expect("token has an account");
+            account.conns += 1;
+            account.idle_since = None;
+            let renamed = nick.as_ref().is_some_and(|nick| *nick != account.nick);
+            if let Some(nick) = nick {
+                account.nick = nick;
+            }
+            let user = User {
+                id,
+                nick: account.nick.clone(),
+            };
+            return (user, account.token.clone(), renamed);
+        }
+        let id = UserId(format!("u-{}", random_hex(8)));
+        let nick = nick.unwrap_or_else(|| {
+            Nick::new(&format!("guest-{}", random_hex(2))).expect("guest nicks are valid")
+        });
+        let token = random_hex(16);
+        inner.tokens.insert(token.clone(), id.clone());
+        inner.accounts.insert(
+            id.clone(),
+            Account {
+                nick: nick.clone(),
+                token: token.clone(),
+                conns: 1,
+                idle_since: None,
+            },
+        );
+        (User { id, nick }, token, false)
+    }
+
+    /// The connection closed: the token starts expiring when it was the last.
+    pub fn logout(&self, user: &UserId) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(account) = inner.accounts.get_mut(user) {
+            account.conns = account.conns.saturating_sub(1);
+            if account.conns == 0 {
+                account.idle_since = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Forgets accounts idle for longer than `ttl`: their tokens stop working.
+    pub fn expire_tokens(&self, ttl: Duration) {
+        let now = Instant::now();
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        inner.accounts.retain(|_, account| {
+            let keep = account
+                .idle_since
+                .is_none_or(|since| now.duration_since(since) < ttl);
+            if !keep {
+                inner.tokens.remove(&account.token);
+            }
+            keep
+        });
+    }
+
+    /// Adds the connection to the room and returns the members. Frames for
+    /// the room wait in the subscription until [`Hub::complete_join`].
+    pub fn join(
+        &self,
+        room: &RoomName,
+        user: &User,
+        peer: &Peer,
+        max_members: u32,
+    ) -> Result<Vec<User>, ErrorCode> {
+        let mut inner = self.inner.lock().unwrap();
+        let entry = inner.rooms.entry(room.clone()).or_default();
+        let sub = Sub {
+            peer: peer.clone(),
+            pending: Some(Vec::new()),
+        };
+        match entry.members.get_mut(&user.id) {
+            Some(member) => {
+                // Another tab of the same user, or a return within the grace
+                // period: the room sees no presence change.
+                member.linger = None;
+                member.subs.retain(|s| s.peer.conn != peer.conn);
+                member.subs.push(sub);
+            }
+            None => {
+                if max_members != 0 && entry.members.len() >= max_members as usize {
+                    if entry.members.is_empty() {
+                        inner.rooms.remove(room);
+                    }
+                    return Err(ErrorCode::RoomFull);
+                }
+                let frame = encode(&ServerMsg::Presence {
+                    room: room.clone(),
+                    event: PresenceEvent::Join,
+                    user: user.clone(),
+                });
+                self.broadcast(entry, None, &frame, None);
+                entry.members.insert(
+                    user.id.clone(),
+                    Member {
+                        user: user.clone(),
+                        subs: vec![sub],
+                        linger: None,
+                    },
+                );
+            }
+        }
+        Ok(entry.members.values().map(|m| m.user.clone()).collect())
+    }
+
+    /// Sends `joined`, then whatever arrived for the room since [`Hub::join`]
+    /// and is not already in its history.
+    pub fn complete_join(
+        &self,
+        room: &RoomName,
+        user: &UserId,
+        conn: ConnId,
+        joined: Utf8Bytes,
+        history_until: u64,
+    ) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(sub) = inner
+            .rooms
+            .get_mut(room)
+            .and_then(|r| r.members.get_mut(user))
+            .and_then(|m| m.subs.iter_mut().find(|s| s.peer.conn == conn))
+        else {
+            return;
+        };
+        sub.peer.push(joined, &self.metrics);
+        for (seq, frame) in sub.pending.take().unwrap_or_default() {
+            if seq.is_none_or(|seq| seq > history_until) {
+                sub.peer.push(frame, &self.metrics);
+            }
+        }
+    }
+
+    /// The current members of a room.
+    pub fn members(&self, room: &RoomName) -> Vec<User> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .rooms
+            .get(room)
+            .map(|r| r.members.values().map(|m| m.user.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes the connection out of the room; the user leaves when it was
+    /// their last connection there.
+    pub fn leave(&self, room: &RoomName, user: &UserId, conn: ConnId) {
+        let mut inner = self.inner.lock().unwrap();
+        self.remove_sub(&mut inner, room, user, conn, None);
+    }
+
+    /// Takes a closed connection out of its rooms. Where it was the user's
+    /// last connection, the user lingers for the grace period: the returned
+    /// lingers must be ended with [`Hub::end_linger`] after it.
+    pub fn disconnect(
+        &self,
+        rooms: &[RoomName],
+        user: &UserId,
+        conn: ConnId,
+        grace: bool,
+    ) -> Vec<Linger> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut lingers = Vec::new();
+        for room in rooms {
+            let linger = grace.then(|| {
+                inner.next_linger += 1;
+                inner.next_linger
+            });
+            if self.remove_sub(&mut inner, room, user, conn, linger) {
+                if let Some(id) = linger {
+                    lingers.push(Linger {
+                        room: room.clone(),
+                        user: user.clone(),
+                        id,
+                    });
+                }
+            }
+        }
+        lingers
+    }
+
+    /// The grace period is over: a user who did not come back leaves.
+    pub fn end_linger(&self, linger: &Linger) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(room) = inner.rooms.get_mut(&linger.room) else {
+            return;
+        };
+        let still = room
+            .members
+            .get(&linger.user)
+            .is_some_and(|m| m.subs.is_empty() && m.linger == Some(linger.id));
+        if still {
+            let member = room.members.remove(&linger.user).expect("checked");
+            self.announce_leave(&mut inner, &linger.room, member.user);
+        }
+    }
+
+    /// Removes one subscription. Returns true when the member now lingers.
+    fn remove_sub(
+        &self,
+        inner: &mut Inner,
+        room_name: &RoomName,
+        user: &UserId,
+        conn: ConnId,
+        linger: Option<u64>,
+    ) -> bool {
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return false;
+        };
+        let Some(member) = room.members.get_mut(user) else {
+            return false;
+        };
+        member.subs.retain(|s| s.peer.conn != conn);
+        if !member.subs.is_empty() || member.linger.is_some() {
+            return false;
+        }
+        if linger.is_some() {
+            member.linger = linger;
+            return true;
+        }
+        let member = room.members.remove(user).expect("member exists");
+        self.announce_leave(inner, room_name, member.user);
+        false
+    }
+
+    fn announce_leave(&self, inner: &mut Inner, room_name: &RoomName, user: User) {
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        if room.members.is_empty() {
+            inner.rooms.remove(room_name);
+            return;
+        }
+        let frame = encode(&ServerMsg::Presence {
+            room: room_name.clone(),
+            event: PresenceEvent::Leave,
+            user,
+        });
+        self.broadcast(room, None, &frame, None);
+    }
+
+    /// Renames the user in the given rooms and tells each of them.
+    pub fn rename(&self, user: &UserId, nick: &Nick, rooms: &[RoomName]) -> User {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(account) = inner.accounts.get_mut(user) {
+            account.nick = nick.clone();
+        }
+        let renamed = User {
+            id: user.clone(),
+            nick: nick.clone(),
+        };
+        for room_name in rooms {
+            let Some(room) = inner.rooms.get_mut(room_name) else {
+                continue;
+            };
+            if let Some(member) = room.members.get_mut(user) {
+                member.user = renamed.clone();
+            }
+            let frame = encode(&ServerMsg::Presence {
+                room: room_name.clone(),
+                event: PresenceEvent::Nick,
+                user: renamed.clone(),
+            });
+            self.broadcast(room, None, &frame, None);
+        }
+        renamed
+    }
+
+    /// Tells the room's other members that `user` is typing.
+    pub fn typing(&self, room_name: &RoomName, user: &User) {
+        let frame = encode(&ServerMsg::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(room_name) {
+            self.broadcast(room, Some(&user.id), &frame, None);
+        }
+    }
+
+    /// Fans a stored message out to the room's connections, sender included.
+    /// The store calls this in seq order.
+    pub fn deliver(&self, message: &Arc<ChatMessage>) {
+        let frame = encode(&ServerMsg::Message(ChatMessage::clone(message)));
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(&message.room) {
+            self.broadcast(room, None, &frame, Some(message.seq));
+        }
+    }
+
+    fn broadcast(
+        &self,
+        room: &mut Room,
+        except: Option<&UserId>,
+        frame: &Utf8Bytes,
+        seq: Option<u64>,
+    ) {
+        let mut sent = 0;
+        for (id, member) in room.members.iter_mut() {
+            if except == Some(id) {
+                continue;
+            }
+            for sub in member.subs.iter_mut() {
+                match &mut sub.pending {
+                    Some(pending) => {
+                        pending.push((seq, frame.clone()));
+                        if pending.len() > self.pending_cap {
+                            sub.peer.kick.kick(close::SLOW_CONSUMER);
+                        }
+                    }
+                    None => sub.peer.push(frame.clone(), &self.metrics),
+                }
+                sent += 1;
+            }
+        }
+        self.metrics.frames_out.add(sent);
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.inner.lock().unwrap().rooms.len()
+    }
+}
+
+/// `bytes` random bytes from the OS, as lowercase hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

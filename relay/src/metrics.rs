@@ -1,0 +1,116 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+//!
+//! Plain atomics: incrementing one is the only cost on the hot path.
+
+use std::{
+    fmt::Write,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use shared::ErrorCode;
+
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn sub(&self, n: u64) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub connections: Counter,
+    pub connections_total: Counter,
+    pub connections_rejected: Counter,
+    pub messages_in: Counter,
+    pub frames_out: Counter,
+    pub slow_consumers: Counter,
+    errors: [Counter; ErrorCode::ALL.len()],
+}
+
+impl Metrics {
+    pub fn error(&self, code: ErrorCode) {
+        let index = ErrorCode::ALL
+            .iter()
+            .position(|c| *c == code)
+            .expect("ALL lists every code");
+        self.errors[index].inc();
+    }
+
+    pub fn errors(&self, code: ErrorCode) -> u64 {
+        let index = ErrorCode::ALL
+            .iter()
+            .position(|c| *c == code)
+            .expect("listed");
+        self.errors[index].get()
+    }
+
+    pub fn render(&self, rooms: usize) -> String {
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(out, "# HELP palaver_{name} {help}\n# TYPE palaver_{name} {kind}\npalaver_{name} {value}");
+        };
+        gauge(
+            "connections",
+            "Open WebSocket connections.",
+            "gauge",
+            self.connections.get(),
+        );
+        gauge(
+            "connections_total",
+            "WebSocket connections accepted.",
+            "counter",
+            self.connections_total.get(),
+        );
+        gauge(
+            "connections_rejected_total",
+            "WebSocket upgrades refused by a connection limit.",
+            "counter",
+            self.connections_rejected.get(),
+        );
+        gauge(
+            "rooms",
+            "Rooms with at least one member.",
+            "gauge",
+            rooms as u64,
+        );
+        gauge(
+            "messages_in_total",
+            "Chat messages accepted and stored.",
+            "counter",
+            self.messages_in.get(),
+        );
+        gauge(
+            "frames_out_total",
+            "Broadcast frames queued to connections (deliveries).",
+            "counter",
+            self.frames_out.get(),
+        );
+        gauge(
+            "slow_consumers_total",
+            "Connections closed because they could not keep up.",
+            "counter",
+            self.slow_consumers.get(),
+        );
+        let _ = writeln!(out, "# HELP palaver_errors_total Error frames sent, by code.\n# TYPE palaver_errors_total counter");
+        for (code, counter) in ErrorCode::ALL.iter().zip(&self.errors) {
+            let _ = writeln!(
+                out,
+                "palaver_errors_total{{code=\"{}\"}} {}",
+                code.as_str(),
+                counter.get()
+            );
+        }
+        out
+    }
+}

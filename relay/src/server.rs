@@ -1,0 +1,115 @@
+//! HTTP: the WebSocket endpoint, health, metrics and the built web app.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State, WebSocketUpgrade},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::{limits::Refused, origin, session, state::AppState};
+
+/// Bytes tungstenite reads per socket read; the default (128 KiB) would cost
+/// that much memory per idle connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// The largest frame the relay reads at all: larger frames close the
+/// connection (1009). Between `MAX_FRAME_BYTES` and this, the relay answers
+/// `too_large` and keeps the connection.
+const HARD_FRAME_LIMIT: usize = 256 * 1024;
+
+pub fn app(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/ws", get(ws))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics));
+    let dir = &state.config.static_dir;
+    let router = if dir.join("index.html").is_file() {
+        // Unknown paths are missing assets (404), except the app's own
+        // routes, which use `#/` fragments and so never reach the server.
+        router.fallback_service(
+            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
+        )
+    } else {
+        tracing::warn!(
+            "no web app in {} (build it with `trunk build --release`); serving the API only",
+            dir.display()
+        );
+        router.route("/", get(no_app))
+    };
+    router.with_state(state)
+}
+
+async fn ws(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin::allowed(&headers, &state.config.allowed_origins) {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?");
+        tracing::info!(%addr, origin, "refused WebSocket from a foreign origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a Palaver WebSocket; the relay's operator can allow it with --allowed-origin\n",
+        )
+            .into_response();
+    }
+    if state.shutdown.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay is shutting down\n",
+        )
+            .into_response();
+    }
+    let slot = match state.conns.acquire(addr.ip()) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            state.metrics.connections_rejected.inc();
+            let why = match refused {
+                Refused::TooManyTotal => "the relay is at its connection limit; try again later\n",
+                Refused::TooManyFromIp => "too many connections from your address; close some\n",
+            };
+            return (StatusCode::TOO_MANY_REQUESTS, why).into_response();
+        }
+    };
+    let tracker = state.tracker.clone();
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| tracker.track_future(session::run(socket, state, slot)))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if !state.store.ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(state.hub.room_count()),
+    )
+}
+
+async fn no_app() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>Palaver relay</title><p>This relay is running, but the web app is not built. \
+         Run <code>trunk build --release</code> and start the relay with <code>--static-dir dist</code>.</p>",
+    )
+}

@@ -1,0 +1,86 @@
+//! The relay's shared state, one cheap-to-clone handle passed to every
+//! handler and session.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use shared::protocol::Limits;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    config::{Config, StoreKind},
+    hub::Hub,
+    limits::ConnLimiter,
+    metrics::Metrics,
+    store::{Deliver, MemoryStore, Store},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub hub: Arc<Hub>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub conns: Arc<ConnLimiter>,
+    /// Cancelled when the relay shuts down; every session and background
+    /// task watches it (through child tokens).
+    pub shutdown: CancellationToken,
+    /// Every session and background task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl AppState {
+    pub fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
+        let deliver: Deliver = {
+            let hub = hub.clone();
+            Arc::new(move |message| hub.deliver(message))
+        };
+        let store: Arc<dyn Store> = match config.store {
+            StoreKind::Memory => Arc::new(MemoryStore::new(
+                config.history_limit,
+                config.dedup_window(),
+                deliver,
+            )),
+            StoreKind::Sqlite => {
+                anyhow::bail!("the sqlite store is not built yet; start with --store memory")
+            }
+        };
+        let conns = Arc::new(ConnLimiter::new(
+            config.max_conns,
+            config.max_conns_per_ip,
+            metrics.clone(),
+        ));
+        Ok(AppState {
+            config: Arc::new(config),
+            hub,
+            store,
+            metrics,
+            conns,
+            shutdown,
+            tracker: TaskTracker::new(),
+            next_conn: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The limits announced to clients in `welcome`.
+    pub fn limits(&self) -> Limits {
+        let c = &self.config;
+        Limits {
+            max_text_chars: shared::limits::MAX_TEXT_CHARS as u32,
+            max_frame_bytes: shared::limits::MAX_FRAME_BYTES as u32,
+            rate_per_sec: c.rate_limit,
+            rate_burst: c.rate_burst,
+            max_rooms: c.max_rooms_per_conn,
+            max_history_page: shared::limits::MAX_HISTORY_PAGE,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Where messages are stored and numbered: the seam between the relay and
+//! its storage engines.
+//!
+//! A [`Store`] assigns each room's `seq`, remembers recent `client_id`s so a
+//! resend is not stored twice, serves history, and hands every newly stored
+//! message to the [`Deliver`] callback *in seq order per room*. The hub's
+//! fan-out is that callback, so ordering is the store's promise, whatever
+//! the engine: a lock for memory, a single writer for SQLite, a stream
+//! consumer for JetStream.
+
+mod memory;
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use shared::{ChatMessage, ClientId, RoomName, Text, User};
+
+pub use memory::MemoryStore;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Called once per stored message, in seq order within each room.
+pub type Deliver = Arc<dyn Fn(&Arc<ChatMessage>) + Send + Sync>;
+
+/// A message accepted from a client, before the store numbers it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room: RoomName,
+    pub from: User,
+    pub text: Text,
+    pub client_id: ClientId,
+    /// Unix milliseconds, the relay's clock at acceptance.
+    pub ts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now as this seq, and delivered.
+    New(u64),
+    /// The same user sent this `client_id` before; it is stored as this seq.
+    Duplicate(u64),
+}
+
+impl Appended {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Appended::New(seq) | Appended::Duplicate(seq) => *seq,
+        }
+    }
+}
+
+/// Messages after a cursor, for `joined`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<ChatMessage>,
+    /// More messages came after the cursor than the limit allowed; `messages`
+    /// holds the latest ones.
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Stores `msg` under the room's next seq (or recognises a resend) and,
+    /// when new, delivers it before returning.
+    fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>>;
+
+    /// Messages with seq above `since` (all of the room's when `None`),
+    /// at most `limit`, the latest ones when there are more, oldest first.
+    fn after(
+        &self,
+        room: &RoomName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, StoreError>>;
+
+    /// At most `limit` messages with seq below `before` (the latest ones when
+    /// `None`), the newest of those, oldest first.
+    fn before(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
+
+    /// Whether the store can take writes now (for /readyz).
+    fn ready(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,305 @@
+//! The conversation itself: messages, presence, history, acks, resume.
+
+use relay::Config;
+use shared::{protocol::PresenceEvent, ServerMsg};
+use tests::{client::room, Client, InProcessRelay};
+
+fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
+    match msg {
+        ServerMsg::Joined { history, .. } => history.iter().map(|m| m.seq).collect(),
+        ServerMsg::History { messages, .. } => messages.iter().map(|m| m.seq).collect(),
+        other => panic!("no history in {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn two_users_chat_and_see_each_other() {
+    let relay = InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let joined = bob.join("general", None).await.unwrap();
+    let ServerMsg::Joined { members, .. } = joined else {
+        unreachable!()
+    };
+    let mut nicks: Vec<_> = members.iter().map(|m| m.nick.to_string()).collect();
+    nicks.sort();
+    assert_eq!(nicks, ["alice", "bob"]);
+
+    // Alice sees Bob arrive.
+    let presence = alice.recv().await.unwrap();
+    assert!(
+        matches!(
+            presence,
+            ServerMsg::Presence { event: PresenceEvent::Join, ref user, .. } if user.nick.as_str() == "bob"
+        ),
+        "{presence:?}"
+    );
+
+    alice.say("general", "hi bob", "a-1").await.unwrap();
+    // The sender gets the message and its ack; the other member the message.
+    let mut got_ack = false;
+    let mut got_message = false;
+    while !(got_ack && got_message) {
+        match alice.recv().await.unwrap() {
+            ServerMsg::Ack { seq, client_id, .. } => {
+                assert_eq!((seq, client_id.as_str()), (1, "a-1"));
+                got_ack = true;
+            }
+            ServerMsg::Message(m) => {
+                assert_eq!(m.text.as_str(), "hi bob");
+                got_message = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let ServerMsg::Message(m) = bob.recv().await.unwrap() else {
+        panic!("expected a message")
+    };
+    assert_eq!(
+        (m.seq, m.text.as_str(), m.from.nick.as_str()),
+        (1, "hi bob", "alice")
+    );
+    assert_eq!(m.from.id, alice.user.clone().unwrap().id);
+    assert_eq!(m.client_id.unwrap().as_str(), "a-1");
+
+    // Leaving is announced.
+    bob.send(&shared::ClientMsg::Leave {
+        room: room("general"),
+    })
+    .await
+    .unwrap();
+    let presence = alice.recv().await.unwrap();
+    assert!(
+        matches!(
+            presence,
+            ServerMsg::Presence {
+                event: PresenceEvent::Leave,
+                ..
+            }
+        ),
+        "{presence:?}"
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn history_after_since_and_paging_before() {
+    let mut config = Config::for_tests();
+    config.rate_limit = 0;
+    let relay = InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for i in 1..=12 {
+        assert_eq!(
+            alice
+                .say_acked("general", &format!("m{i}"), &format!("c{i}"))
+                .await
+                .unwrap(),
+            i
+        );
+    }
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    let joined = bob.join("general", Some(9)).await.unwrap();
+    assert_eq!(history_seqs(&joined), [10, 11, 12]);
+
+    bob.send(&shared::ClientMsg::History {
+        room: room("general"),
+        before: Some(10),
+        limit: Some(4),
+    })
+    .await
+    .unwrap();
+    let page = bob
+        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
+        .await
+        .unwrap();
+    assert_eq!(history_seqs(&page), [6, 7, 8, 9]);
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn join_history_is_capped_and_flagged_truncated() {
+    let mut config = Config::for_tests();
+    config.join_history = 5;
+    let relay = InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for i in 1..=8 {
+        alice
+            .say_acked("general", "x", &format!("c{i}"))
+            .await
+            .unwrap();
+    }
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    let joined = bob.join("general", Some(1)).await.unwrap();
+    assert_eq!(history_seqs(&joined), [4, 5, 6, 7, 8]);
+    assert!(matches!(
+        joined,
+        ServerMsg::Joined {
+            truncated: true,
+            ..
+        }
+    ));
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resent_client_id_is_acked_again_but_stored_once() {
+    let relay = InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let first = alice.say_acked("general", "once", "same-id").await.unwrap();
+    let again = alice.say_acked("general", "once", "same-id").await.unwrap();
+    assert_eq!(first, again);
+    // Even from a new connection of the same user.
+    let mut tab = Client::connect(&relay.ws_url()).await.unwrap();
+    tab.login(None, alice.resume.clone()).await.unwrap();
+    tab.join("general", None).await.unwrap();
+    assert_eq!(
+        tab.say_acked("general", "once", "same-id").await.unwrap(),
+        first
+    );
+    let next = tab.say_acked("general", "twice", "other-id").await.unwrap();
+    assert_eq!(next, first + 1);
+
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    let joined = bob.join("general", None).await.unwrap();
+    assert_eq!(history_seqs(&joined), [first, first + 1]);
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn resume_keeps_identity_and_the_room_sees_no_flapping() {
+    let relay = InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    alice.join("general", None).await.unwrap();
+    bob.recv_until(|m| matches!(m, ServerMsg::Presence { .. }))
+        .await
+        .unwrap();
+    let identity = alice.user.clone().unwrap();
+    let token = alice.resume.clone();
+    drop(alice);
+
+    let mut again = Client::connect(&relay.ws_url()).await.unwrap();
+    let user = again.login(None, token).await.unwrap();
+    assert_eq!(user, identity);
+    again.join("general", None).await.unwrap();
+    again.say_acked("general", "back", "r-1").await.unwrap();
+    // Bob's next frame is the message: no leave, no join in between.
+    let next = bob.recv().await.unwrap();
+    assert!(
+        matches!(next, ServerMsg::Message(ref m) if m.text.as_str() == "back"),
+        "{next:?}"
+    );
+
+    // A bad token gets a fresh identity.
+    let mut stranger = Client::connect(&relay.ws_url()).await.unwrap();
+    let other = stranger
+        .login(None, Some("not-a-token".into()))
+        .await
+        .unwrap();
+    assert_ne!(other.id, identity.id);
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_who_does_not_return_leaves_after_the_grace_period() {
+    let mut config = Config::for_tests();
+    config.resume_grace_secs = 1;
+    let relay = InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    alice.join("general", None).await.unwrap();
+    bob.recv_until(|m| matches!(m, ServerMsg::Presence { .. }))
+        .await
+        .unwrap();
+    drop(alice);
+    let left = bob.recv().await.unwrap();
+    assert!(
+        matches!(left, ServerMsg::Presence { event: PresenceEvent::Leave, ref user, .. } if user.nick.as_str() == "alice"),
+        "{left:?}"
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn nick_changes_are_announced_and_guests_get_a_nick() {
+    let relay = InProcessRelay::default().await;
+    let mut guest = Client::connect(&relay.ws_url()).await.unwrap();
+    guest
+        .send(&shared::ClientMsg::Join {
+            room: room("general"),
+            since: None,
+        })
+        .await
+        .unwrap();
+    let ServerMsg::Welcome { user, .. } = guest.recv().await.unwrap() else {
+        panic!("welcome first")
+    };
+    assert!(user.nick.as_str().starts_with("guest-"));
+    guest
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+        .unwrap();
+
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    guest
+        .send(&shared::ClientMsg::Nick {
+            nick: shared::Nick::new("carol").unwrap(),
+        })
+        .await
+        .unwrap();
+    let renamed = bob
+        .recv_until(|m| {
+            matches!(
+                m,
+                ServerMsg::Presence {
+                    event: PresenceEvent::Nick,
+                    ..
+                }
+            )
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(renamed, ServerMsg::Presence { ref user, .. } if user.nick.as_str() == "carol")
+    );
+
+    // Typing reaches the others, not the typist.
+    guest
+        .send(&shared::ClientMsg::Typing {
+            room: room("general"),
+        })
+        .await
+        .unwrap();
+    let typing = bob.recv().await.unwrap();
+    assert!(matches!(typing, ServerMsg::Typing { ref user, .. } if user.nick.as_str() == "carol"));
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics_answer() {
+    let relay = InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.say_acked("general", "counted", "m-1").await.unwrap();
+    let (code, _) = tests::relay::http_get(relay.addr, "/healthz")
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let (code, _) = tests::relay::http_get(relay.addr, "/readyz").await.unwrap();
+    assert_eq!(code, 200);
+    let (code, body) = tests::relay::http_get(relay.addr, "/metrics")
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("palaver_connections 1"), "{body}");
+    assert!(body.contains("palaver_messages_in_total 1"), "{body}");
+    assert!(body.contains("palaver_rooms 1"), "{body}");
+    relay.stop().await.unwrap();
+}

@@ -1,0 +1,204 @@
+//! A real WebSocket client speaking protocol v1 through the `shared` types.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use shared::{ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, http::HeaderValue, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+use crate::WAIT;
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Set after `welcome`.
+    pub user: Option<User>,
+    pub resume: Option<String>,
+}
+
+pub fn room(name: &str) -> RoomName {
+    RoomName::new(name).expect("test room names are valid")
+}
+
+impl Client {
+    /// Connects without sending anything.
+    pub async fn connect(url: &str) -> anyhow::Result<Client> {
+        Self::connect_with_origin(url, None).await
+    }
+
+    pub async fn connect_with_origin(url: &str, origin: Option<&str>) -> anyhow::Result<Client> {
+        let mut request = url.into_client_request()?;
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", HeaderValue::from_str(origin)?);
+        }
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::connect_async_with_config(request, None, true),
+        )
+        .await
+        .context("connect timed out")??;
+        Ok(Client {
+            ws,
+            user: None,
+            resume: None,
+        })
+    }
+
+    /// Connects, says hello and waits for `welcome`.
+    pub async fn hello(url: &str, nick: &str) -> anyhow::Result<Client> {
+        let mut client = Self::connect(url).await?;
+        client.login(Some(nick), None).await?;
+        Ok(client)
+    }
+
+    pub async fn login(
+        &mut self,
+        nick: Option<&str>,
+        resume: Option<String>,
+    ) -> anyhow::Result<User> {
+        self.send(&ClientMsg::Hello {
+            nick: nick.map(|n| Nick::new(n).expect("test nicks are valid")),
+            resume,
+            token: None,
+        })
+        .await?;
+        match self.recv().await? {
+            ServerMsg::Welcome { user, resume, .. } => {
+                self.user = Some(user.clone());
+                self.resume = Some(resume);
+                Ok(user)
+            }
+            other => bail!("expected welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
+        self.send_raw(Message::Text(msg.encode().into())).await
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) -> anyhow::Result<()> {
+        self.ws.send(msg).await.context("send failed")
+    }
+
+    /// Joins and returns the `joined` frame's members and history.
+    pub async fn join(&mut self, name: &str, since: Option<u64>) -> anyhow::Result<ServerMsg> {
+        self.send(&ClientMsg::Join {
+            room: room(name),
+            since,
+        })
+        .await?;
+        self.recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+            .await
+    }
+
+    pub async fn say(&mut self, name: &str, text: &str, client_id: &str) -> anyhow::Result<()> {
+        self.send(&ClientMsg::Send {
+            room: room(name),
+            text: Text::new(text).expect("test texts are valid"),
+            client_id: ClientId::new(client_id).expect("test ids are valid"),
+        })
+        .await
+    }
+
+    /// Sends and waits for the ack; returns its seq.
+    pub async fn say_acked(
+        &mut self,
+        name: &str,
+        text: &str,
+        client_id: &str,
+    ) -> anyhow::Result<u64> {
+        self.say(name, text, client_id).await?;
+        let id = client_id.to_string();
+        match self
+            .recv_until(|m| match m {
+                ServerMsg::Ack { client_id, .. } => client_id.as_str() == id,
+                ServerMsg::Error { reference, .. } => reference.as_deref() == Some(id.as_str()),
+                _ => false,
+            })
+            .await?
+        {
+            ServerMsg::Ack { seq, .. } => Ok(seq),
+            other => bail!("expected an ack, got {other:?}"),
+        }
+    }
+
+    /// The next protocol frame (pings and pongs skipped), within [`WAIT`].
+    pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
+        self.recv_within(WAIT).await
+    }
+
+    pub async fn recv_within(&mut self, wait: Duration) -> anyhow::Result<ServerMsg> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("no frame within {wait:?}"))?;
+            match next {
+                None => bail!("connection closed"),
+                Some(Err(err)) => bail!("connection failed: {err}"),
+                Some(Ok(Message::Text(text))) => {
+                    return ServerMsg::decode(&text)
+                        .with_context(|| format!("relay sent an unparsable frame: {text}"))
+                }
+                Some(Ok(Message::Close(frame))) => bail!("connection closed: {frame:?}"),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Frames until one matches, within [`WAIT`]; the others are dropped.
+    pub async fn recv_until(
+        &mut self,
+        mut pred: impl FnMut(&ServerMsg) -> bool,
+    ) -> anyhow::Result<ServerMsg> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = self.recv_within(left).await?;
+            if pred(&msg) {
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Waits for an `error` frame and returns its code and ref.
+    pub async fn expect_error(&mut self) -> anyhow::Result<(ErrorCode, Option<String>)> {
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+            .await?
+        {
+            ServerMsg::Error {
+                code, reference, ..
+            } => Ok((code, reference)),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Waits for the relay to close the connection; returns the close code.
+    pub async fn expect_close(&mut self) -> anyhow::Result<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("the relay did not close the connection within {WAIT:?}"))?;
+            match next {
+                Some(Ok(Message::Close(Some(frame)))) => return Ok(frame.code.into()),
+                Some(Ok(Message::Close(None))) => bail!("closed without a code"),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => bail!("connection failed before a close frame: {err}"),
+                None => bail!("connection ended without a close frame"),
+            }
+        }
+    }
+
+    /// Stops reading: the socket stays open but nothing is consumed.
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
+    }
+}

@@ -1,0 +1,155 @@
+//! Starting relays for tests: in process (fast, on port 0) or as a child
+//! process of the real `palaver-relay` binary (for signals and crashes).
+
+use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+
+use anyhow::{bail, Context};
+use relay::Config;
+use tokio::{
+    net::TcpListener,
+    process::{Child, Command},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::WAIT;
+
+/// A relay running inside the test process.
+pub struct InProcessRelay {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessRelay {
+    pub async fn start(config: Config) -> InProcessRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("bound");
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let task = tokio::spawn(relay::run(listener, config, async move {
+            signal.cancelled().await
+        }));
+        InProcessRelay {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    /// A relay with the defaults, as a fresh `palaver-relay` would run.
+    pub async fn default() -> InProcessRelay {
+        Self::start(Config::for_tests()).await
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .context("relay did not stop")??
+    }
+}
+
+/// A `palaver-relay` child process, killed when dropped.
+pub struct RelayProcess {
+    pub addr: SocketAddr,
+    pub child: Child,
+}
+
+impl RelayProcess {
+    /// Starts the binary on a free port with `args` and waits for /healthz.
+    pub async fn spawn(args: &[&str]) -> anyhow::Result<RelayProcess> {
+        let port = free_port()?;
+        Self::spawn_on(port, args).await
+    }
+
+    pub async fn spawn_on(port: u16, args: &[&str]) -> anyhow::Result<RelayProcess> {
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(crate::binary("palaver-relay"))
+            .arg("--bind")
+            .arg(addr.to_string())
+            .arg("--static-dir")
+            .arg(Path::new("/nonexistent"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start palaver-relay")?;
+        let mut relay = RelayProcess { addr, child };
+        relay.wait_healthy().await?;
+        Ok(relay)
+    }
+
+    async fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("palaver-relay exited early: {status}");
+            }
+            if http_get(self.addr, "/healthz")
+                .await
+                .is_ok_and(|(code, _)| code == 200)
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("palaver-relay did not become healthy within {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Sends a signal (SIGTERM, SIGKILL, ...) to the process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.child.id().context("already exited")?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket: status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response)).await??;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no status line")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
