@@ -1,0 +1,412 @@
+//! The message list: messages grouped by sender, pending ones below, an
+//! auto-scroll that leaves a scrolled-up reader alone (with a "N new
+//! messages" button instead), older history on reaching the top; and the
+//! "alice is typing…" line.
+
+use leptos::prelude::*;
+use shared::client::PendingState;
+use shared::{ClientId, RoomName};
+
+use super::{clock, full_time, iso_time};
+use crate::chat::Chat;
+use crate::text::{pieces, Piece};
+
+/// Consecutive messages of one sender closer than this share one header.
+const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
+/// "At the bottom" within this many pixels.
+const BOTTOM_SLACK: i32 = 48;
+/// Older history is asked for within this many pixels of the top.
+const TOP_SLACK: i32 = 120;
+
+#[derive(Clone, PartialEq)]
+enum Status {
+    Stored,
+    /// Written, waiting for the relay's ack (or queued while offline).
+    Pending,
+    Failed(String),
+}
+
+#[derive(Clone, PartialEq)]
+struct Row {
+    seq: Option<u64>,
+    client_id: Option<ClientId>,
+    from: String,
+    mine: bool,
+    text: String,
+    ts: u64,
+    /// First of a group: show the sender and the time.
+    head: bool,
+    /// Missing messages come before this one (a truncated rejoin).
+    gap_before: bool,
+    status: Status,
+}
+
+impl Row {
+    fn key(&self) -> String {
+        let base = match (self.seq, &self.client_id) {
+            (Some(seq), _) => format!("s{seq}"),
+            (None, Some(id)) => format!("p{id}"),
+            (None, None) => String::new(),
+        };
+        let status = match &self.status {
+            Status::Stored => String::new(),
+            Status::Pending => ":pending".into(),
+            Status::Failed(reason) => format!(":failed:{reason}"),
+        };
+        format!("{base}{status}:{}:{}", self.head, self.gap_before)
+    }
+}
+
+#[component]
+pub fn MessageList(room: RoomName) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let room_for_rows = room.clone();
+    let rows = Memo::new(move |_| {
+        chat.client.with(|c| {
+            let mut rows = Vec::new();
+            let Some(state) = c.room(&room_for_rows) else {
+                return rows;
+            };
+            let me = c.me().map(|u| u.id.clone());
+            let gap = state.gap();
+            for m in state.messages() {
+                rows.push(Row {
+                    seq: Some(m.seq),
+                    client_id: m.client_id.clone(),
+                    from: m.from.nick.to_string(),
+                    mine: Some(&m.from.id) == me.as_ref(),
+                    text: m.text.to_string(),
+                    ts: m.ts,
+                    head: true,
+                    gap_before: gap.is_some_and(|g| g.before == m.seq),
+                    status: Status::Stored,
+                });
+            }
+            let my_nick = c
+                .me()
+                .map(|u| u.nick.to_string())
+                .or_else(|| c.nick().map(|n| n.to_string()))
+                .unwrap_or_default();
+            for p in c.outbox().for_room(&room_for_rows) {
+                rows.push(Row {
+                    seq: None,
+                    client_id: Some(p.client_id.clone()),
+                    from: my_nick.clone(),
+                    mine: true,
+                    text: p.text.to_string(),
+                    ts: p.created_ms,
+                    head: true,
+                    gap_before: false,
+                    status: match &p.state {
+                        PendingState::Failed { reason, .. } => Status::Failed(reason.clone()),
+                        _ => Status::Pending,
+                    },
+                });
+            }
+            for i in 1..rows.len() {
+                let (prev, this) = (&rows[i - 1], &rows[i]);
+                let same = prev.from == this.from
+                    && prev.mine == this.mine
+                    && this.ts.saturating_sub(prev.ts) < GROUP_GAP_MS
+                    && !this.gap_before;
+                rows[i].head = !same;
+            }
+            rows
+        })
+    });
+    let room_for_meta = room.clone();
+    let at_start = Memo::new(move |_| {
+        chat.client
+            .with(|c| {
+                c.room(&room_for_meta)
+                    .map(|r| (r.at_start(), r.is_loading_history()))
+            })
+            .unwrap_or((true, false))
+    });
+
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    // Follow new messages while the reader is at the bottom.
+    let stuck = RwSignal::new(true);
+    // The highest seq the reader has had on screen at the bottom.
+    let seen_seq = RwSignal::new(0u64);
+    let max_seq =
+        move || rows.with_untracked(|rows| rows.iter().filter_map(|r| r.seq).max().unwrap_or(0));
+    let new_below = Memo::new(move |_| {
+        let seen = seen_seq.get();
+        if stuck.get() {
+            return 0;
+        }
+        rows.with(|rows| {
+            rows.iter()
+                .filter(|r| !r.mine && r.seq.is_some_and(|s| s > seen))
+                .count()
+        })
+    });
+
+    let load_room = room.clone();
+    let load_older = move || chat.load_older(&load_room);
+    let load_older_click = load_older.clone();
+
+    // After the rows change: stay at the bottom if stuck, keep the reader's
+    // place when older messages were put above, and ask for more history
+    // when the list does not fill the screen yet.
+    let prev_height = StoredValue::new(0i32);
+    let prev_first = StoredValue::new(None::<String>);
+    let load_if_short = load_older.clone();
+    Effect::new(move |_| {
+        let first = rows.with(|rows| rows.first().map(Row::key));
+        let (start, _) = at_start.get();
+        let load_if_short = load_if_short.clone();
+        request_animation_frame(move || {
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
+            let height = el.scroll_height();
+            if stuck.get_untracked() {
+                el.set_scroll_top(height);
+                seen_seq.set(max_seq());
+            } else if prev_first.get_value() != first && prev_height.get_value() > 0 {
+                el.set_scroll_top(el.scroll_top() + height - prev_height.get_value());
+            }
+            prev_height.set_value(height);
+            prev_first.set_value(first);
+            if !start && height <= el.client_height() {
+                load_if_short();
+            }
+        });
+    });
+
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        let at_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < BOTTOM_SLACK;
+        if at_bottom != stuck.get_untracked() {
+            stuck.set(at_bottom);
+        }
+        if at_bottom {
+            seen_seq.set(max_seq());
+        }
+        if el.scroll_top() < TOP_SLACK && !at_start.get_untracked().0 {
+            load_older();
+        }
+    };
+    let jump_to_bottom = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        stuck.set(true);
+        seen_seq.set(max_seq());
+    };
+
+    let room_name = room.to_string();
+    let scroller_label = format!("Messages in #{room_name}");
+    view! {
+        <div class="messages-wrap">
+            <div
+                class="scroller"
+                data-testid="message-scroller"
+                node_ref=scroller
+                on:scroll=on_scroll
+                tabindex="0"
+                aria-label=scroller_label
+            >
+                <div class="history-edge">
+                    {move || match at_start.get() {
+                        (true, _) => {
+                            view! {
+                                <p class="start" data-testid="room-start">
+                                    {format!("This is the beginning of #{room_name}.")}
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        (false, true) => {
+                            view! {
+                                <p class="loading" data-testid="loading-older">
+                                    "Loading older messages…"
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        (false, false) => {
+                            let load = load_older_click.clone();
+                            view! {
+                                <button
+                                    class="link-button"
+                                    data-testid="load-older"
+                                    on:click=move |_| load()
+                                >
+                                    "Load older messages"
+                                </button>
+                            }
+                                .into_any()
+                        }
+                    }}
+                </div>
+                <ol
+                    class="message-list"
+                    data-testid="message-list"
+                    role="log"
+                    aria-live="polite"
+                    aria-relevant="additions"
+                >
+                    <For each=move || rows.get() key=Row::key children=move |row| message(chat, row) />
+                </ol>
+            </div>
+            {move || {
+                let n = new_below.get();
+                (n > 0)
+                    .then(|| {
+                        view! {
+                            <button
+                                class="new-messages"
+                                data-testid="new-messages"
+                                on:click=jump_to_bottom
+                            >
+                                {if n == 1 {
+                                    "1 new message ↓".to_string()
+                                } else {
+                                    format!("{n} new messages ↓")
+                                }}
+                            </button>
+                        }
+                    })
+            }}
+        </div>
+    }
+}
+
+fn message(chat: Chat, row: Row) -> impl IntoView {
+    let state = match &row.status {
+        Status::Stored => "sent",
+        Status::Pending => "pending",
+        Status::Failed(_) => "failed",
+    };
+    let gap = row.gap_before.then(|| {
+        view! {
+            <div class="gap" data-testid="history-gap">
+                <span>"Some messages are not loaded yet"</span>
+            </div>
+        }
+    });
+    let head = row.head.then(|| {
+        view! {
+            <div class="meta">
+                <span class="author" data-testid="message-author">
+                    {row.from.clone()}
+                </span>
+                <time datetime=iso_time(row.ts) title=full_time(row.ts)>
+                    {clock(row.ts)}
+                </time>
+            </div>
+        }
+    });
+    let side_time = (!row.head).then(|| {
+        view! {
+            <time class="side-time" datetime=iso_time(row.ts) title=full_time(row.ts)>
+                {clock(row.ts)}
+            </time>
+        }
+    });
+    let text = pieces(&row.text)
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => text.into_any(),
+            Piece::Link(url) => {
+                let href = url.clone();
+                view! {
+                    <a href=href target="_blank" rel="noopener noreferrer">
+                        {url}
+                    </a>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    let footer = match row.status.clone() {
+        Status::Stored => None,
+        Status::Pending => Some(
+            view! {
+                <div class="status" data-testid="message-status">
+                    "Sending…"
+                </div>
+            }
+            .into_any(),
+        ),
+        Status::Failed(reason) => {
+            let id = row.client_id.clone().expect("pending rows have ids");
+            let retry_id = id.clone();
+            Some(
+                view! {
+                    <div class="error" role="alert" data-testid="message-error">
+                        <span>{format!("Not sent: {reason}")}</span>
+                        <button
+                            class="link-button"
+                            data-testid="retry"
+                            on:click=move |_| chat.retry(&retry_id)
+                        >
+                            "Retry"
+                        </button>
+                        <button
+                            class="link-button"
+                            data-testid="discard"
+                            on:click=move |_| chat.discard(&id)
+                        >
+                            "Discard"
+                        </button>
+                    </div>
+                }
+                .into_any(),
+            )
+        }
+    };
+    view! {
+        <li
+            class="message"
+            class:head=row.head
+            class:mine=row.mine
+            class:pending=matches!(row.status, Status::Pending)
+            class:failed=matches!(row.status, Status::Failed(_))
+            data-testid="message"
+            data-seq=row.seq.map(|s| s.to_string())
+            data-client-id=row.client_id.as_ref().map(ToString::to_string)
+            data-state=state
+            data-from=row.from.clone()
+        >
+            {gap}
+            {head}
+            {side_time}
+            <div class="text" data-testid="message-text">
+                {text}
+            </div>
+            {footer}
+        </li>
+    }
+}
+
+#[component]
+pub fn TypingIndicator(room: RoomName) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let text = Memo::new(move |_| {
+        let now = chat.now.get();
+        chat.client.with(|c| {
+            let nicks: Vec<String> = c
+                .room(&room)
+                .map(|r| r.typing(now).iter().map(|u| u.nick.to_string()).collect())
+                .unwrap_or_default();
+            match nicks.as_slice() {
+                [] => String::new(),
+                [one] => format!("{one} is typing…"),
+                [a, b] => format!("{a} and {b} are typing…"),
+                [a, b, c] => format!("{a}, {b} and {c} are typing…"),
+                _ => "Several people are typing…".into(),
+            }
+        })
+    });
+    view! {
+        <div class="typing" data-testid="typing-indicator" aria-live="polite">
+            {move || text.get()}
+        </div>
+    }
+}
