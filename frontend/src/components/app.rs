@@ -94,8 +94,8 @@ pub fn App() -> impl IntoView {
                             aria-label="Members"
                             on:click=move |_| show_members.update(|v| *v = !*v)
                         >
-                            "👥 "
-                            {member_count}
+                            "Members "
+                            <span class="count">{member_count}</span>
                         </button>
                     </header>
                     <Banner />

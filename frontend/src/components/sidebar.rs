@@ -158,9 +158,9 @@ pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl Into
                         >
                             {move || {
                                 if chat.notify.get() {
-                                    "🔔 Notifications on"
+                                    "Notifications: on"
                                 } else {
-                                    "🔕 Notifications off"
+                                    "Notifications: off"
                                 }
                             }}
                         </button>
