@@ -104,7 +104,6 @@ impl Chat {
             return;
         }
         self.started.set_value(true);
-        self.persist();
         self.listen_to_browser();
         spawn_local(async move {
             let url = relay_url().await;
@@ -380,7 +379,8 @@ impl Chat {
 
     /// Keeps storage in step with the model: rooms, resume token and this
     /// tab's outbox (so a reload loses no typed message), and the title.
-    fn persist(self) {
+    /// Call it from a component, so the effect has an owner.
+    pub fn persist(self) {
         let client = self.client;
         let saved = Memo::new(move |_| {
             client.with(|c| {

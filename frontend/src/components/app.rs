@@ -16,6 +16,7 @@ use crate::chat::{navigate, route_from_hash, Chat};
 pub fn App() -> impl IntoView {
     let chat = Chat::new();
     provide_context(chat);
+    chat.persist();
     let has_nick = RwSignal::new(chat.client.with_untracked(|c| c.nick().is_some()));
     let editing_nick = RwSignal::new(false);
     // Narrow screens: the sidebar and the member list are drawers.

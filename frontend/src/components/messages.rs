@@ -42,9 +42,16 @@ struct Row {
 }
 
 impl Row {
+    /// Identifies what the row shows: a row whose key is unchanged keeps
+    /// its DOM. The content hash matters when a relay that lost its history
+    /// gives an old `seq` to a new message.
     fn key(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (&self.from, &self.text, self.ts).hash(&mut hasher);
+        let content = hasher.finish();
         let base = match (self.seq, &self.client_id) {
-            (Some(seq), _) => format!("s{seq}"),
+            (Some(seq), _) => format!("s{seq}:{content:x}"),
             (None, Some(id)) => format!("p{id}"),
             (None, None) => String::new(),
         };

@@ -177,6 +177,22 @@ impl Room {
         }
     }
 
+    /// A message whose `seq` is taken by a different message means the relay
+    /// started the room over (a relay without durable history restarted):
+    /// what is loaded belongs to a numbering that no longer exists, so it is
+    /// dropped rather than mixed with the new one.
+    fn reset_on_conflict(&mut self, msg: &ChatMessage) {
+        let conflict = self.messages.get(&msg.seq).is_some_and(|old| {
+            old.from.id != msg.from.id || old.text != msg.text || old.client_id != msg.client_id
+        });
+        if conflict {
+            self.messages.clear();
+            self.last_seq = None;
+            self.gap = None;
+            self.at_start = false;
+        }
+    }
+
     /// Adds or replaces a message. Returns true when its `seq` was new.
     pub(crate) fn insert(
         &mut self,
@@ -184,6 +200,7 @@ impl Room {
         count_unread: bool,
         me: Option<&UserId>,
     ) -> bool {
+        self.reset_on_conflict(&msg);
         let seq = msg.seq;
         let mine = me == Some(&msg.from.id);
         self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
@@ -198,6 +215,7 @@ impl Room {
     /// move `last_seq`: only messages from the relay do, so nothing sent by
     /// others just before it can be skipped on the next `join`.
     pub(crate) fn insert_acked(&mut self, msg: ChatMessage) {
+        self.reset_on_conflict(&msg);
         self.messages.entry(msg.seq).or_insert(msg);
     }
 

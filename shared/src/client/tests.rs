@@ -353,7 +353,9 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
     client.apply(
         ServerMsg::History {
             room: room("general"),
-            messages: (2..50).map(|s| msg("general", s, &bob, "x")).collect(),
+            messages: (2..50)
+                .map(|s| msg("general", s, &bob, if s <= 3 { "hi" } else { "x" }))
+                .collect(),
         },
         0,
     );
@@ -543,4 +545,37 @@ fn client_ids_are_unique_and_valid() {
     let (b, _) = client.send(&room("general"), text("2"), 0);
     assert_ne!(a, b);
     assert_eq!(a.as_str(), "abc-1");
+}
+
+#[test]
+fn a_relay_that_started_over_does_not_mix_old_and_new_messages() {
+    let (mut client, alice, bob) = online();
+    client.disconnected();
+    // The relay lost its history: seqs start at 1 again.
+    client.connected();
+    client.apply(joined("general", &[&alice, &bob], Vec::new(), false), 0);
+    let (id, _) = client.send(&room("general"), text("after the restart"), 10);
+    client.apply(
+        ServerMsg::Ack {
+            room: room("general"),
+            client_id: id.clone(),
+            seq: 1,
+        },
+        11,
+    );
+    let texts: Vec<String> = client
+        .room(&room("general"))
+        .unwrap()
+        .messages()
+        .map(|m| m.text.to_string())
+        .collect();
+    assert_eq!(texts, ["after the restart"]);
+    let mut broadcast = msg("general", 1, &alice, "after the restart");
+    broadcast.client_id = Some(id);
+    client.apply(ServerMsg::Message(broadcast), 12);
+    client.apply(
+        ServerMsg::Message(msg("general", 2, &bob, "welcome back")),
+        13,
+    );
+    assert_eq!(seqs(&client, "general"), [1, 2]);
 }
