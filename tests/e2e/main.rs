@@ -2,6 +2,7 @@
 //! own relay on a free port and talks to it with real WebSocket clients.
 
 mod bad_input;
+mod browser;
 mod chat;
 mod limits;
 mod process;

@@ -2,9 +2,11 @@
 //! 0, or as child processes), connect real WebSocket clients, and wait for
 //! typed frames with bounded timeouts instead of sleeps.
 
+pub mod browser;
 pub mod client;
 pub mod relay;
 
+pub use browser::Browser;
 pub use client::Client;
 pub use relay::{InProcessRelay, RelayProcess};
 

@@ -73,11 +73,12 @@ impl RelayProcess {
 
     pub async fn spawn_on(port: u16, args: &[&str]) -> anyhow::Result<RelayProcess> {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(crate::binary("palaver-relay"))
-            .arg("--bind")
-            .arg(addr.to_string())
-            .arg("--static-dir")
-            .arg(Path::new("/nonexistent"))
+        let mut command = Command::new(crate::binary("palaver-relay"));
+        command.arg("--bind").arg(addr.to_string());
+        if !args.contains(&"--static-dir") {
+            command.arg("--static-dir").arg(Path::new("/nonexistent"));
+        }
+        let child = command
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -110,6 +111,10 @@ impl RelayProcess {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     pub fn port(&self) -> u16 {

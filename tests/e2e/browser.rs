@@ -1,0 +1,218 @@
+//! The web app in headless Chromium against a real relay process serving
+//! the built bundle. Each test saves screenshots under target/e2e/.
+
+use tests::{browser::dist_dir, Browser, RelayProcess};
+
+const ENTER: &str = "\u{E007}";
+
+async fn serve_app(extra: &[&str]) -> RelayProcess {
+    let dist = dist_dir();
+    let mut args = vec!["--static-dir", dist.to_str().unwrap(), "--store", "memory"];
+    args.extend_from_slice(extra);
+    RelayProcess::spawn(&args).await.unwrap()
+}
+
+/// Opens the app, picks a nick and waits for the composer of `general`.
+async fn open_as(url: &str, nick: &str) -> Browser {
+    let browser = Browser::start().await.unwrap();
+    browser.goto(url).await.unwrap();
+    browser
+        .type_into("[data-testid=nick-input]", nick)
+        .await
+        .unwrap();
+    browser.click("[data-testid=nick-submit]").await.unwrap();
+    browser.find("[data-testid=composer-input]").await.unwrap();
+    browser
+        .wait_text("[data-testid=room-title]", "general")
+        .await
+        .unwrap();
+    browser
+}
+
+async fn say(browser: &Browser, text: &str) {
+    browser
+        .type_into("[data-testid=composer-input]", &format!("{text}{ENTER}"))
+        .await
+        .unwrap();
+}
+
+fn count(texts: &[String], needle: &str) -> usize {
+    texts.iter().filter(|t| t.contains(needle)).count()
+}
+
+#[tokio::test]
+async fn two_users_chat_and_see_presence_and_typing() {
+    let relay = serve_app(&[]).await;
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+
+    alice
+        .wait_text("[data-testid=member]", "bob")
+        .await
+        .unwrap();
+    bob.wait_text("[data-testid=member]", "alice")
+        .await
+        .unwrap();
+
+    alice
+        .type_into("[data-testid=composer-input]", "hel")
+        .await
+        .unwrap();
+    bob.wait_text("[data-testid=typing-indicator]", "alice")
+        .await
+        .unwrap();
+    alice
+        .type_into("[data-testid=composer-input]", &format!("lo bob{ENTER}"))
+        .await
+        .unwrap();
+    bob.wait_text("[data-testid=message-text]", "hello bob")
+        .await
+        .unwrap();
+    say(&bob, "hi alice, all good?").await;
+    alice
+        .wait_text("[data-testid=message-text]", "hi alice, all good?")
+        .await
+        .unwrap();
+    alice.screenshot("chat-alice").await.unwrap();
+    bob.screenshot("chat-bob").await.unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
+    let relay = serve_app(&[]).await;
+    let port = relay.port();
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+    say(&alice, "before the outage").await;
+    bob.wait_text("[data-testid=message-text]", "before the outage")
+        .await
+        .unwrap();
+
+    relay.signal("KILL").unwrap();
+    drop(relay);
+    alice
+        .wait_texts(
+            "[data-testid=connection-banner]",
+            "a reconnecting banner",
+            |t| t.iter().any(|t| !t.is_empty()),
+        )
+        .await
+        .unwrap();
+    say(&alice, "typed during the outage").await;
+    alice.screenshot("restart-offline-alice").await.unwrap();
+
+    let dist = dist_dir();
+    let _relay = RelayProcess::spawn_on(
+        port,
+        &["--static-dir", dist.to_str().unwrap(), "--store", "memory"],
+    )
+    .await
+    .unwrap();
+    bob.wait_text("[data-testid=message-text]", "typed during the outage")
+        .await
+        .unwrap();
+    // A later message proves the earlier one had time to be duplicated.
+    say(&bob, "after the outage").await;
+    for page in [&alice, &bob] {
+        page.wait_text("[data-testid=message-text]", "after the outage")
+            .await
+            .unwrap();
+        let texts = page.texts("[data-testid=message-text]").await.unwrap();
+        assert_eq!(count(&texts, "typed during the outage"), 1, "{texts:?}");
+    }
+    alice
+        .wait_texts("[data-testid=connection-banner]", "no banner", |t| {
+            t.iter().all(|t| t.trim().is_empty())
+        })
+        .await
+        .unwrap();
+    alice.screenshot("restart-alice").await.unwrap();
+    bob.screenshot("restart-bob").await.unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn unread_counts_rise_for_the_room_not_in_view() {
+    let relay = serve_app(&[]).await;
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+    for page in [&alice, &bob] {
+        page.type_into("[data-testid=join-input]", &format!("random{ENTER}"))
+            .await
+            .unwrap();
+        page.wait_text("[data-testid=room-title]", "random")
+            .await
+            .unwrap();
+    }
+    // Alice goes back to general; Bob writes in random twice.
+    alice
+        .click("[data-testid=room-entry][data-room=general]")
+        .await
+        .unwrap();
+    alice
+        .wait_text("[data-testid=room-title]", "general")
+        .await
+        .unwrap();
+    say(&bob, "one").await;
+    say(&bob, "two").await;
+    alice
+        .wait_text(
+            "[data-testid=room-entry][data-room=random] [data-testid=unread-badge]",
+            "2",
+        )
+        .await
+        .unwrap();
+    alice.screenshot("unread-alice").await.unwrap();
+    // Reading the room clears the count.
+    alice
+        .click("[data-testid=room-entry][data-room=random]")
+        .await
+        .unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "two")
+        .await
+        .unwrap();
+    alice
+        .wait_texts("[data-testid=unread-badge]", "no unread badge", |t| {
+            t.is_empty()
+        })
+        .await
+        .unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn markup_in_a_message_shows_as_text() {
+    let relay = serve_app(&[]).await;
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+    let hostile = "<script>window.pwned=1</script><b>bold?</b> <img src=x onerror=window.pwned=2>";
+    say(&alice, hostile).await;
+    bob.wait_text(
+        "[data-testid=message-text]",
+        "<script>window.pwned=1</script>",
+    )
+    .await
+    .unwrap();
+    let injected = bob
+        .client
+        .execute(
+            "return [window.pwned === undefined, \
+              document.querySelectorAll('[data-testid=message-text] b, [data-testid=message-text] img, [data-testid=message-text] script').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(injected, serde_json::json!([true, 0]));
+    bob.screenshot("markup-bob").await.unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}

@@ -1,0 +1,192 @@
+//! Headless Chromium driven over WebDriver (chromedriver + fantoccini), for
+//! the end-to-end tests of the web app.
+//!
+//! Each [`Browser`] is its own chromedriver process and a fresh Chromium
+//! profile, so two browsers are two independent users. Waits poll the page
+//! with a bound instead of sleeping a fixed time.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use anyhow::{bail, Context};
+use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::{relay::free_port, WAIT};
+
+pub struct Browser {
+    pub client: Client,
+    /// The chromedriver process, killed on drop.
+    _driver: Child,
+    /// Chromium's profile, removed on drop.
+    _profile: tempfile::TempDir,
+}
+
+/// The built web app (trunk's dist/), which `./x test` builds first.
+pub fn dist_dir() -> PathBuf {
+    let dir = std::env::var_os("PALAVER_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    assert!(
+        dir.join("index.html").is_file(),
+        "the web app is not built in {}: run `./x web` (or `trunk build --release`) first",
+        dir.display()
+    );
+    dir
+}
+
+/// Where screenshots go for review: target/e2e/.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+    std::fs::create_dir_all(&dir).expect("create target/e2e");
+    dir
+}
+
+fn which(program: &str) -> anyhow::Result<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!("{program} is not installed: apt-get install -y chromium chromium-driver")
+        })
+}
+
+impl Browser {
+    pub async fn start() -> anyhow::Result<Browser> {
+        let chromium = which("chromium")?;
+        let driver_path = which("chromedriver")?;
+        let port = free_port()?;
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start chromedriver")?;
+        let profile = tempfile::tempdir()?;
+        let args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1200,800".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({
+            "goog:chromeOptions": { "binary": chromium, "args": args }
+        });
+        let caps = match caps {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let client = loop {
+            let attempt =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&url)
+                    .await;
+            match attempt {
+                Ok(client) => break client,
+                Err(err) if tokio::time::Instant::now() > deadline => {
+                    bail!("chromedriver did not start a session: {err}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        Ok(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+        self.client.goto(url).await.context("navigate")
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    pub async fn find(&self, css: &str) -> anyhow::Result<Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .every(Duration::from_millis(50))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css} within {WAIT:?}"))
+    }
+
+    /// The visible texts of all elements matching `css`, now.
+    pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await? {
+            out.push(element.text().await.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// Polls until `check` accepts the texts of `css`; returns them.
+    pub async fn wait_texts(
+        &self,
+        css: &str,
+        what: &str,
+        check: impl Fn(&[String]) -> bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let texts = self.texts(css).await?;
+            if check(&texts) {
+                return Ok(texts);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("waited {WAIT:?} for {what} in {css}; last seen: {texts:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until some element matching `css` contains `needle`.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> anyhow::Result<()> {
+        self.wait_texts(css, needle, |texts| {
+            texts.iter().any(|t| t.contains(needle))
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let element = self.find(css).await?;
+        element
+            .send_keys(text)
+            .await
+            .with_context(|| format!("type into {css}"))
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.find(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("click {css}"))
+    }
+
+    /// Saves a PNG under target/e2e/ for a person to look at.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await.context("close the browser")
+    }
+}
