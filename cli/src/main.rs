@@ -1,6 +1,49 @@
-//! `palaver`: the terminal client and the load benchmark (see issue 7).
+//! `palaver`: the terminal client and the load benchmark (issue 7).
+//!
+//! - [`chat`]: `palaver chat`, an interactive or piped client on the
+//!   `shared` client model (reconnect, resume, outbox, dedup).
+//! - [`bench`]: `palaver bench`, a load generator on protocol v1 that
+//!   measures a relay on this machine.
 
-fn main() {
-    eprintln!("palaver: the terminal client is not built yet");
-    std::process::exit(2);
+mod bench;
+mod chat;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "palaver",
+    version,
+    about = "Palaver's terminal client and load benchmark."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Chat in a terminal, or pipe lines in and messages out (a bot).
+    Chat(chat::Args),
+    /// Load a relay on this machine and report throughput and latency.
+    Bench(bench::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Chat(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(chat::run(args))),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("palaver: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,555 @@
+//! `palaver chat`: the terminal client.
+//!
+//! Three tasks: one reads the socket, one reads stdin, and the driver (this
+//! module's [`run`]) owns the [`Client`] model, the [`Reconnect`] state
+//! machine and the socket's write half, and is the only one that prints.
+//! The model decides everything a user sees (outbox, resend with the same
+//! `client_id`, `since` on rejoin); the driver only does I/O and timing.
+//!
+//! With stdin a terminal, lines starting with `/` are commands. Otherwise
+//! (a pipe) every line is sent as a message and the process exits once
+//! stdin has ended and every message is acked by the relay.
+
+mod output;
+
+use std::{collections::HashMap, io::IsTerminal, time::Duration};
+
+use anyhow::bail;
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use shared::{
+    client::{Backoff, Client, Reconnect},
+    ChatMessage, ClientMsg, Nick, RoomName, ServerMsg, Text, UserId,
+};
+use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
+use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+use output::Output;
+
+type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+
+/// How long one connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The relay's WebSocket URL.
+    #[arg(default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// Your nick (the relay makes up a guest nick without one).
+    #[arg(long)]
+    nick: Option<String>,
+    /// The room to join first.
+    #[arg(long, default_value = "general")]
+    room: String,
+    /// Print each message as one JSON line (the protocol's `message` frame).
+    #[arg(long)]
+    json: bool,
+}
+
+/// What the reader tasks tell the driver.
+enum Event {
+    /// A text frame from connection number `.0`.
+    Frame(u64, String),
+    /// Connection number `.0` ended, with a reason for the user.
+    Closed(u64, String),
+    Line(String),
+    StdinDone,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    let interactive = std::io::stdin().is_terminal();
+    let room = RoomName::new(&args.room).map_err(|_| {
+        anyhow::anyhow!(
+            "{:?} is not a room name: use 1 to 32 letters, digits, - or _",
+            args.room
+        )
+    })?;
+    check_url(&args.url)?;
+    let mut driver = Driver::new(&args, room, interactive)?;
+    driver.run().await
+}
+
+fn check_url(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("wss://") {
+        bail!("{url}: this build speaks plain ws:// only; put the relay behind a local ws:// address or a TLS-terminating proxy");
+    }
+    if !url.starts_with("ws://") {
+        bail!("{url}: expected a ws:// URL such as ws://127.0.0.1:8080/ws");
+    }
+    Ok(())
+}
+
+struct Driver {
+    url: String,
+    client: Client,
+    reconnect: Reconnect,
+    /// The room plain lines go to; `None` after leaving the last one.
+    current: Option<RoomName>,
+    out: Output,
+    interactive: bool,
+    /// The socket's write half while connected.
+    sink: Option<Sink>,
+    /// Numbers connections, so events from an old one are ignored.
+    conn: u64,
+    /// Both reader tasks send here; the driver is the only receiver.
+    events_tx: mpsc::Sender<Event>,
+    events: mpsc::Receiver<Event>,
+    stdin_done: bool,
+    /// Messages already printed, by room and seq, to print each once. The
+    /// sender's id tells a redelivery from a relay that restarted and
+    /// numbers the room anew.
+    printed: HashMap<RoomName, HashMap<u64, (UserId, u64)>>,
+    /// A message was refused or a line could not be sent.
+    failed: bool,
+    /// The resume token presented on this connection (to notice a relay
+    /// that forgot us).
+    presented_resume: Option<String>,
+}
+
+impl Driver {
+    fn new(args: &Args, room: RoomName, interactive: bool) -> anyhow::Result<Self> {
+        let mut client = Client::new(&format!("cli-{}", random_hex()));
+        if let Some(nick) = &args.nick {
+            let nick = Nick::new(nick).map_err(|_| {
+                anyhow::anyhow!(
+                    "{nick:?} is not a nick: use 1 to 32 letters, digits, spaces, - _ . or '"
+                )
+            })?;
+            client.set_nick(nick);
+        }
+        client.join(room.clone());
+        client.set_active(Some(room.clone()));
+        let (events_tx, events) = mpsc::channel(1024);
+        Ok(Driver {
+            url: args.url.clone(),
+            client,
+            reconnect: Reconnect::new(Backoff::default()),
+            current: Some(room),
+            out: Output::new(args.json, interactive),
+            interactive,
+            sink: None,
+            conn: 0,
+            events_tx,
+            events,
+            stdin_done: false,
+            printed: HashMap::new(),
+            failed: false,
+            presented_resume: None,
+        })
+    }
+
+    async fn run(&mut self) -> anyhow::Result<std::process::ExitCode> {
+        spawn_stdin(self.events_tx.clone());
+        if self.interactive {
+            self.out
+                .status("type a message and press Enter; /help lists the commands");
+        }
+        loop {
+            if !self.interactive && self.stdin_done && self.client.outbox().is_empty() {
+                break;
+            }
+            if self.sink.is_none() && self.reconnect.should_connect(now_ms()) {
+                self.connect().await;
+                continue;
+            }
+            let wait = self
+                .reconnect
+                .retry_in_ms(now_ms())
+                .map_or(Duration::from_secs(3600), Duration::from_millis);
+            let event = tokio::select! {
+                event = self.events.recv() => event,
+                () = tokio::time::sleep(wait) => continue,
+            };
+            match event {
+                Some(Event::Frame(conn, text)) if conn == self.conn => self.on_frame(&text).await,
+                Some(Event::Closed(conn, why)) if conn == self.conn => self.on_closed(&why),
+                Some(Event::Frame(..) | Event::Closed(..)) => {}
+                Some(Event::Line(line)) => {
+                    if !self.on_line(line).await {
+                        break;
+                    }
+                }
+                Some(Event::StdinDone) => {
+                    self.stdin_done = true;
+                    if self.interactive {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        if let Some(mut sink) = self.sink.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        }
+        let pending = self.client.outbox().len();
+        if pending > 0 {
+            self.out.status(&format!(
+                "{pending} message(s) were not acked by the relay and are lost"
+            ));
+        }
+        Ok(if self.failed || pending > 0 {
+            std::process::ExitCode::from(1)
+        } else {
+            std::process::ExitCode::SUCCESS
+        })
+    }
+
+    async fn connect(&mut self) {
+        self.reconnect.connecting();
+        let attempt =
+            tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&self.url))
+                .await;
+        let ws = match attempt {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(err)) => return self.failed_to_connect(&err.to_string()),
+            Err(_) => return self.failed_to_connect("no answer within 5 s"),
+        };
+        self.conn += 1;
+        let (sink, mut stream) = ws.split();
+        self.sink = Some(sink);
+        let conn = self.conn;
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let why = loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        if events
+                            .send(Event::Frame(conn, text.as_str().to_owned()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break match frame {
+                            Some(f) if !f.reason.is_empty() => {
+                                format!("the relay closed the connection: {}", f.reason)
+                            }
+                            _ => "the relay closed the connection".to_owned(),
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => break format!("connection lost: {err}"),
+                    None => break "connection lost".to_owned(),
+                }
+            };
+            let _ = events.send(Event::Closed(conn, why)).await;
+        });
+        self.presented_resume = self.client.resume_token().map(str::to_owned);
+        let frames = self.client.connected();
+        self.write(frames).await;
+    }
+
+    fn failed_to_connect(&mut self, err: &str) {
+        let retry_at = self.reconnect.closed(now_ms(), jitter());
+        let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
+        self.out.status(&format!(
+            "cannot reach {}: {err}. Is palaver-relay running there? Retrying in {:.1} s (Ctrl-C to stop)",
+            self.url,
+            wait as f64 / 1000.0
+        ));
+    }
+
+    fn on_closed(&mut self, why: &str) {
+        self.sink = None;
+        self.client.disconnected();
+        let retry_at = self.reconnect.closed(now_ms(), jitter());
+        let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
+        self.out.status(&format!(
+            "{why}; reconnecting in {:.1} s (unsent messages are kept and resent)",
+            wait as f64 / 1000.0
+        ));
+    }
+
+    /// Writes frames; a failed write is reported by the reader as a close.
+    async fn write(&mut self, frames: impl IntoIterator<Item = ClientMsg>) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        for frame in frames {
+            if sink
+                .feed(Message::Text(frame.encode().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = sink.flush().await;
+    }
+
+    async fn on_frame(&mut self, text: &str) {
+        let msg = match ServerMsg::decode(text) {
+            Ok(msg) => msg,
+            Err(err) => {
+                self.out.status(&format!(
+                    "ignored a frame this client does not understand: {err}"
+                ));
+                return;
+            }
+        };
+        let now = now_ms();
+        let mut extra = Vec::new();
+        match &msg {
+            ServerMsg::Welcome { user, .. } => {
+                let before = self.client.me().map(|u| u.id.clone());
+                self.reconnect.online();
+                if self.presented_resume.is_some() && before.as_ref() != Some(&user.id) {
+                    // The relay did not know our resume token: it restarted
+                    // without its memory (or the token expired). Its rooms
+                    // are numbered anew, so `since` means nothing there: ask
+                    // for the latest messages again; `printed` skips what was
+                    // already shown.
+                    extra.extend(self.client.rooms().iter().map(|r| ClientMsg::Join {
+                        room: r.name().clone(),
+                        since: None,
+                    }));
+                }
+                if self.interactive {
+                    self.out.status(&format!(
+                        "connected to {} as {}",
+                        self.url,
+                        user.nick.as_str()
+                    ));
+                }
+            }
+            ServerMsg::Joined { room, history, .. } => {
+                for m in history {
+                    self.print_once(m);
+                }
+                if self.interactive {
+                    let members = self
+                        .client
+                        .room(room)
+                        .map_or(0, |r| r.members().len())
+                        .max(1);
+                    self.out.status(&format!("joined {room} ({members} here)"));
+                }
+            }
+            ServerMsg::Message(m) => self.print_once(m),
+            ServerMsg::History { room, messages } => {
+                self.out
+                    .status(&format!("history of {room}: {} message(s)", messages.len()));
+                for m in messages {
+                    self.out.message(m);
+                }
+            }
+            ServerMsg::Presence { room, event, user } if self.interactive => {
+                let old = self
+                    .client
+                    .room(room)
+                    .and_then(|r| r.members().into_iter().find(|u| u.id == user.id))
+                    .map(|u| u.nick.as_str().to_owned());
+                self.out.presence(room, *event, user, old.as_deref());
+            }
+            ServerMsg::Error {
+                message, reference, ..
+            } => {
+                let pending = reference
+                    .as_deref()
+                    .and_then(|r| {
+                        self.client
+                            .outbox()
+                            .iter()
+                            .find(|p| p.client_id.as_str() == r)
+                    })
+                    .cloned();
+                match pending {
+                    Some(p) => {
+                        self.failed = true;
+                        self.out.status(&format!(
+                            "the relay refused your message {:?}: {message}",
+                            p.text.as_str()
+                        ));
+                    }
+                    None => self.out.status(&format!("relay: {message}")),
+                }
+            }
+            _ => {}
+        }
+        let replies = self.client.apply(msg, now);
+        // A refused message is reported above and not retried.
+        let failed: Vec<_> = self
+            .client
+            .outbox()
+            .iter()
+            .filter(|p| p.is_failed())
+            .map(|p| p.client_id.clone())
+            .collect();
+        for id in failed {
+            self.client.discard(&id);
+        }
+        self.write(replies.into_iter().chain(extra)).await;
+    }
+
+    fn print_once(&mut self, m: &ChatMessage) {
+        let key = (m.from.id.clone(), m.ts);
+        let seen = self.printed.entry(m.room.clone()).or_default();
+        if seen.get(&m.seq) == Some(&key) {
+            return;
+        }
+        seen.insert(m.seq, key);
+        self.out.message(m);
+    }
+
+    /// Handles one input line; false to quit.
+    async fn on_line(&mut self, line: String) -> bool {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return true;
+        }
+        if self.interactive {
+            if let Some(command) = line.strip_prefix('/') {
+                if !command.starts_with('/') {
+                    return self.command(command).await;
+                }
+            }
+        }
+        let text = if self.interactive {
+            line.strip_prefix('/').unwrap_or(line)
+        } else {
+            line
+        };
+        self.say(text).await;
+        true
+    }
+
+    async fn say(&mut self, text: &str) {
+        let Some(room) = self.current.clone() else {
+            self.failed = true;
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        let text = match Text::new(text) {
+            Ok(text) => text,
+            Err(err) => {
+                self.failed = true;
+                return self.out.status(&format!("not sent: {err}"));
+            }
+        };
+        let (_, frame) = self.client.send(&room, text, now_ms());
+        self.write(frame).await;
+    }
+
+    async fn command(&mut self, command: &str) -> bool {
+        let (name, arg) = command
+            .split_once(char::is_whitespace)
+            .map_or((command, ""), |(n, a)| (n, a.trim()));
+        match name {
+            "quit" | "q" => return false,
+            "help" | "h" | "?" => self.out.status(HELP),
+            "join" | "j" => match RoomName::new(arg) {
+                Ok(room) => {
+                    let frame = self.client.join(room.clone());
+                    self.client.set_active(Some(room.clone()));
+                    self.current = Some(room.clone());
+                    if frame.is_none() && self.client.is_connected() {
+                        self.out.status(&format!("now talking in {room}"));
+                    }
+                    self.write(frame).await;
+                }
+                Err(_) => self
+                    .out
+                    .status("usage: /join ROOM (1 to 32 letters, digits, - or _)"),
+            },
+            "leave" => {
+                let Some(room) = self.current.take() else {
+                    self.out.status("you are in no room");
+                    return true;
+                };
+                let frame = self.client.leave(&room);
+                self.current = self.client.rooms().first().map(|r| r.name().clone());
+                self.client.set_active(self.current.clone());
+                match &self.current {
+                    Some(now) => self
+                        .out
+                        .status(&format!("left {room}; now talking in {now}")),
+                    None => self
+                        .out
+                        .status(&format!("left {room}; /join ROOM to talk again")),
+                }
+                self.write(frame).await;
+            }
+            "nick" => match Nick::new(arg) {
+                Ok(nick) => {
+                    let frame = self.client.set_nick(nick);
+                    self.write(frame).await;
+                }
+                Err(_) => self
+                    .out
+                    .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
+            },
+            "who" => match self.current.as_ref().and_then(|r| self.client.room(r)) {
+                Some(room) => {
+                    let nicks: Vec<&str> = room.members().iter().map(|u| u.nick.as_str()).collect();
+                    self.out
+                        .status(&format!("in {}: {}", room.name(), nicks.join(", ")));
+                }
+                None => self.out.status("you are in no room: /join ROOM first"),
+            },
+            "history" => {
+                let limit = if arg.is_empty() {
+                    Ok(20)
+                } else {
+                    arg.parse::<u32>()
+                };
+                match (limit, self.current.clone()) {
+                    (Ok(limit @ 1..), Some(room)) if self.client.is_connected() => {
+                        let frame = ClientMsg::History {
+                            room,
+                            before: None,
+                            limit: Some(limit.min(shared::limits::MAX_HISTORY_PAGE)),
+                        };
+                        self.write([frame]).await;
+                    }
+                    (Ok(1..), Some(_)) => {
+                        self.out.status("not connected; try again once connected")
+                    }
+                    (Ok(1..), None) => self.out.status("you are in no room: /join ROOM first"),
+                    _ => self.out.status("usage: /history N (1 to 100)"),
+                }
+            }
+            _ => self.out.status(&format!(
+                "unknown command /{name}; /help lists the commands"
+            )),
+        }
+        true
+    }
+}
+
+const HELP: &str = "commands:
+  /join ROOM     join a room (or switch to it) and talk there
+  /leave         leave the current room
+  /nick NAME     change your nick
+  /who           who is in the current room
+  /history N     show the last N messages of the current room
+  /quit          exit (also Ctrl-D)
+  /help          this list
+a line starting with // sends the rest, starting with /";
+
+fn spawn_stdin(events: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if events.send(Event::Line(line)).await.is_err() {
+                return;
+            }
+        }
+        let _ = events.send(Event::StdinDone).await;
+    });
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Uniform in [0, 1), for the reconnect backoff.
+fn jitter() -> f64 {
+    f64::from(getrandom::u32().unwrap_or(0)) / (f64::from(u32::MAX) + 1.0)
+}
+
+fn random_hex() -> String {
+    format!("{:08x}", getrandom::u32().unwrap_or(0))
+}
