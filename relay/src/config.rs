@@ -35,6 +35,12 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Whether browser pages on localhost/127.0.0.1/[::1] may connect
+    /// whatever their port (handy in development). Turn off on a public
+    /// relay: `--allow-localhost-origins false`.
+    #[arg(long, env = "PALAVER_ALLOW_LOCALHOST_ORIGINS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_localhost_origins: bool,
+
     /// Where chat history lives: `sqlite` (durable, in --data-dir) or
     /// `memory` (lost on restart; for tests and throwaway runs).
     #[arg(long, env = "PALAVER_STORE", value_enum, default_value_t = StoreKind::Memory)]

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub connections: Counter,
     pub connections_total: Counter,
     pub connections_rejected: Counter,
+    pub origins_rejected: Counter,
     pub messages_in: Counter,
     pub frames_out: Counter,
     pub slow_consumers: Counter,
@@ -77,6 +78,12 @@ impl Metrics {
             "WebSocket upgrades refused by a connection limit.",
             "counter",
             self.connections_rejected.get(),
+        );
+        gauge(
+            "origins_rejected_total",
+            "WebSocket upgrades refused for a browser origin not allowed.",
+            "counter",
+            self.origins_rejected.get(),
         );
         gauge(
             "rooms",

@@ -3,11 +3,12 @@
 //! Browsers always send `Origin` on a WebSocket handshake; terminal clients
 //! and bots usually send none and are not subject to this check (they hold
 //! no victim's cookies). A browser origin is allowed when it is the relay's
-//! own origin (its `Host`), a loopback address, or on the allowlist.
+//! own origin (its `Host`), a loopback address (unless turned off), or on
+//! the allowlist.
 
 use axum::http::{header, HeaderMap};
 
-pub fn allowed(headers: &HeaderMap, allowlist: &[String]) -> bool {
+pub fn allowed(headers: &HeaderMap, allowlist: &[String], allow_localhost: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -18,7 +19,7 @@ pub fn allowed(headers: &HeaderMap, allowlist: &[String]) -> bool {
     let Some((_scheme, authority)) = origin.split_once("://") else {
         return false;
     };
-    if is_loopback(authority) {
+    if allow_localhost && is_loopback(authority) {
         return true;
     }
     let same_origin = headers
@@ -72,10 +73,15 @@ mod tests {
         ];
         for (origin, host, expected) in cases {
             assert_eq!(
-                allowed(&headers(origin, host), &list),
+                allowed(&headers(origin, host), &list, true),
                 expected,
                 "{origin:?}"
             );
         }
+        // Without the localhost allowance only the own origin and the list pass.
+        let local = headers(Some("http://localhost:3000"), "chat.example.com");
+        assert!(!allowed(&local, &list, false));
+        let own = headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert!(allowed(&own, &list, false));
     }
 }

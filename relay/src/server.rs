@@ -50,12 +50,18 @@ async fn ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !origin::allowed(&headers, &state.config.allowed_origins) {
+    let config = &state.config;
+    if !origin::allowed(
+        &headers,
+        &config.allowed_origins,
+        config.allow_localhost_origins,
+    ) {
         let origin = headers
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok())
             .unwrap_or("?");
         tracing::info!(%addr, origin, "refused WebSocket from a foreign origin");
+        state.metrics.origins_rejected.inc();
         return (
             StatusCode::FORBIDDEN,
             "this origin may not open a Palaver WebSocket; the relay's operator can allow it with --allowed-origin\n",

@@ -4,5 +4,7 @@
 mod bad_input;
 mod browser;
 mod chat;
+mod cli;
+mod deploy;
 mod limits;
 mod process;

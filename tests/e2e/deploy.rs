@@ -1,0 +1,152 @@
+//! The CDN-and-VM split on one machine: the built bundle served by a plain
+//! static server on another origin, with `config.json` pointing at the
+//! relay; the relay allows that origin only.
+
+use std::{path::Path, process::Stdio};
+
+use tests::{browser::dist_dir, relay::free_port, Browser, RelayProcess};
+use tokio::process::{Child, Command};
+
+const ENTER: &str = "\u{E007}";
+
+/// A copy of dist/ with `config.json`, served by Python's static server.
+struct StaticHost {
+    port: u16,
+    _dir: tempfile::TempDir,
+    _server: Child,
+}
+
+impl StaticHost {
+    async fn start(port: u16, relay_url: &str) -> StaticHost {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&dist_dir(), dir.path());
+        let config = serde_json::json!({ "relay_url": relay_url });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let server = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 serves the static bundle");
+        let addr = ([127, 0, 0, 1], port).into();
+        let deadline = tokio::time::Instant::now() + tests::WAIT;
+        while !tests::relay::http_get(addr, "/config.json")
+            .await
+            .is_ok_and(|(code, _)| code == 200)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "static server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        StaticHost {
+            port,
+            _dir: dir,
+            _server: server,
+        }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+async fn open_as(url: &str, nick: &str) -> Browser {
+    let browser = Browser::start().await.unwrap();
+    browser.goto(url).await.unwrap();
+    browser
+        .type_into("[data-testid=nick-input]", nick)
+        .await
+        .unwrap();
+    browser.click("[data-testid=nick-submit]").await.unwrap();
+    browser.find("[data-testid=composer-input]").await.unwrap();
+    browser
+}
+
+#[tokio::test]
+async fn the_app_on_a_static_host_chats_through_the_relay_and_other_origins_are_refused() {
+    let cdn_port = free_port().unwrap();
+    let cdn_origin = format!("http://127.0.0.1:{cdn_port}");
+    let relay = RelayProcess::spawn(&[
+        "--store",
+        "memory",
+        "--allow-localhost-origins",
+        "false",
+        "--allowed-origin",
+        &cdn_origin,
+    ])
+    .await
+    .unwrap();
+    let cdn = StaticHost::start(cdn_port, &relay.ws_url()).await;
+    assert_eq!(cdn.origin(), cdn_origin);
+    let page = format!("{}/", cdn.origin());
+    let alice = open_as(&page, "alice").await;
+    let bob = open_as(&page, "bob").await;
+    alice
+        .type_into(
+            "[data-testid=composer-input]",
+            &format!("served from the CDN{ENTER}"),
+        )
+        .await
+        .unwrap();
+    bob.wait_text("[data-testid=message-text]", "served from the CDN")
+        .await
+        .unwrap();
+    bob.screenshot("deploy-cdn-bob").await.unwrap();
+
+    // The same bundle on an origin the relay does not allow cannot connect.
+    let foreign = StaticHost::start(free_port().unwrap(), &relay.ws_url()).await;
+    let eve = open_as(&format!("{}/", foreign.origin()), "eve").await;
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    loop {
+        let (_, metrics) = tests::relay::http_get(relay.addr, "/metrics")
+            .await
+            .unwrap();
+        if metrics.contains("palaver_origins_rejected_total 1")
+            || metrics.contains("palaver_origins_rejected_total 2")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the foreign origin was never refused"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    eve.wait_texts(
+        "[data-testid=connection-banner]",
+        "a connection banner",
+        |t| t.iter().any(|t| !t.trim().is_empty()),
+    )
+    .await
+    .unwrap();
+    eve.screenshot("deploy-foreign-eve").await.unwrap();
+    let members = alice.texts("[data-testid=member]").await.unwrap();
+    assert!(!members.iter().any(|m| m.contains("eve")), "{members:?}");
+    for b in [alice, bob, eve] {
+        b.close().await.unwrap();
+    }
+}
