@@ -40,7 +40,10 @@ impl Chat {
 
     async fn say(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
         stdin.flush().await.unwrap();
     }
 
@@ -161,7 +164,10 @@ async fn piped_lines_are_delivered_exactly_once_across_a_relay_restart() {
         texts.push(text);
     }
     let expected: Vec<String> = (6..=10).map(|n| format!("line {n}")).collect();
-    assert_eq!(texts, expected, "each line once, in order, after the restart");
+    assert_eq!(
+        texts, expected,
+        "each line once, in order, after the restart"
+    );
 }
 
 #[tokio::test]
