@@ -5,7 +5,6 @@ mod bad_input;
 mod browser;
 mod chat;
 mod cli;
-mod cli;
 mod deploy;
 mod limits;
 mod process;
