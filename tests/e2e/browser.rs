@@ -1,9 +1,10 @@
 //! The web app in headless Chromium against a real relay process serving
 //! the built bundle. Each test saves screenshots under target/e2e/.
 
-use tests::{browser::dist_dir, Browser, RelayProcess};
-
-const ENTER: &str = "\u{E007}";
+use tests::{
+    browser::{dist_dir, ENTER},
+    Browser, RelayProcess,
+};
 
 async fn serve_app(extra: &[&str]) -> RelayProcess {
     let dist = dist_dir();
@@ -14,14 +15,7 @@ async fn serve_app(extra: &[&str]) -> RelayProcess {
 
 /// Opens the app, picks a nick and waits for the composer of `general`.
 async fn open_as(url: &str, nick: &str) -> Browser {
-    let browser = Browser::start().await.unwrap();
-    browser.goto(url).await.unwrap();
-    browser
-        .type_into("[data-testid=nick-input]", nick)
-        .await
-        .unwrap();
-    browser.click("[data-testid=nick-submit]").await.unwrap();
-    browser.find("[data-testid=composer-input]").await.unwrap();
+    let browser = Browser::open_app(url, nick).await.unwrap();
     browser
         .wait_text("[data-testid=room-title]", "general")
         .await
@@ -30,10 +24,7 @@ async fn open_as(url: &str, nick: &str) -> Browser {
 }
 
 async fn say(browser: &Browser, text: &str) {
-    browser
-        .type_into("[data-testid=composer-input]", &format!("{text}{ENTER}"))
-        .await
-        .unwrap();
+    browser.say(text).await.unwrap();
 }
 
 fn count(texts: &[String], needle: &str) -> usize {

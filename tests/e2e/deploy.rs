@@ -4,10 +4,12 @@
 
 use std::{path::Path, process::Stdio};
 
-use tests::{browser::dist_dir, relay::free_port, Browser, RelayProcess};
+use tests::{
+    browser::{dist_dir, ENTER},
+    relay::free_port,
+    Browser, RelayProcess,
+};
 use tokio::process::{Child, Command};
-
-const ENTER: &str = "\u{E007}";
 
 /// A copy of dist/ with `config.json`, served by Python's static server.
 struct StaticHost {
@@ -75,15 +77,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 async fn open_as(url: &str, nick: &str) -> Browser {
-    let browser = Browser::start().await.unwrap();
-    browser.goto(url).await.unwrap();
-    browser
-        .type_into("[data-testid=nick-input]", nick)
-        .await
-        .unwrap();
-    browser.click("[data-testid=nick-submit]").await.unwrap();
-    browser.find("[data-testid=composer-input]").await.unwrap();
-    browser
+    Browser::open_app(url, nick).await.unwrap()
 }
 
 #[tokio::test]

@@ -8,11 +8,16 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::{bail, Context};
-use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use fantoccini::{
+    elements::Element, wd::WebDriverCompatibleCommand, Client, ClientBuilder, Locator,
+};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
 use crate::{relay::free_port, WAIT};
+
+/// The WebDriver key code of Enter, to end typed text with.
+pub const ENTER: &str = "\u{E007}";
 
 pub struct Browser {
     pub client: Client,
@@ -109,6 +114,23 @@ impl Browser {
         })
     }
 
+    /// A new browser on the app at `url`, past the nick prompt, with the
+    /// composer of a room ready.
+    pub async fn open_app(url: &str, nick: &str) -> anyhow::Result<Browser> {
+        let browser = Browser::start().await?;
+        browser.goto(url).await?;
+        browser.type_into("[data-testid=nick-input]", nick).await?;
+        browser.click("[data-testid=nick-submit]").await?;
+        browser.find("[data-testid=composer-input]").await?;
+        Ok(browser)
+    }
+
+    /// Types `text` into the composer and presses Enter.
+    pub async fn say(&self, text: &str) -> anyhow::Result<()> {
+        self.type_into("[data-testid=composer-input]", &format!("{text}{ENTER}"))
+            .await
+    }
+
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
         self.client.goto(url).await.context("navigate")
     }
@@ -186,7 +208,47 @@ impl Browser {
         Ok(path)
     }
 
+    /// Runs a Chrome DevTools Protocol command on the page, through
+    /// ChromeDriver's `goog/cdp/execute` endpoint.
+    pub async fn cdp(
+        &self,
+        cmd: &str,
+        params: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.client
+            .issue_cmd(Cdp {
+                cmd: cmd.to_string(),
+                params,
+            })
+            .await
+            .with_context(|| format!("CDP {cmd}"))
+    }
+
     pub async fn close(self) -> anyhow::Result<()> {
         self.client.close().await.context("close the browser")
+    }
+}
+
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
