@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, State, WebSocketUpgrade},
-    http::{header, HeaderMap, StatusCode},
+    extract::{ConnectInfo, Request, State, WebSocketUpgrade},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -41,8 +42,43 @@ pub fn app(state: AppState) -> Router {
         );
         router.route("/", get(no_app))
     };
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(cache_control))
+        .with_state(state)
 }
+
+/// Hashed build files never change and may be cached for good; everything
+/// else (index.html, sw.js, config.json, the manifest, the API) must be
+/// revalidated, so a new release reaches users at once.
+async fn cache_control(request: Request, next: Next) -> Response {
+    let immutable = is_hashed_asset(request.uri().path());
+    let mut response = next.run(request).await;
+    if response.status().is_success() && !response.headers().contains_key(header::CACHE_CONTROL) {
+        let value = if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// trunk's hashed names: `name-<16 hex>.js`, `name-<16 hex>_bg.wasm`, ...
+fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or("");
+    let Some((stem, ext)) = file.rsplit_once('.') else {
+        return false;
+    };
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    let hash = stem.rsplit_once('-').map_or("", |(_, hash)| hash);
+    matches!(ext, "js" | "wasm" | "css")
+        && hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 
 async fn ws(
     State(state): State<AppState>,
@@ -118,4 +154,20 @@ async fn no_app() -> impl IntoResponse {
         "<!doctype html><title>Palaver relay</title><p>This relay is running, but the web app is not built. \
          Run <code>trunk build --release</code> and start the relay with <code>--static-dir dist</code>.</p>",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset;
+
+    #[test]
+    fn hashed_assets_are_recognised() {
+        assert!(is_hashed_asset("/frontend-9ea7ab70b6d588c9_bg.wasm"));
+        assert!(is_hashed_asset("/app/frontend-9ea7ab70b6d588c9.js"));
+        assert!(is_hashed_asset("/style-cb91d00c14fb4d02.css"));
+        assert!(!is_hashed_asset("/index.html"));
+        assert!(!is_hashed_asset("/sw.js"));
+        assert!(!is_hashed_asset("/pwa.js"));
+        assert!(!is_hashed_asset("/config.json"));
+    }
 }

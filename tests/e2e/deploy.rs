@@ -144,3 +144,35 @@ async fn the_app_on_a_static_host_chats_through_the_relay_and_other_origins_are_
         b.close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_relay_serves_hashed_files_immutable_and_entry_points_fresh() {
+    let dist = dist_dir();
+    let relay = RelayProcess::spawn(&["--store", "memory", "--static-dir", dist.to_str().unwrap()])
+        .await
+        .unwrap();
+    let wasm = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".wasm"))
+        .unwrap();
+    let cache_control = |headers: &[(String, String)]| {
+        headers
+            .iter()
+            .find(|(k, _)| k == "cache-control")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (code, headers, _) = tests::relay::http_get_with_headers(relay.addr, &format!("/{wasm}"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(cache_control(&headers).contains("immutable"), "{headers:?}");
+    for entry in ["/", "/index.html", "/sw.js", "/manifest.webmanifest"] {
+        let (code, headers, _) = tests::relay::http_get_with_headers(relay.addr, entry)
+            .await
+            .unwrap();
+        assert_eq!(code, 200, "{entry}");
+        assert_eq!(cache_control(&headers), "no-cache", "{entry}");
+    }
+}

@@ -141,20 +141,34 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// A minimal HTTP/1.1 GET over a raw socket: status code and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    let (code, _, body) = http_get_with_headers(addr, path).await?;
+    Ok((code, body))
+}
+
+/// Like [`http_get`], with the response headers (lowercased names).
+pub async fn http_get_with_headers(
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response)).await??;
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw)).await??;
+    // Bodies may be binary (wasm); the tests only read text out of them.
+    let response = String::from_utf8_lossy(&raw).into_owned();
     let code = response
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .context("no status line")?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((code, headers, body.to_string()))
 }
