@@ -376,11 +376,11 @@ impl Client {
                 truncated,
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
-                if self.room(&room).is_none() {
-                    self.rooms.push(Room::new(room.clone()));
-                }
                 let limit = self.page_limit();
-                let state = self.room_mut(&room).expect("just ensured");
+                // A room left while its `joined` was on the way stays left.
+                let Some(state) = self.room_mut(&room) else {
+                    return Vec::new();
+                };
                 let gap = state.joined(members, history, truncated, count_unread, me.as_ref());
                 if gap {
                     if let Some(before) = state.next_page(limit) {

@@ -523,6 +523,15 @@ fn a_refused_join_removes_the_room_and_leaves_a_notice() {
 }
 
 #[test]
+fn a_joined_for_a_room_already_left_is_ignored() {
+    let (mut client, alice, _) = online();
+    client.join(room("brief"));
+    client.leave(&room("brief"));
+    client.apply(joined("brief", &[&alice], Vec::new(), false), 0);
+    assert!(client.room(&room("brief")).is_none());
+}
+
+#[test]
 fn leaving_drops_the_room_and_its_pending_messages() {
     let (mut client, _, _) = online();
     client.send(&room("general"), text("bye"), 0);
