@@ -57,6 +57,8 @@ pub struct Shared {
     /// `message` frames received, in any phase.
     pub deliveries: AtomicU64,
     pub sent: AtomicU64,
+    /// Sends the relay acked, over every sender.
+    pub acked: AtomicU64,
     /// Deliveries the acked sends owe the room (acks × room size).
     pub owed: AtomicU64,
     /// Deliveries received for the first time.
@@ -288,6 +290,7 @@ async fn traffic(
                         acked += 1;
                         inflight = inflight.saturating_sub(1);
                         shared.owed.fetch_add(plan.room_size, Ordering::Relaxed);
+                        shared.acked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {

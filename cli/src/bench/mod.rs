@@ -276,6 +276,7 @@ fn shared(common: &Common, addr: SocketAddr, phase: watch::Receiver<Phase>) -> A
         failed: Default::default(),
         deliveries: Default::default(),
         sent: Default::default(),
+        acked: Default::default(),
         owed: Default::default(),
         unique: Default::default(),
         dropped: Default::default(),
@@ -347,6 +348,7 @@ async fn load(
 
     let relay_before = sample_relay(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
+    let busy_before = procfs::machine_busy_secs();
     let delivered_before = shared.deliveries.load(Ordering::Relaxed);
     let duration = Duration::from_secs_f64(common.duration);
     let run_started = Instant::now();
@@ -360,11 +362,16 @@ async fn load(
     let delivered = shared.deliveries.load(Ordering::Relaxed) - delivered_before;
     let relay_after = sample_relay(common.relay_pid)?;
     let self_after = procfs::sample("self")?;
+    let busy = procfs::machine_busy_secs() - busy_before;
     let _ = phase_tx.send(Phase::Drain);
     let drain_started = Instant::now();
-    while drain_started.elapsed() < Duration::from_secs(5)
-        && shared.unique.load(Ordering::Relaxed) < shared.owed.load(Ordering::Relaxed)
-    {
+    // Done when every send is acked and every acked send delivered to the
+    // whole room (or after 5 s: what is missing then is lost).
+    let drained = || {
+        shared.acked.load(Ordering::Relaxed) >= shared.sent.load(Ordering::Relaxed)
+            && shared.unique.load(Ordering::Relaxed) >= shared.owed.load(Ordering::Relaxed)
+    };
+    while drain_started.elapsed() < Duration::from_secs(5) && !drained() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = phase_tx.send(Phase::Done);
@@ -419,6 +426,7 @@ async fn load(
     if let (Some(idle), Some(before), Some(after)) = (relay_idle, relay_before, relay_after) {
         report.relay(idle, before, after, wall, ready);
     }
+    report.machine(busy, wall);
     Ok(report)
 }
 
@@ -433,6 +441,7 @@ async fn churn(
     let shared = shared(common, addr, phase_rx);
     let relay_before = sample_relay(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
+    let busy_before = procfs::machine_busy_secs();
     let duration = Duration::from_secs_f64(common.duration);
     let started = Instant::now();
     let cycles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -478,6 +487,7 @@ async fn churn(
     let wall = started.elapsed();
     let relay_after = sample_relay(common.relay_pid)?;
     let self_after = procfs::sample("self")?;
+    let busy = procfs::machine_busy_secs() - busy_before;
     let _ = phase_tx.send(Phase::Done);
     progress.finish();
     let connect = shared.connect_us.lock().expect("not poisoned").clone();
@@ -499,6 +509,7 @@ async fn churn(
     if let (Some(before), Some(after)) = (relay_before, relay_after) {
         report.relay(before, before, after, wall, 0);
     }
+    report.machine(busy, wall);
     Ok(report)
 }
 

@@ -52,3 +52,26 @@ pub fn sample(pid: &str) -> anyhow::Result<Sample> {
 pub fn cores(before: Sample, after: Sample, wall: Duration) -> f64 {
     (after.cpu_secs - before.cpu_secs) / wall.as_secs_f64().max(1e-9)
 }
+
+/// Busy CPU seconds of the whole machine (every process, the kernel
+/// included), from the first line of /proc/stat.
+pub fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and
+    // iowait are busy.
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    busy / TICKS_PER_SEC
+}

@@ -85,6 +85,10 @@ pub struct Report {
     pub relay: Option<Relay>,
     pub generator: Generator,
     pub nofile_limit: u64,
+    /// Cores other processes kept busy during the run (the machine's busy
+    /// time minus the relay's and the generator's): more than a little
+    /// means the figures are not the relay's alone.
+    pub others_cores: Option<f64>,
     #[serde(skip)]
     pub relay_pid: Option<u32>,
     pub errors: Vec<String>,
@@ -120,6 +124,18 @@ impl Report {
             self.warnings.push(format!(
                 "{} connection(s) failed to set up (file descriptors: {}; relay limits: start it with --max-conns-per-ip 0 --rate-limit 0)",
                 self.connect_failed, self.nofile_limit
+            ));
+        }
+    }
+
+    /// Records what the rest of the machine did during the run.
+    pub fn machine(&mut self, busy_secs: f64, wall: Duration) {
+        let ours = self.generator.cpu_s + self.relay.as_ref().map_or(0.0, |r| r.cpu_s);
+        let others = ((busy_secs - ours) / wall.as_secs_f64().max(1e-9)).max(0.0);
+        self.others_cores = Some(others);
+        if self.relay.is_some() && others > 0.25 {
+            self.warnings.push(format!(
+                "other processes kept {others:.2} cores busy during the run: the figures are lower than on an idle machine"
             ));
         }
     }
@@ -209,6 +225,9 @@ impl Report {
             "  generator     {:.2} CPU s ({:.2} cores)",
             self.generator.cpu_s, self.generator.cores
         ));
+        if let Some(others) = self.others_cores {
+            line(format!("  other processes {others:.2} cores"));
+        }
         for e in &self.errors {
             line(format!("  error: {e}"));
         }

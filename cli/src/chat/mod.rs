@@ -104,6 +104,8 @@ struct Driver {
     /// The resume token presented on this connection (to notice a relay
     /// that forgot us).
     presented_resume: Option<String>,
+    /// Frames of a reconnect (joins, the outbox) waiting for `welcome`.
+    held: Vec<ClientMsg>,
 }
 
 impl Driver {
@@ -135,6 +137,7 @@ impl Driver {
             printed: HashMap::new(),
             failed: false,
             presented_resume: None,
+            held: Vec::new(),
         })
     }
 
@@ -237,7 +240,14 @@ impl Driver {
             let _ = events.send(Event::Closed(conn, why)).await;
         });
         self.presented_resume = self.client.resume_token().map(str::to_owned);
-        let frames = self.client.connected();
+        let mut frames = self.client.connected();
+        // On a reconnect the joins wait for `welcome`: it tells whether the
+        // relay still knows us, and so whether their `since` means anything.
+        if self.presented_resume.is_some()
+            && matches!(frames.first(), Some(ClientMsg::Hello { .. }))
+        {
+            self.held = frames.split_off(1);
+        }
         self.write(frames).await;
     }
 
@@ -253,6 +263,7 @@ impl Driver {
 
     fn on_closed(&mut self, why: &str) {
         self.sink = None;
+        self.held.clear();
         self.client.disconnected();
         let retry_at = self.reconnect.closed(now_ms(), jitter());
         let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
@@ -295,17 +306,22 @@ impl Driver {
             ServerMsg::Welcome { user, .. } => {
                 let before = self.client.me().map(|u| u.id.clone());
                 self.reconnect.online();
-                if self.presented_resume.is_some() && before.as_ref() != Some(&user.id) {
-                    // The relay did not know our resume token: it restarted
-                    // without its memory (or the token expired). Its rooms
-                    // are numbered anew, so `since` means nothing there: ask
-                    // for the latest messages again; `printed` skips what was
-                    // already shown.
-                    extra.extend(self.client.rooms().iter().map(|r| ClientMsg::Join {
-                        room: r.name().clone(),
-                        since: None,
-                    }));
-                }
+                // The relay did not know our resume token: it restarted
+                // without its memory (or the token expired). Its rooms are
+                // numbered anew, so `since` means nothing there: ask for the
+                // latest messages instead; `printed` skips what was shown.
+                let forgotten =
+                    self.presented_resume.is_some() && before.as_ref() != Some(&user.id);
+                extra.extend(
+                    std::mem::take(&mut self.held)
+                        .into_iter()
+                        .map(|frame| match frame {
+                            ClientMsg::Join { room, .. } if forgotten => {
+                                ClientMsg::Join { room, since: None }
+                            }
+                            frame => frame,
+                        }),
+                );
                 if self.interactive {
                     self.out.status(&format!(
                         "connected to {} as {}",
