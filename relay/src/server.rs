@@ -17,6 +17,11 @@ use crate::{limits::Refused, origin, session, state::AppState};
 /// Bytes tungstenite reads per socket read; the default (128 KiB) would cost
 /// that much memory per idle connection.
 const READ_BUFFER: usize = 4 * 1024;
+/// Bytes tungstenite gathers before it writes to the socket. The writer
+/// feeds a batch of frames and then flushes; with 0 every frame was its own
+/// `send` syscall, which was 80% of the relay's CPU in fan-out (perf, see
+/// docs/PERFORMANCE.md). The buffer grows only as far as a batch needs.
+const WRITE_BUFFER: usize = 16 * 1024;
 /// The largest frame the relay reads at all: larger frames close the
 /// connection (1009). Between `MAX_FRAME_BYTES` and this, the relay answers
 /// `too_large` and keeps the connection.
@@ -125,7 +130,7 @@ async fn ws(
     let tracker = state.tracker.clone();
     upgrade
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| tracker.track_future(session::run(socket, state, slot)))
