@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
+use futures::future::{select, Either};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::Message;
@@ -34,6 +35,19 @@ pub fn now_ms() -> u64 {
 const TICK: Duration = Duration::from_millis(500);
 /// An app-level `ping` this often keeps idle connections (and proxies) alive.
 const PING_EVERY_MS: u64 = 25_000;
+/// Nothing heard for this long (not even a `pong`): the connection is dead
+/// even if the browser has not noticed (a laptop waking from sleep).
+const SILENCE_MS: u64 = 2 * PING_EVERY_MS + 10_000;
+
+/// The open socket, as the service holds it.
+struct Link {
+    /// Which socket this is, so events of an old one are told apart.
+    generation: u64,
+    /// The writer task's queue; dropping it ends the writer.
+    tx: mpsc::UnboundedSender<String>,
+    /// Dropping it ends the reader, which drops (and so closes) the socket.
+    _cancel: oneshot::Sender<()>,
+}
 
 /// The app's connection to the relay and everything it knows. Cheap to copy;
 /// provided as context by the app.
@@ -50,14 +64,15 @@ pub struct Chat {
     /// Desktop notifications are on (permission granted and wanted).
     pub notify: RwSignal<bool>,
     reconnect: StoredValue<Reconnect>,
-    /// The open socket's writer queue, with the socket's generation so a
-    /// late close event of an old socket is told apart from the current one.
-    link: StoredValue<Option<(u64, mpsc::UnboundedSender<String>)>>,
+    /// The open socket, if any.
+    link: StoredValue<Option<Link>, LocalStorage>,
     generation: StoredValue<u64>,
     /// The relay's WebSocket URL, once `config.json` was read.
     url: StoredValue<Option<String>>,
     tab: StoredValue<String>,
     last_ping: StoredValue<u64>,
+    /// When the relay last sent anything.
+    last_heard: StoredValue<u64>,
     started: StoredValue<bool>,
 }
 
@@ -87,11 +102,12 @@ impl Chat {
             route: RwSignal::new(None),
             notify: RwSignal::new(notify),
             reconnect: StoredValue::new(Reconnect::default()),
-            link: StoredValue::new(None),
+            link: StoredValue::new_local(None),
             generation: StoredValue::new(0),
             url: StoredValue::new(None),
             tab: StoredValue::new(tab),
             last_ping: StoredValue::new(now_ms()),
+            last_heard: StoredValue::new(now_ms()),
             started: StoredValue::new(false),
         }
     }
@@ -119,11 +135,16 @@ impl Chat {
         if self.reconnect.with_value(|r| r.should_connect(now)) {
             self.connect();
         }
-        if self.conn.get_untracked() == ConnState::Online
-            && now >= self.last_ping.get_value() + PING_EVERY_MS
-        {
-            self.last_ping.set_value(now);
-            self.write(vec![ClientMsg::Ping]);
+        if self.conn.get_untracked() == ConnState::Online {
+            if now >= self.last_heard.get_value() + SILENCE_MS {
+                web_sys::console::warn_1(&"the relay went silent; reconnecting".into());
+                if let Some(generation) = self.current_generation() {
+                    self.closed(generation);
+                }
+            } else if now >= self.last_ping.get_value() + PING_EVERY_MS {
+                self.last_ping.set_value(now);
+                self.write(vec![ClientMsg::Ping]);
+            }
         }
     }
 
@@ -144,13 +165,19 @@ impl Chat {
             Ok(ws) => ws,
             Err(err) => {
                 web_sys::console::warn_1(&format!("cannot open {url}: {err}").into());
-                self.closed(generation);
+                self.lost();
                 return;
             }
         };
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = mpsc::unbounded::<String>();
-        self.link.set_value(Some((generation, tx)));
+        let (cancel, mut cancelled) = oneshot::channel::<()>();
+        self.link.set_value(Some(Link {
+            generation,
+            tx,
+            _cancel: cancel,
+        }));
+        self.last_heard.set_value(now_ms());
         // The relay answers the first frame with `welcome`; gloo-net holds
         // these until the socket is open.
         let frames = self
@@ -167,10 +194,14 @@ impl Chat {
             let _ = sink.close().await;
         });
         spawn_local(async move {
-            while let Some(item) = stream.next().await {
+            // Ends when the socket does, or when the service drops the link.
+            while let Either::Left((Some(item), _)) = select(stream.next(), &mut cancelled).await {
                 match item {
                     Ok(Message::Text(text)) => match ServerMsg::decode(&text) {
-                        Ok(msg) => self.receive(msg),
+                        Ok(msg) if self.current_generation() == Some(generation) => {
+                            self.receive(msg)
+                        }
+                        Ok(_) => break,
                         Err(err) => web_sys::console::warn_1(
                             &format!("unreadable frame from the relay: {err}").into(),
                         ),
@@ -183,16 +214,24 @@ impl Chat {
         });
     }
 
-    /// The socket of `generation` ended (closed, failed, or never opened).
+    fn current_generation(self) -> Option<u64> {
+        self.link
+            .with_value(|link| link.as_ref().map(|link| link.generation))
+    }
+
+    /// The socket of `generation` ended (closed, failed, or went silent).
+    /// Events of a socket already given up on are ignored.
     fn closed(self, generation: u64) {
-        let current = self
-            .link
-            .with_value(|link| link.as_ref().map(|(g, _)| *g))
-            .unwrap_or(generation);
-        if current != generation {
+        if self.current_generation() != Some(generation) {
             return;
         }
+        // Dropping the link ends both tasks, which closes the socket.
         self.link.set_value(None);
+        self.lost();
+    }
+
+    /// No connection any more: queue what was in flight, plan a retry.
+    fn lost(self) {
         self.client.update(|c| c.disconnected());
         let (now, jitter) = (now_ms(), js_sys::Math::random());
         self.reconnect.update_value(|r| {
@@ -203,6 +242,7 @@ impl Chat {
 
     fn receive(self, msg: ServerMsg) {
         let now = now_ms();
+        self.last_heard.set_value(now);
         if let ServerMsg::Message(m) = &msg {
             self.maybe_notify(m);
         }
@@ -220,9 +260,9 @@ impl Chat {
 
     fn write(self, frames: impl IntoIterator<Item = ClientMsg>) {
         self.link.with_value(|link| {
-            if let Some((_, tx)) = link {
+            if let Some(link) = link {
                 for frame in frames {
-                    let _ = tx.unbounded_send(frame.encode());
+                    let _ = link.tx.unbounded_send(frame.encode());
                 }
             }
         });

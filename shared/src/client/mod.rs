@@ -13,9 +13,11 @@
 //!
 //! A driver's loop, in short:
 //! 1. [`Reconnect::should_connect`] → open a socket, [`Reconnect::connecting`].
-//! 2. Socket open → write [`Client::connected`]'s frames (hello with the
-//!    resume token, a `join` with `since` per room, the outbox).
-//! 3. Every frame → [`Client::apply`]; after a `welcome`, [`Reconnect::online`].
+//! 2. Socket open → write [`Client::connected`]'s `hello` (nick, resume
+//!    token).
+//! 3. Every frame → [`Client::apply`], writing what it returns (after
+//!    `welcome`: a `join` with `since` per room, then the outbox); after a
+//!    `welcome`, also [`Reconnect::online`].
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
@@ -64,8 +66,9 @@ pub struct Client {
     rooms: Vec<Room>,
     active: Option<RoomName>,
     outbox: Outbox,
-    /// A socket is open: frames returned now are written.
-    connected: bool,
+    /// The relay said `welcome` on the current socket: frames returned now
+    /// are written, after the joins and resends (see [`Client::connected`]).
+    ready: bool,
     id_prefix: String,
     next_id: u64,
     notices: Vec<Notice>,
@@ -90,7 +93,7 @@ impl Client {
             rooms: Vec::new(),
             active: None,
             outbox: Outbox::new(),
-            connected: false,
+            ready: false,
             id_prefix: if id_prefix.is_empty() {
                 "c".into()
             } else {
@@ -133,8 +136,15 @@ impl Client {
         }
     }
 
+    /// True once the relay welcomed the current connection: actions return
+    /// frames to write.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The same as [`Client::is_ready`].
     pub fn is_connected(&self) -> bool {
-        self.connected
+        self.ready
     }
 
     pub fn rooms(&self) -> &[Room] {
@@ -168,7 +178,7 @@ impl Client {
     /// sent in the next `hello`).
     pub fn set_nick(&mut self, nick: Nick) -> Option<ClientMsg> {
         self.nick = Some(nick.clone());
-        self.connected.then_some(ClientMsg::Nick { nick })
+        self.ready.then_some(ClientMsg::Nick { nick })
     }
 
     /// Restores a resume token saved from an earlier session.
@@ -198,14 +208,13 @@ impl Client {
     }
 
     /// Joins a room (a no-op for one already joined). Returns the `join`
-    /// frame when connected.
+    /// frame when connected (after `welcome`).
     pub fn join(&mut self, room: RoomName) -> Option<ClientMsg> {
         if self.room(&room).is_some() {
             return None;
         }
         self.rooms.push(Room::new(room.clone()));
-        self.connected
-            .then_some(ClientMsg::Join { room, since: None })
+        self.ready.then_some(ClientMsg::Join { room, since: None })
     }
 
     /// Leaves a room, dropping its state and its pending messages. Returns
@@ -218,12 +227,11 @@ impl Client {
         if self.active.as_ref() == Some(room) {
             self.active = None;
         }
-        self.connected
-            .then(|| ClientMsg::Leave { room: room.clone() })
+        self.ready.then(|| ClientMsg::Leave { room: room.clone() })
     }
 
     /// Queues a message for a joined room and returns its id, plus the `send`
-    /// frame when connected. The message shows as pending until acked.
+    /// frame when connected (after `welcome`). The message shows as pending until acked.
     pub fn send(
         &mut self,
         room: &RoomName,
@@ -234,7 +242,7 @@ impl Client {
         let id = ClientId::new(&format!("{}-{}", self.id_prefix, self.next_id))
             .expect("the prefix is short printable ASCII");
         self.outbox.push(id.clone(), room.clone(), text, now_ms);
-        let frame = if self.connected {
+        let frame = if self.ready {
             self.outbox.send(&id)
         } else {
             None
@@ -244,7 +252,7 @@ impl Client {
 
     /// Tries a failed message again, with the same `client_id`.
     pub fn retry(&mut self, client_id: &ClientId) -> Option<ClientMsg> {
-        if !self.outbox.retry(client_id) || !self.connected {
+        if !self.outbox.retry(client_id) || !self.ready {
             return None;
         }
         self.outbox.send(client_id)
@@ -258,7 +266,7 @@ impl Client {
     /// The user typed in a room's composer. Returns a `typing` frame at most
     /// every [`TYPING_EVERY_MS`] per room, and only in a joined room.
     pub fn typing(&mut self, room: &RoomName, now_ms: u64) -> Option<ClientMsg> {
-        if !self.connected || self.room(room).map(Room::membership) != Some(Membership::Joined) {
+        if !self.ready || self.room(room).map(Room::membership) != Some(Membership::Joined) {
             return None;
         }
         let last = self.last_typing.get(room).copied();
@@ -273,7 +281,7 @@ impl Client {
     /// truncated rejoin first, then scrollback. `None` while a page is on its
     /// way, at the start of the room, or when not connected.
     pub fn load_older(&mut self, room: &RoomName) -> Option<ClientMsg> {
-        if !self.connected {
+        if !self.ready {
             return None;
         }
         let limit = self.page_limit();
@@ -298,21 +306,34 @@ impl Client {
 
     // ---- the connection ----
 
-    /// A socket just opened. Returns the frames to write first, in order:
-    /// `hello` (nick and resume token), a `join` per room with `since` = the
-    /// last `seq` seen there, then every unacked message with its original
-    /// `client_id` (the relay acks a duplicate without storing it twice).
+    /// A socket just opened. Returns the `hello` to write first (nick and
+    /// resume token). The relay answers with `welcome`, and
+    /// [`Client::apply`] of that `welcome` returns the rest: a `join` per
+    /// room with `since` = the last `seq` seen there, then every unacked
+    /// message with its original `client_id` (the relay acks a duplicate
+    /// without storing it twice).
     pub fn connected(&mut self) -> Vec<ClientMsg> {
-        self.connected = true;
+        self.ready = false;
+        vec![ClientMsg::Hello {
+            nick: self.nick.clone(),
+            resume: self.resume.clone(),
+            token: None,
+        }]
+    }
+
+    /// The frames that follow a `welcome`. When the relay did not take our
+    /// resume token (it restarted without its state, or the token expired),
+    /// its rooms may have started over with new `seq`s: what is loaded is
+    /// dropped and every room is joined afresh, without `since`.
+    fn welcomed(&mut self, previous: Option<crate::names::UserId>) -> Vec<ClientMsg> {
+        self.ready = true;
+        let now_me = self.me.as_ref().map(|u| &u.id);
+        let forgotten = previous.is_some() && previous.as_ref() != now_me;
         let mut frames = Vec::new();
-        if self.nick.is_some() || self.resume.is_some() {
-            frames.push(ClientMsg::Hello {
-                nick: self.nick.clone(),
-                resume: self.resume.clone(),
-                token: None,
-            });
-        }
         for room in &mut self.rooms {
+            if forgotten {
+                room.forget_messages();
+            }
             room.set_joining();
             frames.push(ClientMsg::Join {
                 room: room.name().clone(),
@@ -337,7 +358,7 @@ impl Client {
     /// The socket closed. Nothing more is written until
     /// [`Client::connected`]; in-flight messages are queued again.
     pub fn disconnected(&mut self) {
-        self.connected = false;
+        self.ready = false;
         self.outbox.disconnected();
         self.last_typing.clear();
         for room in &mut self.rooms {
@@ -346,8 +367,9 @@ impl Client {
     }
 
     /// Applies one frame from the relay at `now_ms` (the client's clock,
-    /// milliseconds). Returns frames to write in response: a `history`
-    /// request to fill a gap after a truncated rejoin.
+    /// milliseconds). Returns frames to write in response: after `welcome`
+    /// the joins and resends, after a truncated `joined` a `history`
+    /// request to fill the gap.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: u64) -> Vec<ClientMsg> {
         let me = self.me.as_ref().map(|u| u.id.clone());
         match msg {
@@ -365,9 +387,12 @@ impl Client {
                         ),
                     );
                 }
-                self.me = Some(user);
+                let previous = self.me.replace(user).map(|u| u.id);
                 self.resume = Some(resume);
                 self.limits = Some(limits);
+                if !self.ready {
+                    return self.welcomed(previous);
+                }
             }
             ServerMsg::Joined {
                 room,

@@ -135,6 +135,15 @@ impl Room {
         self.unread = 0;
     }
 
+    /// Drops the loaded messages (the relay's numbering may have started
+    /// over); the next `join` takes the latest ones.
+    pub(crate) fn forget_messages(&mut self) {
+        self.messages.clear();
+        self.last_seq = None;
+        self.gap = None;
+        self.at_start = false;
+    }
+
     pub(crate) fn set_joining(&mut self) {
         self.membership = Membership::Joining;
         self.typing.clear();
@@ -186,10 +195,7 @@ impl Room {
             old.from.id != msg.from.id || old.text != msg.text || old.client_id != msg.client_id
         });
         if conflict {
-            self.messages.clear();
-            self.last_seq = None;
-            self.gap = None;
-            self.at_start = false;
+            self.forget_messages();
         }
     }
 

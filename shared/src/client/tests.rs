@@ -87,25 +87,40 @@ fn online() -> (Client, User, User) {
     (client, alice, bob)
 }
 
+/// The socket opens and the relay welcomes `me`: the frames written.
+fn reconnect(client: &mut Client, me: &User) -> Vec<ClientMsg> {
+    let mut frames = client.connected();
+    frames.extend(client.apply(welcome(me), 0));
+    frames
+}
+
 #[test]
-fn connecting_sends_hello_joins_and_nothing_else() {
+fn connecting_sends_hello_then_joins_after_welcome() {
+    let alice = user("u-a", "alice");
     let mut client = Client::new("t");
-    client.set_nick(Nick::new("alice").unwrap());
+    client.set_nick(alice.nick.clone());
     assert_eq!(client.join(room("general")), None, "not connected yet");
     assert_eq!(
         client.connected(),
-        vec![
-            ClientMsg::Hello {
-                nick: Some(Nick::new("alice").unwrap()),
-                resume: None,
-                token: None
-            },
-            ClientMsg::Join {
-                room: room("general"),
-                since: None
-            },
-        ]
+        vec![ClientMsg::Hello {
+            nick: Some(alice.nick.clone()),
+            resume: None,
+            token: None
+        }]
     );
+    let (_, frame) = client.send(&room("general"), text("early"), 0);
+    assert_eq!(frame, None, "nothing but hello before welcome");
+    let frames = client.apply(welcome(&alice), 0);
+    assert_eq!(frames.len(), 2);
+    assert_eq!(
+        frames[0],
+        ClientMsg::Join {
+            room: room("general"),
+            since: None
+        }
+    );
+    assert!(matches!(frames[1], ClientMsg::Send { .. }));
+    assert!(client.is_ready());
 }
 
 #[test]
@@ -138,15 +153,17 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
     assert_eq!(frame, None, "offline: queued only");
     assert_eq!(client.outbox().unacked(), 2);
 
-    let frames = client.connected();
     assert_eq!(
-        frames,
+        client.connected(),
+        vec![ClientMsg::Hello {
+            nick: Some(alice.nick.clone()),
+            resume: Some("resume-u-a".into()),
+            token: None
+        }]
+    );
+    assert_eq!(
+        client.apply(welcome(&alice), 0),
         vec![
-            ClientMsg::Hello {
-                nick: Some(alice.nick.clone()),
-                resume: Some("resume-u-a".into()),
-                token: None
-            },
             ClientMsg::Join {
                 room: room("general"),
                 since: Some(3)
@@ -232,7 +249,12 @@ fn a_refused_message_fails_then_retries_with_the_same_id_or_is_discarded() {
     assert!(client.notices().is_empty(), "shown by the message instead");
     // Not resent by itself on reconnect.
     client.disconnected();
-    assert_eq!(client.connected().len(), 2);
+    let alice = client.me().unwrap().clone();
+    assert_eq!(
+        reconnect(&mut client, &alice).len(),
+        2,
+        "hello and join only"
+    );
 
     let frame = client.retry(&id).unwrap();
     assert!(matches!(frame, ClientMsg::Send { client_id, .. } if client_id == id));
@@ -271,7 +293,7 @@ fn unread_counts_only_other_rooms_and_others_messages() {
 
     // Messages missed while disconnected are unread too.
     client.disconnected();
-    client.connected();
+    reconnect(&mut client, &alice);
     client.apply(
         joined("rust", &[&bob], vec![msg("rust", 4, &bob, "missed")], false),
         0,
@@ -289,7 +311,7 @@ fn unread_counts_only_other_rooms_and_others_messages() {
 fn a_truncated_rejoin_records_the_gap_and_fills_it() {
     let (mut client, alice, bob) = online();
     client.disconnected();
-    client.connected();
+    reconnect(&mut client, &alice);
     let frames = client.apply(
         joined(
             "general",
@@ -560,8 +582,9 @@ fn client_ids_are_unique_and_valid() {
 fn a_relay_that_started_over_does_not_mix_old_and_new_messages() {
     let (mut client, alice, bob) = online();
     client.disconnected();
-    // The relay lost its history: seqs start at 1 again.
-    client.connected();
+    // The relay lost its history but kept our identity: seqs start at 1
+    // again.
+    reconnect(&mut client, &alice);
     client.apply(joined("general", &[&alice, &bob], Vec::new(), false), 0);
     let (id, _) = client.send(&room("general"), text("after the restart"), 10);
     client.apply(
@@ -587,4 +610,33 @@ fn a_relay_that_started_over_does_not_mix_old_and_new_messages() {
         13,
     );
     assert_eq!(seqs(&client, "general"), [1, 2]);
+}
+
+#[test]
+fn a_relay_that_forgot_us_gets_fresh_joins() {
+    let (mut client, alice, bob) = online();
+    client.disconnected();
+    client.connected();
+    // The resume token was not taken: a new identity, maybe a new relay.
+    let alice2 = user("u-a2", "alice");
+    let frames = client.apply(welcome(&alice2), 0);
+    assert_eq!(
+        frames,
+        vec![ClientMsg::Join {
+            room: room("general"),
+            since: None
+        }]
+    );
+    assert!(seqs(&client, "general").is_empty());
+    client.apply(
+        joined(
+            "general",
+            &[&alice2, &bob],
+            vec![msg("general", 1, &bob, "new era")],
+            false,
+        ),
+        0,
+    );
+    assert_eq!(seqs(&client, "general"), [1]);
+    assert_ne!(client.me(), Some(&alice));
 }
