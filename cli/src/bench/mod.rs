@@ -374,6 +374,7 @@ async fn load(
     while drain_started.elapsed() < Duration::from_secs(5) && !drained() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let drain_secs = drain_started.elapsed().as_secs_f64();
     let _ = phase_tx.send(Phase::Done);
     progress.finish();
 
@@ -408,6 +409,7 @@ async fn load(
     report.connect_failed = shared.failed.load(Ordering::Relaxed);
     report.dropped = shared.dropped.load(Ordering::Relaxed);
     report.setup_s = setup_secs;
+    report.drain_s = Some(drain_secs);
     report.duration_s = wall.as_secs_f64();
     report.connect_ms = Latency::from_us(&connect);
     report.sent = shared.sent.load(Ordering::Relaxed);

@@ -68,6 +68,9 @@ pub struct Report {
     /// Connections the relay closed during the run (slow consumers, ...).
     pub dropped: usize,
     pub setup_s: f64,
+    /// How long the deliveries still on their way took after the run (5 s
+    /// at most; what is missing then counts as lost).
+    pub drain_s: Option<f64>,
     pub duration_s: f64,
     /// Connect, hello and join, per connection.
     pub connect_ms: Latency,
