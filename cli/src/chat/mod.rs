@@ -101,11 +101,6 @@ struct Driver {
     printed: HashMap<RoomName, HashMap<u64, (UserId, u64)>>,
     /// A message was refused or a line could not be sent.
     failed: bool,
-    /// The resume token presented on this connection (to notice a relay
-    /// that forgot us).
-    presented_resume: Option<String>,
-    /// Frames of a reconnect (joins, the outbox) waiting for `welcome`.
-    held: Vec<ClientMsg>,
 }
 
 impl Driver {
@@ -136,8 +131,6 @@ impl Driver {
             stdin_done: false,
             printed: HashMap::new(),
             failed: false,
-            presented_resume: None,
-            held: Vec::new(),
         })
     }
 
@@ -239,15 +232,9 @@ impl Driver {
             };
             let _ = events.send(Event::Closed(conn, why)).await;
         });
-        self.presented_resume = self.client.resume_token().map(str::to_owned);
-        let mut frames = self.client.connected();
-        // On a reconnect the joins wait for `welcome`: it tells whether the
-        // relay still knows us, and so whether their `since` means anything.
-        if self.presented_resume.is_some()
-            && matches!(frames.first(), Some(ClientMsg::Hello { .. }))
-        {
-            self.held = frames.split_off(1);
-        }
+        // Only `hello`: on `welcome` the model returns the joins (each with
+        // `since`, or without when the relay forgot us) and the outbox.
+        let frames = self.client.connected();
         self.write(frames).await;
     }
 
@@ -263,7 +250,6 @@ impl Driver {
 
     fn on_closed(&mut self, why: &str) {
         self.sink = None;
-        self.held.clear();
         self.client.disconnected();
         let retry_at = self.reconnect.closed(now_ms(), jitter());
         let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
@@ -301,27 +287,9 @@ impl Driver {
             }
         };
         let now = now_ms();
-        let mut extra = Vec::new();
         match &msg {
             ServerMsg::Welcome { user, .. } => {
-                let before = self.client.me().map(|u| u.id.clone());
                 self.reconnect.online();
-                // The relay did not know our resume token: it restarted
-                // without its memory (or the token expired). Its rooms are
-                // numbered anew, so `since` means nothing there: ask for the
-                // latest messages instead; `printed` skips what was shown.
-                let forgotten =
-                    self.presented_resume.is_some() && before.as_ref() != Some(&user.id);
-                extra.extend(
-                    std::mem::take(&mut self.held)
-                        .into_iter()
-                        .map(|frame| match frame {
-                            ClientMsg::Join { room, .. } if forgotten => {
-                                ClientMsg::Join { room, since: None }
-                            }
-                            frame => frame,
-                        }),
-                );
                 if self.interactive {
                     self.out.status(&format!(
                         "connected to {} as {}",
@@ -396,7 +364,7 @@ impl Driver {
         for id in failed {
             self.client.discard(&id);
         }
-        self.write(replies.into_iter().chain(extra)).await;
+        self.write(replies).await;
     }
 
     fn print_once(&mut self, m: &ChatMessage) {
