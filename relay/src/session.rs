@@ -245,7 +245,10 @@ impl Session {
                 Ok(Some(Ok(message))) => message,
             };
             match message {
-                Message::Text(text) => self.on_text(&text).await,
+                // Boxed: handling a frame (join, send, history) needs far
+                // more state than waiting for one, and an unboxed future
+                // would make every idle connection carry that state.
+                Message::Text(text) => Box::pin(self.on_text(&text)).await,
                 Message::Binary(_) => self.error(
                     ErrorCode::BadFrame,
                     "binary frames are not part of protocol v1; send JSON text frames",
