@@ -13,6 +13,7 @@ use crate::text::{pieces, Piece};
 
 /// Consecutive messages of one sender closer than this share one header.
 const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// "At the bottom" within this many pixels.
 const BOTTOM_SLACK: i32 = 48;
 /// Older history is asked for within this many pixels of the top.
@@ -38,6 +39,8 @@ struct Row {
     head: bool,
     /// Missing messages come before this one (a truncated rejoin).
     gap_before: bool,
+    /// First message of a local calendar day: show a divider.
+    new_day: bool,
     status: Status,
 }
 
@@ -60,7 +63,10 @@ impl Row {
             Status::Pending => ":pending".into(),
             Status::Failed(reason) => format!(":failed:{reason}"),
         };
-        format!("{base}{status}:{}:{}", self.head, self.gap_before)
+        format!(
+            "{base}{status}:{}:{}:{}",
+            self.head, self.gap_before, self.new_day
+        )
     }
 }
 
@@ -86,6 +92,7 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                     ts: m.ts,
                     head: true,
                     gap_before: gap.is_some_and(|g| g.before == m.seq),
+                    new_day: false,
                     status: Status::Stored,
                 });
             }
@@ -104,19 +111,28 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                     ts: p.created_ms,
                     head: true,
                     gap_before: false,
+                    new_day: false,
                     status: match &p.state {
                         PendingState::Failed { reason, .. } => Status::Failed(reason.clone()),
                         _ => Status::Pending,
                     },
                 });
             }
+            let offset = local_offset_ms();
+            let day = |ts: u64| (ts as i64 - offset) / DAY_MS;
+            if let Some(first) = rows.first_mut() {
+                first.new_day = true;
+            }
             for i in 1..rows.len() {
                 let (prev, this) = (&rows[i - 1], &rows[i]);
+                let new_day = day(prev.ts) != day(this.ts);
                 let same = prev.from == this.from
                     && prev.mine == this.mine
                     && this.ts.saturating_sub(prev.ts) < GROUP_GAP_MS
-                    && !this.gap_before;
+                    && !this.gap_before
+                    && !new_day;
                 rows[i].head = !same;
+                rows[i].new_day = new_day;
             }
             rows
         })
@@ -284,12 +300,41 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
     }
 }
 
+/// The browser's offset from UTC now, in milliseconds (east positive).
+fn local_offset_ms() -> i64 {
+    -(js_sys::Date::new_0().get_timezone_offset() * 60_000.0) as i64
+}
+
+/// "Today", "Yesterday" or the local date of `ts`.
+fn day_label(ts: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
+    let today = js_sys::Date::new_0();
+    let yesterday = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        today.get_time() - DAY_MS as f64,
+    ));
+    let day = date.to_date_string();
+    if day == today.to_date_string() {
+        "Today".into()
+    } else if day == yesterday.to_date_string() {
+        "Yesterday".into()
+    } else {
+        String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    }
+}
+
 fn message(chat: Chat, row: Row) -> impl IntoView {
     let state = match &row.status {
         Status::Stored => "sent",
         Status::Pending => "pending",
         Status::Failed(_) => "failed",
     };
+    let day = row.new_day.then(|| {
+        view! {
+            <div class="day-divider" role="separator" data-testid="day-divider">
+                <span>{day_label(row.ts)}</span>
+            </div>
+        }
+    });
     let gap = row.gap_before.then(|| {
         view! {
             <div class="gap" data-testid="history-gap">
@@ -382,6 +427,7 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
             data-from=row.from.clone()
         >
             {gap}
+            {day}
             {head}
             {side_time}
             <div class="text" data-testid="message-text">
