@@ -32,7 +32,7 @@ pub type ConnId = u64;
 pub struct Peer {
     pub conn: ConnId,
     /// Bounded queue drained by the connection's writer task.
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub tx: mpsc::Sender<Frame>,
     pub kick: Arc<Kick>,
 }
 
@@ -71,7 +71,7 @@ impl Kick {
 
 impl Peer {
     /// Queues a frame without waiting; a full queue kicks the peer.
-    pub fn push(&self, frame: Utf8Bytes, metrics: &Metrics) {
+    pub fn push(&self, frame: Frame, metrics: &Metrics) {
         match self.tx.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -86,8 +86,23 @@ impl Peer {
     }
 }
 
-pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
-    Utf8Bytes::from(msg.encode())
+/// One encoded frame, shared by every recipient of a broadcast. The queues
+/// hold a pointer rather than the 32-byte `Utf8Bytes` because tokio
+/// allocates each connection's queue in blocks of 32 slots up front: 256
+/// bytes per idle connection instead of 1 KiB (docs/PERFORMANCE.md).
+#[derive(Clone)]
+pub struct Frame(Arc<Utf8Bytes>);
+
+impl Frame {
+    /// The text to write: the bytes themselves for the last holder, a cheap
+    /// clone of them otherwise.
+    pub fn into_text(self) -> Utf8Bytes {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| Utf8Bytes::clone(&shared))
+    }
+}
+
+pub fn encode(msg: &ServerMsg) -> Frame {
+    Frame(Arc::new(Utf8Bytes::from(msg.encode())))
 }
 
 pub struct Hub {
@@ -130,7 +145,7 @@ struct Sub {
     peer: Peer,
     /// Frames that arrived between joining and the `joined` reply, with the
     /// seq of messages so those already in the history can be skipped.
-    pending: Option<Vec<(Option<u64>, Utf8Bytes)>>,
+    pending: Option<Vec<(Option<u64>, Frame)>>,
 }
 
 /// A user's absence from a room that ends in a `leave` unless they return.
@@ -269,7 +284,7 @@ impl Hub {
         room: &RoomName,
         user: &UserId,
         conn: ConnId,
-        joined: Utf8Bytes,
+        joined: Frame,
         history_until: u64,
     ) {
         let mut inner = self.inner.lock().unwrap();
@@ -445,13 +460,7 @@ impl Hub {
         }
     }
 
-    fn broadcast(
-        &self,
-        room: &mut Room,
-        except: Option<&UserId>,
-        frame: &Utf8Bytes,
-        seq: Option<u64>,
-    ) {
+    fn broadcast(&self, room: &mut Room, except: Option<&UserId>, frame: &Frame, seq: Option<u64>) {
         let mut sent = 0;
         for (id, member) in room.members.iter_mut() {
             if except == Some(id) {

@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{
     stream::{SplitSink, SplitStream},
     SinkExt, StreamExt,
@@ -20,7 +20,7 @@ use shared::{
 use tokio::sync::mpsc;
 
 use crate::{
-    hub::{encode, ConnId, Kick, Peer},
+    hub::{encode, ConnId, Frame, Kick, Peer},
     limits::{ConnSlot, TokenBucket},
     state::AppState,
     store::{Appended, NewMessage},
@@ -83,7 +83,7 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot) {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
+    mut rx: mpsc::Receiver<Frame>,
     kick: Arc<Kick>,
     ping_every: Duration,
 ) {
@@ -116,7 +116,7 @@ async fn write_loop(
     let _ = timed(async {
         if code != close::SLOW_CONSUMER {
             while let Ok(frame) = rx.try_recv() {
-                sink.feed(Message::Text(frame)).await?;
+                sink.feed(Message::Text(frame.into_text())).await?;
             }
         }
         let reason = close_reason(code).into();
@@ -130,13 +130,13 @@ async fn write_loop(
 /// Writes `first` and whatever else is queued, up to a batch, in one flush.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    first: Utf8Bytes,
+    rx: &mut mpsc::Receiver<Frame>,
+    first: Frame,
 ) -> Result<(), axum::Error> {
-    sink.feed(Message::Text(first)).await?;
+    sink.feed(Message::Text(first.into_text())).await?;
     for _ in 1..WRITE_BATCH {
         match rx.try_recv() {
-            Ok(frame) => sink.feed(Message::Text(frame)).await?,
+            Ok(frame) => sink.feed(Message::Text(frame.into_text())).await?,
             Err(_) => break,
         }
     }
