@@ -298,17 +298,18 @@ impl Driver {
                     ));
                 }
             }
-            ServerMsg::Joined { room, history, .. } => {
+            ServerMsg::Joined {
+                room,
+                history,
+                members,
+                ..
+            } => {
                 for m in history {
                     self.print_once(m);
                 }
                 if self.interactive {
-                    let members = self
-                        .client
-                        .room(room)
-                        .map_or(0, |r| r.members().len())
-                        .max(1);
-                    self.out.status(&format!("joined {room} ({members} here)"));
+                    let here = members.len();
+                    self.out.status(&format!("joined {room} ({here} here)"));
                 }
             }
             ServerMsg::Message(m) => self.print_once(m),
