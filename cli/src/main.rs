@@ -24,8 +24,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Chat in a terminal, or pipe lines in and messages out (a bot).
+    ///
+    /// Piped, it exits once stdin has ended and the relay acked every line:
+    /// status 0, or 1 when a line was refused or could not be sent.
     Chat(chat::Args),
     /// Load a relay on this machine and report throughput and latency.
+    ///
+    /// Exits with status 1 when a delivery was lost or duplicated.
     Bench(bench::Args),
 }
 

@@ -48,8 +48,10 @@ enum Scenario {
     Fanout {
         #[command(flatten)]
         common: Common,
+        /// Connections, all in one room.
         #[arg(long, default_value_t = 100)]
         clients: usize,
+        /// How many of them send.
         #[arg(long, default_value_t = 5)]
         senders: usize,
         /// Messages per second per sender; omit to send flat out.
@@ -63,10 +65,12 @@ enum Scenario {
     Rooms {
         #[command(flatten)]
         common: Common,
+        /// Connections, spread evenly over the rooms.
         #[arg(long, default_value_t = 2000)]
         clients: usize,
         #[arg(long, default_value_t = 200)]
         rooms: usize,
+        /// Messages per second of each room's sender.
         #[arg(long, default_value_t = 5.0)]
         rate: f64,
     },
@@ -75,6 +79,7 @@ enum Scenario {
     Idle {
         #[command(flatten)]
         common: Common,
+        /// Connections to open and hold.
         #[arg(long, default_value_t = 1000)]
         clients: usize,
         /// Connections per room.
@@ -86,6 +91,7 @@ enum Scenario {
     Churn {
         #[command(flatten)]
         common: Common,
+        /// Workers, each one connection at a time.
         #[arg(long, default_value_t = 50)]
         clients: usize,
     },
