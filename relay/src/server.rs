@@ -86,7 +86,6 @@ fn is_hashed_asset(path: &str) -> bool {
         && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-
 async fn ws(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
