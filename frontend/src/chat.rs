@@ -35,9 +35,11 @@ pub fn now_ms() -> u64 {
 const TICK: Duration = Duration::from_millis(500);
 /// An app-level `ping` this often keeps idle connections (and proxies) alive.
 const PING_EVERY_MS: u64 = 25_000;
-/// Nothing heard for this long (not even a `pong`): the connection is dead
-/// even if the browser has not noticed (a laptop waking from sleep).
-const SILENCE_MS: u64 = 2 * PING_EVERY_MS + 10_000;
+/// A `ping` unanswered (nothing at all heard) for this long means the
+/// connection is dead even if the browser has not noticed (a laptop waking
+/// from sleep). Measured from the ping, so a background tab whose timers
+/// the browser slows down is not mistaken for a dead one.
+const PONG_WAIT_MS: u64 = 15_000;
 
 /// The open socket, as the service holds it.
 struct Link {
@@ -136,12 +138,13 @@ impl Chat {
             self.connect();
         }
         if self.conn.get_untracked() == ConnState::Online {
-            if now >= self.last_heard.get_value() + SILENCE_MS {
+            let pinged = self.last_ping.get_value();
+            if pinged > self.last_heard.get_value() && now >= pinged + PONG_WAIT_MS {
                 web_sys::console::warn_1(&"the relay went silent; reconnecting".into());
                 if let Some(generation) = self.current_generation() {
                     self.closed(generation);
                 }
-            } else if now >= self.last_ping.get_value() + PING_EVERY_MS {
+            } else if now >= pinged + PING_EVERY_MS {
                 self.last_ping.set_value(now);
                 self.write(vec![ClientMsg::Ping]);
             }
