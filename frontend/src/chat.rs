@@ -33,6 +33,8 @@ pub fn now_ms() -> u64 {
 
 /// How often the clock signal ticks and the reconnect timer is checked.
 const TICK: Duration = Duration::from_millis(500);
+/// Messages per room kept for offline use, when they fit the budget.
+const CACHE_PER_ROOM: usize = 100;
 /// An app-level `ping` this often keeps idle connections (and proxies) alive.
 const PING_EVERY_MS: u64 = 25_000;
 /// A `ping` unanswered (nothing at all heard) for this long means the
@@ -95,6 +97,9 @@ impl Chat {
         }
         if let Some(json) = storage::outbox(&tab) {
             client.set_outbox(Outbox::restore(&json));
+        }
+        if let Some(json) = storage::cache() {
+            client.restore_cache(&json);
         }
         let notify = storage::notify() && notification_permission() == "granted";
         Chat {
@@ -432,6 +437,21 @@ impl Chat {
                 let unread: u32 = c.rooms().iter().map(|r| r.unread()).sum();
                 (rooms, c.resume_token().map(String::from), outbox, unread)
             })
+        });
+        // The offline cache: each room's latest messages, as many per room
+        // as fit the storage budget.
+        let cache = Memo::new(move |_| {
+            client.with(|c| {
+                [CACHE_PER_ROOM, CACHE_PER_ROOM / 4, 5]
+                    .into_iter()
+                    .map(|per_room| c.cache_snapshot(per_room))
+                    .find(|json| json.len() <= storage::CACHE_BUDGET_BYTES)
+            })
+        });
+        Effect::new(move |_| {
+            if let Some(json) = cache.get() {
+                storage::set_cache(&json);
+            }
         });
         let tab = self.tab.get_value();
         Effect::new(move |_| {

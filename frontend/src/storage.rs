@@ -5,7 +5,8 @@
 //! resume token and the tab's id, so two tabs are two users and a reload is
 //! the same user. Each tab's outbox lives in localStorage under its tab id,
 //! so a reload (or a crash) loses no typed message and tabs do not overwrite
-//! each other's.
+//! each other's. The latest messages of each room are cached in
+//! localStorage too (bounded), so the installed app opens with them offline.
 
 use web_sys::Storage;
 
@@ -15,6 +16,10 @@ const NOTIFY: &str = "palaver.notify";
 const RESUME: &str = "palaver.resume";
 const TAB: &str = "palaver.tab";
 const OUTBOX_PREFIX: &str = "palaver.outbox.";
+const CACHE: &str = "palaver.cache";
+/// The offline message cache's budget in localStorage (UTF-16 code units
+/// count double there; browsers allow about 5 MiB per origin in all).
+pub const CACHE_BUDGET_BYTES: usize = 512 * 1024;
 
 fn local() -> Option<Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -96,4 +101,13 @@ pub fn outbox(tab: &str) -> Option<String> {
 /// Saves the outbox JSON; an empty outbox removes the key.
 pub fn set_outbox(tab: &str, json: Option<&str>) {
     set(local(), &format!("{OUTBOX_PREFIX}{tab}"), json);
+}
+
+/// The offline cache of recent messages (JSON from the client model).
+pub fn cache() -> Option<String> {
+    get(local(), CACHE)
+}
+
+pub fn set_cache(json: &str) {
+    set(local(), CACHE, Some(json));
 }

@@ -8,3 +8,4 @@ mod cli;
 mod deploy;
 mod limits;
 mod process;
+mod pwa;

@@ -191,6 +191,36 @@ impl Client {
         self.outbox = outbox;
     }
 
+    /// The latest `per_room` messages of every room, as JSON: what an
+    /// offline cache keeps so the app can show recent messages with no
+    /// network. The caller bounds `per_room` to fit its storage.
+    pub fn cache_snapshot(&self, per_room: usize) -> String {
+        let cached: Vec<&ChatMessage> = self
+            .rooms
+            .iter()
+            .flat_map(|room| {
+                let skip = room.messages().len().saturating_sub(per_room);
+                room.messages().skip(skip)
+            })
+            .collect();
+        serde_json::to_string(&cached).expect("messages always serialize")
+    }
+
+    /// Shows messages from an offline cache ([`Client::cache_snapshot`])
+    /// before the relay answers. They count as seen: the next `join` asks
+    /// only for what came after them. Messages of rooms not joined, and a
+    /// cache that does not parse, are ignored.
+    pub fn restore_cache(&mut self, json: &str) {
+        let Ok(messages) = serde_json::from_str::<Vec<ChatMessage>>(json) else {
+            return;
+        };
+        for msg in messages {
+            if let Some(room) = self.rooms.iter_mut().find(|r| *r.name() == msg.room) {
+                room.insert(msg, false, None);
+            }
+        }
+    }
+
     /// Shows a room: its unread count goes to zero and stays there while it
     /// is active. `None` when nothing is being looked at (say, the tab is
     /// hidden), so every room counts unread messages.

@@ -640,3 +640,29 @@ fn a_relay_that_forgot_us_gets_fresh_joins() {
     assert_eq!(seqs(&client, "general"), [1]);
     assert_ne!(client.me(), Some(&alice));
 }
+
+#[test]
+fn the_offline_cache_restores_recent_messages_and_moves_since() {
+    let (mut client, alice, bob) = online();
+    client.apply(ServerMsg::Message(msg("general", 4, &bob, "latest")), 0);
+    let cache = client.cache_snapshot(2);
+
+    // A reload: a new client with the same rooms, offline.
+    let mut reloaded = Client::new("t2");
+    reloaded.set_nick(alice.nick.clone());
+    reloaded.join(room("general"));
+    reloaded.restore_cache(&cache);
+    reloaded.restore_cache("not json");
+    assert_eq!(seqs(&reloaded, "general"), [3, 4]);
+    assert_eq!(reloaded.room(&room("general")).unwrap().unread(), 0);
+
+    // Back online, the join asks only for what came after the cache.
+    let frames = reconnect(&mut reloaded, &alice);
+    assert!(
+        frames.contains(&ClientMsg::Join {
+            room: room("general"),
+            since: Some(4)
+        }),
+        "{frames:?}"
+    );
+}
