@@ -6,5 +6,6 @@ mod browser;
 mod chat;
 mod cli;
 mod deploy;
+mod durable;
 mod limits;
 mod process;

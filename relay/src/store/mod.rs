@@ -9,12 +9,14 @@
 //! consumer for JetStream.
 
 mod memory;
+pub mod sqlite;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use shared::{ChatMessage, ClientId, RoomName, Text, User};
 
 pub use memory::MemoryStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
