@@ -55,6 +55,7 @@ impl AppState {
                     cache_per_room: config.join_history.saturating_mul(2).max(64),
                     retention_messages: config.retention_messages,
                     retention_age: config.retention_age(),
+                    identity_ttl: config.resume_ttl(),
                 },
                 deliver,
             )?),

@@ -132,29 +132,55 @@ async fn a_restart_keeps_every_message_and_seqs_continue() {
     stop(relay).await;
 }
 
-/// One client of the crash test: sends until the relay dies, reporting
-/// each acked message; returns its acked (client id, seq) in send order.
-async fn steady_sender(
-    url: String,
+/// What one client of the crash test did before the relay died.
+struct Sent {
     name: String,
-    progress: mpsc::UnboundedSender<()>,
-) -> Vec<(String, u64)> {
+    resume: String,
+    /// Acked (client id, seq), in send order.
+    acked: Vec<(String, u64)>,
+    /// The send that was under way at the kill: maybe stored, never acked.
+    in_flight: String,
+}
+
+/// One client of the crash test: sends until the relay dies, reporting
+/// each acked message.
+async fn steady_sender(url: String, name: String, progress: mpsc::UnboundedSender<()>) -> Sent {
     let mut client = Client::hello(&url, &name).await.unwrap();
     client.join("crash", None).await.unwrap();
     let mut acked = Vec::new();
     for i in 0.. {
         let id = format!("{name}-{i}");
-        match client.say_acked("crash", &format!("{name} {i}"), &id).await {
+        match client.say_acked("crash", &id, &id).await {
             Ok(seq) => {
                 acked.push((id, seq));
                 let _ = progress.send(());
             }
-            // The relay was killed: this send is in flight, maybe stored,
-            // never acked.
-            Err(_) => break,
+            Err(_) => {
+                return Sent {
+                    name,
+                    resume: client.resume.clone().unwrap(),
+                    acked,
+                    in_flight: id,
+                }
+            }
         }
     }
-    acked
+    unreachable!()
+}
+
+/// Every stored message of the room by client id, checking that seqs run
+/// from 1 without gaps and that no client id is stored twice.
+fn stored_by_id(stored: &[ChatMessage]) -> HashMap<String, u64> {
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>());
+    let mut by_id = HashMap::new();
+    for message in stored {
+        let id = message.client_id.as_ref().unwrap().to_string();
+        assert_eq!(message.text.as_str(), id);
+        let earlier = by_id.insert(id, message.seq);
+        assert!(earlier.is_none(), "{message:?} is stored twice");
+    }
+    by_id
 }
 
 #[tokio::test]
@@ -182,15 +208,15 @@ async fn kill_9_under_load_loses_no_acked_message() {
             .expect("the senders are running");
     }
     relay.signal("KILL").unwrap();
-    let mut acked = HashMap::new();
-    for (n, sender) in senders.into_iter().enumerate() {
+    let mut clients = Vec::new();
+    for sender in senders {
         let sent = tokio::time::timeout(WAIT, sender).await.unwrap().unwrap();
-        assert!(!sent.is_empty());
+        assert!(!sent.acked.is_empty());
         // Acks come in send order with rising seqs.
-        assert!(sent.windows(2).all(|w| w[0].1 < w[1].1), "{sent:?}");
-        acked.insert(format!("sender{n}"), sent);
+        assert!(sent.acked.windows(2).all(|w| w[0].1 < w[1].1));
+        clients.push(sent);
     }
-    let total: usize = acked.values().map(Vec::len).sum();
+    let total: usize = clients.iter().map(|c| c.acked.len()).sum();
     assert!(total >= BEFORE_KILL);
     tokio::time::timeout(WAIT, relay.child.wait())
         .await
@@ -199,43 +225,83 @@ async fn kill_9_under_load_loses_no_acked_message() {
 
     let relay = spawn(dir.path()).await;
     let stored = export(dir.path(), "crash").await;
-    // Gap-free from 1, in order.
-    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>());
-    let by_id: HashMap<&str, Vec<u64>> =
-        stored.iter().fold(HashMap::new(), |mut by_id, message| {
-            let id = message.client_id.as_ref().unwrap().as_str();
-            by_id.entry(id).or_default().push(message.seq);
-            by_id
-        });
-    // Nothing stored twice (including a send in flight at the kill).
-    assert!(by_id.values().all(|seqs| seqs.len() == 1));
-    // Every acked message is stored, once, under the seq of its ack.
-    for (id, seq) in acked.values().flatten() {
-        assert_eq!(by_id.get(id.as_str()), Some(&vec![*seq]), "{id}");
+    let by_id = stored_by_id(&stored);
+    // Every acked message is stored, once, under the seq of its ack; at
+    // most the sends in flight were stored without an ack.
+    for (id, seq) in clients.iter().flat_map(|c| &c.acked) {
+        assert_eq!(by_id.get(id), Some(seq), "{id}");
     }
-    // At most the one message in flight per client went unacked.
     assert!(stored.len() <= total + CLIENTS);
 
-    // Each client reconnects with its cursor and catches up on the rest.
+    // Each client comes back as itself and catches up from its cursor.
     let last = stored.len() as u64;
-    for sent in acked.values() {
-        let since = sent.last().unwrap().1;
-        let mut client = Client::hello(&relay.ws_url(), "again").await.unwrap();
+    let mut again = Vec::new();
+    for sent in &clients {
+        let mut client = Client::connect(&relay.ws_url()).await.unwrap();
+        let user = client
+            .login(Some(&sent.name), Some(sent.resume.clone()))
+            .await
+            .unwrap();
+        assert_eq!(user.nick.as_str(), sent.name);
+        let since = sent.acked.last().unwrap().1;
         let joined = client.join("crash", Some(since)).await.unwrap();
         assert_eq!(
             history_seqs(&joined),
             (since + 1..=last).collect::<Vec<_>>()
         );
+        again.push(client);
     }
-    // And numbering goes on where it stopped.
-    let mut client = Client::hello(&relay.ws_url(), "after").await.unwrap();
-    client.join("crash", None).await.unwrap();
-    assert_eq!(
-        client.say_acked("crash", "after", "after-1").await.unwrap(),
-        last + 1
-    );
+    // Then resends what was in flight: stored once, whether or not it made
+    // it before the kill, and numbering goes on without a gap.
+    for (client, sent) in again.iter_mut().zip(&clients) {
+        let seq = client
+            .say_acked("crash", &sent.in_flight, &sent.in_flight)
+            .await
+            .unwrap();
+        if let Some(stored) = by_id.get(&sent.in_flight) {
+            assert_eq!(seq, *stored);
+        }
+    }
+    let stored = export(dir.path(), "crash").await;
+    let by_id = stored_by_id(&stored);
+    assert_eq!(stored.len(), total + CLIENTS);
+    for sent in &clients {
+        assert!(by_id.contains_key(&sent.in_flight));
+    }
     stop(relay).await;
+}
+
+#[tokio::test]
+async fn dedup_and_identity_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    assert_eq!(alice.say_acked("general", "once", "d-1").await.unwrap(), 1);
+    let before = alice.user.clone().unwrap();
+    let resume = alice.resume.clone();
+    drop(alice);
+    stop(relay).await;
+
+    let relay = spawn(dir.path()).await;
+    let mut alice = Client::connect(&relay.ws_url()).await.unwrap();
+    let after = alice.login(Some("alice"), resume).await.unwrap();
+    assert_eq!(after.id, before.id);
+    alice.join("general", None).await.unwrap();
+    // The resend is recognised: acked with its first seq, not stored again.
+    assert_eq!(alice.say_acked("general", "once", "d-1").await.unwrap(), 1);
+    assert_eq!(alice.say_acked("general", "twice", "d-2").await.unwrap(), 2);
+    // Someone else's same client id is their own message.
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    assert_eq!(bob.say_acked("general", "bob's", "d-1").await.unwrap(), 3);
+    stop(relay).await;
+    let texts: Vec<String> = export(dir.path(), "general")
+        .await
+        .iter()
+        .map(|m| m.text.to_string())
+        .collect();
+    assert_eq!(texts, ["once", "twice", "bob's"]);
 }
 
 #[tokio::test]

@@ -57,6 +57,8 @@ pub struct SqliteOptions {
     pub retention_messages: u64,
     /// Messages older than this are deleted.
     pub retention_age: Option<Duration>,
+    /// Saved resume identities unused for this long are deleted.
+    pub identity_ttl: Duration,
 }
 
 impl SqliteOptions {
@@ -68,6 +70,7 @@ impl SqliteOptions {
             cache_per_room: 256,
             retention_messages: 0,
             retention_age: None,
+            identity_ttl: Duration::from_secs(86_400),
         }
     }
 }
@@ -94,6 +97,7 @@ struct Shared {
 
 enum Command {
     Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
+    Identity(Identity),
     Retention(Option<oneshot::Sender<()>>),
 }
 
@@ -218,6 +222,46 @@ impl Store for SqliteStore {
         let room = room.clone();
         Box::pin(blocking(move || {
             shared.with_reader(|conn| read_before(conn, &room, before, limit))
+        }))
+    }
+
+    fn save_identity(&self, token: &str, user: &User) {
+        let Some(tx) = &self.tx else { return };
+        let identity = Identity {
+            token: token.to_string(),
+            user: user.clone(),
+            seen_ms: crate::session::now_ms(),
+        };
+        if tx.try_send(Command::Identity(identity)).is_err() {
+            tracing::debug!("identity not saved: the store writer is busy");
+        }
+    }
+
+    fn load_identity(
+        &self,
+        token: &str,
+        max_idle: Duration,
+    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        let shared = self.shared.clone();
+        let token = token.to_string();
+        let since = crate::session::now_ms().saturating_sub(max_idle.as_millis() as u64);
+        Box::pin(blocking(move || {
+            shared.with_reader(|conn| {
+                let found: Option<(String, String)> = conn
+                    .prepare_cached(
+                        "SELECT user_id, nick FROM identities WHERE token = ?1 AND seen_ms >= ?2",
+                    )?
+                    .query_row(params![token, to_sql(since)], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                Ok(found.and_then(|(id, nick)| {
+                    Some(User {
+                        id: UserId(id),
+                        nick: Nick::new(&nick).ok()?,
+                    })
+                }))
+            })
         }))
     }
 
@@ -411,6 +455,13 @@ struct RoomRow {
 
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 
+/// A resume token and its user, as last seen.
+struct Identity {
+    token: String,
+    user: User,
+    seen_ms: u64,
+}
+
 /// Marks the store not ready when the writer ends, however it ends.
 struct AliveGuard(Arc<Shared>);
 
@@ -425,20 +476,22 @@ impl Writer {
         let _alive = AliveGuard(self.shared.clone());
         self.retention();
         let mut batch: Vec<(NewMessage, Reply)> = Vec::new();
+        let mut identities: Vec<Identity> = Vec::new();
         let mut retention: Vec<Option<oneshot::Sender<()>>> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
                     Command::Append(msg, reply) => batch.push((msg, reply)),
+                    Command::Identity(identity) => identities.push(identity),
                     Command::Retention(done) => retention.push(done),
                 }
                 if batch.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
-                self.commit(std::mem::take(&mut batch));
+            if !batch.is_empty() || !identities.is_empty() {
+                self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities));
             }
             if !retention.is_empty() {
                 self.retention();
@@ -451,9 +504,9 @@ impl Writer {
     }
 
     /// Stores a batch in one transaction, then caches, delivers and answers.
-    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>) {
+    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>, identities: Vec<Identity>) {
         let messages: Vec<&NewMessage> = batch.iter().map(|(msg, _)| msg).collect();
-        match self.write(&messages) {
+        match self.write(&messages, &identities) {
             Ok(outcomes) => {
                 {
                     let mut cache = self.shared.cache.lock().unwrap();
@@ -490,11 +543,24 @@ impl Writer {
     fn write(
         &mut self,
         messages: &[&NewMessage],
+        identities: &[Identity],
     ) -> rusqlite::Result<Vec<(Appended, Option<Arc<ChatMessage>>)>> {
         let window_ms = self.options.dedup_window.as_millis() as u64;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for identity in identities {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO identities (token, user_id, nick, seen_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                identity.token,
+                identity.user.id.0,
+                identity.user.nick.as_str(),
+                to_sql(identity.seen_ms)
+            ])?;
+        }
         let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
         let mut outcomes = Vec::with_capacity(messages.len());
         for msg in messages {
@@ -558,18 +624,21 @@ impl Writer {
 
     /// Deletes what the retention settings no longer keep.
     fn retention(&mut self) {
+        let now = crate::session::now_ms();
         let max = self.options.retention_messages;
         let cutoff = self
             .options
             .retention_age
-            .map(|age| crate::session::now_ms().saturating_sub(age.as_millis() as u64));
-        if max == 0 && cutoff.is_none() {
-            return;
-        }
+            .map(|age| now.saturating_sub(age.as_millis() as u64));
+        let identities_before = now.saturating_sub(self.options.identity_ttl.as_millis() as u64);
         let result = (|| -> rusqlite::Result<(usize, Vec<(RoomName, u64)>)> {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM identities WHERE seen_ms < ?1",
+                params![to_sql(identities_before)],
+            )?;
             let mut deleted = 0;
             let mut trimmed = Vec::new();
             if max > 0 {

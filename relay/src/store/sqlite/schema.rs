@@ -39,6 +39,14 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX messages_by_client_id ON messages (room_id, user_id, client_id);
     CREATE INDEX messages_by_ts ON messages (ts);",
+    // 2: resume identities, so a user keeps their id (and dedup its window)
+    // across a restart.
+    "CREATE TABLE identities (
+        token TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        seen_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this relay writes.
