@@ -40,6 +40,13 @@ use crate::config::SyncLevel;
 const QUEUE: usize = 4096;
 /// Appends committed in one transaction at most.
 const MAX_BATCH: usize = 1024;
+/// The seq of an earlier send with the same (room, user, client id) within
+/// the window. Without statistics SQLite would rather walk the room's
+/// messages backwards by primary key (slower with every message stored), so
+/// the index is named.
+const DEDUP_LOOKUP: &str = "SELECT seq FROM messages INDEXED BY messages_by_client_id
+     WHERE room_id = ?1 AND user_id = ?2 AND client_id = ?3 AND ts >= ?4
+     ORDER BY seq DESC LIMIT 1";
 /// How often retention runs (and once at startup).
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// Idle read connections kept open.
@@ -569,11 +576,7 @@ impl Writer {
                 None => room_row(&tx, &msg.room)?,
             };
             let earlier: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT seq FROM messages
-                     WHERE room_id = ?1 AND user_id = ?2 AND client_id = ?3 AND ts >= ?4
-                     ORDER BY seq DESC LIMIT 1",
-                )?
+                .prepare_cached(DEDUP_LOOKUP)?
                 .query_row(
                     params![
                         room.id,

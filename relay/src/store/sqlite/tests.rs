@@ -337,3 +337,21 @@ async fn identities_survive_a_reopen_until_they_expire() {
     }
     assert_eq!(later, None);
 }
+
+#[test]
+fn hot_queries_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(dir.path(), SyncLevel::Normal).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params![1, "u", "c", 0], |row| row.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    let dedup = plan(DEDUP_LOOKUP);
+    assert!(
+        dedup.contains("INDEX messages_by_client_id (room_id=? AND user_id=? AND client_id=?)"),
+        "{dedup}"
+    );
+}
