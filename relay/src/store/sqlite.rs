@@ -644,30 +644,44 @@ impl Writer {
             )?;
             let mut deleted = 0;
             let mut trimmed = Vec::new();
-            if max > 0 {
-                let rooms: Vec<(i64, String, i64)> = tx
-                    .prepare("SELECT id, name, last_seq FROM rooms")?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for (id, name, last_seq) in rooms {
-                    let through = (last_seq as u64).saturating_sub(max);
-                    if through == 0 {
-                        continue;
-                    }
-                    deleted += tx.execute(
-                        "DELETE FROM messages WHERE room_id = ?1 AND seq <= ?2",
-                        params![id, to_sql(through)],
-                    )?;
-                    if let Ok(room) = RoomName::new(&name) {
-                        trimmed.push((room, through));
-                    }
-                }
+            if max == 0 && cutoff.is_none() {
+                tx.commit()?;
+                return Ok((deleted, trimmed));
             }
-            if let Some(cutoff) = cutoff {
-                deleted += tx.execute(
-                    "DELETE FROM messages WHERE ts < ?1",
-                    params![to_sql(cutoff)],
-                )?;
+            let rooms: Vec<(i64, String, i64)> = tx
+                .prepare("SELECT id, name, last_seq FROM rooms")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, name, last_seq) in rooms {
+                let last_seq = last_seq as u64;
+                let mut through = if max > 0 {
+                    last_seq.saturating_sub(max)
+                } else {
+                    0
+                };
+                if let Some(cutoff) = cutoff {
+                    // Walks the room's oldest messages by primary key up to
+                    // the first one young enough: no index on ts to keep up
+                    // on every insert.
+                    let young: Option<i64> = tx
+                        .prepare_cached(
+                            "SELECT seq FROM messages WHERE room_id = ?1 AND ts >= ?2
+                             ORDER BY seq LIMIT 1",
+                        )?
+                        .query_row(params![id, to_sql(cutoff)], |row| row.get(0))
+                        .optional()?;
+                    let old_through = young.map_or(last_seq, |seq| (seq as u64).saturating_sub(1));
+                    through = through.max(old_through);
+                }
+                if through == 0 {
+                    continue;
+                }
+                deleted += tx
+                    .prepare_cached("DELETE FROM messages WHERE room_id = ?1 AND seq <= ?2")?
+                    .execute(params![id, to_sql(through)])?;
+                if let Ok(room) = RoomName::new(&name) {
+                    trimmed.push((room, through));
+                }
             }
             tx.commit()?;
             Ok((deleted, trimmed))
@@ -677,9 +691,6 @@ impl Writer {
                 let mut cache = self.shared.cache.lock().unwrap();
                 for (room, through) in trimmed {
                     cache.forget_through(&room, through);
-                }
-                if let Some(cutoff) = cutoff {
-                    cache.forget_before_ts(cutoff);
                 }
                 if deleted > 0 {
                     tracing::info!("retention deleted {deleted} messages");

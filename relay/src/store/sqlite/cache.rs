@@ -177,16 +177,6 @@ impl Cache {
         }
     }
 
-    /// Retention deleted every message older than `ts`.
-    pub fn forget_before_ts(&mut self, ts: u64) {
-        for entry in self.rooms.values_mut() {
-            while entry.messages.front().is_some_and(|m| m.ts < ts) {
-                let dropped = entry.messages.pop_front().expect("front exists");
-                entry.floor = entry.floor.max(dropped.seq);
-            }
-        }
-    }
-
     /// After a failed write nothing cached can be trusted to match the disk.
     pub fn clear(&mut self) {
         self.rooms.clear();

@@ -18,8 +18,7 @@ pub const LOCK_FILE: &str = "palaver.lock";
 /// Migration `i` takes a database from `user_version` i to i + 1. Append
 /// only: a shipped migration never changes.
 const MIGRATIONS: &[&str] = &[
-    // 1: rooms with their seq counter, messages, and the indexes for dedup
-    // and age retention.
+    // 1: rooms with their seq counter, messages, and the index for dedup.
     "CREATE TABLE rooms (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -37,8 +36,7 @@ const MIGRATIONS: &[&str] = &[
         client_id TEXT NOT NULL,
         PRIMARY KEY (room_id, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX messages_by_client_id ON messages (room_id, user_id, client_id);
-    CREATE INDEX messages_by_ts ON messages (ts);",
+    CREATE INDEX messages_by_client_id ON messages (room_id, user_id, client_id);",
     // 2: resume identities, so a user keeps their id (and dedup its window)
     // across a restart.
     "CREATE TABLE identities (
