@@ -59,7 +59,7 @@ pub struct Page {
     pub truncated: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),

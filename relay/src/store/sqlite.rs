@@ -3,10 +3,11 @@
 //! One writer thread (a plain OS thread, so fsyncs never stall the async
 //! runtime) owns the writing connection. Appends reach it through a bounded
 //! channel; it takes every append that is waiting, numbers and inserts them
-//! in one transaction, commits, and only then caches and delivers each new
-//! message in seq order and answers its sender. An ack therefore means "on
-//! disk", and a burst of sends costs one commit (group commit), not one
-//! each. Reads use separate read-only connections on tokio's blocking pool,
+//! in one transaction, commits, caches the new messages, and hands the
+//! batch to a deliverer thread, which fans each new message out in seq order
+//! and then answers its sender while the writer commits the next batch. An
+//! ack therefore means "on disk", and a burst of sends costs one commit
+//! (group commit), not one each. Reads use separate read-only connections on tokio's blocking pool,
 //! after the cache of each room's recent messages.
 
 mod cache;
@@ -88,6 +89,9 @@ pub struct SqliteStore {
     /// The writer thread, joined on drop so the data directory is released
     /// (lock and all) when the store is gone.
     writer: Option<JoinHandle<()>>,
+    /// The thread that fans committed messages out and acks them, joined
+    /// on drop after the writer (which feeds it).
+    deliverer: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
@@ -122,22 +126,32 @@ impl SqliteStore {
             alive: AtomicBool::new(true),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (committed, to_deliver) = std::sync::mpsc::channel();
         let writer = Writer {
             conn,
             rooms: HashMap::new(),
             shared: shared.clone(),
-            deliver,
+            committed,
             options,
             _lock: lock,
         };
+        let thread_failed = |source| OpenError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        let deliverer = std::thread::Builder::new()
+            .name("store-deliver".into())
+            .spawn(move || deliver_loop(to_deliver, deliver))
+            .map_err(thread_failed)?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(|source| OpenError::DataDir { path: dir, source })?;
+            .map_err(thread_failed)?;
         spawn_retention_ticker(tx.downgrade());
         Ok(SqliteStore {
             tx: Some(tx),
             writer: Some(handle),
+            deliverer: Some(deliverer),
             shared,
         })
     }
@@ -159,9 +173,12 @@ impl SqliteStore {
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.tx = None;
-        if let Some(handle) = self.writer.take() {
+        for handle in [self.writer.take(), self.deliverer.take()]
+            .into_iter()
+            .flatten()
+        {
             if handle.join().is_err() {
-                tracing::error!("the store writer panicked");
+                tracing::error!("a store thread panicked");
             }
         }
     }
@@ -448,7 +465,8 @@ struct Writer {
     /// fails, then read again).
     rooms: HashMap<RoomName, RoomRow>,
     shared: Arc<Shared>,
-    deliver: Deliver,
+    /// Committed batches, in commit order, for the deliverer thread.
+    committed: std::sync::mpsc::Sender<Committed>,
     options: SqliteOptions,
     /// The data directory's lock, held as long as the writer runs.
     _lock: File,
@@ -461,6 +479,30 @@ struct RoomRow {
 }
 
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// A committed batch: each sender's answer and, for new messages, what to
+/// deliver.
+type Committed = Vec<(
+    Reply,
+    Result<Appended, StoreError>,
+    Option<Arc<ChatMessage>>,
+)>;
+
+/// Fans out each committed batch in order, then answers its senders. On its
+/// own thread so the writer commits the next batch meanwhile: fan-out to a
+/// big room costs more than the commit.
+fn deliver_loop(batches: std::sync::mpsc::Receiver<Committed>, deliver: Deliver) {
+    while let Ok(batch) = batches.recv() {
+        for (_, _, stored) in &batch {
+            if let Some(stored) = stored {
+                deliver(stored);
+            }
+        }
+        for (reply, result, _) in batch {
+            let _ = reply.send(result);
+        }
+    }
+}
 
 /// A resume token and its user, as last seen.
 struct Identity {
@@ -497,8 +539,11 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() || !identities.is_empty() {
-                self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities));
+            if (!batch.is_empty() || !identities.is_empty())
+                && !self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities))
+            {
+                tracing::error!("the store's deliverer stopped; the store stops taking messages");
+                return;
             }
             if !retention.is_empty() {
                 self.retention();
@@ -510,39 +555,38 @@ impl Writer {
         tracing::debug!("store writer stopped");
     }
 
-    /// Stores a batch in one transaction, then caches, delivers and answers.
-    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>, identities: Vec<Identity>) {
+    /// Stores a batch in one transaction, caches the new messages, and hands
+    /// the batch to the deliverer. Returns false if the deliverer is gone.
+    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>, identities: Vec<Identity>) -> bool {
         let messages: Vec<&NewMessage> = batch.iter().map(|(msg, _)| msg).collect();
-        match self.write(&messages, &identities) {
+        let committed: Committed = match self.write(&messages, &identities) {
             Ok(outcomes) => {
-                {
-                    let mut cache = self.shared.cache.lock().unwrap();
-                    for (_, stored) in &outcomes {
-                        if let Some(stored) = stored {
-                            cache.push(stored);
-                        }
-                    }
-                }
+                let mut cache = self.shared.cache.lock().unwrap();
                 for (_, stored) in &outcomes {
                     if let Some(stored) = stored {
-                        (self.deliver)(stored);
+                        cache.push(stored);
                     }
                 }
-                for ((_, reply), (appended, _)) in batch.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(appended));
-                }
+                drop(cache);
+                batch
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|((_, reply), (appended, stored))| (reply, Ok(appended), stored))
+                    .collect()
             }
             Err(err) => {
                 tracing::error!("storing {} messages failed: {err}", batch.len());
                 self.rooms.clear();
                 self.shared.cache.lock().unwrap().clear();
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(StoreError::Unavailable(format!(
-                        "the message could not be stored: {err}"
-                    ))));
-                }
+                let failed =
+                    StoreError::Unavailable(format!("the message could not be stored: {err}"));
+                batch
+                    .into_iter()
+                    .map(|(_, reply)| (reply, Err(failed.clone()), None))
+                    .collect()
             }
-        }
+        };
+        self.committed.send(committed).is_ok()
     }
 
     /// The transaction: each message is either recognised as a resend or
