@@ -43,16 +43,34 @@ pub struct Config {
 
     /// Where chat history lives: `sqlite` (durable, in --data-dir) or
     /// `memory` (lost on restart; for tests and throwaway runs).
-    #[arg(long, env = "PALAVER_STORE", value_enum, default_value_t = StoreKind::Memory)]
+    #[arg(long, env = "PALAVER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
 
-    /// Directory of the durable store.
+    /// Directory of the durable store, created if missing. One relay at a
+    /// time may use it (a lock file guards it).
     #[arg(long, env = "PALAVER_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Messages kept per room (the memory store keeps only these).
+    /// How hard the sqlite store pushes each commit to disk before acking:
+    /// `normal` survives a crash of the relay process (the default), `full`
+    /// also survives power loss or an OS crash, `off` survives neither for
+    /// the last moments of writes (benchmarks only).
+    #[arg(long, env = "PALAVER_SYNC", value_enum, default_value_t = SyncLevel::Normal)]
+    pub sync: SyncLevel,
+
+    /// Messages kept per room by the memory store (it keeps only these).
     #[arg(long, env = "PALAVER_HISTORY_LIMIT", default_value_t = 1000)]
     pub history_limit: usize,
+
+    /// The sqlite store keeps at most this many messages per room, deleting
+    /// the oldest in the background; 0 = no limit.
+    #[arg(long, env = "PALAVER_RETENTION_MESSAGES", default_value_t = 0)]
+    pub retention_messages: u64,
+
+    /// The sqlite store deletes messages older than this many days in the
+    /// background; 0 = keep them forever.
+    #[arg(long, env = "PALAVER_RETENTION_DAYS", default_value_t = 0)]
+    pub retention_days: u64,
 
     /// Messages sent with `joined` at most.
     #[arg(long, env = "PALAVER_JOIN_HISTORY", default_value_t = 100)]
@@ -118,11 +136,31 @@ pub enum StoreKind {
     Sqlite,
 }
 
+/// SQLite's `PRAGMA synchronous` for the sqlite store, in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncLevel {
+    /// No fsync: an acked message survives a crash of the relay process
+    /// (the OS still holds the write) but not power loss or an OS crash.
+    Off,
+    /// fsync at WAL checkpoints only: survives a relay crash; power loss
+    /// may lose the last commits but never corrupts the database.
+    Normal,
+    /// fsync the WAL at every commit: an acked message survives power loss.
+    Full,
+}
+
 impl Config {
-    /// The defaults, as if started with no flags and no environment; tests
-    /// start from here and change what they exercise.
+    /// The defaults, as if started with no flags and no environment, except
+    /// the memory store (no data dir to clean up); tests start from here and
+    /// change what they exercise.
     pub fn for_tests() -> Self {
-        Config::parse_from(["palaver-relay", "--static-dir", "/nonexistent"])
+        Config::parse_from([
+            "palaver-relay",
+            "--static-dir",
+            "/nonexistent",
+            "--store",
+            "memory",
+        ])
     }
 
     pub fn ping_interval(&self) -> Duration {
@@ -140,7 +178,25 @@ impl Config {
     pub fn dedup_window(&self) -> Duration {
         Duration::from_secs(self.dedup_window_secs)
     }
+    /// Messages older than this are deleted, if set.
+    pub fn retention_age(&self) -> Option<Duration> {
+        (self.retention_days > 0).then(|| Duration::from_secs(self.retention_days * 86_400))
+    }
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_durable_store_is_the_default() {
+        let config = Config::parse_from(["palaver-relay"]);
+        assert_eq!(config.store, StoreKind::Sqlite);
+        assert_eq!(config.sync, SyncLevel::Normal);
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.retention_age(), None);
     }
 }

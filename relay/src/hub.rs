@@ -201,6 +201,30 @@ impl Hub {
         (User { id, nick }, token, false)
     }
 
+    /// Whether `token` belongs to an account this relay knows now.
+    pub fn knows_token(&self, token: &str) -> bool {
+        self.inner.lock().unwrap().tokens.contains_key(token)
+    }
+
+    /// Brings back an account saved by a previous run of the relay (the
+    /// durable store keeps resume tokens), so `login` with its token finds it.
+    pub fn restore(&self, token: &str, user: User) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.tokens.contains_key(token) || inner.accounts.contains_key(&user.id) {
+            return;
+        }
+        inner.tokens.insert(token.to_string(), user.id.clone());
+        inner.accounts.insert(
+            user.id,
+            Account {
+                nick: user.nick,
+                token: token.to_string(),
+                conns: 0,
+                idle_since: Some(Instant::now()),
+            },
+        );
+    }
+
     /// The connection closed: the token starts expiring when it was the last.
     pub fn logout(&self, user: &UserId) {
         let mut inner = self.inner.lock().unwrap();

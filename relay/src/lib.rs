@@ -4,7 +4,8 @@
 //! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
 //! - `session`: one WebSocket connection, its reader and writer.
 //! - `hub`: rooms, members, presence, resume identities, fan-out.
-//! - `store`: message numbering, dedup and history behind one trait.
+//! - `store`: message numbering, dedup and history behind one trait; in
+//!   memory, or durable in SQLite (the default).
 //! - `limits`: rate buckets and connection counting.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.

@@ -1,18 +1,82 @@
-//! `palaver-relay`: parse the configuration, bind, run until a signal.
+//! `palaver-relay`: parse the configuration, bind, run until a signal; or,
+//! with a subcommand, an operator tool on the data directory.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
-use relay::{shutdown, Config};
+use clap::{Parser, Subcommand};
+use relay::{shutdown, store::sqlite::tools, Config};
+use shared::RoomName;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Debug, Parser)]
+#[command(
+    name = "palaver-relay",
+    version,
+    about = "The Palaver chat relay: WebSocket protocol v1 on /ws, the web app from --static-dir.",
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Tool>,
+    /// With no subcommand: serve.
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Print a room's stored history as JSON lines, oldest first. Safe while
+    /// the relay runs.
+    Export {
+        #[arg(long, value_parser = room_name)]
+        room: RoomName,
+        /// The data directory of the sqlite store.
+        #[arg(long, env = "PALAVER_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Delete a room's stored history (seqs are not reused afterwards). Stop
+    /// the relay first.
+    DeleteRoom {
+        #[arg(long, value_parser = room_name)]
+        room: RoomName,
+        /// The data directory of the sqlite store.
+        #[arg(long, env = "PALAVER_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
-    let config = Config::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.config),
+        Some(Tool::Export { room, data_dir }) => {
+            let mut out = std::io::stdout().lock();
+            let count = tools::export_room(&data_dir, &room, &mut out)?;
+            tracing::info!("exported {count} messages of {room}");
+            Ok(())
+        }
+        Some(Tool::DeleteRoom { room, data_dir }) => {
+            let count = tools::delete_room(&data_dir, &room)?;
+            println!("deleted {count} messages of {room}");
+            Ok(())
+        }
+    }
+}
+
+fn room_name(input: &str) -> Result<RoomName, String> {
+    RoomName::new(input).map_err(|err| err.to_string())
+}
+
+#[tokio::main]
+async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| {
@@ -27,4 +91,42 @@ async fn main() -> anyhow::Result<()> {
         config.store
     );
     relay::run(listener, config, shutdown::signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_serves_with_the_top_level_flags() {
+        let cli = Cli::try_parse_from([
+            "palaver-relay",
+            "--bind",
+            "127.0.0.1:0",
+            "--store",
+            "memory",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.config.store, relay::config::StoreKind::Memory);
+    }
+
+    #[test]
+    fn tools_are_subcommands() {
+        let cli = Cli::try_parse_from(["palaver-relay", "export", "--room", "general"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Tool::Export { ref room, .. }) if room.as_str() == "general")
+        );
+        let cli = Cli::try_parse_from([
+            "palaver-relay",
+            "delete-room",
+            "--room",
+            "general",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Tool::DeleteRoom { .. })));
+        assert!(Cli::try_parse_from(["palaver-relay", "export", "--room", "Not A Room!"]).is_err());
+    }
 }

@@ -63,6 +63,9 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot) {
             .hub
             .disconnect(&rooms, &user.id, conn, !grace.is_zero());
         state.hub.logout(&user.id);
+        if let Some(token) = &session.token {
+            state.store.save_identity(token, user);
+        }
         for linger in lingers {
             let hub = state.hub.clone();
             let shutdown = state.shutdown.clone();
@@ -189,6 +192,9 @@ struct Session {
     peer: Peer,
     /// Set by `hello`, or by the first other frame (a guest identity).
     user: Option<User>,
+    /// The user's resume token, saved again when the connection ends so
+    /// its idle time counts from then.
+    token: Option<String>,
     rooms: BTreeSet<RoomName>,
     sends: TokenBucket,
     frames: TokenBucket,
@@ -208,6 +214,7 @@ impl Session {
             state,
             peer,
             user: None,
+            token: None,
             rooms: BTreeSet::new(),
         }
     }
@@ -279,7 +286,7 @@ impl Session {
         };
         let user = match (&self.user, msg) {
             (None, ClientMsg::Hello { nick, resume, .. }) => {
-                self.login(nick, resume.as_deref());
+                self.login(nick, resume.as_deref()).await;
                 return;
             }
             (Some(_), ClientMsg::Hello { .. }) => {
@@ -290,7 +297,7 @@ impl Session {
                 )
             }
             (None, msg) => {
-                self.login(None, None);
+                self.login(None, None).await;
                 (self.user.clone().expect("just logged in"), msg)
             }
             (Some(user), msg) => (user.clone(), msg),
@@ -382,8 +389,23 @@ impl Session {
         }
     }
 
-    fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
+    async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
+        if let Some(token) = resume.filter(|token| !self.state.hub.knows_token(token)) {
+            // Perhaps a token from before a restart, kept by the store.
+            match self
+                .state
+                .store
+                .load_identity(token, self.state.config.resume_ttl())
+                .await
+            {
+                Ok(Some(user)) => self.state.hub.restore(token, user),
+                Ok(None) => {}
+                Err(err) => tracing::warn!("cannot look up a resume token: {err}"),
+            }
+        }
         let (user, token, _renamed) = self.state.hub.login(nick, resume);
+        self.state.store.save_identity(&token, &user);
+        self.token = Some(token.clone());
         self.reply(&ServerMsg::Welcome {
             protocol: PROTOCOL_VERSION,
             user: user.clone(),

@@ -14,7 +14,7 @@ use crate::{
     hub::Hub,
     limits::ConnLimiter,
     metrics::Metrics,
-    store::{Deliver, MemoryStore, Store},
+    store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
 };
 
 #[derive(Clone)]
@@ -46,9 +46,19 @@ impl AppState {
                 config.dedup_window(),
                 deliver,
             )),
-            StoreKind::Sqlite => {
-                anyhow::bail!("the sqlite store is not built yet; start with --store memory")
-            }
+            StoreKind::Sqlite => Arc::new(SqliteStore::open(
+                SqliteOptions {
+                    data_dir: config.data_dir.clone(),
+                    sync: config.sync,
+                    dedup_window: config.dedup_window(),
+                    // Enough that a join's page of history is served from memory.
+                    cache_per_room: config.join_history.saturating_mul(2).max(64),
+                    retention_messages: config.retention_messages,
+                    retention_age: config.retention_age(),
+                    identity_ttl: config.resume_ttl(),
+                },
+                deliver,
+            )?),
         };
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,

@@ -6,6 +6,7 @@ mod browser;
 mod chat;
 mod cli;
 mod deploy;
+mod durable;
 mod limits;
 mod process;
 mod pwa;

@@ -9,12 +9,14 @@
 //! consumer for JetStream.
 
 mod memory;
+pub mod sqlite;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use shared::{ChatMessage, ClientId, RoomName, Text, User};
 
 pub use memory::MemoryStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -57,7 +59,7 @@ pub struct Page {
     pub truncated: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -85,6 +87,22 @@ pub trait Store: Send + Sync + 'static {
         before: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
+
+    /// Keeps a user's resume token so it still works after a restart, which
+    /// is what lets a resend after a restart be recognised as the same
+    /// user's. Best effort, without waiting; stores that do not outlive the
+    /// process ignore it.
+    fn save_identity(&self, _token: &str, _user: &User) {}
+
+    /// The user a token saved by [`Store::save_identity`] belongs to, if it
+    /// was last seen within `max_idle`.
+    fn load_identity(
+        &self,
+        _token: &str,
+        _max_idle: Duration,
+    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Whether the store can take writes now (for /readyz).
     fn ready(&self) -> bool {

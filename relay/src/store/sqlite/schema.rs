@@ -1,0 +1,172 @@
+//! The data directory: its lock file, the database file, and the schema
+//! migrations (numbered by `PRAGMA user_version`).
+
+use std::{
+    fs::{File, OpenOptions},
+    path::{Path, PathBuf},
+};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::config::SyncLevel;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "palaver.sqlite3";
+/// Held (flock) by the one relay or tool that writes the data directory.
+pub const LOCK_FILE: &str = "palaver.lock";
+
+/// Migration `i` takes a database from `user_version` i to i + 1. Append
+/// only: a shipped migration never changes.
+const MIGRATIONS: &[&str] = &[
+    // 1: rooms with their seq counter, messages, and the index for dedup.
+    "CREATE TABLE rooms (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        -- The last seq ever assigned; outlives deleted messages so seqs are
+        -- never reused.
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        room_id INTEGER NOT NULL REFERENCES rooms (id),
+        seq INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        client_id TEXT NOT NULL,
+        PRIMARY KEY (room_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_by_client_id ON messages (room_id, user_id, client_id);",
+    // 2: resume identities, so a user keeps their id (and dedup its window)
+    // across a restart.
+    "CREATE TABLE identities (
+        token TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        seen_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+];
+
+/// The schema version this relay writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Why a data directory cannot be used; each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot use the data directory {path}: {source}; check that it is a writable directory or choose another with --data-dir")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the data directory {path} is in use by another relay (it holds {LOCK_FILE}); stop that relay or choose another --data-dir")]
+    Locked { path: PathBuf },
+    #[error("the data directory {path} was written by a newer relay (schema version {found}, this relay knows up to {SCHEMA_VERSION}); run a newer palaver-relay")]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("there is no history in {path} (no {DB_FILE})")]
+    Missing { path: PathBuf },
+    #[error("the database in {path} cannot be opened: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// Creates the directory if needed and takes its lock; the lock lasts as
+/// long as the returned file is open (and ends with the process, even on
+/// `kill -9`).
+pub fn lock(dir: &Path) -> Result<File, OpenError> {
+    let io = |source| OpenError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(io(err)),
+    }
+}
+
+/// Opens the writing connection: WAL mode, the chosen sync level, and the
+/// schema migrated to [`SCHEMA_VERSION`].
+pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError> {
+    let sqlite = |source| OpenError::Sqlite {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open(dir.join(DB_FILE)).map_err(sqlite)?;
+    check_version(dir, &conn)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(sqlite)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!("sqlite did not switch to WAL mode (got {mode}); writes will be slower");
+    }
+    let level = match sync {
+        SyncLevel::Off => "OFF",
+        SyncLevel::Normal => "NORMAL",
+        SyncLevel::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", level)
+        .map_err(sqlite)?;
+    migrate(&mut conn).map_err(sqlite)?;
+    Ok(conn)
+}
+
+/// Opens a connection for reading only (history reads, export).
+pub fn open_reader(dir: &Path) -> Result<Connection, OpenError> {
+    let path = dir.join(DB_FILE);
+    if !path.is_file() {
+        return Err(OpenError::Missing {
+            path: dir.to_path_buf(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| OpenError::Sqlite {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    check_version(dir, &conn)?;
+    Ok(conn)
+}
+
+fn check_version(dir: &Path, conn: &Connection) -> Result<(), OpenError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| OpenError::Sqlite {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::NewerSchema {
+            path: dir.to_path_buf(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Applies the missing migrations, each in its own transaction with the
+/// version bump, so a crash leaves the database at some whole version.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!("store schema migrated to version {}", index + 1);
+    }
+    Ok(())
+}

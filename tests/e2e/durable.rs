@@ -1,0 +1,389 @@
+//! The durable store through the real binary: restarts, a `kill -9` under
+//! load, and the data directories a relay must refuse.
+
+use std::{collections::HashMap, path::Path, process::Output};
+
+use relay::{config::StoreKind, Config};
+use shared::{ChatMessage, ClientMsg, ServerMsg};
+use tests::{client::room, relay::free_port, Client, InProcessRelay, RelayProcess, WAIT};
+use tokio::sync::mpsc;
+
+fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
+    match msg {
+        ServerMsg::Joined { history, .. } => history.iter().map(|m| m.seq).collect(),
+        ServerMsg::History { messages, .. } => messages.iter().map(|m| m.seq).collect(),
+        other => panic!("no history in {other:?}"),
+    }
+}
+
+fn relay_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--data-dir".into(),
+        dir.display().to_string(),
+        "--rate-limit".into(),
+        "0".into(),
+        "--join-history".into(),
+        "1000".into(),
+    ]
+}
+
+async fn spawn(dir: &Path) -> RelayProcess {
+    let args = relay_args(dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    RelayProcess::spawn(&args).await.unwrap()
+}
+
+/// Runs `palaver-relay` with `args` to completion (bounded by [`WAIT`]).
+async fn run_relay(args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(tests::binary("palaver-relay"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(WAIT, child)
+        .await
+        .expect("palaver-relay finishes within the wait")
+        .unwrap()
+}
+
+/// Every stored message of `name`, through the `export` tool.
+async fn export(dir: &Path, name: &str) -> Vec<ChatMessage> {
+    let dir = dir.display().to_string();
+    let out = run_relay(&["export", "--room", name, "--data-dir", &dir]).await;
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("export prints ChatMessage JSON lines"))
+        .collect()
+}
+
+async fn stop(mut relay: RelayProcess) {
+    relay.signal("TERM").unwrap();
+    let status = tokio::time::timeout(WAIT, relay.child.wait())
+        .await
+        .expect("the relay exits")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_every_message_and_seqs_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    // No --store: the durable store is the default.
+    let relay = spawn(dir.path()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.join("random", None).await.unwrap();
+    for i in 1..=10 {
+        let seq = alice
+            .say_acked("general", &format!("g{i}"), &format!("g-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(seq, i);
+        alice
+            .say_acked("random", &format!("r{i}"), &format!("r-{i}"))
+            .await
+            .unwrap();
+    }
+    stop(relay).await;
+
+    let relay = spawn(dir.path()).await;
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    let joined = bob.join("general", None).await.unwrap();
+    assert_eq!(history_seqs(&joined), (1..=10).collect::<Vec<_>>());
+    let ServerMsg::Joined { history, .. } = &joined else {
+        unreachable!()
+    };
+    assert_eq!(history[0].text.as_str(), "g1");
+    assert_eq!(history[0].from.nick.as_str(), "alice");
+    let joined = bob.join("random", Some(7)).await.unwrap();
+    assert_eq!(history_seqs(&joined), [8, 9, 10]);
+    bob.send(&ClientMsg::History {
+        room: room("general"),
+        before: Some(5),
+        limit: Some(3),
+    })
+    .await
+    .unwrap();
+    let page = bob
+        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
+        .await
+        .unwrap();
+    assert_eq!(history_seqs(&page), [2, 3, 4]);
+    assert_eq!(bob.say_acked("general", "again", "b-1").await.unwrap(), 11);
+    stop(relay).await;
+
+    // The operator deletes a room's history; its seqs are not reused.
+    let path = dir.path().display().to_string();
+    let out = run_relay(&["delete-room", "--room", "general", "--data-dir", &path]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(export(dir.path(), "general").await.is_empty());
+    assert_eq!(export(dir.path(), "random").await.len(), 10);
+    let relay = spawn(dir.path()).await;
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    assert!(history_seqs(&bob.join("general", None).await.unwrap()).is_empty());
+    assert_eq!(bob.say_acked("general", "fresh", "b-2").await.unwrap(), 12);
+    stop(relay).await;
+}
+
+/// What one client of the crash test did before the relay died.
+struct Sent {
+    name: String,
+    resume: String,
+    /// Acked (client id, seq), in send order.
+    acked: Vec<(String, u64)>,
+    /// The send that was under way at the kill: maybe stored, never acked.
+    in_flight: String,
+}
+
+/// One client of the crash test: sends until the relay dies, reporting
+/// each acked message.
+async fn steady_sender(url: String, name: String, progress: mpsc::UnboundedSender<()>) -> Sent {
+    let mut client = Client::hello(&url, &name).await.unwrap();
+    client.join("crash", None).await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0.. {
+        let id = format!("{name}-{i}");
+        match client.say_acked("crash", &id, &id).await {
+            Ok(seq) => {
+                acked.push((id, seq));
+                let _ = progress.send(());
+            }
+            Err(_) => {
+                return Sent {
+                    name,
+                    resume: client.resume.clone().unwrap(),
+                    acked,
+                    in_flight: id,
+                }
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Every stored message of the room by client id, checking that seqs run
+/// from 1 without gaps and that no client id is stored twice.
+fn stored_by_id(stored: &[ChatMessage]) -> HashMap<String, u64> {
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>());
+    let mut by_id = HashMap::new();
+    for message in stored {
+        let id = message.client_id.as_ref().unwrap().to_string();
+        assert_eq!(message.text.as_str(), id);
+        let earlier = by_id.insert(id, message.seq);
+        assert!(earlier.is_none(), "{message:?} is stored twice");
+    }
+    by_id
+}
+
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acked_message() {
+    const CLIENTS: usize = 4;
+    /// Acked messages before the kill.
+    const BEFORE_KILL: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = spawn(dir.path()).await;
+    let (progress, mut acks) = mpsc::unbounded_channel();
+    let senders: Vec<_> = (0..CLIENTS)
+        .map(|n| {
+            tokio::spawn(steady_sender(
+                relay.ws_url(),
+                format!("sender{n}"),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    drop(progress);
+    for _ in 0..BEFORE_KILL {
+        tokio::time::timeout(WAIT, acks.recv())
+            .await
+            .expect("the senders make progress")
+            .expect("the senders are running");
+    }
+    relay.signal("KILL").unwrap();
+    let mut clients = Vec::new();
+    for sender in senders {
+        let sent = tokio::time::timeout(WAIT, sender).await.unwrap().unwrap();
+        assert!(!sent.acked.is_empty());
+        // Acks come in send order with rising seqs.
+        assert!(sent.acked.windows(2).all(|w| w[0].1 < w[1].1));
+        clients.push(sent);
+    }
+    let total: usize = clients.iter().map(|c| c.acked.len()).sum();
+    assert!(total >= BEFORE_KILL);
+    tokio::time::timeout(WAIT, relay.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let relay = spawn(dir.path()).await;
+    let stored = export(dir.path(), "crash").await;
+    let by_id = stored_by_id(&stored);
+    // Every acked message is stored, once, under the seq of its ack; at
+    // most the sends in flight were stored without an ack.
+    for (id, seq) in clients.iter().flat_map(|c| &c.acked) {
+        assert_eq!(by_id.get(id), Some(seq), "{id}");
+    }
+    assert!(stored.len() <= total + CLIENTS);
+
+    // Each client comes back as itself and catches up from its cursor.
+    let last = stored.len() as u64;
+    let mut again = Vec::new();
+    for sent in &clients {
+        let mut client = Client::connect(&relay.ws_url()).await.unwrap();
+        let user = client
+            .login(Some(&sent.name), Some(sent.resume.clone()))
+            .await
+            .unwrap();
+        assert_eq!(user.nick.as_str(), sent.name);
+        let since = sent.acked.last().unwrap().1;
+        let joined = client.join("crash", Some(since)).await.unwrap();
+        assert_eq!(
+            history_seqs(&joined),
+            (since + 1..=last).collect::<Vec<_>>()
+        );
+        again.push(client);
+    }
+    // Then resends what was in flight: stored once, whether or not it made
+    // it before the kill, and numbering goes on without a gap.
+    for (client, sent) in again.iter_mut().zip(&clients) {
+        let seq = client
+            .say_acked("crash", &sent.in_flight, &sent.in_flight)
+            .await
+            .unwrap();
+        if let Some(stored) = by_id.get(&sent.in_flight) {
+            assert_eq!(seq, *stored);
+        }
+    }
+    let stored = export(dir.path(), "crash").await;
+    let by_id = stored_by_id(&stored);
+    assert_eq!(stored.len(), total + CLIENTS);
+    for sent in &clients {
+        assert!(by_id.contains_key(&sent.in_flight));
+    }
+    stop(relay).await;
+}
+
+#[tokio::test]
+async fn dedup_and_identity_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    assert_eq!(alice.say_acked("general", "once", "d-1").await.unwrap(), 1);
+    let before = alice.user.clone().unwrap();
+    let resume = alice.resume.clone();
+    drop(alice);
+    stop(relay).await;
+
+    let relay = spawn(dir.path()).await;
+    let mut alice = Client::connect(&relay.ws_url()).await.unwrap();
+    let after = alice.login(Some("alice"), resume).await.unwrap();
+    assert_eq!(after.id, before.id);
+    alice.join("general", None).await.unwrap();
+    // The resend is recognised: acked with its first seq, not stored again.
+    assert_eq!(alice.say_acked("general", "once", "d-1").await.unwrap(), 1);
+    assert_eq!(alice.say_acked("general", "twice", "d-2").await.unwrap(), 2);
+    // Someone else's same client id is their own message.
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    assert_eq!(bob.say_acked("general", "bob's", "d-1").await.unwrap(), 3);
+    stop(relay).await;
+    let texts: Vec<String> = export(dir.path(), "general")
+        .await
+        .iter()
+        .map(|m| m.text.to_string())
+        .collect();
+    assert_eq!(texts, ["once", "twice", "bob's"]);
+}
+
+#[tokio::test]
+async fn a_second_relay_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let port = free_port().unwrap().to_string();
+    let path = dir.path().display().to_string();
+    let out = run_relay(&["--bind", &format!("127.0.0.1:{port}"), "--data-dir", &path]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another relay"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stop(relay).await;
+}
+
+#[tokio::test]
+async fn a_data_dir_from_a_newer_relay_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    stop(spawn(dir.path()).await).await;
+    {
+        let db = relay::store::sqlite::db_path(dir.path());
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.pragma_update(None, "user_version", 1000).unwrap();
+    }
+    let port = free_port().unwrap().to_string();
+    let path = dir.path().display().to_string();
+    let out = run_relay(&["--bind", &format!("127.0.0.1:{port}"), "--data-dir", &path]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("written by a newer relay"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_created_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let port = free_port().unwrap().to_string();
+    let path = file.join("data").display().to_string();
+    let out = run_relay(&["--bind", &format!("127.0.0.1:{port}"), "--data-dir", &path]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot use the data directory"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn in_process_sqlite_relay_serves_since_and_paging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    config.store = StoreKind::Sqlite;
+    config.data_dir = dir.path().to_path_buf();
+    config.rate_limit = 0;
+    let relay = InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for i in 1..=12 {
+        assert_eq!(
+            alice
+                .say_acked("general", &format!("m{i}"), &format!("c{i}"))
+                .await
+                .unwrap(),
+            i
+        );
+    }
+    assert_eq!(alice.say_acked("general", "m1", "c1").await.unwrap(), 1);
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    let joined = bob.join("general", Some(9)).await.unwrap();
+    assert_eq!(history_seqs(&joined), [10, 11, 12]);
+    bob.send(&ClientMsg::History {
+        room: room("general"),
+        before: Some(10),
+        limit: Some(4),
+    })
+    .await
+    .unwrap();
+    let page = bob
+        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
+        .await
+        .unwrap();
+    assert_eq!(history_seqs(&page), [6, 7, 8, 9]);
+    relay.stop().await.unwrap();
+}
