@@ -6,12 +6,19 @@
 //! recipient a clone of the same bytes through its bounded queue: no
 //! allocation or lock per recipient. A recipient whose queue is full is
 //! kicked as a slow consumer instead of slowing the room.
+//!
+//! In cluster mode a room also has *remote* members: users connected to
+//! other relays, as the backplane reports them. The hub keeps them per
+//! relay, under the same lock, so that `joined` lists everyone and presence
+//! changes are announced once, whichever relay a user is on. The hub tells
+//! the backplane about its own members' joins, leaves, renames and typing
+//! through the [`Announce`] hook; it does not know how they travel.
 
 use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU16, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -86,6 +93,22 @@ impl Peer {
     }
 }
 
+/// A change among this relay's own members, for the other relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalEvent {
+    Join { room: RoomName, user: User },
+    Leave { room: RoomName, user: User },
+    Nick { room: RoomName, user: User },
+    Typing { room: RoomName, user: User },
+}
+
+/// Where the hub sends [`LocalEvent`]s: set once by the backplane in
+/// cluster mode. Called under the hub's lock, so it must only queue.
+pub type Announce = Arc<dyn Fn(LocalEvent) + Send + Sync>;
+
+/// Identifies another relay of the cluster.
+pub type RelayId = String;
+
 /// One encoded frame, shared by every recipient of a broadcast. The queues
 /// hold a pointer rather than the 32-byte `Utf8Bytes` because tokio
 /// allocates each connection's queue in blocks of 32 slots up front: 256
@@ -110,6 +133,8 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Frames a joining connection may have buffered before `joined` is sent.
     pending_cap: usize,
+    /// The backplane's hook for local presence changes (cluster mode only).
+    announce: OnceLock<Announce>,
 }
 
 #[derive(Default)]
@@ -131,6 +156,31 @@ struct Account {
 #[derive(Default)]
 struct Room {
     members: HashMap<UserId, Member>,
+    /// Users in the room through other relays, by relay.
+    remote: HashMap<RelayId, HashMap<UserId, User>>,
+}
+
+impl Room {
+    /// Whether the user is in the room through this relay or another one.
+    fn has(&self, user: &UserId) -> bool {
+        self.members.contains_key(user) || self.remote.values().any(|r| r.contains_key(user))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.remote.is_empty()
+    }
+
+    /// Everyone in the room, each user once.
+    fn everyone(&self) -> Vec<User> {
+        let mut users: HashMap<&UserId, &User> =
+            self.members.iter().map(|(id, m)| (id, &m.user)).collect();
+        for remote in self.remote.values() {
+            for (id, user) in remote {
+                users.entry(id).or_insert(user);
+            }
+        }
+        users.into_values().cloned().collect()
+    }
 }
 
 struct Member {
@@ -161,6 +211,18 @@ impl Hub {
             inner: Mutex::new(Inner::default()),
             metrics,
             pending_cap,
+            announce: OnceLock::new(),
+        }
+    }
+
+    /// Sends local presence changes to `announce` from now on (cluster mode).
+    pub fn set_announce(&self, announce: Announce) {
+        let _ = self.announce.set(announce);
+    }
+
+    fn announce(&self, event: LocalEvent) {
+        if let Some(announce) = self.announce.get() {
+            announce(event);
         }
     }
 
@@ -253,17 +315,23 @@ impl Hub {
             }
             None => {
                 if max_members != 0 && entry.members.len() >= max_members as usize {
-                    if entry.members.is_empty() {
+                    if entry.is_empty() {
                         inner.rooms.remove(room);
                     }
                     return Err(ErrorCode::RoomFull);
                 }
-                let frame = encode(&ServerMsg::Presence {
+                if !entry.has(&user.id) {
+                    let frame = encode(&ServerMsg::Presence {
+                        room: room.clone(),
+                        event: PresenceEvent::Join,
+                        user: user.clone(),
+                    });
+                    self.broadcast(entry, None, &frame, None);
+                }
+                self.announce(LocalEvent::Join {
                     room: room.clone(),
-                    event: PresenceEvent::Join,
                     user: user.clone(),
                 });
-                self.broadcast(entry, None, &frame, None);
                 entry.members.insert(
                     user.id.clone(),
                     Member {
@@ -274,7 +342,7 @@ impl Hub {
                 );
             }
         }
-        Ok(entry.members.values().map(|m| m.user.clone()).collect())
+        Ok(entry.everyone())
     }
 
     /// Sends `joined`, then whatever arrived for the room since [`Hub::join`]
@@ -310,7 +378,7 @@ impl Hub {
         inner
             .rooms
             .get(room)
-            .map(|r| r.members.values().map(|m| m.user.clone()).collect())
+            .map(Room::everyone)
             .unwrap_or_default()
     }
 
@@ -396,11 +464,24 @@ impl Hub {
     }
 
     fn announce_leave(&self, inner: &mut Inner, room_name: &RoomName, user: User) {
+        self.announce(LocalEvent::Leave {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        self.show_leave(inner, room_name, user);
+    }
+
+    /// Tells the room that `user` left, unless they are still in it through
+    /// another relay; forgets the room when nobody is left.
+    fn show_leave(&self, inner: &mut Inner, room_name: &RoomName, user: User) {
         let Some(room) = inner.rooms.get_mut(room_name) else {
             return;
         };
-        if room.members.is_empty() {
+        if room.is_empty() {
             inner.rooms.remove(room_name);
+            return;
+        }
+        if room.has(&user.id) || room.members.is_empty() {
             return;
         }
         let frame = encode(&ServerMsg::Presence {
@@ -428,6 +509,10 @@ impl Hub {
             if let Some(member) = room.members.get_mut(user) {
                 member.user = renamed.clone();
             }
+            self.announce(LocalEvent::Nick {
+                room: room_name.clone(),
+                user: renamed.clone(),
+            });
             let frame = encode(&ServerMsg::Presence {
                 room: room_name.clone(),
                 event: PresenceEvent::Nick,
@@ -445,9 +530,127 @@ impl Hub {
             user: user.clone(),
         });
         let mut inner = self.inner.lock().unwrap();
+        self.announce(LocalEvent::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
         if let Some(room) = inner.rooms.get_mut(room_name) {
             self.broadcast(room, Some(&user.id), &frame, None);
         }
+    }
+
+    /// Every local member of every room (lingering ones included), for the
+    /// backplane's periodic refresh.
+    pub fn local_members(&self) -> Vec<(RoomName, User)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .rooms
+            .iter()
+            .flat_map(|(name, room)| {
+                room.members
+                    .values()
+                    .map(move |m| (name.clone(), m.user.clone()))
+            })
+            .collect()
+    }
+
+    /// Another relay says `user` joined `room` there.
+    pub fn remote_join(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        self.add_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` left `room` there.
+    pub fn remote_leave(&self, relay: &str, room_name: &RoomName, user: &UserId) {
+        let mut inner = self.inner.lock().unwrap();
+        self.remove_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` changed their nick.
+    pub fn remote_nick(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay).and_then(|r| r.get_mut(&user.id)) else {
+            return;
+        };
+        *known = user.clone();
+        let frame = encode(&ServerMsg::Presence {
+            room: room_name.clone(),
+            event: PresenceEvent::Nick,
+            user: user.clone(),
+        });
+        self.broadcast(room, None, &frame, None);
+    }
+
+    /// Someone on another relay is typing in the room.
+    pub fn remote_typing(&self, room_name: &RoomName, user: &User) {
+        let frame = encode(&ServerMsg::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(room_name) {
+            self.broadcast(room, Some(&user.id), &frame, None);
+        }
+    }
+
+    /// Another relay's full list of its members: whoever is new joins,
+    /// whoever is missing leaves. An empty list forgets the relay (it
+    /// stopped, or stopped refreshing).
+    pub fn remote_snapshot(&self, relay: &str, members: &[(RoomName, User)]) {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let mut gone = Vec::new();
+        for (name, room) in &inner.rooms {
+            if let Some(known) = room.remote.get(relay) {
+                for id in known.keys() {
+                    if !members.iter().any(|(r, u)| r == name && u.id == *id) {
+                        gone.push((name.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (room, user) in gone {
+            self.remove_remote(inner, relay, &room, &user);
+        }
+        for (room, user) in members {
+            self.add_remote(inner, relay, room, user);
+        }
+    }
+
+    fn add_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &User) {
+        let room = inner.rooms.entry(room_name.clone()).or_default();
+        let shown = room.has(&user.id);
+        room.remote
+            .entry(relay.to_string())
+            .or_default()
+            .insert(user.id.clone(), user.clone());
+        if !shown {
+            let frame = encode(&ServerMsg::Presence {
+                room: room_name.clone(),
+                event: PresenceEvent::Join,
+                user: user.clone(),
+            });
+            self.broadcast(room, None, &frame, None);
+        }
+    }
+
+    fn remove_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &UserId) {
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay) else {
+            return;
+        };
+        let Some(removed) = known.remove(user) else {
+            return;
+        };
+        if known.is_empty() {
+            room.remote.remove(relay);
+        }
+        self.show_leave(inner, room_name, removed);
     }
 
     /// Fans a stored message out to the room's connections, sender included.
