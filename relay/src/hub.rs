@@ -30,7 +30,7 @@ use shared::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, store::BoxFuture};
 
 pub type ConnId = u64;
 
@@ -109,6 +109,16 @@ pub type Announce = Arc<dyn Fn(LocalEvent) + Send + Sync>;
 /// Identifies another relay of the cluster.
 pub type RelayId = String;
 
+/// Accounts shared between relays (cluster mode), so a resume token made
+/// by one relay works on every other: a user whose relay died keeps their
+/// identity (and their resends are still recognised) on the next.
+pub trait Directory: Send + Sync {
+    /// The user a resume token belongs to, if some relay made it.
+    fn find(&self, token: &str) -> BoxFuture<'_, Option<User>>;
+    /// Remembers a new or renamed account; must not block (queue or spawn).
+    fn save(&self, token: &str, user: &User);
+}
+
 /// One encoded frame, shared by every recipient of a broadcast. The queues
 /// hold a pointer rather than the 32-byte `Utf8Bytes` because tokio
 /// allocates each connection's queue in blocks of 32 slots up front: 256
@@ -135,6 +145,8 @@ pub struct Hub {
     pending_cap: usize,
     /// The backplane's hook for local presence changes (cluster mode only).
     announce: OnceLock<Announce>,
+    /// The backplane's shared accounts (cluster mode only).
+    directory: OnceLock<Arc<dyn Directory>>,
 }
 
 #[derive(Default)]
@@ -212,7 +224,42 @@ impl Hub {
             metrics,
             pending_cap,
             announce: OnceLock::new(),
+            directory: OnceLock::new(),
         }
+    }
+
+    /// Shares accounts through `directory` from now on (cluster mode).
+    pub fn set_directory(&self, directory: Arc<dyn Directory>) {
+        let _ = self.directory.set(directory);
+    }
+
+    /// The shared accounts, in cluster mode.
+    pub fn directory(&self) -> Option<Arc<dyn Directory>> {
+        self.directory.get().cloned()
+    }
+
+    /// Whether this relay knows the resume token already.
+    pub fn knows_token(&self, token: &str) -> bool {
+        self.inner.lock().unwrap().tokens.contains_key(token)
+    }
+
+    /// Takes in an account another relay made (found in the directory), so
+    /// that [`Hub::login`] with its token resumes it.
+    pub fn adopt(&self, token: &str, user: User) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.tokens.contains_key(token) {
+            return;
+        }
+        inner.tokens.insert(token.to_string(), user.id.clone());
+        inner.accounts.insert(
+            user.id,
+            Account {
+                nick: user.nick,
+                token: token.to_string(),
+                conns: 0,
+                idle_since: Some(Instant::now()),
+            },
+        );
     }
 
     /// Sends local presence changes to `announce` from now on (cluster mode).
@@ -260,7 +307,11 @@ impl Hub {
                 idle_since: None,
             },
         );
-        (User { id, nick }, token, false)
+        let user = User { id, nick };
+        if let Some(directory) = self.directory.get() {
+            directory.save(&token, &user);
+        }
+        (user, token, false)
     }
 
     /// The connection closed: the token starts expiring when it was the last.
@@ -495,13 +546,16 @@ impl Hub {
     /// Renames the user in the given rooms and tells each of them.
     pub fn rename(&self, user: &UserId, nick: &Nick, rooms: &[RoomName]) -> User {
         let mut inner = self.inner.lock().unwrap();
-        if let Some(account) = inner.accounts.get_mut(user) {
-            account.nick = nick.clone();
-        }
         let renamed = User {
             id: user.clone(),
             nick: nick.clone(),
         };
+        if let Some(account) = inner.accounts.get_mut(user) {
+            account.nick = nick.clone();
+            if let Some(directory) = self.directory.get() {
+                directory.save(&account.token, &renamed);
+            }
+        }
         for room_name in rooms {
             let Some(room) = inner.rooms.get_mut(room_name) else {
                 continue;

@@ -279,7 +279,7 @@ impl Session {
         };
         let user = match (&self.user, msg) {
             (None, ClientMsg::Hello { nick, resume, .. }) => {
-                self.login(nick, resume.as_deref());
+                self.login(nick, resume.as_deref()).await;
                 return;
             }
             (Some(_), ClientMsg::Hello { .. }) => {
@@ -290,7 +290,7 @@ impl Session {
                 )
             }
             (None, msg) => {
-                self.login(None, None);
+                self.login(None, None).await;
                 (self.user.clone().expect("just logged in"), msg)
             }
             (Some(user), msg) => (user.clone(), msg),
@@ -382,7 +382,18 @@ impl Session {
         }
     }
 
-    fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
+    async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
+        let hub = &self.state.hub;
+        // In cluster mode the token may come from another relay.
+        if let (Some(token), Some(directory)) = (resume, hub.directory()) {
+            if !hub.knows_token(token) {
+                if let Ok(Some(user)) =
+                    tokio::time::timeout(Duration::from_secs(2), directory.find(token)).await
+                {
+                    hub.adopt(token, user);
+                }
+            }
+        }
         let (user, token, _renamed) = self.state.hub.login(nick, resume);
         self.reply(&ServerMsg::Welcome {
             protocol: PROTOCOL_VERSION,

@@ -263,27 +263,60 @@ async fn a_killed_relay_s_users_reconnect_elsewhere_and_lose_nothing() {
     let a = process_on(&nats.url()).await;
     let b = process_on(&nats.url()).await;
     let mut alice = Client::hello(&a.ws_url(), "alice").await.unwrap();
+    let mut carol = Client::hello(&a.ws_url(), "carol").await.unwrap();
     let mut bob = Client::hello(&b.ws_url(), "bob").await.unwrap();
     alice.join("general", None).await.unwrap();
-    join_seeing(&mut bob, "general", "alice").await;
+    carol.join("general", None).await.unwrap();
+    let joined = bob.join("general", None).await.unwrap();
+    for nick in ["alice", "carol"] {
+        if !nicks(&joined).iter().any(|n| n == nick) {
+            presence(&mut bob, PresenceEvent::Join, nick, WAIT).await;
+        }
+    }
     alice.say_acked("general", "one", "a-1").await.unwrap();
     let last_seen = alice.say_acked("general", "two", "a-2").await.unwrap();
+    let identity = alice.user.clone().unwrap();
+    let token = alice.resume.clone();
 
     a.signal("KILL").unwrap();
-    // Bob's relay notices alice's relay is gone: she leaves within the
-    // presence expiry.
+    drop(carol);
     let sent_meanwhile = bob.say_acked("general", "three", "b-1").await.unwrap();
-    presence(&mut bob, PresenceEvent::Leave, "alice", EXPIRY_WAIT).await;
 
-    // Alice reconnects to the other relay and catches up from her cursor.
-    let mut alice = Client::hello(&b.ws_url(), "alice").await.unwrap();
+    // Alice reconnects to the other relay with her resume token: same
+    // identity, and she catches up from her cursor.
+    let mut alice = Client::connect(&b.ws_url()).await.unwrap();
+    assert_eq!(alice.login(None, token).await.unwrap(), identity);
     let joined = alice.join("general", Some(last_seen)).await.unwrap();
     let caught_up = history(&joined);
     assert_eq!(texts(&caught_up), ["three"]);
     assert_eq!(caught_up[0].seq, sent_meanwhile);
+    // A resend of what she sent through the dead relay is recognised.
+    assert_eq!(
+        alice.say_acked("general", "two", "a-2").await.unwrap(),
+        last_seen
+    );
+
+    // Carol, who did not come back, leaves within the presence expiry;
+    // alice, who did, never appears to leave.
+    let deadline = tokio::time::Instant::now() + EXPIRY_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match bob.recv_within(left).await.expect("carol should leave") {
+            ServerMsg::Presence {
+                event: PresenceEvent::Leave,
+                user,
+                ..
+            } => {
+                assert_eq!(user.nick.as_str(), "carol", "only carol leaves");
+                break;
+            }
+            _ => continue,
+        }
+    }
     let mut fresh = Client::hello(&b.ws_url(), "fresh").await.unwrap();
     let joined = fresh.join("general", None).await.unwrap();
     assert_eq!(texts(&history(&joined)), ["one", "two", "three"]);
+    assert_eq!(nicks(&joined), ["alice", "bob", "fresh"]);
 }
 
 #[tokio::test]

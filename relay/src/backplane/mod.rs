@@ -10,12 +10,15 @@
 //! - [`presence`] keeps each hub's view of the members on other relays up to
 //!   date over core NATS (announcements, a heartbeat with the full list, and
 //!   expiry of relays that stop beating); typing travels the same way.
+//! - [`accounts`] shares resume tokens between relays (a key-value bucket),
+//!   so a user keeps their identity when their relay dies.
 //!
 //! A message's `seq` is its JetStream *stream* sequence: strictly increasing
 //! within a room (with gaps, where other rooms' messages sit), the same on
 //! every relay, and stored, so `since` and `history` cursors from one relay
 //! work on any other.
 
+mod accounts;
 mod jetstream;
 pub mod presence;
 
@@ -101,6 +104,12 @@ pub async fn start(
         connected,
     ));
     store.clone().spawn(tracker, shutdown.clone(), servers);
+    let accounts = Arc::new(accounts::Accounts::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    accounts.clone().spawn(tracker, shutdown.clone());
+    hub.set_directory(accounts);
     presence::spawn(client, hub, tracker, shutdown.clone());
     Ok(store)
 }
