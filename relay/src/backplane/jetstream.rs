@@ -137,7 +137,7 @@ impl JetStreamStore {
                     attempts += 1;
                     if attempts == 1 || attempts.is_multiple_of(10) {
                         tracing::warn!(
-                            "cannot reach JetStream at {servers} ({err}); not ready, retrying every {RETRY_EVERY:?}"
+                            "cannot reach JetStream at {servers} ({err}); /readyz answers 503 and sends are refused until it is back; retrying every {RETRY_EVERY:?}"
                         );
                     }
                     tokio::time::sleep(RETRY_EVERY).await;

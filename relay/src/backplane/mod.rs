@@ -88,6 +88,9 @@ pub async fn start(
                     async_nats::Event::Disconnected => tracing::warn!(
                         "lost NATS ({servers}); sends fail with `unavailable` until it is back; reconnecting"
                     ),
+                    // Each failed connection attempt; the store's set-up
+                    // loop says what it means for the relay.
+                    async_nats::Event::ClientError(err) => tracing::debug!("NATS: {err}"),
                     other => tracing::info!("NATS: {other}"),
                 }
             }
