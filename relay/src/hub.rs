@@ -750,3 +750,92 @@ pub fn random_hex(bytes: usize) -> String {
     getrandom::fill(&mut buf).expect("the OS random source works");
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, nick: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            nick: Nick::new(nick).unwrap(),
+        }
+    }
+
+    /// A hub with one local member, alice, in `general`; returns her queue.
+    fn hub_with_alice() -> (Hub, RoomName, mpsc::Receiver<Utf8Bytes>) {
+        let hub = Hub::new(Arc::new(Metrics::default()), 64);
+        let (tx, rx) = mpsc::channel(64);
+        let peer = Peer {
+            conn: 1,
+            tx,
+            kick: Arc::new(Kick::new(CancellationToken::new())),
+        };
+        let room = RoomName::new("general").unwrap();
+        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        hub.complete_join(&room, &UserId("u-a".into()), 1, "joined".into(), 0);
+        (hub, room, rx)
+    }
+
+    fn presence(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<(PresenceEvent, String)> {
+        let mut seen = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            if let Ok(ServerMsg::Presence { event, user, .. }) = ServerMsg::decode(frame.as_str()) {
+                seen.push((event, user.nick.to_string()));
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn remote_members_are_listed_and_announced_once() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        hub.remote_join("r-1", &room, &bob);
+        // The same user through a second relay (two tabs) is no new join.
+        hub.remote_join("r-2", &room, &bob);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Join, "bob".into())]);
+        let mut nicks: Vec<String> = hub
+            .members(&room)
+            .iter()
+            .map(|u| u.nick.to_string())
+            .collect();
+        nicks.sort();
+        assert_eq!(nicks, ["alice", "bob"]);
+
+        // Gone from one relay, still on the other: no leave yet.
+        hub.remote_snapshot("r-1", &[]);
+        assert_eq!(presence(&mut rx), []);
+        hub.remote_leave("r-2", &room, &bob.id);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Leave, "bob".into())]);
+        assert_eq!(hub.members(&room).len(), 1);
+    }
+
+    #[test]
+    fn a_heartbeat_is_the_truth_and_an_empty_one_forgets_the_relay() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        let carol = user("u-c", "carol");
+        hub.remote_snapshot("r-1", &[(room.clone(), bob.clone())]);
+        hub.remote_snapshot("r-1", &[(room.clone(), bob), (room.clone(), carol)]);
+        assert_eq!(
+            presence(&mut rx),
+            [
+                (PresenceEvent::Join, "bob".into()),
+                (PresenceEvent::Join, "carol".into()),
+            ]
+        );
+        // The relay stopped: both leave (in no particular order).
+        hub.remote_snapshot("r-1", &[]);
+        let mut left = presence(&mut rx);
+        left.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            left,
+            [
+                (PresenceEvent::Leave, "bob".into()),
+                (PresenceEvent::Leave, "carol".into()),
+            ]
+        );
+        assert_eq!(hub.members(&room).len(), 1);
+    }
+}
