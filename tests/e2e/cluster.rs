@@ -420,3 +420,80 @@ async fn relays_on_different_nodes_of_a_nats_cluster_share_rooms() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+/// Sends until acked, as a client resends what was refused; bounded.
+async fn say_until_acked(client: &mut Client, room: &str, text: &str, id: &str) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        match client.say_acked(room, text, id).await {
+            Ok(seq) => return seq,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                eprintln!("resending {id} after: {err}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => panic!("{id} was never acked: {err}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_nats_node_dies_and_relays_on_the_others_carry_on() {
+    let mut cluster = NatsCluster::start().await.unwrap();
+    let urls = cluster.urls();
+    let mut relays = Vec::new();
+    for _ in 0..2 {
+        let mut config = cluster_config(&urls);
+        config.nats_replicas = 3;
+        relays.push(InProcessRelay::start(config).await);
+    }
+    for relay in &relays {
+        relay.wait_ready().await.unwrap();
+    }
+    let mut alice = Client::hello(&relays[0].ws_url(), "alice").await.unwrap();
+    let mut bob = Client::hello(&relays[1].ws_url(), "bob").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    join_seeing(&mut bob, "general", "alice").await;
+    alice.say_acked("general", "before", "a-1").await.unwrap();
+
+    // One of three nodes dies; the replicated stream keeps a quorum and the
+    // relays connected to that node move to another.
+    cluster.nodes[0].kill().await.unwrap();
+    say_until_acked(&mut alice, "general", "after", "a-2").await;
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match bob.recv_within(left).await.expect("bob gets the message") {
+            ServerMsg::Message(m) if m.text.as_str() == "after" => break,
+            _ => continue,
+        }
+    }
+    // Reads may be refused while JetStream settles after the loss (the
+    // client retries a refused join); they must then show everything once.
+    let mut fresh = Client::hello(&relays[1].ws_url(), "fresh").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    let joined = loop {
+        fresh
+            .send(&ClientMsg::Join {
+                room: room("general"),
+                since: None,
+            })
+            .await
+            .unwrap();
+        match fresh
+            .recv_until(|m| matches!(m, ServerMsg::Joined { .. } | ServerMsg::Error { .. }))
+            .await
+            .unwrap()
+        {
+            joined @ ServerMsg::Joined { .. } => break joined,
+            error if tokio::time::Instant::now() < deadline => {
+                eprintln!("joining again after: {error:?}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            error => panic!("never joined: {error:?}"),
+        }
+    };
+    assert_eq!(texts(&history(&joined)), ["before", "after"]);
+    for relay in relays {
+        relay.stop().await.unwrap();
+    }
+}

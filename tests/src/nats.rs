@@ -65,6 +65,7 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("log"));
     }
 }
 
@@ -93,11 +94,21 @@ impl NatsServer {
         Ok(server)
     }
 
-    /// A server on free ports with extra arguments (cluster flags).
+    /// A server on free ports with extra arguments (cluster flags); tried
+    /// again on other ports if one was taken meanwhile.
     async fn start_with(extra: Vec<String>) -> anyhow::Result<NatsServer> {
-        let mut server = Self::configure(extra)?;
-        server.launch().await?;
-        Ok(server)
+        let mut attempt = 1;
+        loop {
+            let mut server = Self::configure(extra.clone())?;
+            match server.launch().await {
+                Ok(()) => return Ok(server),
+                Err(err) if attempt < 3 => {
+                    eprintln!("starting nats-server again: {err}");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     fn configure(extra: Vec<String>) -> anyhow::Result<NatsServer> {
@@ -122,7 +133,7 @@ impl NatsServer {
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.log_path())?)
             .kill_on_drop(true)
             .spawn()
             .context("start nats-server")?;
@@ -143,7 +154,8 @@ impl NatsServer {
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    bail!("nats-server exited early: {status}");
+                    let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                    bail!("nats-server exited early: {status}\n{log}");
                 }
             }
             if http_get(monitor, "/healthz")
@@ -157,6 +169,11 @@ impl NatsServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// nats-server's stderr, beside its store (which it does not touch).
+    fn log_path(&self) -> PathBuf {
+        self.store.path().with_extension("log")
     }
 
     pub fn url(&self) -> String {
@@ -185,7 +202,23 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
+    /// Starts three nodes on free ports. A port taken between choosing and
+    /// binding it makes a node exit: the whole start is then tried again.
     pub async fn start() -> anyhow::Result<NatsCluster> {
+        let mut attempt = 1;
+        loop {
+            match Self::try_start().await {
+                Ok(cluster) => return Ok(cluster),
+                Err(err) if attempt < 3 => {
+                    eprintln!("starting the NATS cluster again: {err}");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn try_start() -> anyhow::Result<NatsCluster> {
         let cluster_ports = [free_port()?, free_port()?, free_port()?];
         let routes = cluster_ports
             .iter()

@@ -56,6 +56,8 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a history read may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the consumer's progress is checked against the stream.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
 /// Pause between attempts to set up the stream while NATS is unreachable.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -191,12 +193,21 @@ impl JetStreamStore {
             };
             tracing::debug!("consuming {STREAM} from sequence {start}");
             self.consuming.store(true, Ordering::Release);
+            let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
+            let mut stalled_at = None;
             loop {
                 let next = tokio::select! {
                     next = messages.next() => next,
                     // After a reconnection the server may have restarted and
                     // forgotten the consumer: start a new one from `start`.
                     () = self.connected.notified() => break,
+                    _ = watchdog.tick() => {
+                        if self.stalled(&mut stalled_at).await {
+                            tracing::warn!("{STREAM} consumer stalled before sequence {start}; recreating it");
+                            break;
+                        }
+                        continue;
+                    }
                 };
                 let Some(next) = next else { break };
                 let message = match next {
@@ -218,6 +229,28 @@ impl JetStreamStore {
             }
             self.consuming.store(false, Ordering::Release);
         }
+    }
+
+    /// Whether the consumer stopped delivering although the stream has
+    /// more: the same delivered sequence, behind the stream's last, at two
+    /// checks in a row. (A consumer on a NATS node that died is only noticed
+    /// by missed heartbeats otherwise, which takes much longer.)
+    async fn stalled(&self, stalled_at: &mut Option<u64>) -> bool {
+        let Ok(stream) = self.js.get_stream(STREAM).await else {
+            return false;
+        };
+        let last = stream.cached_info().state.last_sequence;
+        let delivered = *self.delivered.borrow();
+        if last <= delivered {
+            *stalled_at = None;
+            return false;
+        }
+        if *stalled_at == Some(delivered) {
+            *stalled_at = None;
+            return true;
+        }
+        *stalled_at = Some(delivered);
+        false
     }
 
     /// Waits until the local consumer delivered `seq` (bounded).
