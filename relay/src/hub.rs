@@ -763,7 +763,7 @@ mod tests {
     }
 
     /// A hub with one local member, alice, in `general`; returns her queue.
-    fn hub_with_alice() -> (Hub, RoomName, mpsc::Receiver<Utf8Bytes>) {
+    fn hub_with_alice() -> (Hub, RoomName, mpsc::Receiver<Frame>) {
         let hub = Hub::new(Arc::new(Metrics::default()), 64);
         let (tx, rx) = mpsc::channel(64);
         let peer = Peer {
@@ -773,14 +773,15 @@ mod tests {
         };
         let room = RoomName::new("general").unwrap();
         hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
-        hub.complete_join(&room, &UserId("u-a".into()), 1, "joined".into(), 0);
+        hub.complete_join(&room, &UserId("u-a".into()), 1, encode(&ServerMsg::Pong), 0);
         (hub, room, rx)
     }
 
-    fn presence(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<(PresenceEvent, String)> {
+    fn presence(rx: &mut mpsc::Receiver<Frame>) -> Vec<(PresenceEvent, String)> {
         let mut seen = Vec::new();
         while let Ok(frame) = rx.try_recv() {
-            if let Ok(ServerMsg::Presence { event, user, .. }) = ServerMsg::decode(frame.as_str()) {
+            let text = frame.into_text();
+            if let Ok(ServerMsg::Presence { event, user, .. }) = ServerMsg::decode(text.as_str()) {
                 seen.push((event, user.nick.to_string()));
             }
         }
