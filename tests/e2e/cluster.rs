@@ -219,7 +219,10 @@ async fn message_order_is_the_same_for_everyone_on_three_relays() {
 async fn since_and_history_cursors_work_on_any_relay() {
     let nats = NatsServer::start().await.unwrap();
     let a = relay_on(&nats.url()).await;
-    let b = relay_on(&nats.url()).await;
+    let mut config = cluster_config(&nats.url());
+    config.join_history = 5;
+    let b = InProcessRelay::start(config).await;
+    b.wait_ready().await.unwrap();
     let mut alice = Client::hello(&a.ws_url(), "alice").await.unwrap();
     alice.join("general", None).await.unwrap();
     // Another room in between makes gaps in this room's seqs.
@@ -253,6 +256,19 @@ async fn since_and_history_cursors_work_on_any_relay() {
         .await
         .unwrap();
     assert_eq!(texts(&history(&page)), ["m6", "m7", "m8", "m9"]);
+    // The latest page, flagged as such, on a relay that shows 5 on join.
+    let mut carol = Client::hello(&b.ws_url(), "carol").await.unwrap();
+    let joined = carol.join("general", None).await.unwrap();
+    assert_eq!(texts(&history(&joined)), ["m8", "m9", "m10", "m11", "m12"]);
+    assert!(matches!(
+        joined,
+        ServerMsg::Joined {
+            truncated: true,
+            ..
+        }
+    ));
+    let joined = carol.join("other", Some(seqs[6])).await.unwrap();
+    assert_eq!(history(&joined).len(), 5);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }

@@ -17,15 +17,16 @@
 //!
 //! History reads go to JetStream with a short-lived ordered consumer
 //! filtered on the room's subject. JetStream (2.9) cannot read a subject
-//! backwards, so `before` reads the room forward from its first kept
-//! message; the stream keeps at most `--history-limit` messages per room,
-//! which bounds that read.
+//! backwards, so a read starts where the relay knows the wanted page
+//! begins (it remembers each room's latest sequences as it delivers them)
+//! or else at the room's first kept message; the stream keeps at most
+//! `--history-limit` messages per room, which bounds that read.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -74,6 +75,11 @@ pub struct JetStreamStore {
     stream_config: stream::Config,
     /// Notified on each NATS (re)connection: the consumer is recreated.
     connected: Arc<Notify>,
+    /// The latest sequences of each room delivered here, at most
+    /// `recent_cap` per room: where a history read can start instead of
+    /// the room's first message.
+    recent: Mutex<HashMap<RoomName, VecDeque<u64>>>,
+    recent_cap: usize,
 }
 
 impl JetStreamStore {
@@ -111,6 +117,13 @@ impl JetStreamStore {
             deliver,
             stream_config,
             connected,
+            recent: Mutex::new(HashMap::new()),
+            // One more than the largest page, to tell a full page from a
+            // truncated one.
+            recent_cap: config
+                .join_history
+                .max(shared::limits::MAX_HISTORY_PAGE as usize)
+                + 1,
         }
     }
 
@@ -221,7 +234,10 @@ impl JetStreamStore {
                 let seq = info.stream_sequence;
                 tracing::trace!("delivering {STREAM} message {seq}");
                 match decode(&message.payload, seq) {
-                    Some(chat) => (self.deliver)(&Arc::new(chat)),
+                    Some(chat) => {
+                        self.remember(&chat.room, seq);
+                        (self.deliver)(&Arc::new(chat))
+                    }
                     None => tracing::warn!("skipping undecodable message {seq} in {STREAM}"),
                 }
                 start = seq + 1;
@@ -251,6 +267,37 @@ impl JetStreamStore {
         }
         *stalled_at = Some(delivered);
         false
+    }
+
+    fn remember(&self, room: &RoomName, seq: u64) {
+        let mut recent = self.recent.lock().unwrap();
+        let seqs = recent.entry(room.clone()).or_default();
+        seqs.push_back(seq);
+        if seqs.len() > self.recent_cap {
+            seqs.pop_front();
+        }
+    }
+
+    /// Where to start reading the room's messages in `from..=end` when only
+    /// the last `limit` matter (and whether there were more). The room's
+    /// sequences delivered here are all its messages since this relay
+    /// started, in order: when more than `limit` of them lie in the range,
+    /// reading from the `limit + 1`-th last one is enough.
+    fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
+        let recent = self.recent.lock().unwrap();
+        let Some(seqs) = recent.get(room) else {
+            return from;
+        };
+        let within: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|seq| (from..=end).contains(seq))
+            .collect();
+        if within.len() > limit {
+            within[within.len() - limit - 1]
+        } else {
+            from
+        }
     }
 
     /// Waits until the local consumer delivered `seq` (bounded).
@@ -330,11 +377,12 @@ impl JetStreamStore {
         if end < from || limit == 0 {
             return Ok((Page::default(), last));
         }
+        let start = self.skip_ahead(room, from, end, limit);
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: subject,
                 deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from,
+                    start_sequence: start,
                 },
                 ..Default::default()
             })
