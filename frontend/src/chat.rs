@@ -85,7 +85,14 @@ impl Chat {
     /// and outbox). Connects only on [`Chat::start`].
     pub fn new() -> Self {
         let tab = storage::tab_id();
-        let mut client = Client::new(&format!("w{tab}"));
+        // Unique per page load: the tab id survives reloads, and the relay
+        // treats a repeated client_id from the same user as a resend.
+        let load = format!(
+            "{:x}{:x}",
+            js_sys::Date::now() as u64,
+            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+        );
+        let mut client = Client::new(&format!("w{tab}.{load}"));
         if let Some(nick) = storage::nick().and_then(|n| Nick::new(&n).ok()) {
             client.set_nick(nick);
         }

@@ -125,6 +125,24 @@ pub struct Config {
     #[arg(long, env = "PALAVER_DEDUP_WINDOW", default_value_t = 3600)]
     pub dedup_window_secs: u64,
 
+    /// A NATS server of the cluster's backplane, e.g. nats://nats-1:4222.
+    /// Repeatable; comma-separated in the environment variable. With any,
+    /// the relay runs in cluster mode: messages live in a JetStream stream
+    /// shared by every relay (--store is then unused) and presence travels
+    /// over NATS. Without, the relay is standalone.
+    #[arg(long = "nats", env = "PALAVER_NATS", value_delimiter = ',')]
+    pub nats: Vec<String>,
+
+    /// Replicas of the JetStream message stream (1, or 3 on a 3-node NATS
+    /// cluster). Only used when the relay creates the stream.
+    #[arg(long, env = "PALAVER_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+
+    /// Seconds a message is kept in the JetStream stream; 0 = forever. The
+    /// stream also keeps at most --history-limit messages per room.
+    #[arg(long, env = "PALAVER_NATS_MAX_AGE", default_value_t = 30 * 86_400)]
+    pub nats_max_age_secs: u64,
+
     /// Seconds to wait for sessions to finish on shutdown.
     #[arg(long, env = "PALAVER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -181,6 +199,13 @@ impl Config {
     /// Messages older than this are deleted, if set.
     pub fn retention_age(&self) -> Option<Duration> {
         (self.retention_days > 0).then(|| Duration::from_secs(self.retention_days * 86_400))
+    }
+    pub fn nats_max_age(&self) -> Duration {
+        Duration::from_secs(self.nats_max_age_secs)
+    }
+    /// Cluster mode: a NATS backplane was configured.
+    pub fn clustered(&self) -> bool {
+        !self.nats.is_empty()
     }
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)

@@ -6,12 +6,19 @@
 //! recipient a clone of the same bytes through its bounded queue: no
 //! allocation or lock per recipient. A recipient whose queue is full is
 //! kicked as a slow consumer instead of slowing the room.
+//!
+//! In cluster mode a room also has *remote* members: users connected to
+//! other relays, as the backplane reports them. The hub keeps them per
+//! relay, under the same lock, so that `joined` lists everyone and presence
+//! changes are announced once, whichever relay a user is on. The hub tells
+//! the backplane about its own members' joins, leaves, renames and typing
+//! through the [`Announce`] hook; it does not know how they travel.
 
 use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU16, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -23,7 +30,7 @@ use shared::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, store::BoxFuture};
 
 pub type ConnId = u64;
 
@@ -86,6 +93,32 @@ impl Peer {
     }
 }
 
+/// A change among this relay's own members, for the other relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalEvent {
+    Join { room: RoomName, user: User },
+    Leave { room: RoomName, user: User },
+    Nick { room: RoomName, user: User },
+    Typing { room: RoomName, user: User },
+}
+
+/// Where the hub sends [`LocalEvent`]s: set once by the backplane in
+/// cluster mode. Called under the hub's lock, so it must only queue.
+pub type Announce = Arc<dyn Fn(LocalEvent) + Send + Sync>;
+
+/// Identifies another relay of the cluster.
+pub type RelayId = String;
+
+/// Accounts shared between relays (cluster mode), so a resume token made
+/// by one relay works on every other: a user whose relay died keeps their
+/// identity (and their resends are still recognised) on the next.
+pub trait Directory: Send + Sync {
+    /// The user a resume token belongs to, if some relay made it.
+    fn find(&self, token: &str) -> BoxFuture<'_, Option<User>>;
+    /// Remembers a new or renamed account; must not block (queue or spawn).
+    fn save(&self, token: &str, user: &User);
+}
+
 /// One encoded frame, shared by every recipient of a broadcast. The queues
 /// hold a pointer rather than the 32-byte `Utf8Bytes` because tokio
 /// allocates each connection's queue in blocks of 32 slots up front: 256
@@ -110,6 +143,10 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Frames a joining connection may have buffered before `joined` is sent.
     pending_cap: usize,
+    /// The backplane's hook for local presence changes (cluster mode only).
+    announce: OnceLock<Announce>,
+    /// The backplane's shared accounts (cluster mode only).
+    directory: OnceLock<Arc<dyn Directory>>,
 }
 
 #[derive(Default)]
@@ -131,6 +168,31 @@ struct Account {
 #[derive(Default)]
 struct Room {
     members: HashMap<UserId, Member>,
+    /// Users in the room through other relays, by relay.
+    remote: HashMap<RelayId, HashMap<UserId, User>>,
+}
+
+impl Room {
+    /// Whether the user is in the room through this relay or another one.
+    fn has(&self, user: &UserId) -> bool {
+        self.members.contains_key(user) || self.remote.values().any(|r| r.contains_key(user))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.remote.is_empty()
+    }
+
+    /// Everyone in the room, each user once.
+    fn everyone(&self) -> Vec<User> {
+        let mut users: HashMap<&UserId, &User> =
+            self.members.iter().map(|(id, m)| (id, &m.user)).collect();
+        for remote in self.remote.values() {
+            for (id, user) in remote {
+                users.entry(id).or_insert(user);
+            }
+        }
+        users.into_values().cloned().collect()
+    }
 }
 
 struct Member {
@@ -161,6 +223,29 @@ impl Hub {
             inner: Mutex::new(Inner::default()),
             metrics,
             pending_cap,
+            announce: OnceLock::new(),
+            directory: OnceLock::new(),
+        }
+    }
+
+    /// Shares accounts through `directory` from now on (cluster mode).
+    pub fn set_directory(&self, directory: Arc<dyn Directory>) {
+        let _ = self.directory.set(directory);
+    }
+
+    /// The shared accounts, in cluster mode.
+    pub fn directory(&self) -> Option<Arc<dyn Directory>> {
+        self.directory.get().cloned()
+    }
+
+    /// Sends local presence changes to `announce` from now on (cluster mode).
+    pub fn set_announce(&self, announce: Announce) {
+        let _ = self.announce.set(announce);
+    }
+
+    fn announce(&self, event: LocalEvent) {
+        if let Some(announce) = self.announce.get() {
+            announce(event);
         }
     }
 
@@ -198,7 +283,11 @@ impl Hub {
                 idle_since: None,
             },
         );
-        (User { id, nick }, token, false)
+        let user = User { id, nick };
+        if let Some(directory) = self.directory.get() {
+            directory.save(&token, &user);
+        }
+        (user, token, false)
     }
 
     /// Whether `token` belongs to an account this relay knows now.
@@ -206,8 +295,9 @@ impl Hub {
         self.inner.lock().unwrap().tokens.contains_key(token)
     }
 
-    /// Brings back an account saved by a previous run of the relay (the
-    /// durable store keeps resume tokens), so `login` with its token finds it.
+    /// Brings back an account this relay does not hold: saved by a previous
+    /// run (the durable store keeps resume tokens) or, in cluster mode, made
+    /// by another relay (the directory). `login` with its token then finds it.
     pub fn restore(&self, token: &str, user: User) {
         let mut inner = self.inner.lock().unwrap();
         if inner.tokens.contains_key(token) || inner.accounts.contains_key(&user.id) {
@@ -277,17 +367,23 @@ impl Hub {
             }
             None => {
                 if max_members != 0 && entry.members.len() >= max_members as usize {
-                    if entry.members.is_empty() {
+                    if entry.is_empty() {
                         inner.rooms.remove(room);
                     }
                     return Err(ErrorCode::RoomFull);
                 }
-                let frame = encode(&ServerMsg::Presence {
+                if !entry.has(&user.id) {
+                    let frame = encode(&ServerMsg::Presence {
+                        room: room.clone(),
+                        event: PresenceEvent::Join,
+                        user: user.clone(),
+                    });
+                    self.broadcast(entry, None, &frame, None);
+                }
+                self.announce(LocalEvent::Join {
                     room: room.clone(),
-                    event: PresenceEvent::Join,
                     user: user.clone(),
                 });
-                self.broadcast(entry, None, &frame, None);
                 entry.members.insert(
                     user.id.clone(),
                     Member {
@@ -298,7 +394,7 @@ impl Hub {
                 );
             }
         }
-        Ok(entry.members.values().map(|m| m.user.clone()).collect())
+        Ok(entry.everyone())
     }
 
     /// Sends `joined`, then whatever arrived for the room since [`Hub::join`]
@@ -334,7 +430,7 @@ impl Hub {
         inner
             .rooms
             .get(room)
-            .map(|r| r.members.values().map(|m| m.user.clone()).collect())
+            .map(Room::everyone)
             .unwrap_or_default()
     }
 
@@ -420,11 +516,24 @@ impl Hub {
     }
 
     fn announce_leave(&self, inner: &mut Inner, room_name: &RoomName, user: User) {
+        self.announce(LocalEvent::Leave {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        self.show_leave(inner, room_name, user);
+    }
+
+    /// Tells the room that `user` left, unless they are still in it through
+    /// another relay; forgets the room when nobody is left.
+    fn show_leave(&self, inner: &mut Inner, room_name: &RoomName, user: User) {
         let Some(room) = inner.rooms.get_mut(room_name) else {
             return;
         };
-        if room.members.is_empty() {
+        if room.is_empty() {
             inner.rooms.remove(room_name);
+            return;
+        }
+        if room.has(&user.id) || room.members.is_empty() {
             return;
         }
         let frame = encode(&ServerMsg::Presence {
@@ -438,13 +547,16 @@ impl Hub {
     /// Renames the user in the given rooms and tells each of them.
     pub fn rename(&self, user: &UserId, nick: &Nick, rooms: &[RoomName]) -> User {
         let mut inner = self.inner.lock().unwrap();
-        if let Some(account) = inner.accounts.get_mut(user) {
-            account.nick = nick.clone();
-        }
         let renamed = User {
             id: user.clone(),
             nick: nick.clone(),
         };
+        if let Some(account) = inner.accounts.get_mut(user) {
+            account.nick = nick.clone();
+            if let Some(directory) = self.directory.get() {
+                directory.save(&account.token, &renamed);
+            }
+        }
         for room_name in rooms {
             let Some(room) = inner.rooms.get_mut(room_name) else {
                 continue;
@@ -452,6 +564,10 @@ impl Hub {
             if let Some(member) = room.members.get_mut(user) {
                 member.user = renamed.clone();
             }
+            self.announce(LocalEvent::Nick {
+                room: room_name.clone(),
+                user: renamed.clone(),
+            });
             let frame = encode(&ServerMsg::Presence {
                 room: room_name.clone(),
                 event: PresenceEvent::Nick,
@@ -469,9 +585,127 @@ impl Hub {
             user: user.clone(),
         });
         let mut inner = self.inner.lock().unwrap();
+        self.announce(LocalEvent::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
         if let Some(room) = inner.rooms.get_mut(room_name) {
             self.broadcast(room, Some(&user.id), &frame, None);
         }
+    }
+
+    /// Every local member of every room (lingering ones included), for the
+    /// backplane's periodic refresh.
+    pub fn local_members(&self) -> Vec<(RoomName, User)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .rooms
+            .iter()
+            .flat_map(|(name, room)| {
+                room.members
+                    .values()
+                    .map(move |m| (name.clone(), m.user.clone()))
+            })
+            .collect()
+    }
+
+    /// Another relay says `user` joined `room` there.
+    pub fn remote_join(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        self.add_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` left `room` there.
+    pub fn remote_leave(&self, relay: &str, room_name: &RoomName, user: &UserId) {
+        let mut inner = self.inner.lock().unwrap();
+        self.remove_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` changed their nick.
+    pub fn remote_nick(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay).and_then(|r| r.get_mut(&user.id)) else {
+            return;
+        };
+        *known = user.clone();
+        let frame = encode(&ServerMsg::Presence {
+            room: room_name.clone(),
+            event: PresenceEvent::Nick,
+            user: user.clone(),
+        });
+        self.broadcast(room, None, &frame, None);
+    }
+
+    /// Someone on another relay is typing in the room.
+    pub fn remote_typing(&self, room_name: &RoomName, user: &User) {
+        let frame = encode(&ServerMsg::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(room_name) {
+            self.broadcast(room, Some(&user.id), &frame, None);
+        }
+    }
+
+    /// Another relay's full list of its members: whoever is new joins,
+    /// whoever is missing leaves. An empty list forgets the relay (it
+    /// stopped, or stopped refreshing).
+    pub fn remote_snapshot(&self, relay: &str, members: &[(RoomName, User)]) {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let mut gone = Vec::new();
+        for (name, room) in &inner.rooms {
+            if let Some(known) = room.remote.get(relay) {
+                for id in known.keys() {
+                    if !members.iter().any(|(r, u)| r == name && u.id == *id) {
+                        gone.push((name.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (room, user) in gone {
+            self.remove_remote(inner, relay, &room, &user);
+        }
+        for (room, user) in members {
+            self.add_remote(inner, relay, room, user);
+        }
+    }
+
+    fn add_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &User) {
+        let room = inner.rooms.entry(room_name.clone()).or_default();
+        let shown = room.has(&user.id);
+        room.remote
+            .entry(relay.to_string())
+            .or_default()
+            .insert(user.id.clone(), user.clone());
+        if !shown {
+            let frame = encode(&ServerMsg::Presence {
+                room: room_name.clone(),
+                event: PresenceEvent::Join,
+                user: user.clone(),
+            });
+            self.broadcast(room, None, &frame, None);
+        }
+    }
+
+    fn remove_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &UserId) {
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay) else {
+            return;
+        };
+        let Some(removed) = known.remove(user) else {
+            return;
+        };
+        if known.is_empty() {
+            room.remote.remove(relay);
+        }
+        self.show_leave(inner, room_name, removed);
     }
 
     /// Fans a stored message out to the room's connections, sender included.
@@ -516,4 +750,94 @@ pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).expect("the OS random source works");
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, nick: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            nick: Nick::new(nick).unwrap(),
+        }
+    }
+
+    /// A hub with one local member, alice, in `general`; returns her queue.
+    fn hub_with_alice() -> (Hub, RoomName, mpsc::Receiver<Frame>) {
+        let hub = Hub::new(Arc::new(Metrics::default()), 64);
+        let (tx, rx) = mpsc::channel(64);
+        let peer = Peer {
+            conn: 1,
+            tx,
+            kick: Arc::new(Kick::new(CancellationToken::new())),
+        };
+        let room = RoomName::new("general").unwrap();
+        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        hub.complete_join(&room, &UserId("u-a".into()), 1, encode(&ServerMsg::Pong), 0);
+        (hub, room, rx)
+    }
+
+    fn presence(rx: &mut mpsc::Receiver<Frame>) -> Vec<(PresenceEvent, String)> {
+        let mut seen = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            let text = frame.into_text();
+            if let Ok(ServerMsg::Presence { event, user, .. }) = ServerMsg::decode(text.as_str()) {
+                seen.push((event, user.nick.to_string()));
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn remote_members_are_listed_and_announced_once() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        hub.remote_join("r-1", &room, &bob);
+        // The same user through a second relay (two tabs) is no new join.
+        hub.remote_join("r-2", &room, &bob);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Join, "bob".into())]);
+        let mut nicks: Vec<String> = hub
+            .members(&room)
+            .iter()
+            .map(|u| u.nick.to_string())
+            .collect();
+        nicks.sort();
+        assert_eq!(nicks, ["alice", "bob"]);
+
+        // Gone from one relay, still on the other: no leave yet.
+        hub.remote_snapshot("r-1", &[]);
+        assert_eq!(presence(&mut rx), []);
+        hub.remote_leave("r-2", &room, &bob.id);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Leave, "bob".into())]);
+        assert_eq!(hub.members(&room).len(), 1);
+    }
+
+    #[test]
+    fn a_heartbeat_is_the_truth_and_an_empty_one_forgets_the_relay() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        let carol = user("u-c", "carol");
+        hub.remote_snapshot("r-1", &[(room.clone(), bob.clone())]);
+        hub.remote_snapshot("r-1", &[(room.clone(), bob), (room.clone(), carol)]);
+        assert_eq!(
+            presence(&mut rx),
+            [
+                (PresenceEvent::Join, "bob".into()),
+                (PresenceEvent::Join, "carol".into()),
+            ]
+        );
+        // The relay stopped: both leave (in no particular order).
+        hub.remote_snapshot("r-1", &[]);
+        let mut left = presence(&mut rx);
+        left.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            left,
+            [
+                (PresenceEvent::Leave, "bob".into()),
+                (PresenceEvent::Leave, "carol".into()),
+            ]
+        );
+        assert_eq!(hub.members(&room).len(), 1);
+    }
 }

@@ -6,6 +6,8 @@
 //! - `hub`: rooms, members, presence, resume identities, fan-out.
 //! - `store`: message numbering, dedup and history behind one trait; in
 //!   memory, or durable in SQLite (the default).
+//! - `backplane`: cluster mode, the only module that knows NATS: a
+//!   JetStream store and presence across relays.
 //! - `limits`: rate buckets and connection counting.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
@@ -13,6 +15,7 @@
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
+pub mod backplane;
 pub mod config;
 pub mod hub;
 pub mod limits;
@@ -42,7 +45,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let token = CancellationToken::new();
-    let state = AppState::new(config, token.clone())?;
+    let state = AppState::new(config, token.clone()).await?;
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
 

@@ -85,11 +85,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.bind
             )
         })?;
-    tracing::info!(
-        "Palaver relay listening on http://{} (store: {:?})",
-        listener.local_addr()?,
-        config.store
-    );
+    if config.clustered() {
+        tracing::info!(
+            "Palaver relay listening on http://{} (cluster mode, NATS at {})",
+            listener.local_addr()?,
+            config.nats.join(",")
+        );
+    } else {
+        tracing::info!(
+            "Palaver relay listening on http://{} (store: {:?})",
+            listener.local_addr()?,
+            config.store
+        );
+    }
     relay::run(listener, config, shutdown::signal()).await
 }
 

@@ -390,17 +390,33 @@ impl Session {
     }
 
     async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
-        if let Some(token) = resume.filter(|token| !self.state.hub.knows_token(token)) {
-            // Perhaps a token from before a restart, kept by the store.
-            match self
-                .state
-                .store
-                .load_identity(token, self.state.config.resume_ttl())
-                .await
-            {
-                Ok(Some(user)) => self.state.hub.restore(token, user),
-                Ok(None) => {}
-                Err(err) => tracing::warn!("cannot look up a resume token: {err}"),
+        let hub = &self.state.hub;
+        if let Some(token) = resume.filter(|token| !hub.knows_token(token)) {
+            // A token this relay does not hold: in cluster mode perhaps made
+            // by another relay (the shared directory), else perhaps from
+            // before a restart (the durable store keeps them).
+            let found = match hub.directory() {
+                Some(directory) => {
+                    tokio::time::timeout(Duration::from_secs(2), directory.find(token))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => match self
+                    .state
+                    .store
+                    .load_identity(token, self.state.config.resume_ttl())
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(err) => {
+                        tracing::warn!("cannot look up a resume token: {err}");
+                        None
+                    }
+                },
+            };
+            if let Some(user) = found {
+                hub.restore(token, user);
             }
         }
         let (user, token, _renamed) = self.state.hub.login(nick, resume);

@@ -10,6 +10,7 @@ use shared::protocol::Limits;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    backplane,
     config::{Config, StoreKind},
     hub::Hub,
     limits::ConnLimiter,
@@ -33,7 +34,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    /// Builds the state; in cluster mode also starts the NATS backplane
+    /// (whose tasks join `tracker` and watch `shutdown`).
+    pub async fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let tracker = TaskTracker::new();
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
         let deliver: Deliver = {
@@ -41,6 +45,9 @@ impl AppState {
             Arc::new(move |message| hub.deliver(message))
         };
         let store: Arc<dyn Store> = match config.store {
+            _ if config.clustered() => {
+                backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?
+            }
             StoreKind::Memory => Arc::new(MemoryStore::new(
                 config.history_limit,
                 config.dedup_window(),
@@ -72,7 +79,7 @@ impl AppState {
             metrics,
             conns,
             shutdown,
-            tracker: TaskTracker::new(),
+            tracker,
             next_conn: Arc::new(AtomicU64::new(1)),
         })
     }

@@ -6,11 +6,27 @@ use tests::{
     Browser, RelayProcess,
 };
 
-async fn serve_app(extra: &[&str]) -> RelayProcess {
+/// A relay serving the built app with a durable store in a temp dir (kept
+/// as long as the returned guard lives).
+async fn serve_app() -> (RelayProcess, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let relay = start_relay(None, data.path()).await;
+    (relay, data)
+}
+
+/// The relay serving dist/ with its store in `data`, on `port` or a free one.
+async fn start_relay(port: Option<u16>, data: &std::path::Path) -> RelayProcess {
     let dist = dist_dir();
-    let mut args = vec!["--static-dir", dist.to_str().unwrap(), "--store", "memory"];
-    args.extend_from_slice(extra);
-    RelayProcess::spawn(&args).await.unwrap()
+    let args = [
+        "--static-dir",
+        dist.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    match port {
+        Some(port) => RelayProcess::spawn_on(port, &args).await.unwrap(),
+        None => RelayProcess::spawn(&args).await.unwrap(),
+    }
 }
 
 /// Opens the app, picks a nick and waits for the composer of `general`.
@@ -33,7 +49,7 @@ fn count(texts: &[String], needle: &str) -> usize {
 
 #[tokio::test]
 async fn two_users_chat_and_see_presence_and_typing() {
-    let relay = serve_app(&[]).await;
+    let (relay, _data) = serve_app().await;
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
     let bob = open_as(&url, "bob").await;
@@ -73,7 +89,7 @@ async fn two_users_chat_and_see_presence_and_typing() {
 
 #[tokio::test]
 async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
-    let relay = serve_app(&[]).await;
+    let (relay, data) = serve_app().await;
     let port = relay.port();
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
@@ -96,13 +112,7 @@ async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
     say(&alice, "typed during the outage").await;
     alice.screenshot("restart-offline-alice").await.unwrap();
 
-    let dist = dist_dir();
-    let _relay = RelayProcess::spawn_on(
-        port,
-        &["--static-dir", dist.to_str().unwrap(), "--store", "memory"],
-    )
-    .await
-    .unwrap();
+    let _relay = start_relay(Some(port), data.path()).await;
     bob.wait_text("[data-testid=message-text]", "typed during the outage")
         .await
         .unwrap();
@@ -114,6 +124,8 @@ async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
             .unwrap();
         let texts = page.texts("[data-testid=message-text]").await.unwrap();
         assert_eq!(count(&texts, "typed during the outage"), 1, "{texts:?}");
+        // The durable store kept the history from before the restart.
+        assert_eq!(count(&texts, "before the outage"), 1, "{texts:?}");
     }
     alice
         .wait_texts("[data-testid=connection-banner]", "no banner", |t| {
@@ -129,7 +141,7 @@ async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
 
 #[tokio::test]
 async fn unread_counts_rise_for_the_room_not_in_view() {
-    let relay = serve_app(&[]).await;
+    let (relay, _data) = serve_app().await;
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
     let bob = open_as(&url, "bob").await;
@@ -181,7 +193,7 @@ async fn unread_counts_rise_for_the_room_not_in_view() {
 
 #[tokio::test]
 async fn markup_in_a_message_shows_as_text() {
-    let relay = serve_app(&[]).await;
+    let (relay, _data) = serve_app().await;
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
     let bob = open_as(&url, "bob").await;

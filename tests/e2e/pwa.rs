@@ -180,9 +180,16 @@ async fn chromium_finds_the_app_installable_and_it_works_offline() {
         )
         .await
         .unwrap();
-    bob.wait_text("[data-testid=message-text]", "written offline")
-        .await
-        .unwrap();
+    // Both pages come back by themselves, within their reconnect backoff
+    // (capped at 30 s), with no click.
+    bob.wait_texts_for(
+        std::time::Duration::from_secs(40),
+        "[data-testid=message-text]",
+        "the message written offline",
+        |t| t.iter().any(|t| t.contains("written offline")),
+    )
+    .await
+    .unwrap();
     bob.say("welcome back").await.unwrap();
     for page in [&alice, &bob] {
         page.wait_text("[data-testid=message-text]", "welcome back")

@@ -162,14 +162,26 @@ impl Browser {
         what: &str,
         check: impl Fn(&[String]) -> bool,
     ) -> anyhow::Result<Vec<String>> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_texts_for(WAIT, css, what, check).await
+    }
+
+    /// [`Browser::wait_texts`] with its own bound, for waits that include a
+    /// reconnect backoff (up to 30 s by design).
+    pub async fn wait_texts_for(
+        &self,
+        wait: Duration,
+        css: &str,
+        what: &str,
+        check: impl Fn(&[String]) -> bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let texts = self.texts(css).await?;
             if check(&texts) {
                 return Ok(texts);
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("waited {WAIT:?} for {what} in {css}; last seen: {texts:?}");
+                bail!("waited {wait:?} for {what} in {css}; last seen: {texts:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -1,13 +1,16 @@
 //! Helpers for the end-to-end tests: start real relays (in process on port
 //! 0, or as child processes), connect real WebSocket clients, and wait for
-//! typed frames with bounded timeouts instead of sleeps.
+//! typed frames with bounded timeouts instead of sleeps; start real
+//! nats-server processes for cluster mode.
 
 pub mod browser;
 pub mod client;
+pub mod nats;
 pub mod relay;
 
 pub use browser::Browser;
 pub use client::Client;
+pub use nats::{NatsCluster, NatsServer};
 pub use relay::{InProcessRelay, RelayProcess};
 
 use std::time::Duration;

@@ -50,6 +50,11 @@ impl InProcessRelay {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits until /readyz says 200 (in cluster mode: JetStream reached).
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        wait_ready(self.addr).await
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(WAIT, self.task)
@@ -80,7 +85,11 @@ impl RelayProcess {
         }
         let child = command
             .args(args)
-            .env("RUST_LOG", "warn")
+            // PALAVER_RELAY_LOG=debug shows what the relays do in a test.
+            .env(
+                "RUST_LOG",
+                std::env::var("PALAVER_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -117,6 +126,11 @@ impl RelayProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits until /readyz says 200 (in cluster mode: JetStream reached).
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        wait_ready(self.addr).await
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -130,6 +144,22 @@ impl RelayProcess {
             .status()?;
         anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
         Ok(())
+    }
+}
+
+/// Polls /readyz until it answers 200, within [`WAIT`] (times 2: a relay
+/// may be waiting for NATS to reconnect).
+pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    loop {
+        let status = http_get(addr, "/readyz").await;
+        if status.as_ref().is_ok_and(|(code, _)| *code == 200) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("relay at {addr} not ready: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,0 +1,526 @@
+//! The JetStream store: one stream for every room, one consumer per relay.
+//!
+//! `append` publishes to the room's subject with a `Nats-Msg-Id` made of
+//! the room, the user and the `client_id`, so JetStream's duplicate window
+//! recognises a resend (even through another relay) and answers with the
+//! original sequence. The sender is acked only after JetStream acked the
+//! publish.
+//!
+//! Delivery does not happen in `append`: each relay reads the whole stream
+//! with one ordered consumer, started where the stream ended when the relay
+//! came up, and calls [`Deliver`] for each message in stream order. That is
+//! what makes every member of a room, on any relay, see the same order.
+//! `append` waits (bounded) until its own message went through that
+//! consumer, so the sender sees its `message` before, or right around, its
+//! `ack`, as in standalone mode; `after` waits the same way for the last
+//! message it read, so a joiner gets nothing twice.
+//!
+//! History reads go to JetStream with a short-lived ordered consumer
+//! filtered on the room's subject. JetStream (2.9) cannot read a subject
+//! backwards, so a read starts where the relay knows the wanted page
+//! begins (it remembers each room's latest sequences as it delivers them)
+//! or else at the room's first kept message; the stream keeps at most
+//! `--history-limit` messages per room, which bounds that read.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use async_nats::{
+    jetstream::{
+        self,
+        consumer::{pull, DeliverPolicy},
+        stream::{self, LastRawMessageErrorKind},
+    },
+    HeaderMap,
+};
+use futures_util::StreamExt;
+use shared::{ChatMessage, RoomName};
+use tokio::sync::{watch, Notify};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{room_subject, room_token, ROOM_SUBJECTS, STREAM};
+use crate::{
+    config::Config,
+    store::{Appended, BoxFuture, Deliver, NewMessage, Page, Store, StoreError},
+};
+
+/// How long a publish may wait for JetStream's ack before the send is
+/// refused as `unavailable` (the client then resends it).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long `append` and `after` wait for the local consumer to catch up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a history read may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the consumer's progress is checked against the stream.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
+/// Pause between attempts to set up the stream while NATS is unreachable.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+pub struct JetStreamStore {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    /// The stream, once NATS answered and it exists.
+    stream: OnceLock<stream::Stream>,
+    /// The stream sequence the local consumer has delivered up to.
+    delivered: watch::Sender<u64>,
+    /// True while the local consumer is reading the stream.
+    consuming: AtomicBool,
+    deliver: Deliver,
+    stream_config: stream::Config,
+    /// Notified on each NATS (re)connection: the consumer is recreated.
+    connected: Arc<Notify>,
+    /// The latest sequences of each room delivered here, at most
+    /// `recent_cap` per room: where a history read can start instead of
+    /// the room's first message.
+    recent: Mutex<HashMap<RoomName, VecDeque<u64>>>,
+    recent_cap: usize,
+}
+
+impl JetStreamStore {
+    pub(super) fn new(
+        client: async_nats::Client,
+        config: &Config,
+        deliver: Deliver,
+        connected: Arc<Notify>,
+    ) -> Self {
+        let js = jetstream::context::ContextBuilder::new()
+            .timeout(PUBLISH_TIMEOUT)
+            .build(client.clone());
+        let max_age = config.nats_max_age();
+        let mut duplicate_window = config.dedup_window();
+        if !max_age.is_zero() {
+            // JetStream refuses a duplicate window longer than the max age.
+            duplicate_window = duplicate_window.min(max_age);
+        }
+        let stream_config = stream::Config {
+            name: STREAM.to_string(),
+            subjects: vec![format!("{ROOM_SUBJECTS}.*")],
+            max_messages_per_subject: config.history_limit.max(1) as i64,
+            max_age,
+            duplicate_window,
+            num_replicas: config.nats_replicas.max(1),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        JetStreamStore {
+            client,
+            js,
+            stream: OnceLock::new(),
+            delivered: watch::channel(0).0,
+            consuming: AtomicBool::new(false),
+            deliver,
+            stream_config,
+            connected,
+            recent: Mutex::new(HashMap::new()),
+            // One more than the largest page, to tell a full page from a
+            // truncated one.
+            recent_cap: config
+                .join_history
+                .max(shared::limits::MAX_HISTORY_PAGE as usize)
+                + 1,
+        }
+    }
+
+    /// Sets the stream up (retrying until NATS answers), then consumes it
+    /// until shutdown.
+    pub(super) fn spawn(
+        self: Arc<Self>,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+        servers: String,
+    ) {
+        tracker.spawn(async move {
+            tokio::select! {
+                () = self.run(&servers) => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+
+    async fn run(&self, servers: &str) {
+        let mut attempts = 0u32;
+        let last = loop {
+            match self.set_up().await {
+                Ok(last) => break last,
+                Err(err) => {
+                    attempts += 1;
+                    if attempts == 1 || attempts.is_multiple_of(10) {
+                        tracing::warn!(
+                            "cannot reach JetStream at {servers} ({err}); /readyz answers 503 and sends are refused until it is back; retrying every {RETRY_EVERY:?}"
+                        );
+                    }
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+            }
+        };
+        tracing::info!(
+            "JetStream stream {STREAM} ready; delivering from sequence {}",
+            last + 1
+        );
+        self.delivered.send_replace(last);
+        self.consume(last + 1).await;
+    }
+
+    /// Creates the stream if no relay did yet; returns its last sequence.
+    async fn set_up(&self) -> Result<u64, async_nats::Error> {
+        let mut stream = self
+            .js
+            .get_or_create_stream(self.stream_config.clone())
+            .await?;
+        let last = stream.info().await?.state.last_sequence;
+        let _ = self.stream.set(stream);
+        Ok(last)
+    }
+
+    /// Reads the stream from `start` forever, delivering each message.
+    async fn consume(&self, mut start: u64) {
+        let stream = self.stream.get().expect("set up before consuming");
+        loop {
+            let messages = async {
+                stream
+                    .create_consumer(pull::OrderedConfig {
+                        filter_subject: format!("{ROOM_SUBJECTS}.*"),
+                        deliver_policy: DeliverPolicy::ByStartSequence {
+                            start_sequence: start,
+                        },
+                        ..Default::default()
+                    })
+                    .await?
+                    .messages()
+                    .await
+                    .map_err(async_nats::Error::from)
+            };
+            let mut messages = match messages.await {
+                Ok(messages) => messages,
+                Err(err) => {
+                    tracing::warn!("cannot consume {STREAM}: {err}; retrying");
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    continue;
+                }
+            };
+            tracing::debug!("consuming {STREAM} from sequence {start}");
+            self.consuming.store(true, Ordering::Release);
+            let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
+            let mut stalled_at = None;
+            loop {
+                let next = tokio::select! {
+                    next = messages.next() => next,
+                    // After a reconnection the server may have restarted and
+                    // forgotten the consumer: start a new one from `start`.
+                    () = self.connected.notified() => break,
+                    _ = watchdog.tick() => {
+                        if self.stalled(&mut stalled_at).await {
+                            tracing::warn!("{STREAM} consumer stalled before sequence {start}; recreating it");
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let Some(next) = next else { break };
+                let message = match next {
+                    Ok(message) => message,
+                    Err(err) => {
+                        tracing::warn!("reading {STREAM} failed: {err}; resuming at {start}");
+                        break;
+                    }
+                };
+                let Ok(info) = message.info() else { continue };
+                let seq = info.stream_sequence;
+                tracing::trace!("delivering {STREAM} message {seq}");
+                match decode(&message.payload, seq) {
+                    Some(chat) => {
+                        self.remember(&chat.room, seq);
+                        (self.deliver)(&Arc::new(chat))
+                    }
+                    None => tracing::warn!("skipping undecodable message {seq} in {STREAM}"),
+                }
+                start = seq + 1;
+                self.delivered.send_replace(seq);
+            }
+            self.consuming.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether the consumer stopped delivering although the stream has
+    /// more: the same delivered sequence, behind the stream's last, at two
+    /// checks in a row. (A consumer on a NATS node that died is only noticed
+    /// by missed heartbeats otherwise, which takes much longer.)
+    async fn stalled(&self, stalled_at: &mut Option<u64>) -> bool {
+        let Ok(stream) = self.js.get_stream(STREAM).await else {
+            return false;
+        };
+        let last = stream.cached_info().state.last_sequence;
+        let delivered = *self.delivered.borrow();
+        if last <= delivered {
+            *stalled_at = None;
+            return false;
+        }
+        if *stalled_at == Some(delivered) {
+            *stalled_at = None;
+            return true;
+        }
+        *stalled_at = Some(delivered);
+        false
+    }
+
+    fn remember(&self, room: &RoomName, seq: u64) {
+        let mut recent = self.recent.lock().unwrap();
+        let seqs = recent.entry(room.clone()).or_default();
+        seqs.push_back(seq);
+        if seqs.len() > self.recent_cap {
+            seqs.pop_front();
+        }
+    }
+
+    /// Where to start reading the room's messages in `from..=end` when only
+    /// the last `limit` matter (and whether there were more). The room's
+    /// sequences delivered here are all its messages since this relay
+    /// started, in order: when more than `limit` of them lie in the range,
+    /// reading from the `limit + 1`-th last one is enough.
+    fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
+        let recent = self.recent.lock().unwrap();
+        let Some(seqs) = recent.get(room) else {
+            return from;
+        };
+        let within: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|seq| (from..=end).contains(seq))
+            .collect();
+        if within.len() > limit {
+            within[within.len() - limit - 1]
+        } else {
+            from
+        }
+    }
+
+    /// Waits until the local consumer delivered `seq` (bounded).
+    async fn caught_up(&self, seq: u64) {
+        let mut rx = self.delivered.subscribe();
+        if tokio::time::timeout(CATCH_UP_TIMEOUT, rx.wait_for(|d| *d >= seq))
+            .await
+            .is_err()
+        {
+            tracing::debug!("local delivery is behind sequence {seq}");
+        }
+    }
+
+    fn stream(&self) -> Result<&stream::Stream, StoreError> {
+        self.stream
+            .get()
+            .ok_or_else(|| StoreError::Unavailable("JetStream is not reachable yet".into()))
+    }
+
+    async fn publish(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        let id = format!(
+            "{}/{}/{}",
+            room_token(&msg.room),
+            msg.from.id,
+            msg.client_id
+        );
+        let subject = room_subject(&msg.room);
+        let payload = encode(msg);
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        let acked = tokio::time::timeout(PUBLISH_TIMEOUT, async {
+            self.js
+                .publish_with_headers(subject, headers, payload.into())
+                .await?
+                .await
+                .map_err(async_nats::Error::from)
+        })
+        .await;
+        let ack = match acked {
+            Ok(Ok(ack)) => ack,
+            Ok(Err(err)) => return Err(StoreError::Unavailable(format!("JetStream: {err}"))),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "JetStream did not ack within {PUBLISH_TIMEOUT:?}"
+                )))
+            }
+        };
+        if ack.duplicate {
+            return Ok(Appended::Duplicate(ack.sequence));
+        }
+        self.caught_up(ack.sequence).await;
+        Ok(Appended::New(ack.sequence))
+    }
+
+    /// The room's messages with `from <= seq < until`: the last `limit` of
+    /// them, oldest first, and whether there were more. Also returns the
+    /// room's last sequence.
+    async fn read(
+        &self,
+        room: &RoomName,
+        from: u64,
+        until: Option<u64>,
+        limit: usize,
+    ) -> Result<(Page, u64), StoreError> {
+        let stream = self.stream()?;
+        let subject = room_subject(room);
+        let unavailable = |err: &dyn std::fmt::Display| StoreError::Unavailable(err.to_string());
+        let last = match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message.sequence,
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                return Ok((Page::default(), 0))
+            }
+            Err(err) => return Err(unavailable(&err)),
+        };
+        let end = until.map_or(last, |until| last.min(until.saturating_sub(1)));
+        let from = from.max(1);
+        if end < from || limit == 0 {
+            return Ok((Page::default(), last));
+        }
+        let start = self.skip_ahead(room, from, end, limit);
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: subject,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let name = consumer.cached_info().name.clone();
+        let mut messages = consumer.messages().await.map_err(|err| unavailable(&err))?;
+        let mut kept = VecDeque::with_capacity(limit.min(1024));
+        let mut seen = 0usize;
+        while let Some(next) = messages.next().await {
+            let message = next.map_err(|err| unavailable(&err))?;
+            let seq = message
+                .info()
+                .map_err(|err| unavailable(&err))?
+                .stream_sequence;
+            if seq > end {
+                break;
+            }
+            if let Some(chat) = decode(&message.payload, seq) {
+                seen += 1;
+                if kept.len() == limit {
+                    kept.pop_front();
+                }
+                kept.push_back(chat);
+            }
+            if seq >= end {
+                break;
+            }
+        }
+        drop(messages);
+        // The consumer would expire by itself; deleting it now keeps the
+        // server tidy when many people join at once.
+        let _ = stream.delete_consumer(&name).await;
+        let page = Page {
+            messages: kept.into(),
+            truncated: seen > limit,
+        };
+        Ok((page, last))
+    }
+}
+
+/// The stored form of a message is the wire `ChatMessage` with `seq` 0:
+/// the real seq is the stream sequence, known only once stored.
+fn encode(msg: NewMessage) -> Vec<u8> {
+    let chat = ChatMessage {
+        room: msg.room,
+        seq: 0,
+        from: msg.from,
+        text: msg.text,
+        ts: msg.ts,
+        client_id: Some(msg.client_id),
+    };
+    serde_json::to_vec(&chat).expect("a ChatMessage always serializes")
+}
+
+fn decode(payload: &[u8], seq: u64) -> Option<ChatMessage> {
+    let mut chat: ChatMessage = serde_json::from_slice(payload).ok()?;
+    chat.seq = seq;
+    Some(chat)
+}
+
+async fn timed<T>(
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(READ_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "JetStream did not answer within {READ_TIMEOUT:?}"
+            )))
+        })
+}
+
+impl Store for JetStreamStore {
+    fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
+        Box::pin(self.publish(msg))
+    }
+
+    fn after(
+        &self,
+        room: &RoomName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, StoreError>> {
+        let room = room.clone();
+        Box::pin(async move {
+            let from = since.map_or(1, |since| since + 1);
+            let (page, last) = timed(self.read(&room, from, None, limit)).await?;
+            // Messages up to `last` are in the page (or older than it): wait
+            // until the live feed is past them so none comes twice.
+            self.caught_up(last).await;
+            Ok(page)
+        })
+    }
+
+    fn before(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let room = room.clone();
+        Box::pin(async move {
+            let (page, _) = timed(self.read(&room, 1, before, limit)).await?;
+            Ok(page.messages)
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.consuming.load(Ordering::Acquire)
+            && self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::{ClientId, Nick, Text, User, UserId};
+
+    use super::*;
+
+    #[test]
+    fn the_stored_form_is_the_wire_message_and_takes_the_stream_sequence() {
+        let msg = NewMessage {
+            room: RoomName::new("général").unwrap(),
+            from: User {
+                id: UserId("u-1".into()),
+                nick: Nick::new("alice").unwrap(),
+            },
+            text: Text::new("salut").unwrap(),
+            client_id: ClientId::new("c-1").unwrap(),
+            ts: 7,
+        };
+        let stored = encode(msg);
+        assert_eq!(
+            String::from_utf8(stored.clone()).unwrap(),
+            r#"{"room":"général","seq":0,"from":{"id":"u-1","nick":"alice"},"text":"salut","ts":7,"client_id":"c-1"}"#
+        );
+        let chat = decode(&stored, 42).unwrap();
+        assert_eq!((chat.seq, chat.text.as_str()), (42, "salut"));
+    }
+}

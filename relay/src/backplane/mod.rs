@@ -1,0 +1,130 @@
+//! Cluster mode: many relays sharing rooms through NATS. The only module
+//! that knows NATS exists.
+//!
+//! It plugs into the rest of the relay at two seams and nowhere else:
+//!
+//! - [`JetStreamStore`] is the [`Store`](crate::store::Store): every room's
+//!   messages live in one JetStream stream (`PALAVER_MSGS`, one subject per
+//!   room), and every relay delivers them to its local members from one
+//!   ordered consumer of that stream, in stream order.
+//! - [`presence`] keeps each hub's view of the members on other relays up to
+//!   date over core NATS (announcements, a heartbeat with the full list, and
+//!   expiry of relays that stop beating); typing travels the same way.
+//! - [`accounts`] shares resume tokens between relays (a key-value bucket),
+//!   so a user keeps their identity when their relay dies.
+//!
+//! A message's `seq` is its JetStream *stream* sequence: strictly increasing
+//! within a room (with gaps, where other rooms' messages sit), the same on
+//! every relay, and stored, so `since` and `history` cursors from one relay
+//! work on any other.
+
+mod accounts;
+mod jetstream;
+pub mod presence;
+
+use std::{sync::Arc, time::Duration};
+
+use shared::RoomName;
+use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{config::Config, hub::Hub, store::Deliver};
+
+pub use jetstream::JetStreamStore;
+
+/// The JetStream stream holding every room's messages.
+pub const STREAM: &str = "PALAVER_MSGS";
+/// Prefix of the per-room message subjects: `palaver.room.<token>`.
+const ROOM_SUBJECTS: &str = "palaver.room";
+/// Prefix of the per-room presence and typing subjects.
+const PRESENCE_SUBJECTS: &str = "palaver.presence";
+/// Where relays say hello, beat and say goodbye.
+const RELAYS_SUBJECT: &str = "palaver.relays";
+
+/// A room name as one subject token. Room names hold unicode letters,
+/// which NATS subjects allow but tools and wildcards handle poorly, so the
+/// token is the name's UTF-8 bytes in lowercase hex.
+pub fn room_token(room: &RoomName) -> String {
+    room.as_str().bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn room_subject(room: &RoomName) -> String {
+    format!("{ROOM_SUBJECTS}.{}", room_token(room))
+}
+
+/// Connects to NATS (in the background, retrying forever, so a relay
+/// started while NATS is down comes up when NATS does) and starts the
+/// backplane's tasks. Returns the store the relay uses.
+pub async fn start(
+    config: &Config,
+    hub: Arc<Hub>,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<JetStreamStore>> {
+    let servers = config.nats.join(",");
+    let events_servers = servers.clone();
+    // Told on every (re)connection, so the stream consumer starts afresh
+    // instead of waiting to notice missed heartbeats.
+    let connected = Arc::new(Notify::new());
+    let on_connect = connected.clone();
+    let client = async_nats::ConnectOptions::new()
+        .name("palaver-relay")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((250 * attempts as u64).min(2_000))
+        })
+        .event_callback(move |event| {
+            let servers = events_servers.clone();
+            let on_connect = on_connect.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("connected to NATS ({servers})");
+                        on_connect.notify_one();
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!(
+                        "lost NATS ({servers}); sends fail with `unavailable` until it is back; reconnecting"
+                    ),
+                    // Each failed connection attempt; the store's set-up
+                    // loop says what it means for the relay.
+                    async_nats::Event::ClientError(err) => tracing::debug!("NATS: {err}"),
+                    other => tracing::info!("NATS: {other}"),
+                }
+            }
+        })
+        .connect(config.nats.clone())
+        .await
+        .map_err(|err| anyhow::anyhow!("bad --nats address {servers}: {err}"))?;
+    tracing::info!("cluster mode: NATS at {servers}");
+
+    let store = Arc::new(JetStreamStore::new(
+        client.clone(),
+        config,
+        deliver,
+        connected,
+    ));
+    store.clone().spawn(tracker, shutdown.clone(), servers);
+    let accounts = Arc::new(accounts::Accounts::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    accounts.clone().spawn(tracker, shutdown.clone());
+    hub.set_directory(accounts);
+    presence::spawn(client, hub, tracker, shutdown.clone());
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_tokens_are_hex_of_the_utf8_name() {
+        let room = RoomName::new("café-1").unwrap();
+        assert_eq!(room_token(&room), "636166c3a92d31");
+        assert_eq!(room_subject(&room), "palaver.room.636166c3a92d31");
+    }
+}
