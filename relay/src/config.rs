@@ -20,6 +20,15 @@ pub struct Config {
     #[arg(long, env = "PALAVER_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// TLS certificate chain (PEM) to serve https:// and wss:// directly,
+    /// without a reverse proxy. Needs --tls-key.
+    #[arg(long, env = "PALAVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, env = "PALAVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Directory of the built web app (trunk's dist/), served at /. Skipped
     /// with a warning when it does not exist.
     #[arg(long, env = "PALAVER_STATIC_DIR", default_value = "dist")]

@@ -12,6 +12,7 @@
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
+//! - `tls`: optional TLS in the relay itself (rustls).
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
@@ -26,6 +27,7 @@ pub mod session;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -51,21 +53,36 @@ pub async fn run(
 
     let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let signal_token = token.clone();
-    // Chat frames are small and latency matters: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {err}");
+    let signal = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = signal_token.cancelled() => {}
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = signal_token.cancelled() => {}
-            }
-            signal_token.cancel();
-        })
-        .await?;
+        signal_token.cancel();
+    };
+    match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let acceptor = tls::acceptor(cert, key)?;
+            // `tap_io` (a no-op here) is what gives a custom listener
+            // axum's `ConnectInfo<SocketAddr>`.
+            let listener = tls::TlsListener::new(listener, acceptor, token.clone())?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await?;
+        }
+        (None, None) => {
+            // Chat frames are small and latency matters: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY: {err}");
+                }
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await?;
+        }
+        _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
+    }
 
     // axum's graceful shutdown does not wait for upgraded connections: the
     // tracker does.

@@ -12,3 +12,4 @@ mod durable;
 mod limits;
 mod process;
 mod pwa;
+mod tls;
