@@ -2,9 +2,14 @@
 //!
 //! Every flag has a `PALAVER_*` environment variable. Defaults suit a public
 //! deployment on a small VM; benchmarks turn the abuse limits off with
-//! `--rate-limit 0 --max-conns-per-ip 0`.
+//! `--rate-limit 0 --room-rate-limit 0 --max-conns-per-ip 0
+//! --max-handshakes-per-ip-per-sec 0`. docs/SECURITY.md lists every limit.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::{Parser, ValueEnum};
 
@@ -109,9 +114,63 @@ pub struct Config {
     #[arg(long, env = "PALAVER_MAX_CONNS_PER_IP", default_value_t = 32)]
     pub max_conns_per_ip: u32,
 
+    /// New WebSocket handshakes per second per client IP (twice that in a
+    /// burst); more get HTTP 429. 0 = unlimited.
+    #[arg(
+        long = "max-handshakes-per-ip-per-sec",
+        env = "PALAVER_MAX_HANDSHAKES_PER_IP_PER_SEC",
+        default_value_t = 10
+    )]
+    pub max_handshakes_per_ip_per_sec: u32,
+
+    /// Messages per second one room accepts from all its members together
+    /// (twice that in a burst); more get `rate_limited`. 0 = unlimited.
+    #[arg(long, env = "PALAVER_ROOM_RATE_LIMIT", default_value_t = 50)]
+    pub room_rate_limit: u32,
+
+    /// Address of a reverse proxy whose `X-Forwarded-For` header names the
+    /// real client for the per-IP limits. Repeatable; comma-separated in the
+    /// environment variable. From any other peer the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "PALAVER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Seconds a connection may take to send its HTTP request headers (also
+    /// between keep-alive requests); then it is closed. 0 = no limit.
+    #[arg(
+        long = "header-timeout",
+        env = "PALAVER_HEADER_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Token mode with HS256: the shared secret (at least 32 bytes) that
+    /// signs connection tokens. Prefer the environment variable to the flag,
+    /// which other users of the machine can see.
+    #[arg(
+        long,
+        env = "PALAVER_AUTH_SECRET",
+        hide_env_values = true,
+        conflicts_with = "auth_public_key"
+    )]
+    pub auth_secret: Option<String>,
+
+    /// Token mode with RS256 or EdDSA: a PEM file with the RSA or Ed25519
+    /// public key that verifies connection tokens.
+    #[arg(long, env = "PALAVER_AUTH_PUBLIC_KEY")]
+    pub auth_public_key: Option<PathBuf>,
+
     /// Frames queued for one slow client before it is disconnected (close 4001).
     #[arg(long, env = "PALAVER_QUEUE_LEN", default_value_t = 1024)]
     pub queue_len: usize,
+
+    /// Bytes queued for one slow client before it is disconnected (close
+    /// 4001), whatever the number of frames; 0 = only --queue-len counts.
+    #[arg(long, env = "PALAVER_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub queue_bytes: usize,
 
     /// Seconds between WebSocket pings from the relay.
     #[arg(long, env = "PALAVER_PING_INTERVAL", default_value_t = 20)]
@@ -215,6 +274,9 @@ impl Config {
     /// Cluster mode: a NATS backplane was configured.
     pub fn clustered(&self) -> bool {
         !self.nats.is_empty()
+    }
+    pub fn header_timeout(&self) -> Option<Duration> {
+        (self.header_timeout_secs != 0).then(|| Duration::from_secs(self.header_timeout_secs))
     }
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)

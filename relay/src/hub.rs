@@ -17,7 +17,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU16, Ordering},
+        atomic::{AtomicU16, AtomicUsize, Ordering},
         Arc, Mutex, OnceLock,
     },
     time::Duration,
@@ -41,6 +41,41 @@ pub struct Peer {
     /// Bounded queue drained by the connection's writer task.
     pub tx: mpsc::Sender<Frame>,
     pub kick: Arc<Kick>,
+    /// Bytes queued and not yet flushed to the socket, shared with the writer.
+    pub backlog: Arc<Backlog>,
+}
+
+/// The bytes waiting for one connection's writer. Frames differ in size by
+/// four orders of magnitude (a `pong`, a 400 KB `history` page), so a frame
+/// count alone does not bound a slow client's memory: this does.
+pub struct Backlog {
+    bytes: AtomicUsize,
+    /// The most bytes that may wait; 0 = no limit but the queue length.
+    max: usize,
+}
+
+impl Backlog {
+    pub fn new(max: usize) -> Self {
+        Backlog {
+            bytes: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Counts `n` more bytes in, unless that passes the limit.
+    fn take(&self, n: usize) -> bool {
+        let before = self.bytes.fetch_add(n, Ordering::AcqRel);
+        if self.max != 0 && before + n > self.max {
+            self.bytes.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// The writer flushed `n` bytes (or dropped them).
+    pub fn done(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+    }
 }
 
 /// Ends a connection from anywhere: the session's reader and writer both
@@ -77,18 +112,26 @@ impl Kick {
 }
 
 impl Peer {
-    /// Queues a frame without waiting; a full queue kicks the peer.
+    /// Queues a frame without waiting; a full queue, or one holding too
+    /// many bytes, kicks the peer.
     pub fn push(&self, frame: Frame, metrics: &Metrics) {
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.kick.token.is_cancelled() {
-                    metrics.slow_consumers.inc();
-                    tracing::info!(conn = self.conn, "slow consumer disconnected");
+        let len = frame.len();
+        let queued = self.backlog.take(len) && {
+            match self.tx.try_send(frame) {
+                Ok(()) => true,
+                Err(_) => {
+                    self.backlog.done(len);
+                    // A closed queue means the writer is gone: nothing to do.
+                    self.tx.is_closed()
                 }
-                self.kick.kick(close::SLOW_CONSUMER);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        };
+        if !queued {
+            if !self.kick.token.is_cancelled() {
+                metrics.slow_consumers.inc();
+                tracing::info!(conn = self.conn, "slow consumer disconnected");
+            }
+            self.kick.kick(close::SLOW_CONSUMER);
         }
     }
 }
@@ -127,6 +170,15 @@ pub trait Directory: Send + Sync {
 pub struct Frame(Arc<Utf8Bytes>);
 
 impl Frame {
+    /// Bytes of text, for a connection's backlog.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The text to write: the bytes themselves for the last holder, a cheap
     /// clone of them otherwise.
     pub fn into_text(self) -> Utf8Bytes {
@@ -313,6 +365,29 @@ impl Hub {
                 idle_since: Some(Instant::now()),
             },
         );
+    }
+
+    /// Identifies a connection whose signed token says who it is (token
+    /// mode): the account of that id, created on first use, with the
+    /// token's nick. Returns the user and a resume token, which token mode
+    /// does not need but `welcome` always carries.
+    pub fn login_verified(&self, id: UserId, nick: Nick) -> (User, String) {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let account = inner.accounts.entry(id.clone()).or_insert_with(|| {
+            let token = random_hex(16);
+            inner.tokens.insert(token.clone(), id.clone());
+            Account {
+                nick: nick.clone(),
+                token,
+                conns: 0,
+                idle_since: None,
+            }
+        });
+        account.conns += 1;
+        account.idle_since = None;
+        account.nick = nick.clone();
+        (User { id, nick }, account.token.clone())
     }
 
     /// The connection closed: the token starts expiring when it was the last.
@@ -771,6 +846,7 @@ mod tests {
             conn: 1,
             tx,
             kick: Arc::new(Kick::new(CancellationToken::new())),
+            backlog: Arc::new(Backlog::new(0)),
         };
         let room = RoomName::new("general").unwrap();
         hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
@@ -839,5 +915,41 @@ mod tests {
             ]
         );
         assert_eq!(hub.members(&room).len(), 1);
+    }
+
+    fn nick(n: &str) -> Nick {
+        Nick::new(n).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resume_tokens_expire_a_ttl_after_the_last_connection() {
+        let hub = Hub::new(Arc::default(), 16);
+        let ttl = Duration::from_secs(60);
+        let (user, token, _) = hub.login(Some(nick("alice")), None);
+        assert_eq!(token.len(), 32, "128 random bits, hex");
+        // Still connected: never expires.
+        tokio::time::advance(ttl * 2).await;
+        hub.expire_tokens(ttl);
+        hub.logout(&user.id);
+        tokio::time::advance(ttl / 2).await;
+        hub.expire_tokens(ttl);
+        let (again, _, _) = hub.login(None, Some(&token));
+        assert_eq!(again.id, user.id, "within the TTL the token works");
+        hub.logout(&user.id);
+        tokio::time::advance(ttl + Duration::from_secs(1)).await;
+        hub.expire_tokens(ttl);
+        let (stranger, _, _) = hub.login(None, Some(&token));
+        assert_ne!(stranger.id, user.id, "after the TTL the token is forgotten");
+    }
+
+    #[test]
+    fn verified_logins_share_one_account_per_id() {
+        let hub = Hub::new(Arc::default(), 16);
+        let id = UserId("sub-1".into());
+        let (first, token) = hub.login_verified(id.clone(), nick("Ada"));
+        let (second, same) = hub.login_verified(id.clone(), nick("Ada L"));
+        assert_eq!((first.id, second.id), (id.clone(), id));
+        assert_eq!(token, same);
+        assert_eq!(second.nick.as_str(), "Ada L");
     }
 }

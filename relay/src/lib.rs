@@ -1,14 +1,17 @@
 //! The Palaver relay as a library; `main.rs` only parses config and binds.
 //!
+//! - `auth`: token mode, verifying signed connection tokens.
 //! - `config`: flags and environment variables.
 //! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
+//! - `http`: the accept loop serving those routes over HTTP/1.1, with a
+//!   timeout for request headers.
 //! - `session`: one WebSocket connection, its reader and writer.
 //! - `hub`: rooms, members, presence, resume identities, fan-out.
 //! - `store`: message numbering, dedup and history behind one trait; in
 //!   memory, or durable in SQLite (the default).
 //! - `backplane`: cluster mode, the only module that knows NATS: a
 //!   JetStream store and presence across relays.
-//! - `limits`: rate buckets and connection counting.
+//! - `limits`: rate buckets, connection counting, the client's IP.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
@@ -16,8 +19,10 @@
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
+pub mod auth;
 pub mod backplane;
 pub mod config;
+pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
@@ -29,7 +34,7 @@ pub mod state;
 pub mod store;
 pub mod tls;
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, time::Duration};
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -51,24 +56,20 @@ pub async fn run(
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
 
-    let app = server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = server::app(state.clone());
     let signal_token = token.clone();
-    let signal = async move {
+    tokio::spawn(async move {
         tokio::select! {
             () = shutdown => {}
             () = signal_token.cancelled() => {}
         }
         signal_token.cancel();
-    };
+    });
     match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => {
             let acceptor = tls::acceptor(cert, key)?;
-            // `tap_io` (a no-op here) is what gives a custom listener
-            // axum's `ConnectInfo<SocketAddr>`.
-            let listener = tls::TlsListener::new(listener, acceptor, token.clone())?.tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await?;
+            let listener = tls::TlsListener::new(listener, acceptor, token.clone())?;
+            http::serve(listener, app, &state, token.clone()).await;
         }
         (None, None) => {
             // Chat frames are small and latency matters: no Nagle delay.
@@ -77,15 +78,13 @@ pub async fn run(
                     tracing::debug!("cannot set TCP_NODELAY: {err}");
                 }
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await?;
+            http::serve(listener, app, &state, token.clone()).await;
         }
         _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
     }
 
-    // axum's graceful shutdown does not wait for upgraded connections: the
-    // tracker does.
+    // HTTP connections are done; upgraded ones are sessions, which the
+    // tracker waits for.
     token.cancel();
     state.tracker.close();
     if tokio::time::timeout(timeout, state.tracker.wait())
@@ -101,16 +100,23 @@ pub async fn run(
     Ok(())
 }
 
-/// Periodic work: expiring resume tokens.
+/// Periodic work: expiring resume tokens, forgetting idle rate buckets.
 fn spawn_housekeeping(state: &AppState) {
     let hub = state.hub.clone();
     let ttl = state.config.resume_ttl();
     let token = state.shutdown.clone();
+    let (handshakes, room_rates) = (state.handshakes.clone(), state.room_rates.clone());
+    // Often enough that a token expires within a few seconds of its TTL.
+    let period = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
     state.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
-                _ = tick.tick() => hub.expire_tokens(ttl),
+                _ = tick.tick() => {
+                    hub.expire_tokens(ttl);
+                    handshakes.prune();
+                    room_rates.prune();
+                }
                 () = token.cancelled() => return,
             }
         }

@@ -1,11 +1,15 @@
-//! Abuse limits: a token bucket for frame rates, and connection counting
-//! per IP and in total.
+//! Abuse limits: a token bucket for frame rates, buckets per key (client
+//! IP for handshakes, room for messages), connection counting per IP and in
+//! total, and which IP a request counts against.
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     net::IpAddr,
     sync::{Arc, Mutex},
 };
+
+use axum::http::HeaderMap;
 
 use tokio::time::Instant;
 
@@ -31,6 +35,14 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely: forgetting it then
+    /// changes nothing.
+    pub fn is_full(&self) -> bool {
+        self.rate == 0.0
+            || self.tokens + Instant::now().duration_since(self.last).as_secs_f64() * self.rate
+                >= self.burst
+    }
+
     /// Takes one token if there is one.
     pub fn allow(&mut self) -> bool {
         if self.rate == 0.0 {
@@ -47,6 +59,85 @@ impl TokenBucket {
             false
         }
     }
+}
+
+/// One token bucket per key (client IP, room), created on first use and
+/// forgotten once full again, so the map holds only recently busy keys.
+pub struct KeyedLimiter<K> {
+    /// The buckets of keys seen since they were last full.
+    buckets: Mutex<HashMap<K, TokenBucket>>,
+    rate: u32,
+    burst: u32,
+}
+
+/// Keys above which [`KeyedLimiter::allow`] prunes full buckets itself,
+/// rather than waiting for housekeeping, so a spray of distinct keys (IPv6
+/// addresses) cannot grow the map without bound.
+const KEYED_PRUNE_AT: usize = 65_536;
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// `rate` events per second per key, `2 × rate` in a burst; 0 = unlimited.
+    pub fn new(rate: u32) -> Self {
+        KeyedLimiter {
+            buckets: Mutex::new(HashMap::new()),
+            rate,
+            burst: rate.saturating_mul(2),
+        }
+    }
+
+    pub fn allow(&self, key: &K) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let mut buckets = self.buckets.lock().unwrap();
+        if buckets.len() >= KEYED_PRUNE_AT && !buckets.contains_key(key) {
+            buckets.retain(|_, bucket| !bucket.is_full());
+        }
+        buckets
+            .entry(key.clone())
+            .or_insert_with(|| TokenBucket::new(self.rate, self.burst))
+            .allow()
+    }
+
+    /// Forgets the buckets that have refilled.
+    pub fn prune(&self) {
+        self.buckets
+            .lock()
+            .unwrap()
+            .retain(|_, bucket| !bucket.is_full());
+    }
+
+    /// Keys currently tracked (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.buckets.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The IP a request counts against: the peer's, unless the peer is a
+/// trusted proxy, in which case the right-most address of `X-Forwarded-For`
+/// that is not itself a trusted proxy. Proxies append the address they saw,
+/// so everything left of the last untrusted hop may be forged by the client.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map_while(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// Counts open connections in total and per client IP.
@@ -135,6 +226,42 @@ mod tests {
     fn zero_rate_is_unlimited() {
         let mut bucket = TokenBucket::new(0, 0);
         assert!((0..10_000).all(|_| bucket.allow()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keyed_buckets_are_separate_and_forgotten_when_full() {
+        let limiter = KeyedLimiter::new(1);
+        assert!(limiter.allow(&"a") && limiter.allow(&"a"));
+        assert!(!limiter.allow(&"a"));
+        assert!(limiter.allow(&"b"));
+        limiter.prune();
+        assert_eq!(limiter.len(), 2);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        limiter.prune();
+        assert!(limiter.is_empty());
+        assert!(KeyedLimiter::new(0).allow(&"c"));
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let peer: IpAddr = "203.0.113.5".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "1.1.1.1, 198.51.100.7, 10.0.0.9".parse().unwrap(),
+        );
+        // An untrusted peer cannot choose its address.
+        assert_eq!(client_ip(peer, &headers, &[proxy]), peer);
+        // Behind the proxy: the last hop the proxies did not add.
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy]),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // A trusted peer without the header counts as itself.
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_ip(proxy, &headers, &[proxy]), proxy);
     }
 
     #[test]

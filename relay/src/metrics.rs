@@ -36,6 +36,11 @@ pub struct Metrics {
     pub messages_in: Counter,
     pub frames_out: Counter,
     pub slow_consumers: Counter,
+    pub handshakes_rejected: Counter,
+    pub room_rate_limited: Counter,
+    pub header_timeouts: Counter,
+    pub auth_failures: Counter,
+    pub flooders: Counter,
     errors: [Counter; ErrorCode::ALL.len()],
 }
 
@@ -56,7 +61,9 @@ impl Metrics {
         self.errors[index].get()
     }
 
-    pub fn render(&self, rooms: usize) -> String {
+    /// `tasks` is the relay's tracked tasks: sessions, lingering members
+    /// and housekeeping.
+    pub fn render(&self, rooms: usize, tasks: usize) -> String {
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(out, "# HELP palaver_{name} {help}\n# TYPE palaver_{name} {kind}\npalaver_{name} {value}");
@@ -92,6 +99,12 @@ impl Metrics {
             rooms as u64,
         );
         gauge(
+            "tasks",
+            "Tracked tasks: sessions, lingering members, housekeeping.",
+            "gauge",
+            tasks as u64,
+        );
+        gauge(
             "messages_in_total",
             "Chat messages accepted and stored.",
             "counter",
@@ -108,6 +121,36 @@ impl Metrics {
             "Connections closed because they could not keep up.",
             "counter",
             self.slow_consumers.get(),
+        );
+        gauge(
+            "handshakes_rejected_total",
+            "WebSocket handshakes refused by --max-handshakes-per-ip-per-sec.",
+            "counter",
+            self.handshakes_rejected.get(),
+        );
+        gauge(
+            "room_rate_limited_total",
+            "Sends refused by --room-rate-limit.",
+            "counter",
+            self.room_rate_limited.get(),
+        );
+        gauge(
+            "header_timeouts_total",
+            "HTTP connections closed by --header-timeout before their request headers were read.",
+            "counter",
+            self.header_timeouts.get(),
+        );
+        gauge(
+            "auth_failures_total",
+            "Connections closed for a missing, expired, malformed or wrongly signed token.",
+            "counter",
+            self.auth_failures.get(),
+        );
+        gauge(
+            "flooders_total",
+            "Connections closed (4004) for ignoring the frame-rate limit.",
+            "counter",
+            self.flooders.get(),
         );
         let _ = writeln!(out, "# HELP palaver_errors_total Error frames sent, by code.\n# TYPE palaver_errors_total counter");
         for (code, counter) in ErrorCode::ALL.iter().zip(&self.errors) {

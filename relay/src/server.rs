@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, Request, State, WebSocketUpgrade},
+    extract::{ConnectInfo, RawQuery, Request, State, WebSocketUpgrade},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -12,7 +12,11 @@ use axum::{
 };
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::{limits::Refused, origin, session, state::AppState};
+use crate::{
+    limits::{client_ip, Refused},
+    origin, session,
+    state::AppState,
+};
 
 /// Bytes tungstenite reads per socket read, allocated up front for every
 /// connection; the default (128 KiB) would cost that much per idle
@@ -90,9 +94,11 @@ async fn ws(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let config = &state.config;
+    let ip = client_ip(addr.ip(), &headers, &config.trusted_proxies);
     if !origin::allowed(
         &headers,
         &config.allowed_origins,
@@ -117,7 +123,15 @@ async fn ws(
         )
             .into_response();
     }
-    let slot = match state.conns.acquire(addr.ip()) {
+    if !state.handshakes.allow(&ip) {
+        state.metrics.handshakes_rejected.inc();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many new connections from your address; wait a second\n",
+        )
+            .into_response();
+    }
+    let slot = match state.conns.acquire(ip) {
         Ok(slot) => slot,
         Err(refused) => {
             state.metrics.connections_rejected.inc();
@@ -128,13 +142,23 @@ async fn ws(
             return (StatusCode::TOO_MANY_REQUESTS, why).into_response();
         }
     };
+    let token = query.as_deref().and_then(query_token);
     let tracker = state.tracker.clone();
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| tracker.track_future(session::run(socket, state, slot)))
+        .on_upgrade(move |socket| tracker.track_future(session::run(socket, state, slot, token)))
+}
+
+/// The `token` parameter of the query string. Tokens are base64url and dots,
+/// which need no percent-decoding; one that does is refused as malformed.
+fn query_token(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(str::to_owned)
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -150,7 +174,9 @@ async fn ready(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.hub.room_count()),
+        state
+            .metrics
+            .render(state.hub.room_count(), state.tracker.len()),
     )
 }
 

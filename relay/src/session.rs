@@ -20,7 +20,8 @@ use shared::{
 use tokio::sync::mpsc;
 
 use crate::{
-    hub::{encode, ConnId, Frame, Kick, Peer},
+    auth::AuthError,
+    hub::{encode, Backlog, ConnId, Frame, Kick, Peer},
     limits::{ConnSlot, TokenBucket},
     state::AppState,
     store::{Appended, NewMessage},
@@ -35,22 +36,35 @@ const WRITE_BATCH: usize = 64;
 /// The frame-rate ceiling for every frame type, separate from the send rate.
 const FRAMES_PER_SEC: u32 = 30;
 const FRAME_BURST: u32 = 120;
+/// Frames dropped by the frame-rate limit in a row before the relay stops
+/// answering each and closes the connection (4004): a client that ignores
+/// `rate_limited` that long is a flood, not a burst.
+const FLOOD_DROPS: u32 = 2 * FRAME_BURST;
 
 /// Serves one upgraded connection until it closes, then cleans up.
-pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot) {
+/// `token` is the `?token=` query parameter, for relays in token mode.
+pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Option<String>) {
     let conn = state.next_conn_id();
     let (tx, rx) = mpsc::channel(state.config.queue_len.max(1));
     let kick = Arc::new(Kick::new(state.shutdown.child_token()));
-    let peer = Peer { conn, tx, kick };
+    let backlog = Arc::new(Backlog::new(state.config.queue_bytes));
+    let peer = Peer {
+        conn,
+        tx,
+        kick,
+        backlog: backlog.clone(),
+    };
     let (sink, stream) = socket.split();
 
     let writer = tokio::spawn(write_loop(
         sink,
         rx,
         peer.kick.clone(),
+        backlog,
         state.config.ping_interval(),
     ));
     let mut session = Session::new(state.clone(), peer);
+    session.query_token = token;
     session.read_loop(stream).await;
 
     // The one cleanup block: whichever half ended first, end the other and
@@ -88,6 +102,7 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Frame>,
     kick: Arc<Kick>,
+    backlog: Arc<Backlog>,
     ping_every: Duration,
 ) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -98,7 +113,7 @@ async fn write_loop(
             () = kick.token.cancelled() => break,
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
-                timed(write_batch(&mut sink, &mut rx, frame)).await
+                timed(write_batch(&mut sink, &mut rx, frame, &backlog)).await
             }
             _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
         };
@@ -131,19 +146,27 @@ async fn write_loop(
 }
 
 /// Writes `first` and whatever else is queued, up to a batch, in one flush.
+/// The frames' bytes stay counted in `backlog` until flushed.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     rx: &mut mpsc::Receiver<Frame>,
     first: Frame,
+    backlog: &Backlog,
 ) -> Result<(), axum::Error> {
+    let mut bytes = first.len();
     sink.feed(Message::Text(first.into_text())).await?;
     for _ in 1..WRITE_BATCH {
         match rx.try_recv() {
-            Ok(frame) => sink.feed(Message::Text(frame.into_text())).await?,
+            Ok(frame) => {
+                bytes += frame.len();
+                sink.feed(Message::Text(frame.into_text())).await?;
+            }
             Err(_) => break,
         }
     }
-    sink.flush().await
+    sink.flush().await?;
+    backlog.done(bytes);
+    Ok(())
 }
 
 enum WriteError {
@@ -196,8 +219,14 @@ struct Session {
     /// its idle time counts from then.
     token: Option<String>,
     rooms: BTreeSet<RoomName>,
+    /// In token mode, the token from the URL, until the first frame uses it.
+    query_token: Option<String>,
+    /// In token mode, the rooms the token allows (`None`: any room).
+    allowed_rooms: Option<BTreeSet<RoomName>>,
     sends: TokenBucket,
     frames: TokenBucket,
+    /// Frames dropped by `frames` since the last one it allowed.
+    dropped: u32,
 }
 
 impl Session {
@@ -216,6 +245,9 @@ impl Session {
             user: None,
             token: None,
             rooms: BTreeSet::new(),
+            query_token: None,
+            allowed_rooms: None,
+            dropped: 0,
         }
     }
 
@@ -278,13 +310,25 @@ impl Session {
             );
         }
         if !self.frames.allow() {
+            self.dropped += 1;
+            if self.dropped >= FLOOD_DROPS {
+                self.state.metrics.flooders.inc();
+                tracing::info!(conn = self.conn(), "flooding client disconnected");
+                self.peer.kick.kick(close::FLOODING);
+                return;
+            }
             return self.error(ErrorCode::RateLimited, "too many frames; slow down", None);
         }
+        self.dropped = 0;
         let msg = match ClientMsg::decode(text) {
             Ok(msg) => msg,
             Err(err) => return self.error(err.code, err.message, err.reference),
         };
         let user = match (&self.user, msg) {
+            (None, ClientMsg::Hello { token, .. }) if self.state.verifier.is_some() => {
+                self.login_with_token(token);
+                return;
+            }
             (None, ClientMsg::Hello { nick, resume, .. }) => {
                 self.login(nick, resume.as_deref()).await;
                 return;
@@ -297,7 +341,13 @@ impl Session {
                 )
             }
             (None, msg) => {
-                self.login(None, None).await;
+                if self.state.verifier.is_some() {
+                    if !self.login_with_token(None) {
+                        return;
+                    }
+                } else {
+                    self.login(None, None).await;
+                }
                 (self.user.clone().expect("just logged in"), msg)
             }
             (Some(user), msg) => (user.clone(), msg),
@@ -326,6 +376,14 @@ impl Session {
                     return self.error(
                         ErrorCode::RateLimited,
                         "too many messages; wait a moment and resend",
+                        reference,
+                    );
+                }
+                if !self.state.room_rates.allow(&room) {
+                    self.state.metrics.room_rate_limited.inc();
+                    return self.error(
+                        ErrorCode::RateLimited,
+                        format!("room {room} is too busy; wait a moment and resend"),
                         reference,
                     );
                 }
@@ -381,6 +439,11 @@ impl Session {
                     Err(err) => self.error(ErrorCode::Unavailable, err.to_string(), None),
                 }
             }
+            ClientMsg::Nick { .. } if self.state.verifier.is_some() => self.error(
+                ErrorCode::Forbidden,
+                "this relay takes nicks from the login token; rename there",
+                None,
+            ),
             ClientMsg::Nick { nick } => {
                 let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
                 self.user = Some(self.state.hub.rename(&user.id, &nick, &rooms));
@@ -431,7 +494,49 @@ impl Session {
         self.user = Some(user);
     }
 
+    /// Token mode: identifies the connection by the token from `hello` or
+    /// the URL. A refused token ends the connection (close 4003); returns
+    /// whether the session goes on.
+    fn login_with_token(&mut self, hello_token: Option<String>) -> bool {
+        let verifier = self.state.verifier.clone().expect("token mode");
+        let token = hello_token.or_else(|| self.query_token.take());
+        let verified = match token.as_deref() {
+            Some(token) => verifier.verify(token),
+            None => Err(AuthError::Missing),
+        };
+        match verified {
+            Ok(identity) => {
+                let (user, resume) = self.state.hub.login_verified(identity.id, identity.nick);
+                self.reply(&ServerMsg::Welcome {
+                    protocol: PROTOCOL_VERSION,
+                    user: user.clone(),
+                    resume,
+                    limits: self.state.limits(),
+                });
+                self.user = Some(user);
+                self.allowed_rooms = identity.rooms;
+                true
+            }
+            Err(err) => {
+                self.state.metrics.auth_failures.inc();
+                tracing::info!(conn = self.conn(), "token refused: {err}");
+                self.error(ErrorCode::Unauthorized, err.to_string(), None);
+                self.peer.kick.kick(close::UNAUTHORIZED);
+                false
+            }
+        }
+    }
+
     async fn join(&mut self, user: &User, room: RoomName, since: Option<u64>) {
+        if let Some(allowed) = &self.allowed_rooms {
+            if !allowed.contains(&room) {
+                return self.error(
+                    ErrorCode::Forbidden,
+                    format!("your login does not allow room {room}"),
+                    None,
+                );
+            }
+        }
         let config = &self.state.config;
         let max_rooms = config.max_rooms_per_conn as usize;
         if !self.rooms.contains(&room) && max_rooms != 0 && self.rooms.len() >= max_rooms {

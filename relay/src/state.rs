@@ -1,19 +1,23 @@
 //! The relay's shared state, one cheap-to-clone handle passed to every
 //! handler and session.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
 };
 
-use shared::protocol::Limits;
+use shared::{protocol::Limits, RoomName};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    auth::Verifier,
     backplane,
     config::{Config, StoreKind},
     hub::Hub,
-    limits::ConnLimiter,
+    limits::{ConnLimiter, KeyedLimiter},
     metrics::Metrics,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
 };
@@ -25,6 +29,12 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub conns: Arc<ConnLimiter>,
+    /// Handshakes per second per client IP.
+    pub handshakes: Arc<KeyedLimiter<IpAddr>>,
+    /// Messages per second per room.
+    pub room_rates: Arc<KeyedLimiter<RoomName>>,
+    /// Checks connection tokens in token mode; `None` when anonymous.
+    pub verifier: Option<Arc<Verifier>>,
     /// Cancelled when the relay shuts down; every session and background
     /// task watches it (through child tokens).
     pub shutdown: CancellationToken,
@@ -72,7 +82,11 @@ impl AppState {
             config.max_conns_per_ip,
             metrics.clone(),
         ));
+        let verifier = Verifier::from_config(&config)?.map(Arc::new);
         Ok(AppState {
+            handshakes: Arc::new(KeyedLimiter::new(config.max_handshakes_per_ip_per_sec)),
+            room_rates: Arc::new(KeyedLimiter::new(config.room_rate_limit)),
+            verifier,
             config: Arc::new(config),
             hub,
             store,
