@@ -29,6 +29,11 @@ async fn every_bad_frame_gets_its_error_code_and_the_room_goes_on() {
         r#"{{"type":"send","room":"general","client_id":"long","text":"{}"}}"#,
         "a".repeat(4001)
     );
+    let nested = format!(
+        r#"{{"type":"join","room":{}{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let table: Vec<(&str, Message, ErrorCode, Option<&str>)> = vec![
         ("invalid JSON", text("{not json"), ErrorCode::BadFrame, None),
         (
@@ -101,6 +106,74 @@ async fn every_bad_frame_gets_its_error_code_and_the_room_goes_on() {
         (
             "history without joining",
             text(r#"{"type":"history","room":"elsewhere"}"#),
+            ErrorCode::NotJoined,
+            None,
+        ),
+        ("empty frame", text(""), ErrorCode::BadFrame, None),
+        ("JSON array", text("[1,2,3]"), ErrorCode::BadFrame, None),
+        (
+            "type not a string",
+            text(r#"{"type":7}"#),
+            ErrorCode::BadFrame,
+            None,
+        ),
+        (
+            "deeply nested JSON",
+            text(&nested),
+            ErrorCode::BadFrame,
+            None,
+        ),
+        (
+            "lone surrogate",
+            text(r#"{"type":"send","room":"general","client_id":"s1","text":"\ud800"}"#),
+            ErrorCode::BadFrame,
+            Some("s1"),
+        ),
+        (
+            "duplicate field",
+            text(r#"{"type":"join","room":"a","room":"b"}"#),
+            ErrorCode::BadFrame,
+            None,
+        ),
+        (
+            "negative since",
+            text(r#"{"type":"join","room":"general","since":-1}"#),
+            ErrorCode::BadFrame,
+            None,
+        ),
+        (
+            "number beyond u64",
+            text(r#"{"type":"join","room":"general","since":1e400}"#),
+            ErrorCode::BadFrame,
+            None,
+        ),
+        (
+            "NUL in text",
+            text(r#"{"type":"send","room":"general","client_id":"z1","text":"a\u0000b"}"#),
+            ErrorCode::InvalidText,
+            Some("z1"),
+        ),
+        (
+            "bidi override in room",
+            text(r#"{"type":"join","room":"gen\u202eeral"}"#),
+            ErrorCode::InvalidRoom,
+            None,
+        ),
+        (
+            "zero-width space in nick",
+            text(r#"{"type":"nick","nick":"ad\u200bmin"}"#),
+            ErrorCode::InvalidNick,
+            None,
+        ),
+        (
+            "leave without joining",
+            text(r#"{"type":"leave","room":"elsewhere"}"#),
+            ErrorCode::NotJoined,
+            None,
+        ),
+        (
+            "typing without joining",
+            text(r#"{"type":"typing","room":"elsewhere"}"#),
             ErrorCode::NotJoined,
             None,
         ),

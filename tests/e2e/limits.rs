@@ -116,6 +116,7 @@ async fn a_client_that_does_not_read_is_dropped_and_the_room_keeps_going() {
     const MESSAGES: usize = 2000;
     let mut config = Config::for_tests();
     config.rate_limit = 0;
+    config.room_rate_limit = 0;
     config.queue_len = 64;
     config.history_limit = 10;
     let relay = InProcessRelay::start(config).await;
@@ -153,6 +154,178 @@ async fn a_client_that_does_not_read_is_dropped_and_the_room_keeps_going() {
     assert!(
         metrics.contains("palaver_slow_consumers_total 1"),
         "{metrics}"
+    );
+    relay.stop().await.unwrap();
+}
+
+fn refused_with(err: &anyhow::Error, status: u16) -> bool {
+    matches!(
+        err.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Http(r)) if r.status() == status
+    )
+}
+
+#[tokio::test]
+async fn handshakes_per_ip_per_second_are_capped() {
+    let mut config = Config::for_tests();
+    config.max_handshakes_per_ip_per_sec = 2; // a burst of 4
+    let relay = InProcessRelay::start(config).await;
+    let url = relay.ws_url();
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..8 {
+        match Client::connect(&url).await {
+            Ok(client) => open.push(client),
+            Err(err) => {
+                assert!(refused_with(&err, 429), "{err}");
+                refused += 1;
+            }
+        }
+    }
+    // The burst, and perhaps one more token refilled meanwhile.
+    assert!((4..=5).contains(&open.len()), "{} accepted", open.len());
+    assert_eq!(
+        tests::relay::metric(relay.addr, "palaver_handshakes_rejected_total")
+            .await
+            .unwrap(),
+        refused
+    );
+    // The bucket refills: a second later there is room again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(Client::connect(&url).await.is_ok());
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    let mut config = Config::for_tests();
+    config.max_conns_per_ip = 1;
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let relay = InProcessRelay::start(config).await;
+    let url = relay.ws_url();
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let _a = Client::connect_with_headers(&url, &from("198.51.100.1"))
+        .await
+        .unwrap();
+    let err = Client::connect_with_headers(&url, &from("198.51.100.1"))
+        .await
+        .err()
+        .expect("the same client IP is capped");
+    assert!(refused_with(&err, 429), "{err}");
+    let _b = Client::connect_with_headers(&url, &from("198.51.100.2"))
+        .await
+        .unwrap();
+    relay.stop().await.unwrap();
+
+    // Without --trusted-proxy the header is the client's word: ignored.
+    let mut config = Config::for_tests();
+    config.max_conns_per_ip = 1;
+    let relay = InProcessRelay::start(config).await;
+    let url = relay.ws_url();
+    let _a = Client::connect_with_headers(&url, &from("198.51.100.1"))
+        .await
+        .unwrap();
+    let err = Client::connect_with_headers(&url, &from("198.51.100.2"))
+        .await
+        .err()
+        .expect("a forged header does not buy another slot");
+    assert!(refused_with(&err, 429), "{err}");
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_room_takes_at_most_its_message_rate_from_all_members() {
+    let mut config = Config::for_tests();
+    config.rate_limit = 0;
+    config.room_rate_limit = 2; // a burst of 4
+    let relay = InProcessRelay::start(config).await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    alice.join("busy", None).await.unwrap();
+    bob.join("busy", None).await.unwrap();
+    alice.join("quiet", None).await.unwrap();
+    let mut outcomes = Vec::new();
+    for i in 0..3 {
+        for client in [&mut alice, &mut bob] {
+            let id = format!("m{i}");
+            client.say("busy", "hi", &id).await.unwrap();
+            let reply = client
+                .recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))
+                .await
+                .unwrap();
+            outcomes.push(reply);
+        }
+    }
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Error {
+                code, reference, ..
+            } => Some((*code, reference.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{outcomes:?}");
+    assert!(refused
+        .iter()
+        .all(|(code, reference)| *code == ErrorCode::RateLimited && reference.is_some()));
+    // Another room has its own budget.
+    alice.say_acked("quiet", "fine", "q-1").await.unwrap();
+    assert_eq!(
+        tests::relay::metric(relay.addr, "palaver_room_rate_limited_total")
+            .await
+            .unwrap(),
+        2
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::for_tests();
+    config.header_timeout_secs = 1;
+    let relay = InProcessRelay::start(config).await;
+    let mut tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(tests::WAIT, tcp.read_to_end(&mut rest))
+        .await
+        .expect("the relay closes the connection")
+        .ok();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(
+        tests::relay::metric(relay.addr, "palaver_header_timeouts_total")
+            .await
+            .unwrap(),
+        1
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_ignores_rate_limited_is_closed_as_a_flood() {
+    let relay = InProcessRelay::default().await;
+    let mut flooder = Client::hello(&relay.ws_url(), "flooder").await.unwrap();
+    for _ in 0..2000 {
+        if flooder.send(&shared::ClientMsg::Ping).await.is_err() {
+            break;
+        }
+    }
+    // The close frame may be lost to the reset of a socket closed with
+    // unread frames; the metric says what happened.
+    if let Ok(code) = flooder.expect_close().await {
+        assert_eq!(code, close::FLOODING);
+    }
+    assert_eq!(
+        tests::relay::metric(relay.addr, "palaver_flooders_total")
+            .await
+            .unwrap(),
+        1
     );
     relay.stop().await.unwrap();
 }

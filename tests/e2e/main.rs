@@ -2,6 +2,7 @@
 //! own relay on a free port and talks to it with real WebSocket clients;
 //! `cluster` also starts its own nats-server processes.
 
+mod auth;
 mod bad_input;
 mod browser;
 mod chat;
@@ -9,7 +10,9 @@ mod cli;
 mod cluster;
 mod deploy;
 mod durable;
+mod hostile;
 mod limits;
 mod process;
 mod pwa;
+mod soak;
 mod tls;

@@ -31,11 +31,22 @@ impl Client {
     }
 
     pub async fn connect_with_origin(url: &str, origin: Option<&str>) -> anyhow::Result<Client> {
+        match origin {
+            Some(origin) => Self::connect_with_headers(url, &[("origin", origin)]).await,
+            None => Self::connect_with_headers(url, &[]).await,
+        }
+    }
+
+    /// Connects with extra handshake headers (`origin`, `x-forwarded-for`).
+    pub async fn connect_with_headers(
+        url: &str,
+        headers: &[(&'static str, &str)],
+    ) -> anyhow::Result<Client> {
         let mut request = url.into_client_request()?;
-        if let Some(origin) = origin {
+        for (name, value) in headers {
             request
                 .headers_mut()
-                .insert("origin", HeaderValue::from_str(origin)?);
+                .insert(*name, HeaderValue::from_str(value)?);
         }
         let (ws, _) = tokio::time::timeout(
             WAIT,
@@ -76,6 +87,23 @@ impl Client {
             }
             other => bail!("expected welcome, got {other:?}"),
         }
+    }
+
+    /// Token mode: sends `hello` with this token and returns the next frame
+    /// (`welcome`, or the `error` that refuses the token).
+    pub async fn hello_with_token(&mut self, token: &str) -> anyhow::Result<ServerMsg> {
+        self.send(&ClientMsg::Hello {
+            nick: None,
+            resume: None,
+            token: Some(token.to_string()),
+        })
+        .await?;
+        let reply = self.recv().await?;
+        if let ServerMsg::Welcome { user, resume, .. } = &reply {
+            self.user = Some(user.clone());
+            self.resume = Some(resume.clone());
+        }
+        Ok(reply)
     }
 
     pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {

@@ -163,6 +163,67 @@ pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
+/// What the kernel and the relay say about a relay process's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Resident memory, KiB (VmRSS).
+    pub rss_kib: u64,
+    /// Open file descriptors.
+    pub fds: usize,
+    /// OS threads.
+    pub threads: u64,
+    /// The relay's tracked tasks (`palaver_tasks`).
+    pub tasks: u64,
+    /// Open WebSocket connections (`palaver_connections`).
+    pub connections: u64,
+}
+
+impl RelayProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the relay is running")
+    }
+
+    /// Reads /proc/PID and /metrics.
+    pub async fn usage(&self) -> anyhow::Result<Usage> {
+        let pid = self.pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count();
+        Ok(Usage {
+            rss_kib: field("VmRSS:")?,
+            threads: field("Threads:")?,
+            fds,
+            tasks: self.metric("palaver_tasks").await?,
+            connections: self.metric("palaver_connections").await?,
+        })
+    }
+
+    /// One unlabelled value from /metrics.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
+        metric(self.addr, name).await
+    }
+}
+
+/// One value from a relay's /metrics: `name` may include labels, as in
+/// `palaver_errors_total{code="rate_limited"}`.
+pub async fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<u64> {
+    let (_, body) = http_get(addr, "/metrics").await?;
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == name).then(|| value.parse().ok())?
+        })
+        .with_context(|| format!("no metric {name}"))
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
