@@ -87,14 +87,15 @@ async fn attacker(url: &str, n: usize) -> Client {
         .unwrap()
 }
 
-/// Waits until only the bystanders are connected and every room but the
-/// lobby is gone, then reads the relay's usage.
-async fn settled(relay: &RelayProcess) -> Usage {
+/// Waits until only the bystanders are connected, every room but the
+/// lobby is gone and (when given) the task count is back to `tasks`, then
+/// reads the relay's usage.
+async fn settled(relay: &RelayProcess, tasks: Option<u64>) -> Usage {
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
     loop {
         let usage = relay.usage().await.unwrap();
         let rooms = relay.metric("palaver_rooms").await.unwrap();
-        if usage.connections == 2 && rooms == 1 {
+        if usage.connections == 2 && rooms == 1 && tasks.is_none_or(|t| t == usage.tasks) {
             return usage;
         }
         assert!(
@@ -113,8 +114,8 @@ struct Report {
 impl Report {
     fn check(&mut self, scenario: &str, usage: Usage) {
         eprintln!(
-            "hostile | {scenario:<40} | RSS {:>6} KiB | fds {:>3} | tasks {:>3} | threads {:>2}",
-            usage.rss_kib, usage.fds, usage.tasks, usage.threads
+            "hostile | {scenario:<42} | RSS {:>6} KiB (peak so far {:>6}) | fds {:>3} | tasks {:>3} | threads {:>2}",
+            usage.rss_kib, usage.peak_rss_kib, usage.fds, usage.tasks, usage.threads
         );
         assert!(
             usage.rss_kib < self.baseline.rss_kib + RSS_SLACK_KIB,
@@ -151,7 +152,7 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     let url = relay.ws_url();
     let mut bystanders = Bystanders::start(&url).await;
     bystanders.still_chatting("start").await;
-    let baseline = settled(&relay).await;
+    let baseline = settled(&relay, None).await;
     eprintln!("hostile | baseline: {baseline:?}");
     let mut report = Report {
         baseline,
@@ -198,7 +199,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     }
     assert_eq!(dropped().await - dropped_before, 5);
     bystanders.still_chatting("frame flood").await;
-    report.check("5 x 3000 garbage frames", settled(&relay).await);
+    report.check(
+        "5 x 3000 garbage frames",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 2. Sends past the per-connection and per-room rates: 30 members of
     //    one room each try 40 messages at once.
@@ -238,7 +242,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
         "the room limit never applied"
     );
     bystanders.still_chatting("send flood").await;
-    report.check("30 x 40 sends into one room", settled(&relay).await);
+    report.check(
+        "30 x 40 sends into one room",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 3. Frames beyond the hard limit: closed with 1009 before being read whole.
     let oversized = ips(20).map(|n| {
@@ -256,7 +263,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
         assert_eq!(code, close::MESSAGE_TOO_BIG);
     }
     bystanders.still_chatting("oversized frames").await;
-    report.check("20 x 1 MiB frames", settled(&relay).await);
+    report.check(
+        "20 x 1 MiB frames",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 4. A client that asks for a lot and never reads: 10 seeders fill a
     //    room with large messages, then a reader asks for history pages
@@ -303,7 +313,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     bystanders
         .still_chatting("history hog that never reads")
         .await;
-    report.check("1 client never reading 110 x 400 KB", settled(&relay).await);
+    report.check(
+        "1 client never reading 110 x 400 KB",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 5. Thousands of joins and leaves: 40 clients, 60 rooms each.
     let churners = ips(40).map(|n| {
@@ -327,7 +340,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     });
     join_all(churners).await;
     bystanders.still_chatting("join/leave churn").await;
-    report.check("40 x 60 joins and leaves", settled(&relay).await);
+    report.check(
+        "40 x 60 joins and leaves",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 6. A connection flood from one address: 200 handshakes at once. The
     //    handshake rate (burst 20) and connections per IP (32) refuse most.
@@ -343,7 +359,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     assert!(accepted <= 32, "{accepted} handshakes accepted");
     drop(results);
     bystanders.still_chatting("connection flood").await;
-    report.check("200 handshakes from one IP", settled(&relay).await);
+    report.check(
+        "200 handshakes from one IP",
+        settled(&relay, Some(baseline.tasks)).await,
+    );
 
     // 7. Connections that never finish their request (closed after the
     //    2 s header timeout) and WebSockets that never send a frame
@@ -381,7 +400,7 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
         .await;
     report.check(
         "100 half-open HTTP + 20 silent WebSockets",
-        settled(&relay).await,
+        settled(&relay, Some(baseline.tasks)).await,
     );
 
     // The relay is healthy and the bystanders lost nothing throughout.

@@ -168,6 +168,8 @@ pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
 pub struct Usage {
     /// Resident memory, KiB (VmRSS).
     pub rss_kib: u64,
+    /// The most resident memory so far, KiB (VmHWM).
+    pub peak_rss_kib: u64,
     /// Open file descriptors.
     pub fds: usize,
     /// OS threads.
@@ -198,6 +200,7 @@ impl RelayProcess {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count();
         Ok(Usage {
             rss_kib: field("VmRSS:")?,
+            peak_rss_kib: field("VmHWM:")?,
             threads: field("Threads:")?,
             fds,
             tasks: self.metric("palaver_tasks").await?,
