@@ -1,7 +1,7 @@
 //! Fuzzes what the relay does with every text frame before acting on it:
 //! `ClientMsg::decode` (JSON parsing plus every validator), and the
 //! validators on their own. A crash here is a relay crash; each one found
-//! becomes a regression test in shared/tests/regressions.rs.
+//! becomes a regression test in shared/tests/properties.rs.
 //!
 //! Invariants checked besides "no panic": an accepted frame re-encodes to
 //! the same message, and normalised names are a fixed point.
