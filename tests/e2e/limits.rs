@@ -173,6 +173,7 @@ async fn handshakes_per_ip_per_second_are_capped() {
     let url = relay.ws_url();
     let mut open = Vec::new();
     let mut refused = 0;
+    let started = std::time::Instant::now();
     for _ in 0..8 {
         match Client::connect(&url).await {
             Ok(client) => open.push(client),
@@ -182,8 +183,14 @@ async fn handshakes_per_ip_per_second_are_capped() {
             }
         }
     }
-    // The burst, and perhaps one more token refilled meanwhile.
-    assert!((4..=5).contains(&open.len()), "{} accepted", open.len());
+    // The burst, plus what refilled meanwhile (2 per second).
+    let refilled = (started.elapsed().as_secs_f64() * 2.0).ceil() as usize;
+    assert!(
+        (4..=4 + refilled).contains(&open.len()),
+        "{} accepted",
+        open.len()
+    );
+    assert!(refused > 0 || refilled >= 4);
     assert_eq!(
         tests::relay::metric(relay.addr, "palaver_handshakes_rejected_total")
             .await
@@ -266,7 +273,9 @@ async fn a_room_takes_at_most_its_message_rate_from_all_members() {
             _ => None,
         })
         .collect();
-    assert_eq!(refused.len(), 2, "{outcomes:?}");
+    // 6 sends against a burst of 4: 2 refused, or 1 if a token refilled
+    // meanwhile (one per half second).
+    assert!((1..=2).contains(&refused.len()), "{outcomes:?}");
     assert!(refused
         .iter()
         .all(|(code, reference)| *code == ErrorCode::RateLimited && reference.is_some()));
@@ -276,7 +285,7 @@ async fn a_room_takes_at_most_its_message_rate_from_all_members() {
         tests::relay::metric(relay.addr, "palaver_room_rate_limited_total")
             .await
             .unwrap(),
-        2
+        refused.len() as u64
     );
     relay.stop().await.unwrap();
 }
