@@ -177,7 +177,11 @@ async fn bench_fanout_smoke_run_loses_nothing() {
         "memory",
         "--rate-limit",
         "0",
+        "--room-rate-limit",
+        "0",
         "--max-conns-per-ip",
+        "0",
+        "--max-handshakes-per-ip-per-sec",
         "0",
     ])
     .await

@@ -346,7 +346,7 @@ async fn load(
             }
         }
         bail!(
-            "no connection could be set up ({}); is palaver-relay running at {} with --max-conns-per-ip 0?",
+            "no connection could be set up ({}); is palaver-relay running at {} with --max-conns-per-ip 0 --max-handshakes-per-ip-per-sec 0?",
             errors.first().map_or("no error", String::as_str),
             common.url
         );

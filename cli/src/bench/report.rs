@@ -125,7 +125,7 @@ impl Report {
         }
         if self.connect_failed > 0 {
             self.warnings.push(format!(
-                "{} connection(s) failed to set up (file descriptors: {}; relay limits: start it with --max-conns-per-ip 0 --rate-limit 0)",
+                "{} connection(s) failed to set up (file descriptors: {}; relay limits: start it with --max-conns-per-ip 0 --max-handshakes-per-ip-per-sec 0 --rate-limit 0 --room-rate-limit 0)",
                 self.connect_failed, self.nofile_limit
             ));
         }
