@@ -140,6 +140,8 @@ impl Report {
 #[tokio::test]
 async fn hostile_clients_cost_the_bystanders_nothing() {
     let relay = RelayProcess::spawn(&[
+        "--store",
+        "memory",
         "--trusted-proxy",
         "127.0.0.1",
         "--header-timeout",

@@ -44,6 +44,8 @@ async fn connect(url: &str, n: u64) -> anyhow::Result<Client> {
 async fn churn_and_steady_chat_leave_the_relay_flat() {
     let duration = soak_duration();
     let relay = RelayProcess::spawn(&[
+        "--store",
+        "memory",
         "--trusted-proxy",
         "127.0.0.1",
         "--resume-grace-secs",
