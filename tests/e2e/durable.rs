@@ -22,6 +22,8 @@ fn relay_args(dir: &Path) -> Vec<String> {
         dir.display().to_string(),
         "--rate-limit".into(),
         "0".into(),
+        "--room-rate-limit".into(),
+        "0".into(),
         "--join-history".into(),
         "1000".into(),
     ]

@@ -254,10 +254,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
         let url = url.clone();
         async move {
             let mut client = attacker(&url, n).await;
-            client
+            // The relay may close before the whole frame is written.
+            let _ = client
                 .send_raw(Message::Text("x".repeat(1024 * 1024).into()))
-                .await
-                .unwrap();
+                .await;
             client.expect_close().await
         }
     });
