@@ -172,6 +172,7 @@ async fn piped_lines_are_delivered_exactly_once_across_a_relay_restart() {
 
 #[tokio::test]
 async fn bench_fanout_smoke_run_loses_nothing() {
+    let _heavy = tests::heavy().await;
     let relay = RelayProcess::spawn(&[
         "--store",
         "memory",

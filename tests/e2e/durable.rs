@@ -187,6 +187,7 @@ fn stored_by_id(stored: &[ChatMessage]) -> HashMap<String, u64> {
 
 #[tokio::test]
 async fn kill_9_under_load_loses_no_acked_message() {
+    let _heavy = tests::heavy().await;
     const CLIENTS: usize = 4;
     /// Acked messages before the kill.
     const BEFORE_KILL: usize = 300;

@@ -139,6 +139,7 @@ impl Report {
 
 #[tokio::test]
 async fn hostile_clients_cost_the_bystanders_nothing() {
+    let _heavy = tests::heavy().await;
     let relay = RelayProcess::spawn(&[
         "--store",
         "memory",

@@ -92,6 +92,7 @@ fn the_service_worker_precaches_exactly_this_build() {
 
 #[tokio::test]
 async fn chromium_finds_the_app_installable_and_it_works_offline() {
+    let _heavy = tests::heavy().await;
     let data = tempfile::tempdir().unwrap();
     let relay = serve_app(data.path()).await;
     let port = relay.port();

@@ -42,6 +42,7 @@ async fn connect(url: &str, n: u64) -> anyhow::Result<Client> {
 
 #[tokio::test]
 async fn churn_and_steady_chat_leave_the_relay_flat() {
+    let _heavy = tests::heavy().await;
     let duration = soak_duration();
     let relay = RelayProcess::spawn(&[
         "--store",

@@ -15,6 +15,15 @@ pub use relay::{InProcessRelay, RelayProcess};
 
 use std::time::Duration;
 
+/// Taken by the tests that load the machine (the hostile suite, the soak)
+/// and by those whose bounded waits a loaded machine can miss (a bench
+/// smoke run, a crash under load, the browser going offline and back), so
+/// that none of them runs while another does. The other tests run as usual.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// How long any single expectation may take before the test fails. Generous,
 /// because CI machines are shared; a passing test never waits this long.
 pub const WAIT: Duration = Duration::from_secs(10);
