@@ -2,15 +2,10 @@
 
 use relay::Config;
 use shared::{protocol::PresenceEvent, ServerMsg};
-use tests::{client::room, Client, InProcessRelay};
-
-fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
-    match msg {
-        ServerMsg::Joined { history, .. } => history.iter().map(|m| m.seq).collect(),
-        ServerMsg::History { messages, .. } => messages.iter().map(|m| m.seq).collect(),
-        other => panic!("no history in {other:?}"),
-    }
-}
+use tests::{
+    client::{history_seqs, room},
+    Client, InProcessRelay,
+};
 
 #[tokio::test]
 async fn two_users_chat_and_see_each_other() {
@@ -103,17 +98,7 @@ async fn history_after_since_and_paging_before() {
     let joined = bob.join("general", Some(9)).await.unwrap();
     assert_eq!(history_seqs(&joined), [10, 11, 12]);
 
-    bob.send(&shared::ClientMsg::History {
-        room: room("general"),
-        before: Some(10),
-        limit: Some(4),
-    })
-    .await
-    .unwrap();
-    let page = bob
-        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
-        .await
-        .unwrap();
+    let page = bob.history("general", Some(10), Some(4)).await.unwrap();
     assert_eq!(history_seqs(&page), [6, 7, 8, 9]);
     relay.stop().await.unwrap();
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use relay::Config;
 use shared::{protocol::PresenceEvent, ChatMessage, ClientMsg, ErrorCode, ServerMsg};
 use tests::{
-    client::room, nats::nats_server_binary, relay::free_port, Client, InProcessRelay, NatsCluster,
-    NatsServer, RelayProcess, WAIT,
+    client::{history_of, room},
+    nats::nats_server_binary,
+    relay::free_port,
+    Client, InProcessRelay, NatsCluster, NatsServer, RelayProcess, WAIT,
 };
 
 /// Longer than a relay's presence expiry (12 s) plus its sweep.
@@ -42,14 +44,6 @@ fn nicks(joined: &ServerMsg) -> Vec<String> {
     let mut nicks: Vec<String> = members.iter().map(|m| m.nick.to_string()).collect();
     nicks.sort();
     nicks
-}
-
-fn history(msg: &ServerMsg) -> Vec<ChatMessage> {
-    match msg {
-        ServerMsg::Joined { history, .. } => history.clone(),
-        ServerMsg::History { messages, .. } => messages.clone(),
-        other => panic!("no history in {other:?}"),
-    }
 }
 
 fn texts(messages: &[ChatMessage]) -> Vec<String> {
@@ -151,7 +145,7 @@ async fn two_relays_on_one_nats_serve_one_conversation() {
     let mut carol = Client::hello(&a.ws_url(), "carol").await.unwrap();
     let joined = carol.join("général", None).await.unwrap();
     assert_eq!(nicks(&joined), ["alice", "carol", "robert"]);
-    assert_eq!(texts(&history(&joined)), ["hi bob", "hi alice"]);
+    assert_eq!(texts(&history_of(&joined)), ["hi bob", "hi alice"]);
 
     // Leaving is announced across relays.
     bob.send(&ClientMsg::Leave {
@@ -205,7 +199,7 @@ async fn message_order_is_the_same_for_everyone_on_three_relays() {
     // And the stored history says the same.
     let mut late = Client::hello(&relays[1].ws_url(), "late").await.unwrap();
     let joined = late.join("race", None).await.unwrap();
-    let stored: Vec<(u64, String)> = history(&joined)
+    let stored: Vec<(u64, String)> = history_of(&joined)
         .iter()
         .map(|m| (m.seq, m.text.to_string()))
         .collect();
@@ -243,23 +237,19 @@ async fn since_and_history_cursors_work_on_any_relay() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
     let mut bob = Client::hello(&b.ws_url(), "bob").await.unwrap();
     let joined = bob.join("general", Some(seqs[8])).await.unwrap();
-    assert_eq!(texts(&history(&joined)), ["m10", "m11", "m12"]);
-    bob.send(&ClientMsg::History {
-        room: room("general"),
-        before: Some(seqs[9]),
-        limit: Some(4),
-    })
-    .await
-    .unwrap();
+    assert_eq!(texts(&history_of(&joined)), ["m10", "m11", "m12"]);
     let page = bob
-        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
+        .history("general", Some(seqs[9]), Some(4))
         .await
         .unwrap();
-    assert_eq!(texts(&history(&page)), ["m6", "m7", "m8", "m9"]);
+    assert_eq!(texts(&history_of(&page)), ["m6", "m7", "m8", "m9"]);
     // The latest page, flagged as such, on a relay that shows 5 on join.
     let mut carol = Client::hello(&b.ws_url(), "carol").await.unwrap();
     let joined = carol.join("general", None).await.unwrap();
-    assert_eq!(texts(&history(&joined)), ["m8", "m9", "m10", "m11", "m12"]);
+    assert_eq!(
+        texts(&history_of(&joined)),
+        ["m8", "m9", "m10", "m11", "m12"]
+    );
     assert!(matches!(
         joined,
         ServerMsg::Joined {
@@ -268,7 +258,7 @@ async fn since_and_history_cursors_work_on_any_relay() {
         }
     ));
     let joined = carol.join("other", Some(seqs[6])).await.unwrap();
-    assert_eq!(history(&joined).len(), 5);
+    assert_eq!(history_of(&joined).len(), 5);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
@@ -303,7 +293,7 @@ async fn a_killed_relay_s_users_reconnect_elsewhere_and_lose_nothing() {
     let mut alice = Client::connect(&b.ws_url()).await.unwrap();
     assert_eq!(alice.login(None, token).await.unwrap(), identity);
     let joined = alice.join("general", Some(last_seen)).await.unwrap();
-    let caught_up = history(&joined);
+    let caught_up = history_of(&joined);
     assert_eq!(texts(&caught_up), ["three"]);
     assert_eq!(caught_up[0].seq, sent_meanwhile);
     // A resend of what she sent through the dead relay is recognised.
@@ -331,7 +321,7 @@ async fn a_killed_relay_s_users_reconnect_elsewhere_and_lose_nothing() {
     }
     let mut fresh = Client::hello(&b.ws_url(), "fresh").await.unwrap();
     let joined = fresh.join("general", None).await.unwrap();
-    assert_eq!(texts(&history(&joined)), ["one", "two", "three"]);
+    assert_eq!(texts(&history_of(&joined)), ["one", "two", "three"]);
     assert_eq!(nicks(&joined), ["alice", "bob", "fresh"]);
 }
 
@@ -367,7 +357,7 @@ async fn a_nats_restart_refuses_unstored_sends_and_loses_nothing_acked() {
 
     let mut fresh = Client::hello(&b.ws_url(), "fresh").await.unwrap();
     let joined = fresh.join("general", None).await.unwrap();
-    assert_eq!(texts(&history(&joined)), ["before", "during", "after"]);
+    assert_eq!(texts(&history_of(&joined)), ["before", "during", "after"]);
 }
 
 #[tokio::test]
@@ -508,7 +498,7 @@ async fn a_nats_node_dies_and_relays_on_the_others_carry_on() {
             error => panic!("never joined: {error:?}"),
         }
     };
-    assert_eq!(texts(&history(&joined)), ["before", "after"]);
+    assert_eq!(texts(&history_of(&joined)), ["before", "after"]);
     for relay in relays {
         relay.stop().await.unwrap();
     }

@@ -4,17 +4,9 @@
 use std::{collections::HashMap, path::Path, process::Output};
 
 use relay::{config::StoreKind, Config};
-use shared::{ChatMessage, ClientMsg, ServerMsg};
-use tests::{client::room, relay::free_port, Client, InProcessRelay, RelayProcess, WAIT};
+use shared::{ChatMessage, ServerMsg};
+use tests::{client::history_seqs, relay::free_port, Client, InProcessRelay, RelayProcess, WAIT};
 use tokio::sync::mpsc;
-
-fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
-    match msg {
-        ServerMsg::Joined { history, .. } => history.iter().map(|m| m.seq).collect(),
-        ServerMsg::History { messages, .. } => messages.iter().map(|m| m.seq).collect(),
-        other => panic!("no history in {other:?}"),
-    }
-}
 
 fn relay_args(dir: &Path) -> Vec<String> {
     vec![
@@ -106,17 +98,7 @@ async fn a_restart_keeps_every_message_and_seqs_continue() {
     assert_eq!(history[0].from.nick.as_str(), "alice");
     let joined = bob.join("random", Some(7)).await.unwrap();
     assert_eq!(history_seqs(&joined), [8, 9, 10]);
-    bob.send(&ClientMsg::History {
-        room: room("general"),
-        before: Some(5),
-        limit: Some(3),
-    })
-    .await
-    .unwrap();
-    let page = bob
-        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
-        .await
-        .unwrap();
+    let page = bob.history("general", Some(5), Some(3)).await.unwrap();
     assert_eq!(history_seqs(&page), [2, 3, 4]);
     assert_eq!(bob.say_acked("general", "again", "b-1").await.unwrap(), 11);
     stop(relay).await;
@@ -376,17 +358,7 @@ async fn in_process_sqlite_relay_serves_since_and_paging() {
     let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
     let joined = bob.join("general", Some(9)).await.unwrap();
     assert_eq!(history_seqs(&joined), [10, 11, 12]);
-    bob.send(&ClientMsg::History {
-        room: room("general"),
-        before: Some(10),
-        limit: Some(4),
-    })
-    .await
-    .unwrap();
-    let page = bob
-        .recv_until(|m| matches!(m, ServerMsg::History { .. }))
-        .await
-        .unwrap();
+    let page = bob.history("general", Some(10), Some(4)).await.unwrap();
     assert_eq!(history_seqs(&page), [6, 7, 8, 9]);
     relay.stop().await.unwrap();
 }

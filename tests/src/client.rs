@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+use shared::{ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, http::HeaderValue, Message},
@@ -22,6 +22,20 @@ pub struct Client {
 
 pub fn room(name: &str) -> RoomName {
     RoomName::new(name).expect("test room names are valid")
+}
+
+/// The messages of a `joined` or `history` frame.
+pub fn history_of(msg: &ServerMsg) -> Vec<ChatMessage> {
+    match msg {
+        ServerMsg::Joined { history, .. } => history.clone(),
+        ServerMsg::History { messages, .. } => messages.clone(),
+        other => panic!("no history in {other:?}"),
+    }
+}
+
+/// The seqs of a `joined` or `history` frame, in order.
+pub fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
+    history_of(msg).iter().map(|m| m.seq).collect()
 }
 
 impl Client {
@@ -154,6 +168,23 @@ impl Client {
             ServerMsg::Ack { seq, .. } => Ok(seq),
             other => bail!("expected an ack, got {other:?}"),
         }
+    }
+
+    /// Asks for a page of scrollback and waits for it.
+    pub async fn history(
+        &mut self,
+        name: &str,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> anyhow::Result<ServerMsg> {
+        self.send(&ClientMsg::History {
+            room: room(name),
+            before,
+            limit,
+        })
+        .await?;
+        self.recv_until(|m| matches!(m, ServerMsg::History { .. }))
+            .await
     }
 
     /// The next protocol frame (pings and pongs skipped), within [`WAIT`].
