@@ -2,7 +2,7 @@
 //! the built bundle. Each test saves screenshots under target/e2e/.
 
 use tests::{
-    browser::{dist_dir, ENTER},
+    browser::{relay_serving_app, ENTER},
     Browser, RelayProcess,
 };
 
@@ -10,23 +10,8 @@ use tests::{
 /// as long as the returned guard lives).
 async fn serve_app() -> (RelayProcess, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let relay = start_relay(None, data.path()).await;
+    let relay = relay_serving_app(None, data.path()).await.unwrap();
     (relay, data)
-}
-
-/// The relay serving dist/ with its store in `data`, on `port` or a free one.
-async fn start_relay(port: Option<u16>, data: &std::path::Path) -> RelayProcess {
-    let dist = dist_dir();
-    let args = [
-        "--static-dir",
-        dist.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    match port {
-        Some(port) => RelayProcess::spawn_on(port, &args).await.unwrap(),
-        None => RelayProcess::spawn(&args).await.unwrap(),
-    }
 }
 
 /// Opens the app, picks a nick and waits for the composer of `general`.
@@ -112,7 +97,7 @@ async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
     say(&alice, "typed during the outage").await;
     alice.screenshot("restart-offline-alice").await.unwrap();
 
-    let _relay = start_relay(Some(port), data.path()).await;
+    let _relay = relay_serving_app(Some(port), data.path()).await.unwrap();
     bob.wait_text("[data-testid=message-text]", "typed during the outage")
         .await
         .unwrap();

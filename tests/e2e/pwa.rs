@@ -2,19 +2,11 @@
 //! judges it, and working offline against a relay that is really gone.
 
 use serde_json::{json, Value};
-use tests::{browser::dist_dir, relay::http_get, Browser, RelayProcess};
-
-async fn serve_app(data_dir: &std::path::Path) -> RelayProcess {
-    let dist = dist_dir();
-    RelayProcess::spawn(&[
-        "--static-dir",
-        dist.to_str().unwrap(),
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ])
-    .await
-    .unwrap()
-}
+use tests::{
+    browser::{dist_dir, relay_serving_app},
+    relay::http_get,
+    Browser,
+};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {
@@ -94,7 +86,7 @@ fn the_service_worker_precaches_exactly_this_build() {
 async fn chromium_finds_the_app_installable_and_it_works_offline() {
     let _heavy = tests::heavy().await;
     let data = tempfile::tempdir().unwrap();
-    let relay = serve_app(data.path()).await;
+    let relay = relay_serving_app(None, data.path()).await.unwrap();
     let port = relay.port();
     let url = relay.http_url("/");
     let (code, _) = http_get(relay.addr, "/sw.js").await.unwrap();
@@ -163,17 +155,7 @@ async fn chromium_finds_the_app_installable_and_it_works_offline() {
     alice.screenshot("pwa-offline-alice").await.unwrap();
 
     // Back online: the outbox is delivered exactly once.
-    let _relay = RelayProcess::spawn_on(
-        port,
-        &[
-            "--static-dir",
-            dist_dir().to_str().unwrap(),
-            "--data-dir",
-            data.path().to_str().unwrap(),
-        ],
-    )
-    .await
-    .unwrap();
+    let _relay = relay_serving_app(Some(port), data.path()).await.unwrap();
     alice
         .cdp(
             "Network.emulateNetworkConditions",

@@ -40,6 +40,23 @@ pub fn dist_dir() -> PathBuf {
     dir
 }
 
+/// A relay process serving the built app (dist/) with its durable store in
+/// `data`, on `port` or a free one. Restarting on the same port and data
+/// dir is how the browser tests take a relay away and bring it back.
+pub async fn relay_serving_app(
+    port: Option<u16>,
+    data: &std::path::Path,
+) -> anyhow::Result<crate::RelayProcess> {
+    let dist = dist_dir();
+    let dist = dist.to_str().context("dist path is UTF-8")?;
+    let data = data.to_str().context("data path is UTF-8")?;
+    let args = ["--static-dir", dist, "--data-dir", data];
+    match port {
+        Some(port) => crate::RelayProcess::spawn_on(port, &args).await,
+        None => crate::RelayProcess::spawn(&args).await,
+    }
+}
+
 /// Where screenshots go for review: target/e2e/.
 pub fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
