@@ -599,9 +599,12 @@ impl Session {
     }
 }
 
+/// Whether the read failed because a frame passed the hard size limit
+/// (tungstenite's capacity error, which axum wraps).
 fn is_capacity_error(err: &axum::Error) -> bool {
-    let text = err.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
 }
 
 pub fn now_ms() -> u64 {
