@@ -425,11 +425,7 @@ async fn load(
     report.lost = lost;
     report.dups = dups;
     report.latency_ms = (!latency.is_empty()).then(|| Latency::from_us(&latency));
-    report.errors = errors
-        .into_iter()
-        .take(5)
-        .map(|(e, n)| format!("{n}x {e}"))
-        .collect();
+    report.errors = error_summary(errors);
     report.generator(self_before, self_after, wall);
     if let (Some(idle), Some(before), Some(after)) = (relay_idle, relay_before, relay_after) {
         report.relay(idle, before, after, wall, ready);
@@ -508,11 +504,7 @@ async fn churn(
     report.acked = rtt.len();
     report.cycles_per_s = Some(rtt.len() as f64 / wall.as_secs_f64());
     report.latency_ms = (!rtt.is_empty()).then(|| Latency::from_us(&rtt));
-    report.errors = errors
-        .into_iter()
-        .take(5)
-        .map(|(e, n)| format!("{n}x {e}"))
-        .collect();
+    report.errors = error_summary(errors);
     report.generator(self_before, self_after, wall);
     if let (Some(before), Some(after)) = (relay_before, relay_after) {
         report.relay(before, before, after, wall, 0);
@@ -599,4 +591,13 @@ impl Progress {
             eprintln!();
         }
     }
+}
+
+/// The first few distinct errors, each with how often it happened.
+fn error_summary(errors: HashMap<String, usize>) -> Vec<String> {
+    errors
+        .into_iter()
+        .take(5)
+        .map(|(e, n)| format!("{n}x {e}"))
+        .collect()
 }
