@@ -62,6 +62,36 @@ pub async fn start(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<JetStreamStore>> {
+    let (client, store) = connect(config, deliver, tracker, shutdown).await?;
+    let accounts = Arc::new(accounts::Accounts::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    accounts.clone().spawn(tracker, shutdown.clone());
+    hub.set_directory(accounts);
+    presence::spawn(client, hub, tracker, shutdown.clone());
+    Ok(store)
+}
+
+/// The JetStream store alone, without presence and accounts: what
+/// [`start`] builds on, and what the store conformance tests run against
+/// (the same suite as the other engines, through the `Store` trait). It
+/// consumes the stream until `shutdown`.
+pub async fn start_store(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<JetStreamStore>> {
+    Ok(connect(config, deliver, tracker, shutdown).await?.1)
+}
+
+async fn connect(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
     let events_servers = servers.clone();
     // Told on every (re)connection, so the stream consumer starts afresh
@@ -107,14 +137,7 @@ pub async fn start(
         connected,
     ));
     store.clone().spawn(tracker, shutdown.clone(), servers);
-    let accounts = Arc::new(accounts::Accounts::new(
-        async_nats::jetstream::new(client.clone()),
-        config,
-    ));
-    accounts.clone().spawn(tracker, shutdown.clone());
-    hub.set_directory(accounts);
-    presence::spawn(client, hub, tracker, shutdown.clone());
-    Ok(store)
+    Ok((client, store))
 }
 
 #[cfg(test)]
