@@ -39,7 +39,7 @@ use async_nats::{
     },
     HeaderMap,
 };
-use futures_util::StreamExt;
+use futures_util::{future::BoxFuture, StreamExt};
 use shared::{ChatMessage, RoomName};
 use tokio::sync::{watch, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -47,7 +47,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{room_subject, room_token, ROOM_SUBJECTS, STREAM};
 use crate::{
     config::Config,
-    store::{Appended, BoxFuture, Deliver, NewMessage, Page, Store, StoreError},
+    store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
 };
 
 /// How long a publish may wait for JetStream's ack before the send is
