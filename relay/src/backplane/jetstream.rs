@@ -11,9 +11,10 @@
 //! came up, and calls [`Deliver`] for each message in stream order. That is
 //! what makes every member of a room, on any relay, see the same order.
 //! `append` waits (bounded) until its own message went through that
-//! consumer, so the sender sees its `message` before, or right around, its
-//! `ack`, as in standalone mode; `after` waits the same way for the last
-//! message it read, so a joiner gets nothing twice.
+//! consumer, so the sender sees its `message` before its `ack`, as in
+//! standalone mode; `after` waits the same way for the last message it
+//! read, so a joiner gets nothing twice. Both wait on their own room's
+//! mark ([`Delivered`]), not on the relay's.
 //!
 //! History reads go to JetStream with a short-lived ordered consumer
 //! filtered on the room's subject. JetStream (2.9) cannot read a subject
@@ -41,10 +42,10 @@ use async_nats::{
 };
 use futures_util::{future::BoxFuture, StreamExt};
 use shared::{ChatMessage, RoomName};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{room_subject, room_token, ROOM_SUBJECTS, STREAM};
+use super::{delivered::Delivered, room_subject, room_token, ROOM_SUBJECTS, STREAM};
 use crate::{
     config::Config,
     store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
@@ -67,8 +68,8 @@ pub struct JetStreamStore {
     js: jetstream::Context,
     /// The stream, once NATS answered and it exists.
     stream: OnceLock<stream::Stream>,
-    /// The stream sequence the local consumer has delivered up to.
-    delivered: watch::Sender<u64>,
+    /// How far the local consumer has delivered, per room.
+    delivered: Delivered,
     /// True while the local consumer is reading the stream.
     consuming: AtomicBool,
     deliver: Deliver,
@@ -112,7 +113,7 @@ impl JetStreamStore {
             client,
             js,
             stream: OnceLock::new(),
-            delivered: watch::channel(0).0,
+            delivered: Delivered::default(),
             consuming: AtomicBool::new(false),
             deliver,
             stream_config,
@@ -163,7 +164,7 @@ impl JetStreamStore {
             "JetStream stream {STREAM} ready; delivering from sequence {}",
             last + 1
         );
-        self.delivered.send_replace(last);
+        self.delivered.start_after(last);
         self.consume(last + 1).await;
     }
 
@@ -241,7 +242,7 @@ impl JetStreamStore {
                     None => tracing::warn!("skipping undecodable message {seq} in {STREAM}"),
                 }
                 start = seq + 1;
-                self.delivered.send_replace(seq);
+                self.delivered.record(&message.subject, seq);
             }
             self.consuming.store(false, Ordering::Release);
         }
@@ -256,7 +257,7 @@ impl JetStreamStore {
             return false;
         };
         let last = stream.cached_info().state.last_sequence;
-        let delivered = *self.delivered.borrow();
+        let delivered = self.delivered.last();
         if last <= delivered {
             *stalled_at = None;
             return false;
@@ -300,14 +301,12 @@ impl JetStreamStore {
         }
     }
 
-    /// Waits until the local consumer delivered `seq` (bounded).
-    async fn caught_up(&self, seq: u64) {
-        let mut rx = self.delivered.subscribe();
-        if tokio::time::timeout(CATCH_UP_TIMEOUT, rx.wait_for(|d| *d >= seq))
-            .await
-            .is_err()
-        {
-            tracing::debug!("local delivery is behind sequence {seq}");
+    /// Waits until the local consumer delivered the room's message `seq`
+    /// (bounded).
+    async fn caught_up(&self, room: &RoomName, seq: u64) {
+        let subject = room_subject(room);
+        if !self.delivered.wait(&subject, seq, CATCH_UP_TIMEOUT).await {
+            tracing::debug!("local delivery in {room} is behind sequence {seq}");
         }
     }
 
@@ -324,7 +323,8 @@ impl JetStreamStore {
             msg.from.id,
             msg.client_id
         );
-        let subject = room_subject(&msg.room);
+        let room = msg.room.clone();
+        let subject = room_subject(&room);
         let payload = encode(msg);
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
@@ -348,7 +348,7 @@ impl JetStreamStore {
         if ack.duplicate {
             return Ok(Appended::Duplicate(ack.sequence));
         }
-        self.caught_up(ack.sequence).await;
+        self.caught_up(&room, ack.sequence).await;
         Ok(Appended::New(ack.sequence))
     }
 
@@ -473,7 +473,7 @@ impl Store for JetStreamStore {
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
-            self.caught_up(last).await;
+            self.caught_up(&room, last).await;
             Ok(page)
         })
     }

@@ -21,6 +21,7 @@
 //! every relay, and stored, so `since` and `history` cursors from one relay
 //! work on any other.
 
+mod delivered;
 mod directory;
 mod jetstream;
 pub mod presence;
