@@ -5,14 +5,15 @@
 //! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
 //! - `http`: the accept loop serving those routes over HTTP/1.1, with a
 //!   timeout for request headers.
-//! - `session`: one WebSocket connection, its reader and writer.
+//! - `session`: one WebSocket connection: its reader, one method per
+//!   client frame, its writer, and its one cleanup block.
 //! - `peer`: a connection's outgoing queue, its byte budget and its kick.
 //! - `hub`: rooms, members (local and on other relays), presence, fan-out.
 //! - `accounts`: who a connection is: accounts and resume tokens.
 //! - `store`: message numbering, dedup and history behind one trait; in
 //!   memory, or durable in SQLite (the default).
 //! - `backplane`: cluster mode, the only module that knows NATS: a
-//!   JetStream store and presence across relays.
+//!   JetStream store, presence across relays, shared resume tokens.
 //! - `limits`: rate buckets, connection counting, the client's IP.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.

@@ -12,7 +12,7 @@
 //!   each hub's view of the members on other relays up to date over core
 //!   NATS (announcements, a heartbeat with the full list, and expiry of
 //!   relays that stop beating); typing travels the same way.
-//! - [`directory`] is the accounts' [`Directory`](crate::accounts::Directory):
+//! - `directory` is the accounts' [`Directory`](crate::accounts::Directory):
 //!   it shares resume tokens between relays (a key-value stream), so a user
 //!   keeps their identity when their relay dies.
 //!

@@ -186,6 +186,9 @@ impl Session {
         }
     }
 
+    /// The guards every frame passes (size, frame rate, decoding, who it is
+    /// from), then one arm per frame kind that only dispatches; a refused
+    /// command becomes one `error` frame here.
     async fn on_text(&mut self, text: &str) {
         if text.len() > MAX_FRAME_BYTES {
             return self.error(
