@@ -16,6 +16,7 @@ mod limits;
 mod process;
 mod pwa;
 mod retention;
+mod slow_consumers;
 mod soak;
 mod store_conformance;
 mod store_faults;
