@@ -31,9 +31,13 @@ impl Engine for Memory {
     }
 }
 
-/// SQLite in a temporary data directory that outlives restarts.
+/// SQLite in a temporary data directory that outlives restarts, with a
+/// cache of `cache_per_room` recent messages per room: the default, which
+/// serves these tests' pages from memory, or a tiny one, which sends them
+/// to the database.
 struct Sqlite {
     dir: tempfile::TempDir,
+    cache_per_room: usize,
 }
 
 impl Engine for Sqlite {
@@ -42,7 +46,8 @@ impl Engine for Sqlite {
     const KEEPS_IDENTITIES: bool = true;
 
     async fn open(&mut self, deliver: Deliver) -> Arc<dyn Store> {
-        let options = SqliteOptions::new(self.dir.path());
+        let mut options = SqliteOptions::new(self.dir.path());
+        options.cache_per_room = self.cache_per_room;
         Arc::new(SqliteStore::open(options, deliver).expect("open the store"))
     }
 }
@@ -85,6 +90,14 @@ async fn memory() -> Memory {
 async fn sqlite() -> Sqlite {
     Sqlite {
         dir: tempfile::tempdir().unwrap(),
+        cache_per_room: SqliteOptions::new("").cache_per_room,
+    }
+}
+
+async fn sqlite_uncached() -> Sqlite {
+    Sqlite {
+        dir: tempfile::tempdir().unwrap(),
+        cache_per_room: 2,
     }
 }
 
@@ -132,4 +145,5 @@ use tests::conformance::*;
 
 conformance!(memory);
 conformance!(sqlite);
+conformance!(sqlite_uncached);
 conformance!(jetstream);
