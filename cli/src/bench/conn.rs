@@ -1,6 +1,7 @@
 //! One simulated client: connect, say hello, join a room, then read every
 //! frame (and, for a sender, send) until the run is over.
 //!
+//! Frames written are encoded with the protocol crate's `ClientMsg`.
 //! Receivers do not parse frames as JSON: at millions of deliveries per
 //! second that would make the generator, not the relay, the bottleneck. A
 //! `message` frame is recognised by its first bytes and its text, which the
@@ -19,6 +20,7 @@ use std::{
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use shared::{ClientId, ClientMsg, Invalid, Nick, RoomName, Text};
 use tokio::{net::TcpSocket, sync::watch};
 use tokio_tungstenite::{
     tungstenite::{protocol::WebSocketConfig, Message},
@@ -139,11 +141,18 @@ pub async fn connect(url: &str, addr: SocketAddr, index: usize) -> anyhow::Resul
     Ok(ws)
 }
 
-pub fn hello_frames(nick: &str, room: &str) -> [String; 2] {
-    [
-        format!(r#"{{"type":"hello","nick":"{nick}"}}"#),
-        format!(r#"{{"type":"join","room":"{room}"}}"#),
-    ]
+/// `hello` and `join`, encoded by the protocol crate like any client's.
+pub fn hello_frames(nick: &str, room: &str) -> anyhow::Result<[String; 2]> {
+    let hello = ClientMsg::Hello {
+        nick: Some(Nick::new(nick)?),
+        resume: None,
+        token: None,
+    };
+    let join = ClientMsg::Join {
+        room: RoomName::new(room)?,
+        since: None,
+    };
+    Ok([hello.encode(), join.encode()])
 }
 
 /// Connects, says hello and joins; returns once `joined` arrived.
@@ -151,7 +160,7 @@ pub async fn setup(shared: &Shared, index: usize, room: &str) -> anyhow::Result<
     let started = Instant::now();
     let mut ws = tokio::time::timeout(SETUP_TIMEOUT, async {
         let mut ws = connect(&shared.url, shared.addr, index).await?;
-        for frame in hello_frames(&format!("b{index}"), room) {
+        for frame in hello_frames(&format!("b{index}"), room)? {
             ws.feed(Message::Text(frame.into())).await?;
         }
         ws.flush().await?;
@@ -222,6 +231,7 @@ async fn traffic(
     let mut acked: u64 = 0;
     let mut inflight: usize = 0;
     let padding = "x".repeat(plan.text_bytes.saturating_sub(24));
+    let room = RoomName::new(&plan.room).map_err(|err| format!("{}: {err}", plan.room))?;
     let (sender, window, period) = match &plan.send {
         Some((id, SendMode::Rate(rate))) => (
             Some(*id),
@@ -243,7 +253,14 @@ async fn traffic(
         if sending && period.is_none() && inflight < window {
             let mut burst = 0;
             while inflight < window {
-                let frame = send_frame(shared, plan, sender.unwrap_or(0), counter, &padding);
+                let frame = match send_frame(shared, &room, sender.unwrap_or(0), counter, &padding)
+                {
+                    Ok(frame) => frame,
+                    Err(err) => {
+                        result = Err(format!("cannot send: {err}"));
+                        break;
+                    }
+                };
                 counter += 1;
                 inflight += 1;
                 burst += 1;
@@ -310,7 +327,13 @@ async fn traffic(
                 }
             },
             _ = ticker.tick(), if sending && period.is_some() => {
-                let frame = send_frame(shared, plan, sender.unwrap_or(0), counter, &padding);
+                let frame = match send_frame(shared, &room, sender.unwrap_or(0), counter, &padding) {
+                    Ok(frame) => frame,
+                    Err(err) => {
+                        result = Err(format!("cannot send: {err}"));
+                        break;
+                    }
+                };
                 counter += 1;
                 shared.sent.fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = ws.send(Message::Text(frame.into())).await {
@@ -326,12 +349,23 @@ async fn traffic(
     result
 }
 
-fn send_frame(shared: &Shared, plan: &Plan, sender: u32, n: u64, padding: &str) -> String {
+/// A `send` encoded with [`ClientMsg`] (writing is cheap next to reading:
+/// one frame per send, against one per delivery). Fails when the text is
+/// not valid (`--text-bytes` too large).
+fn send_frame(
+    shared: &Shared,
+    room: &RoomName,
+    sender: u32,
+    n: u64,
+    padding: &str,
+) -> Result<String, Invalid> {
     let stamp = shared.now_us();
-    format!(
-        r#"{{"type":"send","room":"{}","text":"{stamp} {sender}:{n} {padding}","client_id":"s{sender}-{n}"}}"#,
-        plan.room
-    )
+    let frame = ClientMsg::Send {
+        room: room.clone(),
+        text: Text::new(&format!("{stamp} {sender}:{n} {padding}"))?,
+        client_id: ClientId::new(&format!("s{sender}-{n}"))?,
+    };
+    Ok(frame.encode())
 }
 
 /// Reads `<stamp> <sender>:<counter>` from a `message` frame's text.

@@ -517,9 +517,12 @@ async fn churn(
 async fn churn_once(shared: &Shared, index: usize, room: &str) -> anyhow::Result<u64> {
     let mut ws = conn::setup(shared, index, room).await?;
     let sent = Instant::now();
-    let frame = format!(
-        r#"{{"type":"send","room":"{room}","text":"churn {index}","client_id":"c{index}"}}"#
-    );
+    let frame = shared::ClientMsg::Send {
+        room: shared::RoomName::new(room)?,
+        text: shared::Text::new(&format!("churn {index}"))?,
+        client_id: shared::ClientId::new(&format!("c{index}"))?,
+    }
+    .encode();
     shared.sent.fetch_add(1, Ordering::Relaxed);
     ws.send(Message::Text(frame.into())).await?;
     let wait = tokio::time::timeout(Duration::from_secs(10), async {

@@ -4,7 +4,9 @@
 //! module's [`run`]) owns the [`Client`] model, the [`Reconnect`] state
 //! machine and the socket's write half, and is the only one that prints.
 //! The model decides everything a user sees (outbox, resend with the same
-//! `client_id`, `since` on rejoin); the driver only does I/O and timing.
+//! `client_id`, `since` on rejoin, which messages are new, scrollback); the
+//! driver prints the [`Change`]s that [`Client::apply`] reports and does
+//! the I/O and timing.
 //!
 //! With stdin a terminal, lines starting with `/` are commands. Otherwise
 //! (a pipe) every line is sent as a message and the process exits once
@@ -12,13 +14,13 @@
 
 mod output;
 
-use std::{collections::HashMap, io::IsTerminal, time::Duration};
+use std::{io::IsTerminal, time::Duration};
 
 use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
-    client::{Backoff, Client, Reconnect},
-    ChatMessage, ClientMsg, Nick, RoomName, ServerMsg, Text, UserId,
+    client::{Backoff, Change, Client, PendingState, Reconnect},
+    ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
@@ -95,10 +97,6 @@ struct Driver {
     events_tx: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     stdin_done: bool,
-    /// Messages already printed, by room and seq, to print each once. The
-    /// sender's id tells a redelivery from a relay that restarted and
-    /// numbers the room anew.
-    printed: HashMap<RoomName, HashMap<u64, (UserId, u64)>>,
     /// A message was refused or a line could not be sent.
     failed: bool,
 }
@@ -129,7 +127,6 @@ impl Driver {
             events_tx,
             events,
             stdin_done: false,
-            printed: HashMap::new(),
             failed: false,
         })
     }
@@ -141,7 +138,7 @@ impl Driver {
                 .status("type a message and press Enter; /help lists the commands");
         }
         loop {
-            if !self.interactive && self.stdin_done && self.client.outbox().is_empty() {
+            if !self.interactive && self.stdin_done && self.client.outbox().unacked() == 0 {
                 break;
             }
             if self.sink.is_none() && self.reconnect.should_connect(now_ms()) {
@@ -177,7 +174,8 @@ impl Driver {
         if let Some(mut sink) = self.sink.take() {
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
-        let pending = self.client.outbox().len();
+        // Failed messages were reported when they failed.
+        let pending = self.client.outbox().unacked();
         if pending > 0 {
             self.out.status(&format!(
                 "{pending} message(s) were not acked by the relay and are lost"
@@ -286,9 +284,19 @@ impl Driver {
                 return;
             }
         };
-        let now = now_ms();
-        match &msg {
-            ServerMsg::Welcome { user, .. } => {
+        let applied = self.client.apply(msg, now_ms());
+        for change in &applied.changes {
+            self.show(change);
+        }
+        self.write(applied.frames).await;
+    }
+
+    /// Prints what the model says changed: each message once (the model
+    /// knows a redelivery, and a relay that numbered a room anew), presence
+    /// and errors for the human.
+    fn show(&mut self, change: &Change) {
+        match change {
+            Change::Welcome { user } => {
                 self.reconnect.online();
                 if self.interactive {
                     self.out.status(&format!(
@@ -298,84 +306,42 @@ impl Driver {
                     ));
                 }
             }
-            ServerMsg::Joined {
-                room,
-                history,
-                members,
-                ..
-            } => {
-                for m in history {
-                    self.print_once(m);
-                }
-                if self.interactive {
-                    let here = members.len();
-                    self.out.status(&format!("joined {room} ({here} here)"));
-                }
+            Change::Joined { room } if self.interactive => {
+                let here = self.client.room(room).map_or(0, |r| r.members().len());
+                self.out.status(&format!("joined {room} ({here} here)"));
             }
-            ServerMsg::Message(m) => self.print_once(m),
-            ServerMsg::History { room, messages } => {
-                self.out
-                    .status(&format!("history of {room}: {} message(s)", messages.len()));
-                for m in messages {
+            Change::Message { room, seq, .. } => {
+                if let Some(m) = self.client.room(room).and_then(|r| r.message(*seq)) {
                     self.out.message(m);
                 }
             }
-            ServerMsg::Presence { room, event, user } if self.interactive => {
-                let old = self
-                    .client
-                    .room(room)
-                    .and_then(|r| r.members().into_iter().find(|u| u.id == user.id))
-                    .map(|u| u.nick.as_str().to_owned());
-                self.out.presence(room, *event, user, old.as_deref());
-            }
-            ServerMsg::Error {
-                message, reference, ..
-            } => {
-                let pending = reference
-                    .as_deref()
-                    .and_then(|r| {
-                        self.client
-                            .outbox()
-                            .iter()
-                            .find(|p| p.client_id.as_str() == r)
-                    })
-                    .cloned();
-                match pending {
-                    Some(p) => {
-                        self.failed = true;
-                        self.out.status(&format!(
-                            "the relay refused your message {:?}: {message}",
-                            p.text.as_str()
-                        ));
-                    }
-                    None => self.out.status(&format!("relay: {message}")),
+            Change::History { room, count } => self
+                .out
+                .status(&format!("history of {room}: {count} older message(s)")),
+            Change::Presence {
+                room,
+                event,
+                user,
+                old_nick,
+            } if self.interactive => self.out.presence(room, *event, user, old_nick.as_deref()),
+            Change::Failed { client_id } => {
+                // A refused message stays failed in the outbox (it is not
+                // resent); the exit code says something was not delivered.
+                self.failed = true;
+                if let Some(p) = self.client.outbox().get(client_id) {
+                    let reason = match &p.state {
+                        PendingState::Failed { reason, .. } => reason.as_str(),
+                        _ => "",
+                    };
+                    self.out.status(&format!(
+                        "the relay refused your message {:?}: {reason}",
+                        p.text.as_str()
+                    ));
                 }
             }
+            Change::Notice(notice) => self.out.status(&format!("relay: {}", notice.message)),
             _ => {}
         }
-        let replies = self.client.apply(msg, now);
-        // A refused message is reported above and not retried.
-        let failed: Vec<_> = self
-            .client
-            .outbox()
-            .iter()
-            .filter(|p| p.is_failed())
-            .map(|p| p.client_id.clone())
-            .collect();
-        for id in failed {
-            self.client.discard(&id);
-        }
-        self.write(replies).await;
-    }
-
-    fn print_once(&mut self, m: &ChatMessage) {
-        let key = (m.from.id.clone(), m.ts);
-        let seen = self.printed.entry(m.room.clone()).or_default();
-        if seen.get(&m.seq) == Some(&key) {
-            return;
-        }
-        seen.insert(m.seq, key);
-        self.out.message(m);
     }
 
     /// Handles one input line; false to quit.
@@ -472,28 +438,18 @@ impl Driver {
                 }
                 None => self.out.status("you are in no room: /join ROOM first"),
             },
-            "history" => {
-                let limit = if arg.is_empty() {
-                    Ok(20)
-                } else {
-                    arg.parse::<u32>()
-                };
-                match (limit, self.current.clone()) {
-                    (Ok(limit @ 1..), Some(room)) if self.client.is_connected() => {
-                        let frame = ClientMsg::History {
-                            room,
-                            before: None,
-                            limit: Some(limit.min(shared::limits::MAX_HISTORY_PAGE)),
-                        };
-                        self.write([frame]).await;
-                    }
-                    (Ok(1..), Some(_)) => {
-                        self.out.status("not connected; try again once connected")
-                    }
-                    (Ok(1..), None) => self.out.status("you are in no room: /join ROOM first"),
-                    _ => self.out.status("usage: /history N (1 to 100)"),
+            "history" => match self.current.clone() {
+                Some(_) if !self.client.is_connected() => {
+                    self.out.status("not connected; try again once connected")
                 }
-            }
+                Some(room) => match self.client.load_older(&room) {
+                    Some(frame) => self.write([frame]).await,
+                    None => self.out.status(&format!(
+                        "no older messages in {room} (or a page is on its way)"
+                    )),
+                },
+                None => self.out.status("you are in no room: /join ROOM first"),
+            },
             _ => self.out.status(&format!(
                 "unknown command /{name}; /help lists the commands"
             )),
@@ -507,7 +463,7 @@ const HELP: &str = "commands:
   /leave         leave the current room
   /nick NAME     change your nick
   /who           who is in the current room
-  /history N     show the last N messages of the current room
+  /history       show older messages of the current room, a page at a time
   /quit          exit (also Ctrl-D)
   /help          this list
 a line starting with // sends the rest, starting with /";

@@ -1,141 +1,34 @@
-//! The message list: messages grouped by sender, pending ones below, an
+//! The message list: the rows of the shared timeline (messages grouped by
+//! sender, day dividers, pending sends below) rendered as they are, an
 //! auto-scroll that leaves a scrolled-up reader alone (with a "N new
 //! messages" button instead), older history on reaching the top; and the
 //! "alice is typing…" line.
 
 use leptos::prelude::*;
-use shared::client::PendingState;
-use shared::{ClientId, RoomName};
+use shared::client::{timeline, DayLabel, Row, RowStatus, TimeZone};
+use shared::RoomName;
 
 use super::{clock, full_time, iso_time};
 use crate::chat::Chat;
 use crate::text::{pieces, Piece};
 
-/// Consecutive messages of one sender closer than this share one header.
-const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// "At the bottom" within this many pixels.
 const BOTTOM_SLACK: i32 = 48;
 /// Older history is asked for within this many pixels of the top.
 const TOP_SLACK: i32 = 120;
 
-#[derive(Clone, PartialEq)]
-enum Status {
-    Stored,
-    /// Written, waiting for the relay's ack (or queued while offline).
-    Pending,
-    Failed(String),
-}
-
-#[derive(Clone, PartialEq)]
-struct Row {
-    seq: Option<u64>,
-    client_id: Option<ClientId>,
-    from: String,
-    mine: bool,
-    text: String,
-    ts: u64,
-    /// First of a group: show the sender and the time.
-    head: bool,
-    /// Missing messages come before this one (a truncated rejoin).
-    gap_before: bool,
-    /// First message of a local calendar day: show a divider.
-    new_day: bool,
-    status: Status,
-}
-
-impl Row {
-    /// Identifies what the row shows: a row whose key is unchanged keeps
-    /// its DOM. The content hash matters when a relay that lost its history
-    /// gives an old `seq` to a new message.
-    fn key(&self) -> String {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&self.from, &self.text, self.ts).hash(&mut hasher);
-        let content = hasher.finish();
-        let base = match (self.seq, &self.client_id) {
-            (Some(seq), _) => format!("s{seq}:{content:x}"),
-            (None, Some(id)) => format!("p{id}"),
-            (None, None) => String::new(),
-        };
-        let status = match &self.status {
-            Status::Stored => String::new(),
-            Status::Pending => ":pending".into(),
-            Status::Failed(reason) => format!(":failed:{reason}"),
-        };
-        format!(
-            "{base}{status}:{}:{}:{}",
-            self.head, self.gap_before, self.new_day
-        )
-    }
-}
-
 #[component]
 pub fn MessageList(room: RoomName) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let room_for_rows = room.clone();
+    // Rows come from the shared timeline; the clock is read untracked, so
+    // the list is rebuilt when the model changes, not on every tick.
     let rows = Memo::new(move |_| {
-        chat.client.with(|c| {
-            let mut rows = Vec::new();
-            let Some(state) = c.room(&room_for_rows) else {
-                return rows;
-            };
-            let me = c.me().map(|u| u.id.clone());
-            let gap = state.gap();
-            for m in state.messages() {
-                rows.push(Row {
-                    seq: Some(m.seq),
-                    client_id: m.client_id.clone(),
-                    from: m.from.nick.to_string(),
-                    mine: Some(&m.from.id) == me.as_ref(),
-                    text: m.text.to_string(),
-                    ts: m.ts,
-                    head: true,
-                    gap_before: gap.is_some_and(|g| g.before == m.seq),
-                    new_day: false,
-                    status: Status::Stored,
-                });
-            }
-            let my_nick = c
-                .me()
-                .map(|u| u.nick.to_string())
-                .or_else(|| c.nick().map(|n| n.to_string()))
-                .unwrap_or_default();
-            for p in c.outbox().for_room(&room_for_rows) {
-                rows.push(Row {
-                    seq: None,
-                    client_id: Some(p.client_id.clone()),
-                    from: my_nick.clone(),
-                    mine: true,
-                    text: p.text.to_string(),
-                    ts: p.created_ms,
-                    head: true,
-                    gap_before: false,
-                    new_day: false,
-                    status: match &p.state {
-                        PendingState::Failed { reason, .. } => Status::Failed(reason.clone()),
-                        _ => Status::Pending,
-                    },
-                });
-            }
-            let offset = local_offset_ms();
-            let day = |ts: u64| (ts as i64 - offset) / DAY_MS;
-            if let Some(first) = rows.first_mut() {
-                first.new_day = true;
-            }
-            for i in 1..rows.len() {
-                let (prev, this) = (&rows[i - 1], &rows[i]);
-                let new_day = day(prev.ts) != day(this.ts);
-                let same = prev.from == this.from
-                    && prev.mine == this.mine
-                    && this.ts.saturating_sub(prev.ts) < GROUP_GAP_MS
-                    && !this.gap_before
-                    && !new_day;
-                rows[i].head = !same;
-                rows[i].new_day = new_day;
-            }
-            rows
-        })
+        let tz = TimeZone {
+            now_ms: crate::chat::now_ms(),
+            offset_ms: local_offset_ms(),
+        };
+        chat.client.with(|c| timeline(c, &room_for_rows, tz))
     });
     let room_for_meta = room.clone();
     let at_start = Memo::new(move |_| {
@@ -177,7 +70,7 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
     let prev_first = StoredValue::new(None::<String>);
     let load_if_short = load_older.clone();
     Effect::new(move |_| {
-        let first = rows.with(|rows| rows.first().map(Row::key));
+        let first = rows.with(|rows| rows.first().map(|r| r.key.clone()));
         let (start, _) = at_start.get();
         let load_if_short = load_if_short.clone();
         request_animation_frame(move || {
@@ -274,7 +167,7 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                     aria-live="polite"
                     aria-relevant="additions"
                 >
-                    <For each=move || rows.get() key=Row::key children=move |row| message(chat, row) />
+                    <For each=move || rows.get() key=|row| row.key.clone() children=move |row| message(chat, row) />
                 </ol>
             </div>
             {move || {
@@ -305,33 +198,28 @@ fn local_offset_ms() -> i64 {
     -(js_sys::Date::new_0().get_timezone_offset() * 60_000.0) as i64
 }
 
-/// "Today", "Yesterday" or the local date of `ts`.
-fn day_label(ts: u64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    let today = js_sys::Date::new_0();
-    let yesterday = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        today.get_time() - DAY_MS as f64,
-    ));
-    let day = date.to_date_string();
-    if day == today.to_date_string() {
-        "Today".into()
-    } else if day == yesterday.to_date_string() {
-        "Yesterday".into()
-    } else {
-        String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+/// What a day divider says; other days in the browser's locale.
+fn day_label(label: DayLabel) -> String {
+    match label {
+        DayLabel::Today => "Today".into(),
+        DayLabel::Yesterday => "Yesterday".into(),
+        DayLabel::Date(ts) => {
+            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
+            String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+        }
     }
 }
 
 fn message(chat: Chat, row: Row) -> impl IntoView {
     let state = match &row.status {
-        Status::Stored => "sent",
-        Status::Pending => "pending",
-        Status::Failed(_) => "failed",
+        RowStatus::Stored => "sent",
+        RowStatus::Pending => "pending",
+        RowStatus::Failed(_) => "failed",
     };
-    let day = row.new_day.then(|| {
+    let day = row.day.map(|label| {
         view! {
             <div class="day-divider" role="separator" data-testid="day-divider">
-                <span>{day_label(row.ts)}</span>
+                <span>{day_label(label)}</span>
             </div>
         }
     });
@@ -342,7 +230,7 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
             </div>
         }
     });
-    let head = row.head.then(|| {
+    let head = row.first_of_group.then(|| {
         view! {
             <div class="meta">
                 <span class="author" data-testid="message-author">
@@ -354,7 +242,7 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
             </div>
         }
     });
-    let side_time = (!row.head).then(|| {
+    let side_time = (!row.first_of_group).then(|| {
         view! {
             <time class="side-time" datetime=iso_time(row.ts) title=full_time(row.ts)>
                 {clock(row.ts)}
@@ -377,8 +265,8 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
         })
         .collect_view();
     let footer = match row.status.clone() {
-        Status::Stored => None,
-        Status::Pending => Some(
+        RowStatus::Stored => None,
+        RowStatus::Pending => Some(
             view! {
                 <div class="status" data-testid="message-status">
                     "Sending…"
@@ -386,7 +274,7 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
             }
             .into_any(),
         ),
-        Status::Failed(reason) => {
+        RowStatus::Failed(reason) => {
             let id = row.client_id.clone().expect("pending rows have ids");
             let retry_id = id.clone();
             Some(
@@ -416,10 +304,10 @@ fn message(chat: Chat, row: Row) -> impl IntoView {
     view! {
         <li
             class="message"
-            class:head=row.head
+            class:head=row.first_of_group
             class:mine=row.mine
-            class:pending=matches!(row.status, Status::Pending)
-            class:failed=matches!(row.status, Status::Failed(_))
+            class:pending=matches!(row.status, RowStatus::Pending)
+            class:failed=matches!(row.status, RowStatus::Failed(_))
             data-testid="message"
             data-seq=row.seq.map(|s| s.to_string())
             data-client-id=row.client_id.as_ref().map(ToString::to_string)

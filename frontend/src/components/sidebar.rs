@@ -28,14 +28,7 @@ pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl Into
                 .collect::<Vec<_>>()
         })
     });
-    let my_nick = Memo::new(move |_| {
-        chat.client.with(|c| {
-            c.me()
-                .map(|me| me.nick.to_string())
-                .or_else(|| c.nick().map(|n| n.to_string()))
-                .unwrap_or_default()
-        })
-    });
+    let my_nick = Memo::new(move |_| chat.client.with(|c| c.display_nick()));
 
     let join_value = RwSignal::new(String::new());
     let join_error = RwSignal::new(None::<&'static str>);

@@ -7,35 +7,46 @@
 //! testable natively, in milliseconds of fake time.
 //!
 //! - [`reconnect`]: when to open a socket and when to retry (backoff, jitter).
+//! - [`liveness`]: when to `ping` an idle connection and when a silent one
+//!   is dead.
 //! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
-//! - [`Client`] (here): the rooms, the outbox and the identity together.
+//! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
+//!   pending sends), as a pure function.
+//! - [`Client`] (here): the rooms, the outbox and the identity together;
+//!   `apply` (the connection's frames and the [`Change`]s they make) is in
+//!   `apply.rs`.
 //!
 //! A driver's loop, in short:
 //! 1. [`Reconnect::should_connect`] → open a socket, [`Reconnect::connecting`].
 //! 2. Socket open → write [`Client::connected`]'s `hello` (nick, resume
 //!    token).
-//! 3. Every frame → [`Client::apply`], writing what it returns (after
-//!    `welcome`: a `join` with `since` per room, then the outbox); after a
-//!    `welcome`, also [`Reconnect::online`].
+//! 3. Every frame → [`Client::apply`], writing the frames it returns (after
+//!    `welcome`: a `join` with `since` per room, then the outbox) and
+//!    showing its [`Change`]s; after a `welcome`, also [`Reconnect::online`].
+//!    [`Liveness`] says when to `ping` and when the socket is dead.
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
 
+mod apply;
+pub mod liveness;
 pub mod outbox;
 pub mod reconnect;
 pub mod room;
+pub mod timeline;
 
 use std::collections::HashMap;
 
+pub use apply::{Applied, Change};
+pub use liveness::{Beat, Liveness};
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use room::{Gap, Membership, Room};
+pub use timeline::{timeline, DayLabel, Row, RowStatus, TimeZone};
 
 use crate::names::{ClientId, Nick, RoomName, Text};
-use crate::protocol::{
-    ChatMessage, ClientMsg, ErrorCode, Limits, PresenceEvent, ServerMsg, User, PROTOCOL_VERSION,
-};
+use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, Limits, User};
 
 /// Messages asked for per `history` page (less if the relay allows less).
 pub const HISTORY_PAGE: u32 = 50;
@@ -115,6 +126,16 @@ impl Client {
     /// The nick the user chose (sent on every connect).
     pub fn nick(&self) -> Option<&Nick> {
         self.nick.as_ref()
+    }
+
+    /// The nick to show for ourselves: the relay's (it may have made up a
+    /// guest nick), else the one chosen, else empty.
+    pub fn display_nick(&self) -> String {
+        self.me
+            .as_ref()
+            .map(|u| u.nick.to_string())
+            .or_else(|| self.nick.as_ref().map(ToString::to_string))
+            .unwrap_or_default()
     }
 
     /// The resume token from the latest `welcome`, to keep across restarts.
@@ -216,7 +237,8 @@ impl Client {
         };
         for msg in messages {
             if let Some(room) = self.rooms.iter_mut().find(|r| *r.name() == msg.room) {
-                room.insert(msg, false, None);
+                // Restored before any relay frame: nothing to report.
+                room.insert(msg, false, None, false, &mut Vec::new());
             }
         }
     }
@@ -331,224 +353,6 @@ impl Client {
         match self.limits.map(|l| l.max_history_page) {
             Some(0) | None => HISTORY_PAGE,
             Some(n) => n.min(HISTORY_PAGE),
-        }
-    }
-
-    // ---- the connection ----
-
-    /// A socket just opened. Returns the `hello` to write first (nick and
-    /// resume token). The relay answers with `welcome`, and
-    /// [`Client::apply`] of that `welcome` returns the rest: a `join` per
-    /// room with `since` = the last `seq` seen there, then every unacked
-    /// message with its original `client_id` (the relay acks a duplicate
-    /// without storing it twice).
-    pub fn connected(&mut self) -> Vec<ClientMsg> {
-        self.ready = false;
-        vec![ClientMsg::Hello {
-            nick: self.nick.clone(),
-            resume: self.resume.clone(),
-            token: None,
-        }]
-    }
-
-    /// The frames that follow a `welcome`. When the relay did not take our
-    /// resume token (it restarted without its state, or the token expired),
-    /// its rooms may have started over with new `seq`s: what is loaded is
-    /// dropped and every room is joined afresh, without `since`.
-    fn welcomed(&mut self, previous: Option<crate::names::UserId>) -> Vec<ClientMsg> {
-        self.ready = true;
-        let now_me = self.me.as_ref().map(|u| &u.id);
-        let forgotten = previous.is_some() && previous.as_ref() != now_me;
-        let mut frames = Vec::new();
-        for room in &mut self.rooms {
-            if forgotten {
-                room.forget_messages();
-            }
-            room.set_joining();
-            frames.push(ClientMsg::Join {
-                room: room.name().clone(),
-                since: room.last_seq(),
-            });
-        }
-        let joined = |room: &RoomName| self.rooms.iter().any(|r| r.name() == room);
-        let orphans: Vec<ClientId> = self
-            .outbox
-            .iter()
-            .filter(|p| !joined(&p.room))
-            .map(|p| p.client_id.clone())
-            .collect();
-        for id in orphans {
-            self.outbox
-                .fail(id.as_str(), Some(ErrorCode::NotJoined), "not in this room");
-        }
-        frames.extend(self.outbox.resend_all());
-        frames
-    }
-
-    /// The socket closed. Nothing more is written until
-    /// [`Client::connected`]; in-flight messages are queued again.
-    pub fn disconnected(&mut self) {
-        self.ready = false;
-        self.outbox.disconnected();
-        self.last_typing.clear();
-        for room in &mut self.rooms {
-            room.set_joining();
-        }
-    }
-
-    /// Applies one frame from the relay at `now_ms` (the client's clock,
-    /// milliseconds). Returns frames to write in response: after `welcome`
-    /// the joins and resends, after a truncated `joined` a `history`
-    /// request to fill the gap.
-    pub fn apply(&mut self, msg: ServerMsg, now_ms: u64) -> Vec<ClientMsg> {
-        let me = self.me.as_ref().map(|u| u.id.clone());
-        match msg {
-            ServerMsg::Welcome {
-                protocol,
-                user,
-                resume,
-                limits,
-            } => {
-                if protocol != PROTOCOL_VERSION {
-                    self.notice(
-                        ErrorCode::BadFrame,
-                        format!(
-                            "the relay speaks protocol {protocol}, this client {PROTOCOL_VERSION}"
-                        ),
-                    );
-                }
-                let previous = self.me.replace(user).map(|u| u.id);
-                self.resume = Some(resume);
-                self.limits = Some(limits);
-                if !self.ready {
-                    return self.welcomed(previous);
-                }
-            }
-            ServerMsg::Joined {
-                room,
-                members,
-                history,
-                truncated,
-            } => {
-                let count_unread = self.active.as_ref() != Some(&room);
-                let limit = self.page_limit();
-                // A room left while its `joined` was on the way stays left.
-                let Some(state) = self.room_mut(&room) else {
-                    return Vec::new();
-                };
-                let gap = state.joined(members, history, truncated, count_unread, me.as_ref());
-                if gap {
-                    if let Some(before) = state.next_page(limit) {
-                        return vec![ClientMsg::History {
-                            room,
-                            before,
-                            limit: Some(limit),
-                        }];
-                    }
-                }
-            }
-            ServerMsg::Message(msg) => {
-                if let Some(id) = msg.client_id.as_ref() {
-                    if me.as_ref() == Some(&msg.from.id) {
-                        self.outbox.ack(id);
-                    }
-                }
-                let count_unread = self.active.as_ref() != Some(&msg.room);
-                if let Some(room) = self.room_mut(&msg.room) {
-                    room.live(msg, count_unread, me.as_ref());
-                }
-            }
-            ServerMsg::Ack {
-                room,
-                client_id,
-                seq,
-            } => {
-                let Some(pending) = self.outbox.ack(&client_id) else {
-                    return Vec::new();
-                };
-                let Some(from) = self.me.clone() else {
-                    return Vec::new();
-                };
-                if let Some(state) = self.room_mut(&room) {
-                    state.insert_acked(ChatMessage {
-                        room,
-                        seq,
-                        from,
-                        text: pending.text,
-                        ts: now_ms,
-                        client_id: Some(client_id),
-                    });
-                }
-            }
-            ServerMsg::Presence { room, event, user } => {
-                if event == PresenceEvent::Nick && me.as_ref() == Some(&user.id) {
-                    self.me = Some(user.clone());
-                }
-                if let Some(room) = self.room_mut(&room) {
-                    match event {
-                        PresenceEvent::Join => room.presence_join(user),
-                        PresenceEvent::Leave => room.presence_leave(&user),
-                        PresenceEvent::Nick => room.presence_nick(user),
-                    }
-                }
-            }
-            ServerMsg::Typing { room, user } => {
-                if me.as_ref() != Some(&user.id) {
-                    if let Some(room) = self.room_mut(&room) {
-                        room.typing_from(user, now_ms);
-                    }
-                }
-            }
-            ServerMsg::History { room, messages } => {
-                if let Some(room) = self.room_mut(&room) {
-                    room.history(messages, me.as_ref());
-                }
-            }
-            ServerMsg::Error {
-                code,
-                message,
-                reference,
-            } => self.error(code, message, reference),
-            ServerMsg::Pong => {}
-        }
-        Vec::new()
-    }
-
-    fn error(&mut self, code: ErrorCode, message: String, reference: Option<String>) {
-        if let Some(reference) = reference.as_deref() {
-            if self.outbox.fail(reference, Some(code), &message) {
-                return;
-            }
-        }
-        // The relay answers joins in order, so a refused join is the oldest
-        // one still waiting.
-        let refuses_join = matches!(
-            code,
-            ErrorCode::InvalidRoom
-                | ErrorCode::TooManyRooms
-                | ErrorCode::RoomFull
-                | ErrorCode::Forbidden
-        );
-        if refuses_join {
-            if let Some(index) = self
-                .rooms
-                .iter()
-                .position(|r| r.membership() == Membership::Joining)
-            {
-                let room = self.rooms.remove(index);
-                self.outbox.discard_room(room.name());
-                if self.active.as_ref() == Some(room.name()) {
-                    self.active = None;
-                }
-            }
-        }
-        self.notice(code, message);
-    }
-
-    fn notice(&mut self, code: ErrorCode, message: String) {
-        self.notices.push(Notice { code, message });
-        if self.notices.len() > MAX_NOTICES {
-            self.notices.remove(0);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::Change;
 use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
@@ -48,6 +49,10 @@ pub struct Room {
     loading: Option<(Option<u64>, u32)>,
     /// The relay has nothing older than what is loaded.
     at_start: bool,
+    /// Counts how often the loaded messages were dropped because the relay
+    /// numbered the room anew: a `seq` names a message only together with
+    /// this, which is what views key their rows by.
+    generation: u64,
 }
 
 impl Room {
@@ -63,6 +68,7 @@ impl Room {
             gap: None,
             loading: None,
             at_start: false,
+            generation: 0,
         }
     }
 
@@ -117,6 +123,12 @@ impl Room {
         self.at_start
     }
 
+    /// How many times the relay's numbering of this room started over while
+    /// we watched; `(generation, seq)` identifies a message.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Users typing at `now_ms`, sorted by nick.
     pub fn typing(&self, now_ms: u64) -> Vec<&User> {
         let mut users: Vec<&User> = self
@@ -137,7 +149,13 @@ impl Room {
 
     /// Drops the loaded messages (the relay's numbering may have started
     /// over); the next `join` takes the latest ones.
-    pub(crate) fn forget_messages(&mut self) {
+    pub(crate) fn forget_messages(&mut self, changes: &mut Vec<Change>) {
+        if !self.messages.is_empty() || self.last_seq.is_some() {
+            self.generation += 1;
+            changes.push(Change::Reset {
+                room: self.name.clone(),
+            });
+        }
         self.messages.clear();
         self.last_seq = None;
         self.gap = None;
@@ -159,14 +177,18 @@ impl Room {
         truncated: bool,
         count_unread: bool,
         me: Option<&UserId>,
+        changes: &mut Vec<Change>,
     ) -> bool {
         self.membership = Membership::Joined;
         self.members = members.into_iter().map(|u| (u.id.clone(), u)).collect();
         let since = self.last_seq;
         let first_new = history.first().map(|m| m.seq);
         for msg in history {
-            self.insert(msg, count_unread && since.is_some(), me);
+            self.insert(msg, count_unread && since.is_some(), me, false, changes);
         }
+        changes.push(Change::Joined {
+            room: self.name.clone(),
+        });
         match (since, first_new) {
             (None, Some(first)) => {
                 // A first join: the history is the latest page; seqs start
@@ -190,27 +212,48 @@ impl Room {
     /// started the room over (a relay without durable history restarted):
     /// what is loaded belongs to a numbering that no longer exists, so it is
     /// dropped rather than mixed with the new one.
-    fn reset_on_conflict(&mut self, msg: &ChatMessage) {
+    ///
+    /// This is the only place that handles a reused `seq`: drivers and views
+    /// trust the model's messages and key rows by [`Room::generation`].
+    fn reset_on_conflict(&mut self, msg: &ChatMessage, changes: &mut Vec<Change>) {
         let conflict = self.messages.get(&msg.seq).is_some_and(|old| {
             old.from.id != msg.from.id || old.text != msg.text || old.client_id != msg.client_id
         });
         if conflict {
-            self.forget_messages();
+            self.forget_messages(changes);
         }
     }
 
-    /// Adds or replaces a message. Returns true when its `seq` was new.
+    /// Adds or replaces a message, reporting it as new or updated (nothing
+    /// when the same message arrives again). `live`: it came in a `message`
+    /// frame. Returns true when its `seq` was new.
     pub(crate) fn insert(
         &mut self,
         msg: ChatMessage,
         count_unread: bool,
         me: Option<&UserId>,
+        live: bool,
+        changes: &mut Vec<Change>,
     ) -> bool {
-        self.reset_on_conflict(&msg);
+        self.reset_on_conflict(&msg, changes);
         let seq = msg.seq;
         let mine = me == Some(&msg.from.id);
         self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
-        let new = self.messages.insert(seq, msg).is_none();
+        let change = match self.messages.get(&seq) {
+            None => Some(Change::Message {
+                room: self.name.clone(),
+                seq,
+                live,
+            }),
+            Some(old) if *old != msg => Some(Change::Updated {
+                room: self.name.clone(),
+                seq,
+            }),
+            Some(_) => None,
+        };
+        self.messages.insert(seq, msg);
+        let new = matches!(change, Some(Change::Message { .. }));
+        changes.extend(change);
         if new && count_unread && !mine {
             self.unread += 1;
         }
@@ -220,9 +263,17 @@ impl Room {
     /// Shows our own acked message before its broadcast arrives. It does not
     /// move `last_seq`: only messages from the relay do, so nothing sent by
     /// others just before it can be skipped on the next `join`.
-    pub(crate) fn insert_acked(&mut self, msg: ChatMessage) {
-        self.reset_on_conflict(&msg);
-        self.messages.entry(msg.seq).or_insert(msg);
+    pub(crate) fn insert_acked(&mut self, msg: ChatMessage, changes: &mut Vec<Change>) {
+        self.reset_on_conflict(&msg, changes);
+        let seq = msg.seq;
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.messages.entry(seq) {
+            entry.insert(msg);
+            changes.push(Change::Message {
+                room: self.name.clone(),
+                seq,
+                live: false,
+            });
+        }
     }
 
     pub(crate) fn presence_join(&mut self, user: User) {
@@ -247,9 +298,10 @@ impl Room {
         msg: ChatMessage,
         count_unread: bool,
         me: Option<&UserId>,
+        changes: &mut Vec<Change>,
     ) -> bool {
         self.typing.remove(&msg.from.id);
-        self.insert(msg, count_unread, me)
+        self.insert(msg, count_unread, me, true, changes)
     }
 
     pub(crate) fn typing_from(&mut self, user: User, now_ms: u64) {
@@ -274,12 +326,21 @@ impl Room {
     }
 
     /// Applies a `history` page.
-    pub(crate) fn history(&mut self, messages: Vec<ChatMessage>, me: Option<&UserId>) {
+    pub(crate) fn history(
+        &mut self,
+        messages: Vec<ChatMessage>,
+        me: Option<&UserId>,
+        changes: &mut Vec<Change>,
+    ) {
+        changes.push(Change::History {
+            room: self.name.clone(),
+            count: messages.len(),
+        });
         // A page nobody asked for (say, from before a reconnect) is merged
         // but says nothing about gaps or the start of the room.
         let Some((asked, limit)) = self.loading.take() else {
             for msg in messages {
-                self.insert_acked(msg);
+                self.insert_acked(msg, changes);
             }
             return;
         };
@@ -289,7 +350,7 @@ impl Room {
         // `last_seq` (it is all older than what is loaded).
         let last = self.last_seq;
         for msg in messages {
-            self.insert(msg, false, me);
+            self.insert(msg, false, me, false, changes);
         }
         self.last_seq = last.or(self.last_seq);
         match self.gap {

@@ -2,19 +2,20 @@
 
 use super::*;
 use crate::names::UserId;
+use crate::protocol::{PresenceEvent, ServerMsg, PROTOCOL_VERSION};
 
-fn room(name: &str) -> RoomName {
+pub(super) fn room(name: &str) -> RoomName {
     RoomName::new(name).unwrap()
 }
 
-fn user(id: &str, nick: &str) -> User {
+pub(super) fn user(id: &str, nick: &str) -> User {
     User {
         id: UserId(id.into()),
         nick: Nick::new(nick).unwrap(),
     }
 }
 
-fn text(s: &str) -> Text {
+pub(super) fn text(s: &str) -> Text {
     Text::new(s).unwrap()
 }
 
@@ -29,7 +30,7 @@ fn limits() -> Limits {
     }
 }
 
-fn welcome(me: &User) -> ServerMsg {
+pub(super) fn welcome(me: &User) -> ServerMsg {
     ServerMsg::Welcome {
         protocol: PROTOCOL_VERSION,
         user: me.clone(),
@@ -38,7 +39,7 @@ fn welcome(me: &User) -> ServerMsg {
     }
 }
 
-fn msg(room_name: &str, seq: u64, from: &User, body: &str) -> ChatMessage {
+pub(super) fn msg(room_name: &str, seq: u64, from: &User, body: &str) -> ChatMessage {
     ChatMessage {
         room: room(room_name),
         seq,
@@ -49,7 +50,7 @@ fn msg(room_name: &str, seq: u64, from: &User, body: &str) -> ChatMessage {
     }
 }
 
-fn joined(
+pub(super) fn joined(
     room_name: &str,
     members: &[&User],
     history: Vec<ChatMessage>,
@@ -63,7 +64,7 @@ fn joined(
     }
 }
 
-fn seqs(client: &Client, name: &str) -> Vec<u64> {
+pub(super) fn seqs(client: &Client, name: &str) -> Vec<u64> {
     client
         .room(&room(name))
         .unwrap()
@@ -73,7 +74,7 @@ fn seqs(client: &Client, name: &str) -> Vec<u64> {
 }
 
 /// A client online as alice in `general` (active) with messages 1..=3.
-fn online() -> (Client, User, User) {
+pub(super) fn online() -> (Client, User, User) {
     let alice = user("u-a", "alice");
     let bob = user("u-b", "bob");
     let mut client = Client::new("t");
@@ -88,9 +89,9 @@ fn online() -> (Client, User, User) {
 }
 
 /// The socket opens and the relay welcomes `me`: the frames written.
-fn reconnect(client: &mut Client, me: &User) -> Vec<ClientMsg> {
+pub(super) fn reconnect(client: &mut Client, me: &User) -> Vec<ClientMsg> {
     let mut frames = client.connected();
-    frames.extend(client.apply(welcome(me), 0));
+    frames.extend(client.apply(welcome(me), 0).frames);
     frames
 }
 
@@ -110,7 +111,7 @@ fn connecting_sends_hello_then_joins_after_welcome() {
     );
     let (_, frame) = client.send(&room("general"), text("early"), 0);
     assert_eq!(frame, None, "nothing but hello before welcome");
-    let frames = client.apply(welcome(&alice), 0);
+    let frames = client.apply(welcome(&alice), 0).frames;
     assert_eq!(frames.len(), 2);
     assert_eq!(
         frames[0],
@@ -162,7 +163,7 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
         }]
     );
     assert_eq!(
-        client.apply(welcome(&alice), 0),
+        client.apply(welcome(&alice), 0).frames,
         vec![
             ClientMsg::Join {
                 room: room("general"),
@@ -312,15 +313,17 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
     let (mut client, alice, bob) = online();
     client.disconnected();
     reconnect(&mut client, &alice);
-    let frames = client.apply(
-        joined(
-            "general",
-            &[&alice, &bob],
-            (150..=199).map(|s| msg("general", s, &bob, "x")).collect(),
-            true,
-        ),
-        0,
-    );
+    let frames = client
+        .apply(
+            joined(
+                "general",
+                &[&alice, &bob],
+                (150..=199).map(|s| msg("general", s, &bob, "x")).collect(),
+                true,
+            ),
+            0,
+        )
+        .frames;
     let room_state = client.room(&room("general")).unwrap();
     assert_eq!(
         room_state.gap(),
@@ -619,7 +622,7 @@ fn a_relay_that_forgot_us_gets_fresh_joins() {
     client.connected();
     // The resume token was not taken: a new identity, maybe a new relay.
     let alice2 = user("u-a2", "alice");
-    let frames = client.apply(welcome(&alice2), 0);
+    let frames = client.apply(welcome(&alice2), 0).frames;
     assert_eq!(
         frames,
         vec![ClientMsg::Join {

@@ -1,0 +1,203 @@
+//! The socket service: one WebSocket per tab, driven by the shared model.
+//!
+//! [`Chat`] is the only thing components talk to. It holds the
+//! [`shared::client::Client`] in a signal (components derive what they show
+//! from it), owns the socket and the reconnect timer, and turns user actions
+//! into frames. All decisions (what to send on connect, dedup, unread counts,
+//! backoff) are made by the shared model; this module only does the I/O:
+//! the WebSocket, the clock, the browser's online/visibility events,
+//! storage and notifications, one concern per file:
+//!
+//! - `socket`: the WebSocket, its reader and writer tasks, the clock tick
+//!   (reconnect timer and [`shared::client::Liveness`] pings), `config.json`.
+//! - `browser`: online/offline, visibility and hash changes.
+//! - `routing`: the `#/room/NAME` URLs.
+//! - `persist`: keeping localStorage and the title in step with the model.
+//! - `notify`: desktop notifications.
+
+mod browser;
+mod notify;
+mod persist;
+mod routing;
+mod socket;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared::client::{Client, ConnState, Liveness, Outbox, Reconnect};
+use shared::{ClientId, Nick, RoomName, Text};
+
+use crate::storage;
+use browser::is_visible;
+pub use notify::notification_permission;
+pub use routing::{navigate, room_href, route_from_hash};
+use socket::Link;
+
+/// The browser's clock, Unix milliseconds.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// The app's connection to the relay and everything it knows. Cheap to copy;
+/// provided as context by the app.
+#[derive(Clone, Copy)]
+pub struct Chat {
+    /// The shared client model; components read it with `with`.
+    pub client: RwSignal<Client>,
+    /// The connection state for the banner.
+    pub conn: RwSignal<ConnState>,
+    /// The clock, ticking every half second (typing expiry, countdowns).
+    pub now: RwSignal<u64>,
+    /// The room in the URL (`#/room/NAME`), the one shown.
+    pub route: RwSignal<Option<RoomName>>,
+    /// Desktop notifications are on (permission granted and wanted).
+    pub notify: RwSignal<bool>,
+    reconnect: StoredValue<Reconnect>,
+    /// The open socket, if any.
+    link: StoredValue<Option<Link>, LocalStorage>,
+    generation: StoredValue<u64>,
+    /// The relay's WebSocket URL, once `config.json` was read.
+    url: StoredValue<Option<String>>,
+    tab: StoredValue<String>,
+    /// When to ping and when the socket is dead (the shared policy).
+    liveness: StoredValue<Liveness>,
+    started: StoredValue<bool>,
+}
+
+impl Chat {
+    /// Restores what the browser kept (nick, rooms, this tab's resume token
+    /// and outbox). Connects only on [`Chat::start`].
+    pub fn new() -> Self {
+        let tab = storage::tab_id();
+        // Unique per page load: the tab id survives reloads, and the relay
+        // treats a repeated client_id from the same user as a resend.
+        let load = format!(
+            "{:x}{:x}",
+            js_sys::Date::now() as u64,
+            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+        );
+        let mut client = Client::new(&format!("w{tab}.{load}"));
+        if let Some(nick) = storage::nick().and_then(|n| Nick::new(&n).ok()) {
+            client.set_nick(nick);
+        }
+        client.set_resume_token(storage::resume());
+        for room in storage::rooms() {
+            if let Ok(room) = RoomName::new(&room) {
+                client.join(room);
+            }
+        }
+        if let Some(json) = storage::outbox(&tab) {
+            client.set_outbox(Outbox::restore(&json));
+        }
+        if let Some(json) = storage::cache() {
+            client.restore_cache(&json);
+        }
+        let notify = storage::notify() && notification_permission() == "granted";
+        Chat {
+            client: RwSignal::new(client),
+            conn: RwSignal::new(ConnState::Connecting { attempt: 0 }),
+            now: RwSignal::new(now_ms()),
+            route: RwSignal::new(None),
+            notify: RwSignal::new(notify),
+            reconnect: StoredValue::new(Reconnect::default()),
+            link: StoredValue::new_local(None),
+            generation: StoredValue::new(0),
+            url: StoredValue::new(None),
+            tab: StoredValue::new(tab),
+            liveness: StoredValue::new(Liveness::new(now_ms())),
+            started: StoredValue::new(false),
+        }
+    }
+
+    /// Starts the connection (once a nick is chosen): reads `config.json`,
+    /// then connects and keeps reconnecting; listens to the browser's
+    /// online/offline and visibility events; keeps storage in sync.
+    pub fn start(self) {
+        if self.started.get_value() {
+            return;
+        }
+        self.started.set_value(true);
+        self.listen_to_browser();
+        spawn_local(async move {
+            let url = socket::relay_url().await;
+            self.url.set_value(Some(url));
+            self.connect();
+            set_interval(move || self.tick(), socket::TICK);
+        });
+    }
+
+    // ---- what components call ----
+
+    /// Shows a room, joining it first if needed (deep links, the join form).
+    pub fn open_room(self, room: RoomName) {
+        self.route.set(Some(room.clone()));
+        let visible = is_visible();
+        self.act(|c| {
+            let frame = c.join(room.clone());
+            if visible {
+                c.set_active(Some(room));
+            }
+            frame
+        });
+    }
+
+    pub fn leave(self, room: &RoomName) {
+        self.act(|c| c.leave(room));
+        if self.route.get_untracked().as_ref() == Some(room) {
+            let next = self
+                .client
+                .with_untracked(|c| c.rooms().first().map(|r| r.name().clone()));
+            if next.is_none() {
+                self.route.set(None);
+            }
+            navigate(next.as_ref());
+        }
+    }
+
+    pub fn send(self, room: &RoomName, text: Text) {
+        let now = now_ms();
+        self.act(|c| c.send(room, text, now).1);
+    }
+
+    pub fn retry(self, id: &ClientId) {
+        self.act(|c| c.retry(id));
+    }
+
+    pub fn discard(self, id: &ClientId) {
+        self.client.update(|c| c.discard(id));
+    }
+
+    pub fn typing(self, room: &RoomName) {
+        let now = now_ms();
+        // Only a frame to write: no need to wake every reader of the model.
+        let frame = self
+            .client
+            .try_update_untracked(|c| c.typing(room, now))
+            .flatten();
+        self.write(frame);
+    }
+
+    pub fn load_older(self, room: &RoomName) {
+        self.act(|c| c.load_older(room));
+    }
+
+    pub fn set_nick(self, nick: Nick) {
+        storage::set_nick(nick.as_str());
+        self.act(|c| c.set_nick(nick));
+    }
+
+    pub fn dismiss_notice(self, index: usize) {
+        self.client.update(|c| c.dismiss_notice(index));
+    }
+
+    /// "Retry now" in the banner.
+    pub fn retry_now(self) {
+        self.reconnect.update_value(|r| r.wake(now_ms()));
+        self.tick();
+    }
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Chat::new()
+    }
+}

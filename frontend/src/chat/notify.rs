@@ -1,0 +1,74 @@
+//! Desktop notifications: asked for from a click, shown for others' live
+//! messages while the tab is hidden.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+
+use super::browser::is_visible;
+use super::Chat;
+use crate::storage;
+
+impl Chat {
+    /// Turns desktop notifications on (asking for permission, which only
+    /// works from a click) or off.
+    pub fn toggle_notifications(self) {
+        if self.notify.get_untracked() {
+            self.notify.set(false);
+            storage::set_notify(false);
+            return;
+        }
+        spawn_local(async move {
+            let granted = request_notification_permission().await;
+            self.notify.set(granted);
+            storage::set_notify(granted);
+        });
+    }
+
+    pub(super) fn maybe_notify(self, msg: &shared::ChatMessage) {
+        if !self.notify.get_untracked() || is_visible() {
+            return;
+        }
+        let mine = self
+            .client
+            .with_untracked(|c| c.me().map(|me| me.id == msg.from.id))
+            .unwrap_or(true);
+        if mine {
+            return;
+        }
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(msg.text.as_str());
+        options.set_tag(msg.room.as_str());
+        let title = format!("{} in #{}", msg.from.nick, msg.room);
+        let _ = web_sys::Notification::new_with_options(&title, &options);
+    }
+}
+
+/// "granted", "denied", "default", or "unsupported".
+pub fn notification_permission() -> &'static str {
+    let supported = web_sys::window()
+        .map(|w| js_sys::Reflect::has(&w, &"Notification".into()).unwrap_or(false))
+        .unwrap_or(false);
+    if !supported {
+        return "unsupported";
+    }
+    match web_sys::Notification::permission() {
+        web_sys::NotificationPermission::Granted => "granted",
+        web_sys::NotificationPermission::Denied => "denied",
+        _ => "default",
+    }
+}
+
+async fn request_notification_permission() -> bool {
+    if notification_permission() == "unsupported" {
+        return false;
+    }
+    match web_sys::Notification::request_permission() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .is_some_and(|v| v == "granted"),
+        Err(_) => false,
+    }
+}

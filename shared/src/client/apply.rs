@@ -1,0 +1,330 @@
+//! The connection's side of [`Client`]: `hello` on connect, the frames after
+//! `welcome`, and [`Client::apply`] of every frame the relay sends, which
+//! returns both what to write and what changed ([`Applied`]), so a driver
+//! prints or renders from the model's verdict instead of from raw frames.
+
+use super::{Client, Membership, Notice, MAX_NOTICES};
+use crate::names::{ClientId, RoomName, UserId};
+use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, ServerMsg, User};
+use crate::PROTOCOL_VERSION;
+
+/// One thing a frame changed, in the order it happened. Messages are named by
+/// room and `seq`: read them from [`super::Room::message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The relay welcomed this connection; we are `user`.
+    Welcome { user: User },
+    /// The relay confirmed a join (after the history's messages).
+    Joined { room: RoomName },
+    /// A message not in the room before. `live`: it came as a `message`
+    /// frame (not history, not our own ack).
+    Message {
+        room: RoomName,
+        seq: u64,
+        live: bool,
+    },
+    /// A message already shown arrived with different content (the relay's
+    /// copy of our acked message, with the relay's timestamp).
+    Updated { room: RoomName, seq: u64 },
+    /// The room's loaded messages were dropped: the relay numbers it anew
+    /// (a relay without durable history restarted). What follows is new.
+    Reset { room: RoomName },
+    /// A `history` page of `count` messages arrived; its new messages
+    /// follow as [`Change::Message`].
+    History { room: RoomName, count: usize },
+    /// Someone joined, left or was renamed; `old_nick` is the nick they had
+    /// before, when known.
+    Presence {
+        room: RoomName,
+        event: PresenceEvent,
+        user: User,
+        old_nick: Option<String>,
+    },
+    /// The relay stored one of our messages.
+    Acked { room: RoomName, client_id: ClientId },
+    /// One of our messages failed (refused by the relay, or its room is no
+    /// longer joined); it stays in the outbox until retried or discarded.
+    Failed { client_id: ClientId },
+    /// An error that is not about one message, now in [`Client::notices`].
+    Notice(Notice),
+}
+
+/// What [`Client::apply`] returns: frames to write, then what changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub frames: Vec<ClientMsg>,
+    pub changes: Vec<Change>,
+}
+
+impl Client {
+    /// A socket just opened. Returns the `hello` to write first (nick and
+    /// resume token). The relay answers with `welcome`, and
+    /// [`Client::apply`] of that `welcome` returns the rest: a `join` per
+    /// room with `since` = the last `seq` seen there, then every unacked
+    /// message with its original `client_id` (the relay acks a duplicate
+    /// without storing it twice).
+    pub fn connected(&mut self) -> Vec<ClientMsg> {
+        self.ready = false;
+        vec![ClientMsg::Hello {
+            nick: self.nick.clone(),
+            resume: self.resume.clone(),
+            token: None,
+        }]
+    }
+
+    /// The frames that follow a `welcome`. When the relay did not take our
+    /// resume token (it restarted without its state, or the token expired),
+    /// its rooms may have started over with new `seq`s: what is loaded is
+    /// dropped and every room is joined afresh, without `since`.
+    fn welcomed(&mut self, previous: Option<UserId>, out: &mut Applied) {
+        self.ready = true;
+        let now_me = self.me.as_ref().map(|u| &u.id);
+        let forgotten = previous.is_some() && previous.as_ref() != now_me;
+        for room in &mut self.rooms {
+            if forgotten {
+                room.forget_messages(&mut out.changes);
+            }
+            room.set_joining();
+            out.frames.push(ClientMsg::Join {
+                room: room.name().clone(),
+                since: room.last_seq(),
+            });
+        }
+        let joined = |room: &RoomName| self.rooms.iter().any(|r| r.name() == room);
+        let orphans: Vec<ClientId> = self
+            .outbox
+            .iter()
+            .filter(|p| !joined(&p.room) && !p.is_failed())
+            .map(|p| p.client_id.clone())
+            .collect();
+        for id in orphans {
+            self.outbox
+                .fail(id.as_str(), Some(ErrorCode::NotJoined), "not in this room");
+            out.changes.push(Change::Failed { client_id: id });
+        }
+        out.frames.extend(self.outbox.resend_all());
+    }
+
+    /// The socket closed. Nothing more is written until
+    /// [`Client::connected`]; in-flight messages are queued again.
+    pub fn disconnected(&mut self) {
+        self.ready = false;
+        self.outbox.disconnected();
+        self.last_typing.clear();
+        for room in &mut self.rooms {
+            room.set_joining();
+        }
+    }
+
+    /// Applies one frame from the relay at `now_ms` (the client's clock,
+    /// milliseconds). Returns the frames to write in response (after
+    /// `welcome` the joins and resends, after a truncated `joined` a
+    /// `history` request to fill the gap) and what changed.
+    pub fn apply(&mut self, msg: ServerMsg, now_ms: u64) -> Applied {
+        let mut out = Applied::default();
+        let me = self.me.as_ref().map(|u| u.id.clone());
+        match msg {
+            ServerMsg::Welcome {
+                protocol,
+                user,
+                resume,
+                limits,
+            } => {
+                if protocol != PROTOCOL_VERSION {
+                    self.notice(
+                        ErrorCode::BadFrame,
+                        format!(
+                            "the relay speaks protocol {protocol}, this client {PROTOCOL_VERSION}"
+                        ),
+                        &mut out,
+                    );
+                }
+                out.changes.push(Change::Welcome { user: user.clone() });
+                let previous = self.me.replace(user).map(|u| u.id);
+                self.resume = Some(resume);
+                self.limits = Some(limits);
+                if !self.ready {
+                    self.welcomed(previous, &mut out);
+                }
+            }
+            ServerMsg::Joined {
+                room,
+                members,
+                history,
+                truncated,
+            } => {
+                let count_unread = self.active.as_ref() != Some(&room);
+                let limit = self.page_limit();
+                // A room left while its `joined` was on the way stays left.
+                if let Some(state) = self.room_mut(&room) {
+                    let gap = state.joined(
+                        members,
+                        history,
+                        truncated,
+                        count_unread,
+                        me.as_ref(),
+                        &mut out.changes,
+                    );
+                    if let Some(before) = gap.then(|| state.next_page(limit)).flatten() {
+                        out.frames.push(ClientMsg::History {
+                            room,
+                            before,
+                            limit: Some(limit),
+                        });
+                    }
+                }
+            }
+            ServerMsg::Message(msg) => {
+                if let Some(id) = msg.client_id.as_ref() {
+                    if me.as_ref() == Some(&msg.from.id) && self.outbox.ack(id).is_some() {
+                        out.changes.push(Change::Acked {
+                            room: msg.room.clone(),
+                            client_id: id.clone(),
+                        });
+                    }
+                }
+                let count_unread = self.active.as_ref() != Some(&msg.room);
+                if let Some(room) = self.room_mut(&msg.room) {
+                    room.live(msg, count_unread, me.as_ref(), &mut out.changes);
+                }
+            }
+            ServerMsg::Ack {
+                room,
+                client_id,
+                seq,
+            } => self.acked(room, client_id, seq, now_ms, &mut out),
+            ServerMsg::Presence { room, event, user } => {
+                if event == PresenceEvent::Nick && me.as_ref() == Some(&user.id) {
+                    self.me = Some(user.clone());
+                }
+                if let Some(state) = self.room_mut(&room) {
+                    let old_nick = state
+                        .members()
+                        .into_iter()
+                        .find(|u| u.id == user.id)
+                        .map(|u| u.nick.to_string());
+                    match event {
+                        PresenceEvent::Join => state.presence_join(user.clone()),
+                        PresenceEvent::Leave => state.presence_leave(&user),
+                        PresenceEvent::Nick => state.presence_nick(user.clone()),
+                    }
+                    out.changes.push(Change::Presence {
+                        room,
+                        event,
+                        user,
+                        old_nick,
+                    });
+                }
+            }
+            ServerMsg::Typing { room, user } => {
+                if me.as_ref() != Some(&user.id) {
+                    if let Some(room) = self.room_mut(&room) {
+                        room.typing_from(user, now_ms);
+                    }
+                }
+            }
+            ServerMsg::History { room, messages } => {
+                if let Some(room) = self.room_mut(&room) {
+                    room.history(messages, me.as_ref(), &mut out.changes);
+                }
+            }
+            ServerMsg::Error {
+                code,
+                message,
+                reference,
+            } => self.error(code, message, reference, &mut out),
+            ServerMsg::Pong => {}
+        }
+        out
+    }
+
+    /// Our message was stored: it leaves the outbox and shows with its
+    /// `seq` (the broadcast, if it comes later, replaces it).
+    fn acked(
+        &mut self,
+        room: RoomName,
+        client_id: ClientId,
+        seq: u64,
+        now_ms: u64,
+        out: &mut Applied,
+    ) {
+        let Some(pending) = self.outbox.ack(&client_id) else {
+            return;
+        };
+        out.changes.push(Change::Acked {
+            room: room.clone(),
+            client_id: client_id.clone(),
+        });
+        let Some(from) = self.me.clone() else {
+            return;
+        };
+        if let Some(state) = self.room_mut(&room) {
+            state.insert_acked(
+                ChatMessage {
+                    room,
+                    seq,
+                    from,
+                    text: pending.text,
+                    ts: now_ms,
+                    client_id: Some(client_id),
+                },
+                &mut out.changes,
+            );
+        }
+    }
+
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        reference: Option<String>,
+        out: &mut Applied,
+    ) {
+        if let Some(reference) = reference.as_deref() {
+            let pending = self
+                .outbox
+                .iter()
+                .find(|p| p.client_id.as_str() == reference);
+            if let Some(client_id) = pending.map(|p| p.client_id.clone()) {
+                self.outbox.fail(reference, Some(code), &message);
+                out.changes.push(Change::Failed { client_id });
+                return;
+            }
+        }
+        // The relay answers joins in order, so a refused join is the oldest
+        // one still waiting.
+        let refuses_join = matches!(
+            code,
+            ErrorCode::InvalidRoom
+                | ErrorCode::TooManyRooms
+                | ErrorCode::RoomFull
+                | ErrorCode::Forbidden
+        );
+        if refuses_join {
+            if let Some(index) = self
+                .rooms
+                .iter()
+                .position(|r| r.membership() == Membership::Joining)
+            {
+                let room = self.rooms.remove(index);
+                self.outbox.discard_room(room.name());
+                if self.active.as_ref() == Some(room.name()) {
+                    self.active = None;
+                }
+            }
+        }
+        self.notice(code, message, out);
+    }
+
+    fn notice(&mut self, code: ErrorCode, message: String, out: &mut Applied) {
+        let notice = Notice { code, message };
+        out.changes.push(Change::Notice(notice.clone()));
+        self.notices.push(notice);
+        if self.notices.len() > MAX_NOTICES {
+            self.notices.remove(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

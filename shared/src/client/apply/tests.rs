@@ -1,0 +1,178 @@
+//! What `Client::apply` reports for each kind of frame.
+
+use super::*;
+use crate::client::tests::{joined, msg, online, reconnect, room, text, user};
+
+fn changes(client: &mut Client, frame: ServerMsg) -> Vec<Change> {
+    client.apply(frame, 50).changes
+}
+
+#[test]
+fn new_repeated_and_updated_messages_are_told_apart() {
+    let (mut client, alice, bob) = online();
+    let general = room("general");
+    let new = Change::Message {
+        room: general.clone(),
+        seq: 4,
+        live: true,
+    };
+    let four = msg("general", 4, &bob, "four");
+    assert_eq!(
+        changes(&mut client, ServerMsg::Message(four.clone())),
+        [new]
+    );
+    assert_eq!(changes(&mut client, ServerMsg::Message(four)), []);
+    // Our own message: acked first (shown with our clock), then the relay's
+    // copy updates it; the outbox entry is acked once.
+    let (id, _) = client.send(&general, text("mine"), 40);
+    let ack = ServerMsg::Ack {
+        room: general.clone(),
+        client_id: id.clone(),
+        seq: 5,
+    };
+    assert_eq!(
+        changes(&mut client, ack),
+        [
+            Change::Acked {
+                room: general.clone(),
+                client_id: id.clone()
+            },
+            Change::Message {
+                room: general.clone(),
+                seq: 5,
+                live: false
+            }
+        ]
+    );
+    let mut copy = msg("general", 5, &alice, "mine");
+    copy.client_id = Some(id);
+    assert_eq!(
+        changes(&mut client, ServerMsg::Message(copy)),
+        [Change::Updated {
+            room: general.clone(),
+            seq: 5
+        }]
+    );
+}
+
+#[test]
+fn a_reused_seq_resets_the_room_once_and_reports_the_new_message() {
+    let (mut client, _alice, bob) = online();
+    let general = room("general");
+    let generation = client.room(&general).unwrap().generation();
+    // The same seq from the same sender with the same text is a redelivery.
+    assert_eq!(
+        changes(
+            &mut client,
+            ServerMsg::Message(msg("general", 2, &bob, "hi"))
+        ),
+        []
+    );
+    let reused = msg("general", 2, &user("u-c", "carol"), "a new era");
+    assert_eq!(
+        changes(&mut client, ServerMsg::Message(reused)),
+        [
+            Change::Reset {
+                room: general.clone()
+            },
+            Change::Message {
+                room: general.clone(),
+                seq: 2,
+                live: true
+            }
+        ]
+    );
+    let state = client.room(&general).unwrap();
+    assert_eq!(state.generation(), generation + 1);
+    assert_eq!(state.messages().count(), 1);
+}
+
+#[test]
+fn joins_history_presence_and_failures_are_reported() {
+    let (mut client, alice, bob) = online();
+    let general = room("general");
+    client.disconnected();
+    let frames = reconnect(&mut client, &alice);
+    assert!(!frames.is_empty());
+    let rejoin = joined(
+        "general",
+        &[&alice, &bob],
+        vec![
+            msg("general", 3, &bob, "hi"),
+            msg("general", 4, &bob, "missed"),
+        ],
+        false,
+    );
+    assert_eq!(
+        changes(&mut client, rejoin),
+        [
+            Change::Message {
+                room: general.clone(),
+                seq: 4,
+                live: false
+            },
+            Change::Joined {
+                room: general.clone()
+            }
+        ]
+    );
+    let renamed = user("u-b", "robert");
+    assert_eq!(
+        changes(
+            &mut client,
+            ServerMsg::Presence {
+                room: general.clone(),
+                event: PresenceEvent::Nick,
+                user: renamed.clone(),
+            }
+        ),
+        [Change::Presence {
+            room: general.clone(),
+            event: PresenceEvent::Nick,
+            user: renamed,
+            old_nick: Some("bob".into())
+        }]
+    );
+    let (id, _) = client.send(&general, text("refused"), 60);
+    let refusal = ServerMsg::Error {
+        code: ErrorCode::RateLimited,
+        message: "slow down".into(),
+        reference: Some(id.to_string()),
+    };
+    assert_eq!(
+        changes(&mut client, refusal),
+        [Change::Failed {
+            client_id: id.clone()
+        }]
+    );
+    assert!(client.outbox().get(&id).unwrap().is_failed());
+    let other = ServerMsg::Error {
+        code: ErrorCode::InvalidNick,
+        message: "bad nick".into(),
+        reference: None,
+    };
+    assert!(matches!(
+        changes(&mut client, other).as_slice(),
+        [Change::Notice(Notice {
+            code: ErrorCode::InvalidNick,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn a_relay_that_forgot_us_reports_a_reset() {
+    let (mut client, _alice, _bob) = online();
+    client.disconnected();
+    client.connected();
+    let changes = client
+        .apply(crate::client::tests::welcome(&user("u-new", "alice")), 0)
+        .changes;
+    assert_eq!(
+        changes[1..],
+        [Change::Reset {
+            room: room("general")
+        }]
+    );
+    assert!(matches!(changes[0], Change::Welcome { .. }));
+}

@@ -1,0 +1,168 @@
+//! What a room's message list shows, as a pure function of the model: the
+//! stored messages by `seq`, then our pending and failed sends, grouped by
+//! sender, with a divider before the first message of each local day.
+//!
+//! Views render these rows and nothing else, so grouping and dividers are
+//! tested here natively; the time zone and the clock are passed in because
+//! only the driver can read them.
+
+use super::{Client, PendingState};
+use crate::names::{ClientId, RoomName};
+
+/// Consecutive messages of one sender closer than this share one header.
+pub const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The viewer's clock and time zone, read by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone {
+    /// Now, Unix milliseconds.
+    pub now_ms: u64,
+    /// The local offset from UTC in milliseconds, east positive (UTC+2 is
+    /// `7_200_000`).
+    pub offset_ms: i64,
+}
+
+impl TimeZone {
+    /// The local calendar day of `ts`, as days since 1970-01-01 local.
+    pub fn day(&self, ts: u64) -> i64 {
+        (ts as i64 + self.offset_ms).div_euclid(DAY_MS)
+    }
+}
+
+/// What a day divider says; the view formats [`DayLabel::Date`] in the
+/// viewer's locale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayLabel {
+    Today,
+    Yesterday,
+    /// An older (or future) day: show the date of this timestamp.
+    Date(u64),
+}
+
+/// Where a row's message stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowStatus {
+    /// Stored by the relay (it has a `seq`).
+    Stored,
+    /// Ours, written or queued, waiting for the relay's ack.
+    Pending,
+    /// Ours, refused; the reason is the relay's.
+    Failed(String),
+}
+
+/// One message row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Identifies what the row shows, for keyed lists: unchanged key, same
+    /// DOM. It names the room's [`super::Room::generation`], so a relay that
+    /// numbered the room anew gets new rows for reused `seq`s.
+    pub key: String,
+    pub seq: Option<u64>,
+    pub client_id: Option<ClientId>,
+    pub from: String,
+    pub mine: bool,
+    pub text: String,
+    /// The relay's timestamp, or when we wrote a pending message.
+    pub ts: u64,
+    /// First of a group of one sender's messages: show the sender and time.
+    pub first_of_group: bool,
+    /// Missing messages come before this one (a truncated rejoin).
+    pub gap_before: bool,
+    /// A day divider comes before this row.
+    pub day: Option<DayLabel>,
+    pub status: RowStatus,
+}
+
+/// The rows of `room`, oldest first: stored messages, then our sends not
+/// stored yet (a send whose message is already stored is shown once, as
+/// stored).
+pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
+    let Some(state) = client.room(room) else {
+        return Vec::new();
+    };
+    let me = client.me().map(|u| &u.id);
+    let gap = state.gap();
+    let generation = state.generation();
+    let mut rows: Vec<Row> = state
+        .messages()
+        .map(|m| Row {
+            key: format!("s{generation}.{}.{}", m.seq, m.ts),
+            seq: Some(m.seq),
+            client_id: m.client_id.clone(),
+            from: m.from.nick.to_string(),
+            mine: Some(&m.from.id) == me,
+            text: m.text.to_string(),
+            ts: m.ts,
+            first_of_group: true,
+            gap_before: gap.is_some_and(|g| g.before == m.seq),
+            day: None,
+            status: RowStatus::Stored,
+        })
+        .collect();
+    let stored = |id: &ClientId| {
+        state
+            .messages()
+            .rev()
+            .any(|m| m.client_id.as_ref() == Some(id) && Some(&m.from.id) == me)
+    };
+    let my_nick = client.display_nick();
+    for p in client.outbox().for_room(room) {
+        if stored(&p.client_id) {
+            continue;
+        }
+        rows.push(Row {
+            key: format!("p{}", p.client_id),
+            seq: None,
+            client_id: Some(p.client_id.clone()),
+            from: my_nick.clone(),
+            mine: true,
+            text: p.text.to_string(),
+            ts: p.created_ms,
+            first_of_group: true,
+            gap_before: false,
+            day: None,
+            status: match &p.state {
+                PendingState::Failed { reason, .. } => RowStatus::Failed(reason.clone()),
+                _ => RowStatus::Pending,
+            },
+        });
+    }
+    let today = tz.day(tz.now_ms);
+    let label = |ts: u64| match today - tz.day(ts) {
+        0 => DayLabel::Today,
+        1 => DayLabel::Yesterday,
+        _ => DayLabel::Date(ts),
+    };
+    for i in 0..rows.len() {
+        let this = &rows[i];
+        let new_day = i == 0 || tz.day(rows[i - 1].ts) != tz.day(this.ts);
+        let same_group = i > 0 && {
+            let prev = &rows[i - 1];
+            prev.from == this.from
+                && prev.mine == this.mine
+                && this.ts.saturating_sub(prev.ts) < GROUP_GAP_MS
+                && !this.gap_before
+                && !new_day
+        };
+        let day = new_day.then(|| label(this.ts));
+        let row = &mut rows[i];
+        row.first_of_group = !same_group;
+        row.day = day;
+        // What the row looks like is part of its identity, so a change
+        // re-renders it.
+        let status = match &row.status {
+            RowStatus::Stored => String::new(),
+            RowStatus::Pending => ":pending".into(),
+            RowStatus::Failed(reason) => format!(":failed:{reason}"),
+        };
+        row.key = format!(
+            "{}{status}:{}:{}:{}",
+            row.key, row.first_of_group, row.gap_before, new_day
+        );
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! The timeline against model states built from scripted relay frames.
+
+use super::*;
+use crate::client::tests::{msg, online, reconnect, room, text, user};
+use crate::protocol::ServerMsg;
+
+const HOUR: u64 = 60 * 60 * 1000;
+/// 2026-11-28 00:00 UTC.
+const MIDNIGHT_UTC: u64 = 1_795_824_000_000;
+
+fn utc(now_ms: u64) -> TimeZone {
+    TimeZone {
+        now_ms,
+        offset_ms: 0,
+    }
+}
+
+fn at(seq: u64, from: &crate::protocol::User, ts: u64) -> ServerMsg {
+    let mut m = msg("general", seq, from, &format!("m{seq}"));
+    m.ts = ts;
+    ServerMsg::Message(m)
+}
+
+/// (seq or text, first_of_group, divider) per row: what the tests compare.
+fn shape(rows: &[Row]) -> Vec<(String, bool, Option<DayLabel>)> {
+    rows.iter()
+        .map(|r| {
+            let id = r.seq.map_or_else(|| r.text.clone(), |s| s.to_string());
+            (id, r.first_of_group, r.day)
+        })
+        .collect()
+}
+
+#[test]
+fn consecutive_messages_of_one_sender_share_a_header() {
+    let (mut client, alice, bob) = online();
+    let t = MIDNIGHT_UTC + 10 * HOUR;
+    client.apply(at(4, &bob, t), t);
+    client.apply(at(5, &bob, t + 1_000), t);
+    client.apply(at(6, &alice, t + 2_000), t);
+    // More than the group gap later: a new header for the same sender.
+    client.apply(at(7, &alice, t + 2_000 + GROUP_GAP_MS), t);
+    let rows = timeline(&client, &room("general"), utc(t + HOUR));
+    let tail: Vec<_> = shape(&rows).into_iter().skip(3).collect();
+    assert_eq!(
+        tail,
+        [
+            ("4".into(), true, Some(DayLabel::Today)),
+            ("5".into(), false, None),
+            ("6".into(), true, None),
+            ("7".into(), true, None),
+        ]
+    );
+    assert!(rows[5].mine && !rows[4].mine);
+    assert_eq!(rows[3].from, "bob");
+}
+
+#[test]
+fn day_dividers_follow_the_viewers_time_zone() {
+    let (mut client, _alice, bob) = online();
+    // 22:30 and 23:30 UTC on one UTC day, then 00:30 UTC the next.
+    let late = MIDNIGHT_UTC - 90 * 60 * 1000;
+    client.apply(at(4, &bob, late), late);
+    client.apply(at(5, &bob, late + HOUR), late);
+    client.apply(at(6, &bob, late + 2 * HOUR), late);
+    let now = MIDNIGHT_UTC + 2 * HOUR;
+    let in_utc = timeline(&client, &room("general"), utc(now));
+    let days: Vec<_> = in_utc.iter().skip(3).map(|r| r.day).collect();
+    assert_eq!(
+        days,
+        [Some(DayLabel::Yesterday), None, Some(DayLabel::Today)]
+    );
+    // In UTC+1 the day changes an hour earlier: between 4 and 5.
+    let plus_one = TimeZone {
+        now_ms: now,
+        offset_ms: HOUR as i64,
+    };
+    let rows = timeline(&client, &room("general"), plus_one);
+    let days: Vec<_> = rows.iter().skip(3).map(|r| r.day).collect();
+    assert_eq!(
+        days,
+        [Some(DayLabel::Yesterday), Some(DayLabel::Today), None]
+    );
+    // A new day starts a new group even for the same sender a minute later.
+    client.apply(at(7, &bob, MIDNIGHT_UTC + 2 * HOUR - 60_000), now);
+    client.apply(at(8, &bob, MIDNIGHT_UTC + 2 * HOUR + 60_000), now);
+    let rows = timeline(&client, &room("general"), utc(now));
+    let tail: Vec<_> = shape(&rows).into_iter().skip(6).collect();
+    let two_am_in = TimeZone {
+        now_ms: now,
+        offset_ms: -2 * HOUR as i64,
+    };
+    assert_eq!(tail, [("7".into(), true, None), ("8".into(), false, None)]);
+    let rows = timeline(&client, &room("general"), two_am_in);
+    let tail: Vec<_> = shape(&rows).into_iter().skip(6).collect();
+    assert_eq!(
+        tail,
+        [
+            ("7".into(), true, None),
+            ("8".into(), true, Some(DayLabel::Today))
+        ]
+    );
+    // In UTC-3 all three are on one day, today there (now is 23:00 local).
+    let minus_three = TimeZone {
+        now_ms: now,
+        offset_ms: -3 * HOUR as i64,
+    };
+    let days: Vec<_> = timeline(&client, &room("general"), minus_three)
+        .iter()
+        .skip(3)
+        .take(3)
+        .map(|r| r.day)
+        .collect();
+    assert_eq!(days, [Some(DayLabel::Today), None, None]);
+    // The first row of a room always has a divider; older days show a date.
+    let week_later = utc(now + 7 * 24 * HOUR);
+    let first = &timeline(&client, &room("general"), week_later)[0];
+    assert_eq!(first.day, Some(DayLabel::Date(first.ts)));
+}
+
+#[test]
+fn pending_and_failed_sends_follow_the_stored_messages_in_order() {
+    let (mut client, alice, _bob) = online();
+    let general = room("general");
+    let (first, _) = client.send(&general, text("one"), 5_000);
+    let (second, _) = client.send(&general, text("two"), 5_100);
+    client.apply(
+        ServerMsg::Error {
+            code: crate::ErrorCode::RateLimited,
+            message: "too long".into(),
+            reference: Some(first.to_string()),
+        },
+        5_200,
+    );
+    let (third, _) = client.send(&general, text("three"), 5_300);
+    let rows = timeline(&client, &general, utc(6_000));
+    let tail: Vec<_> = rows
+        .iter()
+        .skip(3)
+        .map(|r| (r.client_id.clone(), r.status.clone(), r.from.clone()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (
+                Some(first),
+                RowStatus::Failed("too long".into()),
+                "alice".into()
+            ),
+            (Some(second.clone()), RowStatus::Pending, "alice".into()),
+            (Some(third), RowStatus::Pending, "alice".into()),
+        ]
+    );
+    // Pending rows of one sender group like stored ones.
+    assert!(rows[3].first_of_group && !rows[4].first_of_group);
+    assert!(rows.iter().skip(3).all(|r| r.mine && r.seq.is_none()));
+    // The ack makes a pending row a stored one, in place.
+    client.apply(
+        ServerMsg::Ack {
+            room: general.clone(),
+            client_id: second.clone(),
+            seq: 4,
+        },
+        6_000,
+    );
+    let rows = timeline(&client, &general, utc(6_000));
+    let stored = rows.iter().find(|r| r.seq == Some(4)).unwrap();
+    assert_eq!(
+        (stored.client_id.as_ref(), &stored.status, stored.mine),
+        (Some(&second), &RowStatus::Stored, true)
+    );
+    assert_eq!(rows.len(), 6);
+    let _ = alice;
+}
+
+#[test]
+fn a_resend_after_a_reconnect_shows_once() {
+    let (mut client, alice, _bob) = online();
+    let general = room("general");
+    client.disconnected();
+    let (id, frame) = client.send(&general, text("offline"), 5_000);
+    assert!(frame.is_none());
+    let before = timeline(&client, &general, utc(5_000));
+    assert_eq!(before.len(), 4);
+    assert_eq!(before[3].status, RowStatus::Pending);
+
+    // Back online: the outbox is resent; the relay stores it once, and its
+    // broadcast and ack may come in either order, or twice.
+    let frames = reconnect(&mut client, &alice);
+    assert!(frames
+        .iter()
+        .any(|f| matches!(f, crate::ClientMsg::Send { client_id, .. } if *client_id == id)));
+    let mut stored = msg("general", 4, &alice, "offline");
+    stored.client_id = Some(id.clone());
+    client.apply(ServerMsg::Message(stored.clone()), 5_100);
+    client.apply(
+        ServerMsg::Ack {
+            room: general.clone(),
+            client_id: id.clone(),
+            seq: 4,
+        },
+        5_100,
+    );
+    client.apply(ServerMsg::Message(stored), 5_200);
+    let rows = timeline(&client, &general, utc(5_200));
+    let offline: Vec<_> = rows.iter().filter(|r| r.text == "offline").collect();
+    assert_eq!(offline.len(), 1, "{rows:?}");
+    assert_eq!(offline[0].status, RowStatus::Stored);
+
+    // A restored outbox entry whose message is already stored (a reload
+    // between the broadcast and the outbox being saved) shows once too.
+    let mut outbox = client.outbox().clone();
+    outbox.push(id, general.clone(), text("offline"), 5_000);
+    client.set_outbox(outbox);
+    let rows = timeline(&client, &general, utc(5_200));
+    assert_eq!(rows.iter().filter(|r| r.text == "offline").count(), 1);
+}
+
+#[test]
+fn rows_of_a_renumbered_room_get_new_keys() {
+    let (mut client, _alice, bob) = online();
+    let general = room("general");
+    let old = timeline(&client, &general, utc(0));
+    // The relay restarted without history and gave seq 2 to a new message.
+    client.apply(
+        ServerMsg::Message(msg("general", 2, &user("u-c", "carol"), "new")),
+        0,
+    );
+    let new = timeline(&client, &general, utc(0));
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].seq, Some(2));
+    assert!(old.iter().all(|r| r.key != new[0].key));
+    // The same message again is the same row.
+    client.apply(
+        ServerMsg::Message(msg("general", 2, &user("u-c", "carol"), "new")),
+        0,
+    );
+    assert_eq!(timeline(&client, &general, utc(0)), new);
+    let _ = bob;
+}
+
+#[test]
+fn an_unknown_room_has_no_rows() {
+    let (client, _, _) = online();
+    assert!(timeline(&client, &room("nowhere"), utc(0)).is_empty());
+}
