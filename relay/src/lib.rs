@@ -16,6 +16,7 @@
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
 //! - `tls`: optional TLS in the relay itself (rustls).
+//! - `web_app`: the built web app as static files, precompressed.
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
@@ -33,6 +34,7 @@ pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod web_app;
 
 use std::{future::Future, time::Duration};
 

@@ -2,6 +2,7 @@
 //! own relay on a free port and talks to it with real WebSocket clients;
 //! `cluster` also starts its own nats-server processes.
 
+mod a11y;
 mod auth;
 mod bad_input;
 mod browser;
@@ -11,7 +12,9 @@ mod cluster;
 mod deploy;
 mod durable;
 mod hostile;
+mod keyboard;
 mod limits;
+mod loading;
 mod process;
 mod pwa;
 mod soak;

@@ -9,6 +9,7 @@
 //! - [`reconnect`]: when to open a socket and when to retry (backoff, jitter).
 //! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
+//! - [`navigation`]: the next or previous room (or unread room) from here.
 //! - [`Client`] (here): the rooms, the outbox and the identity together.
 //!
 //! A driver's loop, in short:
@@ -22,12 +23,14 @@
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
 
+pub mod navigation;
 pub mod outbox;
 pub mod reconnect;
 pub mod room;
 
 use std::collections::HashMap;
 
+pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use room::{Gap, Membership, Room};
