@@ -5,29 +5,38 @@
 //! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
 //! - `http`: the accept loop serving those routes over HTTP/1.1, with a
 //!   timeout for request headers.
-//! - `session`: one WebSocket connection, its reader and writer.
-//! - `hub`: rooms, members, presence, resume identities, fan-out.
+//! - `session`: one WebSocket connection: its reader, one method per
+//!   client frame, its writer, and its one cleanup block.
+//! - `peer`: a connection's outgoing queue, its byte budget and its kick.
+//! - `hub`: rooms, members (local and on other relays), presence, fan-out.
+//! - `accounts`: who a connection is: accounts and resume tokens.
 //! - `store`: message numbering, dedup and history behind one trait; in
 //!   memory, or durable in SQLite (the default).
 //! - `backplane`: cluster mode, the only module that knows NATS: a
-//!   JetStream store and presence across relays.
+//!   JetStream store, presence across relays, shared resume tokens.
 //! - `limits`: rate buckets, connection counting, the client's IP.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
+//! - `clock`: the wall clock, for timestamps.
+//! - `random`: random ids and tokens from the OS.
 //! - `tls`: optional TLS in the relay itself (rustls).
 //! - `web_app`: the built web app as static files, precompressed.
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
+pub mod accounts;
 pub mod auth;
 pub mod backplane;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
+pub mod peer;
+pub mod random;
 pub mod server;
 pub mod session;
 pub mod shutdown;
@@ -104,7 +113,7 @@ pub async fn run(
 
 /// Periodic work: expiring resume tokens, forgetting idle rate buckets.
 fn spawn_housekeeping(state: &AppState) {
-    let hub = state.hub.clone();
+    let accounts = state.accounts.clone();
     let ttl = state.config.resume_ttl();
     let token = state.shutdown.clone();
     let (handshakes, room_rates) = (state.handshakes.clone(), state.room_rates.clone());
@@ -115,7 +124,7 @@ fn spawn_housekeeping(state: &AppState) {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    hub.expire_tokens(ttl);
+                    accounts.expire_tokens(ttl);
                     handshakes.prune();
                     room_rates.prune();
                 }

@@ -13,6 +13,7 @@ use shared::{protocol::Limits, RoomName};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    accounts::Accounts,
     auth::Verifier,
     backplane,
     config::{Config, StoreKind},
@@ -26,6 +27,8 @@ use crate::{
 pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
+    /// Accounts and resume tokens, apart from the hub's rooms.
+    pub accounts: Arc<Accounts>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub conns: Arc<ConnLimiter>,
@@ -50,13 +53,22 @@ impl AppState {
         let tracker = TaskTracker::new();
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
+        let accounts = Arc::new(Accounts::new());
         let deliver: Deliver = {
             let hub = hub.clone();
             Arc::new(move |message| hub.deliver(message))
         };
         let store: Arc<dyn Store> = match config.store {
             _ if config.clustered() => {
-                backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?
+                backplane::start(
+                    &config,
+                    hub.clone(),
+                    &accounts,
+                    deliver,
+                    &tracker,
+                    &shutdown,
+                )
+                .await?
             }
             StoreKind::Memory => Arc::new(MemoryStore::new(
                 config.history_limit,
@@ -89,6 +101,7 @@ impl AppState {
             verifier,
             config: Arc::new(config),
             hub,
+            accounts,
             store,
             metrics,
             conns,

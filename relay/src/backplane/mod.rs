@@ -1,24 +1,28 @@
 //! Cluster mode: many relays sharing rooms through NATS. The only module
 //! that knows NATS exists.
 //!
-//! It plugs into the rest of the relay at two seams and nowhere else:
+//! It plugs into the rest of the relay at three seams and nowhere else:
 //!
 //! - [`JetStreamStore`] is the [`Store`](crate::store::Store): every room's
 //!   messages live in one JetStream stream (`PALAVER_MSGS`, one subject per
 //!   room), and every relay delivers them to its local members from one
 //!   ordered consumer of that stream, in stream order.
-//! - [`presence`] keeps each hub's view of the members on other relays up to
-//!   date over core NATS (announcements, a heartbeat with the full list, and
-//!   expiry of relays that stop beating); typing travels the same way.
-//! - [`accounts`] shares resume tokens between relays (a key-value bucket),
-//!   so a user keeps their identity when their relay dies.
+//! - [`presence`] sits behind the hub's announce hook
+//!   ([`Hub::set_announce`]) and feeds the hub's remote members: it keeps
+//!   each hub's view of the members on other relays up to date over core
+//!   NATS (announcements, a heartbeat with the full list, and expiry of
+//!   relays that stop beating); typing travels the same way.
+//! - `directory` is the accounts' [`Directory`](crate::accounts::Directory):
+//!   it shares resume tokens between relays (a key-value stream), so a user
+//!   keeps their identity when their relay dies.
 //!
 //! A message's `seq` is its JetStream *stream* sequence: strictly increasing
 //! within a room (with gaps, where other rooms' messages sit), the same on
 //! every relay, and stored, so `since` and `history` cursors from one relay
 //! work on any other.
 
-mod accounts;
+mod delivered;
+mod directory;
 mod jetstream;
 pub mod presence;
 
@@ -28,7 +32,7 @@ use shared::RoomName;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{config::Config, hub::Hub, store::Deliver};
+use crate::{accounts::Accounts, config::Config, hub::Hub, store::Deliver};
 
 pub use jetstream::JetStreamStore;
 
@@ -58,10 +62,42 @@ fn room_subject(room: &RoomName) -> String {
 pub async fn start(
     config: &Config,
     hub: Arc<Hub>,
+    accounts: &Accounts,
     deliver: Deliver,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<JetStreamStore>> {
+    let (client, store) = connect(config, deliver, tracker, shutdown).await?;
+    let directory = Arc::new(directory::NatsDirectory::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    directory.clone().spawn(tracker, shutdown.clone());
+    accounts.set_directory(directory);
+    presence::spawn(client, hub, tracker, shutdown.clone());
+    Ok(store)
+}
+
+/// The JetStream store alone, without presence and the accounts
+/// directory: what
+/// [`start`] builds on, and what the store conformance tests run against
+/// (the same suite as the other engines, through the `Store` trait). It
+/// consumes the stream until `shutdown`.
+pub async fn start_store(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<JetStreamStore>> {
+    Ok(connect(config, deliver, tracker, shutdown).await?.1)
+}
+
+async fn connect(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
     let events_servers = servers.clone();
     // Told on every (re)connection, so the stream consumer starts afresh
@@ -107,14 +143,7 @@ pub async fn start(
         connected,
     ));
     store.clone().spawn(tracker, shutdown.clone(), servers);
-    let accounts = Arc::new(accounts::Accounts::new(
-        async_nats::jetstream::new(client.clone()),
-        config,
-    ));
-    accounts.clone().spawn(tracker, shutdown.clone());
-    hub.set_directory(accounts);
-    presence::spawn(client, hub, tracker, shutdown.clone());
-    Ok(store)
+    Ok((client, store))
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{room_token, PRESENCE_SUBJECTS, RELAYS_SUBJECT};
-use crate::hub::{random_hex, Hub, LocalEvent};
+use crate::{
+    hub::{Hub, LocalEvent},
+    random::random_hex,
+};
 
 /// How often a relay publishes its full member list.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);

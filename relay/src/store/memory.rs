@@ -13,7 +13,9 @@ use std::{
 use shared::{ChatMessage, ClientId, RoomName, UserId};
 use tokio::time::Instant;
 
-use super::{Appended, BoxFuture, Deliver, NewMessage, Page, Store, StoreError};
+use futures_util::future::BoxFuture;
+
+use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
 
 pub struct MemoryStore {
     /// Every room's messages and the recent client ids, under one lock.
@@ -94,16 +96,6 @@ impl RoomLog {
     }
 }
 
-/// The latest `limit` of `messages`, oldest first.
-pub(super) fn latest(messages: Vec<ChatMessage>, limit: usize) -> Page {
-    let truncated = messages.len() > limit;
-    let skip = messages.len().saturating_sub(limit);
-    Page {
-        messages: messages.into_iter().skip(skip).collect(),
-        truncated,
-    }
-}
-
 impl Store for MemoryStore {
     fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
         let appended = self.append_now(msg);
@@ -124,7 +116,7 @@ impl Store for MemoryStore {
                 .map(|m| ChatMessage::clone(m))
                 .collect()
         });
-        let page = latest(newer, limit);
+        let page = Page::latest(newer, limit);
         Box::pin(async move { Ok(page) })
     }
 
@@ -142,7 +134,7 @@ impl Store for MemoryStore {
                 .map(|m| ChatMessage::clone(m))
                 .collect()
         });
-        let page = latest(older, limit).messages;
+        let page = Page::latest(older, limit).messages;
         Box::pin(async move { Ok(page) })
     }
 }

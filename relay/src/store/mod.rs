@@ -11,14 +11,13 @@
 mod memory;
 pub mod sqlite;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
+use futures_util::future::BoxFuture;
 use shared::{ChatMessage, ClientId, RoomName, Text, User};
 
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Called once per stored message, in seq order within each room.
 pub type Deliver = Arc<dyn Fn(&Arc<ChatMessage>) + Send + Sync>;
@@ -57,6 +56,19 @@ pub struct Page {
     /// More messages came after the cursor than the limit allowed; `messages`
     /// holds the latest ones.
     pub truncated: bool,
+}
+
+impl Page {
+    /// The latest `limit` of `messages` (which are oldest first), marked
+    /// truncated when there were more.
+    pub fn latest(messages: Vec<ChatMessage>, limit: usize) -> Page {
+        let truncated = messages.len() > limit;
+        let skip = messages.len().saturating_sub(limit);
+        Page {
+            messages: messages.into_iter().skip(skip).collect(),
+            truncated,
+        }
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

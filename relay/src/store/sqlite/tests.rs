@@ -2,7 +2,9 @@ use std::sync::Mutex as StdMutex;
 
 use shared::{ChatMessage, ClientId, Nick, RoomName, Text, User, UserId};
 
-use super::*;
+use rusqlite::params;
+
+use super::{writer::DEDUP_LOOKUP, *};
 
 fn new_message(room: &str, user: &str, client_id: &str) -> NewMessage {
     NewMessage {
@@ -13,7 +15,7 @@ fn new_message(room: &str, user: &str, client_id: &str) -> NewMessage {
         },
         text: Text::new(&format!("text of {client_id}")).unwrap(),
         client_id: ClientId::new(client_id).unwrap(),
-        ts: crate::session::now_ms(),
+        ts: crate::clock::now_ms(),
     }
 }
 

@@ -11,16 +11,14 @@
 //! came up, and calls [`Deliver`] for each message in stream order. That is
 //! what makes every member of a room, on any relay, see the same order.
 //! `append` waits (bounded) until its own message went through that
-//! consumer, so the sender sees its `message` before, or right around, its
-//! `ack`, as in standalone mode; `after` waits the same way for the last
-//! message it read, so a joiner gets nothing twice.
+//! consumer, so the sender sees its `message` before its `ack`, as in
+//! standalone mode; `after` waits the same way for the last message it
+//! read, so a joiner gets nothing twice. Both wait on their own room's
+//! mark ([`Delivered`]), not on the relay's.
 //!
-//! History reads go to JetStream with a short-lived ordered consumer
-//! filtered on the room's subject. JetStream (2.9) cannot read a subject
-//! backwards, so a read starts where the relay knows the wanted page
-//! begins (it remembers each room's latest sequences as it delivers them)
-//! or else at the room's first kept message; the stream keeps at most
-//! `--history-limit` messages per room, which bounds that read.
+//! History reads (`history`) use short-lived consumers of their own.
+
+mod history;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -35,19 +33,20 @@ use async_nats::{
     jetstream::{
         self,
         consumer::{pull, DeliverPolicy},
-        stream::{self, LastRawMessageErrorKind},
+        stream,
     },
     HeaderMap,
 };
-use futures_util::StreamExt;
+use futures_util::{future::BoxFuture, StreamExt};
 use shared::{ChatMessage, RoomName};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{room_subject, room_token, ROOM_SUBJECTS, STREAM};
+use self::history::timed;
+use super::{delivered::Delivered, room_subject, room_token, ROOM_SUBJECTS, STREAM};
 use crate::{
     config::Config,
-    store::{Appended, BoxFuture, Deliver, NewMessage, Page, Store, StoreError},
+    store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
 };
 
 /// How long a publish may wait for JetStream's ack before the send is
@@ -55,8 +54,6 @@ use crate::{
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `append` and `after` wait for the local consumer to catch up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a history read may take.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the consumer's progress is checked against the stream.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
 /// Pause between attempts to set up the stream while NATS is unreachable.
@@ -67,8 +64,8 @@ pub struct JetStreamStore {
     js: jetstream::Context,
     /// The stream, once NATS answered and it exists.
     stream: OnceLock<stream::Stream>,
-    /// The stream sequence the local consumer has delivered up to.
-    delivered: watch::Sender<u64>,
+    /// How far the local consumer has delivered, per room.
+    delivered: Delivered,
     /// True while the local consumer is reading the stream.
     consuming: AtomicBool,
     deliver: Deliver,
@@ -112,7 +109,7 @@ impl JetStreamStore {
             client,
             js,
             stream: OnceLock::new(),
-            delivered: watch::channel(0).0,
+            delivered: Delivered::default(),
             consuming: AtomicBool::new(false),
             deliver,
             stream_config,
@@ -163,7 +160,7 @@ impl JetStreamStore {
             "JetStream stream {STREAM} ready; delivering from sequence {}",
             last + 1
         );
-        self.delivered.send_replace(last);
+        self.delivered.start_after(last);
         self.consume(last + 1).await;
     }
 
@@ -241,7 +238,7 @@ impl JetStreamStore {
                     None => tracing::warn!("skipping undecodable message {seq} in {STREAM}"),
                 }
                 start = seq + 1;
-                self.delivered.send_replace(seq);
+                self.delivered.record(&message.subject, seq);
             }
             self.consuming.store(false, Ordering::Release);
         }
@@ -256,7 +253,7 @@ impl JetStreamStore {
             return false;
         };
         let last = stream.cached_info().state.last_sequence;
-        let delivered = *self.delivered.borrow();
+        let delivered = self.delivered.last();
         if last <= delivered {
             *stalled_at = None;
             return false;
@@ -269,45 +266,12 @@ impl JetStreamStore {
         false
     }
 
-    fn remember(&self, room: &RoomName, seq: u64) {
-        let mut recent = self.recent.lock().unwrap();
-        let seqs = recent.entry(room.clone()).or_default();
-        seqs.push_back(seq);
-        if seqs.len() > self.recent_cap {
-            seqs.pop_front();
-        }
-    }
-
-    /// Where to start reading the room's messages in `from..=end` when only
-    /// the last `limit` matter (and whether there were more). The room's
-    /// sequences delivered here are all its messages since this relay
-    /// started, in order: when more than `limit` of them lie in the range,
-    /// reading from the `limit + 1`-th last one is enough.
-    fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
-        let recent = self.recent.lock().unwrap();
-        let Some(seqs) = recent.get(room) else {
-            return from;
-        };
-        let within: Vec<u64> = seqs
-            .iter()
-            .copied()
-            .filter(|seq| (from..=end).contains(seq))
-            .collect();
-        if within.len() > limit {
-            within[within.len() - limit - 1]
-        } else {
-            from
-        }
-    }
-
-    /// Waits until the local consumer delivered `seq` (bounded).
-    async fn caught_up(&self, seq: u64) {
-        let mut rx = self.delivered.subscribe();
-        if tokio::time::timeout(CATCH_UP_TIMEOUT, rx.wait_for(|d| *d >= seq))
-            .await
-            .is_err()
-        {
-            tracing::debug!("local delivery is behind sequence {seq}");
+    /// Waits until the local consumer delivered the room's message `seq`
+    /// (bounded).
+    async fn caught_up(&self, room: &RoomName, seq: u64) {
+        let subject = room_subject(room);
+        if !self.delivered.wait(&subject, seq, CATCH_UP_TIMEOUT).await {
+            tracing::debug!("local delivery in {room} is behind sequence {seq}");
         }
     }
 
@@ -324,7 +288,8 @@ impl JetStreamStore {
             msg.from.id,
             msg.client_id
         );
-        let subject = room_subject(&msg.room);
+        let room = msg.room.clone();
+        let subject = room_subject(&room);
         let payload = encode(msg);
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
@@ -348,79 +313,8 @@ impl JetStreamStore {
         if ack.duplicate {
             return Ok(Appended::Duplicate(ack.sequence));
         }
-        self.caught_up(ack.sequence).await;
+        self.caught_up(&room, ack.sequence).await;
         Ok(Appended::New(ack.sequence))
-    }
-
-    /// The room's messages with `from <= seq < until`: the last `limit` of
-    /// them, oldest first, and whether there were more. Also returns the
-    /// room's last sequence.
-    async fn read(
-        &self,
-        room: &RoomName,
-        from: u64,
-        until: Option<u64>,
-        limit: usize,
-    ) -> Result<(Page, u64), StoreError> {
-        let stream = self.stream()?;
-        let subject = room_subject(room);
-        let unavailable = |err: &dyn std::fmt::Display| StoreError::Unavailable(err.to_string());
-        let last = match stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                return Ok((Page::default(), 0))
-            }
-            Err(err) => return Err(unavailable(&err)),
-        };
-        let end = until.map_or(last, |until| last.min(until.saturating_sub(1)));
-        let from = from.max(1);
-        if end < from || limit == 0 {
-            return Ok((Page::default(), last));
-        }
-        let start = self.skip_ahead(room, from, end, limit);
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: subject,
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| unavailable(&err))?;
-        let name = consumer.cached_info().name.clone();
-        let mut messages = consumer.messages().await.map_err(|err| unavailable(&err))?;
-        let mut kept = VecDeque::with_capacity(limit.min(1024));
-        let mut seen = 0usize;
-        while let Some(next) = messages.next().await {
-            let message = next.map_err(|err| unavailable(&err))?;
-            let seq = message
-                .info()
-                .map_err(|err| unavailable(&err))?
-                .stream_sequence;
-            if seq > end {
-                break;
-            }
-            if let Some(chat) = decode(&message.payload, seq) {
-                seen += 1;
-                if kept.len() == limit {
-                    kept.pop_front();
-                }
-                kept.push_back(chat);
-            }
-            if seq >= end {
-                break;
-            }
-        }
-        drop(messages);
-        // The consumer would expire by itself; deleting it now keeps the
-        // server tidy when many people join at once.
-        let _ = stream.delete_consumer(&name).await;
-        let page = Page {
-            messages: kept.into(),
-            truncated: seen > limit,
-        };
-        Ok((page, last))
     }
 }
 
@@ -444,18 +338,6 @@ fn decode(payload: &[u8], seq: u64) -> Option<ChatMessage> {
     Some(chat)
 }
 
-async fn timed<T>(
-    read: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(READ_TIMEOUT, read)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(format!(
-                "JetStream did not answer within {READ_TIMEOUT:?}"
-            )))
-        })
-}
-
 impl Store for JetStreamStore {
     fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
         Box::pin(self.publish(msg))
@@ -473,7 +355,7 @@ impl Store for JetStreamStore {
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
-            self.caught_up(last).await;
+            self.caught_up(&room, last).await;
             Ok(page)
         })
     }

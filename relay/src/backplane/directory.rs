@@ -10,25 +10,26 @@
 use std::{sync::OnceLock, time::Duration};
 
 use async_nats::jetstream::{self, stream};
+use futures_util::future::BoxFuture;
 use shared::User;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{config::Config, hub::Directory, store::BoxFuture};
+use crate::{accounts::Directory, config::Config};
 
 const STREAM: &str = "PALAVER_ACCOUNTS";
 const SUBJECTS: &str = "palaver.account";
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-pub struct Accounts {
+pub struct NatsDirectory {
     js: jetstream::Context,
     /// The stream, once NATS answered.
     stream: OnceLock<stream::Stream>,
     config: stream::Config,
 }
 
-impl Accounts {
+impl NatsDirectory {
     pub(super) fn new(js: jetstream::Context, config: &Config) -> Self {
-        Accounts {
+        NatsDirectory {
             js,
             stream: OnceLock::new(),
             config: stream::Config {
@@ -79,7 +80,7 @@ fn valid_token(token: &str) -> bool {
     !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-impl Directory for Accounts {
+impl Directory for NatsDirectory {
     fn find(&self, token: &str) -> BoxFuture<'_, Option<User>> {
         let token = token.to_string();
         Box::pin(async move {

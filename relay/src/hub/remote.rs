@@ -1,0 +1,176 @@
+//! Members on other relays (cluster mode).
+//!
+//! The backplane reports other relays' joins, leaves, renames and typing,
+//! and each relay's full member list on every heartbeat. A room keeps its
+//! remote members per relay, so a user connected through two relays (two
+//! tabs) joins once and leaves once, when the last of them is gone.
+
+use shared::{protocol::PresenceEvent, RoomName, ServerMsg, User, UserId};
+
+use super::{Hub, Inner};
+use crate::peer::encode;
+
+impl Hub {
+    /// Every local member of every room (lingering ones included), for the
+    /// backplane's periodic refresh.
+    pub fn local_members(&self) -> Vec<(RoomName, User)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .rooms
+            .iter()
+            .flat_map(|(name, room)| {
+                room.members
+                    .values()
+                    .map(move |m| (name.clone(), m.user.clone()))
+            })
+            .collect()
+    }
+
+    /// Another relay says `user` joined `room` there.
+    pub fn remote_join(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        self.add_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` left `room` there.
+    pub fn remote_leave(&self, relay: &str, room_name: &RoomName, user: &UserId) {
+        let mut inner = self.inner.lock().unwrap();
+        self.remove_remote(&mut inner, relay, room_name, user);
+    }
+
+    /// Another relay says `user` changed their nick.
+    pub fn remote_nick(&self, relay: &str, room_name: &RoomName, user: &User) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay).and_then(|r| r.get_mut(&user.id)) else {
+            return;
+        };
+        *known = user.clone();
+        self.show_presence(room, room_name, PresenceEvent::Nick, user.clone());
+    }
+
+    /// Someone on another relay is typing in the room.
+    pub fn remote_typing(&self, room_name: &RoomName, user: &User) {
+        let frame = encode(&ServerMsg::Typing {
+            room: room_name.clone(),
+            user: user.clone(),
+        });
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(room_name) {
+            self.broadcast(room, Some(&user.id), &frame, None);
+        }
+    }
+
+    /// Another relay's full list of its members: whoever is new joins,
+    /// whoever is missing leaves. An empty list forgets the relay (it
+    /// stopped, or stopped refreshing).
+    pub fn remote_snapshot(&self, relay: &str, members: &[(RoomName, User)]) {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let mut gone = Vec::new();
+        for (name, room) in &inner.rooms {
+            if let Some(known) = room.remote.get(relay) {
+                for id in known.keys() {
+                    if !members.iter().any(|(r, u)| r == name && u.id == *id) {
+                        gone.push((name.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (room, user) in gone {
+            self.remove_remote(inner, relay, &room, &user);
+        }
+        for (room, user) in members {
+            self.add_remote(inner, relay, room, user);
+        }
+    }
+
+    fn add_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &User) {
+        let room = inner.rooms.entry(room_name.clone()).or_default();
+        let shown = room.has(&user.id);
+        room.remote
+            .entry(relay.to_string())
+            .or_default()
+            .insert(user.id.clone(), user.clone());
+        if !shown {
+            self.show_presence(room, room_name, PresenceEvent::Join, user.clone());
+        }
+    }
+
+    fn remove_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &UserId) {
+        let Some(room) = inner.rooms.get_mut(room_name) else {
+            return;
+        };
+        let Some(known) = room.remote.get_mut(relay) else {
+            return;
+        };
+        let Some(removed) = known.remove(user) else {
+            return;
+        };
+        if known.is_empty() {
+            room.remote.remove(relay);
+        }
+        self.show_leave(inner, room_name, removed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::protocol::PresenceEvent;
+
+    use crate::hub::tests::{hub_with_alice, presence, user};
+
+    #[test]
+    fn remote_members_are_listed_and_announced_once() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        hub.remote_join("r-1", &room, &bob);
+        // The same user through a second relay (two tabs) is no new join.
+        hub.remote_join("r-2", &room, &bob);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Join, "bob".into())]);
+        let mut nicks: Vec<String> = hub
+            .members(&room)
+            .iter()
+            .map(|u| u.nick.to_string())
+            .collect();
+        nicks.sort();
+        assert_eq!(nicks, ["alice", "bob"]);
+
+        // Gone from one relay, still on the other: no leave yet.
+        hub.remote_snapshot("r-1", &[]);
+        assert_eq!(presence(&mut rx), []);
+        hub.remote_leave("r-2", &room, &bob.id);
+        assert_eq!(presence(&mut rx), [(PresenceEvent::Leave, "bob".into())]);
+        assert_eq!(hub.members(&room).len(), 1);
+    }
+
+    #[test]
+    fn a_heartbeat_is_the_truth_and_an_empty_one_forgets_the_relay() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let bob = user("u-b", "bob");
+        let carol = user("u-c", "carol");
+        hub.remote_snapshot("r-1", &[(room.clone(), bob.clone())]);
+        hub.remote_snapshot("r-1", &[(room.clone(), bob), (room.clone(), carol)]);
+        assert_eq!(
+            presence(&mut rx),
+            [
+                (PresenceEvent::Join, "bob".into()),
+                (PresenceEvent::Join, "carol".into()),
+            ]
+        );
+        // The relay stopped: both leave (in no particular order).
+        hub.remote_snapshot("r-1", &[]);
+        let mut left = presence(&mut rx);
+        left.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            left,
+            [
+                (PresenceEvent::Leave, "bob".into()),
+                (PresenceEvent::Leave, "carol".into()),
+            ]
+        );
+        assert_eq!(hub.members(&room).len(), 1);
+    }
+}

@@ -1,0 +1,217 @@
+//! One method per client frame, once the connection has a user.
+//!
+//! Each method checks its own preconditions (joined, allowed, within the
+//! rate) and either acts or returns a [`Refusal`], which the session sends
+//! back as an `error` frame. A new kind of frame is a new method here and
+//! one arm in `Session::on_text`, not a longer match.
+
+use shared::{ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+
+use super::Session;
+use crate::{
+    clock::now_ms,
+    peer::encode,
+    store::{Appended, NewMessage},
+};
+
+/// Why a frame was refused: sent back as an `error` frame and costs
+/// nothing else.
+pub(super) struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The `client_id` of a refused `send`, so the client knows which.
+    pub reference: Option<String>,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+            reference: None,
+        }
+    }
+
+    fn about(mut self, reference: Option<String>) -> Self {
+        self.reference = reference;
+        self
+    }
+}
+
+/// What a command method returns.
+pub(super) type Outcome = Result<(), Refusal>;
+
+impl Session {
+    /// The guard of every command about a room: the connection must have
+    /// joined it.
+    fn require_joined(&self, room: &RoomName) -> Outcome {
+        if self.rooms.contains(room) {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                ErrorCode::NotJoined,
+                format!("join {room} first"),
+            ))
+        }
+    }
+
+    pub(super) async fn join(
+        &mut self,
+        user: &User,
+        room: RoomName,
+        since: Option<u64>,
+    ) -> Outcome {
+        if let Some(allowed) = &self.allowed_rooms {
+            if !allowed.contains(&room) {
+                return Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    format!("your login does not allow room {room}"),
+                ));
+            }
+        }
+        let config = &self.state.config;
+        let max_rooms = config.max_rooms_per_conn as usize;
+        if !self.rooms.contains(&room) && max_rooms != 0 && self.rooms.len() >= max_rooms {
+            return Err(Refusal::new(
+                ErrorCode::TooManyRooms,
+                format!("a connection may be in {max_rooms} rooms at most; leave one first"),
+            ));
+        }
+        let members = self
+            .state
+            .hub
+            .join(&room, user, &self.peer, config.max_room_members)
+            .map_err(|code| Refusal::new(code, format!("room {room} is full")))?;
+        self.rooms.insert(room.clone());
+        match self
+            .state
+            .store
+            .after(&room, since, config.join_history)
+            .await
+        {
+            Ok(page) => {
+                let until = page.messages.last().map_or(since.unwrap_or(0), |m| m.seq);
+                let joined = encode(&ServerMsg::Joined {
+                    room: room.clone(),
+                    members,
+                    history: page.messages,
+                    truncated: page.truncated,
+                });
+                self.state
+                    .hub
+                    .complete_join(&room, &user.id, self.conn(), joined, until);
+                Ok(())
+            }
+            Err(err) => {
+                self.rooms.remove(&room);
+                self.state.hub.leave(&room, &user.id, self.conn());
+                Err(Refusal::new(ErrorCode::Unavailable, err.to_string()))
+            }
+        }
+    }
+
+    pub(super) fn leave(&mut self, user: &User, room: RoomName) -> Outcome {
+        self.require_joined(&room)?;
+        self.rooms.remove(&room);
+        self.state.hub.leave(&room, &user.id, self.conn());
+        Ok(())
+    }
+
+    /// Stores the message and acks it; the store delivers it to the room
+    /// (the sender included, before the ack).
+    pub(super) async fn send(
+        &mut self,
+        user: User,
+        room: RoomName,
+        text: Text,
+        client_id: ClientId,
+    ) -> Outcome {
+        let reference = Some(client_id.to_string());
+        self.require_joined(&room)
+            .map_err(|refusal| refusal.about(reference.clone()))?;
+        if !self.sends.allow() {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many messages; wait a moment and resend",
+            )
+            .about(reference));
+        }
+        if !self.state.room_rates.allow(&room) {
+            self.state.metrics.room_rate_limited.inc();
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("room {room} is too busy; wait a moment and resend"),
+            )
+            .about(reference));
+        }
+        let new = NewMessage {
+            room: room.clone(),
+            from: user,
+            text,
+            client_id: client_id.clone(),
+            ts: now_ms(),
+        };
+        match self.state.store.append(new).await {
+            Ok(appended) => {
+                if matches!(appended, Appended::New(_)) {
+                    self.state.metrics.messages_in.inc();
+                }
+                self.reply(&ServerMsg::Ack {
+                    room,
+                    client_id,
+                    seq: appended.seq(),
+                });
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!("append failed: {err}");
+                Err(Refusal::new(
+                    ErrorCode::Unavailable,
+                    "the message could not be stored; resend it",
+                )
+                .about(reference))
+            }
+        }
+    }
+
+    pub(super) fn typing(&self, user: &User, room: RoomName) -> Outcome {
+        self.require_joined(&room)?;
+        self.state.hub.typing(&room, user);
+        Ok(())
+    }
+
+    pub(super) async fn history(
+        &self,
+        room: RoomName,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Outcome {
+        self.require_joined(&room)?;
+        let limit = limit
+            .unwrap_or(50)
+            .clamp(1, shared::limits::MAX_HISTORY_PAGE) as usize;
+        let messages = self
+            .state
+            .store
+            .before(&room, before, limit)
+            .await
+            .map_err(|err| Refusal::new(ErrorCode::Unavailable, err.to_string()))?;
+        self.reply(&ServerMsg::History { room, messages });
+        Ok(())
+    }
+
+    /// Renames the user in their account and in every room of this
+    /// connection. In token mode the token says the nick: no renaming.
+    pub(super) fn nick(&mut self, user: &User, nick: Nick) -> Outcome {
+        if self.state.verifier.is_some() {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this relay takes nicks from the login token; rename there",
+            ));
+        }
+        let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
+        self.state.accounts.rename(&user.id, &nick);
+        self.user = Some(self.state.hub.rename(&user.id, &nick, &rooms));
+        Ok(())
+    }
+}

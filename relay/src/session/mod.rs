@@ -1,0 +1,261 @@
+//! One WebSocket connection: a reader, a writer, and one cleanup block.
+//!
+//! The reader decodes client frames and acts on them; everything bound for
+//! the client (replies and broadcasts alike) goes through one bounded queue
+//! that the writer drains, feeding many frames per flush. When either half
+//! ends, the connection's kick token ends the other, and [`run`] removes the
+//! user from their rooms in exactly one place.
+//!
+//! - `writer`: the writer half.
+//! - `login`: `hello` and who the connection is.
+//! - `commands`: one method per other frame, each with its own guards.
+
+mod commands;
+mod login;
+mod writer;
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{stream::SplitStream, StreamExt};
+use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
+use tokio::sync::mpsc;
+
+use self::commands::Outcome;
+use crate::{
+    limits::{ConnSlot, TokenBucket},
+    peer::{encode, Backlog, ConnId, Kick, Peer},
+    state::AppState,
+};
+
+/// How long a new connection may stay silent before its first frame.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// The frame-rate ceiling for every frame type, separate from the send rate.
+const FRAMES_PER_SEC: u32 = 30;
+const FRAME_BURST: u32 = 120;
+/// Frames dropped by the frame-rate limit in a row before the relay stops
+/// answering each and closes the connection (4004): a client that ignores
+/// `rate_limited` that long is a flood, not a burst.
+const FLOOD_DROPS: u32 = 2 * FRAME_BURST;
+
+/// Serves one upgraded connection until it closes, then cleans up.
+/// `token` is the `?token=` query parameter, for relays in token mode.
+pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Option<String>) {
+    let conn = state.next_conn_id();
+    let (tx, rx) = mpsc::channel(state.config.queue_len.max(1));
+    let kick = Arc::new(Kick::new(state.shutdown.child_token()));
+    let backlog = Arc::new(Backlog::new(state.config.queue_bytes));
+    let peer = Peer {
+        conn,
+        tx,
+        kick,
+        backlog: backlog.clone(),
+    };
+    let (sink, stream) = socket.split();
+
+    let writer = tokio::spawn(writer::write_loop(
+        sink,
+        rx,
+        peer.kick.clone(),
+        backlog,
+        state.config.ping_interval(),
+        state.metrics.clone(),
+    ));
+    let mut session = Session::new(state.clone(), peer);
+    session.query_token = token;
+    session.read_loop(stream).await;
+
+    // The one cleanup block: whichever half ended first, end the other and
+    // take the user out of their rooms.
+    session.peer.kick.kick(close::GOING_AWAY);
+    if let Some(user) = &session.user {
+        let rooms: Vec<RoomName> = session.rooms.iter().cloned().collect();
+        let grace = state.config.resume_grace();
+        let lingers = state
+            .hub
+            .disconnect(&rooms, &user.id, conn, !grace.is_zero());
+        state.accounts.logout(&user.id);
+        if let Some(token) = &session.token {
+            state.store.save_identity(token, user);
+        }
+        for linger in lingers {
+            let hub = state.hub.clone();
+            let shutdown = state.shutdown.clone();
+            state.tracker.spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(grace) => hub.end_linger(&linger),
+                    () = shutdown.cancelled() => {}
+                }
+            });
+        }
+    }
+    drop(session);
+    if let Err(err) = writer.await {
+        tracing::error!(conn, "writer task failed: {err}");
+    }
+    drop(slot);
+}
+
+struct Session {
+    state: AppState,
+    peer: Peer,
+    /// Set by `hello`, or by the first other frame (a guest identity).
+    user: Option<User>,
+    /// The user's resume token, saved again when the connection ends so
+    /// its idle time counts from then.
+    token: Option<String>,
+    rooms: BTreeSet<RoomName>,
+    /// In token mode, the token from the URL, until the first frame uses it.
+    query_token: Option<String>,
+    /// In token mode, the rooms the token allows (`None`: any room).
+    allowed_rooms: Option<BTreeSet<RoomName>>,
+    sends: TokenBucket,
+    frames: TokenBucket,
+    /// Frames dropped by `frames` since the last one it allowed.
+    dropped: u32,
+}
+
+impl Session {
+    fn new(state: AppState, peer: Peer) -> Self {
+        let config = &state.config;
+        let (frame_rate, frame_burst) = if config.rate_limit == 0 {
+            (0, 0)
+        } else {
+            (FRAMES_PER_SEC.max(config.rate_limit), FRAME_BURST)
+        };
+        Session {
+            sends: TokenBucket::new(config.rate_limit, config.rate_burst),
+            frames: TokenBucket::new(frame_rate, frame_burst),
+            state,
+            peer,
+            user: None,
+            token: None,
+            rooms: BTreeSet::new(),
+            query_token: None,
+            allowed_rooms: None,
+            dropped: 0,
+        }
+    }
+
+    fn conn(&self) -> ConnId {
+        self.peer.conn
+    }
+
+    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) {
+        let kick = self.peer.kick.clone();
+        loop {
+            let limit = if self.user.is_none() {
+                FIRST_FRAME_TIMEOUT.min(self.state.config.idle_timeout())
+            } else {
+                self.state.config.idle_timeout()
+            };
+            let next = tokio::select! {
+                biased;
+                () = kick.token.cancelled() => return,
+                next = tokio::time::timeout(limit, stream.next()) => next,
+            };
+            let message = match next {
+                Err(_elapsed) => {
+                    kick.kick(close::IDLE_TIMEOUT);
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(Err(err))) => {
+                    if is_capacity_error(&err) {
+                        kick.kick(close::MESSAGE_TOO_BIG);
+                    }
+                    tracing::debug!(conn = self.conn(), "read failed: {err}");
+                    return;
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                // Boxed: handling a frame (join, send, history) needs far
+                // more state than waiting for one, and an unboxed future
+                // would make every idle connection carry that state.
+                Message::Text(text) => Box::pin(self.on_text(&text)).await,
+                Message::Binary(_) => self.error(
+                    ErrorCode::BadFrame,
+                    "binary frames are not part of protocol v1; send JSON text frames",
+                    None,
+                ),
+                Message::Close(_) => return,
+                // Pings are answered by the WebSocket layer; pongs only
+                // prove the peer is alive, which the timeout above saw.
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+        }
+    }
+
+    /// The guards every frame passes (size, frame rate, decoding, who it is
+    /// from), then one arm per frame kind that only dispatches; a refused
+    /// command becomes one `error` frame here.
+    async fn on_text(&mut self, text: &str) {
+        if text.len() > MAX_FRAME_BYTES {
+            return self.error(
+                ErrorCode::TooLarge,
+                format!("frames are at most {MAX_FRAME_BYTES} bytes"),
+                None,
+            );
+        }
+        if !self.frames.allow() {
+            self.dropped += 1;
+            if self.dropped >= FLOOD_DROPS {
+                self.state.metrics.flooders.inc();
+                tracing::info!(conn = self.conn(), "flooding client disconnected");
+                self.peer.kick.kick(close::FLOODING);
+                return;
+            }
+            return self.error(ErrorCode::RateLimited, "too many frames; slow down", None);
+        }
+        self.dropped = 0;
+        let msg = match ClientMsg::decode(text) {
+            Ok(msg) => msg,
+            Err(err) => return self.error(err.code, err.message, err.reference),
+        };
+        let Some((user, msg)) = self.identify(msg).await else {
+            return;
+        };
+        let outcome: Outcome = match msg {
+            ClientMsg::Hello { .. } => unreachable!("identify handles hello"),
+            ClientMsg::Join { room, since } => self.join(&user, room, since).await,
+            ClientMsg::Leave { room } => self.leave(&user, room),
+            ClientMsg::Send {
+                room,
+                text,
+                client_id,
+            } => self.send(user, room, text, client_id).await,
+            ClientMsg::Typing { room } => self.typing(&user, room),
+            ClientMsg::History {
+                room,
+                before,
+                limit,
+            } => self.history(room, before, limit).await,
+            ClientMsg::Nick { nick } => self.nick(&user, nick),
+            ClientMsg::Ping => {
+                self.reply(&ServerMsg::Pong);
+                Ok(())
+            }
+        };
+        if let Err(refusal) = outcome {
+            self.error(refusal.code, refusal.message, refusal.reference);
+        }
+    }
+
+    fn reply(&self, msg: &ServerMsg) {
+        self.peer.push(encode(msg), &self.state.metrics);
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>, reference: Option<String>) {
+        self.state.metrics.error(code);
+        self.reply(&ServerMsg::error(code, message, reference));
+    }
+}
+
+/// Whether the read failed because a frame passed the hard size limit
+/// (tungstenite's capacity error, which axum wraps).
+fn is_capacity_error(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
+}

@@ -1,0 +1,138 @@
+//! The writer half of a connection: drains the peer's queue onto the
+//! socket, many frames per flush, pings when idle, and sends the close
+//! frame that says why the connection ends.
+//!
+//! A write that makes no progress for [`WRITE_TIMEOUT`] counts as a slow
+//! consumer, like a queue that overflows.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{stream::SplitSink, SinkExt};
+use shared::close;
+use tokio::sync::mpsc;
+
+use crate::{
+    metrics::Metrics,
+    peer::{Backlog, Frame, Kick},
+};
+
+/// How long one write may wait for a peer that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames the writer sends per flush at most.
+const WRITE_BATCH: usize = 64;
+
+/// Writes queued frames until the connection is kicked (or its queue
+/// closes), then what is left and a close frame.
+pub(super) async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Frame>,
+    kick: Arc<Kick>,
+    backlog: Arc<Backlog>,
+    ping_every: Duration,
+    metrics: Arc<Metrics>,
+) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let written = tokio::select! {
+            biased;
+            () = kick.token.cancelled() => break,
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break };
+                timed(write_batch(&mut sink, &mut rx, frame, &backlog)).await
+            }
+            _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
+        };
+        if let Err(err) = written {
+            tracing::debug!("write failed: {err}");
+            // A peer that does not take its frames within the timeout is
+            // as slow as one whose queue overflows.
+            if err.is_timeout() && kick.slow_consumer(&metrics) {
+                tracing::info!("slow consumer disconnected (a write made no progress)");
+            }
+            kick.token.cancel();
+            return;
+        }
+    }
+    // Deliver what is already queued (acks of in-flight sends), unless the
+    // peer is too slow to take it, then say why the connection ends.
+    let code = kick.code();
+    let _ = timed(async {
+        if code != close::SLOW_CONSUMER {
+            while let Ok(frame) = rx.try_recv() {
+                sink.feed(Message::Text(frame.into_text())).await?;
+            }
+        }
+        let reason = close_reason(code).into();
+        sink.send(Message::Close(Some(CloseFrame { code, reason })))
+            .await
+    })
+    .await;
+    kick.token.cancel();
+}
+
+/// Writes `first` and whatever else is queued, up to a batch, in one flush.
+/// The frames' bytes stay counted in `backlog` until flushed.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    rx: &mut mpsc::Receiver<Frame>,
+    first: Frame,
+    backlog: &Backlog,
+) -> Result<(), axum::Error> {
+    let mut bytes = first.len();
+    sink.feed(Message::Text(first.into_text())).await?;
+    for _ in 1..WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(frame) => {
+                bytes += frame.len();
+                sink.feed(Message::Text(frame.into_text())).await?;
+            }
+            Err(_) => break,
+        }
+    }
+    sink.flush().await?;
+    backlog.done(bytes);
+    Ok(())
+}
+
+enum WriteError {
+    Timeout,
+    Socket(axum::Error),
+}
+
+impl WriteError {
+    fn is_timeout(&self) -> bool {
+        matches!(self, WriteError::Timeout)
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Timeout => write!(f, "no progress for {WRITE_TIMEOUT:?}"),
+            WriteError::Socket(err) => err.fmt(f),
+        }
+    }
+}
+
+async fn timed(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), WriteError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(result) => result.map_err(WriteError::Socket),
+        Err(_) => Err(WriteError::Timeout),
+    }
+}
+
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        close::GOING_AWAY => "relay shutting down",
+        close::MESSAGE_TOO_BIG => "frame too large",
+        close::SLOW_CONSUMER => "slow consumer: you did not read fast enough",
+        close::IDLE_TIMEOUT => "idle timeout",
+        close::UNAUTHORIZED => "unauthorized",
+        close::FLOODING => "too many frames",
+        _ => "",
+    }
+}

@@ -1,0 +1,271 @@
+//! The durable store: SQLite in WAL mode in the data directory.
+//!
+//! - `writer`: one writer thread (a plain OS thread, so fsyncs never stall
+//!   the async runtime) owns the writing connection and commits appends in
+//!   groups; a deliverer thread fans each committed message out, in seq
+//!   order, before its sender's ack. An ack therefore means "on disk".
+//! - `read`: history and resume identities, read on tokio's blocking pool
+//!   with separate read-only connections, after the cache.
+//! - `cache`: each room's recent messages, so a join is served from memory.
+//! - `schema`: opening, locking and migrating the database.
+//! - `tools`: export and inspection for the `palaver` command line.
+//!
+//! docs/STORE.md has the settings, the sync levels and how group commit
+//! behaves under load.
+
+mod cache;
+mod read;
+pub mod schema;
+#[cfg(test)]
+mod tests;
+pub mod tools;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use futures_util::future::BoxFuture;
+use rusqlite::Connection;
+use shared::{ChatMessage, RoomName, User};
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use self::read::read_range;
+pub use self::schema::OpenError;
+use self::{
+    cache::Cache,
+    read::{blocking, read_before, read_identity},
+    writer::{deliver_loop, spawn_retention_ticker, Writer},
+};
+use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
+use crate::config::SyncLevel;
+
+/// Appends waiting for the writer at most; senders beyond wait their turn.
+const QUEUE: usize = 4096;
+
+/// How the sqlite store is set up; see the matching flags in `config`.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub data_dir: PathBuf,
+    pub sync: SyncLevel,
+    pub dedup_window: Duration,
+    /// Recent messages cached per room.
+    pub cache_per_room: usize,
+    /// Messages kept per room at most; 0 = no limit.
+    pub retention_messages: u64,
+    /// Messages older than this are deleted.
+    pub retention_age: Option<Duration>,
+    /// Saved resume identities unused for this long are deleted.
+    pub identity_ttl: Duration,
+}
+
+impl SqliteOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            data_dir: data_dir.into(),
+            sync: SyncLevel::Normal,
+            dedup_window: Duration::from_secs(3600),
+            cache_per_room: 256,
+            retention_messages: 0,
+            retention_age: None,
+            identity_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    /// The writer's inbox; taken on drop so the writer drains it and ends.
+    tx: Option<mpsc::Sender<Command>>,
+    /// The writer thread, joined on drop so the data directory is released
+    /// (lock and all) when the store is gone.
+    writer: Option<JoinHandle<()>>,
+    /// The thread that fans committed messages out and acks them, joined
+    /// on drop after the writer (which feeds it).
+    deliverer: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer and the readers share.
+struct Shared {
+    dir: PathBuf,
+    /// Recent messages per room; written by the writer after each commit.
+    cache: Mutex<Cache>,
+    /// Idle read-only connections, taken by one read at a time.
+    readers: Mutex<Vec<Connection>>,
+    /// False once the writer thread has ended (for /readyz).
+    alive: AtomicBool,
+}
+
+/// A resume token and its user, as last seen.
+struct Identity {
+    token: String,
+    user: User,
+    seen_ms: u64,
+}
+
+enum Command {
+    Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
+    Identity(Identity),
+    Retention(Option<oneshot::Sender<()>>),
+}
+
+impl SqliteStore {
+    /// Locks and opens (or creates) the store in `options.data_dir`, and
+    /// starts its writer thread.
+    pub fn open(options: SqliteOptions, deliver: Deliver) -> Result<Self, OpenError> {
+        let dir = options.data_dir.clone();
+        let lock = schema::lock(&dir)?;
+        let conn = schema::open_writer(&dir, options.sync)?;
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            cache: Mutex::new(Cache::new(options.cache_per_room)),
+            readers: Mutex::new(Vec::new()),
+            alive: AtomicBool::new(true),
+        });
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (committed, to_deliver) = std::sync::mpsc::channel();
+        let writer = Writer::new(conn, shared.clone(), committed, options, lock);
+        let thread_failed = |source| OpenError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        let deliverer = std::thread::Builder::new()
+            .name("store-deliver".into())
+            .spawn(move || deliver_loop(to_deliver, deliver))
+            .map_err(thread_failed)?;
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(thread_failed)?;
+        spawn_retention_ticker(tx.downgrade());
+        Ok(SqliteStore {
+            tx: Some(tx),
+            writer: Some(handle),
+            deliverer: Some(deliverer),
+            shared,
+        })
+    }
+
+    /// Runs retention now and waits for it (retention also runs by itself
+    /// every few minutes).
+    pub async fn run_retention(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Retention(Some(done))).await?;
+        wait.await.map_err(|_| writer_gone())
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or_else(writer_gone)?;
+        tx.send(command).await.map_err(|_| writer_gone())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.tx = None;
+        for handle in [self.writer.take(), self.deliverer.take()]
+            .into_iter()
+            .flatten()
+        {
+            if handle.join().is_err() {
+                tracing::error!("a store thread panicked");
+            }
+        }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the store writer has stopped".into())
+}
+
+impl Store for SqliteStore {
+    fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
+        Box::pin(async move {
+            let (reply, wait) = oneshot::channel();
+            self.send(Command::Append(msg, reply)).await?;
+            wait.await.map_err(|_| writer_gone())?
+        })
+    }
+
+    fn after(
+        &self,
+        room: &RoomName,
+        since: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, StoreError>> {
+        if let Some(page) = self.shared.cache.lock().unwrap().after(room, since, limit) {
+            return Box::pin(async move { Ok(page) });
+        }
+        let shared = self.shared.clone();
+        let room = room.clone();
+        Box::pin(blocking(move || shared.read_after(&room, since, limit)))
+    }
+
+    fn before(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        if let Some(messages) = self
+            .shared
+            .cache
+            .lock()
+            .unwrap()
+            .before(room, before, limit)
+        {
+            return Box::pin(async move { Ok(messages) });
+        }
+        let shared = self.shared.clone();
+        let room = room.clone();
+        Box::pin(blocking(move || {
+            shared.with_reader(|conn| read_before(conn, &room, before, limit))
+        }))
+    }
+
+    fn save_identity(&self, token: &str, user: &User) {
+        let Some(tx) = &self.tx else { return };
+        let identity = Identity {
+            token: token.to_string(),
+            user: user.clone(),
+            seen_ms: crate::clock::now_ms(),
+        };
+        if tx.try_send(Command::Identity(identity)).is_err() {
+            tracing::debug!("identity not saved: the store writer is busy");
+        }
+    }
+
+    fn load_identity(
+        &self,
+        token: &str,
+        max_idle: Duration,
+    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        let shared = self.shared.clone();
+        let token = token.to_string();
+        let since = crate::clock::now_ms().saturating_sub(max_idle.as_millis() as u64);
+        Box::pin(blocking(move || {
+            shared.with_reader(|conn| read_identity(conn, &token, since))
+        }))
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire)
+    }
+}
+
+/// Seqs and timestamps are u64 in the protocol and i64 in SQLite; real ones
+/// fit, and a cursor beyond i64 means "everything".
+fn to_sql(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The path of the database file in a data directory (for tools and tests).
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join(schema::DB_FILE)
+}

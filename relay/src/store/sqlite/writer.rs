@@ -1,0 +1,369 @@
+//! The writer and deliverer threads: group commit, then fan-out, then acks.
+//!
+//! The writer takes every append that is waiting, numbers and inserts them
+//! in one transaction, commits, caches the new messages, and hands the
+//! batch to the deliverer thread, which fans each new message out in seq
+//! order and then answers its sender while the writer commits the next
+//! batch. A burst of sends thus costs one commit, not one each, and a
+//! sender's own `message` is queued before its `ack`. Resume identities
+//! ride in the same transactions; retention runs between batches.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use shared::{ChatMessage, RoomName};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{to_sql, Command, Identity, Shared, SqliteOptions};
+use crate::store::{Appended, Deliver, NewMessage, StoreError};
+
+/// Appends committed in one transaction at most.
+const MAX_BATCH: usize = 1024;
+/// The seq of an earlier send with the same (room, user, client id) within
+/// the window. Without statistics SQLite would rather walk the room's
+/// messages backwards by primary key (slower with every message stored), so
+/// the index is named.
+pub(super) const DEDUP_LOOKUP: &str = "SELECT seq FROM messages INDEXED BY messages_by_client_id
+     WHERE room_id = ?1 AND user_id = ?2 AND client_id = ?3 AND ts >= ?4
+     ORDER BY seq DESC LIMIT 1";
+/// How often retention runs (and once at startup).
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+/// Asks for retention every [`RETENTION_EVERY`] until the store is gone.
+pub(super) fn spawn_retention_ticker(tx: mpsc::WeakSender<Command>) {
+    let spawned = std::thread::Builder::new()
+        .name("store-retention".into())
+        .spawn(move || loop {
+            std::thread::sleep(RETENTION_EVERY);
+            let Some(tx) = tx.upgrade() else { return };
+            if tx.blocking_send(Command::Retention(None)).is_err() {
+                return;
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!("no background retention: cannot start its thread: {err}");
+    }
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    conn: Connection,
+    /// Each room's row id and last seq, as committed (cleared when a write
+    /// fails, then read again).
+    rooms: HashMap<RoomName, RoomRow>,
+    shared: Arc<Shared>,
+    /// Committed batches, in commit order, for the deliverer thread.
+    committed: std::sync::mpsc::Sender<Committed>,
+    options: SqliteOptions,
+    /// The data directory's lock, held as long as the writer runs.
+    _lock: File,
+}
+
+#[derive(Clone, Copy)]
+struct RoomRow {
+    id: i64,
+    last_seq: u64,
+}
+
+type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// A committed batch: each sender's answer and, for new messages, what to
+/// deliver.
+pub(super) type Committed = Vec<(
+    Reply,
+    Result<Appended, StoreError>,
+    Option<Arc<ChatMessage>>,
+)>;
+
+/// Fans out each committed batch in order, then answers its senders. On its
+/// own thread so the writer commits the next batch meanwhile: fan-out to a
+/// big room costs more than the commit.
+pub(super) fn deliver_loop(batches: std::sync::mpsc::Receiver<Committed>, deliver: Deliver) {
+    while let Ok(batch) = batches.recv() {
+        for (_, _, stored) in &batch {
+            if let Some(stored) = stored {
+                deliver(stored);
+            }
+        }
+        for (reply, result, _) in batch {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Marks the store not ready when the writer ends, however it ends.
+struct AliveGuard(Arc<Shared>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+    }
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        shared: Arc<Shared>,
+        committed: std::sync::mpsc::Sender<Committed>,
+        options: SqliteOptions,
+        lock: File,
+    ) -> Self {
+        Writer {
+            conn,
+            rooms: HashMap::new(),
+            shared,
+            committed,
+            options,
+            _lock: lock,
+        }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let _alive = AliveGuard(self.shared.clone());
+        self.retention();
+        let mut batch: Vec<(NewMessage, Reply)> = Vec::new();
+        let mut identities: Vec<Identity> = Vec::new();
+        let mut retention: Vec<Option<oneshot::Sender<()>>> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append(msg, reply) => batch.push((msg, reply)),
+                    Command::Identity(identity) => identities.push(identity),
+                    Command::Retention(done) => retention.push(done),
+                }
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if (!batch.is_empty() || !identities.is_empty())
+                && !self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities))
+            {
+                tracing::error!("the store's deliverer stopped; the store stops taking messages");
+                return;
+            }
+            if !retention.is_empty() {
+                self.retention();
+                for done in retention.drain(..).flatten() {
+                    let _ = done.send(());
+                }
+            }
+        }
+        tracing::debug!("store writer stopped");
+    }
+
+    /// Stores a batch in one transaction, caches the new messages, and hands
+    /// the batch to the deliverer. Returns false if the deliverer is gone.
+    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>, identities: Vec<Identity>) -> bool {
+        let messages: Vec<&NewMessage> = batch.iter().map(|(msg, _)| msg).collect();
+        let committed: Committed = match self.write(&messages, &identities) {
+            Ok(outcomes) => {
+                let mut cache = self.shared.cache.lock().unwrap();
+                for (_, stored) in &outcomes {
+                    if let Some(stored) = stored {
+                        cache.push(stored);
+                    }
+                }
+                drop(cache);
+                batch
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|((_, reply), (appended, stored))| (reply, Ok(appended), stored))
+                    .collect()
+            }
+            Err(err) => {
+                tracing::error!("storing {} messages failed: {err}", batch.len());
+                self.rooms.clear();
+                self.shared.cache.lock().unwrap().clear();
+                let failed =
+                    StoreError::Unavailable(format!("the message could not be stored: {err}"));
+                batch
+                    .into_iter()
+                    .map(|(_, reply)| (reply, Err(failed.clone()), None))
+                    .collect()
+            }
+        };
+        self.committed.send(committed).is_ok()
+    }
+
+    /// The transaction: each message is either recognised as a resend or
+    /// numbered and inserted. Rooms' counters move only if it commits.
+    fn write(
+        &mut self,
+        messages: &[&NewMessage],
+        identities: &[Identity],
+    ) -> rusqlite::Result<Vec<(Appended, Option<Arc<ChatMessage>>)>> {
+        let window_ms = self.options.dedup_window.as_millis() as u64;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for identity in identities {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO identities (token, user_id, nick, seen_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                identity.token,
+                identity.user.id.0,
+                identity.user.nick.as_str(),
+                to_sql(identity.seen_ms)
+            ])?;
+        }
+        let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for msg in messages {
+            let mut room = match touched.get(&msg.room).or(self.rooms.get(&msg.room)) {
+                Some(room) => *room,
+                None => room_row(&tx, &msg.room)?,
+            };
+            let earlier: Option<i64> = tx
+                .prepare_cached(DEDUP_LOOKUP)?
+                .query_row(
+                    params![
+                        room.id,
+                        msg.from.id.0,
+                        msg.client_id.as_str(),
+                        to_sql(msg.ts.saturating_sub(window_ms))
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = earlier {
+                outcomes.push((Appended::Duplicate(seq as u64), None));
+                continue;
+            }
+            room.last_seq += 1;
+            tx.prepare_cached(
+                "INSERT INTO messages (room_id, seq, user_id, nick, text, ts, client_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                room.id,
+                to_sql(room.last_seq),
+                msg.from.id.0,
+                msg.from.nick.as_str(),
+                msg.text.as_str(),
+                to_sql(msg.ts),
+                msg.client_id.as_str(),
+            ])?;
+            touched.insert(msg.room.clone(), room);
+            let stored = Arc::new(ChatMessage {
+                room: msg.room.clone(),
+                seq: room.last_seq,
+                from: msg.from.clone(),
+                text: msg.text.clone(),
+                ts: msg.ts,
+                client_id: Some(msg.client_id.clone()),
+            });
+            outcomes.push((Appended::New(room.last_seq), Some(stored)));
+        }
+        for room in touched.values() {
+            tx.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")?
+                .execute(params![room.id, to_sql(room.last_seq)])?;
+        }
+        tx.commit()?;
+        self.rooms.extend(touched);
+        Ok(outcomes)
+    }
+
+    /// Deletes what the retention settings no longer keep.
+    fn retention(&mut self) {
+        let now = crate::clock::now_ms();
+        let max = self.options.retention_messages;
+        let cutoff = self
+            .options
+            .retention_age
+            .map(|age| now.saturating_sub(age.as_millis() as u64));
+        let identities_before = now.saturating_sub(self.options.identity_ttl.as_millis() as u64);
+        let result = (|| -> rusqlite::Result<(usize, Vec<(RoomName, u64)>)> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM identities WHERE seen_ms < ?1",
+                params![to_sql(identities_before)],
+            )?;
+            let mut deleted = 0;
+            let mut trimmed = Vec::new();
+            if max == 0 && cutoff.is_none() {
+                tx.commit()?;
+                return Ok((deleted, trimmed));
+            }
+            let rooms: Vec<(i64, String, i64)> = tx
+                .prepare("SELECT id, name, last_seq FROM rooms")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, name, last_seq) in rooms {
+                let last_seq = last_seq as u64;
+                let mut through = if max > 0 {
+                    last_seq.saturating_sub(max)
+                } else {
+                    0
+                };
+                if let Some(cutoff) = cutoff {
+                    // Walks the room's oldest messages by primary key up to
+                    // the first one young enough: no index on ts to keep up
+                    // on every insert.
+                    let young: Option<i64> = tx
+                        .prepare_cached(
+                            "SELECT seq FROM messages WHERE room_id = ?1 AND ts >= ?2
+                             ORDER BY seq LIMIT 1",
+                        )?
+                        .query_row(params![id, to_sql(cutoff)], |row| row.get(0))
+                        .optional()?;
+                    let old_through = young.map_or(last_seq, |seq| (seq as u64).saturating_sub(1));
+                    through = through.max(old_through);
+                }
+                if through == 0 {
+                    continue;
+                }
+                deleted += tx
+                    .prepare_cached("DELETE FROM messages WHERE room_id = ?1 AND seq <= ?2")?
+                    .execute(params![id, to_sql(through)])?;
+                if let Ok(room) = RoomName::new(&name) {
+                    trimmed.push((room, through));
+                }
+            }
+            tx.commit()?;
+            Ok((deleted, trimmed))
+        })();
+        match result {
+            Ok((deleted, trimmed)) => {
+                let mut cache = self.shared.cache.lock().unwrap();
+                for (room, through) in trimmed {
+                    cache.forget_through(&room, through);
+                }
+                if deleted > 0 {
+                    tracing::info!("retention deleted {deleted} messages");
+                }
+            }
+            Err(err) => tracing::warn!("retention failed (will retry): {err}"),
+        }
+    }
+}
+
+/// A room's row, created on its first message.
+fn room_row(conn: &Connection, room: &RoomName) -> rusqlite::Result<RoomRow> {
+    let found = conn
+        .prepare_cached("SELECT id, last_seq FROM rooms WHERE name = ?1")?
+        .query_row([room.as_str()], |row| {
+            Ok(RoomRow {
+                id: row.get(0)?,
+                last_seq: row.get::<_, i64>(1)? as u64,
+            })
+        })
+        .optional()?;
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    conn.prepare_cached("INSERT INTO rooms (name, last_seq) VALUES (?1, 0)")?
+        .execute([room.as_str()])?;
+    Ok(RoomRow {
+        id: conn.last_insert_rowid(),
+        last_seq: 0,
+    })
+}
