@@ -5,7 +5,7 @@
 set -eu
 dir="${TRUNK_STAGING_DIR:?run by trunk as a post_build hook}"
 cd "$dir"
-files=$(find . -type f ! -name sw.js ! -name config.json ! -name '*.map' | sed 's|^\./||' | LC_ALL=C sort)
+files=$(find . -type f ! -name sw.js ! -name config.json ! -name '*.map' ! -name '*.br' ! -name '*.gz' | sed 's|^\./||' | LC_ALL=C sort)
 version=$(for f in $files; do sha256sum "$f"; done | sha256sum | cut -c1-16)
 list=$(printf '%s\n' "./" $files | sed 's/.*/"&"/' | paste -sd, -)
 sed -i "s|__PALAVER_VERSION__|$version|; s|__PALAVER_PRECACHE__|[$list]|" sw.js

@@ -1,6 +1,13 @@
 // Registers the service worker and, when a new release is waiting, offers
 // to switch to it: a banner with a Reload button. Nothing reloads by itself.
+// Also tells the loading shell in index.html whether this is a first visit.
 (function () {
+  // The loading shell shows the nickname form only to a first visit.
+  try {
+    if (localStorage.getItem("palaver.nick")) document.documentElement.classList.add("returning");
+  } catch (err) {
+    // Storage blocked: the shell shows the form's layout, which is harmless.
+  }
   if (!("serviceWorker" in navigator)) return;
   let switching = false;
 

@@ -6,12 +6,21 @@
 //! - [`components`]: the views, one file per part of the screen.
 //! - [`storage`]: what is kept in localStorage and sessionStorage.
 //! - [`text`]: message text to text-and-link pieces (never HTML).
+//! - [`keys`]: the keyboard shortcuts and what each does.
 
 mod chat;
 mod components;
+mod keys;
 mod storage;
 mod text;
 
 fn main() {
+    // The static shell index.html shows until the app runs.
+    if let Some(shell) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("app-shell"))
+    {
+        shell.remove();
+    }
     leptos::mount::mount_to_body(components::App);
 }

@@ -21,6 +21,7 @@
 //! - `clock`: the wall clock, for timestamps.
 //! - `random`: random ids and tokens from the OS.
 //! - `tls`: optional TLS in the relay itself (rustls).
+//! - `web_app`: the built web app as static files, precompressed.
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
@@ -42,6 +43,7 @@ pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod web_app;
 
 use std::{future::Future, time::Duration};
 

@@ -2,6 +2,12 @@
 
 use std::net::SocketAddr;
 
+use crate::{
+    limits::{client_ip, Refused},
+    origin, session,
+    state::AppState,
+    web_app,
+};
 use axum::{
     extract::{ConnectInfo, RawQuery, Request, State, WebSocketUpgrade},
     http::{header, HeaderMap, HeaderValue, StatusCode},
@@ -9,13 +15,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
     Router,
-};
-use tower_http::services::{ServeDir, ServeFile};
-
-use crate::{
-    limits::{client_ip, Refused},
-    origin, session,
-    state::AppState,
 };
 
 /// Bytes tungstenite reads per socket read, allocated up front for every
@@ -41,11 +40,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics));
     let dir = &state.config.static_dir;
     let router = if dir.join("index.html").is_file() {
-        // Unknown paths are missing assets (404), except the app's own
-        // routes, which use `#/` fragments and so never reach the server.
-        router.fallback_service(
-            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
-        )
+        web_app::warn_if_debug(dir);
+        web_app::serve(router, dir)
     } else {
         tracing::warn!(
             "no web app in {} (build it with `trunk build --release`); serving the API only",

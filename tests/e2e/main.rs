@@ -2,6 +2,7 @@
 //! own relay on a free port and talks to it with real WebSocket clients;
 //! `cluster` also starts its own nats-server processes.
 
+mod a11y;
 mod auth;
 mod bad_input;
 mod browser;
@@ -12,7 +13,9 @@ mod deploy;
 mod durable;
 mod fanout;
 mod hostile;
+mod keyboard;
 mod limits;
+mod loading;
 mod process;
 mod pwa;
 mod retention;

@@ -18,6 +18,18 @@ use crate::{relay::free_port, WAIT};
 
 /// The WebDriver key code of Enter, to end typed text with.
 pub const ENTER: &str = "\u{E007}";
+/// WebDriver key codes for keyboard tests. A modifier stays down until
+/// [`RELEASE`] (or the end of the `send_keys` call).
+pub const TAB: &str = "\u{E004}";
+pub const ESCAPE: &str = "\u{E00C}";
+pub const SHIFT: &str = "\u{E008}";
+pub const CONTROL: &str = "\u{E009}";
+pub const ALT: &str = "\u{E00A}";
+pub const PAGE_UP: &str = "\u{E00E}";
+pub const PAGE_DOWN: &str = "\u{E00F}";
+pub const ARROW_UP: &str = "\u{E013}";
+pub const ARROW_DOWN: &str = "\u{E015}";
+pub const RELEASE: &str = "\u{E000}";
 
 pub struct Browser {
     pub client: Client,
@@ -251,6 +263,90 @@ impl Browser {
             })
             .await
             .with_context(|| format!("CDP {cmd}"))
+    }
+
+    /// Lays the page out as a screen `width` by `height` CSS pixels (a
+    /// phone's touch screen when narrow), through DevTools emulation.
+    pub async fn set_viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Makes the page see `prefers-color-scheme: scheme` ("light", "dark").
+    pub async fn set_color_scheme(&self, scheme: &str) -> anyhow::Result<()> {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Presses `keys` (WebDriver key codes) on whatever has focus.
+    pub async fn press(&self, keys: &str) -> anyhow::Result<()> {
+        self.client
+            .active_element()
+            .await
+            .context("the focused element")?
+            .send_keys(keys)
+            .await
+            .context("press keys")
+    }
+
+    /// What has focus, named for assertions: its `data-testid`, else the
+    /// nearest named ancestor's with the tag (`room-entry>a`), else its id
+    /// or tag; `body` when nothing has focus.
+    pub async fn focused(&self) -> anyhow::Result<String> {
+        let name = self
+            .client
+            .execute(
+                r##"const el = document.activeElement;
+                if (!el || el === document.body) return "body";
+                if (el.dataset.testid) return el.dataset.testid;
+                const named = el.parentElement && el.parentElement.closest("[data-testid]");
+                if (named) return named.dataset.testid + ">" + el.tagName.toLowerCase();
+                return el.id ? "#" + el.id : el.tagName.toLowerCase();"##,
+                vec![],
+            )
+            .await
+            .context("read the focused element")?;
+        Ok(name.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Runs axe-core (from the repository's node_modules, `npm ci`) over the
+    /// page; the violations it finds, as JSON objects with `id`, `impact`,
+    /// `help` and `nodes`.
+    pub async fn axe(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("read {} (run `npm ci`)", path.display()))?;
+        self.client
+            .execute(&source, vec![])
+            .await
+            .context("inject axe-core")?;
+        let out = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                axe.run(document, { resultTypes: ["violations"] })
+                  .then((r) => done(JSON.stringify(r.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map((n) => n.target.join(" ") + " :: " + n.failureSummary),
+                  })))))
+                  .catch((e) => done("error: " + e));"#,
+                vec![],
+            )
+            .await
+            .context("run axe-core")?;
+        let text = out.as_str().unwrap_or_default();
+        serde_json::from_str(text).with_context(|| format!("axe-core answered {text}"))
     }
 
     pub async fn close(self) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! The screen: sidebar, the room (banner, messages, composer) and members,
-//! with the nickname prompt over it on a first visit.
+//! the nickname prompt (the page itself on a first visit, a dialog later),
+//! the shortcuts and their dialogs.
 
 use leptos::prelude::*;
 use shared::{Nick, RoomName};
@@ -9,7 +10,10 @@ use super::composer::Composer;
 use super::members::Members;
 use super::messages::{MessageList, TypingIndicator};
 use super::nick_form::NickForm;
+use super::shortcuts::{ShortcutHelp, Shortcuts};
 use super::sidebar::Sidebar;
+use super::switcher::Switcher;
+use super::ui::{Ui, MEMBERS, MEMBERS_TOGGLE, ROOMS_TOGGLE, SIDEBAR};
 use crate::chat::{navigate, route_from_hash, Chat};
 
 #[component]
@@ -17,11 +21,10 @@ pub fn App() -> impl IntoView {
     let chat = Chat::new();
     provide_context(chat);
     chat.persist();
+    let ui = Ui::new();
+    provide_context(ui);
     let has_nick = RwSignal::new(chat.client.with_untracked(|c| c.nick().is_some()));
-    let editing_nick = RwSignal::new(false);
-    // Narrow screens: the sidebar and the member list are drawers.
-    let show_rooms = RwSignal::new(false);
-    let show_members = RwSignal::new(false);
+    let editing_nick = ui.editing_nick;
 
     let begin = move || {
         chat.start();
@@ -63,26 +66,35 @@ pub fn App() -> impl IntoView {
                 .with(|c| c.room(&room).map_or(0, |r| r.members().len()))
         })
     };
+    let drawer_open = move || ui.drawer_open();
 
     view! {
         <Show when=move || has_nick.get()>
             <div
                 class="app"
                 data-testid="app"
-                class:rooms-open=move || show_rooms.get()
-                class:members-open=move || show_members.get()
+                class:rooms-open=move || ui.rooms_open.get()
+                class:members-open=move || ui.members_open.get()
             >
                 <Sidebar
                     on_change_nick=Callback::new(move |()| editing_nick.set(true))
-                    on_pick=Callback::new(move |()| show_rooms.set(false))
+                    on_pick=Callback::new(move |()| {
+                        ui.rooms_open.set(false);
+                    })
+                    inert=Signal::derive(move || ui.members_open.get())
                 />
-                <main class="room" aria-labelledby="room-title">
+                // While a drawer is open it has the keyboard (Escape or the
+                // scrim closes it); the room behind it is inert.
+                <main class="room" aria-labelledby="room-title" inert=drawer_open>
                     <header class="room-header">
                         <button
+                            id=ROOMS_TOGGLE
                             class="icon-button drawer-toggle"
                             data-testid="toggle-rooms"
                             aria-label="Rooms"
-                            on:click=move |_| show_rooms.update(|v| *v = !*v)
+                            aria-controls=SIDEBAR
+                            aria-expanded=move || ui.rooms_open.get().to_string()
+                            on:click=move |_| ui.toggle_rooms()
                         >
                             "☰"
                         </button>
@@ -90,10 +102,12 @@ pub fn App() -> impl IntoView {
                             {title}
                         </h1>
                         <button
+                            id=MEMBERS_TOGGLE
                             class="members-toggle"
                             data-testid="toggle-members"
-                            aria-label="Members"
-                            on:click=move |_| show_members.update(|v| *v = !*v)
+                            aria-controls=MEMBERS
+                            aria-expanded=move || ui.members_open.get().to_string()
+                            on:click=move |_| ui.toggle_members()
                         >
                             "Members "
                             <span class="count">{member_count}</span>
@@ -120,15 +134,18 @@ pub fn App() -> impl IntoView {
                         }
                     }}
                 </main>
-                <Members />
-                <div
-                    class="scrim"
-                    on:click=move |_| {
-                        show_rooms.set(false);
-                        show_members.set(false);
-                    }
-                ></div>
+                <Members inert=Signal::derive(move || ui.rooms_open.get()) />
+                <div class="scrim" on:click=move |_| {
+                    ui.close_drawers();
+                }></div>
             </div>
+            <Shortcuts />
+            <Show when=move || ui.help_open.get()>
+                <ShortcutHelp />
+            </Show>
+            <Show when=move || ui.switcher_open.get()>
+                <Switcher />
+            </Show>
         </Show>
         <Show when=move || !has_nick.get() || editing_nick.get()>
             <NickForm

@@ -3,10 +3,14 @@
 use leptos::prelude::*;
 
 use super::sidebar::initial;
+use super::ui::MEMBERS;
 use crate::chat::Chat;
 
 #[component]
-pub fn Members() -> impl IntoView {
+pub fn Members(
+    /// The rooms drawer is open over it.
+    inert: Signal<bool>,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let members = Memo::new(move |_| {
         let Some(room) = chat.route.get() else {
@@ -31,7 +35,13 @@ pub fn Members() -> impl IntoView {
         })
     });
     view! {
-        <aside class="members" aria-labelledby="members-title">
+        <aside
+            class="members"
+            id=MEMBERS
+            aria-labelledby="members-title"
+            tabindex="-1"
+            inert=move || inert.get()
+        >
             <h2 id="members-title">
                 "Members "
                 <span class="count">{move || members.with(Vec::len)}</span>
@@ -50,7 +60,7 @@ pub fn Members() -> impl IntoView {
                                 </span>
                                 <span class="nick">{nick}</span>
                                 {me.then(|| view! { <span class="you">"(you)"</span> })}
-                                <span class="online-dot" title="online" aria-label="online"></span>
+                                <span class="online-dot" title="online" aria-hidden="true"></span>
                             </li>
                         }
                     }

@@ -117,6 +117,7 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
 
     let room_name = room.to_string();
     let scroller_label = format!("Messages in #{room_name}");
+    let log_label = format!("New messages in #{room_name}");
     view! {
         <div class="messages-wrap">
             <div
@@ -125,6 +126,7 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                 node_ref=scroller
                 on:scroll=on_scroll
                 tabindex="0"
+                role="region"
                 aria-label=scroller_label
             >
                 <div class="history-edge">
@@ -160,15 +162,13 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                         }
                     }}
                 </div>
-                <ol
-                    class="message-list"
-                    data-testid="message-list"
-                    role="log"
-                    aria-live="polite"
-                    aria-relevant="additions"
-                >
-                    <For each=move || rows.get() key=|row| row.key.clone() children=move |row| message(chat, row) />
-                </ol>
+                // The live region wraps the list: with the role on the
+                // `<ol>` itself its items would not be list items.
+                <div role="log" aria-live="polite" aria-relevant="additions" aria-label=log_label>
+                    <ol class="message-list" data-testid="message-list">
+                        <For each=move || rows.get() key=|row| row.key.clone() children=move |row| message(chat, row) />
+                    </ol>
+                </div>
             </div>
             {move || {
                 let n = new_below.get();

@@ -6,8 +6,12 @@ mod banner;
 mod composer;
 mod members;
 mod messages;
+mod modal;
 mod nick_form;
+mod shortcuts;
 mod sidebar;
+mod switcher;
+mod ui;
 
 pub use app::App;
 

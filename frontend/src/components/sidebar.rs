@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use shared::RoomName;
 
+use super::ui::{Ui, SIDEBAR};
 use crate::chat::{navigate, notification_permission, room_href, Chat};
 
 #[derive(Clone, PartialEq)]
@@ -13,8 +14,14 @@ struct Entry {
 }
 
 #[component]
-pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl IntoView {
+pub fn Sidebar(
+    on_change_nick: Callback<()>,
+    on_pick: Callback<()>,
+    /// The members drawer is open over it.
+    inert: Signal<bool>,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let ui = expect_context::<Ui>();
     let entries = Memo::new(move |_| {
         let route = chat.route.get();
         chat.client.with(|c| {
@@ -46,7 +53,13 @@ pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl Into
     };
 
     view! {
-        <nav class="sidebar" aria-label="Rooms" data-testid="sidebar">
+        <nav
+            class="sidebar"
+            id=SIDEBAR
+            aria-label="Rooms"
+            data-testid="sidebar"
+            inert=move || inert.get()
+        >
             <div class="brand">"Palaver"</div>
             <ul class="room-list" data-testid="room-list">
                 <For
@@ -133,6 +146,7 @@ pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl Into
                     {move || my_nick.get()}
                 </span>
                 <button
+                    id="change-nick"
                     class="link-button"
                     data-testid="change-nick"
                     on:click=move |_| on_change_nick.run(())
@@ -159,6 +173,14 @@ pub fn Sidebar(on_change_nick: Callback<()>, on_pick: Callback<()>) -> impl Into
                         </button>
                     }
                 })}
+            <button
+                class="link-button shortcuts-button"
+                data-testid="open-shortcuts"
+                aria-keyshortcuts="?"
+                on:click=move |_| ui.help_open.set(true)
+            >
+                "Keyboard shortcuts"
+            </button>
         </nav>
     }
 }

@@ -13,6 +13,7 @@
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
 //! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
 //!   pending sends), as a pure function.
+//! - [`navigation`]: the next or previous room (or unread room) from here.
 //! - [`Client`] (here): the rooms, the outbox and the identity together;
 //!   `apply` (the connection's frames and the [`Change`]s they make) is in
 //!   `apply.rs`.
@@ -31,6 +32,7 @@
 
 mod apply;
 pub mod liveness;
+pub mod navigation;
 pub mod outbox;
 pub mod reconnect;
 pub mod room;
@@ -40,6 +42,7 @@ use std::collections::HashMap;
 
 pub use apply::{Applied, Change};
 pub use liveness::{Beat, Liveness};
+pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use room::{Gap, Membership, Room};

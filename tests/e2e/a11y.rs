@@ -1,0 +1,103 @@
+//! Accessibility: axe-core (npm, run inside headless Chromium) over the web
+//! app in both of its states (the nickname form; the chat with messages),
+//! light and dark, desktop (1280 px) and phone (390 px) widths, and the
+//! phone's drawers open. Zero serious or critical violations allowed; the
+//! rest are printed. Screenshots of every case land in target/e2e/.
+
+use tests::{browser::relay_serving_app, Browser};
+
+/// Serious and critical violations of the page as it is now, after
+/// printing all of them for the log.
+async fn audit(browser: &Browser, case: &str) -> Vec<String> {
+    let violations = browser.axe().await.unwrap();
+    let mut bad = Vec::new();
+    for v in &violations {
+        let impact = v["impact"].as_str().unwrap_or("?");
+        eprintln!(
+            "axe {case}: {impact} {} ({}): {}",
+            v["id"], v["help"], v["nodes"]
+        );
+        if matches!(impact, "serious" | "critical") {
+            bad.push(format!(
+                "{case}: {impact} {} {}: {}",
+                v["id"], v["help"], v["nodes"]
+            ));
+        }
+    }
+    browser.screenshot(&format!("a11y-{case}")).await.unwrap();
+    bad
+}
+
+const THEMES: [&str; 2] = ["light", "dark"];
+/// Desktop, then a phone (the drawers' layout).
+const WIDTHS: [(u32, u32); 2] = [(1280, 800), (390, 844)];
+
+#[tokio::test]
+async fn the_app_has_no_serious_accessibility_violations_in_any_state_theme_or_width() {
+    let data = tempfile::tempdir().unwrap();
+    let relay = relay_serving_app(None, data.path()).await.unwrap();
+    let url = relay.http_url("/");
+    let mut bad = Vec::new();
+
+    // The nickname form of a first visit.
+    let visitor = Browser::start().await.unwrap();
+    for theme in THEMES {
+        visitor.set_color_scheme(theme).await.unwrap();
+        for (width, height) in WIDTHS {
+            visitor.set_viewport(width, height).await.unwrap();
+            visitor.goto(&url).await.unwrap();
+            visitor.find("[data-testid=nick-input]").await.unwrap();
+            bad.extend(audit(&visitor, &format!("nick-{theme}-{width}")).await);
+        }
+    }
+    visitor.close().await.unwrap();
+
+    // The chat: messages from two people, a day divider, the member list.
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    let bob = Browser::open_app(&url, "bob").await.unwrap();
+    alice
+        .say("Hello bob, see https://example.com/docs")
+        .await
+        .unwrap();
+    bob.wait_text("[data-testid=message-text]", "Hello bob")
+        .await
+        .unwrap();
+    bob.say("Hi alice!").await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "Hi alice!")
+        .await
+        .unwrap();
+    alice
+        .wait_text("[data-testid=member]", "bob")
+        .await
+        .unwrap();
+    for theme in THEMES {
+        alice.set_color_scheme(theme).await.unwrap();
+        for (width, height) in WIDTHS {
+            alice.set_viewport(width, height).await.unwrap();
+            bad.extend(audit(&alice, &format!("chat-{theme}-{width}")).await);
+        }
+        // The phone's drawers and the dialogs, open.
+        alice.click("[data-testid=toggle-members]").await.unwrap();
+        bad.extend(audit(&alice, &format!("members-drawer-{theme}-390")).await);
+        alice.press(tests::browser::ESCAPE).await.unwrap();
+        alice.click("[data-testid=toggle-rooms]").await.unwrap();
+        bad.extend(audit(&alice, &format!("rooms-drawer-{theme}-390")).await);
+        alice.click("[data-testid=change-nick]").await.unwrap();
+        alice.find("[data-testid=nick-dialog]").await.unwrap();
+        bad.extend(audit(&alice, &format!("nick-dialog-{theme}-390")).await);
+        alice.click("[data-testid=nick-cancel]").await.unwrap();
+        alice.click("[data-testid=open-shortcuts]").await.unwrap();
+        alice.find("[data-testid=shortcuts]").await.unwrap();
+        bad.extend(audit(&alice, &format!("shortcuts-{theme}-390")).await);
+        alice.click("[data-testid=shortcuts-close]").await.unwrap();
+        alice.press(tests::browser::ESCAPE).await.unwrap();
+    }
+    assert!(
+        bad.is_empty(),
+        "serious accessibility violations:\n{}",
+        bad.join("\n")
+    );
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
