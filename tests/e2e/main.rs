@@ -2,6 +2,7 @@
 //! own relay on a free port and talks to it with real WebSocket clients;
 //! `cluster` also starts its own nats-server processes.
 
+mod addresses;
 mod auth;
 mod bad_input;
 mod browser;
@@ -10,6 +11,7 @@ mod cli;
 mod cluster;
 mod deploy;
 mod durable;
+mod frame_budget;
 mod hostile;
 mod limits;
 mod process;
