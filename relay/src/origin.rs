@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn origins() {
+    fn origins_are_parsed_and_compared_whole() {
         let relay = origins(Some("https://chat.example.com"), "0.0.0.0:8080", true);
         let cases = [
             (None, true),
