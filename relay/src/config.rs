@@ -5,13 +5,13 @@
 //! `--rate-limit 0 --room-rate-limit 0 --max-conns-per-ip 0
 //! --max-handshakes-per-ip-per-sec 0`. docs/SECURITY.md lists every limit.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
+use url::Url;
+
+use crate::limits::parse_trusted_proxy;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -38,6 +38,23 @@ pub struct Config {
     /// with a warning when it does not exist.
     #[arg(long, env = "PALAVER_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
+
+    /// Where browsers reach this relay, e.g. https://chat.example.com: its
+    /// own origin, whose pages may open WebSockets. Without it, the origin
+    /// is that of --bind (an address, not a name), so behind a proxy or on a
+    /// domain name set it.
+    #[arg(long, env = "PALAVER_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// Where `/metrics` is served, apart from the public listener: keep it
+    /// on loopback or a private network. `off` (or empty) serves no metrics.
+    #[arg(
+        long,
+        env = "PALAVER_METRICS_BIND",
+        default_value = DEFAULT_METRICS_BIND,
+        value_parser = parse_metrics_bind
+    )]
+    pub metrics_bind: MetricsBind,
 
     /// A browser origin allowed to open WebSockets besides the relay's own
     /// origin and localhost, e.g. https://chat.example.com. Repeatable;
@@ -128,15 +145,17 @@ pub struct Config {
     #[arg(long, env = "PALAVER_ROOM_RATE_LIMIT", default_value_t = 50)]
     pub room_rate_limit: u32,
 
-    /// Address of a reverse proxy whose `X-Forwarded-For` header names the
-    /// real client for the per-IP limits. Repeatable; comma-separated in the
-    /// environment variable. From any other peer the header is ignored.
+    /// Address or network (CIDR: 10.0.0.0/8, fd00::/8) of reverse proxies
+    /// whose `X-Forwarded-For` header names the real client for the per-IP
+    /// limits. Repeatable; comma-separated in the environment variable. From
+    /// any other peer the header is ignored.
     #[arg(
         long = "trusted-proxy",
         env = "PALAVER_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy
     )]
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Seconds a connection may take to send its HTTP request headers (also
     /// between keep-alive requests); then it is closed. 0 = no limit.
@@ -214,6 +233,24 @@ pub struct Config {
     /// Seconds to wait for sessions to finish on shutdown.
     #[arg(long, env = "PALAVER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+}
+
+/// The default of `--metrics-bind`: loopback, on a port no common service
+/// (Prometheus itself: 9090, its push gateway: 9091) uses.
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9187";
+
+/// `--metrics-bind`: an address, or `None` for no metrics listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsBind(pub Option<SocketAddr>);
+
+fn parse_metrics_bind(value: &str) -> Result<MetricsBind, String> {
+    match value.trim() {
+        "" | "off" => Ok(MetricsBind(None)),
+        addr => addr
+            .parse()
+            .map(|addr| MetricsBind(Some(addr)))
+            .map_err(|_| format!("{addr:?} is not an address like 127.0.0.1:9187, nor `off`")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -294,5 +331,39 @@ mod tests {
         assert_eq!(config.sync, SyncLevel::Normal);
         assert_eq!(config.data_dir, PathBuf::from("data"));
         assert_eq!(config.retention_age(), None);
+        assert_eq!(
+            config.metrics_bind,
+            MetricsBind(Some(DEFAULT_METRICS_BIND.parse().unwrap()))
+        );
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn proxies_are_networks_and_metrics_can_be_off() {
+        let config = Config::try_parse_from([
+            "palaver-relay",
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+            "--trusted-proxy",
+            "fd00::/8",
+            "--metrics-bind",
+            "off",
+            "--public-url",
+            "https://chat.example.com",
+        ])
+        .unwrap();
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        assert_eq!(config.metrics_bind, MetricsBind(None));
+        assert_eq!(
+            config.public_url.unwrap().origin().ascii_serialization(),
+            "https://chat.example.com"
+        );
+        assert!(Config::try_parse_from(["palaver-relay", "--trusted-proxy", "nope"]).is_err());
+        assert!(Config::try_parse_from(["palaver-relay", "--metrics-bind", "9187"]).is_err());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `auth`: token mode, verifying signed connection tokens.
 //! - `config`: flags and environment variables.
-//! - `server`: the HTTP routes (`/ws`, health, metrics, the web app).
+//! - `server`: the HTTP routes (`/ws`, health, the web app), and `/metrics`
+//!   for its own listener.
 //! - `http`: the accept loop serving those routes over HTTP/1.1, with a
 //!   timeout for request headers.
 //! - `session`: one WebSocket connection: its reader, one method per
@@ -14,7 +15,8 @@
 //!   memory, or durable in SQLite (the default).
 //! - `backplane`: cluster mode, the only module that knows NATS: a
 //!   JetStream store, presence across relays, shared resume tokens.
-//! - `limits`: rate buckets, connection counting, the client's IP.
+//! - `limits`: rate budgets (governor), connection counting, the client's
+//!   address behind trusted proxies, the flood close.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
@@ -54,19 +56,28 @@ use tokio_util::sync::CancellationToken;
 pub use config::Config;
 pub use state::AppState;
 
-/// Serves the relay on `listener` until `shutdown` completes, then closes
-/// every WebSocket with "going away" and waits (bounded by the configured
-/// timeout) for sessions to finish.
+/// Serves the relay on `listener` (and `/metrics` on `metrics`, if given)
+/// until `shutdown` completes, then closes every WebSocket with "going
+/// away" and waits (bounded by the configured timeout) for sessions to
+/// finish.
 pub async fn run(
     listener: TcpListener,
-    config: Config,
+    metrics: Option<TcpListener>,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The address actually bound (port 0 resolved): the relay's own origin.
+    config.bind = listener.local_addr()?;
     let token = CancellationToken::new();
     let state = AppState::new(config, token.clone()).await?;
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
 
+    if let Some(metrics) = metrics {
+        let app = server::metrics_app(state.clone());
+        let (state, stop) = (state.clone(), token.clone());
+        tokio::spawn(async move { http::serve(metrics, app, &state, stop).await });
+    }
     let app = server::app(state.clone());
     let signal_token = token.clone();
     tokio::spawn(async move {

@@ -85,6 +85,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.bind
             )
         })?;
+    let metrics = match config.metrics_bind.0 {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot serve metrics on {addr}: is another relay running there? Choose another \
+                 address with --metrics-bind, or `--metrics-bind off`"
+            )
+        })?),
+        None => None,
+    };
+    if let Some(metrics) = &metrics {
+        tracing::info!("metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     if config.clustered() {
         tracing::info!(
             "Palaver relay listening on http://{} (cluster mode, NATS at {})",
@@ -98,7 +110,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.store
         );
     }
-    relay::run(listener, config, shutdown::signal()).await
+    relay::run(listener, metrics, config, shutdown::signal()).await
 }
 
 #[cfg(test)]

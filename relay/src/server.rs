@@ -1,10 +1,12 @@
-//! HTTP: the WebSocket endpoint, health, metrics and the built web app.
+//! HTTP: the WebSocket endpoint, health and the built web app on the public
+//! listener; metrics on their own (`--metrics-bind`), which the shipped
+//! proxy configurations do not forward.
 
 use std::net::SocketAddr;
 
 use crate::{
-    limits::{client_ip, Refused},
-    origin, session,
+    limits::{client_ip, ClientKey, Refused},
+    session,
     state::AppState,
     web_app,
 };
@@ -36,8 +38,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", get(ws))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics));
+        .route("/readyz", get(ready));
     let dir = &state.config.static_dir;
     let router = if dir.join("index.html").is_file() {
         web_app::warn_if_debug(dir);
@@ -93,13 +94,8 @@ async fn ws(
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let config = &state.config;
-    let ip = client_ip(addr.ip(), &headers, &config.trusted_proxies);
-    if !origin::allowed(
-        &headers,
-        &config.allowed_origins,
-        config.allow_localhost_origins,
-    ) {
+    let ip = ClientKey::of(client_ip(addr.ip(), &headers, &state.trusted_proxies));
+    if !state.origins.allows(&headers) {
         let origin = headers
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok())
@@ -165,6 +161,16 @@ async fn ready(State(state): State<AppState>) -> Response {
     } else {
         "ready\n".into_response()
     }
+}
+
+/// The metrics listener's routes: `/metrics`, and health for probes that
+/// only reach this port.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(state)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,12 +1,9 @@
 //! The relay's shared state, one cheap-to-clone handle passed to every
 //! handler and session.
 
-use std::{
-    net::IpAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
 };
 
 use shared::{protocol::Limits, RoomName};
@@ -18,8 +15,9 @@ use crate::{
     backplane,
     config::{Config, StoreKind},
     hub::Hub,
-    limits::{ConnLimiter, KeyedLimiter},
+    limits::{Budget, ClientKey, ConnLimiter, KeyedRate, TrustedProxies},
     metrics::Metrics,
+    origin::Origins,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
 };
 
@@ -32,10 +30,14 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub conns: Arc<ConnLimiter>,
-    /// Handshakes per second per client IP.
-    pub handshakes: Arc<KeyedLimiter<IpAddr>>,
+    /// Handshakes per second per client (IPv4 address or IPv6 /64).
+    pub handshakes: Arc<KeyedRate<ClientKey>>,
     /// Messages per second per room.
-    pub room_rates: Arc<KeyedLimiter<RoomName>>,
+    pub room_rates: Arc<KeyedRate<RoomName>>,
+    /// Browser origins that may open WebSockets.
+    pub origins: Arc<Origins>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Checks connection tokens in token mode; `None` when anonymous.
     pub verifier: Option<Arc<Verifier>>,
     /// Cancelled when the relay shuts down; every session and background
@@ -95,9 +97,30 @@ impl AppState {
             metrics.clone(),
         ));
         let verifier = Verifier::from_config(&config)?.map(Arc::new);
+        let origins = Origins::new(
+            config.public_url.as_ref(),
+            config.bind,
+            config.tls_cert.is_some(),
+            &config.allowed_origins,
+            config.allow_localhost_origins,
+        )?;
+        if origins.own_unknown() {
+            tracing::warn!(
+                "listening on every interface without --public-url: browsers on the relay's own \
+                 pages may connect only from localhost or an --allowed-origin; set --public-url"
+            );
+        }
+        let per_second_twice_in_a_burst =
+            |rate: u32| Budget::per_second(rate, rate.saturating_mul(2));
         Ok(AppState {
-            handshakes: Arc::new(KeyedLimiter::new(config.max_handshakes_per_ip_per_sec)),
-            room_rates: Arc::new(KeyedLimiter::new(config.room_rate_limit)),
+            handshakes: Arc::new(KeyedRate::new(per_second_twice_in_a_burst(
+                config.max_handshakes_per_ip_per_sec,
+            ))),
+            room_rates: Arc::new(KeyedRate::new(per_second_twice_in_a_burst(
+                config.room_rate_limit,
+            ))),
+            origins: Arc::new(origins),
+            trusted_proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.iter().copied())),
             verifier,
             config: Arc::new(config),
             hub,

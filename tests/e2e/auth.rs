@@ -175,9 +175,7 @@ async fn missing_expired_forged_and_malformed_tokens_are_refused_with_4003() {
     );
     assert_eq!(bad_url.expect_close().await.unwrap(), close::UNAUTHORIZED);
     assert_eq!(
-        tests::relay::metric(relay.addr, "palaver_auth_failures_total")
-            .await
-            .unwrap(),
+        relay.metric("palaver_auth_failures_total").await.unwrap(),
         6
     );
     relay.stop().await.unwrap();

@@ -272,10 +272,15 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(code, 200);
     let (code, _) = tests::relay::http_get(relay.addr, "/readyz").await.unwrap();
     assert_eq!(code, 200);
-    let (code, body) = tests::relay::http_get(relay.addr, "/metrics")
+    let (code, body) = tests::relay::http_get(relay.metrics_addr, "/metrics")
         .await
         .unwrap();
     assert_eq!(code, 200);
+    // Not on the public listener, which the proxies forward.
+    let (code, _) = tests::relay::http_get(relay.addr, "/metrics")
+        .await
+        .unwrap();
+    assert_ne!(code, 200);
     assert!(body.contains("palaver_connections 1"), "{body}");
     assert!(body.contains("palaver_messages_in_total 1"), "{body}");
     assert!(body.contains("palaver_rooms 1"), "{body}");

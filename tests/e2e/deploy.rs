@@ -116,7 +116,7 @@ async fn the_app_on_a_static_host_chats_through_the_relay_and_other_origins_are_
     let eve = open_as(&format!("{}/", foreign.origin()), "eve").await;
     let deadline = tokio::time::Instant::now() + tests::WAIT;
     loop {
-        let (_, metrics) = tests::relay::http_get(relay.addr, "/metrics")
+        let (_, metrics) = tests::relay::http_get(relay.metrics_addr.unwrap(), "/metrics")
             .await
             .unwrap();
         if metrics.contains("palaver_origins_rejected_total 1")

@@ -224,7 +224,8 @@ async fn handshakes_per_ip_per_second_are_capped() {
     );
     assert!(refused > 0 || refilled >= 4);
     assert_eq!(
-        tests::relay::metric(relay.addr, "palaver_handshakes_rejected_total")
+        relay
+            .metric("palaver_handshakes_rejected_total")
             .await
             .unwrap(),
         refused
@@ -239,7 +240,7 @@ async fn handshakes_per_ip_per_second_are_capped() {
 async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     let mut config = Config::for_tests();
     config.max_conns_per_ip = 1;
-    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let relay = InProcessRelay::start(config).await;
     let url = relay.ws_url();
     let from = |ip: &'static str| [("x-forwarded-for", ip)];
@@ -322,7 +323,8 @@ async fn a_room_takes_at_most_its_message_rate_from_all_members() {
     // Another room has its own budget.
     alice.say_acked("quiet", "fine", "q-1").await.unwrap();
     assert_eq!(
-        tests::relay::metric(relay.addr, "palaver_room_rate_limited_total")
+        relay
+            .metric("palaver_room_rate_limited_total")
             .await
             .unwrap(),
         refused.len() as u64
@@ -354,9 +356,7 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
         started.elapsed()
     );
     assert_eq!(
-        tests::relay::metric(relay.addr, "palaver_header_timeouts_total")
-            .await
-            .unwrap(),
+        relay.metric("palaver_header_timeouts_total").await.unwrap(),
         1
     );
     relay.stop().await.unwrap();
@@ -377,11 +377,6 @@ async fn a_client_that_ignores_rate_limited_is_closed_as_a_flood() {
     if let Some(code) = ending.expect("the flooder is disconnected") {
         assert_eq!(code, close::FLOODING);
     }
-    assert_eq!(
-        tests::relay::metric(relay.addr, "palaver_flooders_total")
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(relay.metric("palaver_flooders_total").await.unwrap(), 1);
     relay.stop().await.unwrap();
 }

@@ -3,6 +3,7 @@
 //! `cluster` also starts its own nats-server processes.
 
 mod a11y;
+mod addresses;
 mod auth;
 mod bad_input;
 mod browser;
@@ -12,6 +13,7 @@ mod cluster;
 mod deploy;
 mod durable;
 mod fanout;
+mod frame_budget;
 mod hostile;
 mod keyboard;
 mod limits;

@@ -23,6 +23,8 @@ use crate::WAIT;
 /// A relay running inside the test process.
 pub struct InProcessRelay {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`--metrics-bind`).
+    pub metrics_addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -31,13 +33,16 @@ impl InProcessRelay {
     pub async fn start(config: Config) -> InProcessRelay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("bound");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let metrics_addr = metrics.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
-        let task = tokio::spawn(relay::run(listener, config, async move {
+        let task = tokio::spawn(relay::run(listener, Some(metrics), config, async move {
             signal.cancelled().await
         }));
         InProcessRelay {
             addr,
+            metrics_addr,
             shutdown,
             task,
         }
@@ -61,6 +66,11 @@ impl InProcessRelay {
         wait_ready(self.addr).await
     }
 
+    /// One unlabelled value from /metrics.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
+        metric(self.metrics_addr, name).await
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(WAIT, self.task)
@@ -72,6 +82,9 @@ impl InProcessRelay {
 /// A `palaver-relay` child process, killed when dropped.
 pub struct RelayProcess {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served: a free port, unless the test passed
+    /// `--metrics-bind` itself (then `None`).
+    pub metrics_addr: Option<SocketAddr>,
     pub child: Child,
 }
 
@@ -89,6 +102,14 @@ impl RelayProcess {
         if !args.contains(&"--static-dir") {
             command.arg("--static-dir").arg(Path::new("/nonexistent"));
         }
+        // Never the default port: tests run many relays at once.
+        let metrics_addr = if args.contains(&"--metrics-bind") {
+            None
+        } else {
+            let metrics: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            command.arg("--metrics-bind").arg(metrics.to_string());
+            Some(metrics)
+        };
         let child = command
             .args(args)
             // PALAVER_RELAY_LOG=debug shows what the relays do in a test.
@@ -100,7 +121,11 @@ impl RelayProcess {
             .kill_on_drop(true)
             .spawn()
             .context("start palaver-relay")?;
-        let mut relay = RelayProcess { addr, child };
+        let mut relay = RelayProcess {
+            addr,
+            metrics_addr,
+            child,
+        };
         relay.wait_healthy().await?;
         Ok(relay)
     }
@@ -216,11 +241,17 @@ impl RelayProcess {
 
     /// One unlabelled value from /metrics.
     pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
-        metric(self.addr, name).await
+        metric(
+            self.metrics_addr
+                .context("started with its own --metrics-bind")?,
+            name,
+        )
+        .await
     }
 }
 
-/// One value from a relay's /metrics: `name` may include labels, as in
+/// One value from a relay's /metrics (at its `--metrics-bind` address):
+/// `name` may include labels, as in
 /// `palaver_errors_total{code="rate_limited"}`.
 pub async fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<u64> {
     let (_, body) = http_get(addr, "/metrics").await?;

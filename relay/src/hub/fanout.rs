@@ -58,15 +58,18 @@ impl Hub {
             }
             for sub in member.subs.iter_mut() {
                 match &mut sub.pending {
+                    // A kicked joiner's buffer goes: it will never be sent.
+                    Some(_) if sub.peer.kick.token.is_cancelled() => continue,
                     Some(pending) => {
                         pending.push((seq, frame.clone()));
-                        if pending.len() > self.pending_cap
-                            && sub.peer.kick.slow_consumer(&self.metrics)
-                        {
-                            tracing::info!(
-                                conn = sub.peer.conn,
-                                "slow consumer disconnected (joined while its room was busy)"
-                            );
+                        if pending.len() > self.pending_cap {
+                            if sub.peer.kick.slow_consumer(&self.metrics) {
+                                tracing::info!(
+                                    conn = sub.peer.conn,
+                                    "slow consumer disconnected (joined while its room was busy)"
+                                );
+                            }
+                            *pending = Vec::new();
                         }
                     }
                     None => sub.peer.push(frame.clone(), &self.metrics),
@@ -170,5 +173,40 @@ mod tests {
             .collect();
         assert_eq!(seqs, [None, Some(3), Some(4), Some(5)]);
         assert!(!peer.kick.token.is_cancelled());
+    }
+
+    fn pending_len(hub: &Hub, room: &RoomName) -> usize {
+        let inner = hub.inner.lock().unwrap();
+        inner.rooms[room].members[&UserId("u-a".into())].subs[0]
+            .pending
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn a_kicked_joiners_buffer_is_dropped_and_stops_growing() {
+        let hub = Hub::new(Arc::new(Metrics::default()), 4);
+        let (tx, _rx) = mpsc::channel(64);
+        let peer = Peer {
+            conn: 1,
+            tx,
+            kick: Arc::new(Kick::new(CancellationToken::new())),
+            backlog: Arc::new(Backlog::new(0)),
+        };
+        let room = RoomName::new("general").unwrap();
+        // Joined, but its `joined` reply (the history read) never completes.
+        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        for seq in 1..=4 {
+            hub.deliver(&message(&room, seq));
+        }
+        assert_eq!(pending_len(&hub, &room), 4);
+        assert!(!peer.kick.token.is_cancelled());
+        hub.deliver(&message(&room, 5));
+        assert!(peer.kick.token.is_cancelled());
+        assert_eq!(pending_len(&hub, &room), 0);
+        for seq in 6..1000 {
+            hub.deliver(&message(&room, seq));
+        }
+        assert_eq!(pending_len(&hub, &room), 0);
     }
 }

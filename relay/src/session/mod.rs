@@ -23,20 +23,13 @@ use tokio::sync::mpsc;
 
 use self::commands::Outcome;
 use crate::{
-    limits::{ConnSlot, TokenBucket},
+    limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
     state::AppState,
 };
 
 /// How long a new connection may stay silent before its first frame.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// The frame-rate ceiling for every frame type, separate from the send rate.
-const FRAMES_PER_SEC: u32 = 30;
-const FRAME_BURST: u32 = 120;
-/// Frames dropped by the frame-rate limit in a row before the relay stops
-/// answering each and closes the connection (4004): a client that ignores
-/// `rate_limited` that long is a flood, not a burst.
-const FLOOD_DROPS: u32 = 2 * FRAME_BURST;
 
 /// Serves one upgraded connection until it closes, then cleans up.
 /// `token` is the `?token=` query parameter, for relays in token mode.
@@ -109,23 +102,18 @@ struct Session {
     query_token: Option<String>,
     /// In token mode, the rooms the token allows (`None`: any room).
     allowed_rooms: Option<BTreeSet<RoomName>>,
-    sends: TokenBucket,
-    frames: TokenBucket,
-    /// Frames dropped by `frames` since the last one it allowed.
-    dropped: u32,
+    /// `send` frames (`--rate-limit`, `--rate-burst`).
+    sends: Rate,
+    /// Frames of every kind, and the flood close.
+    frames: FrameGuard,
 }
 
 impl Session {
     fn new(state: AppState, peer: Peer) -> Self {
         let config = &state.config;
-        let (frame_rate, frame_burst) = if config.rate_limit == 0 {
-            (0, 0)
-        } else {
-            (FRAMES_PER_SEC.max(config.rate_limit), FRAME_BURST)
-        };
         Session {
-            sends: TokenBucket::new(config.rate_limit, config.rate_burst),
-            frames: TokenBucket::new(frame_rate, frame_burst),
+            sends: Rate::new(Budget::per_second(config.rate_limit, config.rate_burst)),
+            frames: FrameGuard::for_send_rate(config.rate_limit),
             state,
             peer,
             user: None,
@@ -133,7 +121,6 @@ impl Session {
             rooms: BTreeSet::new(),
             query_token: None,
             allowed_rooms: None,
-            dropped: 0,
         }
     }
 
@@ -169,6 +156,14 @@ impl Session {
                 }
                 Ok(Some(Ok(message))) => message,
             };
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+            // Every kind of frame costs the relay a read, so every kind is
+            // charged: binary, oversized, ping and pong frames too.
+            if !self.admit() {
+                continue;
+            }
             match message {
                 // Boxed: handling a frame (join, send, history) needs far
                 // more state than waiting for one, and an unboxed future
@@ -187,8 +182,28 @@ impl Session {
         }
     }
 
-    /// The guards every frame passes (size, frame rate, decoding, who it is
-    /// from), then one arm per frame kind that only dispatches; a refused
+    /// Charges a frame to the frame-rate ceiling: whether to handle it. A
+    /// dropped frame is answered `rate_limited`; a flood closes (4004).
+    fn admit(&self) -> bool {
+        match self.frames.admit() {
+            Admit::Pass => true,
+            Admit::Drop => {
+                self.error(ErrorCode::RateLimited, "too many frames; slow down", None);
+                false
+            }
+            Admit::Flood => {
+                if !self.peer.kick.token.is_cancelled() {
+                    self.state.metrics.flooders.inc();
+                    tracing::info!(conn = self.conn(), "flooding client disconnected");
+                }
+                self.peer.kick.kick(close::FLOODING);
+                false
+            }
+        }
+    }
+
+    /// The guards every text frame passes (size, decoding, who it is
+    /// from; the frame rate was charged before), then one arm per frame kind that only dispatches; a refused
     /// command becomes one `error` frame here.
     async fn on_text(&mut self, text: &str) {
         if text.len() > MAX_FRAME_BYTES {
@@ -198,17 +213,6 @@ impl Session {
                 None,
             );
         }
-        if !self.frames.allow() {
-            self.dropped += 1;
-            if self.dropped >= FLOOD_DROPS {
-                self.state.metrics.flooders.inc();
-                tracing::info!(conn = self.conn(), "flooding client disconnected");
-                self.peer.kick.kick(close::FLOODING);
-                return;
-            }
-            return self.error(ErrorCode::RateLimited, "too many frames; slow down", None);
-        }
-        self.dropped = 0;
         let msg = match ClientMsg::decode(text) {
             Ok(msg) => msg,
             Err(err) => return self.error(err.code, err.message, err.reference),
