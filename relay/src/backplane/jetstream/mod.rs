@@ -351,7 +351,10 @@ impl Store for JetStreamStore {
     ) -> BoxFuture<'_, Result<Page, StoreError>> {
         let room = room.clone();
         Box::pin(async move {
-            let from = since.map_or(1, |since| since + 1);
+            // A cursor at the last possible seq has nothing after it.
+            let Some(from) = since.map_or(Some(1), |since| since.checked_add(1)) else {
+                return Ok(Page::default());
+            };
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
