@@ -13,6 +13,7 @@ use axum::{
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{
+    health,
     limits::{client_ip, Refused},
     origin, session,
     state::AppState,
@@ -36,7 +37,7 @@ const HARD_FRAME_LIMIT: usize = 256 * 1024;
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", get(ws))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics));
     let dir = &state.config.static_dir;
@@ -161,8 +162,26 @@ fn query_token(query: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Alive unless a fault the relay cannot recover from was seen (`health`).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match health::check(&state) {
+        Some(fault) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {fault}\n"),
+        )
+            .into_response(),
+        None => "ok\n".into_response(),
+    }
+}
+
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.shutdown.is_cancelled() {
+    if let Some(fault) = health::check(&state) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {fault}\n"),
+        )
+            .into_response()
+    } else if state.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     } else if !state.store.ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
@@ -174,9 +193,11 @@ async fn ready(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics
-            .render(state.hub.room_count(), state.tracker.len()),
+        state.metrics.render(
+            state.hub.room_count(),
+            state.tracker.len(),
+            state.store.room_entries(),
+        ),
     )
 }
 

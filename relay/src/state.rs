@@ -17,9 +17,12 @@ use crate::{
     auth::Verifier,
     backplane,
     config::{Config, StoreKind},
+    faults::Faults,
+    health::Health,
     hub::Hub,
     limits::{ConnLimiter, KeyedLimiter},
     metrics::Metrics,
+    reads::ReadGate,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
 };
 
@@ -44,6 +47,12 @@ pub struct AppState {
     /// Every session and background task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     next_conn: Arc<AtomicU64>,
+    /// The fatal fault seen, if any (for /healthz and the exit).
+    pub health: Arc<Health>,
+    /// Test-only faults to inject (none unless `--fault-inject`).
+    pub faults: Arc<Faults>,
+    /// The cap on store reads at once (`--max-store-reads`).
+    pub reads: Arc<ReadGate>,
 }
 
 impl AppState {
@@ -54,9 +63,13 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
         let accounts = Arc::new(Accounts::new());
+        let faults = Arc::new(Faults::parse(&config.fault_inject)?);
         let deliver: Deliver = {
-            let hub = hub.clone();
-            Arc::new(move |message| hub.deliver(message))
+            let (hub, faults) = (hub.clone(), faults.clone());
+            Arc::new(move |message| {
+                faults.deliver(&message.room);
+                hub.deliver(message)
+            })
         };
         let store: Arc<dyn Store> = match config.store {
             _ if config.clustered() => {
@@ -85,6 +98,7 @@ impl AppState {
                     retention_messages: config.retention_messages,
                     retention_age: config.retention_age(),
                     identity_ttl: config.resume_ttl(),
+                    room_idle: config.room_idle(),
                 },
                 deliver,
             )?),
@@ -95,6 +109,7 @@ impl AppState {
             metrics.clone(),
         ));
         let verifier = Verifier::from_config(&config)?.map(Arc::new);
+        let reads = Arc::new(ReadGate::new(config.max_store_reads));
         Ok(AppState {
             handshakes: Arc::new(KeyedLimiter::new(config.max_handshakes_per_ip_per_sec)),
             room_rates: Arc::new(KeyedLimiter::new(config.room_rate_limit)),
@@ -108,6 +123,9 @@ impl AppState {
             shutdown,
             tracker,
             next_conn: Arc::new(AtomicU64::new(1)),
+            health: Arc::new(Health::default()),
+            faults,
+            reads,
         })
     }
 

@@ -116,6 +116,7 @@ fn every_close_code_is_documented() {
     for code in [
         GOING_AWAY,
         MESSAGE_TOO_BIG,
+        INTERNAL_ERROR,
         SLOW_CONSUMER,
         IDLE_TIMEOUT,
         UNAUTHORIZED,

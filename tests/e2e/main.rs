@@ -14,5 +14,6 @@ mod hostile;
 mod limits;
 mod process;
 mod pwa;
+mod robustness;
 mod soak;
 mod tls;

@@ -353,7 +353,10 @@ mod tests {
 
     #[test]
     fn rooms_unused_for_a_whole_sweep_period_go() {
-        let (busy, idle) = (RoomName::new("busy").unwrap(), RoomName::new("idle").unwrap());
+        let (busy, idle) = (
+            RoomName::new("busy").unwrap(),
+            RoomName::new("idle").unwrap(),
+        );
         let mut cache = Cache::new(8);
         cache.push(&message("busy", 1));
         cache.push(&message("idle", 1));

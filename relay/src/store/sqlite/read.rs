@@ -76,7 +76,10 @@ impl Shared {
         let complete = latest.len() < per_room;
         let latest: Vec<Arc<ChatMessage>> = latest.into_iter().map(Arc::new).collect();
         let since_value = since.unwrap_or(0);
-        let covered = complete || latest.first().is_some_and(|m| m.seq <= since_value.saturating_add(1));
+        let covered = complete
+            || latest
+                .first()
+                .is_some_and(|m| m.seq <= since_value.saturating_add(1));
         let answer = covered.then(|| {
             let newer: Vec<ChatMessage> = latest
                 .iter()
@@ -85,12 +88,16 @@ impl Shared {
                 .collect();
             Page::latest(newer, limit)
         });
-        self.cache.lock().unwrap().load(ticket, room, latest, complete);
+        self.cache
+            .lock()
+            .unwrap()
+            .load(ticket, room, latest, complete);
         if let Some(page) = answer {
             return Ok(page);
         }
         self.with_reader(|conn| {
-            let mut newest = read_range(conn, room, since_value, u64::MAX, limit.saturating_add(1))?;
+            let mut newest =
+                read_range(conn, room, since_value, u64::MAX, limit.saturating_add(1))?;
             let truncated = newest.len() > limit;
             if truncated {
                 newest.remove(0);

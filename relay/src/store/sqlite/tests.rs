@@ -185,7 +185,10 @@ async fn a_cache_miss_racing_a_commit_and_an_eviction_misses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(SqliteOptions::new(dir.path()));
     for i in 1..=3 {
-        store.append(new_message("r", "u1", &format!("c{i}"))).await.unwrap();
+        store
+            .append(new_message("r", "u1", &format!("c{i}")))
+            .await
+            .unwrap();
     }
     store.shared.cache.lock().unwrap().clear();
     // The first half of a miss: the ticket, then the disk read.
