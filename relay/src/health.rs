@@ -74,3 +74,51 @@ pub fn spawn_watch(state: &AppState) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shared::{Nick, RoomName, User, UserId};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{
+        peer::{Backlog, Kick, Peer},
+        Config,
+    };
+
+    #[tokio::test]
+    async fn a_panic_under_the_hub_lock_makes_the_relay_unhealthy() {
+        let state = AppState::new(Config::for_tests(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(check(&state), None);
+        // The announce hook runs under the hub's lock: a panic there
+        // poisons it.
+        state
+            .hub
+            .set_announce(Arc::new(|_| panic!("fault in the announce hook")));
+        let hub = state.hub.clone();
+        let joined = std::thread::spawn(move || {
+            let (tx, _rx) = mpsc::channel(1);
+            let peer = Peer {
+                conn: 1,
+                tx,
+                kick: Arc::new(Kick::new(CancellationToken::new())),
+                backlog: Arc::new(Backlog::new(0)),
+            };
+            let user = User {
+                id: UserId("u-1".into()),
+                nick: Nick::new("alice").unwrap(),
+            };
+            let _ = hub.join(&RoomName::new("r").unwrap(), &user, &peer, 0);
+        })
+        .join();
+        assert!(joined.is_err(), "the join panicked");
+        let fault = check(&state).expect("unhealthy");
+        assert!(fault.contains("hub"), "{fault}");
+        assert_eq!(state.health.fault(), Some(fault.as_str()));
+    }
+}
