@@ -233,6 +233,45 @@ pub struct Config {
     /// Seconds to wait for sessions to finish on shutdown.
     #[arg(long, env = "PALAVER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+
+    // Robustness (issue 11, items 7, 9-11): read budgets, faults, aging.
+    /// Seconds between an internal fault the relay cannot recover from (a
+    /// dead store thread, a poisoned lock) and its exit with status 1, so
+    /// systemd or the orchestrator restarts it; meanwhile /healthz and
+    /// /readyz answer 503.
+    #[arg(long, env = "PALAVER_EXIT_ON_FAULT_SECS", default_value_t = 5)]
+    pub exit_on_fault_secs: u64,
+
+    /// Test only: faults to inject (`session-panic-on-room:ROOM`,
+    /// `deliver-panic-on-room:ROOM`, comma-separated); see `faults`.
+    #[arg(long, env = "PALAVER_FAULT_INJECT", default_value = "", hide = true)]
+    pub fault_inject: String,
+
+    /// Seconds after which an idle room's state in memory (the store's
+    /// room row and cached messages, cluster mode's recent sequences) is
+    /// forgotten, within twice that. Hidden: for tests.
+    #[arg(
+        long,
+        env = "PALAVER_ROOM_IDLE_SECS",
+        default_value_t = 600,
+        hide = true
+    )]
+    pub room_idle_secs: u64,
+    /// Bytes of `joined` and `history` replies one connection may be sent
+    /// per second (sustained); beyond, those requests get `rate_limited`.
+    /// 0 = unlimited.
+    #[arg(long, env = "PALAVER_READ_BYTES_PER_SEC", default_value_t = 512 * 1024)]
+    pub read_bytes_per_sec: u64,
+
+    /// Bytes of `joined` and `history` replies allowed in a burst above
+    /// --read-bytes-per-sec (a reconnect rejoining many rooms).
+    #[arg(long, env = "PALAVER_READ_BYTES_BURST", default_value_t = 8 * 1024 * 1024)]
+    pub read_bytes_burst: u64,
+
+    /// History reads from the store running at once, for the whole relay;
+    /// a read beyond waits up to 2 s, then gets `unavailable`. 0 = no cap.
+    #[arg(long, env = "PALAVER_MAX_STORE_READS", default_value_t = 32)]
+    pub max_store_reads: usize,
 }
 
 /// The default of `--metrics-bind`: loopback, on a port no common service
@@ -317,6 +356,13 @@ impl Config {
     }
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+    pub fn exit_on_fault(&self) -> Duration {
+        Duration::from_secs(self.exit_on_fault_secs)
+    }
+    /// How long an idle room's state stays in memory (at least 1 s).
+    pub fn room_idle(&self) -> Duration {
+        Duration::from_secs(self.room_idle_secs.max(1))
     }
 }
 

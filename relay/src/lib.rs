@@ -20,18 +20,27 @@
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
+//! - `health`: faults the relay cannot recover from, for `/healthz` and
+//!   the exit that gets it restarted.
+//! - `faults`: test-only fault injection (`PALAVER_FAULT_INJECT`).
 //! - `clock`: the wall clock, for timestamps.
 //! - `random`: random ids and tokens from the OS.
 //! - `tls`: optional TLS in the relay itself (rustls).
 //! - `web_app`: the built web app as static files, precompressed.
+//! - `aging`: a map whose idle entries age out (per-room state).
+//! - `reads`: what `join` and `history` may cost: a byte budget per
+//!   connection, a cap on store reads at once.
 //!
 //! [`run`] is the one way to start a relay, used by `main` and by tests.
 
 pub mod accounts;
+pub mod aging;
 pub mod auth;
 pub mod backplane;
 pub mod clock;
 pub mod config;
+pub mod faults;
+pub mod health;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -39,6 +48,7 @@ pub mod metrics;
 pub mod origin;
 pub mod peer;
 pub mod random;
+pub mod reads;
 pub mod server;
 pub mod session;
 pub mod shutdown;
@@ -72,6 +82,7 @@ pub async fn run(
     let state = AppState::new(config, token.clone()).await?;
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
+    health::spawn_watch(&state);
 
     if let Some(metrics) = metrics {
         let app = server::metrics_app(state.clone());
@@ -117,6 +128,9 @@ pub async fn run(
             "{} sessions still open after {timeout:?}; exiting anyway",
             state.tracker.len()
         );
+    }
+    if let Some(fault) = state.health.fault() {
+        anyhow::bail!("the relay stopped after an internal fault: {fault}");
     }
     tracing::info!("relay stopped");
     Ok(())

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub header_timeouts: Counter,
     pub auth_failures: Counter,
     pub flooders: Counter,
+    pub session_panics: Counter,
+    pub read_bytes: Counter,
+    pub read_budget_refused: Counter,
+    pub store_reads_refused: Counter,
     errors: [Counter; ErrorCode::ALL.len()],
 }
 
@@ -63,7 +67,7 @@ impl Metrics {
 
     /// `tasks` is the relay's tracked tasks: sessions, lingering members
     /// and housekeeping.
-    pub fn render(&self, rooms: usize, tasks: usize) -> String {
+    pub fn render(&self, rooms: usize, tasks: usize, room_entries: usize) -> String {
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(out, "# HELP palaver_{name} {help}\n# TYPE palaver_{name} {kind}\npalaver_{name} {value}");
@@ -97,6 +101,12 @@ impl Metrics {
             "Rooms with at least one member.",
             "gauge",
             rooms as u64,
+        );
+        gauge(
+            "store_room_entries",
+            "Per-room state the store keeps in memory (room rows, cached rooms, delivery marks); idle rooms age out.",
+            "gauge",
+            room_entries as u64,
         );
         gauge(
             "tasks",
@@ -151,6 +161,30 @@ impl Metrics {
             "Connections closed (4004) for ignoring the frame-rate limit.",
             "counter",
             self.flooders.get(),
+        );
+        gauge(
+            "session_panics_total",
+            "Sessions ended by a panic (a bug); each was cleaned up and closed with 1011.",
+            "counter",
+            self.session_panics.get(),
+        );
+        gauge(
+            "read_bytes_total",
+            "Bytes of joined and history replies sent.",
+            "counter",
+            self.read_bytes.get(),
+        );
+        gauge(
+            "read_budget_refused_total",
+            "join and history requests refused by --read-bytes-per-sec.",
+            "counter",
+            self.read_budget_refused.get(),
+        );
+        gauge(
+            "store_reads_refused_total",
+            "join and history requests refused (unavailable) after waiting for --max-store-reads.",
+            "counter",
+            self.store_reads_refused.get(),
         );
         let _ = writeln!(out, "# HELP palaver_errors_total Error frames sent, by code.\n# TYPE palaver_errors_total counter");
         for (code, counter) in ErrorCode::ALL.iter().zip(&self.errors) {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::{
+    health,
     limits::{client_ip, ClientKey, Refused},
     session,
     state::AppState,
@@ -37,7 +38,7 @@ const HARD_FRAME_LIMIT: usize = 256 * 1024;
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", get(ws))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready));
     let dir = &state.config.static_dir;
     let router = if dir.join("index.html").is_file() {
@@ -153,8 +154,26 @@ fn query_token(query: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Alive unless a fault the relay cannot recover from was seen (`health`).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match health::check(&state) {
+        Some(fault) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {fault}\n"),
+        )
+            .into_response(),
+        None => "ok\n".into_response(),
+    }
+}
+
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.shutdown.is_cancelled() {
+    if let Some(fault) = health::check(&state) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {fault}\n"),
+        )
+            .into_response()
+    } else if state.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     } else if !state.store.ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
@@ -168,7 +187,7 @@ async fn ready(State(state): State<AppState>) -> Response {
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .with_state(state)
 }
@@ -176,9 +195,11 @@ pub fn metrics_app(state: AppState) -> Router {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics
-            .render(state.hub.room_count(), state.tracker.len()),
+        state.metrics.render(
+            state.hub.room_count(),
+            state.tracker.len(),
+            state.store.room_entries(),
+        ),
     )
 }
 

@@ -14,10 +14,13 @@ use crate::{
     auth::Verifier,
     backplane,
     config::{Config, StoreKind},
+    faults::Faults,
+    health::Health,
     hub::Hub,
     limits::{Budget, ClientKey, ConnLimiter, KeyedRate, TrustedProxies},
     metrics::Metrics,
     origin::Origins,
+    reads::ReadGate,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
 };
 
@@ -46,6 +49,12 @@ pub struct AppState {
     /// Every session and background task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     next_conn: Arc<AtomicU64>,
+    /// The fatal fault seen, if any (for /healthz and the exit).
+    pub health: Arc<Health>,
+    /// Test-only faults to inject (none unless `--fault-inject`).
+    pub faults: Arc<Faults>,
+    /// The cap on store reads at once (`--max-store-reads`).
+    pub reads: Arc<ReadGate>,
 }
 
 impl AppState {
@@ -56,9 +65,13 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
         let accounts = Arc::new(Accounts::new());
+        let faults = Arc::new(Faults::parse(&config.fault_inject)?);
         let deliver: Deliver = {
-            let hub = hub.clone();
-            Arc::new(move |message| hub.deliver(message))
+            let (hub, faults) = (hub.clone(), faults.clone());
+            Arc::new(move |message| {
+                faults.deliver(&message.room);
+                hub.deliver(message)
+            })
         };
         let store: Arc<dyn Store> = match config.store {
             _ if config.clustered() => {
@@ -87,6 +100,7 @@ impl AppState {
                     retention_messages: config.retention_messages,
                     retention_age: config.retention_age(),
                     identity_ttl: config.resume_ttl(),
+                    room_idle: config.room_idle(),
                 },
                 deliver,
             )?),
@@ -112,6 +126,7 @@ impl AppState {
         }
         let per_second_twice_in_a_burst =
             |rate: u32| Budget::per_second(rate, rate.saturating_mul(2));
+        let reads = Arc::new(ReadGate::new(config.max_store_reads));
         Ok(AppState {
             handshakes: Arc::new(KeyedRate::new(per_second_twice_in_a_burst(
                 config.max_handshakes_per_ip_per_sec,
@@ -131,6 +146,9 @@ impl AppState {
             shutdown,
             tracker,
             next_conn: Arc::new(AtomicU64::new(1)),
+            health: Arc::new(Health::default()),
+            faults,
+            reads,
         })
     }
 

@@ -248,6 +248,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// A frame larger than the relay will read at all.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The relay failed while serving this connection (a bug); reconnect.
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The client did not read its frames fast enough; its queue overflowed.
     pub const SLOW_CONSUMER: u16 = 4001;
     /// Nothing arrived for too long (no frame, no pong).

@@ -21,6 +21,7 @@ mod loading;
 mod process;
 mod pwa;
 mod retention;
+mod robustness;
 mod slow_consumers;
 mod soak;
 mod store_conformance;

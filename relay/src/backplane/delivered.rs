@@ -8,10 +8,13 @@
 //! only when its room moves, and a room that falls behind (a skipped
 //! message, a slow catch-up) does not hold up acks in other rooms.
 //!
-//! Rooms are keyed by subject, which even an undecodable message has.
+//! Rooms are keyed by subject, which even an undecodable message has. A
+//! room's mark ages out once nobody waits on it and nothing was delivered
+//! in it for a while ([`Delivered::sweep`]); a room without a mark counts
+//! as delivered up to where the stream was at the last sweep, which is
+//! true because the consumer reads the stream in order.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Mutex,
@@ -21,11 +24,16 @@ use std::{
 
 use tokio::sync::watch;
 
+use crate::aging::Aging;
+
 #[derive(Default)]
 pub struct Delivered {
     /// Each room's last delivered stream sequence, by subject; a room
-    /// appears on its first delivery or its first waiter.
-    rooms: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// appears on its first delivery or its first waiter, and ages out.
+    rooms: Mutex<Aging<String, watch::Sender<u64>>>,
+    /// The last sequence delivered in any room at the last sweep: where a
+    /// room without a mark (aged out, or never seen) is delivered up to.
+    swept_at: AtomicU64,
     /// Every sequence up to here counts as delivered in every room: the end
     /// of the stream when the relay started (older messages are history,
     /// never delivered live).
@@ -44,7 +52,7 @@ impl Delivered {
     /// The consumer delivered `seq`, a message on `subject`.
     pub fn record(&self, subject: &str, seq: u64) {
         let mut rooms = self.rooms.lock().unwrap();
-        match rooms.get(subject) {
+        match rooms.get_mut(subject) {
             Some(mark) => {
                 mark.send_replace(seq);
             }
@@ -54,6 +62,21 @@ impl Delivered {
         }
         drop(rooms);
         self.last.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// Forgets the marks of rooms that nobody waits on and that had no
+    /// delivery since the previous sweep.
+    pub fn sweep(&self) {
+        let mut rooms = self.rooms.lock().unwrap();
+        // Every message up to `last` went through the consumer, in order:
+        // a room whose mark goes now is delivered at least that far.
+        self.swept_at.store(self.last(), Ordering::Release);
+        rooms.sweep_keeping(|mark| mark.receiver_count() > 0);
+    }
+
+    /// Rooms with a mark now.
+    pub fn rooms(&self) -> usize {
+        self.rooms.lock().unwrap().len()
     }
 
     /// The last sequence delivered in any room.
@@ -68,13 +91,13 @@ impl Delivered {
         if *floor.borrow_and_update() >= seq {
             return true;
         }
-        let mut room = self
-            .rooms
-            .lock()
-            .unwrap()
-            .entry(subject.to_string())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe();
+        let mut room = {
+            let mut rooms = self.rooms.lock().unwrap();
+            let known = self.swept_at.load(Ordering::Acquire);
+            rooms
+                .get_or_insert_with(&subject.to_string(), || watch::channel(known).0)
+                .subscribe()
+        };
         let reached = async {
             tokio::select! {
                 _ = room.wait_for(|delivered| *delivered >= seq) => {}
@@ -117,6 +140,27 @@ mod tests {
         tokio::task::yield_now().await;
         delivered.record("room.a", 3);
         assert!(waiter.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_rooms_age_out_and_still_count_as_delivered() {
+        let delivered = Delivered::default();
+        delivered.start_after(10);
+        for n in 0..100 {
+            delivered.record(&format!("room.{n}"), 11 + n);
+        }
+        delivered.record("room.busy", 200);
+        assert_eq!(delivered.rooms(), 101);
+        delivered.sweep();
+        delivered.record("room.busy", 201);
+        delivered.sweep();
+        assert_eq!(delivered.rooms(), 1, "only the busy room is left");
+        // An aged-out room's old message does not keep a joiner waiting.
+        let started = tokio::time::Instant::now();
+        assert!(delivered.wait("room.42", 53, WAIT).await);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // A newer one is still waited for.
+        assert!(!delivered.wait("room.42", 300, WAIT).await);
     }
 
     #[tokio::test(start_paused = true)]

@@ -138,6 +138,12 @@ impl Hub {
     pub fn room_count(&self) -> usize {
         self.inner.lock().unwrap().rooms.len()
     }
+
+    /// Whether a panic poisoned the hub's lock (for the relay's health):
+    /// every later use of the hub would panic too.
+    pub fn poisoned(&self) -> bool {
+        self.inner.is_poisoned()
+    }
 }
 
 #[cfg(test)]

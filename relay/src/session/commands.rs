@@ -10,8 +10,9 @@ use shared::{ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
 use super::Session;
 use crate::{
     clock::now_ms,
-    peer::encode,
-    store::{Appended, NewMessage},
+    peer::{encode, Frame},
+    reads::ReadError,
+    store::{Appended, NewMessage, StoreError},
 };
 
 /// Why a frame was refused: sent back as an `error` frame and costs
@@ -69,7 +70,7 @@ impl Session {
                 ));
             }
         }
-        let config = &self.state.config;
+        let config = self.state.config.clone();
         let max_rooms = config.max_rooms_per_conn as usize;
         if !self.rooms.contains(&room) && max_rooms != 0 && self.rooms.len() >= max_rooms {
             return Err(Refusal::new(
@@ -77,18 +78,15 @@ impl Session {
                 format!("a connection may be in {max_rooms} rooms at most; leave one first"),
             ));
         }
+        self.check_read_budget()?;
         let members = self
             .state
             .hub
             .join(&room, user, &self.peer, config.max_room_members)
             .map_err(|code| Refusal::new(code, format!("room {room} is full")))?;
         self.rooms.insert(room.clone());
-        match self
-            .state
-            .store
-            .after(&room, since, config.join_history)
-            .await
-        {
+        let read = self.state.store.after(&room, since, config.join_history);
+        match self.read(read).await {
             Ok(page) => {
                 let until = page.messages.last().map_or(since.unwrap_or(0), |m| m.seq);
                 let joined = encode(&ServerMsg::Joined {
@@ -97,15 +95,16 @@ impl Session {
                     history: page.messages,
                     truncated: page.truncated,
                 });
+                self.charge_read(&joined);
                 self.state
                     .hub
                     .complete_join(&room, &user.id, self.conn(), joined, until);
                 Ok(())
             }
-            Err(err) => {
+            Err(refusal) => {
                 self.rooms.remove(&room);
                 self.state.hub.leave(&room, &user.id, self.conn());
-                Err(Refusal::new(ErrorCode::Unavailable, err.to_string()))
+                Err(refusal)
             }
         }
     }
@@ -129,6 +128,7 @@ impl Session {
         let reference = Some(client_id.to_string());
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
+        self.state.faults.session_send(&room);
         if !self.sends.allow() {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
@@ -181,23 +181,56 @@ impl Session {
     }
 
     pub(super) async fn history(
-        &self,
+        &mut self,
         room: RoomName,
         before: Option<u64>,
         limit: Option<u32>,
     ) -> Outcome {
         self.require_joined(&room)?;
+        self.check_read_budget()?;
         let limit = limit
             .unwrap_or(50)
             .clamp(1, shared::limits::MAX_HISTORY_PAGE) as usize;
-        let messages = self
-            .state
-            .store
-            .before(&room, before, limit)
-            .await
-            .map_err(|err| Refusal::new(ErrorCode::Unavailable, err.to_string()))?;
-        self.reply(&ServerMsg::History { room, messages });
+        let read = self.state.store.before(&room, before, limit);
+        let messages = self.read(read).await?;
+        let page = encode(&ServerMsg::History { room, messages });
+        self.charge_read(&page);
+        self.peer.push(page, &self.state.metrics);
         Ok(())
+    }
+
+    /// The guard of `join` and `history`: the connection's reply bytes
+    /// budget must not be in debt (`reads`).
+    fn check_read_budget(&mut self) -> Outcome {
+        self.read_budget.check().map_err(|wait| {
+            self.state.metrics.read_budget_refused.inc();
+            Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "history and joins are limited to {} KiB/s per connection; wait {} ms",
+                    self.read_budget.rate() / 1024,
+                    wait.as_millis().max(1)
+                ),
+            )
+        })
+    }
+
+    /// A store read, within the relay's cap on reads at once.
+    async fn read<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, Refusal> {
+        self.state.reads.run(read).await.map_err(|err| {
+            if matches!(err, ReadError::Busy) {
+                self.state.metrics.store_reads_refused.inc();
+            }
+            Refusal::new(ErrorCode::Unavailable, err.to_string())
+        })
+    }
+
+    fn charge_read(&mut self, reply: &Frame) {
+        self.read_budget.charge(reply.len());
+        self.state.metrics.read_bytes.add(reply.len() as u64);
     }
 
     /// Renames the user in their account and in every room of this

@@ -3,13 +3,15 @@
 //! The reader decodes client frames and acts on them; everything bound for
 //! the client (replies and broadcasts alike) goes through one bounded queue
 //! that the writer drains, feeding many frames per flush. When either half
-//! ends, the connection's kick token ends the other, and [`run`] removes the
-//! user from their rooms in exactly one place.
+//! ends, the connection's kick token ends the other, and the session's
+//! drop removes the user from their rooms in exactly one place.
 //!
+//! - `cleanup`: that one place, a drop guard, so it runs after a panic too.
 //! - `writer`: the writer half.
 //! - `login`: `hello` and who the connection is.
 //! - `commands`: one method per other frame, each with its own guards.
 
+mod cleanup;
 mod commands;
 mod login;
 mod writer;
@@ -25,6 +27,7 @@ use self::commands::Outcome;
 use crate::{
     limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
+    reads::ReadBudget,
     state::AppState,
 };
 
@@ -57,31 +60,8 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     let mut session = Session::new(state.clone(), peer);
     session.query_token = token;
     session.read_loop(stream).await;
-
-    // The one cleanup block: whichever half ended first, end the other and
-    // take the user out of their rooms.
-    session.peer.kick.kick(close::GOING_AWAY);
-    if let Some(user) = &session.user {
-        let rooms: Vec<RoomName> = session.rooms.iter().cloned().collect();
-        let grace = state.config.resume_grace();
-        let lingers = state
-            .hub
-            .disconnect(&rooms, &user.id, conn, !grace.is_zero());
-        state.accounts.logout(&user.id);
-        if let Some(token) = &session.token {
-            state.store.save_identity(token, user);
-        }
-        for linger in lingers {
-            let hub = state.hub.clone();
-            let shutdown = state.shutdown.clone();
-            state.tracker.spawn(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(grace) => hub.end_linger(&linger),
-                    () = shutdown.cancelled() => {}
-                }
-            });
-        }
-    }
+    // The one cleanup block is `Session`'s drop (`cleanup`), which also
+    // runs if the session panics.
     drop(session);
     if let Err(err) = writer.await {
         tracing::error!(conn, "writer task failed: {err}");
@@ -106,6 +86,8 @@ struct Session {
     sends: Rate,
     /// Frames of every kind, and the flood close.
     frames: FrameGuard,
+    /// Bytes of `joined` and `history` replies (`reads`).
+    read_budget: ReadBudget,
 }
 
 impl Session {
@@ -114,6 +96,7 @@ impl Session {
         Session {
             sends: Rate::new(Budget::per_second(config.rate_limit, config.rate_burst)),
             frames: FrameGuard::for_send_rate(config.rate_limit),
+            read_budget: ReadBudget::new(config.read_bytes_per_sec, config.read_bytes_burst),
             state,
             peer,
             user: None,

@@ -129,6 +129,7 @@ fn close_reason(code: u16) -> &'static str {
     match code {
         close::GOING_AWAY => "relay shutting down",
         close::MESSAGE_TOO_BIG => "frame too large",
+        close::INTERNAL_ERROR => "internal error; reconnect",
         close::SLOW_CONSUMER => "slow consumer: you did not read fast enough",
         close::IDLE_TIMEOUT => "idle timeout",
         close::UNAUTHORIZED => "unauthorized",

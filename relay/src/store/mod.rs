@@ -120,4 +120,17 @@ pub trait Store: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Entries of per-room state the store keeps in memory (room rows,
+    /// cached rooms, delivery marks): they age out with the rooms'
+    /// activity (`--room-idle-secs`), for `/metrics`.
+    fn room_entries(&self) -> usize {
+        0
+    }
+
+    /// A failure the store cannot recover from (a dead thread), which makes
+    /// the relay unhealthy and then stops it (`health`).
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }

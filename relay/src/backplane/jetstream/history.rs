@@ -28,7 +28,7 @@ impl JetStreamStore {
     /// [`JetStreamStore::skip_ahead`].
     pub(super) fn remember(&self, room: &RoomName, seq: u64) {
         let mut recent = self.recent.lock().unwrap();
-        let seqs = recent.entry(room.clone()).or_default();
+        let seqs = recent.get_or_insert_with(room, VecDeque::new);
         seqs.push_back(seq);
         if seqs.len() > self.recent_cap {
             seqs.pop_front();
@@ -39,10 +39,12 @@ impl JetStreamStore {
     /// the last `limit` matter (and whether there were more). The room's
     /// sequences delivered here are all its messages since this relay
     /// started, in order: when more than `limit` of them lie in the range,
-    /// reading from the `limit + 1`-th last one is enough.
+    /// reading from the `limit + 1`-th last one is enough. (A room that aged
+    /// out starts a new run: every delivery from then on, which is all the
+    /// skip needs.)
     fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
-        let recent = self.recent.lock().unwrap();
-        let Some(seqs) = recent.get(room) else {
+        let mut recent = self.recent.lock().unwrap();
+        let Some(seqs) = recent.get_mut(room) else {
             return from;
         };
         let within: Vec<u64> = seqs

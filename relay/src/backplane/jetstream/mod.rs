@@ -21,7 +21,7 @@
 mod history;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, OnceLock,
@@ -45,6 +45,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use self::history::timed;
 use super::{delivered::Delivered, room_subject, room_token, ROOM_SUBJECTS, STREAM};
 use crate::{
+    aging::Aging,
     config::Config,
     store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
 };
@@ -74,9 +75,11 @@ pub struct JetStreamStore {
     connected: Arc<Notify>,
     /// The latest sequences of each room delivered here, at most
     /// `recent_cap` per room: where a history read can start instead of
-    /// the room's first message.
-    recent: Mutex<HashMap<RoomName, VecDeque<u64>>>,
+    /// the room's first message. Rooms without deliveries age out.
+    recent: Mutex<Aging<RoomName, VecDeque<u64>>>,
     recent_cap: usize,
+    /// How often idle rooms' `recent` and `delivered` state is dropped.
+    room_idle: Duration,
 }
 
 impl JetStreamStore {
@@ -114,7 +117,8 @@ impl JetStreamStore {
             deliver,
             stream_config,
             connected,
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Aging::default()),
+            room_idle: config.room_idle(),
             // One more than the largest page, to tell a full page from a
             // truncated one.
             recent_cap: config
@@ -132,12 +136,30 @@ impl JetStreamStore {
         shutdown: CancellationToken,
         servers: String,
     ) {
+        let sweeper = self.clone();
+        let sweeper_stop = shutdown.clone();
         tracker.spawn(async move {
             tokio::select! {
                 () = self.run(&servers) => {}
                 () = shutdown.cancelled() => {}
             }
         });
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(sweeper.room_idle);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sweeper.sweep(),
+                    () = sweeper_stop.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    /// Forgets the per-room state of rooms idle since the previous sweep.
+    fn sweep(&self) {
+        self.recent.lock().unwrap().sweep();
+        self.delivered.sweep();
     }
 
     async fn run(&self, servers: &str) {
@@ -351,7 +373,10 @@ impl Store for JetStreamStore {
     ) -> BoxFuture<'_, Result<Page, StoreError>> {
         let room = room.clone();
         Box::pin(async move {
-            let from = since.map_or(1, |since| since + 1);
+            // A cursor at the last possible seq has nothing after it.
+            let Some(from) = since.map_or(Some(1), |since| since.checked_add(1)) else {
+                return Ok(Page::default());
+            };
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
@@ -371,6 +396,10 @@ impl Store for JetStreamStore {
             let (page, _) = timed(self.read(&room, 1, before, limit)).await?;
             Ok(page.messages)
         })
+    }
+
+    fn room_entries(&self) -> usize {
+        self.recent.lock().unwrap().len() + self.delivered.rooms()
     }
 
     fn ready(&self) -> bool {

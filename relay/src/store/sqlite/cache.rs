@@ -6,6 +6,20 @@
 //! appends each committed message before delivering it, so anything a
 //! member was sent is already here; readers that miss load the latest
 //! messages from disk and merge them in when they join up with the entry.
+//!
+//! A load must never claim more than it read. The disk read happens without
+//! the cache's lock, so by the time it is merged the writer may have added
+//! newer messages, and the room's entry may have been dropped since (to
+//! make room for another, or by [`Cache::clear`] after a failed write),
+//! taking the proof of those newer messages with it. So a read starts with
+//! [`Cache::begin_load`], which notes how many entries have been dropped so
+//! far; a load that finds no entry installs its read only if none was
+//! dropped in between (else the read may be older than what the writer
+//! pushed, and is only answered, never cached).
+//!
+//! At most [`MAX_ROOMS`] rooms are kept; beyond, the least recently used is
+//! dropped. [`Cache::sweep`] also drops the rooms nobody used since the
+//! previous sweep, so idle rooms cost nothing once they age out.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -16,14 +30,27 @@ use shared::{ChatMessage, RoomName};
 
 use crate::store::Page;
 
-/// Rooms whose recent messages are kept; beyond it some room is dropped (and
-/// read from disk again when needed).
+/// Rooms whose recent messages are kept; beyond it the least recently used
+/// room is dropped (and read from disk again when needed).
 const MAX_ROOMS: usize = 1024;
 
 pub struct Cache {
     rooms: HashMap<RoomName, Entry>,
     /// Messages kept per room.
     per_room: usize,
+    /// Entries dropped or cut short so far (evicted, cleared, trimmed by
+    /// retention): a load begun before one of them may be stale.
+    dropped: u64,
+    /// Counts uses, to find the least recently used room.
+    clock: u64,
+    /// `clock` at the previous [`Cache::sweep`].
+    swept_at: u64,
+}
+
+/// What a disk read knew of the cache when it began; see [`Cache::load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    dropped: u64,
 }
 
 #[derive(Default)]
@@ -31,6 +58,8 @@ struct Entry {
     /// Every stored message with a seq above this is in `messages`.
     floor: u64,
     messages: VecDeque<Arc<ChatMessage>>,
+    /// `Cache::clock` when the entry was last used.
+    used: u64,
 }
 
 impl Entry {
@@ -51,6 +80,39 @@ impl Cache {
         Cache {
             rooms: HashMap::new(),
             per_room: per_room.max(1),
+            dropped: 0,
+            clock: 0,
+            swept_at: 0,
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Rooms cached now.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Drops the rooms not used since the previous sweep, and gives their
+    /// memory back.
+    pub fn sweep(&mut self) {
+        let since = self.swept_at;
+        let before = self.rooms.len();
+        self.rooms.retain(|_, entry| entry.used > since);
+        if self.rooms.len() < before {
+            self.dropped += 1;
+            self.rooms.shrink_to_fit();
+        }
+        self.swept_at = self.clock;
+    }
+
+    /// Taken before reading a room from disk, passed to [`Cache::load`].
+    pub fn begin_load(&self) -> Ticket {
+        Ticket {
+            dropped: self.dropped,
         }
     }
 
@@ -60,8 +122,14 @@ impl Cache {
 
     fn make_room(&mut self, room: &RoomName) {
         if self.rooms.len() >= MAX_ROOMS && !self.rooms.contains_key(room) {
-            if let Some(victim) = self.rooms.keys().next().cloned() {
+            let victim = self
+                .rooms
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(name, _)| name.clone());
+            if let Some(victim) = victim {
                 self.rooms.remove(&victim);
+                self.dropped += 1;
             }
         }
     }
@@ -70,41 +138,59 @@ impl Cache {
     pub fn push(&mut self, message: &Arc<ChatMessage>) {
         self.make_room(&message.room);
         let per_room = self.per_room;
+        let used = self.tick();
+        let floor = message.seq.saturating_sub(1);
         let entry = self
             .rooms
             .entry(message.room.clone())
             .or_insert_with(|| Entry {
-                floor: message.seq - 1,
+                floor,
                 messages: VecDeque::new(),
+                used,
             });
-        if entry.last_seq() + 1 != message.seq {
+        if entry.last_seq().checked_add(1) != Some(message.seq) {
             // Not contiguous (cannot happen while the writer is the only one
             // numbering): start the run over rather than leave a hole.
             *entry = Entry {
-                floor: message.seq - 1,
+                floor,
                 messages: VecDeque::new(),
+                used,
             };
         }
+        entry.used = used;
         entry.messages.push_back(message.clone());
         entry.trim(per_room);
     }
 
-    /// Merges the latest messages of a room read from disk: `complete` when
-    /// they are all the room has.
-    pub fn load(&mut self, room: &RoomName, loaded: Vec<Arc<ChatMessage>>, complete: bool) {
+    /// Merges the latest messages of a room read from disk (after
+    /// `ticket`): `complete` when they are all the room had.
+    pub fn load(
+        &mut self,
+        ticket: Ticket,
+        room: &RoomName,
+        loaded: Vec<Arc<ChatMessage>>,
+        complete: bool,
+    ) {
         let floor = if complete {
             0
         } else {
-            loaded.first().map_or(0, |m| m.seq - 1)
+            loaded.first().map_or(0, |m| m.seq.saturating_sub(1))
         };
         let loaded_last = loaded.last().map_or(floor, |m| m.seq);
+        if ticket.dropped != self.dropped && !self.rooms.contains_key(room) {
+            // An entry was dropped since the read began, maybe this room's
+            // with messages newer than the read: the read proves nothing.
+            return;
+        }
         self.make_room(room);
         let per_room = self.per_room;
+        let used = self.tick();
         match self.rooms.get_mut(room) {
             None => {
                 let mut entry = Entry {
                     floor,
                     messages: loaded.into(),
+                    used,
                 };
                 entry.trim(per_room);
                 self.rooms.insert(room.clone(), entry);
@@ -118,15 +204,18 @@ impl Cache {
                 messages.extend(entry.messages.drain(..));
                 entry.messages = messages;
                 entry.floor = floor;
+                entry.used = used;
                 entry.trim(per_room);
             }
-            Some(_) => {}
+            Some(entry) => entry.used = used,
         }
     }
 
     /// The answer to `after(since, limit)` if the cache has it.
-    pub fn after(&self, room: &RoomName, since: Option<u64>, limit: usize) -> Option<Page> {
-        let entry = self.rooms.get(room)?;
+    pub fn after(&mut self, room: &RoomName, since: Option<u64>, limit: usize) -> Option<Page> {
+        let used = self.tick();
+        let entry = self.rooms.get_mut(room)?;
+        entry.used = used;
         let since = since.unwrap_or(0);
         let newer: Vec<&Arc<ChatMessage>> =
             entry.messages.iter().filter(|m| m.seq > since).collect();
@@ -146,12 +235,14 @@ impl Cache {
 
     /// The answer to `before(before, limit)` if the cache has it.
     pub fn before(
-        &self,
+        &mut self,
         room: &RoomName,
         before: Option<u64>,
         limit: usize,
     ) -> Option<Vec<ChatMessage>> {
-        let entry = self.rooms.get(room)?;
+        let used = self.tick();
+        let entry = self.rooms.get_mut(room)?;
+        entry.used = used;
         let before = before.unwrap_or(u64::MAX);
         let older: Vec<&Arc<ChatMessage>> =
             entry.messages.iter().filter(|m| m.seq < before).collect();
@@ -169,6 +260,8 @@ impl Cache {
 
     /// Retention deleted the messages of `room` up to `seq`.
     pub fn forget_through(&mut self, room: &RoomName, seq: u64) {
+        // A load in flight may have read the deleted messages.
+        self.dropped += 1;
         if let Some(entry) = self.rooms.get_mut(room) {
             while entry.messages.front().is_some_and(|m| m.seq <= seq) {
                 entry.messages.pop_front();
@@ -180,5 +273,101 @@ impl Cache {
     /// After a failed write nothing cached can be trusted to match the disk.
     pub fn clear(&mut self) {
         self.rooms.clear();
+        self.dropped += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::{Nick, Text, User, UserId};
+
+    use super::*;
+
+    fn message(room: &str, seq: u64) -> Arc<ChatMessage> {
+        Arc::new(ChatMessage {
+            room: RoomName::new(room).unwrap(),
+            seq,
+            from: User {
+                id: UserId("u-1".into()),
+                nick: Nick::new("alice").unwrap(),
+            },
+            text: Text::new("hi").unwrap(),
+            ts: 0,
+            client_id: None,
+        })
+    }
+
+    fn seqs(page: &Page) -> Vec<u64> {
+        page.messages.iter().map(|m| m.seq).collect()
+    }
+
+    /// The store read messages 1 to 3 of the room from disk; meanwhile the
+    /// writer pushed 4 and the room's entry was dropped by `drop_entries`.
+    /// The read must not then answer `after(3)` with nothing.
+    fn load_after_the_entry_went(drop_entries: impl FnOnce(&mut Cache)) {
+        let room = RoomName::new("r").unwrap();
+        let mut cache = Cache::new(8);
+        let ticket = cache.begin_load();
+        let read_from_disk: Vec<_> = (1..=3).map(|seq| message("r", seq)).collect();
+        cache.push(&message("r", 4));
+        drop_entries(&mut cache);
+        assert!(cache.after(&room, Some(3), 10).is_none(), "dropped");
+        cache.load(ticket, &room, read_from_disk, true);
+        match cache.after(&room, Some(3), 10) {
+            None => {} // a miss: the next read goes to disk and finds 4
+            Some(page) => assert_eq!(seqs(&page), [4], "message 4 is missing"),
+        }
+    }
+
+    #[test]
+    fn a_load_does_not_claim_messages_pushed_to_an_evicted_entry() {
+        load_after_the_entry_went(|cache| {
+            // Other rooms' messages fill the cache; the least recently used
+            // room, `r`, goes.
+            for n in 0..MAX_ROOMS {
+                cache.push(&message(&format!("other-{n}"), 1));
+            }
+        });
+    }
+
+    #[test]
+    fn a_load_does_not_claim_messages_pushed_before_a_clear() {
+        load_after_the_entry_went(Cache::clear);
+    }
+
+    #[test]
+    fn a_load_still_fills_an_empty_cache_and_joins_the_writers_run() {
+        let room = RoomName::new("r").unwrap();
+        let mut cache = Cache::new(8);
+        let ticket = cache.begin_load();
+        cache.push(&message("r", 4));
+        let read: Vec<_> = (1..=3).map(|seq| message("r", seq)).collect();
+        cache.load(ticket, &room, read, true);
+        assert_eq!(seqs(&cache.after(&room, None, 10).unwrap()), [1, 2, 3, 4]);
+
+        let other = RoomName::new("quiet").unwrap();
+        let ticket = cache.begin_load();
+        cache.load(ticket, &other, vec![message("quiet", 1)], true);
+        assert_eq!(seqs(&cache.after(&other, Some(0), 10).unwrap()), [1]);
+    }
+
+    #[test]
+    fn rooms_unused_for_a_whole_sweep_period_go() {
+        let (busy, idle) = (
+            RoomName::new("busy").unwrap(),
+            RoomName::new("idle").unwrap(),
+        );
+        let mut cache = Cache::new(8);
+        cache.push(&message("busy", 1));
+        cache.push(&message("idle", 1));
+        cache.sweep();
+        assert_eq!(cache.len(), 2, "both were used in this period");
+        assert!(cache.after(&busy, None, 10).is_some());
+        cache.sweep();
+        assert_eq!(cache.len(), 1);
+        assert!(cache.after(&idle, None, 10).is_none());
+        cache.sweep();
+        cache.sweep();
+        assert_eq!(cache.len(), 0);
     }
 }

@@ -24,8 +24,8 @@ mod writer;
 use std::{
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
     },
     thread::JoinHandle,
     time::Duration,
@@ -41,7 +41,7 @@ pub use self::schema::OpenError;
 use self::{
     cache::Cache,
     read::{blocking, read_before, read_identity},
-    writer::{deliver_loop, spawn_retention_ticker, Writer},
+    writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
 use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
 use crate::config::SyncLevel;
@@ -63,6 +63,9 @@ pub struct SqliteOptions {
     pub retention_age: Option<Duration>,
     /// Saved resume identities unused for this long are deleted.
     pub identity_ttl: Duration,
+    /// A room's state in memory (its row, its cached messages) is dropped
+    /// after it was unused for this long (within twice that).
+    pub room_idle: Duration,
 }
 
 impl SqliteOptions {
@@ -75,6 +78,7 @@ impl SqliteOptions {
             retention_messages: 0,
             retention_age: None,
             identity_ttl: Duration::from_secs(86_400),
+            room_idle: Duration::from_secs(600),
         }
     }
 }
@@ -100,6 +104,19 @@ struct Shared {
     readers: Mutex<Vec<Connection>>,
     /// False once the writer thread has ended (for /readyz).
     alive: AtomicBool,
+    /// Rooms whose row the writer keeps in memory (for `/metrics`).
+    writer_rooms: AtomicUsize,
+    /// Why the writer or the deliverer thread died, if one did while the
+    /// store was in use: nothing more is stored or delivered.
+    fault: OnceLock<String>,
+}
+
+impl Shared {
+    /// Records that a store thread failed for good (the first reason wins).
+    fn failed(&self, reason: String) {
+        tracing::error!("{reason}");
+        let _ = self.fault.set(reason);
+    }
 }
 
 /// A resume token and its user, as last seen.
@@ -113,6 +130,8 @@ enum Command {
     Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
     Identity(Identity),
     Retention(Option<oneshot::Sender<()>>),
+    /// Forget the rooms idle since the previous sweep (writer and cache).
+    Sweep,
 }
 
 impl SqliteStore {
@@ -127,23 +146,28 @@ impl SqliteStore {
             cache: Mutex::new(Cache::new(options.cache_per_room)),
             readers: Mutex::new(Vec::new()),
             alive: AtomicBool::new(true),
+            fault: OnceLock::new(),
+            writer_rooms: AtomicUsize::new(0),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let (committed, to_deliver) = std::sync::mpsc::channel();
+        let room_idle = options.room_idle;
         let writer = Writer::new(conn, shared.clone(), committed, options, lock);
         let thread_failed = |source| OpenError::DataDir {
             path: dir.clone(),
             source,
         };
+        let deliverer_shared = shared.clone();
         let deliverer = std::thread::Builder::new()
             .name("store-deliver".into())
-            .spawn(move || deliver_loop(to_deliver, deliver))
+            .spawn(move || deliver_loop(to_deliver, deliver, deliverer_shared))
             .map_err(thread_failed)?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(thread_failed)?;
         spawn_retention_ticker(tx.downgrade());
+        spawn_sweep_ticker(tx.downgrade(), room_idle);
         Ok(SqliteStore {
             tx: Some(tx),
             writer: Some(handle),
@@ -256,6 +280,22 @@ impl Store for SqliteStore {
 
     fn ready(&self) -> bool {
         self.shared.alive.load(Ordering::Acquire)
+    }
+
+    fn room_entries(&self) -> usize {
+        self.shared.writer_rooms.load(Ordering::Relaxed) + self.shared.cache.lock().unwrap().len()
+    }
+
+    fn fault(&self) -> Option<String> {
+        if let Some(fault) = self.shared.fault.get() {
+            return Some(fault.clone());
+        }
+        // A panic under the cache's lock (on the writer or a reader) leaves
+        // every later read and commit panicking.
+        self.shared
+            .cache
+            .is_poisoned()
+            .then(|| "a panic poisoned the store's cache lock".to_string())
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 use shared::{ChatMessage, ClientId, Nick, RoomName, Text, User, UserId};
 
-use super::{schema, to_sql, Shared};
+use super::{cache::Ticket, schema, to_sql, Shared};
 use crate::store::{Page, StoreError};
 
 /// Idle read connections kept open.
@@ -53,12 +53,33 @@ impl Shared {
         since: Option<u64>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let per_room = self.cache.lock().unwrap().per_room();
+        let (per_room, ticket) = {
+            let cache = self.cache.lock().unwrap();
+            (cache.per_room(), cache.begin_load())
+        };
         let latest = self.with_reader(|conn| read_before(conn, room, None, per_room))?;
+        self.finish_after(ticket, room, latest, since, limit)
+    }
+
+    /// The rest of [`Shared::read_after`], once the room's latest messages
+    /// were read (after `ticket`): caches them, and answers from them or
+    /// from a further read.
+    pub(super) fn finish_after(
+        &self,
+        ticket: Ticket,
+        room: &RoomName,
+        latest: Vec<ChatMessage>,
+        since: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let per_room = self.cache.lock().unwrap().per_room();
         let complete = latest.len() < per_room;
         let latest: Vec<Arc<ChatMessage>> = latest.into_iter().map(Arc::new).collect();
         let since_value = since.unwrap_or(0);
-        let covered = complete || latest.first().is_some_and(|m| m.seq <= since_value + 1);
+        let covered = complete
+            || latest
+                .first()
+                .is_some_and(|m| m.seq <= since_value.saturating_add(1));
         let answer = covered.then(|| {
             let newer: Vec<ChatMessage> = latest
                 .iter()
@@ -67,12 +88,16 @@ impl Shared {
                 .collect();
             Page::latest(newer, limit)
         });
-        self.cache.lock().unwrap().load(room, latest, complete);
+        self.cache
+            .lock()
+            .unwrap()
+            .load(ticket, room, latest, complete);
         if let Some(page) = answer {
             return Ok(page);
         }
         self.with_reader(|conn| {
-            let mut newest = read_range(conn, room, since_value, u64::MAX, limit + 1)?;
+            let mut newest =
+                read_range(conn, room, since_value, u64::MAX, limit.saturating_add(1))?;
             let truncated = newest.len() > limit;
             if truncated {
                 newest.remove(0);

@@ -176,6 +176,58 @@ async fn reads_past_the_cache_come_from_disk() {
     assert_eq!(empty, Page::default());
 }
 
+/// Issue 11, item 9: a cache miss reads the room from disk; before it
+/// merges the read, the writer commits message 4 and the room's cache
+/// entry is evicted by traffic in other rooms. A resumed member asking for
+/// what came after 3 must still get 4.
+#[tokio::test]
+async fn a_cache_miss_racing_a_commit_and_an_eviction_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(SqliteOptions::new(dir.path()));
+    for i in 1..=3 {
+        store
+            .append(new_message("r", "u1", &format!("c{i}")))
+            .await
+            .unwrap();
+    }
+    store.shared.cache.lock().unwrap().clear();
+    // The first half of a miss: the ticket, then the disk read.
+    let (per_room, ticket) = {
+        let cache = store.shared.cache.lock().unwrap();
+        (cache.per_room(), cache.begin_load())
+    };
+    let read = store
+        .shared
+        .with_reader(|conn| read::read_before(conn, &room("r"), None, per_room))
+        .unwrap();
+    assert_eq!(seqs(&read), [1, 2, 3]);
+    // Meanwhile: message 4, then 1,024 other rooms' messages, which evict
+    // the least recently used room, `r`.
+    assert_eq!(
+        store.append(new_message("r", "u1", "c4")).await.unwrap(),
+        Appended::New(4)
+    );
+    let others = (0..1024).map(|n| store.append(new_message(&format!("o{n}"), "u1", "c")));
+    for appended in futures_util::future::join_all(others).await {
+        appended.unwrap();
+    }
+    // The miss ends: its answer is what it read...
+    let page = store
+        .shared
+        .finish_after(ticket, &room("r"), read, Some(3), 100)
+        .unwrap();
+    assert_eq!(page, Page::default());
+    // ...but the next reader, resuming after 3, gets 4.
+    let page = store.after(&room("r"), Some(3), 100).await.unwrap();
+    assert_eq!(seqs(&page.messages), [4]);
+    // A cursor past every seq is nobody's: an empty page, no overflow.
+    let page = store.after(&room("r"), Some(u64::MAX), 100).await.unwrap();
+    assert_eq!(page, Page::default());
+    store.shared.cache.lock().unwrap().clear();
+    let page = store.after(&room("r"), Some(u64::MAX), 100).await.unwrap();
+    assert_eq!(page, Page::default());
+}
+
 #[tokio::test]
 async fn retention_keeps_the_latest_and_seqs_are_not_reused() {
     let dir = tempfile::tempdir().unwrap();

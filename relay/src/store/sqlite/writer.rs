@@ -20,7 +20,10 @@ use shared::{ChatMessage, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{to_sql, Command, Identity, Shared, SqliteOptions};
-use crate::store::{Appended, Deliver, NewMessage, StoreError};
+use crate::{
+    aging::Aging,
+    store::{Appended, Deliver, NewMessage, StoreError},
+};
 
 /// Appends committed in one transaction at most.
 const MAX_BATCH: usize = 1024;
@@ -35,17 +38,34 @@ pub(super) const DEDUP_LOOKUP: &str = "SELECT seq FROM messages INDEXED BY messa
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// Asks for retention every [`RETENTION_EVERY`] until the store is gone.
 pub(super) fn spawn_retention_ticker(tx: mpsc::WeakSender<Command>) {
+    spawn_ticker(tx, "retention", RETENTION_EVERY, || {
+        Command::Retention(None)
+    });
+}
+
+/// Asks the writer to forget idle rooms every `every` (a room unused for
+/// that long is gone within twice that).
+pub(super) fn spawn_sweep_ticker(tx: mpsc::WeakSender<Command>, every: Duration) {
+    spawn_ticker(tx, "sweep", every, || Command::Sweep);
+}
+
+fn spawn_ticker(
+    tx: mpsc::WeakSender<Command>,
+    what: &str,
+    every: Duration,
+    command: fn() -> Command,
+) {
     let spawned = std::thread::Builder::new()
-        .name("store-retention".into())
+        .name(format!("store-{what}"))
         .spawn(move || loop {
-            std::thread::sleep(RETENTION_EVERY);
+            std::thread::sleep(every);
             let Some(tx) = tx.upgrade() else { return };
-            if tx.blocking_send(Command::Retention(None)).is_err() {
+            if tx.blocking_send(command()).is_err() {
                 return;
             }
         });
     if let Err(err) = spawned {
-        tracing::warn!("no background retention: cannot start its thread: {err}");
+        tracing::warn!("no background {what}: cannot start its thread: {err}");
     }
 }
 
@@ -53,8 +73,9 @@ pub(super) fn spawn_retention_ticker(tx: mpsc::WeakSender<Command>) {
 pub(super) struct Writer {
     conn: Connection,
     /// Each room's row id and last seq, as committed (cleared when a write
-    /// fails, then read again).
-    rooms: HashMap<RoomName, RoomRow>,
+    /// fails, then read again); rooms without messages for a while age out
+    /// and are read again when they have one.
+    rooms: Aging<RoomName, RoomRow>,
     shared: Arc<Shared>,
     /// Committed batches, in commit order, for the deliverer thread.
     committed: std::sync::mpsc::Sender<Committed>,
@@ -82,7 +103,15 @@ pub(super) type Committed = Vec<(
 /// Fans out each committed batch in order, then answers its senders. On its
 /// own thread so the writer commits the next batch meanwhile: fan-out to a
 /// big room costs more than the commit.
-pub(super) fn deliver_loop(batches: std::sync::mpsc::Receiver<Committed>, deliver: Deliver) {
+pub(super) fn deliver_loop(
+    batches: std::sync::mpsc::Receiver<Committed>,
+    deliver: Deliver,
+    shared: Arc<Shared>,
+) {
+    let _fault = PanicGuard {
+        shared,
+        thread: "deliverer",
+    };
     while let Ok(batch) = batches.recv() {
         for (_, _, stored) in &batch {
             if let Some(stored) = stored {
@@ -104,6 +133,22 @@ impl Drop for AliveGuard {
     }
 }
 
+/// Records a store thread's panic as the store's fault, which fails the
+/// relay's health: the thread is gone and nothing restarts it.
+struct PanicGuard {
+    shared: Arc<Shared>,
+    thread: &'static str,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared
+                .failed(format!("the store's {} thread panicked", self.thread));
+        }
+    }
+}
+
 impl Writer {
     pub(super) fn new(
         conn: Connection,
@@ -114,7 +159,7 @@ impl Writer {
     ) -> Self {
         Writer {
             conn,
-            rooms: HashMap::new(),
+            rooms: Aging::default(),
             shared,
             committed,
             options,
@@ -124,6 +169,10 @@ impl Writer {
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let _alive = AliveGuard(self.shared.clone());
+        let _fault = PanicGuard {
+            shared: self.shared.clone(),
+            thread: "writer",
+        };
         self.retention();
         let mut batch: Vec<(NewMessage, Reply)> = Vec::new();
         let mut identities: Vec<Identity> = Vec::new();
@@ -135,6 +184,10 @@ impl Writer {
                     Command::Append(msg, reply) => batch.push((msg, reply)),
                     Command::Identity(identity) => identities.push(identity),
                     Command::Retention(done) => retention.push(done),
+                    Command::Sweep => {
+                        self.rooms.sweep();
+                        self.shared.cache.lock().unwrap().sweep();
+                    }
                 }
                 if batch.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
@@ -143,9 +196,14 @@ impl Writer {
             if (!batch.is_empty() || !identities.is_empty())
                 && !self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities))
             {
-                tracing::error!("the store's deliverer stopped; the store stops taking messages");
+                self.shared.failed(
+                    "the store's deliverer thread stopped; no message can be stored".into(),
+                );
                 return;
             }
+            self.shared
+                .writer_rooms
+                .store(self.rooms.len(), Ordering::Relaxed);
             if !retention.is_empty() {
                 self.retention();
                 for done in retention.drain(..).flatten() {
@@ -216,8 +274,12 @@ impl Writer {
         let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
         let mut outcomes = Vec::with_capacity(messages.len());
         for msg in messages {
-            let mut room = match touched.get(&msg.room).or(self.rooms.get(&msg.room)) {
-                Some(room) => *room,
+            let known = match touched.get(&msg.room) {
+                Some(room) => Some(*room),
+                None => self.rooms.get_mut(&msg.room).copied(),
+            };
+            let mut room = match known {
+                Some(room) => room,
                 None => room_row(&tx, &msg.room)?,
             };
             let earlier: Option<i64> = tx
@@ -266,7 +328,9 @@ impl Writer {
                 .execute(params![room.id, to_sql(room.last_seq)])?;
         }
         tx.commit()?;
-        self.rooms.extend(touched);
+        for (name, room) in touched {
+            self.rooms.insert(name, room);
+        }
         Ok(outcomes)
     }
 
