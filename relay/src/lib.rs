@@ -64,6 +64,7 @@ pub async fn run(
     let state = AppState::new(config, token.clone()).await?;
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
+    spawn_presence_batches(&state);
 
     let app = server::app(state.clone());
     let signal_token = token.clone();
@@ -107,6 +108,22 @@ pub async fn run(
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Big rooms' presence: one batch per room per second at most.
+fn spawn_presence_batches(state: &AppState) {
+    let hub = state.hub.clone();
+    let token = state.shutdown.clone();
+    state.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => hub.flush_presence(),
+                () = token.cancelled() => return,
+            }
+        }
+    });
 }
 
 /// Periodic work: expiring resume tokens, forgetting idle rate buckets.

@@ -41,6 +41,12 @@ pub struct Metrics {
     pub header_timeouts: Counter,
     pub auth_failures: Counter,
     pub flooders: Counter,
+    // Big rooms and per-kind budgets (docs/SECURITY.md, "Budgets per
+    // frame kind").
+    pub presence_batches: Counter,
+    pub typing_coalesced: Counter,
+    pub joins_refused: Counter,
+    pub nicks_refused: Counter,
     errors: [Counter; ErrorCode::ALL.len()],
 }
 
@@ -151,6 +157,30 @@ impl Metrics {
             "Connections closed (4004) for ignoring the frame-rate limit.",
             "counter",
             self.flooders.get(),
+        );
+        gauge(
+            "presence_batches_total",
+            "presence_batch frames encoded for big rooms (one per room per second at most).",
+            "counter",
+            self.presence_batches.get(),
+        );
+        gauge(
+            "typing_coalesced_total",
+            "typing frames not broadcast because the same connection typed in that room within --typing-every-ms.",
+            "counter",
+            self.typing_coalesced.get(),
+        );
+        gauge(
+            "joins_refused_total",
+            "join and leave frames refused by --joins-per-minute.",
+            "counter",
+            self.joins_refused.get(),
+        );
+        gauge(
+            "nicks_refused_total",
+            "nick frames refused by --nicks-per-minute.",
+            "counter",
+            self.nicks_refused.get(),
         );
         let _ = writeln!(out, "# HELP palaver_errors_total Error frames sent, by code.\n# TYPE palaver_errors_total counter");
         for (code, counter) in ErrorCode::ALL.iter().zip(&self.errors) {

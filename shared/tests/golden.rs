@@ -80,10 +80,20 @@ fn every_frame_type_has_an_example() {
     let client: BTreeSet<String> = examples("client").iter().map(|j| frame_type(j)).collect();
     let server: BTreeSet<String> = examples("server").iter().map(|j| frame_type(j)).collect();
     let all_client = [
-        "hello", "join", "leave", "send", "typing", "history", "nick", "ping",
+        "hello", "join", "leave", "send", "typing", "history", "nick", "ping", "members", "focus",
     ];
     let all_server = [
-        "welcome", "joined", "message", "ack", "presence", "typing", "history", "error", "pong",
+        "welcome",
+        "joined",
+        "message",
+        "ack",
+        "presence",
+        "typing",
+        "history",
+        "error",
+        "pong",
+        "members",
+        "presence_batch",
     ];
     for t in all_client {
         assert!(client.contains(t), "client frame {t} has no example");
@@ -91,6 +101,15 @@ fn every_frame_type_has_an_example() {
     for t in all_server {
         assert!(server.contains(t), "server frame {t} has no example");
     }
+}
+
+/// The document promises that clients survive frame types they do not
+/// know; `shared`'s decoder keeps that promise for its clients.
+#[test]
+fn server_frames_of_unknown_types_decode_to_unknown() {
+    assert!(PROTOCOL_MD.contains("frame types they do not know"));
+    let frame = r#"{"type":"from_the_future","room":"general","n":1}"#;
+    assert_eq!(ServerMsg::decode(frame).unwrap(), ServerMsg::Unknown);
 }
 
 #[test]

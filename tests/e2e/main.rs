@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod big_rooms;
 mod browser;
 mod chat;
 mod cli;

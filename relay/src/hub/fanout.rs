@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use shared::{close, protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
 
-use super::{Hub, Room};
+use super::{Hub, Room, Sub};
 use crate::peer::{encode, Frame};
 
 impl Hub {
@@ -25,7 +25,8 @@ impl Hub {
         }
     }
 
-    /// Tells everyone in the room about a presence change.
+    /// Tells everyone in the room but `user` about a presence change
+    /// (everyone, for a rename: the user's other tabs need it too).
     pub(super) fn show_presence(
         &self,
         room: &mut Room,
@@ -33,12 +34,13 @@ impl Hub {
         event: PresenceEvent,
         user: User,
     ) {
+        let except = (event == PresenceEvent::Join).then(|| user.id.clone());
         let frame = encode(&ServerMsg::Presence {
             room: room_name.clone(),
             event,
             user,
         });
-        self.broadcast(room, None, &frame, None);
+        self.broadcast(room, except.as_ref(), &frame, None);
     }
 
     /// Queues `frame` for every connection in the room but `except`'s; `seq`
@@ -50,20 +52,33 @@ impl Hub {
         frame: &Frame,
         seq: Option<u64>,
     ) {
+        self.fan(room, seq, |id, _| {
+            (except != Some(id)).then(|| frame.clone())
+        });
+    }
+
+    /// Queues, for each connection in the room, the frame `pick` chooses
+    /// for it (none: nothing).
+    pub(super) fn fan(
+        &self,
+        room: &mut Room,
+        seq: Option<u64>,
+        mut pick: impl FnMut(&UserId, &Sub) -> Option<Frame>,
+    ) {
         let mut sent = 0;
         for (id, member) in room.members.iter_mut() {
-            if except == Some(id) {
-                continue;
-            }
             for sub in member.subs.iter_mut() {
+                let Some(frame) = pick(id, sub) else {
+                    continue;
+                };
                 match &mut sub.pending {
                     Some(pending) => {
-                        pending.push((seq, frame.clone()));
+                        pending.push((seq, frame));
                         if pending.len() > self.pending_cap {
                             sub.peer.kick.kick(close::SLOW_CONSUMER);
                         }
                     }
-                    None => sub.peer.push(frame.clone(), &self.metrics),
+                    None => sub.peer.push(frame, &self.metrics),
                 }
                 sent += 1;
             }

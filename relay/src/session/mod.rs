@@ -9,7 +9,9 @@
 //! - `writer`: the writer half.
 //! - `login`: `hello` and who the connection is.
 //! - `commands`: one method per other frame, each with its own guards.
+//! - `budget`: the per-kind budgets (typing, join/leave, nick).
 
+mod budget;
 mod commands;
 mod login;
 mod writer;
@@ -21,7 +23,7 @@ use futures_util::{stream::SplitStream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
 
-use self::commands::Outcome;
+use self::{budget::Budgets, commands::Outcome};
 use crate::{
     limits::{ConnSlot, TokenBucket},
     peer::{encode, Backlog, ConnId, Kick, Peer},
@@ -112,6 +114,12 @@ struct Session {
     frames: TokenBucket,
     /// Frames dropped by `frames` since the last one it allowed.
     dropped: u32,
+    /// Budgets per frame kind: typing, join/leave, nick.
+    budgets: Budgets,
+    /// The room the client says it shows (`focus`), and whether it is
+    /// visible at all.
+    shown: Option<RoomName>,
+    active: bool,
 }
 
 impl Session {
@@ -124,6 +132,9 @@ impl Session {
         };
         Session {
             sends: TokenBucket::new(config.rate_limit, config.rate_burst),
+            budgets: Budgets::new(config),
+            shown: None,
+            active: true,
             frames: TokenBucket::new(frame_rate, frame_burst),
             state,
             peer,
@@ -231,6 +242,14 @@ impl Session {
                 limit,
             } => self.history(room, before, limit).await,
             ClientMsg::Nick { nick } => self.nick(&user, nick),
+            ClientMsg::Members {
+                room,
+                prefix,
+                after,
+                limit,
+                subscribe,
+            } => self.members(&user, room, prefix, after, limit, subscribe),
+            ClientMsg::Focus { room, active } => self.focus(&user, room, active),
             ClientMsg::Ping => {
                 self.reply(&ServerMsg::Pong);
                 Ok(())

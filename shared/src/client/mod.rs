@@ -429,6 +429,7 @@ impl Client {
                 members,
                 history,
                 truncated,
+                ..
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
                 let limit = self.page_limit();
@@ -509,7 +510,11 @@ impl Client {
                 message,
                 reference,
             } => self.error(code, message, reference),
-            ServerMsg::Pong => {}
+            // Big-room frames: the model learns them in a later step.
+            ServerMsg::Pong
+            | ServerMsg::Members { .. }
+            | ServerMsg::PresenceBatch { .. }
+            | ServerMsg::Unknown => {}
         }
         Vec::new()
     }

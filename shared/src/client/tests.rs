@@ -60,6 +60,8 @@ fn joined(
         members: members.iter().map(|u| (*u).clone()).collect(),
         history,
         truncated,
+        member_count: None,
+        members_next: None,
     }
 }
 
