@@ -302,15 +302,38 @@ impl Driver {
                 room,
                 history,
                 members,
+                member_count,
                 ..
             } => {
                 for m in history {
                     self.print_once(m);
                 }
                 if self.interactive {
-                    let here = members.len();
+                    let here = member_count.map_or(members.len(), |n| n as usize);
                     self.out.status(&format!("joined {room} ({here} here)"));
                 }
+            }
+            ServerMsg::Members {
+                room,
+                member_count,
+                members,
+                prefix,
+                next,
+            } if self.interactive => {
+                let nicks: Vec<&str> = members.iter().map(|u| u.nick.as_str()).collect();
+                let what = match prefix {
+                    Some(prefix) => format!("matching {prefix}"),
+                    None => "next page".to_owned(),
+                };
+                let more = if next.is_some() && prefix.is_none() {
+                    " (/who for more)"
+                } else {
+                    ""
+                };
+                self.out.status(&format!(
+                    "in {room} ({member_count} here), {what}: {}{more}",
+                    nicks.join(", ")
+                ));
             }
             ServerMsg::Message(m) => self.print_once(m),
             ServerMsg::History { room, messages } => {
@@ -464,14 +487,7 @@ impl Driver {
                     .out
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
-            "who" => match self.current.as_ref().and_then(|r| self.client.room(r)) {
-                Some(room) => {
-                    let nicks: Vec<&str> = room.members().iter().map(|u| u.nick.as_str()).collect();
-                    self.out
-                        .status(&format!("in {}: {}", room.name(), nicks.join(", ")));
-                }
-                None => self.out.status("you are in no room: /join ROOM first"),
-            },
+            "who" => self.who(arg).await,
             "history" => {
                 let limit = if arg.is_empty() {
                     Ok(20)
@@ -502,11 +518,36 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// `/who`: the members loaded and the count, then the next page while
+    /// the list is partial (a big room); `/who PREFIX` asks the relay for
+    /// the members whose nick starts with PREFIX.
+    async fn who(&mut self, prefix: &str) {
+        let Some(name) = self.current.clone() else {
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        if !prefix.is_empty() {
+            let frame = self.client.search_members(&name, prefix);
+            return self.write([frame]).await;
+        }
+        let Some(room) = self.client.room(&name) else {
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        let nicks: Vec<&str> = room.members().iter().map(|u| u.nick.as_str()).collect();
+        let count = room.member_count();
+        self.out
+            .status(&format!("in {name} ({count} here): {}", nicks.join(", ")));
+        let more = self.client.more_members(&name);
+        self.write(more).await;
+    }
+}
+
 const HELP: &str = "commands:
   /join ROOM     join a room (or switch to it) and talk there
   /leave         leave the current room
   /nick NAME     change your nick
-  /who           who is in the current room
+  /who [PREFIX]  who is in the current room (again: the next page of a big
+                 room); with PREFIX, those whose nick starts with it
   /history N     show the last N messages of the current room
   /quit          exit (also Ctrl-D)
   /help          this list

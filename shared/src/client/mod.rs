@@ -429,7 +429,8 @@ impl Client {
                 members,
                 history,
                 truncated,
-                ..
+                member_count,
+                members_next,
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
                 let limit = self.page_limit();
@@ -437,6 +438,8 @@ impl Client {
                 let Some(state) = self.room_mut(&room) else {
                     return Vec::new();
                 };
+                let last = members.last().map(crate::protocol::roster_key);
+                state.roster(member_count, members_next, last);
                 let gap = state.joined(members, history, truncated, count_unread, me.as_ref());
                 if gap {
                     if let Some(before) = state.next_page(limit) {
@@ -510,11 +513,34 @@ impl Client {
                 message,
                 reference,
             } => self.error(code, message, reference),
-            // Big-room frames: the model learns them in a later step.
-            ServerMsg::Pong
-            | ServerMsg::Members { .. }
-            | ServerMsg::PresenceBatch { .. }
-            | ServerMsg::Unknown => {}
+            ServerMsg::Members {
+                room,
+                member_count,
+                members,
+                prefix,
+                next,
+            } => {
+                if let Some(state) = self.room_mut(&room) {
+                    match prefix {
+                        Some(prefix) => state.search_result(prefix, members, member_count),
+                        None => state.members_page(members, member_count, next),
+                    }
+                }
+            }
+            ServerMsg::PresenceBatch {
+                room,
+                member_count,
+                joined,
+                left,
+                renamed,
+                ..
+            } => {
+                if let Some(state) = self.room_mut(&room) {
+                    state.presence_batch(member_count, joined, left, renamed);
+                }
+            }
+            // A newer relay's frame: ignored, as the protocol asks.
+            ServerMsg::Pong | ServerMsg::Unknown => {}
         }
         Vec::new()
     }
@@ -558,5 +584,54 @@ impl Client {
     }
 }
 
+/// Big rooms: the frames that page, search and subscribe to a room's
+/// member list and say which room is on screen (docs/PROTOCOL.md).
+impl Client {
+    /// The next page of a partial member list, if there is one.
+    pub fn more_members(&self, room: &RoomName) -> Option<ClientMsg> {
+        let after = self.room(room)?.members_next()?.to_owned();
+        Some(ClientMsg::Members {
+            room: room.clone(),
+            prefix: None,
+            after: Some(after),
+            limit: None,
+            subscribe: None,
+        })
+    }
+
+    /// Members whose nick starts with `prefix`, for @-mention completion.
+    pub fn search_members(&self, room: &RoomName, prefix: &str) -> ClientMsg {
+        ClientMsg::Members {
+            room: room.clone(),
+            prefix: Some(prefix.to_owned()),
+            after: None,
+            limit: None,
+            subscribe: None,
+        }
+    }
+
+    /// The member panel opened (`true`) or closed: subscribe to the
+    /// room's member-level presence only while it shows.
+    pub fn watch_members(&self, room: &RoomName, visible: bool) -> ClientMsg {
+        ClientMsg::Members {
+            room: room.clone(),
+            prefix: None,
+            after: None,
+            limit: Some(0),
+            subscribe: Some(visible),
+        }
+    }
+
+    /// The room on screen, for a big room's typing.
+    pub fn focus(&self, room: &RoomName) -> ClientMsg {
+        ClientMsg::Focus {
+            room: Some(room.clone()),
+            active: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod big_room_tests;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
+mod roster;
+
 /// How long a `typing` notice is shown without a new one, in milliseconds.
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 
@@ -48,6 +50,14 @@ pub struct Room {
     loading: Option<(Option<u64>, u32)>,
     /// The relay has nothing older than what is loaded.
     at_start: bool,
+    /// Big rooms (see `roster`): the room's size as the relay last said,
+    /// the cursor of the member list's next page while it is partial, and
+    /// the last prefix search's answer.
+    member_count: Option<u32>,
+    members_next: Option<String>,
+    /// The roster position of the last member loaded by pages.
+    loaded_until: Option<roster::RosterKey>,
+    search: Option<(String, Vec<User>)>,
 }
 
 impl Room {
@@ -63,6 +73,10 @@ impl Room {
             gap: None,
             loading: None,
             at_start: false,
+            member_count: None,
+            members_next: None,
+            loaded_until: None,
+            search: None,
         }
     }
 
