@@ -67,6 +67,37 @@ pub async fn start(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<JetStreamStore>> {
+    let (client, store) = connect(config, deliver, tracker, shutdown).await?;
+    let directory = Arc::new(directory::NatsDirectory::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    directory.clone().spawn(tracker, shutdown.clone());
+    accounts.set_directory(directory);
+    presence::spawn(client, hub, tracker, shutdown.clone());
+    Ok(store)
+}
+
+/// The JetStream store alone, without presence and the accounts
+/// directory: what
+/// [`start`] builds on, and what the store conformance tests run against
+/// (the same suite as the other engines, through the `Store` trait). It
+/// consumes the stream until `shutdown`.
+pub async fn start_store(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<JetStreamStore>> {
+    Ok(connect(config, deliver, tracker, shutdown).await?.1)
+}
+
+async fn connect(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
     let events_servers = servers.clone();
     // Told on every (re)connection, so the stream consumer starts afresh
@@ -112,14 +143,7 @@ pub async fn start(
         connected,
     ));
     store.clone().spawn(tracker, shutdown.clone(), servers);
-    let directory = Arc::new(directory::NatsDirectory::new(
-        async_nats::jetstream::new(client.clone()),
-        config,
-    ));
-    directory.clone().spawn(tracker, shutdown.clone());
-    accounts.set_directory(directory);
-    presence::spawn(client, hub, tracker, shutdown.clone());
-    Ok(store)
+    Ok((client, store))
 }
 
 #[cfg(test)]
