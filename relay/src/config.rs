@@ -272,6 +272,33 @@ pub struct Config {
     /// a read beyond waits up to 2 s, then gets `unavailable`. 0 = no cap.
     #[arg(long, env = "PALAVER_MAX_STORE_READS", default_value_t = 32)]
     pub max_store_reads: usize,
+
+    // Big rooms (docs/PROTOCOL.md, "Big rooms") and per-kind budgets
+    // (docs/SECURITY.md, "Budgets per frame kind").
+    /// A room with more members than this is big: `joined` lists only the
+    /// first --joined-members, presence comes in one batch per second and
+    /// typing only to connections that show the room.
+    #[arg(long, env = "PALAVER_BIG_ROOM", default_value_t = 100)]
+    pub big_room: usize,
+
+    /// Members a `joined` lists for a big room (the first of the roster).
+    #[arg(long, env = "PALAVER_JOINED_MEMBERS", default_value_t = 50)]
+    pub joined_members: usize,
+
+    /// A connection's `typing` in one room is broadcast at most once per
+    /// this many milliseconds; the others are dropped silently. 0 = all.
+    #[arg(long, env = "PALAVER_TYPING_EVERY_MS", default_value_t = 2000)]
+    pub typing_every_ms: u64,
+
+    /// `join` and `leave` frames one connection may send per minute (as a
+    /// burst, refilled evenly); more get `rate_limited`. 0 = unlimited.
+    #[arg(long, env = "PALAVER_JOINS_PER_MINUTE", default_value_t = 120)]
+    pub joins_per_minute: u32,
+
+    /// `nick` frames one connection may send per minute; more get
+    /// `rate_limited`. 0 = unlimited.
+    #[arg(long, env = "PALAVER_NICKS_PER_MINUTE", default_value_t = 10)]
+    pub nicks_per_minute: u32,
 }
 
 /// The default of `--metrics-bind`: loopback, on a port no common service
@@ -363,6 +390,12 @@ impl Config {
     /// How long an idle room's state stays in memory (at least 1 s).
     pub fn room_idle(&self) -> Duration {
         Duration::from_secs(self.room_idle_secs.max(1))
+    }
+    pub fn big_rooms(&self) -> crate::hub::BigRooms {
+        crate::hub::BigRooms {
+            threshold: self.big_room,
+            first_members: self.joined_members.max(1),
+        }
     }
 }
 

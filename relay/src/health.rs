@@ -113,7 +113,7 @@ mod tests {
                 id: UserId("u-1".into()),
                 nick: Nick::new("alice").unwrap(),
             };
-            let _ = hub.join(&RoomName::new("r").unwrap(), &user, &peer, 0);
+            let _ = hub.join(&RoomName::new("r").unwrap(), &user, &peer, 0, false);
         })
         .join();
         assert!(joined.is_err(), "the join panicked");

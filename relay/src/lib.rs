@@ -83,6 +83,7 @@ pub async fn run(
     let timeout = state.config.shutdown_timeout();
     spawn_housekeeping(&state);
     health::spawn_watch(&state);
+    spawn_presence_batches(&state);
 
     if let Some(metrics) = metrics {
         let app = server::metrics_app(state.clone());
@@ -134,6 +135,22 @@ pub async fn run(
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Big rooms' presence: one batch per room per second at most.
+fn spawn_presence_batches(state: &AppState) {
+    let hub = state.hub.clone();
+    let token = state.shutdown.clone();
+    state.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => hub.flush_presence(),
+                () = token.cancelled() => return,
+            }
+        }
+    });
 }
 
 /// Periodic work: expiring resume tokens, forgetting idle rate buckets.

@@ -45,6 +45,12 @@ pub struct Metrics {
     pub read_bytes: Counter,
     pub read_budget_refused: Counter,
     pub store_reads_refused: Counter,
+    // Big rooms and per-kind budgets (docs/SECURITY.md, "Budgets per
+    // frame kind").
+    pub presence_batches: Counter,
+    pub typing_coalesced: Counter,
+    pub joins_refused: Counter,
+    pub nicks_refused: Counter,
     errors: [Counter; ErrorCode::ALL.len()],
 }
 
@@ -185,6 +191,30 @@ impl Metrics {
             "join and history requests refused (unavailable) after waiting for --max-store-reads.",
             "counter",
             self.store_reads_refused.get(),
+        );
+        gauge(
+            "presence_batches_total",
+            "presence_batch frames encoded for big rooms (one per room per second at most).",
+            "counter",
+            self.presence_batches.get(),
+        );
+        gauge(
+            "typing_coalesced_total",
+            "typing frames not broadcast because the same connection typed in that room within --typing-every-ms.",
+            "counter",
+            self.typing_coalesced.get(),
+        );
+        gauge(
+            "joins_refused_total",
+            "join and leave frames refused by --joins-per-minute.",
+            "counter",
+            self.joins_refused.get(),
+        );
+        gauge(
+            "nicks_refused_total",
+            "nick frames refused by --nicks-per-minute.",
+            "counter",
+            self.nicks_refused.get(),
         );
         let _ = writeln!(out, "# HELP palaver_errors_total Error frames sent, by code.\n# TYPE palaver_errors_total counter");
         for (code, counter) in ErrorCode::ALL.iter().zip(&self.errors) {

@@ -63,7 +63,11 @@ impl AppState {
     pub async fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let tracker = TaskTracker::new();
         let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::new(metrics.clone(), config.queue_len));
+        let hub = Arc::new(Hub::new(
+            metrics.clone(),
+            config.queue_len,
+            config.big_rooms(),
+        ));
         let accounts = Arc::new(Accounts::new());
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
         let deliver: Deliver = {

@@ -18,5 +18,9 @@ pub const MAX_CLIENT_ID_BYTES: usize = 64;
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// Most messages one `history` request returns.
 pub const MAX_HISTORY_PAGE: u32 = 100;
+/// Most members one `members` request returns.
+pub const MAX_MEMBERS_PAGE: u32 = 100;
+/// Longest `prefix` in a `members` request, in chars (a whole nick).
+pub const MAX_MEMBER_PREFIX_CHARS: usize = MAX_NICK_CHARS;
 /// The text length at which clients start showing a counter.
 pub const TEXT_COUNTER_FROM: usize = MAX_TEXT_CHARS - 500;

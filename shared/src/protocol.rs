@@ -60,6 +60,31 @@ pub enum ClientMsg {
         nick: Nick,
     },
     Ping,
+    /// A page of a room's member list, in roster order (see
+    /// [`roster_key`]): the first page, the one after the `after` cursor,
+    /// or those whose nick starts with `prefix`. `subscribe` turns
+    /// member-level presence in a big room on (`true`) or off (`false`)
+    /// for this connection; absent leaves it as it is.
+    Members {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscribe: Option<bool>,
+    },
+    /// What the client shows: `room` is the room on screen (it gets that
+    /// room's typing in a big room), `active: false` says the app is hidden
+    /// (no room on screen), `active: true` that it is visible again.
+    Focus {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        active: Option<bool>,
+    },
 }
 
 /// Who a user is, as every other user sees them.
@@ -127,6 +152,13 @@ pub enum ServerMsg {
         /// the client pages back with `history` to fill the gap.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         truncated: bool,
+        /// How many users are in the room (relays send it since big rooms; older ones did not).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member_count: Option<u32>,
+        /// Present when `members` is only the first page of the member
+        /// list (a big room): the cursor for a `members` request's `after`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        members_next: Option<String>,
     },
     Message(ChatMessage),
     /// The sender's message with this `client_id` is stored as `seq`.
@@ -156,6 +188,37 @@ pub enum ServerMsg {
         reference: Option<String>,
     },
     Pong,
+    /// The answer to a `members` request: a page of the member list in
+    /// roster order, and the cursor of the next page when there is one.
+    Members {
+        room: RoomName,
+        member_count: u32,
+        members: Vec<User>,
+        /// The request's `prefix`, so a search's answer is told from a page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
+    /// A big room's presence changes of the last second, at most one per
+    /// room per second: the counts for everyone, the users themselves only
+    /// for connections subscribed to the member list.
+    PresenceBatch {
+        room: RoomName,
+        member_count: u32,
+        joins: u32,
+        leaves: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        joined: Vec<User>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<User>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        renamed: Vec<User>,
+    },
+    /// Any frame type this version of the crate does not know: a newer
+    /// relay's. Clients must ignore it; the relay never sends it.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Machine-readable reasons in `error` frames; docs/PROTOCOL.md lists them.
@@ -314,6 +377,13 @@ impl ServerMsg {
     }
 }
 
+/// Where a user sorts in a room's member list: by nick, ignoring case,
+/// then by id. `members` pages and the first members in `joined` follow
+/// this order.
+pub fn roster_key(user: &User) -> (String, UserId) {
+    (user.nick.as_str().to_lowercase(), user.id.clone())
+}
+
 /// The `client_id` of a frame that failed to parse, if it has a sane one.
 fn loose_client_id(frame: &str) -> Option<String> {
     #[derive(Deserialize)]
@@ -390,6 +460,24 @@ mod tests {
                 members: vec![msg.from.clone()],
                 history: vec![msg.clone()],
                 truncated: true,
+                member_count: Some(5000),
+                members_next: Some("alice/u-1".into()),
+            },
+            ServerMsg::Members {
+                room: msg.room.clone(),
+                member_count: 5000,
+                members: vec![msg.from.clone()],
+                prefix: Some("al".into()),
+                next: None,
+            },
+            ServerMsg::PresenceBatch {
+                room: msg.room.clone(),
+                member_count: 5000,
+                joins: 2,
+                leaves: 1,
+                joined: vec![msg.from.clone()],
+                left: vec![],
+                renamed: vec![],
             },
             ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-1".into())),
             ServerMsg::Pong,
@@ -397,5 +485,33 @@ mod tests {
         for frame in frames {
             assert_eq!(ServerMsg::decode(&frame.encode()).unwrap(), frame);
         }
+    }
+
+    #[test]
+    fn an_unknown_server_frame_decodes_to_a_value_to_skip() {
+        // A newer relay's frame, with fields this crate has never heard of.
+        let frame = r#"{"type":"launch_rocket","room":"general","t_minus":[3,2,1]}"#;
+        assert_eq!(ServerMsg::decode(frame).unwrap(), ServerMsg::Unknown);
+        // Only the type is free: a known frame with a wrong field still fails.
+        assert!(ServerMsg::decode(r#"{"type":"ack","room":7}"#).is_err());
+        assert!(ServerMsg::decode(r#"{"room":"general"}"#).is_err());
+    }
+
+    #[test]
+    fn an_unknown_client_frame_is_still_refused() {
+        let err = ClientMsg::decode(r#"{"type":"unknown"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadFrame);
+    }
+
+    #[test]
+    fn the_roster_sorts_by_nick_ignoring_case_then_by_id() {
+        let mut users = [
+            user("u-2", "bob"),
+            user("u-9", "Alice"),
+            user("u-1", "alice"),
+        ];
+        users.sort_by_key(roster_key);
+        let ids: Vec<&str> = users.iter().map(|u| u.id.0.as_str()).collect();
+        assert_eq!(ids, ["u-1", "u-9", "u-2"]);
     }
 }

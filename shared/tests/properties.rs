@@ -128,7 +128,9 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 room,
                 members,
                 history,
-                truncated
+                truncated,
+                member_count: None,
+                members_next: None,
             }),
         chat_message().prop_map(ServerMsg::Message),
         (room(), client_id(), any::<u64>()).prop_map(|(room, client_id, seq)| ServerMsg::Ack {

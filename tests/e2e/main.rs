@@ -6,6 +6,7 @@ mod a11y;
 mod addresses;
 mod auth;
 mod bad_input;
+mod big_rooms;
 mod browser;
 mod chat;
 mod cli;

@@ -307,8 +307,26 @@ impl Driver {
                 }
             }
             Change::Joined { room } if self.interactive => {
-                let here = self.client.room(room).map_or(0, |r| r.members().len());
+                let here = self.client.room(room).map_or(0, |r| r.member_count());
                 self.out.status(&format!("joined {room} ({here} here)"));
+            }
+            Change::Members {
+                room,
+                prefix,
+                members,
+                more,
+            } if self.interactive => {
+                let nicks: Vec<&str> = members.iter().map(|u| u.nick.as_str()).collect();
+                let here = self.client.room(room).map_or(0, |r| r.member_count());
+                let what = match prefix {
+                    Some(prefix) => format!("matching {prefix}"),
+                    None => "next page".to_owned(),
+                };
+                let more = if *more { " (/who for more)" } else { "" };
+                self.out.status(&format!(
+                    "in {room} ({here} here), {what}: {}{more}",
+                    nicks.join(", ")
+                ));
             }
             Change::Message { room, seq, .. } => {
                 if let Some(m) = self.client.room(room).and_then(|r| r.message(*seq)) {
@@ -430,14 +448,7 @@ impl Driver {
                     .out
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
-            "who" => match self.current.as_ref().and_then(|r| self.client.room(r)) {
-                Some(room) => {
-                    let nicks: Vec<&str> = room.members().iter().map(|u| u.nick.as_str()).collect();
-                    self.out
-                        .status(&format!("in {}: {}", room.name(), nicks.join(", ")));
-                }
-                None => self.out.status("you are in no room: /join ROOM first"),
-            },
+            "who" => self.who(arg).await,
             "history" => match self.current.clone() {
                 Some(_) if !self.client.is_connected() => {
                     self.out.status("not connected; try again once connected")
@@ -458,11 +469,36 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// `/who`: the members loaded and the count, then the next page while
+    /// the list is partial (a big room); `/who PREFIX` asks the relay for
+    /// the members whose nick starts with PREFIX.
+    async fn who(&mut self, prefix: &str) {
+        let Some(name) = self.current.clone() else {
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        if !prefix.is_empty() {
+            let frame = self.client.search_members(&name, prefix);
+            return self.write([frame]).await;
+        }
+        let Some(room) = self.client.room(&name) else {
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        let nicks: Vec<&str> = room.members().iter().map(|u| u.nick.as_str()).collect();
+        let count = room.member_count();
+        self.out
+            .status(&format!("in {name} ({count} here): {}", nicks.join(", ")));
+        let more = self.client.more_members(&name);
+        self.write(more).await;
+    }
+}
+
 const HELP: &str = "commands:
   /join ROOM     join a room (or switch to it) and talk there
   /leave         leave the current room
   /nick NAME     change your nick
-  /who           who is in the current room
+  /who [PREFIX]  who is in the current room (again: the next page of a big
+                 room); with PREFIX, those whose nick starts with it
   /history       show older messages of the current room, a page at a time
   /quit          exit (also Ctrl-D)
   /help          this list

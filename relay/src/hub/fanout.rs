@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
 
-use super::{Hub, Room};
+use super::{Hub, Room, Sub};
 use crate::peer::{encode, Frame};
 
 impl Hub {
@@ -26,7 +26,8 @@ impl Hub {
         }
     }
 
-    /// Tells everyone in the room about a presence change.
+    /// Tells everyone in the room but `user` about a presence change
+    /// (everyone, for a rename: the user's other tabs need it too).
     pub(super) fn show_presence(
         &self,
         room: &mut Room,
@@ -34,12 +35,13 @@ impl Hub {
         event: PresenceEvent,
         user: User,
     ) {
+        let except = (event == PresenceEvent::Join).then(|| user.id.clone());
         let frame = encode(&ServerMsg::Presence {
             room: room_name.clone(),
             event,
             user,
         });
-        self.broadcast(room, None, &frame, None);
+        self.broadcast(room, except.as_ref(), &frame, None);
     }
 
     /// Queues `frame` for every connection in the room but `except`'s; `seq`
@@ -51,17 +53,30 @@ impl Hub {
         frame: &Frame,
         seq: Option<u64>,
     ) {
+        self.fan(room, seq, |id, _| {
+            (except != Some(id)).then(|| frame.clone())
+        });
+    }
+
+    /// Queues, for each connection in the room, the frame `pick` chooses
+    /// for it (none: nothing).
+    pub(super) fn fan(
+        &self,
+        room: &mut Room,
+        seq: Option<u64>,
+        mut pick: impl FnMut(&UserId, &Sub) -> Option<Frame>,
+    ) {
         let mut sent = 0;
         for (id, member) in room.members.iter_mut() {
-            if except == Some(id) {
-                continue;
-            }
             for sub in member.subs.iter_mut() {
+                let Some(frame) = pick(id, sub) else {
+                    continue;
+                };
                 match &mut sub.pending {
                     // A kicked joiner's buffer goes: it will never be sent.
                     Some(_) if sub.peer.kick.token.is_cancelled() => continue,
                     Some(pending) => {
-                        pending.push((seq, frame.clone()));
+                        pending.push((seq, frame));
                         if pending.len() > self.pending_cap {
                             if sub.peer.kick.slow_consumer(&self.metrics) {
                                 tracing::info!(
@@ -72,7 +87,7 @@ impl Hub {
                             *pending = Vec::new();
                         }
                     }
-                    None => sub.peer.push(frame.clone(), &self.metrics),
+                    None => sub.peer.push(frame, &self.metrics),
                 }
                 sent += 1;
             }
@@ -110,7 +125,7 @@ mod tests {
     #[test]
     fn a_joiner_whose_pending_frames_overflow_is_dropped_and_counted() {
         let metrics = Arc::new(Metrics::default());
-        let hub = Hub::new(metrics.clone(), 4);
+        let hub = Hub::new(metrics.clone(), 4, super::super::BigRooms::default());
         let (tx, mut rx) = mpsc::channel(64);
         let peer = Peer {
             conn: 1,
@@ -119,7 +134,8 @@ mod tests {
             backlog: Arc::new(Backlog::new(0)),
         };
         let room = RoomName::new("busy").unwrap();
-        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        hub.join(&room, &user("u-a", "alice"), &peer, 0, false)
+            .unwrap();
         // Its history is being read: messages wait, up to the cap.
         for seq in 1..=4 {
             hub.deliver(&message(&room, seq));
@@ -137,7 +153,11 @@ mod tests {
 
     #[test]
     fn a_joiner_within_the_cap_gets_joined_then_what_its_history_lacks() {
-        let hub = Hub::new(Arc::new(Metrics::default()), 4);
+        let hub = Hub::new(
+            Arc::new(Metrics::default()),
+            4,
+            super::super::BigRooms::default(),
+        );
         let (tx, mut rx) = mpsc::channel(64);
         let peer = Peer {
             conn: 1,
@@ -147,7 +167,7 @@ mod tests {
         };
         let room = RoomName::new("busy").unwrap();
         let alice = user("u-a", "alice");
-        hub.join(&room, &alice, &peer, 0).unwrap();
+        hub.join(&room, &alice, &peer, 0, false).unwrap();
         for seq in 1..=4 {
             hub.deliver(&message(&room, seq));
         }
@@ -185,7 +205,11 @@ mod tests {
 
     #[test]
     fn a_kicked_joiners_buffer_is_dropped_and_stops_growing() {
-        let hub = Hub::new(Arc::new(Metrics::default()), 4);
+        let hub = Hub::new(
+            Arc::new(Metrics::default()),
+            4,
+            super::super::BigRooms::default(),
+        );
         let (tx, _rx) = mpsc::channel(64);
         let peer = Peer {
             conn: 1,
@@ -195,7 +219,8 @@ mod tests {
         };
         let room = RoomName::new("general").unwrap();
         // Joined, but its `joined` reply (the history read) never completes.
-        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        hub.join(&room, &user("u-a", "alice"), &peer, 0, false)
+            .unwrap();
         for seq in 1..=4 {
             hub.deliver(&message(&room, seq));
         }

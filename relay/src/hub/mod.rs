@@ -12,18 +12,22 @@
 //!   reports them, so that `joined` lists everyone and presence changes are
 //!   announced once, whichever relay a user is on.
 //! - `fanout`: handing one encoded frame to every member's queue.
+//! - `big`: what changes in a room over the big-room threshold: the
+//!   member list in pages, presence coalesced into one batch per second,
+//!   member-level presence only for subscribers, typing only for viewers.
 //!
 //! The hub tells the backplane about its own members' joins, leaves,
 //! renames and typing through the [`Announce`] hook; it does not know how
 //! they travel. Accounts and resume tokens are not here: they have their
 //! own state in `accounts`.
 
+mod big;
 mod fanout;
 mod remote;
 mod rooms;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, OnceLock},
 };
 
@@ -34,7 +38,8 @@ use crate::{
     peer::{Frame, Peer},
 };
 
-pub use rooms::Linger;
+pub use big::{BigRooms, MembersQuery};
+pub use rooms::{JoinedMembers, Linger};
 
 /// A change among this relay's own members, for the other relays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +65,8 @@ pub struct Hub {
     pending_cap: usize,
     /// The backplane's hook for local presence changes (cluster mode only).
     announce: OnceLock<Announce>,
+    /// Where a room becomes big and what changes then.
+    big: BigRooms,
 }
 
 #[derive(Default)]
@@ -67,6 +74,8 @@ struct Inner {
     rooms: HashMap<RoomName, Room>,
     /// Numbers each linger, so an old grace period cannot end a new one.
     next_linger: u64,
+    /// Rooms with presence changes waiting for the next batch.
+    dirty: Vec<RoomName>,
 }
 
 #[derive(Default)]
@@ -74,6 +83,13 @@ struct Room {
     members: HashMap<UserId, Member>,
     /// Users in the room through other relays, by relay.
     remote: HashMap<RelayId, HashMap<UserId, User>>,
+    /// Everyone in the room, each user once, in roster order
+    /// (`shared::protocol::roster_key`): the order of `members` pages.
+    roster: BTreeMap<(String, UserId), User>,
+    /// Each listed user's sort key, to find their roster entry.
+    keys: HashMap<UserId, String>,
+    /// Big rooms: presence changes since the last batch, by user.
+    changes: HashMap<UserId, big::Change>,
 }
 
 impl Room {
@@ -86,16 +102,33 @@ impl Room {
         self.members.is_empty() && self.remote.is_empty()
     }
 
-    /// Everyone in the room, each user once.
+    /// Everyone in the room, each user once, in roster order.
     fn everyone(&self) -> Vec<User> {
-        let mut users: HashMap<&UserId, &User> =
-            self.members.iter().map(|(id, m)| (id, &m.user)).collect();
-        for remote in self.remote.values() {
-            for (id, user) in remote {
-                users.entry(id).or_insert(user);
-            }
+        self.roster.values().cloned().collect()
+    }
+
+    /// How many users are in the room, on any relay.
+    fn count(&self) -> usize {
+        self.roster.len()
+    }
+
+    /// Brings the user's roster entry in line with the members: listed
+    /// (under their current nick) while they are in the room on any relay.
+    /// Call after every change to `members` or `remote` for that user.
+    fn resync(&mut self, id: &UserId) {
+        if let Some(key) = self.keys.remove(id) {
+            self.roster.remove(&(key, id.clone()));
         }
-        users.into_values().cloned().collect()
+        let user = self
+            .members
+            .get(id)
+            .map(|m| &m.user)
+            .or_else(|| self.remote.values().find_map(|r| r.get(id)));
+        if let Some(user) = user.cloned() {
+            let (key, id) = shared::protocol::roster_key(&user);
+            self.keys.insert(id.clone(), key.clone());
+            self.roster.insert((key, id), user);
+        }
     }
 }
 
@@ -112,15 +145,20 @@ struct Sub {
     /// Frames that arrived between joining and the `joined` reply, with the
     /// seq of messages so those already in the history can be skipped.
     pending: Option<Vec<(Option<u64>, Frame)>>,
+    /// Asked for member-level presence (`members` with `subscribe`).
+    subscribed: bool,
+    /// Shows this room (`focus`): gets its typing when the room is big.
+    viewing: bool,
 }
 
 impl Hub {
-    pub fn new(metrics: Arc<Metrics>, pending_cap: usize) -> Self {
+    pub fn new(metrics: Arc<Metrics>, pending_cap: usize, big: BigRooms) -> Self {
         Hub {
             inner: Mutex::new(Inner::default()),
             metrics,
             pending_cap,
             announce: OnceLock::new(),
+            big,
         }
     }
 
@@ -164,18 +202,34 @@ pub(crate) mod tests {
 
     /// A hub with one local member, alice, in `general`; returns her queue.
     pub fn hub_with_alice() -> (Hub, RoomName, mpsc::Receiver<Frame>) {
-        let hub = Hub::new(Arc::new(Metrics::default()), 64);
-        let (tx, rx) = mpsc::channel(64);
+        let hub = Hub::new(Arc::new(Metrics::default()), 64, BigRooms::default());
+        let room = RoomName::new("general").unwrap();
+        let rx = join_as(&hub, &room, &user("u-a", "alice"), 1);
+        (hub, room, rx)
+    }
+
+    /// Joins connection `conn` of `user` to the room and completes the
+    /// join; returns the connection's queue.
+    pub fn join_as(hub: &Hub, room: &RoomName, user: &User, conn: u64) -> mpsc::Receiver<Frame> {
+        let (tx, rx) = mpsc::channel(1024);
         let peer = Peer {
-            conn: 1,
+            conn,
             tx,
             kick: Arc::new(Kick::new(CancellationToken::new())),
             backlog: Arc::new(Backlog::new(0)),
         };
-        let room = RoomName::new("general").unwrap();
-        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
-        hub.complete_join(&room, &UserId("u-a".into()), 1, encode(&ServerMsg::Pong), 0);
-        (hub, room, rx)
+        hub.join(room, user, &peer, 0, false).unwrap();
+        hub.complete_join(room, &user.id, conn, encode(&ServerMsg::Pong), 0);
+        rx
+    }
+
+    /// Every frame waiting in a queue, decoded.
+    pub fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            seen.push(ServerMsg::decode(frame.into_text().as_str()).unwrap());
+        }
+        seen
     }
 
     /// The presence events waiting in a queue, as (event, nick).

@@ -5,10 +5,9 @@
 //! remote members per relay, so a user connected through two relays (two
 //! tabs) joins once and leaves once, when the last of them is gone.
 
-use shared::{protocol::PresenceEvent, RoomName, ServerMsg, User, UserId};
+use shared::{protocol::PresenceEvent, RoomName, User, UserId};
 
 use super::{Hub, Inner};
-use crate::peer::encode;
 
 impl Hub {
     /// Every local member of every room (lingering ones included), for the
@@ -48,18 +47,15 @@ impl Hub {
             return;
         };
         *known = user.clone();
-        self.show_presence(room, room_name, PresenceEvent::Nick, user.clone());
+        room.resync(&user.id);
+        self.presence(&mut inner, room_name, PresenceEvent::Nick, user.clone());
     }
 
     /// Someone on another relay is typing in the room.
     pub fn remote_typing(&self, room_name: &RoomName, user: &User) {
-        let frame = encode(&ServerMsg::Typing {
-            room: room_name.clone(),
-            user: user.clone(),
-        });
         let mut inner = self.inner.lock().unwrap();
         if let Some(room) = inner.rooms.get_mut(room_name) {
-            self.broadcast(room, Some(&user.id), &frame, None);
+            self.show_typing(room, room_name, user);
         }
     }
 
@@ -94,8 +90,9 @@ impl Hub {
             .entry(relay.to_string())
             .or_default()
             .insert(user.id.clone(), user.clone());
+        room.resync(&user.id);
         if !shown {
-            self.show_presence(room, room_name, PresenceEvent::Join, user.clone());
+            self.presence(inner, room_name, PresenceEvent::Join, user.clone());
         }
     }
 

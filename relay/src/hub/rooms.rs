@@ -7,12 +7,23 @@
 //!
 //! Presence frames are encoded under the hub's lock: they are small, and
 //! encoding them there keeps each room's presence in the order its changes
-//! happened.
+//! happened. In a big room they are batched instead (see `big`).
 
-use shared::{protocol::PresenceEvent, ErrorCode, Nick, RoomName, ServerMsg, User, UserId};
+use shared::{protocol::PresenceEvent, ErrorCode, Nick, RoomName, User, UserId};
 
 use super::{Hub, Inner, LocalEvent, Member, Room, Sub};
-use crate::peer::{encode, ConnId, Frame, Peer};
+use crate::peer::{ConnId, Frame, Peer};
+
+/// The member list a `joined` carries: everyone in a small room, the first
+/// page of the roster in a big one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedMembers {
+    pub members: Vec<User>,
+    /// Users in the room, on every relay.
+    pub count: u32,
+    /// The cursor of the rest, when `members` is only the first page.
+    pub next: Option<String>,
+}
 
 /// A user's absence from a room that ends in a `leave` unless they return.
 pub struct Linger {
@@ -22,20 +33,25 @@ pub struct Linger {
 }
 
 impl Hub {
-    /// Adds the connection to the room and returns the members. Frames for
-    /// the room wait in the subscription until [`Hub::complete_join`].
+    /// Adds the connection to the room and returns the members for its
+    /// `joined`. Frames for the room wait in the subscription until
+    /// [`Hub::complete_join`]. `viewing`: the connection shows this room.
     pub fn join(
         &self,
         room: &RoomName,
         user: &User,
         peer: &Peer,
         max_members: u32,
-    ) -> Result<Vec<User>, ErrorCode> {
-        let mut inner = self.inner.lock().unwrap();
+        viewing: bool,
+    ) -> Result<JoinedMembers, ErrorCode> {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
         let entry = inner.rooms.entry(room.clone()).or_default();
         let sub = Sub {
             peer: peer.clone(),
             pending: Some(Vec::new()),
+            subscribed: false,
+            viewing,
         };
         match entry.members.get_mut(&user.id) {
             Some(member) => {
@@ -52,13 +68,7 @@ impl Hub {
                     }
                     return Err(ErrorCode::RoomFull);
                 }
-                if !entry.has(&user.id) {
-                    self.show_presence(entry, room, PresenceEvent::Join, user.clone());
-                }
-                self.announce(LocalEvent::Join {
-                    room: room.clone(),
-                    user: user.clone(),
-                });
+                let shown = entry.has(&user.id);
                 entry.members.insert(
                     user.id.clone(),
                     Member {
@@ -67,9 +77,18 @@ impl Hub {
                         linger: None,
                     },
                 );
+                entry.resync(&user.id);
+                self.announce(LocalEvent::Join {
+                    room: room.clone(),
+                    user: user.clone(),
+                });
+                if !shown {
+                    self.presence(inner, room, PresenceEvent::Join, user.clone());
+                }
             }
         }
-        Ok(entry.everyone())
+        let entry = inner.rooms.get(room).expect("just joined");
+        Ok(self.joined_members(entry))
     }
 
     /// Sends `joined`, then whatever arrived for the room since [`Hub::join`]
@@ -204,6 +223,7 @@ impl Hub {
         let Some(room) = inner.rooms.get_mut(room_name) else {
             return;
         };
+        room.resync(&user.id);
         if room.is_empty() {
             inner.rooms.remove(room_name);
             return;
@@ -211,7 +231,7 @@ impl Hub {
         if room.has(&user.id) || room.members.is_empty() {
             return;
         }
-        self.show_presence(room, room_name, PresenceEvent::Leave, user);
+        self.presence(inner, room_name, PresenceEvent::Leave, user);
     }
 
     /// Renames the user in the given rooms and tells each of them.
@@ -228,28 +248,26 @@ impl Hub {
             if let Some(member) = room.members.get_mut(user) {
                 member.user = renamed.clone();
             }
+            room.resync(user);
             self.announce(LocalEvent::Nick {
                 room: room_name.clone(),
                 user: renamed.clone(),
             });
-            self.show_presence(room, room_name, PresenceEvent::Nick, renamed.clone());
+            self.presence(&mut inner, room_name, PresenceEvent::Nick, renamed.clone());
         }
         renamed
     }
 
-    /// Tells the room's other members that `user` is typing.
+    /// Tells the room's other members that `user` is typing (in a big
+    /// room, only those who show it).
     pub fn typing(&self, room_name: &RoomName, user: &User) {
-        let frame = encode(&ServerMsg::Typing {
-            room: room_name.clone(),
-            user: user.clone(),
-        });
         let mut inner = self.inner.lock().unwrap();
         self.announce(LocalEvent::Typing {
             room: room_name.clone(),
             user: user.clone(),
         });
         if let Some(room) = inner.rooms.get_mut(room_name) {
-            self.broadcast(room, Some(&user.id), &frame, None);
+            self.show_typing(room, room_name, user);
         }
     }
 }

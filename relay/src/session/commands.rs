@@ -5,11 +5,15 @@
 //! back as an `error` frame. A new kind of frame is a new method here and
 //! one arm in `Session::on_text`, not a longer match.
 
-use shared::{ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+use shared::{
+    limits::{MAX_MEMBERS_PAGE, MAX_MEMBER_PREFIX_CHARS},
+    ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User,
+};
 
 use super::Session;
 use crate::{
     clock::now_ms,
+    hub::MembersQuery,
     peer::{encode, Frame},
     reads::ReadError,
     store::{Appended, NewMessage, StoreError},
@@ -56,12 +60,30 @@ impl Session {
         }
     }
 
+    /// The `join`/`leave` budget (docs/SECURITY.md).
+    fn spend_join(&mut self) -> Outcome {
+        if self.budgets.join_or_leave() {
+            return Ok(());
+        }
+        self.state.metrics.joins_refused.inc();
+        Err(Refusal::new(
+            ErrorCode::RateLimited,
+            "too many joins and leaves; wait a moment",
+        ))
+    }
+
+    /// Whether the client shows `room` now (`focus`).
+    fn shows(&self, room: &RoomName) -> bool {
+        self.active && self.shown.as_ref() == Some(room)
+    }
+
     pub(super) async fn join(
         &mut self,
         user: &User,
         room: RoomName,
         since: Option<u64>,
     ) -> Outcome {
+        self.spend_join()?;
         if let Some(allowed) = &self.allowed_rooms {
             if !allowed.contains(&room) {
                 return Err(Refusal::new(
@@ -79,10 +101,11 @@ impl Session {
             ));
         }
         self.check_read_budget()?;
+        let viewing = self.shows(&room);
         let members = self
             .state
             .hub
-            .join(&room, user, &self.peer, config.max_room_members)
+            .join(&room, user, &self.peer, config.max_room_members, viewing)
             .map_err(|code| Refusal::new(code, format!("room {room} is full")))?;
         self.rooms.insert(room.clone());
         let read = self.state.store.after(&room, since, config.join_history);
@@ -91,9 +114,11 @@ impl Session {
                 let until = page.messages.last().map_or(since.unwrap_or(0), |m| m.seq);
                 let joined = encode(&ServerMsg::Joined {
                     room: room.clone(),
-                    members,
+                    members: members.members,
                     history: page.messages,
                     truncated: page.truncated,
+                    member_count: Some(members.count),
+                    members_next: members.next,
                 });
                 self.charge_read(&joined);
                 self.state
@@ -111,6 +136,8 @@ impl Session {
 
     pub(super) fn leave(&mut self, user: &User, room: RoomName) -> Outcome {
         self.require_joined(&room)?;
+        self.spend_join()?;
+        self.budgets.left(&room);
         self.rooms.remove(&room);
         self.state.hub.leave(&room, &user.id, self.conn());
         Ok(())
@@ -174,9 +201,87 @@ impl Session {
         }
     }
 
-    pub(super) fn typing(&self, user: &User, room: RoomName) -> Outcome {
+    /// Broadcasts the typing notice, unless this connection's last one in
+    /// the room is recent: then it is coalesced into that one, silently.
+    pub(super) fn typing(&mut self, user: &User, room: RoomName) -> Outcome {
         self.require_joined(&room)?;
-        self.state.hub.typing(&room, user);
+        if self.budgets.typing(&room) {
+            self.state.hub.typing(&room, user);
+        } else {
+            self.state.metrics.typing_coalesced.inc();
+        }
+        Ok(())
+    }
+
+    /// A page of the room's member list (or a prefix search), and the
+    /// connection's subscription to member-level presence.
+    pub(super) fn members(
+        &mut self,
+        user: &User,
+        room: RoomName,
+        prefix: Option<String>,
+        after: Option<String>,
+        limit: Option<u32>,
+        subscribe: Option<bool>,
+    ) -> Outcome {
+        self.require_joined(&room)?;
+        if prefix
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > MAX_MEMBER_PREFIX_CHARS)
+        {
+            return Err(Refusal::new(
+                ErrorCode::BadFrame,
+                format!("a members prefix is at most {MAX_MEMBER_PREFIX_CHARS} characters"),
+            ));
+        }
+        let query = MembersQuery {
+            // Nicks sort without case; so does the search.
+            prefix: prefix.map(|p| p.to_lowercase()),
+            after,
+            limit: limit.unwrap_or(50).min(MAX_MEMBERS_PAGE) as usize,
+            subscribe,
+        };
+        let page = self
+            .state
+            .hub
+            .members_page(&room, &user.id, self.conn(), query)
+            .map_err(|_| {
+                Refusal::new(
+                    ErrorCode::BadFrame,
+                    "members: `after` must be a cursor the relay sent",
+                )
+            })?;
+        match page {
+            Some(page) => {
+                self.reply(&page);
+                Ok(())
+            }
+            None => Err(Refusal::new(
+                ErrorCode::NotJoined,
+                format!("join {room} first"),
+            )),
+        }
+    }
+
+    /// Which room the client shows (and whether it is visible at all); in
+    /// a big room only connections that show it get its typing.
+    pub(super) fn focus(
+        &mut self,
+        user: &User,
+        room: Option<RoomName>,
+        active: Option<bool>,
+    ) -> Outcome {
+        if let Some(room) = room {
+            self.shown = Some(room);
+        }
+        if let Some(active) = active {
+            self.active = active;
+        }
+        let shown = self.shown.clone().filter(|_| self.active);
+        let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
+        self.state
+            .hub
+            .focus(&rooms, &user.id, self.conn(), shown.as_ref());
         Ok(())
     }
 
@@ -240,6 +345,13 @@ impl Session {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,
                 "this relay takes nicks from the login token; rename there",
+            ));
+        }
+        if !self.budgets.nick() {
+            self.state.metrics.nicks_refused.inc();
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many nick changes; wait a minute",
             ));
         }
         let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();

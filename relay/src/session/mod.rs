@@ -10,7 +10,9 @@
 //! - `writer`: the writer half.
 //! - `login`: `hello` and who the connection is.
 //! - `commands`: one method per other frame, each with its own guards.
+//! - `budget`: the per-kind budgets (typing, join/leave, nick).
 
+mod budget;
 mod cleanup;
 mod commands;
 mod login;
@@ -23,7 +25,7 @@ use futures_util::{stream::SplitStream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
 
-use self::commands::Outcome;
+use self::{budget::Budgets, commands::Outcome};
 use crate::{
     limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
@@ -88,6 +90,12 @@ struct Session {
     frames: FrameGuard,
     /// Bytes of `joined` and `history` replies (`reads`).
     read_budget: ReadBudget,
+    /// Budgets per frame kind: typing, join/leave, nick.
+    budgets: Budgets,
+    /// The room the client says it shows (`focus`), and whether it is
+    /// visible at all.
+    shown: Option<RoomName>,
+    active: bool,
 }
 
 impl Session {
@@ -97,6 +105,9 @@ impl Session {
             sends: Rate::new(Budget::per_second(config.rate_limit, config.rate_burst)),
             frames: FrameGuard::for_send_rate(config.rate_limit),
             read_budget: ReadBudget::new(config.read_bytes_per_sec, config.read_bytes_burst),
+            budgets: Budgets::new(config),
+            shown: None,
+            active: true,
             state,
             peer,
             user: None,
@@ -219,6 +230,14 @@ impl Session {
                 limit,
             } => self.history(room, before, limit).await,
             ClientMsg::Nick { nick } => self.nick(&user, nick),
+            ClientMsg::Members {
+                room,
+                prefix,
+                after,
+                limit,
+                subscribe,
+            } => self.members(&user, room, prefix, after, limit, subscribe),
+            ClientMsg::Focus { room, active } => self.focus(&user, room, active),
             ClientMsg::Ping => {
                 self.reply(&ServerMsg::Pong);
                 Ok(())

@@ -40,6 +40,15 @@ pub enum Change {
         user: User,
         old_nick: Option<String>,
     },
+    /// A `members` reply (big rooms): a page of the member list (`prefix`
+    /// `None`; `more` while pages remain, see [`Client::more_members`]) or
+    /// the answer to a prefix search ([`Client::search_members`]).
+    Members {
+        room: RoomName,
+        prefix: Option<String>,
+        members: Vec<User>,
+        more: bool,
+    },
     /// The relay stored one of our messages.
     Acked { room: RoomName, client_id: ClientId },
     /// One of our messages failed (refused by the relay, or its room is no
@@ -152,11 +161,15 @@ impl Client {
                 members,
                 history,
                 truncated,
+                member_count,
+                members_next,
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
                 let limit = self.page_limit();
                 // A room left while its `joined` was on the way stays left.
                 if let Some(state) = self.room_mut(&room) {
+                    let last = members.last().map(crate::protocol::roster_key);
+                    state.roster(member_count, members_next, last);
                     let gap = state.joined(
                         members,
                         history,
@@ -233,7 +246,37 @@ impl Client {
                 message,
                 reference,
             } => self.error(code, message, reference, &mut out),
-            ServerMsg::Pong => {}
+            ServerMsg::Members {
+                room,
+                member_count,
+                members,
+                prefix,
+                next,
+            } => {
+                if let Some(state) = self.room_mut(&room) {
+                    let more = prefix.is_none() && next.is_some();
+                    match prefix.clone() {
+                        Some(prefix) => state.search_result(prefix, members.clone(), member_count),
+                        None => state.members_page(members.clone(), member_count, next),
+                    }
+                    out.changes.push(Change::Members {
+                        room,
+                        prefix,
+                        members,
+                        more,
+                    });
+                }
+            }
+            ServerMsg::PresenceBatch {
+                room,
+                member_count,
+                joined,
+                left,
+                renamed,
+                ..
+            } => self.presence_batch(room, member_count, joined, left, renamed, &mut out),
+            // A newer relay's frame: ignored, as the protocol asks.
+            ServerMsg::Pong | ServerMsg::Unknown => {}
         }
         out
     }
@@ -271,6 +314,47 @@ impl Client {
                 &mut out.changes,
             );
         }
+    }
+
+    /// A big room's batch: the count, and (when subscribed) the users,
+    /// each reported as a [`Change::Presence`] like a small room's frames.
+    fn presence_batch(
+        &mut self,
+        room: RoomName,
+        member_count: u32,
+        joined: Vec<User>,
+        left: Vec<User>,
+        renamed: Vec<User>,
+        out: &mut Applied,
+    ) {
+        let Some(state) = self.room_mut(&room) else {
+            return;
+        };
+        let old_nick = |user: &User| {
+            state
+                .members()
+                .into_iter()
+                .find(|u| u.id == user.id)
+                .map(|u| u.nick.to_string())
+        };
+        let mut changes = Vec::new();
+        let events = [
+            (PresenceEvent::Leave, &left),
+            (PresenceEvent::Nick, &renamed),
+            (PresenceEvent::Join, &joined),
+        ];
+        for (event, users) in events {
+            for user in users {
+                changes.push(Change::Presence {
+                    room: room.clone(),
+                    event,
+                    user: user.clone(),
+                    old_nick: old_nick(user),
+                });
+            }
+        }
+        state.presence_batch(member_count, joined, left, renamed);
+        out.changes.extend(changes);
     }
 
     fn error(

@@ -360,5 +360,54 @@ impl Client {
     }
 }
 
+/// Big rooms: the frames that page, search and subscribe to a room's
+/// member list and say which room is on screen (docs/PROTOCOL.md).
+impl Client {
+    /// The next page of a partial member list, if there is one.
+    pub fn more_members(&self, room: &RoomName) -> Option<ClientMsg> {
+        let after = self.room(room)?.members_next()?.to_owned();
+        Some(ClientMsg::Members {
+            room: room.clone(),
+            prefix: None,
+            after: Some(after),
+            limit: None,
+            subscribe: None,
+        })
+    }
+
+    /// Members whose nick starts with `prefix`, for @-mention completion.
+    pub fn search_members(&self, room: &RoomName, prefix: &str) -> ClientMsg {
+        ClientMsg::Members {
+            room: room.clone(),
+            prefix: Some(prefix.to_owned()),
+            after: None,
+            limit: None,
+            subscribe: None,
+        }
+    }
+
+    /// The member panel opened (`true`) or closed: subscribe to the
+    /// room's member-level presence only while it shows.
+    pub fn watch_members(&self, room: &RoomName, visible: bool) -> ClientMsg {
+        ClientMsg::Members {
+            room: room.clone(),
+            prefix: None,
+            after: None,
+            limit: Some(0),
+            subscribe: Some(visible),
+        }
+    }
+
+    /// The room on screen, for a big room's typing.
+    pub fn focus(&self, room: &RoomName) -> ClientMsg {
+        ClientMsg::Focus {
+            room: Some(room.clone()),
+            active: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod big_room_tests;
 #[cfg(test)]
 mod tests;

@@ -132,6 +132,8 @@ mod tests {
                 members: vec![alice.clone(), bob.clone()],
                 history: Vec::new(),
                 truncated: false,
+                member_count: None,
+                members_next: None,
             };
             c.apply(joined, 0);
         }

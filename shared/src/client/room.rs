@@ -7,6 +7,8 @@ use super::Change;
 use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
+mod roster;
+
 /// How long a `typing` notice is shown without a new one, in milliseconds.
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 
@@ -53,6 +55,14 @@ pub struct Room {
     /// numbered the room anew: a `seq` names a message only together with
     /// this, which is what views key their rows by.
     generation: u64,
+    /// Big rooms (see `roster`): the room's size as the relay last said,
+    /// the cursor of the member list's next page while it is partial, and
+    /// the last prefix search's answer.
+    member_count: Option<u32>,
+    members_next: Option<String>,
+    /// The roster position of the last member loaded by pages.
+    loaded_until: Option<roster::RosterKey>,
+    search: Option<(String, Vec<User>)>,
 }
 
 impl Room {
@@ -69,6 +79,10 @@ impl Room {
             loading: None,
             at_start: false,
             generation: 0,
+            member_count: None,
+            members_next: None,
+            loaded_until: None,
+            search: None,
         }
     }
 

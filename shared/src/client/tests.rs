@@ -61,6 +61,8 @@ pub(super) fn joined(
         members: members.iter().map(|u| (*u).clone()).collect(),
         history,
         truncated,
+        member_count: None,
+        members_next: None,
     }
 }
 

@@ -1,0 +1,185 @@
+//! The client model in a big room: the count, a partial member list paged
+//! on with the relay's cursor, presence batches and prefix searches.
+
+use super::*;
+use crate::names::UserId;
+use crate::{ServerMsg, PROTOCOL_VERSION};
+
+fn room() -> RoomName {
+    RoomName::new("general").unwrap()
+}
+
+fn user(n: u32) -> User {
+    User {
+        id: UserId(format!("u-{n:04}")),
+        nick: Nick::new(&format!("m{n:04}")).unwrap(),
+    }
+}
+
+/// Online as m0000 in `general`, a room of 500 whose `joined` listed the
+/// first 3 members.
+fn big_room() -> Client {
+    let me = user(0);
+    let mut client = Client::new("t");
+    client.set_nick(me.nick.clone());
+    client.join(room());
+    client.connected();
+    client.apply(
+        ServerMsg::Welcome {
+            protocol: PROTOCOL_VERSION,
+            user: me,
+            resume: "r".into(),
+            limits: Limits {
+                max_text_chars: 4000,
+                max_frame_bytes: 32 * 1024,
+                rate_per_sec: 5,
+                rate_burst: 10,
+                max_rooms: 20,
+                max_history_page: 100,
+            },
+        },
+        0,
+    );
+    client.apply(
+        ServerMsg::Joined {
+            room: room(),
+            members: (0..3).map(user).collect(),
+            history: Vec::new(),
+            truncated: false,
+            member_count: Some(500),
+            members_next: Some("cursor-1".into()),
+        },
+        0,
+    );
+    client
+}
+
+fn nicks(client: &Client) -> Vec<String> {
+    let room = client.room(&room()).unwrap();
+    room.members().iter().map(|u| u.nick.to_string()).collect()
+}
+
+#[test]
+fn a_partial_list_shows_the_count_and_pages_on_with_the_cursor() {
+    let mut client = big_room();
+    let state = client.room(&room()).unwrap();
+    assert_eq!(state.member_count(), 500);
+    assert!(state.members_partial());
+    assert_eq!(
+        client.more_members(&room()),
+        Some(ClientMsg::Members {
+            room: room(),
+            prefix: None,
+            after: Some("cursor-1".into()),
+            limit: None,
+            subscribe: None,
+        })
+    );
+    client.apply(
+        ServerMsg::Members {
+            room: room(),
+            member_count: 500,
+            members: (3..6).map(user).collect(),
+            prefix: None,
+            next: None,
+        },
+        0,
+    );
+    assert_eq!(nicks(&client).len(), 6);
+    assert!(!client.room(&room()).unwrap().members_partial());
+    assert_eq!(client.more_members(&room()), None);
+}
+
+#[test]
+fn a_batch_moves_the_count_and_lists_only_joins_within_the_loaded_pages() {
+    let mut client = big_room();
+    client.apply(
+        ServerMsg::PresenceBatch {
+            room: room(),
+            member_count: 501,
+            joins: 2,
+            leaves: 1,
+            // m0001b sorts among the loaded m0000..m0002; m9999 beyond
+            // them, where a later page will bring it.
+            joined: vec![
+                User {
+                    id: UserId("u-x".into()),
+                    nick: Nick::new("m0001b").unwrap(),
+                },
+                user(9999),
+            ],
+            left: vec![user(1)],
+            renamed: Vec::new(),
+        },
+        0,
+    );
+    assert_eq!(client.room(&room()).unwrap().member_count(), 501);
+    assert_eq!(nicks(&client), ["m0000", "m0001b", "m0002"]);
+    // A batch of counts only (not subscribed) moves just the count.
+    client.apply(
+        ServerMsg::PresenceBatch {
+            room: room(),
+            member_count: 480,
+            joins: 0,
+            leaves: 21,
+            joined: Vec::new(),
+            left: Vec::new(),
+            renamed: Vec::new(),
+        },
+        0,
+    );
+    assert_eq!(client.room(&room()).unwrap().member_count(), 480);
+    assert_eq!(nicks(&client).len(), 3);
+}
+
+#[test]
+fn a_search_answers_mention_completion_and_frames_subscribe_and_focus() {
+    let mut client = big_room();
+    let search = client.search_members(&room(), "M04");
+    assert!(matches!(&search, ClientMsg::Members { prefix: Some(p), .. } if p == "M04"));
+    client.apply(
+        ServerMsg::Members {
+            room: room(),
+            member_count: 500,
+            members: vec![user(41), user(40)],
+            prefix: Some("m04".into()),
+            next: None,
+        },
+        0,
+    );
+    let state = client.room(&room()).unwrap();
+    let found: Vec<&str> = state
+        .members_matching("M04")
+        .iter()
+        .map(|u| u.nick.as_str())
+        .collect();
+    assert_eq!(found, ["m0040", "m0041"]);
+    // Without a search for it, the loaded members answer.
+    assert_eq!(state.members_matching("m0002").len(), 1);
+    assert_eq!(nicks(&client).len(), 3, "search results are not members");
+    assert_eq!(
+        client.watch_members(&room(), true),
+        ClientMsg::Members {
+            room: room(),
+            prefix: None,
+            after: None,
+            limit: Some(0),
+            subscribe: Some(true),
+        }
+    );
+    assert_eq!(
+        client.focus(&room()),
+        ClientMsg::Focus {
+            room: Some(room()),
+            active: None,
+        }
+    );
+}
+
+#[test]
+fn frames_of_unknown_types_change_nothing() {
+    let mut client = big_room();
+    let before = nicks(&client);
+    assert_eq!(client.apply(ServerMsg::Unknown, 0), Applied::default());
+    assert_eq!(nicks(&client), before);
+}
