@@ -180,7 +180,7 @@ async fn a_client_that_does_not_read_is_dropped_and_the_room_keeps_going() {
     }
     assert_eq!(reader.await.unwrap(), MESSAGES);
     assert_eq!(slow.expect_close().await.unwrap(), close::SLOW_CONSUMER);
-    let (_, metrics) = tests::relay::http_get(relay.addr, "/metrics")
+    let (_, metrics) = tests::relay::http_get(relay.metrics_addr, "/metrics")
         .await
         .unwrap();
     assert!(

@@ -95,12 +95,17 @@ async fn a_panicking_session_is_cleaned_up_and_the_relay_serves_on() {
     assert!(!nicks.contains(&"victim".to_string()), "{nicks:?}");
     assert_eq!(http_get(relay.addr, "/healthz").await.unwrap().0, 200);
     assert_eq!(
-        metric(relay.addr, "palaver_session_panics_total")
+        metric(relay.metrics_addr, "palaver_session_panics_total")
             .await
             .unwrap(),
         1
     );
-    assert_eq!(metric(relay.addr, "palaver_connections").await.unwrap(), 2);
+    assert_eq!(
+        metric(relay.metrics_addr, "palaver_connections")
+            .await
+            .unwrap(),
+        2
+    );
     relay.stop().await.unwrap();
 }
 
@@ -220,6 +225,9 @@ async fn idle_rooms_age_out_and_memory_returns_to_its_baseline() {
         "0",
         "--room-idle-secs",
         "1",
+        // Churning through rooms is the point here, not the join budget.
+        "--joins-per-minute",
+        "0",
     ])
     .await
     .unwrap();
@@ -377,9 +385,12 @@ async fn a_history_loop_is_held_to_its_read_budget_and_bystanders_do_not_notice(
         total_refused += refused;
     }
     assert!(total_refused > 0, "the readers were never refused");
-    let refusals = metric(relay.addr, "palaver_read_budget_refused_total")
-        .await
-        .unwrap();
+    let refusals = metric(
+        relay.metrics_addr.unwrap(),
+        "palaver_read_budget_refused_total",
+    )
+    .await
+    .unwrap();
     assert!(refusals >= total_refused, "{refusals}");
     eprintln!("read budget | bystanders' p99: idle {idle:?}, under the history loop {attacked:?}");
     assert!(

@@ -42,7 +42,11 @@ async fn a_write_that_makes_no_progress_disconnects_and_is_counted() {
     // The writer's one stuck write times out (10 s): the hog is dropped,
     // and counted. The seeder stays.
     let deadline = tokio::time::Instant::now() + 3 * WAIT;
-    while metric(relay.addr, "palaver_connections").await.unwrap() != 1 {
+    while metric(relay.metrics_addr, "palaver_connections")
+        .await
+        .unwrap()
+        != 1
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the hog was never dropped"
@@ -50,7 +54,7 @@ async fn a_write_that_makes_no_progress_disconnects_and_is_counted() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        metric(relay.addr, "palaver_slow_consumers_total")
+        metric(relay.metrics_addr, "palaver_slow_consumers_total")
             .await
             .unwrap(),
         1

@@ -25,7 +25,11 @@ async fn relay(ping_secs: u64) -> InProcessRelay {
 /// Waits until the relay has no connection open (it closed ours).
 async fn no_connections(relay: &InProcessRelay) {
     let deadline = tokio::time::Instant::now() + WAIT;
-    while metric(relay.addr, "palaver_connections").await.unwrap() != 0 {
+    while metric(relay.metrics_addr, "palaver_connections")
+        .await
+        .unwrap()
+        != 0
+    {
         assert!(tokio::time::Instant::now() < deadline, "never closed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -96,6 +100,11 @@ async fn pings_keep_a_reading_client_alive() {
         }
     }
     assert!(since_hello.elapsed() > Duration::from_secs(2 * IDLE_SECS));
-    assert_eq!(metric(relay.addr, "palaver_connections").await.unwrap(), 1);
+    assert_eq!(
+        metric(relay.metrics_addr, "palaver_connections")
+            .await
+            .unwrap(),
+        1
+    );
     relay.stop().await.unwrap();
 }
