@@ -80,10 +80,19 @@ fn every_frame_type_has_an_example() {
     let client: BTreeSet<String> = examples("client").iter().map(|j| frame_type(j)).collect();
     let server: BTreeSet<String> = examples("server").iter().map(|j| frame_type(j)).collect();
     let all_client = [
-        "hello", "join", "leave", "send", "typing", "history", "nick", "ping",
+        "hello", "join", "leave", "send", "typing", "history", "nick", "ping", "reauth",
     ];
     let all_server = [
-        "welcome", "joined", "message", "ack", "presence", "typing", "history", "error", "pong",
+        "welcome",
+        "joined",
+        "message",
+        "ack",
+        "presence",
+        "typing",
+        "history",
+        "error",
+        "pong",
+        "token_expiring",
     ];
     for t in all_client {
         assert!(client.contains(t), "client frame {t} has no example");
@@ -120,6 +129,7 @@ fn every_close_code_is_documented() {
         IDLE_TIMEOUT,
         UNAUTHORIZED,
         FLOODING,
+        TOKEN_EXPIRED,
     ] {
         assert!(
             PROTOCOL_MD.contains(&format!("| {code} |")),

@@ -11,6 +11,7 @@ mod cluster;
 mod deploy;
 mod durable;
 mod hostile;
+mod identities;
 mod limits;
 mod process;
 mod pwa;

@@ -11,6 +11,7 @@
 //! stdin has ended and every message is acked by the relay.
 
 mod output;
+mod token;
 
 use std::{collections::HashMap, io::IsTerminal, time::Duration};
 
@@ -44,6 +45,11 @@ pub struct Args {
     /// Print each message as one JSON line (the protocol's `message` frame).
     #[arg(long)]
     json: bool,
+    /// Token mode: a shell command that prints a fresh connection token,
+    /// run before each connection and when the relay warns that the token
+    /// expires (the new one is sent in `reauth`).
+    #[arg(long, env = "PALAVER_TOKEN_CMD")]
+    token_cmd: Option<String>,
 }
 
 /// What the reader tasks tell the driver.
@@ -101,6 +107,8 @@ struct Driver {
     printed: HashMap<RoomName, HashMap<u64, (UserId, u64)>>,
     /// A message was refused or a line could not be sent.
     failed: bool,
+    /// `--token-cmd`, in token mode.
+    token_cmd: Option<String>,
 }
 
 impl Driver {
@@ -131,6 +139,7 @@ impl Driver {
             stdin_done: false,
             printed: HashMap::new(),
             failed: false,
+            token_cmd: args.token_cmd.clone(),
         })
     }
 
@@ -234,8 +243,27 @@ impl Driver {
         });
         // Only `hello`: on `welcome` the model returns the joins (each with
         // `since`, or without when the relay forgot us) and the outbox.
-        let frames = self.client.connected();
+        let mut frames = self.client.connected();
+        if let Some(fresh) = self.fresh_token().await {
+            for frame in &mut frames {
+                if let ClientMsg::Hello { token, .. } = frame {
+                    *token = Some(fresh.clone());
+                }
+            }
+        }
         self.write(frames).await;
+    }
+
+    /// A token from `--token-cmd`, if there is one; a failure is told.
+    async fn fresh_token(&mut self) -> Option<String> {
+        let command = self.token_cmd.as_deref()?;
+        match token::fetch(command).await {
+            Ok(token) => Some(token),
+            Err(err) => {
+                self.out.status(&format!("{err:#}"));
+                None
+            }
+        }
     }
 
     fn failed_to_connect(&mut self, err: &str) {
@@ -313,6 +341,11 @@ impl Driver {
                 }
             }
             ServerMsg::Message(m) => self.print_once(m),
+            ServerMsg::TokenExpiring { .. } => {
+                if let Some(token) = self.fresh_token().await {
+                    self.write([ClientMsg::Reauth { token }]).await;
+                }
+            }
             ServerMsg::History { room, messages } => {
                 self.out
                     .status(&format!("history of {room}: {} message(s)", messages.len()));

@@ -74,9 +74,6 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
             .hub
             .disconnect(&rooms, &user.id, conn, !grace.is_zero());
         state.accounts.logout(&user.id);
-        if let Some(token) = &session.token {
-            state.store.save_identity(token, user);
-        }
         for linger in lingers {
             let hub = state.hub.clone();
             let shutdown = state.shutdown.clone();
@@ -100,14 +97,14 @@ struct Session {
     peer: Peer,
     /// Set by `hello`, or by the first other frame (a guest identity).
     user: Option<User>,
-    /// The user's resume token, saved again when the connection ends so
-    /// its idle time counts from then.
-    token: Option<String>,
     rooms: BTreeSet<RoomName>,
     /// In token mode, the token from the URL, until the first frame uses it.
     query_token: Option<String>,
     /// In token mode, the rooms the token allows (`None`: any room).
     allowed_rooms: Option<BTreeSet<RoomName>>,
+    /// In token mode, when the connection's token expires (Unix seconds)
+    /// and whether `token_expiring` was sent for it.
+    token_exp: Option<(u64, bool)>,
     sends: TokenBucket,
     frames: TokenBucket,
     /// Frames dropped by `frames` since the last one it allowed.
@@ -128,10 +125,10 @@ impl Session {
             state,
             peer,
             user: None,
-            token: None,
             rooms: BTreeSet::new(),
             query_token: None,
             allowed_rooms: None,
+            token_exp: None,
             dropped: 0,
         }
     }
@@ -148,9 +145,14 @@ impl Session {
             } else {
                 self.state.config.idle_timeout()
             };
+            let token_due = self.token_due();
             let next = tokio::select! {
                 biased;
                 () = kick.token.cancelled() => return,
+                () = login::sleep_until(token_due) => {
+                    self.on_token_due();
+                    continue;
+                }
                 next = tokio::time::timeout(limit, stream.next()) => next,
             };
             let message = match next {
@@ -235,6 +237,7 @@ impl Session {
                 self.reply(&ServerMsg::Pong);
                 Ok(())
             }
+            ClientMsg::Reauth { token } => self.reauth(&user, &token),
         };
         if let Err(refusal) = outcome {
             self.error(refusal.code, refusal.message, refusal.reference);

@@ -510,6 +510,9 @@ impl Client {
                 reference,
             } => self.error(code, message, reference),
             ServerMsg::Pong => {}
+            // The driver (web app, terminal) renews the token: it owns
+            // the way to get one.
+            ServerMsg::TokenExpiring { .. } => {}
         }
         Vec::new()
     }
