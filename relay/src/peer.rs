@@ -46,12 +46,8 @@ impl Peer {
                 }
             }
         };
-        if !queued {
-            if !self.kick.token.is_cancelled() {
-                metrics.slow_consumers.inc();
-                tracing::info!(conn = self.conn, "slow consumer disconnected");
-            }
-            self.kick.kick(close::SLOW_CONSUMER);
+        if !queued && self.kick.slow_consumer(metrics) {
+            tracing::info!(conn = self.conn, "slow consumer disconnected (queue full)");
         }
     }
 }
@@ -111,6 +107,24 @@ impl Kick {
             .code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
         self.token.cancel();
+    }
+
+    /// Ends the connection as a slow consumer (close 4001), however the
+    /// slowness showed (a full queue, a full pending buffer, a write that
+    /// made no progress), and counts it in `palaver_slow_consumers_total`
+    /// unless the connection was already ending. True when it counted.
+    pub fn slow_consumer(&self, metrics: &Metrics) -> bool {
+        let ending = self.token.is_cancelled();
+        let first = self
+            .code
+            .compare_exchange(0, close::SLOW_CONSUMER, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        self.token.cancel();
+        let counted = first && !ending;
+        if counted {
+            metrics.slow_consumers.inc();
+        }
+        counted
     }
 
     /// The close code to send: the kicker's, or "going away" on shutdown.

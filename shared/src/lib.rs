@@ -5,6 +5,7 @@
 //! - [`names`]: validated newtypes for what users type: room names, nicks,
 //!   message text, client message ids.
 //! - [`limits`]: the numbers both sides enforce, in one place.
+//! - [`text`]: message text split into plain runs and links, for views.
 //! - [`client`]: the pure client-side state model (rooms, members, messages,
 //!   outbox, reconnect) that the web app and the terminal client share.
 //!
@@ -15,6 +16,7 @@ pub mod client;
 pub mod limits;
 pub mod names;
 pub mod protocol;
+pub mod text;
 
 pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
 pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

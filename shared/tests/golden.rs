@@ -75,35 +75,111 @@ fn server_examples_parse_and_round_trip() {
     }
 }
 
+/// The wire names of an internally tagged enum's variants, as serde itself
+/// knows them: decoding an unknown `type` fails with "unknown variant `x`,
+/// expected one of `a`, `b`, ...", a list serde derives from the enum. A
+/// variant added to the enum is thus in the list without anyone writing it.
+fn wire_names(error: String) -> BTreeSet<String> {
+    let expected = error
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("not serde's unknown-variant error: {error}"))
+        .1;
+    let names: BTreeSet<String> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    assert!(!names.is_empty(), "no variants in: {error}");
+    names
+}
+
+fn client_frame_types() -> BTreeSet<String> {
+    let err = serde_json::from_str::<ClientMsg>(r#"{"type":"no-such-frame"}"#).unwrap_err();
+    wire_names(err.to_string())
+}
+
+fn server_frame_types() -> BTreeSet<String> {
+    let err = serde_json::from_str::<ServerMsg>(r#"{"type":"no-such-frame"}"#).unwrap_err();
+    wire_names(err.to_string())
+}
+
+/// The wire name of a client frame. Exhaustive, without a wildcard: a new
+/// variant does not compile until it is named here, and the test below
+/// checks the name against serde's list.
+fn client_type(msg: &ClientMsg) -> &'static str {
+    match msg {
+        ClientMsg::Hello { .. } => "hello",
+        ClientMsg::Join { .. } => "join",
+        ClientMsg::Leave { .. } => "leave",
+        ClientMsg::Send { .. } => "send",
+        ClientMsg::Typing { .. } => "typing",
+        ClientMsg::History { .. } => "history",
+        ClientMsg::Nick { .. } => "nick",
+        ClientMsg::Ping => "ping",
+        ClientMsg::Reauth { .. } => "reauth",
+    }
+}
+
+/// Like [`client_type`], for server frames.
+fn server_type(msg: &ServerMsg) -> &'static str {
+    match msg {
+        ServerMsg::Welcome { .. } => "welcome",
+        ServerMsg::Joined { .. } => "joined",
+        ServerMsg::Message(_) => "message",
+        ServerMsg::Ack { .. } => "ack",
+        ServerMsg::Presence { .. } => "presence",
+        ServerMsg::Typing { .. } => "typing",
+        ServerMsg::History { .. } => "history",
+        ServerMsg::Error { .. } => "error",
+        ServerMsg::Pong => "pong",
+        ServerMsg::TokenExpiring { .. } => "token_expiring",
+    }
+}
+
 #[test]
 fn every_frame_type_has_an_example() {
     let client: BTreeSet<String> = examples("client").iter().map(|j| frame_type(j)).collect();
     let server: BTreeSet<String> = examples("server").iter().map(|j| frame_type(j)).collect();
-    let all_client = [
-        "hello", "join", "leave", "send", "typing", "history", "nick", "ping", "reauth",
-    ];
-    let all_server = [
-        "welcome",
-        "joined",
-        "message",
-        "ack",
-        "presence",
-        "typing",
-        "history",
-        "error",
-        "pong",
-        "token_expiring",
-    ];
-    for t in all_client {
+    let all_client = client_frame_types();
+    let all_server = server_frame_types();
+    assert!(all_client.contains("hello") && all_server.contains("welcome"));
+    for t in &all_client {
         assert!(client.contains(t), "client frame {t} has no example");
     }
-    for t in all_server {
+    for t in &all_server {
         assert!(server.contains(t), "server frame {t} has no example");
     }
 }
 
 #[test]
+fn each_example_is_the_frame_its_type_names() {
+    let mut named = BTreeSet::new();
+    for json in examples("client") {
+        let msg = ClientMsg::decode(&json).unwrap();
+        assert_eq!(client_type(&msg), frame_type(&json), "{json}");
+        named.insert(client_type(&msg).to_string());
+    }
+    assert_eq!(named, client_frame_types());
+    let mut named = BTreeSet::new();
+    for json in examples("server") {
+        let msg = ServerMsg::decode(&json).unwrap();
+        assert_eq!(server_type(&msg), frame_type(&json), "{json}");
+        named.insert(server_type(&msg).to_string());
+    }
+    assert_eq!(named, server_frame_types());
+}
+
+#[test]
 fn every_error_code_is_documented() {
+    // The codes serde knows, from the enum itself, are exactly `ALL`.
+    let err = serde_json::from_str::<ErrorCode>(r#""no-such-code""#).unwrap_err();
+    let from_enum = wire_names(err.to_string());
+    let listed: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    assert_eq!(listed, from_enum, "ErrorCode::ALL misses a variant");
     for code in ErrorCode::ALL {
         let row = format!("| `{}` |", code.as_str());
         assert!(
@@ -119,21 +195,75 @@ fn every_error_code_is_documented() {
     }
 }
 
+/// Every `pub const NAME: u16 = CODE;` in `shared::close`, read from the
+/// source, so a constant added there is checked without being listed here.
+fn close_codes() -> Vec<(String, u16)> {
+    const SOURCE: &str = include_str!("../src/protocol.rs");
+    let module = SOURCE
+        .split_once("pub mod close {")
+        .expect("protocol.rs has `pub mod close`")
+        .1
+        .split_once("\n}")
+        .expect("the close module ends")
+        .0;
+    module
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub const "))
+        .map(|decl| {
+            let (name, rest) = decl.split_once(": u16 = ").expect("close codes are u16");
+            let code = rest.trim_end_matches(';').parse().expect("a number");
+            (name.to_string(), code)
+        })
+        .collect()
+}
+
 #[test]
 fn every_close_code_is_documented() {
     use shared::close::*;
-    for code in [
-        GOING_AWAY,
-        MESSAGE_TOO_BIG,
-        SLOW_CONSUMER,
-        IDLE_TIMEOUT,
-        UNAUTHORIZED,
-        FLOODING,
-        TOKEN_EXPIRED,
-    ] {
+    let codes = close_codes();
+    // The reading of the source finds what the compiler sees.
+    assert!(codes.contains(&("SLOW_CONSUMER".into(), SLOW_CONSUMER)));
+    assert!(codes.contains(&("GOING_AWAY".into(), GOING_AWAY)));
+    assert!(codes.len() >= 6, "{codes:?}");
+    for (name, code) in codes {
         assert!(
             PROTOCOL_MD.contains(&format!("| {code} |")),
-            "close code {code} is not documented"
+            "close code {name} ({code}) is not documented"
         );
+    }
+}
+
+/// Adds a field no version of the protocol has, at the top level and in
+/// every nested object.
+fn with_unknown_fields(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut map: serde_json::Map<String, Value> = map
+                .into_iter()
+                .map(|(k, v)| (k, with_unknown_fields(v)))
+                .collect();
+            map.insert("x_from_the_future".into(), serde_json::json!({"n": 1}));
+            Value::Object(map)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(with_unknown_fields).collect()),
+        other => other,
+    }
+}
+
+/// "Clients must ignore fields they do not know" (and so does the relay):
+/// every documented frame, with an unknown field added everywhere, decodes
+/// to the same frame, in both directions.
+#[test]
+fn unknown_fields_are_ignored_both_ways() {
+    for json in examples("client") {
+        let extended = with_unknown_fields(serde_json::from_str(&json).unwrap()).to_string();
+        let decoded =
+            ClientMsg::decode(&extended).unwrap_or_else(|e| panic!("{extended}: {}", e.message));
+        assert_eq!(decoded, ClientMsg::decode(&json).unwrap(), "{extended}");
+    }
+    for json in examples("server") {
+        let extended = with_unknown_fields(serde_json::from_str(&json).unwrap()).to_string();
+        let decoded = ServerMsg::decode(&extended).unwrap_or_else(|e| panic!("{extended}: {e}"));
+        assert_eq!(decoded, ServerMsg::decode(&json).unwrap(), "{extended}");
     }
 }

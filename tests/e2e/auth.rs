@@ -217,3 +217,80 @@ async fn public_keys_verify_rs256_and_eddsa_and_refuse_algorithm_confusion() {
         relay.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn with_a_token_hello_nick_and_resume_are_ignored() {
+    let relay = hs256_relay().await;
+    let url = relay.ws_url();
+    let token = |sub: &str, name: &str| {
+        hs256(
+            json!({"sub": sub, "name": name, "exp": now() + 600}),
+            SECRET,
+        )
+    };
+    // Someone else's resume token and another nick, beside a valid token.
+    let mut ada = Client::connect(&url).await.unwrap();
+    let ServerMsg::Welcome { .. } = ada.hello_with_token(&token("u-ada", "Ada")).await.unwrap()
+    else {
+        panic!("expected welcome")
+    };
+    let mut grace = Client::connect(&url).await.unwrap();
+    grace
+        .send(&shared::ClientMsg::Hello {
+            nick: Some(shared::Nick::new("Impostor").unwrap()),
+            resume: ada.resume.clone(),
+            token: Some(token("u-grace", "Grace")),
+        })
+        .await
+        .unwrap();
+    let ServerMsg::Welcome { user, .. } = grace.recv().await.unwrap() else {
+        panic!("expected welcome")
+    };
+    assert_eq!(
+        (user.id.0.as_str(), user.nick.as_str()),
+        ("u-grace", "Grace")
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn thirty_seconds_of_clock_skew_are_tolerated_and_no_more() {
+    let relay = hs256_relay().await;
+    let url = relay.ws_url();
+    // Expired 20 s ago by our clock: within the skew.
+    let token = hs256(json!({"sub": "u", "name": "a", "exp": now() - 20}), SECRET);
+    let mut client = Client::connect(&url).await.unwrap();
+    let reply = client.hello_with_token(&token).await.unwrap();
+    assert!(matches!(reply, ServerMsg::Welcome { .. }), "{reply:?}");
+    // Expired 40 s ago: refused.
+    refused(
+        &url,
+        &hs256(json!({"sub": "u", "name": "a", "exp": now() - 40}), SECRET),
+    )
+    .await;
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_secret_under_32_bytes_stops_the_relay_at_startup() {
+    let port = tests::relay::free_port().unwrap().to_string();
+    let out = tests::relay::run_relay(&[
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+        "--store",
+        "memory",
+        "--auth-secret",
+        &"s".repeat(31),
+    ])
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // 32 bytes are enough.
+    let mut config = Config::for_tests();
+    config.auth_secret = Some("s".repeat(32));
+    let relay = InProcessRelay::start(config).await;
+    relay.wait_ready().await.unwrap();
+    relay.stop().await.unwrap();
+}

@@ -1,11 +1,14 @@
 //! The durable store through the real binary: restarts, a `kill -9` under
 //! load, and the data directories a relay must refuse.
 
-use std::{collections::HashMap, path::Path, process::Output};
+use std::{collections::HashMap, path::Path};
 
-use relay::{config::StoreKind, Config};
 use shared::{ChatMessage, ServerMsg};
-use tests::{client::history_seqs, relay::free_port, Client, InProcessRelay, RelayProcess, WAIT};
+use tests::{
+    client::history_seqs,
+    relay::{export, free_port, run_relay},
+    Client, RelayProcess, WAIT,
+};
 use tokio::sync::mpsc;
 
 fn relay_args(dir: &Path) -> Vec<String> {
@@ -25,36 +28,6 @@ async fn spawn(dir: &Path) -> RelayProcess {
     let args = relay_args(dir);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     RelayProcess::spawn(&args).await.unwrap()
-}
-
-/// Runs `palaver-relay` with `args` to completion (bounded by [`WAIT`]).
-async fn run_relay(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(tests::binary("palaver-relay"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(WAIT, child)
-        .await
-        .expect("palaver-relay finishes within the wait")
-        .unwrap()
-}
-
-/// Every stored message of `name`, through the `export` tool.
-async fn export(dir: &Path, name: &str) -> Vec<ChatMessage> {
-    let dir = dir.display().to_string();
-    let out = run_relay(&["export", "--room", name, "--data-dir", &dir]).await;
-    assert!(
-        out.status.success(),
-        "export failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("export prints ChatMessage JSON lines"))
-        .collect()
 }
 
 async fn stop(mut relay: RelayProcess) {
@@ -127,26 +100,44 @@ struct Sent {
 }
 
 /// One client of the crash test: sends until the relay dies, reporting
-/// each acked message.
+/// each acked message. Only the end of the connection counts as the relay
+/// dying: an `error` frame (an `unavailable` before the kill) fails the
+/// test, and so does a relay that stops answering without closing.
 async fn steady_sender(url: String, name: String, progress: mpsc::UnboundedSender<()>) -> Sent {
     let mut client = Client::hello(&url, &name).await.unwrap();
     client.join("crash", None).await.unwrap();
     let mut acked = Vec::new();
     for i in 0.. {
         let id = format!("{name}-{i}");
-        match client.say_acked("crash", &id, &id).await {
-            Ok(seq) => {
-                acked.push((id, seq));
-                let _ = progress.send(());
-            }
-            Err(_) => {
-                return Sent {
-                    name,
-                    resume: client.resume.clone().unwrap(),
-                    acked,
-                    in_flight: id,
+        let died = match client.say("crash", &id, &id).await {
+            Err(err) => Some(err),
+            Ok(()) => loop {
+                match client.recv().await {
+                    Ok(ServerMsg::Ack { client_id, seq, .. }) if client_id.as_str() == id => {
+                        acked.push((id.clone(), seq));
+                        let _ = progress.send(());
+                        break None;
+                    }
+                    Ok(ServerMsg::Error { code, .. }) => {
+                        panic!("{id} was refused ({code:?}) while the relay was up")
+                    }
+                    Ok(_) => continue,
+                    Err(err) => break Some(err),
                 }
-            }
+            },
+        };
+        if let Some(err) = died {
+            let err = err.to_string();
+            assert!(
+                !err.starts_with("no frame within"),
+                "the relay stopped answering {name} without closing: {err}"
+            );
+            return Sent {
+                name,
+                resume: client.resume.clone().unwrap(),
+                acked,
+                in_flight: id,
+            };
         }
     }
     unreachable!()
@@ -333,32 +324,4 @@ async fn a_data_dir_that_cannot_be_created_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot use the data directory"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[tokio::test]
-async fn in_process_sqlite_relay_serves_since_and_paging() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests();
-    config.store = StoreKind::Sqlite;
-    config.data_dir = dir.path().to_path_buf();
-    config.rate_limit = 0;
-    let relay = InProcessRelay::start(config).await;
-    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
-    alice.join("general", None).await.unwrap();
-    for i in 1..=12 {
-        assert_eq!(
-            alice
-                .say_acked("general", &format!("m{i}"), &format!("c{i}"))
-                .await
-                .unwrap(),
-            i
-        );
-    }
-    assert_eq!(alice.say_acked("general", "m1", "c1").await.unwrap(), 1);
-    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
-    let joined = bob.join("general", Some(9)).await.unwrap();
-    assert_eq!(history_seqs(&joined), [10, 11, 12]);
-    let page = bob.history("general", Some(10), Some(4)).await.unwrap();
-    assert_eq!(history_seqs(&page), [6, 7, 8, 9]);
-    relay.stop().await.unwrap();
 }

@@ -191,14 +191,19 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
                     break;
                 }
             }
-            client.expect_close().await
+            client.expect_end_within(2 * WAIT).await
         }
     });
-    for code in join_all(floods).await.into_iter().flatten() {
-        assert!(
-            [close::FLOODING, close::SLOW_CONSUMER].contains(&code),
-            "{code}"
-        );
+    // Every flooder is disconnected (a timeout fails the test); the code
+    // is checked whenever the close frame made it through.
+    for ending in join_all(floods).await {
+        let ending = ending.expect("a flooder stays connected");
+        if let Some(code) = ending {
+            assert!(
+                [close::FLOODING, close::SLOW_CONSUMER].contains(&code),
+                "{code}"
+            );
+        }
     }
     assert_eq!(dropped().await - dropped_before, 5);
     bystanders.still_chatting("frame flood").await;
@@ -235,7 +240,10 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     eprintln!("hostile | send flood: {acked} of 1200 acked");
     assert_eq!(stored, acked as u64);
     // Per connection a burst of 10; per room a burst of 100 plus 50/s.
+    // The room's burst gets through whole: each of the 30 may send 10 at
+    // once, 300 in all, more than the room takes.
     assert!(acked <= 300, "{acked} messages got through");
+    assert!(acked >= 100, "only {acked} messages got through");
     assert!(
         relay
             .metric("palaver_room_rate_limited_total")
@@ -259,11 +267,15 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
             let _ = client
                 .send_raw(Message::Text("x".repeat(1024 * 1024).into()))
                 .await;
-            client.expect_close().await
+            client.expect_end_within(2 * WAIT).await
         }
     });
-    for code in join_all(oversized).await.into_iter().flatten() {
-        assert_eq!(code, close::MESSAGE_TOO_BIG);
+    for ending in join_all(oversized).await {
+        // The close frame may be lost to the reset of a socket closed with
+        // the frame's rest unread; the connection must end either way.
+        if let Some(code) = ending.expect("an oversized frame is not read") {
+            assert_eq!(code, close::MESSAGE_TOO_BIG);
+        }
     }
     bystanders.still_chatting("oversized frames").await;
     report.check(
@@ -388,14 +400,18 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
         let url = url.clone();
         async move {
             let mut client = attacker(&url, n).await;
-            client.expect_close().await
+            // The first-frame timeout is 10 s; wait twice as long.
+            client.expect_close_within(2 * WAIT).await
         }
     });
     let (_, silent) = tokio::join!(join_all(half_open), join_all(silent));
-    for code in silent.into_iter().flatten() {
-        // `expect_close` waits WAIT (10 s), the same as the first-frame
-        // timeout: a close seen just after is missed, not wrong.
-        assert_eq!(code, close::IDLE_TIMEOUT);
+    for code in silent {
+        // Silent clients sent nothing, so nothing resets their socket:
+        // every one gets its close frame.
+        assert_eq!(
+            code.expect("a silent client is closed"),
+            close::IDLE_TIMEOUT
+        );
     }
     assert!(relay.metric("palaver_header_timeouts_total").await.unwrap() >= 100);
     bystanders

@@ -153,6 +153,14 @@ async fn chromium_finds_the_app_installable_and_it_works_offline() {
         .await
         .unwrap();
     alice.screenshot("pwa-offline-alice").await.unwrap();
+    // The unsent message is kept across a reload, still offline: the page
+    // shows it again from its stored outbox, and sends it when back.
+    alice.client.refresh().await.unwrap();
+    alice.find("[data-testid=composer-input]").await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "written offline")
+        .await
+        .unwrap();
 
     // Back online: the outbox is delivered exactly once.
     let _relay = relay_serving_app(Some(port), data.path()).await.unwrap();

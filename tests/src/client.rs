@@ -241,18 +241,42 @@ impl Client {
 
     /// Waits for the relay to close the connection; returns the close code.
     pub async fn expect_close(&mut self) -> anyhow::Result<u16> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.expect_close_within(WAIT).await
+    }
+
+    /// Like [`Client::expect_close`], with its own bound.
+    pub async fn expect_close_within(&mut self, wait: Duration) -> anyhow::Result<u16> {
+        match self.expect_end_within(wait).await? {
+            Some(code) => Ok(code),
+            None => bail!("the connection ended without a close frame"),
+        }
+    }
+
+    /// Waits for the connection to end: `Some(code)` for a close frame,
+    /// `None` when it ended without one (a TCP reset, as when the relay
+    /// closes a socket with unread data in it). An error only when it is
+    /// still open after `wait`.
+    pub async fn expect_end_within(&mut self, wait: Duration) -> anyhow::Result<Option<u16>> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let next = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
-                .map_err(|_| anyhow!("the relay did not close the connection within {WAIT:?}"))?;
+                .map_err(|_| anyhow!("the relay did not close the connection within {wait:?}"))?;
             match next {
-                Some(Ok(Message::Close(Some(frame)))) => return Ok(frame.code.into()),
-                Some(Ok(Message::Close(None))) => bail!("closed without a code"),
+                Some(Ok(Message::Close(Some(frame)))) => return Ok(Some(frame.code.into())),
+                Some(Ok(Message::Close(None))) | Some(Err(_)) | None => return Ok(None),
                 Some(Ok(_)) => continue,
-                Some(Err(err)) => bail!("connection failed before a close frame: {err}"),
-                None => bail!("connection ended without a close frame"),
             }
+        }
+    }
+
+    /// The next frame of any kind, pings included (which this client
+    /// answers as it reads, like a browser), within `wait`.
+    pub async fn recv_raw_within(&mut self, wait: Duration) -> anyhow::Result<Message> {
+        match tokio::time::timeout(wait, self.ws.next()).await {
+            Err(_) => bail!("no frame within {wait:?}"),
+            Ok(None) => bail!("connection closed"),
+            Ok(Some(frame)) => Ok(frame?),
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod conformance;
 pub mod nats;
 pub mod relay;
 

@@ -180,6 +180,39 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// How many client connections named `name` this server has now (its
+    /// monitoring endpoint's `/connz`). A relay's connection is named
+    /// `palaver-relay`; this is how a test knows which node a relay uses.
+    pub async fn connections_named(&self, name: &str) -> anyhow::Result<usize> {
+        let monitor: SocketAddr = ([127, 0, 0, 1], self.monitor_port).into();
+        let (code, body) = http_get(monitor, "/connz").await?;
+        anyhow::ensure!(code == 200, "/connz answered {code}");
+        let connz: serde_json::Value = serde_json::from_str(&body).context("/connz is JSON")?;
+        Ok(connz["connections"]
+            .as_array()
+            .map(|all| all.iter().filter(|c| c["name"] == name).count())
+            .unwrap_or(0))
+    }
+
+    /// Waits (within [`WAIT`]) until this server has `n` connections named
+    /// `name`.
+    pub async fn wait_connections(&self, name: &str, n: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let now = self.connections_named(name).await?;
+            if now == n {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "nats-server on port {} has {now} {name} connections, not {n}",
+                    self.port
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Kills the server with SIGKILL and waits for it to exit.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

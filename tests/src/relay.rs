@@ -1,10 +1,16 @@
 //! Starting relays for tests: in process (fast, on port 0) or as a child
 //! process of the real `palaver-relay` binary (for signals and crashes).
 
-use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::{Output, Stdio},
+    time::Duration,
+};
 
 use anyhow::{bail, Context};
 use relay::Config;
+use shared::ChatMessage;
 use tokio::{
     net::TcpListener,
     process::{Child, Command},
@@ -265,4 +271,36 @@ pub async fn http_get_with_headers(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     Ok((code, headers, body.to_string()))
+}
+
+/// Runs `palaver-relay` with `args` to completion (bounded by [`WAIT`]):
+/// its operator tools, or a start that must fail.
+pub async fn run_relay(args: &[&str]) -> Output {
+    let child = Command::new(crate::binary("palaver-relay"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(WAIT, child)
+        .await
+        .expect("palaver-relay finishes within the wait")
+        .expect("palaver-relay runs")
+}
+
+/// Every stored message of `room` in the data directory `dir`, oldest
+/// first, through the `export` tool.
+pub async fn export(dir: &Path, room: &str) -> Vec<ChatMessage> {
+    let dir = dir.display().to_string();
+    let out = run_relay(&["export", "--room", room, "--data-dir", &dir]).await;
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("export prints UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("export prints ChatMessage JSON lines"))
+        .collect()
 }

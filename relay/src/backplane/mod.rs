@@ -60,8 +60,7 @@ fn room_subject(room: &RoomName) -> String {
 
 /// Connects to NATS (in the background, retrying forever, so a relay
 /// started while NATS is down comes up when NATS does) and starts the
-/// backplane's tasks. Returns the store and the accounts engine the relay
-/// uses.
+/// backplane's tasks. Returns the store the relay uses.
 pub async fn start(
     config: &Config,
     hub: Arc<Hub>,
@@ -69,6 +68,36 @@ pub async fn start(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Arc<JetStreamStore>, Arc<NatsAccounts>)> {
+    let (client, store) = connect(config, deliver, tracker, shutdown).await?;
+    let accounts = Arc::new(NatsAccounts::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    accounts.clone().spawn(tracker, shutdown.clone());
+    presence::spawn(client, hub, tracker, shutdown.clone());
+    Ok((store, accounts))
+}
+
+/// The JetStream store alone, without presence and the accounts
+/// directory: what
+/// [`start`] builds on, and what the store conformance tests run against
+/// (the same suite as the other engines, through the `Store` trait). It
+/// consumes the stream until `shutdown`.
+pub async fn start_store(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<JetStreamStore>> {
+    Ok(connect(config, deliver, tracker, shutdown).await?.1)
+}
+
+async fn connect(
+    config: &Config,
+    deliver: Deliver,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
     let events_servers = servers.clone();
     // Told on every (re)connection, so the stream consumer starts afresh
@@ -114,13 +143,7 @@ pub async fn start(
         connected,
     ));
     store.clone().spawn(tracker, shutdown.clone(), servers);
-    let accounts = Arc::new(NatsAccounts::new(
-        async_nats::jetstream::new(client.clone()),
-        config,
-    ));
-    accounts.clone().spawn(tracker, shutdown.clone());
-    presence::spawn(client, hub, tracker, shutdown.clone());
-    Ok((store, accounts))
+    Ok((client, store))
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! message is encoded before the hub's lock is taken; presence frames are
 //! encoded under it (see `rooms`). A recipient whose queue is full is kicked
 //! as a slow consumer instead of slowing the room; one still waiting for its
-//! `joined` buffers the frame instead, up to a cap.
+//! `joined` buffers the frame instead, up to a cap, past which it is kicked
+//! (and counted) as a slow consumer too.
 
 use std::sync::Arc;
 
-use shared::{close, protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
+use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
 
 use super::{Hub, Room};
 use crate::peer::{encode, Frame};
@@ -59,8 +60,13 @@ impl Hub {
                 match &mut sub.pending {
                     Some(pending) => {
                         pending.push((seq, frame.clone()));
-                        if pending.len() > self.pending_cap {
-                            sub.peer.kick.kick(close::SLOW_CONSUMER);
+                        if pending.len() > self.pending_cap
+                            && sub.peer.kick.slow_consumer(&self.metrics)
+                        {
+                            tracing::info!(
+                                conn = sub.peer.conn,
+                                "slow consumer disconnected (joined while its room was busy)"
+                            );
                         }
                     }
                     None => sub.peer.push(frame.clone(), &self.metrics),
@@ -69,5 +75,100 @@ impl Hub {
             }
         }
         self.metrics.frames_out.add(sent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shared::{close, ChatMessage, RoomName, Text, UserId};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::tests::user;
+    use crate::{
+        hub::Hub,
+        metrics::Metrics,
+        peer::{encode, Backlog, Kick, Peer},
+    };
+
+    fn message(room: &RoomName, seq: u64) -> Arc<ChatMessage> {
+        Arc::new(ChatMessage {
+            room: room.clone(),
+            seq,
+            from: user("u-b", "bob"),
+            text: Text::new("busy").unwrap(),
+            ts: 0,
+            client_id: None,
+        })
+    }
+
+    #[test]
+    fn a_joiner_whose_pending_frames_overflow_is_dropped_and_counted() {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(metrics.clone(), 4);
+        let (tx, mut rx) = mpsc::channel(64);
+        let peer = Peer {
+            conn: 1,
+            tx,
+            kick: Arc::new(Kick::new(CancellationToken::new())),
+            backlog: Arc::new(Backlog::new(0)),
+        };
+        let room = RoomName::new("busy").unwrap();
+        hub.join(&room, &user("u-a", "alice"), &peer, 0).unwrap();
+        // Its history is being read: messages wait, up to the cap.
+        for seq in 1..=4 {
+            hub.deliver(&message(&room, seq));
+        }
+        assert!(!peer.kick.token.is_cancelled());
+        assert!(rx.try_recv().is_err(), "nothing before joined");
+        hub.deliver(&message(&room, 5));
+        assert!(peer.kick.token.is_cancelled());
+        assert_eq!(peer.kick.code(), close::SLOW_CONSUMER);
+        assert_eq!(metrics.slow_consumers.get(), 1);
+        // Counted once, however many more arrive.
+        hub.deliver(&message(&room, 6));
+        assert_eq!(metrics.slow_consumers.get(), 1);
+    }
+
+    #[test]
+    fn a_joiner_within_the_cap_gets_joined_then_what_its_history_lacks() {
+        let hub = Hub::new(Arc::new(Metrics::default()), 4);
+        let (tx, mut rx) = mpsc::channel(64);
+        let peer = Peer {
+            conn: 1,
+            tx,
+            kick: Arc::new(Kick::new(CancellationToken::new())),
+            backlog: Arc::new(Backlog::new(0)),
+        };
+        let room = RoomName::new("busy").unwrap();
+        let alice = user("u-a", "alice");
+        hub.join(&room, &alice, &peer, 0).unwrap();
+        for seq in 1..=4 {
+            hub.deliver(&message(&room, seq));
+        }
+        // Its history read ended at 2: 3 and 4 follow `joined`, once.
+        hub.complete_join(
+            &room,
+            &UserId("u-a".into()),
+            1,
+            encode(&shared::ServerMsg::Pong),
+            2,
+        );
+        hub.deliver(&message(&room, 5));
+        let mut got = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            got.push(shared::ServerMsg::decode(frame.into_text().as_str()).unwrap());
+        }
+        let seqs: Vec<Option<u64>> = got
+            .iter()
+            .map(|m| match m {
+                shared::ServerMsg::Message(m) => Some(m.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs, [None, Some(3), Some(4), Some(5)]);
+        assert!(!peer.kick.token.is_cancelled());
     }
 }

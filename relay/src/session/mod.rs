@@ -59,6 +59,7 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
         peer.kick.clone(),
         backlog,
         state.config.ping_interval(),
+        state.metrics.clone(),
     ));
     let mut session = Session::new(state.clone(), peer);
     session.query_token = token;

@@ -12,7 +12,10 @@ use futures_util::{stream::SplitSink, SinkExt};
 use shared::close;
 use tokio::sync::mpsc;
 
-use crate::peer::{Backlog, Frame, Kick};
+use crate::{
+    metrics::Metrics,
+    peer::{Backlog, Frame, Kick},
+};
 
 /// How long one write may wait for a peer that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +30,7 @@ pub(super) async fn write_loop(
     kick: Arc<Kick>,
     backlog: Arc<Backlog>,
     ping_every: Duration,
+    metrics: Arc<Metrics>,
 ) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -44,8 +48,8 @@ pub(super) async fn write_loop(
             tracing::debug!("write failed: {err}");
             // A peer that does not take its frames within the timeout is
             // as slow as one whose queue overflows.
-            if err.is_timeout() {
-                kick.kick(close::SLOW_CONSUMER);
+            if err.is_timeout() && kick.slow_consumer(&metrics) {
+                tracing::info!("slow consumer disconnected (a write made no progress)");
             }
             kick.token.cancel();
             return;
