@@ -8,8 +8,11 @@
 //! and, optionally, `rooms`: the only rooms the user may join. Without
 //! either flag the relay is anonymous, as before, and no token is read.
 //!
-//! The token is checked once, when the connection identifies itself; a
-//! session may outlive its token's expiry, a reconnect needs a fresh one.
+//! Optional checks: `aud` must hold `--auth-audience`, `iss` must equal
+//! `--auth-issuer`. A connection lives as long as its token: shortly
+//! before `exp` the session sends `token_expiring`, the client answers with
+//! `reauth` and a fresh token for the same `sub`, and without one the
+//! session closes at `exp` (plus the leeway) with 4005.
 
 use std::collections::BTreeSet;
 
@@ -20,15 +23,25 @@ use shared::{Nick, RoomName, UserId};
 
 use crate::config::Config;
 
+/// Seconds of clock difference tolerated unless configured otherwise.
+const DEFAULT_LEEWAY_SECS: u64 = 30;
 /// Longest `sub` accepted, in bytes: it becomes a user id every peer sees.
 const MAX_SUB_BYTES: usize = 128;
-/// Seconds of clock difference tolerated between the login service and the relay.
-const LEEWAY_SECS: u64 = 30;
 
 /// Checks connection tokens with the operator's key.
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+}
+
+/// What token mode checks beyond the signature (the flags
+/// `--auth-audience`, `--auth-issuer`, `--auth-leeway-secs`).
+#[derive(Debug, Clone)]
+pub struct Checks {
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    /// Seconds of clock difference tolerated with the login service.
+    pub leeway_secs: u64,
 }
 
 /// Who a valid token says the connection is.
@@ -38,6 +51,8 @@ pub struct Identity {
     pub nick: Nick,
     /// The rooms the user may join; `None` means any room.
     pub rooms: Option<BTreeSet<RoomName>>,
+    /// When the token expires, Unix seconds.
+    pub exp: u64,
 }
 
 /// Why a token was refused; the text goes into the `unauthorized` error.
@@ -49,6 +64,8 @@ pub enum AuthError {
     Expired,
     #[error("the token's signature is not valid for this relay")]
     BadSignature,
+    #[error("the token is for another audience or issuer than this relay's")]
+    WrongAudience,
     #[error("the token is malformed: {0}")]
     Malformed(String),
 }
@@ -57,6 +74,7 @@ pub enum AuthError {
 struct Claims {
     sub: String,
     name: String,
+    exp: u64,
     #[serde(default)]
     rooms: Option<Vec<String>>,
 }
@@ -64,19 +82,24 @@ struct Claims {
 impl Verifier {
     /// The verifier the configuration asks for, or `None` in anonymous mode.
     pub fn from_config(config: &Config) -> anyhow::Result<Option<Verifier>> {
+        let checks = Checks {
+            audience: config.auth_audience.clone(),
+            issuer: config.auth_issuer.clone(),
+            leeway_secs: config.auth_leeway_secs,
+        };
         if let Some(secret) = &config.auth_secret {
             anyhow::ensure!(
                 secret.len() >= 32,
                 "--auth-secret must be at least 32 bytes long to resist guessing"
             );
-            return Ok(Some(Verifier::hs256(secret.as_bytes())));
+            return Ok(Some(Verifier::hs256(secret.as_bytes()).with(&checks)));
         }
         if let Some(path) = &config.auth_public_key {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read --auth-public-key {}", path.display()))?;
             return Verifier::from_public_key_pem(&pem)
                 .with_context(|| format!("--auth-public-key {}", path.display()))
-                .map(Some);
+                .map(|verifier| Some(verifier.with(&checks)));
         }
         Ok(None)
     }
@@ -84,6 +107,26 @@ impl Verifier {
     /// HS256 with a shared secret.
     pub fn hs256(secret: &[u8]) -> Verifier {
         Verifier::new(DecodingKey::from_secret(secret), Algorithm::HS256)
+    }
+
+    /// Adds the audience, issuer and leeway checks.
+    pub fn with(mut self, checks: &Checks) -> Verifier {
+        self.validation.leeway = checks.leeway_secs;
+        if let Some(audience) = &checks.audience {
+            self.validation.set_audience(&[audience]);
+            self.validation.validate_aud = true;
+            self.validation.required_spec_claims.insert("aud".into());
+        }
+        if let Some(issuer) = &checks.issuer {
+            self.validation.set_issuer(&[issuer]);
+            self.validation.required_spec_claims.insert("iss".into());
+        }
+        self
+    }
+
+    /// The clock difference tolerated, also after `exp`.
+    pub fn leeway_secs(&self) -> u64 {
+        self.validation.leeway
     }
 
     /// RS256 for an RSA public key, EdDSA for an Ed25519 one; the PEM's
@@ -101,8 +144,8 @@ impl Verifier {
     fn new(key: DecodingKey, algorithm: Algorithm) -> Verifier {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        // The relay has no audience of its own to check (yet).
+        validation.leeway = DEFAULT_LEEWAY_SECS;
+        // Checked only with --auth-audience (see `with`).
         validation.validate_aud = false;
         Verifier { key, validation }
     }
@@ -114,6 +157,9 @@ impl Verifier {
                     ErrorKind::ExpiredSignature => AuthError::Expired,
                     ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
                         AuthError::BadSignature
+                    }
+                    ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
+                        AuthError::WrongAudience
                     }
                     _ => AuthError::Malformed(err.to_string()),
                 }
@@ -142,6 +188,7 @@ impl Verifier {
             id: UserId(claims.sub),
             nick,
             rooms,
+            exp: claims.exp,
         })
     }
 }

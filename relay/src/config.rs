@@ -299,6 +299,21 @@ pub struct Config {
     /// `rate_limited`. 0 = unlimited.
     #[arg(long, env = "PALAVER_NICKS_PER_MINUTE", default_value_t = 10)]
     pub nicks_per_minute: u32,
+
+    // Token lifetimes (accounts helper): kept together at the end.
+    /// Token mode: accept only tokens whose `aud` claim holds this value.
+    #[arg(long, env = "PALAVER_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+
+    /// Token mode: accept only tokens whose `iss` claim is this value.
+    #[arg(long, env = "PALAVER_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+
+    /// Token mode: seconds of clock difference tolerated between the login
+    /// service and the relay, for `exp` at login and for closing a
+    /// connection whose token expired (4005).
+    #[arg(long, env = "PALAVER_AUTH_LEEWAY", default_value_t = 30)]
+    pub auth_leeway_secs: u64,
 }
 
 /// The default of `--metrics-bind`: loopback, on a port no common service

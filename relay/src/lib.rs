@@ -153,20 +153,19 @@ fn spawn_presence_batches(state: &AppState) {
     });
 }
 
-/// Periodic work: expiring resume tokens, forgetting idle rate buckets.
+/// Periodic work: refreshing and expiring accounts (their own task),
+/// forgetting idle rate buckets.
 fn spawn_housekeeping(state: &AppState) {
-    let accounts = state.accounts.clone();
-    let ttl = state.config.resume_ttl();
+    state
+        .accounts
+        .spawn_refresher(&state.tracker, state.shutdown.clone());
     let token = state.shutdown.clone();
     let (handshakes, room_rates) = (state.handshakes.clone(), state.room_rates.clone());
-    // Often enough that a token expires within a few seconds of its TTL.
-    let period = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
     state.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(period);
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    accounts.expire_tokens(ttl);
                     handshakes.prune();
                     room_rates.prune();
                 }

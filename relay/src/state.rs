@@ -10,7 +10,7 @@ use shared::{protocol::Limits, RoomName};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    accounts::Accounts,
+    accounts::{AccountStore, Accounts, NoAccountStore, SqliteAccounts},
     auth::Verifier,
     backplane,
     config::{Config, StoreKind},
@@ -68,7 +68,6 @@ impl AppState {
             config.queue_len,
             config.big_rooms(),
         ));
-        let accounts = Arc::new(Accounts::new());
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
         let deliver: Deliver = {
             let (hub, faults) = (hub.clone(), faults.clone());
@@ -77,38 +76,41 @@ impl AppState {
                 hub.deliver(message)
             })
         };
-        let store: Arc<dyn Store> = match config.store {
+        // Each store comes with the accounts engine that lasts as long.
+        let (store, kept): (Arc<dyn Store>, Arc<dyn AccountStore>) = match config.store {
             _ if config.clustered() => {
-                backplane::start(
-                    &config,
-                    hub.clone(),
-                    &accounts,
-                    deliver,
-                    &tracker,
-                    &shutdown,
-                )
-                .await?
+                let (store, accounts) =
+                    backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
+                (store, accounts)
             }
-            StoreKind::Memory => Arc::new(MemoryStore::new(
-                config.history_limit,
-                config.dedup_window(),
-                deliver,
-            )),
-            StoreKind::Sqlite => Arc::new(SqliteStore::open(
-                SqliteOptions {
-                    data_dir: config.data_dir.clone(),
-                    sync: config.sync,
-                    dedup_window: config.dedup_window(),
-                    // Enough that a join's page of history is served from memory.
-                    cache_per_room: config.join_history.saturating_mul(2).max(64),
-                    retention_messages: config.retention_messages,
-                    retention_age: config.retention_age(),
-                    identity_ttl: config.resume_ttl(),
-                    room_idle: config.room_idle(),
-                },
-                deliver,
-            )?),
+            StoreKind::Memory => (
+                Arc::new(MemoryStore::new(
+                    config.history_limit,
+                    config.dedup_window(),
+                    deliver,
+                )),
+                Arc::new(NoAccountStore),
+            ),
+            StoreKind::Sqlite => {
+                let store = SqliteStore::open(
+                    SqliteOptions {
+                        data_dir: config.data_dir.clone(),
+                        sync: config.sync,
+                        dedup_window: config.dedup_window(),
+                        // Enough that a join's page of history is served from memory.
+                        cache_per_room: config.join_history.saturating_mul(2).max(64),
+                        retention_messages: config.retention_messages,
+                        retention_age: config.retention_age(),
+                        room_idle: config.room_idle(),
+                    },
+                    deliver,
+                )?;
+                // After the store, which locked and migrated the database.
+                let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;
+                (Arc::new(store), Arc::new(accounts))
+            }
         };
+        let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,
             config.max_conns_per_ip,

@@ -85,6 +85,12 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         active: Option<bool>,
     },
+    /// Token mode: a fresh signed token for this open connection, for the
+    /// same user (`sub`), so the session outlives the first token's `exp`.
+    /// Nothing answers success; a refused token gets an `error`.
+    Reauth {
+        token: String,
+    },
 }
 
 /// Who a user is, as every other user sees them.
@@ -215,6 +221,12 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         renamed: Vec<User>,
     },
+    /// Token mode: the connection's token expires at `exp` (Unix seconds);
+    /// send `reauth` with a fresh one before then, or the relay closes the
+    /// connection (4005). Sent once per token, shortly before `exp`.
+    TokenExpiring {
+        exp: u64,
+    },
     /// Any frame type this version of the crate does not know: a newer
     /// relay's. Clients must ignore it; the relay never sends it.
     #[serde(other)]
@@ -321,6 +333,8 @@ pub mod close {
     pub const UNAUTHORIZED: u16 = 4003;
     /// The client kept sending frames far beyond the rate limit.
     pub const FLOODING: u16 = 4004;
+    /// Token mode: the connection's token expired and no `reauth` came.
+    pub const TOKEN_EXPIRED: u16 = 4005;
 }
 
 /// A client frame the relay could not accept, with what to answer.

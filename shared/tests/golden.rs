@@ -104,7 +104,7 @@ fn client_frame_types() -> BTreeSet<String> {
 /// a newer relay's frames), so there is no error. The list is kept by hand,
 /// next to the exhaustive [`server_type`]; each name must be a real frame
 /// type, and the examples must name exactly these.
-const SERVER_FRAME_TYPES: [&str; 11] = [
+const SERVER_FRAME_TYPES: [&str; 12] = [
     "welcome",
     "joined",
     "message",
@@ -116,6 +116,7 @@ const SERVER_FRAME_TYPES: [&str; 11] = [
     "pong",
     "members",
     "presence_batch",
+    "token_expiring",
 ];
 
 fn server_frame_types() -> BTreeSet<String> {
@@ -144,6 +145,7 @@ fn client_type(msg: &ClientMsg) -> &'static str {
         ClientMsg::Ping => "ping",
         ClientMsg::Members { .. } => "members",
         ClientMsg::Focus { .. } => "focus",
+        ClientMsg::Reauth { .. } => "reauth",
     }
 }
 
@@ -161,6 +163,7 @@ fn server_type(msg: &ServerMsg) -> &'static str {
         ServerMsg::Pong => "pong",
         ServerMsg::Members { .. } => "members",
         ServerMsg::PresenceBatch { .. } => "presence_batch",
+        ServerMsg::TokenExpiring { .. } => "token_expiring",
         ServerMsg::Unknown => "unknown",
     }
 }

@@ -88,6 +88,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         }),
         nick().prop_map(|nick| ClientMsg::Nick { nick }),
         Just(ClientMsg::Ping),
+        any::<String>().prop_map(|token| ClientMsg::Reauth { token }),
     ]
 }
 
@@ -157,6 +158,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 reference
             }),
         Just(ServerMsg::Pong),
+        any::<u64>().prop_map(|exp| ServerMsg::TokenExpiring { exp }),
     ]
 }
 

@@ -16,6 +16,7 @@ mod durable;
 mod fanout;
 mod frame_budget;
 mod hostile;
+mod identities;
 mod keyboard;
 mod limits;
 mod loading;

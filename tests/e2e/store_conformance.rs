@@ -19,7 +19,6 @@ struct Memory;
 impl Engine for Memory {
     const DURABLE: bool = false;
     const CONTIGUOUS: bool = true;
-    const KEEPS_IDENTITIES: bool = false;
 
     async fn open(&mut self, deliver: Deliver) -> Arc<dyn Store> {
         let config = Config::for_tests();
@@ -43,7 +42,6 @@ struct Sqlite {
 impl Engine for Sqlite {
     const DURABLE: bool = true;
     const CONTIGUOUS: bool = true;
-    const KEEPS_IDENTITIES: bool = true;
 
     async fn open(&mut self, deliver: Deliver) -> Arc<dyn Store> {
         let mut options = SqliteOptions::new(self.dir.path());
@@ -64,7 +62,6 @@ struct JetStream {
 impl Engine for JetStream {
     const DURABLE: bool = true;
     const CONTIGUOUS: bool = false;
-    const KEEPS_IDENTITIES: bool = false;
 
     async fn open(&mut self, deliver: Deliver) -> Arc<dyn Store> {
         self.stop.cancel();
@@ -131,11 +128,6 @@ macro_rules! conformance {
             #[tokio::test]
             async fn pages_after_and_before() {
                 super::pages_after_and_before(&mut super::$engine().await).await;
-            }
-
-            #[tokio::test]
-            async fn keeps_resume_identities() {
-                super::keeps_resume_identities(&mut super::$engine().await).await;
             }
         }
     };

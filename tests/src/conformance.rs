@@ -5,7 +5,7 @@
 //! SQLite and JetStream (a real nats-server), through `relay::store::Store`.
 //!
 //! Where engines legitimately differ, the engine says so ([`Engine::DURABLE`],
-//! [`Engine::CONTIGUOUS`], [`Engine::KEEPS_IDENTITIES`]) and the behaviour
+//! [`Engine::CONTIGUOUS`]) and the behaviour
 //! checks the stronger promise only where it is made.
 
 use std::{
@@ -28,8 +28,6 @@ pub trait Engine {
     /// gaps where other rooms' messages sit, as JetStream's stream
     /// sequence does).
     const CONTIGUOUS: bool;
-    /// `save_identity`/`load_identity` keep resume tokens (across restarts).
-    const KEEPS_IDENTITIES: bool;
 
     /// Opens the store over the engine's data, delivering to `deliver`,
     /// ready to take writes. Opening again is a restart: the caller drops
@@ -295,39 +293,5 @@ pub async fn pages_after_and_before<E: Engine>(engine: &mut E) {
         assert_eq!(page[0].text.as_str(), "p12");
         assert_eq!(page[0].from, user("alice"));
         assert_eq!(page[0].client_id.as_ref().unwrap().as_str(), "p12");
-    }
-}
-
-/// Resume identities: a saved token gives its user back (after a
-/// restart too) on engines that keep them; an unknown token gives none.
-/// The others keep nothing (JetStream keeps tokens in its accounts
-/// bucket, outside the store).
-pub async fn keeps_resume_identities<E: Engine>(engine: &mut E) {
-    let s = Opened::new(engine).await;
-    let alice = user("alice");
-    let hour = Duration::from_secs(3600);
-    s.store.save_identity("token-a", &alice);
-    let loaded = if E::KEEPS_IDENTITIES {
-        // Saving does not wait; the load sees it soon after.
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            match s.store.load_identity("token-a", hour).await.unwrap() {
-                Some(user) => break Some(user),
-                None if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                None => break None,
-            }
-        }
-    } else {
-        s.store.load_identity("token-a", hour).await.unwrap()
-    };
-    assert_eq!(loaded, E::KEEPS_IDENTITIES.then(|| alice.clone()));
-    assert_eq!(s.store.load_identity("no-such", hour).await.unwrap(), None);
-    if E::KEEPS_IDENTITIES && E::DURABLE {
-        drop(s);
-        let s = Opened::new(engine).await;
-        let loaded = s.store.load_identity("token-a", hour).await.unwrap();
-        assert_eq!(loaded, Some(alice));
     }
 }

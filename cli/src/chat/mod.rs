@@ -13,6 +13,7 @@
 //! stdin has ended and every message is acked by the relay.
 
 mod output;
+mod token;
 
 use std::{io::IsTerminal, time::Duration};
 
@@ -46,6 +47,11 @@ pub struct Args {
     /// Print each message as one JSON line (the protocol's `message` frame).
     #[arg(long)]
     json: bool,
+    /// Token mode: a shell command that prints a fresh connection token,
+    /// run before each connection and when the relay warns that the token
+    /// expires (the new one is sent in `reauth`).
+    #[arg(long, env = "PALAVER_TOKEN_CMD")]
+    token_cmd: Option<String>,
 }
 
 /// What the reader tasks tell the driver.
@@ -99,6 +105,8 @@ struct Driver {
     stdin_done: bool,
     /// A message was refused or a line could not be sent.
     failed: bool,
+    /// `--token-cmd`, in token mode.
+    token_cmd: Option<String>,
 }
 
 impl Driver {
@@ -128,6 +136,7 @@ impl Driver {
             events,
             stdin_done: false,
             failed: false,
+            token_cmd: args.token_cmd.clone(),
         })
     }
 
@@ -232,8 +241,27 @@ impl Driver {
         });
         // Only `hello`: on `welcome` the model returns the joins (each with
         // `since`, or without when the relay forgot us) and the outbox.
-        let frames = self.client.connected();
+        let mut frames = self.client.connected();
+        if let Some(fresh) = self.fresh_token().await {
+            for frame in &mut frames {
+                if let ClientMsg::Hello { token, .. } = frame {
+                    *token = Some(fresh.clone());
+                }
+            }
+        }
         self.write(frames).await;
+    }
+
+    /// A token from `--token-cmd`, if there is one; a failure is told.
+    async fn fresh_token(&mut self) -> Option<String> {
+        let command = self.token_cmd.as_deref()?;
+        match token::fetch(command).await {
+            Ok(token) => Some(token),
+            Err(err) => {
+                self.out.status(&format!("{err:#}"));
+                None
+            }
+        }
     }
 
     fn failed_to_connect(&mut self, err: &str) {
@@ -284,6 +312,14 @@ impl Driver {
                 return;
             }
         };
+        // Token mode: the relay warns before the token expires; a fresh one
+        // from --token-cmd keeps the connection (not a model change).
+        if let ServerMsg::TokenExpiring { .. } = msg {
+            if let Some(token) = self.fresh_token().await {
+                self.write([ClientMsg::Reauth { token }]).await;
+            }
+            return;
+        }
         let applied = self.client.apply(msg, now_ms());
         for change in &applied.changes {
             self.show(change);

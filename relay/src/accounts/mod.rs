@@ -1,277 +1,323 @@
-//! Who a connection is: accounts and their resume tokens.
+//! Who a connection is: accounts, their resume tokens, expiry and refresh.
 //!
-//! Each account is a user id, a nick and one resume token. A client that
-//! says `hello` with the token it got in `welcome` is the same user again
-//! (and its resends are recognised as its own). A token keeps working while
-//! the account has a connection and for the resume TTL after the last one
-//! closed.
+//! An anonymous account is a user id, a nick and one resume token. A client
+//! that says `hello` with the token it got in `welcome` is the same user
+//! again, and its resends are recognised as its own (the dedup key holds
+//! the user id). Tokens are kept only as their hash ([`TokenHash`]).
 //!
-//! The accounts have their own mutex, apart from the hub's rooms: nothing
-//! changes in an account and a room together. A token this relay does not
-//! hold may still be good: [`Accounts::login`] is the one place that asks
-//! elsewhere, the cluster's shared [`Directory`] in cluster mode, else the
-//! durable store (which keeps tokens across restarts).
+//! Two layers, one rule. [`Accounts`] holds the accounts this relay serves
+//! now, with their connection counts, under its own mutex (nothing changes
+//! in an account and a room together). Behind it one [`AccountStore`]
+//! engine keeps identities beyond this relay's memory: nowhere
+//! (`--store memory`), the SQLite data directory, or NATS in cluster mode,
+//! where every relay shares them. The rule: **an account with a connection
+//! never expires.** The refresher ([`Accounts::spawn_refresher`]) saves
+//! every online account every [`refresh_period`] (a quarter of the TTL), so
+//! whenever a relay dies, even by `kill -9`, an online user's record is
+//! fresh on disk and in NATS; after the last connection closes the account
+//! is saved once more and expires a TTL (`--resume-ttl-secs`) later,
+//! here and in the engine.
+//!
+//! - `token`: the token hash. `engine`: the [`AccountStore`] trait and the
+//!   engine for `--store memory`. `sqlite`: the SQLite engine. The NATS
+//!   engine is the backplane's (`NatsAccounts`), the only NATS code.
+
+mod engine;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+mod token;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use futures_util::future::BoxFuture;
 use shared::{Nick, User, UserId};
-use tokio::time::Instant;
+use tokio::{sync::Notify, time::Instant};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{random::random_hex, store::Store};
+use crate::random::random_hex;
 
-/// How long a login waits for the cluster's directory to find a token.
-const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(2);
+pub use engine::{refresh_period, AccountStore, AccountsError, NoAccountStore, Saved};
+pub use sqlite::SqliteAccounts;
+pub use token::TokenHash;
 
-/// Accounts shared between relays (cluster mode), so a resume token made
-/// by one relay works on every other: a user whose relay died keeps their
-/// identity (and their resends are still recognised) on the next.
-pub trait Directory: Send + Sync {
-    /// The user a resume token belongs to, if some relay made it.
-    fn find(&self, token: &str) -> BoxFuture<'_, Option<User>>;
-    /// Remembers a new or renamed account; must not block (queue or spawn).
-    fn save(&self, token: &str, user: &User);
-}
+/// How long a login waits for the engine to find a token it does not hold.
+const FIND_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Default)]
 pub struct Accounts {
     /// The accounts and the token index, which change together.
     inner: Mutex<Inner>,
-    /// The backplane's shared accounts (cluster mode only).
-    directory: OnceLock<Arc<dyn Directory>>,
+    /// Where accounts outlive this relay's memory.
+    store: Arc<dyn AccountStore>,
+    ttl: Duration,
+    /// Wakes the refresher: an account changed (renamed, its last
+    /// connection closed, a save failed) and is to be saved now.
+    changed: Notify,
 }
 
 #[derive(Default)]
 struct Inner {
     accounts: HashMap<UserId, Account>,
-    tokens: HashMap<String, UserId>,
+    tokens: HashMap<TokenHash, UserId>,
 }
 
 struct Account {
     nick: Nick,
-    token: String,
+    /// `None` in token mode: the signed token says who the user is, so
+    /// there is nothing to resume and nothing to keep.
+    token: Option<TokenHash>,
     conns: u32,
-    /// When the last connection closed; the token expires a TTL after.
+    /// When the last connection closed; the account expires a TTL after.
     idle_since: Option<Instant>,
+    /// Changed since the engine last saved it.
+    dirty: bool,
+}
+
+impl Account {
+    fn saved(&self, id: &UserId) -> Option<Saved> {
+        Some(Saved {
+            token: self.token?,
+            user: User {
+                id: id.clone(),
+                nick: self.nick.clone(),
+            },
+        })
+    }
 }
 
 impl Accounts {
-    pub fn new() -> Self {
-        Accounts::default()
-    }
-
-    /// Shares accounts through `directory` from now on (cluster mode).
-    pub fn set_directory(&self, directory: Arc<dyn Directory>) {
-        let _ = self.directory.set(directory);
+    /// Accounts kept by `store`, expiring `ttl` after their last connection.
+    pub fn new(store: Arc<dyn AccountStore>, ttl: Duration) -> Self {
+        Accounts {
+            inner: Mutex::default(),
+            store,
+            ttl,
+            changed: Notify::new(),
+        }
     }
 
     /// Identifies a new connection in anonymous mode: the account of
-    /// `resume` if this relay, the cluster's directory or the store knows
-    /// it (identities idle longer than `max_idle` are not), else a new one.
-    /// Returns the user and their resume token, which the store keeps.
-    pub async fn login(
-        &self,
-        store: &dyn Store,
-        max_idle: Duration,
-        nick: Option<Nick>,
-        resume: Option<&str>,
-    ) -> (User, String) {
-        if let Some(token) = resume.filter(|token| !self.knows_token(token)) {
-            let found = match self.directory.get() {
-                Some(directory) => tokio::time::timeout(DIRECTORY_TIMEOUT, directory.find(token))
-                    .await
-                    .ok()
-                    .flatten(),
-                None => match store.load_identity(token, max_idle).await {
-                    Ok(found) => found,
-                    Err(err) => {
-                        tracing::warn!("cannot look up a resume token: {err}");
-                        None
-                    }
-                },
-            };
-            if let Some(user) = found {
-                self.restore(token, user);
+    /// `resume` if this relay or the engine knows it (and it has not
+    /// expired), else a new one. The account is saved before this returns.
+    /// Returns the user and their resume token.
+    pub async fn login(&self, nick: Option<Nick>, resume: Option<&str>) -> (User, String) {
+        let presented = resume.map(|token| (token, TokenHash::of(token)));
+        if let Some((_, hash)) = presented.filter(|(_, hash)| !self.knows(hash)) {
+            match tokio::time::timeout(FIND_TIMEOUT, self.store.find(hash)).await {
+                Ok(Ok(Some(user))) => self.restore(hash, user),
+                Ok(Ok(None)) => {}
+                Ok(Err(err)) => tracing::warn!("cannot look up a resume token: {err}"),
+                Err(_) => tracing::warn!("looking up a resume token took over {FIND_TIMEOUT:?}"),
             }
         }
-        let (user, token, _renamed) = self.resume_or_create(nick, resume);
-        store.save_identity(&token, &user);
+        let (user, token, hash) = self.resume_or_create(nick, presented);
+        let saved = Saved {
+            token: hash,
+            user: user.clone(),
+        };
+        if let Err(err) = self.store.save(vec![saved]).await {
+            // Online, so the refresher saves it again on its next round.
+            tracing::warn!("cannot save an account (retrying): {err}");
+        }
         (user, token)
     }
 
-    /// The account of `resume` if this relay holds it, else a new one.
-    /// Returns the user and their resume token, and whether the nick changed.
-    fn resume_or_create(&self, nick: Option<Nick>, resume: Option<&str>) -> (User, String, bool) {
-        let mut inner = self.inner.lock().unwrap();
-        if let Some(id) = resume.and_then(|token| inner.tokens.get(token)).cloned() {
-            let account = inner.accounts.get_mut(&id).expect("token has an account");
-            account.conns += 1;
-            account.idle_since = None;
-            let renamed = nick.as_ref().is_some_and(|nick| *nick != account.nick);
-            if let Some(nick) = nick {
-                account.nick = nick;
+    /// The account of `presented` if this relay holds it, else a new one.
+    /// Returns the user, their token and its hash.
+    fn resume_or_create(
+        &self,
+        nick: Option<Nick>,
+        presented: Option<(&str, TokenHash)>,
+    ) -> (User, String, TokenHash) {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        if let Some((token, hash)) = presented {
+            if let Some(id) = inner.tokens.get(&hash) {
+                let account = inner.accounts.get_mut(id).expect("token has an account");
+                account.conns += 1;
+                account.idle_since = None;
+                if let Some(nick) = nick {
+                    account.nick = nick;
+                }
+                let user = User {
+                    id: id.clone(),
+                    nick: account.nick.clone(),
+                };
+                return (user, token.to_string(), hash);
             }
-            let user = User {
-                id,
-                nick: account.nick.clone(),
-            };
-            return (user, account.token.clone(), renamed);
         }
         let id = UserId(format!("u-{}", random_hex(8)));
         let nick = nick.unwrap_or_else(|| {
             Nick::new(&format!("guest-{}", random_hex(2))).expect("guest nicks are valid")
         });
-        let token = random_hex(16);
-        inner.tokens.insert(token.clone(), id.clone());
+        let (token, hash) = TokenHash::new_token();
+        inner.tokens.insert(hash, id.clone());
         inner.accounts.insert(
             id.clone(),
             Account {
                 nick: nick.clone(),
-                token: token.clone(),
+                token: Some(hash),
                 conns: 1,
                 idle_since: None,
+                dirty: false,
             },
         );
-        let user = User { id, nick };
-        if let Some(directory) = self.directory.get() {
-            directory.save(&token, &user);
-        }
-        (user, token, false)
+        (User { id, nick }, token, hash)
     }
 
-    /// Whether `token` belongs to an account this relay knows now.
-    fn knows_token(&self, token: &str) -> bool {
-        self.inner.lock().unwrap().tokens.contains_key(token)
+    /// Whether a token belongs to an account this relay holds now.
+    fn knows(&self, hash: &TokenHash) -> bool {
+        self.inner.lock().unwrap().tokens.contains_key(hash)
     }
 
-    /// Brings back an account this relay does not hold: saved by a previous
-    /// run (the durable store keeps resume tokens) or, in cluster mode, made
-    /// by another relay (the directory).
-    fn restore(&self, token: &str, user: User) {
+    /// Brings back an account this relay does not hold: saved by a
+    /// previous run, or by another relay of the cluster.
+    fn restore(&self, hash: TokenHash, user: User) {
         let mut inner = self.inner.lock().unwrap();
-        if inner.tokens.contains_key(token) || inner.accounts.contains_key(&user.id) {
+        if inner.tokens.contains_key(&hash) || inner.accounts.contains_key(&user.id) {
             return;
         }
-        inner.tokens.insert(token.to_string(), user.id.clone());
+        inner.tokens.insert(hash, user.id.clone());
         inner.accounts.insert(
             user.id,
             Account {
                 nick: user.nick,
-                token: token.to_string(),
+                token: Some(hash),
                 conns: 0,
                 idle_since: Some(Instant::now()),
+                dirty: false,
             },
         );
     }
 
     /// Identifies a connection whose signed token says who it is (token
     /// mode): the account of that id, created on first use, with the
-    /// token's nick. Returns the user and a resume token, which token mode
-    /// does not need but `welcome` always carries.
+    /// token's nick. `welcome` always carries a resume token; in token mode
+    /// it is a fresh random one that the relay does not keep (a reconnect
+    /// presents a signed token again).
     pub fn login_verified(&self, id: UserId, nick: Nick) -> (User, String) {
-        let mut guard = self.inner.lock().unwrap();
-        let inner = &mut *guard;
-        let account = inner.accounts.entry(id.clone()).or_insert_with(|| {
-            let token = random_hex(16);
-            inner.tokens.insert(token.clone(), id.clone());
-            Account {
-                nick: nick.clone(),
-                token,
-                conns: 0,
-                idle_since: None,
-            }
+        let mut inner = self.inner.lock().unwrap();
+        let account = inner.accounts.entry(id.clone()).or_insert_with(|| Account {
+            nick: nick.clone(),
+            token: None,
+            conns: 0,
+            idle_since: None,
+            dirty: false,
         });
         account.conns += 1;
         account.idle_since = None;
         account.nick = nick.clone();
-        (User { id, nick }, account.token.clone())
+        (User { id, nick }, random_hex(16))
     }
 
-    /// The user renamed themselves: their account (and, in cluster mode,
-    /// the shared directory) keeps the new nick for their next login.
+    /// The user renamed themselves: their account keeps the new nick for
+    /// their next login (on any relay, in cluster mode).
     pub fn rename(&self, user: &UserId, nick: &Nick) {
         let mut inner = self.inner.lock().unwrap();
         if let Some(account) = inner.accounts.get_mut(user) {
             account.nick = nick.clone();
-            if let Some(directory) = self.directory.get() {
-                let renamed = User {
-                    id: user.clone(),
-                    nick: nick.clone(),
-                };
-                directory.save(&account.token, &renamed);
-            }
+            account.dirty = true;
+            self.changed.notify_one();
         }
     }
 
-    /// The connection closed: the token starts expiring when it was the last.
+    /// A connection closed: when it was the last, the account starts
+    /// expiring, and is saved once more so its TTL counts from now.
     pub fn logout(&self, user: &UserId) {
         let mut inner = self.inner.lock().unwrap();
         if let Some(account) = inner.accounts.get_mut(user) {
             account.conns = account.conns.saturating_sub(1);
             if account.conns == 0 {
                 account.idle_since = Some(Instant::now());
+                account.dirty = true;
+                self.changed.notify_one();
             }
         }
     }
 
-    /// Forgets accounts idle for longer than `ttl`: their tokens stop working.
-    pub fn expire_tokens(&self, ttl: Duration) {
+    /// Forgets the accounts idle for longer than the TTL: their tokens stop
+    /// working here (the engine forgets them by itself).
+    pub fn expire_idle(&self) {
         let now = Instant::now();
+        let ttl = self.ttl;
         let mut guard = self.inner.lock().unwrap();
         let inner = &mut *guard;
         inner.accounts.retain(|_, account| {
             let keep = account
                 .idle_since
                 .is_none_or(|since| now.duration_since(since) < ttl);
-            if !keep {
-                inner.tokens.remove(&account.token);
+            if let (false, Some(token)) = (keep, account.token) {
+                inner.tokens.remove(&token);
             }
             keep
         });
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn nick(n: &str) -> Nick {
-        Nick::new(n).unwrap()
+    /// The accounts to save: the changed ones and, when `online`, every
+    /// account with a connection. Takes their changed marks.
+    fn to_save(&self, online: bool) -> Vec<Saved> {
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .accounts
+            .iter_mut()
+            .filter(|(_, account)| account.dirty || (online && account.conns > 0))
+            .filter_map(|(id, account)| {
+                account.dirty = false;
+                account.saved(id)
+            })
+            .collect()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn resume_tokens_expire_a_ttl_after_the_last_connection() {
-        let accounts = Accounts::new();
-        let ttl = Duration::from_secs(60);
-        let (user, token, _) = accounts.resume_or_create(Some(nick("alice")), None);
-        assert_eq!(token.len(), 32, "128 random bits, hex");
-        // Still connected: never expires.
-        tokio::time::advance(ttl * 2).await;
-        accounts.expire_tokens(ttl);
-        accounts.logout(&user.id);
-        tokio::time::advance(ttl / 2).await;
-        accounts.expire_tokens(ttl);
-        let (again, _, _) = accounts.resume_or_create(None, Some(&token));
-        assert_eq!(again.id, user.id, "within the TTL the token works");
-        accounts.logout(&user.id);
-        tokio::time::advance(ttl + Duration::from_secs(1)).await;
-        accounts.expire_tokens(ttl);
-        let (stranger, _, _) = accounts.resume_or_create(None, Some(&token));
-        assert_ne!(stranger.id, user.id, "after the TTL the token is forgotten");
+    /// Saves what [`Accounts::to_save`] picks; on failure marks them
+    /// changed again, for the next round.
+    async fn refresh(&self, online: bool) {
+        let batch = self.to_save(online);
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.save(batch.clone()).await {
+            tracing::warn!("cannot save {} accounts (retrying): {err}", batch.len());
+            let mut inner = self.inner.lock().unwrap();
+            for saved in batch {
+                if let Some(account) = inner.accounts.get_mut(&saved.user.id) {
+                    account.dirty = true;
+                }
+            }
+        }
     }
 
-    #[test]
-    fn verified_logins_share_one_account_per_id() {
-        let accounts = Accounts::new();
-        let id = UserId("sub-1".into());
-        let (first, token) = accounts.login_verified(id.clone(), nick("Ada"));
-        let (second, same) = accounts.login_verified(id.clone(), nick("Ada L"));
-        assert_eq!((first.id, second.id), (id.clone(), id));
-        assert_eq!(token, same);
-        assert_eq!(second.nick.as_str(), "Ada L");
+    /// Starts the refresher: every [`refresh_period`] it saves every online
+    /// account and expires idle ones (here and in the engine, which also
+    /// happens at startup); a change is saved at once. On shutdown it saves
+    /// once more.
+    pub fn spawn_refresher(self: &Arc<Self>, tracker: &TaskTracker, shutdown: CancellationToken) {
+        let accounts = self.clone();
+        let period = refresh_period(self.ttl);
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        accounts.refresh(true).await;
+                        accounts.expire_idle();
+                        match accounts.store.expire().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!("{n} expired accounts deleted"),
+                            Err(err) => tracing::warn!("cannot expire accounts: {err}"),
+                        }
+                    }
+                    () = accounts.changed.notified() => accounts.refresh(false).await,
+                    () = shutdown.cancelled() => {
+                        let last = accounts.refresh(true);
+                        let _ = tokio::time::timeout(FIND_TIMEOUT, last).await;
+                        return;
+                    }
+                }
+            }
+        });
     }
 }

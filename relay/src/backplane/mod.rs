@@ -12,8 +12,9 @@
 //!   each hub's view of the members on other relays up to date over core
 //!   NATS (announcements, a heartbeat with the full list, and expiry of
 //!   relays that stop beating); typing travels the same way.
-//! - `directory` is the accounts' [`Directory`](crate::accounts::Directory):
-//!   it shares resume tokens between relays (a key-value stream), so a user
+//! - [`NatsAccounts`] is the accounts' engine
+//!   ([`AccountStore`](crate::accounts::AccountStore)): identities shared
+//!   by every relay (a key-value stream keyed by token hashes), so a user
 //!   keeps their identity when their relay dies.
 //!
 //! A message's `seq` is its JetStream *stream* sequence: strictly increasing
@@ -21,8 +22,8 @@
 //! every relay, and stored, so `since` and `history` cursors from one relay
 //! work on any other.
 
+mod accounts;
 mod delivered;
-mod directory;
 mod jetstream;
 pub mod presence;
 
@@ -32,8 +33,9 @@ use shared::RoomName;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{accounts::Accounts, config::Config, hub::Hub, store::Deliver};
+use crate::{config::Config, hub::Hub, store::Deliver};
 
+pub use accounts::NatsAccounts;
 pub use jetstream::JetStreamStore;
 
 /// The JetStream stream holding every room's messages.
@@ -62,20 +64,18 @@ fn room_subject(room: &RoomName) -> String {
 pub async fn start(
     config: &Config,
     hub: Arc<Hub>,
-    accounts: &Accounts,
     deliver: Deliver,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Arc<JetStreamStore>> {
+) -> anyhow::Result<(Arc<JetStreamStore>, Arc<NatsAccounts>)> {
     let (client, store) = connect(config, deliver, tracker, shutdown).await?;
-    let directory = Arc::new(directory::NatsDirectory::new(
+    let accounts = Arc::new(NatsAccounts::new(
         async_nats::jetstream::new(client.clone()),
         config,
     ));
-    directory.clone().spawn(tracker, shutdown.clone());
-    accounts.set_directory(directory);
+    accounts.clone().spawn(tracker, shutdown.clone());
     presence::spawn(client, hub, tracker, shutdown.clone());
-    Ok(store)
+    Ok((store, accounts))
 }
 
 /// The JetStream store alone, without presence and the accounts

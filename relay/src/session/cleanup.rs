@@ -46,9 +46,6 @@ impl Session {
             .hub
             .disconnect(&rooms, &user.id, self.peer.conn, !grace.is_zero());
         state.accounts.logout(&user.id);
-        if let Some(token) = &self.token {
-            state.store.save_identity(token, &user);
-        }
         for linger in lingers {
             let hub = state.hub.clone();
             let shutdown = state.shutdown.clone();

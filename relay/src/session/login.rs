@@ -1,11 +1,30 @@
 //! Who the connection is: `hello`, or a guest identity on the first other
 //! frame. In anonymous mode the accounts decide (a resume token brings the
-//! same user back); in token mode a signed token says who it is.
+//! same user back); in token mode a signed token says who it is, for as
+//! long as it lasts: `token_expiring` before its `exp`, `reauth` with a
+//! fresh one, close 4005 without.
+
+use std::time::Duration;
 
 use shared::{close, ClientMsg, ErrorCode, Nick, ServerMsg, User, PROTOCOL_VERSION};
+use tokio::time::Instant;
 
-use super::Session;
-use crate::auth::AuthError;
+use super::{commands::Outcome, commands::Refusal, Session};
+use crate::{
+    auth::{AuthError, Identity},
+    clock::now_ms,
+};
+
+/// How long before its token's `exp` a connection is told to renew it.
+pub const TOKEN_WARNING: Duration = Duration::from_secs(60);
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+pub(super) async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 impl Session {
     /// The user a frame comes from, logging in first if the connection has
@@ -46,12 +65,7 @@ impl Session {
     /// Anonymous mode: the account of `resume` if it is known here, in the
     /// cluster or in the store, else a new one.
     async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
-        let state = &self.state;
-        let (user, token) = state
-            .accounts
-            .login(&*state.store, state.config.resume_ttl(), nick, resume)
-            .await;
-        self.token = Some(token.clone());
+        let (user, token) = self.state.accounts.login(nick, resume).await;
         self.welcome(user, token);
     }
 
@@ -70,9 +84,9 @@ impl Session {
                 let (user, resume) = self
                     .state
                     .accounts
-                    .login_verified(identity.id, identity.nick);
+                    .login_verified(identity.id.clone(), identity.nick.clone());
                 self.welcome(user, resume);
-                self.allowed_rooms = identity.rooms;
+                self.adopt(identity);
                 true
             }
             Err(err) => {
@@ -93,5 +107,81 @@ impl Session {
             limits: self.state.limits(),
         });
         self.user = Some(user);
+    }
+
+    /// Token mode: the connection goes on under `identity`'s token: its
+    /// rooms and its expiry.
+    fn adopt(&mut self, identity: Identity) {
+        self.allowed_rooms = identity.rooms;
+        self.token_exp = Some((identity.exp, false));
+    }
+
+    /// `reauth`: a fresh token for the same user replaces the connection's.
+    pub(super) fn reauth(&mut self, user: &User, token: &str) -> Outcome {
+        let Some(verifier) = self.state.verifier.clone() else {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this relay is anonymous: there is no token to renew",
+            ));
+        };
+        let identity = verifier.verify(token).map_err(|err| {
+            self.state.metrics.auth_failures.inc();
+            Refusal::new(ErrorCode::Unauthorized, err.to_string())
+        })?;
+        if identity.id != user.id {
+            self.state.metrics.auth_failures.inc();
+            tracing::info!(conn = self.conn(), "reauth for another user refused");
+            self.error(
+                ErrorCode::Forbidden,
+                "reauth must name the same user (sub) as the connection",
+                None,
+            );
+            self.peer.kick.kick(close::UNAUTHORIZED);
+            return Ok(());
+        }
+        self.adopt(identity);
+        // Rooms the new token no longer allows are left.
+        let gone: Vec<_> = self
+            .rooms
+            .iter()
+            .filter(|room| {
+                self.allowed_rooms
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.contains(*room))
+            })
+            .cloned()
+            .collect();
+        for room in gone {
+            let _ = self.leave(user, room);
+        }
+        Ok(())
+    }
+
+    /// When the token needs the session next: the warning, then the close
+    /// at `exp` plus the verifier's leeway.
+    pub(super) fn token_due(&self) -> Option<Instant> {
+        let (exp, warned) = self.token_exp?;
+        let leeway = self.state.verifier.as_ref().map_or(0, |v| v.leeway_secs());
+        let due_secs = if warned {
+            exp.saturating_add(leeway)
+        } else {
+            exp.saturating_sub(TOKEN_WARNING.as_secs())
+        };
+        let wait_ms = due_secs.saturating_mul(1000).saturating_sub(now_ms());
+        Some(Instant::now() + Duration::from_millis(wait_ms))
+    }
+
+    /// The token's time came: warn once, then close (4005).
+    pub(super) fn on_token_due(&mut self) {
+        let Some((exp, warned)) = self.token_exp else {
+            return;
+        };
+        if warned {
+            tracing::info!(conn = self.conn(), "token expired without reauth");
+            self.peer.kick.kick(close::TOKEN_EXPIRED);
+        } else {
+            self.token_exp = Some((exp, true));
+            self.reply(&ServerMsg::TokenExpiring { exp });
+        }
     }
 }

@@ -76,9 +76,6 @@ struct Session {
     peer: Peer,
     /// Set by `hello`, or by the first other frame (a guest identity).
     user: Option<User>,
-    /// The user's resume token, saved again when the connection ends so
-    /// its idle time counts from then.
-    token: Option<String>,
     rooms: BTreeSet<RoomName>,
     /// In token mode, the token from the URL, until the first frame uses it.
     query_token: Option<String>,
@@ -96,6 +93,9 @@ struct Session {
     /// visible at all.
     shown: Option<RoomName>,
     active: bool,
+    /// In token mode, when the connection's token expires (Unix seconds)
+    /// and whether `token_expiring` was sent for it.
+    token_exp: Option<(u64, bool)>,
 }
 
 impl Session {
@@ -111,10 +111,10 @@ impl Session {
             state,
             peer,
             user: None,
-            token: None,
             rooms: BTreeSet::new(),
             query_token: None,
             allowed_rooms: None,
+            token_exp: None,
         }
     }
 
@@ -130,9 +130,14 @@ impl Session {
             } else {
                 self.state.config.idle_timeout()
             };
+            let token_due = self.token_due();
             let next = tokio::select! {
                 biased;
                 () = kick.token.cancelled() => return,
+                () = login::sleep_until(token_due) => {
+                    self.on_token_due();
+                    continue;
+                }
                 next = tokio::time::timeout(limit, stream.next()) => next,
             };
             let message = match next {
@@ -242,6 +247,7 @@ impl Session {
                 self.reply(&ServerMsg::Pong);
                 Ok(())
             }
+            ClientMsg::Reauth { token } => self.reauth(&user, &token),
         };
         if let Err(refusal) = outcome {
             self.error(refusal.code, refusal.message, refusal.reference);

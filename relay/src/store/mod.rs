@@ -11,7 +11,7 @@
 mod memory;
 pub mod sqlite;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, ClientId, RoomName, Text, User};
@@ -99,22 +99,6 @@ pub trait Store: Send + Sync + 'static {
         before: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
-
-    /// Keeps a user's resume token so it still works after a restart, which
-    /// is what lets a resend after a restart be recognised as the same
-    /// user's. Best effort, without waiting; stores that do not outlive the
-    /// process ignore it.
-    fn save_identity(&self, _token: &str, _user: &User) {}
-
-    /// The user a token saved by [`Store::save_identity`] belongs to, if it
-    /// was last seen within `max_idle`.
-    fn load_identity(
-        &self,
-        _token: &str,
-        _max_idle: Duration,
-    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
 
     /// Whether the store can take writes now (for /readyz).
     fn ready(&self) -> bool {

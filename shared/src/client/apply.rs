@@ -277,6 +277,9 @@ impl Client {
             } => self.presence_batch(room, member_count, joined, left, renamed, &mut out),
             // A newer relay's frame: ignored, as the protocol asks.
             ServerMsg::Pong | ServerMsg::Unknown => {}
+            // The driver (web app, terminal) renews the token: it owns
+            // the way to get one.
+            ServerMsg::TokenExpiring { .. } => {}
         }
         out
     }

@@ -4,7 +4,7 @@
 //!   the async runtime) owns the writing connection and commits appends in
 //!   groups; a deliverer thread fans each committed message out, in seq
 //!   order, before its sender's ack. An ack therefore means "on disk".
-//! - `read`: history and resume identities, read on tokio's blocking pool
+//! - `read`: history, read on tokio's blocking pool
 //!   with separate read-only connections, after the cache.
 //! - `cache`: each room's recent messages, so a join is served from memory.
 //! - `schema`: opening, locking and migrating the database.
@@ -33,14 +33,14 @@ use std::{
 
 use futures_util::future::BoxFuture;
 use rusqlite::Connection;
-use shared::{ChatMessage, RoomName, User};
+use shared::{ChatMessage, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use self::read::read_range;
 pub use self::schema::OpenError;
 use self::{
     cache::Cache,
-    read::{blocking, read_before, read_identity},
+    read::{blocking, read_before},
     writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
 use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
@@ -61,8 +61,6 @@ pub struct SqliteOptions {
     pub retention_messages: u64,
     /// Messages older than this are deleted.
     pub retention_age: Option<Duration>,
-    /// Saved resume identities unused for this long are deleted.
-    pub identity_ttl: Duration,
     /// A room's state in memory (its row, its cached messages) is dropped
     /// after it was unused for this long (within twice that).
     pub room_idle: Duration,
@@ -77,7 +75,6 @@ impl SqliteOptions {
             cache_per_room: 256,
             retention_messages: 0,
             retention_age: None,
-            identity_ttl: Duration::from_secs(86_400),
             room_idle: Duration::from_secs(600),
         }
     }
@@ -119,16 +116,8 @@ impl Shared {
     }
 }
 
-/// A resume token and its user, as last seen.
-struct Identity {
-    token: String,
-    user: User,
-    seen_ms: u64,
-}
-
 enum Command {
     Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
-    Identity(Identity),
     Retention(Option<oneshot::Sender<()>>),
     /// Forget the rooms idle since the previous sweep (writer and cache).
     Sweep,
@@ -250,31 +239,6 @@ impl Store for SqliteStore {
         let room = room.clone();
         Box::pin(blocking(move || {
             shared.with_reader(|conn| read_before(conn, &room, before, limit))
-        }))
-    }
-
-    fn save_identity(&self, token: &str, user: &User) {
-        let Some(tx) = &self.tx else { return };
-        let identity = Identity {
-            token: token.to_string(),
-            user: user.clone(),
-            seen_ms: crate::clock::now_ms(),
-        };
-        if tx.try_send(Command::Identity(identity)).is_err() {
-            tracing::debug!("identity not saved: the store writer is busy");
-        }
-    }
-
-    fn load_identity(
-        &self,
-        token: &str,
-        max_idle: Duration,
-    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
-        let shared = self.shared.clone();
-        let token = token.to_string();
-        let since = crate::clock::now_ms().saturating_sub(max_idle.as_millis() as u64);
-        Box::pin(blocking(move || {
-            shared.with_reader(|conn| read_identity(conn, &token, since))
         }))
     }
 

@@ -1,4 +1,4 @@
-//! Reads: history pages and saved resume identities.
+//! Reads: history pages.
 //!
 //! Each read takes an idle read-only connection (opening one if none is
 //! idle) on tokio's blocking pool, so a slow disk never stalls the async
@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use shared::{ChatMessage, ClientId, Nick, RoomName, Text, User, UserId};
 
 use super::{cache::Ticket, schema, to_sql, Shared};
@@ -196,24 +196,4 @@ impl StoredRow {
         }
         parsed
     }
-}
-
-/// The user a saved resume token belongs to, if seen at `since_ms` or later.
-pub(super) fn read_identity(
-    conn: &Connection,
-    token: &str,
-    since_ms: u64,
-) -> rusqlite::Result<Option<User>> {
-    let found: Option<(String, String)> = conn
-        .prepare_cached("SELECT user_id, nick FROM identities WHERE token = ?1 AND seen_ms >= ?2")?
-        .query_row(params![token, to_sql(since_ms)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    Ok(found.and_then(|(id, nick)| {
-        Some(User {
-            id: UserId(id),
-            nick: Nick::new(&nick).ok()?,
-        })
-    }))
 }

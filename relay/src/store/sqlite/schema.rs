@@ -15,11 +15,18 @@ pub const DB_FILE: &str = "palaver.sqlite3";
 /// Held (flock) by the one relay or tool that writes the data directory.
 pub const LOCK_FILE: &str = "palaver.lock";
 
+/// One step of the schema: SQL, or code for what SQL cannot do.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction) -> rusqlite::Result<()>),
+}
+
 /// Migration `i` takes a database from `user_version` i to i + 1. Append
 /// only: a shipped migration never changes.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: rooms with their seq counter, messages, and the index for dedup.
-    "CREATE TABLE rooms (
+    Migration::Sql(
+        "CREATE TABLE rooms (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         -- The last seq ever assigned; outlives deleted messages so seqs are
@@ -37,15 +44,50 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room_id, seq)
     ) WITHOUT ROWID;
     CREATE INDEX messages_by_client_id ON messages (room_id, user_id, client_id);",
+    ),
     // 2: resume identities, so a user keeps their id (and dedup its window)
     // across a restart.
-    "CREATE TABLE identities (
+    Migration::Sql(
+        "CREATE TABLE identities (
         token TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         nick TEXT NOT NULL,
         seen_ms INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    ),
+    // 3: resume tokens kept only as their SHA-256 (`accounts::TokenHash`).
+    Migration::Code(hash_resume_tokens),
 ];
+
+/// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
+/// Run with `secure_delete`, so the pages that held clear tokens are
+/// zeroed, not left for whoever reads the file.
+fn hash_resume_tokens(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE identities RENAME TO identities_v2;
+         CREATE TABLE identities (
+            token_sha256 BLOB PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            nick TEXT NOT NULL,
+            seen_ms INTEGER NOT NULL
+         ) WITHOUT ROWID;",
+    )?;
+    let old: Vec<(String, String, String, i64)> = tx
+        .prepare("SELECT token, user_id, nick, seen_ms FROM identities_v2")?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (token, user_id, nick, seen_ms) in old {
+        let hash = crate::accounts::TokenHash::of(&token);
+        tx.execute(
+            "INSERT OR REPLACE INTO identities (token_sha256, user_id, nick, seen_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![hash.as_bytes(), user_id, nick, seen_ms],
+        )?;
+    }
+    tx.execute_batch("DROP TABLE identities_v2;")
+}
 
 /// The schema version this relay writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -161,12 +203,17 @@ fn check_version(dir: &Path, conn: &Connection) -> Result<(), OpenError> {
 /// version bump, so a crash leaves the database at some whole version.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    // Deleted rows are zeroed during migrations (see migration 3).
+    conn.pragma_update(None, "secure_delete", true)?;
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(code) => code(&tx)?,
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
         tracing::info!("store schema migrated to version {}", index + 1);
     }
-    Ok(())
+    conn.pragma_update(None, "secure_delete", false)
 }

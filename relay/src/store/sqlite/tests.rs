@@ -355,43 +355,6 @@ async fn export_and_delete_room() {
     );
 }
 
-#[tokio::test]
-async fn identities_survive_a_reopen_until_they_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = SqliteOptions::new(dir.path());
-    let alice = User {
-        id: UserId("u-alice".into()),
-        nick: Nick::new("alice").unwrap(),
-    };
-    {
-        let (store, _) = open(options.clone());
-        store.save_identity("token-1", &alice);
-        // Identities ride with the next write.
-        store.append(new_message("a", "u1", "c1")).await.unwrap();
-    }
-    let (store, _) = open(options);
-    let day = Duration::from_secs(86_400);
-    assert_eq!(
-        store.load_identity("token-1", day).await.unwrap(),
-        Some(alice)
-    );
-    assert_eq!(store.load_identity("token-2", day).await.unwrap(), None);
-    let mut later = store
-        .load_identity("token-1", Duration::ZERO)
-        .await
-        .unwrap();
-    // Saved this very millisecond or earlier; a zero idle allowance only
-    // matches the former.
-    if later.is_some() {
-        std::thread::sleep(Duration::from_millis(2));
-        later = store
-            .load_identity("token-1", Duration::ZERO)
-            .await
-            .unwrap();
-    }
-    assert_eq!(later, None);
-}
-
 #[test]
 fn hot_queries_use_their_indexes() {
     let dir = tempfile::tempdir().unwrap();

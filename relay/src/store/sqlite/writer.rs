@@ -5,8 +5,8 @@
 //! batch to the deliverer thread, which fans each new message out in seq
 //! order and then answers its sender while the writer commits the next
 //! batch. A burst of sends thus costs one commit, not one each, and a
-//! sender's own `message` is queued before its `ack`. Resume identities
-//! ride in the same transactions; retention runs between batches.
+//! sender's own `message` is queued before its `ack`. Retention runs
+//! between batches.
 
 use std::{
     collections::HashMap,
@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{ChatMessage, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{to_sql, Command, Identity, Shared, SqliteOptions};
+use super::{to_sql, Command, Shared, SqliteOptions};
 use crate::{
     aging::Aging,
     store::{Appended, Deliver, NewMessage, StoreError},
@@ -175,14 +175,12 @@ impl Writer {
         };
         self.retention();
         let mut batch: Vec<(NewMessage, Reply)> = Vec::new();
-        let mut identities: Vec<Identity> = Vec::new();
         let mut retention: Vec<Option<oneshot::Sender<()>>> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
                     Command::Append(msg, reply) => batch.push((msg, reply)),
-                    Command::Identity(identity) => identities.push(identity),
                     Command::Retention(done) => retention.push(done),
                     Command::Sweep => {
                         self.rooms.sweep();
@@ -193,9 +191,7 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            if (!batch.is_empty() || !identities.is_empty())
-                && !self.commit(std::mem::take(&mut batch), std::mem::take(&mut identities))
-            {
+            if !batch.is_empty() && !self.commit(std::mem::take(&mut batch)) {
                 self.shared.failed(
                     "the store's deliverer thread stopped; no message can be stored".into(),
                 );
@@ -216,9 +212,9 @@ impl Writer {
 
     /// Stores a batch in one transaction, caches the new messages, and hands
     /// the batch to the deliverer. Returns false if the deliverer is gone.
-    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>, identities: Vec<Identity>) -> bool {
+    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>) -> bool {
         let messages: Vec<&NewMessage> = batch.iter().map(|(msg, _)| msg).collect();
-        let committed: Committed = match self.write(&messages, &identities) {
+        let committed: Committed = match self.write(&messages) {
             Ok(outcomes) => {
                 let mut cache = self.shared.cache.lock().unwrap();
                 for (_, stored) in &outcomes {
@@ -253,24 +249,11 @@ impl Writer {
     fn write(
         &mut self,
         messages: &[&NewMessage],
-        identities: &[Identity],
     ) -> rusqlite::Result<Vec<(Appended, Option<Arc<ChatMessage>>)>> {
         let window_ms = self.options.dedup_window.as_millis() as u64;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for identity in identities {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO identities (token, user_id, nick, seen_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                identity.token,
-                identity.user.id.0,
-                identity.user.nick.as_str(),
-                to_sql(identity.seen_ms)
-            ])?;
-        }
         let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
         let mut outcomes = Vec::with_capacity(messages.len());
         for msg in messages {
@@ -342,15 +325,10 @@ impl Writer {
             .options
             .retention_age
             .map(|age| now.saturating_sub(age.as_millis() as u64));
-        let identities_before = now.saturating_sub(self.options.identity_ttl.as_millis() as u64);
         let result = (|| -> rusqlite::Result<(usize, Vec<(RoomName, u64)>)> {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM identities WHERE seen_ms < ?1",
-                params![to_sql(identities_before)],
-            )?;
             let mut deleted = 0;
             let mut trimmed = Vec::new();
             if max == 0 && cutoff.is_none() {

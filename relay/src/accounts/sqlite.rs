@@ -1,0 +1,125 @@
+//! The standalone relay's accounts: the `identities` table of the data
+//! directory's database (schema in `store::sqlite::schema`), so a user keeps
+//! their id across a restart or a crash, and their resends are still
+//! recognised as theirs.
+//!
+//! It has its own connection, apart from the message writer's: identity
+//! writes are few (a login, a rename, a periodic refresh of the online
+//! accounts) and each is awaited by its caller, never queued behind
+//! messages or dropped when the writer is busy. The two connections take
+//! turns on SQLite's write lock (WAL, with a busy timeout).
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures_util::future::BoxFuture;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use shared::{Nick, User, UserId};
+
+use super::{AccountStore, AccountsError, Saved, TokenHash};
+use crate::store::sqlite::{db_path, OpenError};
+
+/// Waits this long for the message writer to release the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteAccounts {
+    /// One connection, used by one blocking task at a time.
+    conn: Arc<Mutex<Connection>>,
+    ttl: Duration,
+}
+
+impl SqliteAccounts {
+    /// Opens the database of `dir`, which the store has already locked and
+    /// migrated (open the store first).
+    pub fn open(dir: &Path, ttl: Duration) -> Result<SqliteAccounts, OpenError> {
+        let sqlite = |source| OpenError::Sqlite {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(db_path(dir)).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        Ok(SqliteAccounts {
+            conn: Arc::new(Mutex::new(conn)),
+            ttl,
+        })
+    }
+
+    /// Runs `work` on the blocking pool with the connection.
+    fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, AccountsError>> {
+        let conn = self.conn.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(&mut conn.lock().unwrap()))
+                .await
+                .map_err(|err| AccountsError::Unavailable(err.to_string()))?
+                .map_err(|err| AccountsError::Unavailable(err.to_string()))
+        })
+    }
+
+    /// Unix milliseconds before which an identity has expired.
+    fn cutoff_ms(&self) -> i64 {
+        let cutoff = crate::clock::now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        i64::try_from(cutoff).unwrap_or(i64::MAX)
+    }
+}
+
+impl AccountStore for SqliteAccounts {
+    fn find(&self, token: TokenHash) -> BoxFuture<'_, Result<Option<User>, AccountsError>> {
+        let cutoff = self.cutoff_ms();
+        self.blocking(move |conn| {
+            let row: Option<(String, String)> = conn
+                .prepare_cached(
+                    "SELECT user_id, nick FROM identities
+                     WHERE token_sha256 = ?1 AND seen_ms >= ?2",
+                )?
+                .query_row(params![token.as_bytes(), cutoff], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            // A nick that no longer validates (rules changed) is a guest's.
+            Ok(row.and_then(|(id, nick)| {
+                Some(User {
+                    id: UserId(id),
+                    nick: Nick::new(&nick).ok()?,
+                })
+            }))
+        })
+    }
+
+    fn save(&self, identities: Vec<Saved>) -> BoxFuture<'_, Result<(), AccountsError>> {
+        let now = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
+        self.blocking(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for saved in &identities {
+                tx.prepare_cached(
+                    "INSERT INTO identities (token_sha256, user_id, nick, seen_ms)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (token_sha256) DO UPDATE SET
+                       user_id = excluded.user_id, nick = excluded.nick,
+                       seen_ms = excluded.seen_ms",
+                )?
+                .execute(params![
+                    saved.token.as_bytes(),
+                    saved.user.id.0,
+                    saved.user.nick.as_str(),
+                    now
+                ])?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn expire(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
+        let cutoff = self.cutoff_ms();
+        self.blocking(move |conn| {
+            let deleted =
+                conn.execute("DELETE FROM identities WHERE seen_ms < ?1", params![cutoff])?;
+            Ok(deleted as u64)
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! The cluster's accounts engine: identities shared by every relay, in a
+//! JetStream stream that keeps the last message per subject
+//! (`PALAVER_IDENTITIES`, subject `palaver.identity.<SHA-256 of the resume
+//! token, hex>`, payload the user's id and nick). Neither subjects nor
+//! payloads hold a token: whoever reads NATS cannot resume anyone. It is a
+//! key-value store by hand: async-nats' own KV cannot create buckets on a
+//! 2.9 server (it cannot parse that server's account info).
+//!
+//! A record lives `--resume-ttl-secs` after it was last written (the
+//! stream's `max_age`); the relays that hold an account's connections write
+//! it again every quarter TTL, so an online user's record never expires
+//! and, when their relay dies, another one finds it and keeps their id
+//! (JetStream's dedup key includes the user id).
+
+use std::{sync::OnceLock, time::Duration};
+
+use async_nats::jetstream::{self, stream};
+use futures_util::future::BoxFuture;
+use shared::User;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    accounts::{AccountStore, AccountsError, Saved, TokenHash},
+    config::Config,
+};
+
+const STREAM: &str = "PALAVER_IDENTITIES";
+const SUBJECTS: &str = "palaver.identity";
+/// The stream of relays before tokens were hashed: subjects held the clear
+/// token. Its records are carried over, hashed, and the stream deleted.
+const OLD_STREAM: &str = "PALAVER_ACCOUNTS";
+const OLD_SUBJECTS: &str = "palaver.account.";
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+pub struct NatsAccounts {
+    js: jetstream::Context,
+    /// The stream, once NATS answered.
+    stream: OnceLock<stream::Stream>,
+    config: stream::Config,
+}
+
+impl NatsAccounts {
+    pub(super) fn new(js: jetstream::Context, config: &Config) -> Self {
+        NatsAccounts {
+            js,
+            stream: OnceLock::new(),
+            config: stream::Config {
+                name: STREAM.to_string(),
+                subjects: vec![format!("{SUBJECTS}.*")],
+                max_messages_per_subject: 1,
+                max_age: config.resume_ttl(),
+                num_replicas: config.nats_replicas.max(1),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Opens (or creates) the stream, retrying until NATS answers, then
+    /// carries over the old stream's records.
+    pub(super) fn spawn(
+        self: std::sync::Arc<Self>,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        tracker.spawn(async move {
+            let open = async {
+                loop {
+                    match self.js.get_or_create_stream(self.config.clone()).await {
+                        Ok(stream) => {
+                            let _ = self.stream.set(stream);
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::debug!("cannot open {STREAM} yet: {err}");
+                            tokio::time::sleep(RETRY_EVERY).await;
+                        }
+                    }
+                }
+                if let Err(err) = self.migrate().await {
+                    tracing::warn!("cannot carry over the accounts of {OLD_STREAM}: {err}");
+                }
+            };
+            tokio::select! {
+                () = open => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+
+    /// Rewrites each record of the old stream under its token's hash, then
+    /// deletes that stream, so no clear token stays in NATS.
+    async fn migrate(&self) -> Result<(), AccountsError> {
+        let Ok(mut old) = self.js.get_stream(OLD_STREAM).await else {
+            return Ok(());
+        };
+        let state = &old.info().await.map_err(unavailable)?.state;
+        let (first, last) = (state.first_sequence, state.last_sequence);
+        let mut carried = 0;
+        for seq in first..=last {
+            let Ok(message) = old.get_raw_message(seq).await else {
+                continue;
+            };
+            let Some(token) = message.subject.as_str().strip_prefix(OLD_SUBJECTS) else {
+                continue;
+            };
+            let Ok(user) = serde_json::from_slice::<User>(&message.payload) else {
+                continue;
+            };
+            self.save_one(TokenHash::of(token), &user).await?;
+            carried += 1;
+        }
+        self.js
+            .delete_stream(OLD_STREAM)
+            .await
+            .map_err(unavailable)?;
+        tracing::info!("carried {carried} accounts over from {OLD_STREAM}, hashed");
+        Ok(())
+    }
+
+    async fn save_one(&self, token: TokenHash, user: &User) -> Result<(), AccountsError> {
+        let value = serde_json::to_vec(user).expect("a user serializes");
+        self.js
+            .publish(subject(token), value.into())
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn subject(token: TokenHash) -> String {
+    format!("{SUBJECTS}.{}", token.to_hex())
+}
+
+fn unavailable(err: impl std::fmt::Display) -> AccountsError {
+    AccountsError::Unavailable(err.to_string())
+}
+
+fn not_open() -> AccountsError {
+    AccountsError::Unavailable(format!("{STREAM} is not open yet"))
+}
+
+impl AccountStore for NatsAccounts {
+    fn find(&self, token: TokenHash) -> BoxFuture<'_, Result<Option<User>, AccountsError>> {
+        Box::pin(async move {
+            let stream = self.stream.get().ok_or_else(not_open)?;
+            match stream
+                .get_last_raw_message_by_subject(&subject(token))
+                .await
+            {
+                Ok(message) => Ok(serde_json::from_slice(&message.payload).ok()),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Ok(None)
+                }
+                Err(err) => Err(unavailable(err)),
+            }
+        })
+    }
+
+    fn save(&self, identities: Vec<Saved>) -> BoxFuture<'_, Result<(), AccountsError>> {
+        Box::pin(async move {
+            if self.stream.get().is_none() {
+                return Err(not_open());
+            }
+            // Published together, then every ack awaited.
+            let mut acks = Vec::with_capacity(identities.len());
+            for saved in &identities {
+                let value = serde_json::to_vec(&saved.user).expect("a user serializes");
+                let ack = self
+                    .js
+                    .publish(subject(saved.token), value.into())
+                    .await
+                    .map_err(unavailable)?;
+                acks.push(ack);
+            }
+            for ack in acks {
+                ack.await.map_err(unavailable)?;
+            }
+            Ok(())
+        })
+    }
+}
