@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::names::UserId;
-use crate::{ServerMsg, PROTOCOL_VERSION};
+use crate::{protocol::PresenceEvent, ServerMsg, PROTOCOL_VERSION};
 
 fn room() -> RoomName {
     RoomName::new("general").unwrap()
@@ -75,7 +75,7 @@ fn a_partial_list_shows_the_count_and_pages_on_with_the_cursor() {
             subscribe: None,
         })
     );
-    client.apply(
+    let applied = client.apply(
         ServerMsg::Members {
             room: room(),
             member_count: 500,
@@ -85,6 +85,16 @@ fn a_partial_list_shows_the_count_and_pages_on_with_the_cursor() {
         },
         0,
     );
+    // The page is reported as a change, for the driver to print or render.
+    assert_eq!(
+        applied.changes,
+        [Change::Members {
+            room: room(),
+            prefix: None,
+            members: (3..6).map(user).collect(),
+            more: false,
+        }]
+    );
     assert_eq!(nicks(&client).len(), 6);
     assert!(!client.room(&room()).unwrap().members_partial());
     assert_eq!(client.more_members(&room()), None);
@@ -93,7 +103,7 @@ fn a_partial_list_shows_the_count_and_pages_on_with_the_cursor() {
 #[test]
 fn a_batch_moves_the_count_and_lists_only_joins_within_the_loaded_pages() {
     let mut client = big_room();
-    client.apply(
+    let applied = client.apply(
         ServerMsg::PresenceBatch {
             room: room(),
             member_count: 501,
@@ -115,8 +125,31 @@ fn a_batch_moves_the_count_and_lists_only_joins_within_the_loaded_pages() {
     );
     assert_eq!(client.room(&room()).unwrap().member_count(), 501);
     assert_eq!(nicks(&client), ["m0000", "m0001b", "m0002"]);
+    // Each listed user is a presence change, leaves first, like the frames
+    // of a small room (joins beyond the loaded pages too: someone joined).
+    let events: Vec<(PresenceEvent, String, Option<String>)> = applied
+        .changes
+        .iter()
+        .map(|change| match change {
+            Change::Presence {
+                event,
+                user,
+                old_nick,
+                ..
+            } => (*event, user.nick.to_string(), old_nick.clone()),
+            other => panic!("not a presence change: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (PresenceEvent::Leave, "m0001".into(), Some("m0001".into())),
+            (PresenceEvent::Join, "m0001b".into(), None),
+            (PresenceEvent::Join, "m9999".into(), None),
+        ]
+    );
     // A batch of counts only (not subscribed) moves just the count.
-    client.apply(
+    let applied = client.apply(
         ServerMsg::PresenceBatch {
             room: room(),
             member_count: 480,
@@ -129,6 +162,7 @@ fn a_batch_moves_the_count_and_lists_only_joins_within_the_loaded_pages() {
         0,
     );
     assert_eq!(client.room(&room()).unwrap().member_count(), 480);
+    assert!(applied.changes.is_empty(), "{:?}", applied.changes);
     assert_eq!(nicks(&client).len(), 3);
 }
 
