@@ -118,7 +118,10 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
         let Some(limiter) = &self.limiter else {
             return true;
         };
-        if self.calls.fetch_add(1, Ordering::Relaxed) % SIZE_CHECK_EVERY == 0
+        if self
+            .calls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SIZE_CHECK_EVERY)
             && limiter.len() >= PRUNE_AT
         {
             limiter.retain_recent();
