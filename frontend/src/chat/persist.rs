@@ -29,16 +29,16 @@ impl Chat {
         // written only when some room's messages change (a new last `seq`,
         // a message more or fewer, a renumbered room), not on typing or
         // presence.
-        let messages_changed = Memo::new(move |_| {
-            client.with(|c| {
+        Effect::new(move |written: Option<Vec<(Option<u64>, usize, u64)>>| {
+            let key = client.with(|c| {
                 c.rooms()
                     .iter()
                     .map(|r| (r.last_seq(), r.messages().len(), r.generation()))
                     .collect::<Vec<_>>()
-            })
-        });
-        Effect::new(move |_| {
-            messages_changed.track();
+            });
+            if written.as_ref() == Some(&key) {
+                return key;
+            }
             let json = client.with_untracked(|c| {
                 [CACHE_PER_ROOM, CACHE_PER_ROOM / 4, 5]
                     .into_iter()
@@ -48,6 +48,7 @@ impl Chat {
             if let Some(json) = json {
                 storage::set_cache(&json);
             }
+            key
         });
         let tab = self.tab.get_value();
         Effect::new(move |_| {
