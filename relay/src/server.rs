@@ -83,8 +83,10 @@ fn is_hashed_asset(path: &str) -> bool {
     };
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     let hash = stem.rsplit_once('-').map_or("", |(_, hash)| hash);
+    // trunk prints its 64-bit hash as hex without leading zeros, so one
+    // build in sixteen has 15 digits (and fewer, more rarely).
     matches!(ext, "js" | "wasm" | "css")
-        && hash.len() == 16
+        && (8..=16).contains(&hash.len())
         && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -220,6 +222,8 @@ mod tests {
         assert!(is_hashed_asset("/frontend-9ea7ab70b6d588c9_bg.wasm"));
         assert!(is_hashed_asset("/app/frontend-9ea7ab70b6d588c9.js"));
         assert!(is_hashed_asset("/style-cb91d00c14fb4d02.css"));
+        assert!(is_hashed_asset("/frontend-5f1613ada2ffaa3_bg.wasm"));
+        assert!(!is_hashed_asset("/frontend-5f16_bg.wasm"));
         assert!(!is_hashed_asset("/index.html"));
         assert!(!is_hashed_asset("/sw.js"));
         assert!(!is_hashed_asset("/pwa.js"));
