@@ -80,14 +80,10 @@ mod tests {
     use std::sync::Arc;
 
     use shared::{Nick, RoomName, User, UserId};
-    use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::{
-        peer::{Backlog, Kick, Peer},
-        Config,
-    };
+    use crate::{peer::test_peer, Config};
 
     #[tokio::test]
     async fn a_panic_under_the_hub_lock_makes_the_relay_unhealthy() {
@@ -102,13 +98,7 @@ mod tests {
             .set_announce(Arc::new(|_| panic!("fault in the announce hook")));
         let hub = state.hub.clone();
         let joined = std::thread::spawn(move || {
-            let (tx, _rx) = mpsc::channel(1);
-            let peer = Peer {
-                conn: 1,
-                tx,
-                kick: Arc::new(Kick::new(CancellationToken::new())),
-                backlog: Arc::new(Backlog::new(0)),
-            };
+            let (peer, _rx) = test_peer(1, 1);
             let user = User {
                 id: UserId("u-1".into()),
                 nick: Nick::new("alice").unwrap(),

@@ -164,3 +164,17 @@ impl Frame {
 pub fn encode(msg: &ServerMsg) -> Frame {
     Frame(Arc::new(Utf8Bytes::from(msg.encode())))
 }
+
+/// A peer with a queue of `queue` frames and no byte limit, for tests;
+/// returns the peer and its queue's receiving end.
+#[cfg(test)]
+pub fn test_peer(conn: ConnId, queue: usize) -> (Peer, mpsc::Receiver<Frame>) {
+    let (tx, rx) = mpsc::channel(queue);
+    let peer = Peer {
+        conn,
+        tx,
+        kick: Arc::new(Kick::new(CancellationToken::new())),
+        backlog: Arc::new(Backlog::new(0)),
+    };
+    (peer, rx)
+}

@@ -101,14 +101,12 @@ mod tests {
     use std::sync::Arc;
 
     use shared::{close, ChatMessage, RoomName, Text, UserId};
-    use tokio::sync::mpsc;
-    use tokio_util::sync::CancellationToken;
 
     use super::super::tests::user;
     use crate::{
         hub::Hub,
         metrics::Metrics,
-        peer::{encode, Backlog, Kick, Peer},
+        peer::{encode, test_peer},
     };
 
     fn message(room: &RoomName, seq: u64) -> Arc<ChatMessage> {
@@ -126,13 +124,7 @@ mod tests {
     fn a_joiner_whose_pending_frames_overflow_is_dropped_and_counted() {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(metrics.clone(), 4, super::super::BigRooms::default());
-        let (tx, mut rx) = mpsc::channel(64);
-        let peer = Peer {
-            conn: 1,
-            tx,
-            kick: Arc::new(Kick::new(CancellationToken::new())),
-            backlog: Arc::new(Backlog::new(0)),
-        };
+        let (peer, mut rx) = test_peer(1, 64);
         let room = RoomName::new("busy").unwrap();
         hub.join(&room, &user("u-a", "alice"), &peer, 0, false)
             .unwrap();
@@ -158,13 +150,7 @@ mod tests {
             4,
             super::super::BigRooms::default(),
         );
-        let (tx, mut rx) = mpsc::channel(64);
-        let peer = Peer {
-            conn: 1,
-            tx,
-            kick: Arc::new(Kick::new(CancellationToken::new())),
-            backlog: Arc::new(Backlog::new(0)),
-        };
+        let (peer, mut rx) = test_peer(1, 64);
         let room = RoomName::new("busy").unwrap();
         let alice = user("u-a", "alice");
         hub.join(&room, &alice, &peer, 0, false).unwrap();
@@ -210,13 +196,7 @@ mod tests {
             4,
             super::super::BigRooms::default(),
         );
-        let (tx, _rx) = mpsc::channel(64);
-        let peer = Peer {
-            conn: 1,
-            tx,
-            kick: Arc::new(Kick::new(CancellationToken::new())),
-            backlog: Arc::new(Backlog::new(0)),
-        };
+        let (peer, _rx) = test_peer(1, 64);
         let room = RoomName::new("general").unwrap();
         // Joined, but its `joined` reply (the history read) never completes.
         hub.join(&room, &user("u-a", "alice"), &peer, 0, false)

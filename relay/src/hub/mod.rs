@@ -188,10 +188,9 @@ impl Hub {
 pub(crate) mod tests {
     use shared::{protocol::PresenceEvent, Nick, ServerMsg};
     use tokio::sync::mpsc;
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::peer::{encode, Backlog, Kick};
+    use crate::peer::{encode, test_peer};
 
     pub fn user(id: &str, nick: &str) -> User {
         User {
@@ -211,13 +210,7 @@ pub(crate) mod tests {
     /// Joins connection `conn` of `user` to the room and completes the
     /// join; returns the connection's queue.
     pub fn join_as(hub: &Hub, room: &RoomName, user: &User, conn: u64) -> mpsc::Receiver<Frame> {
-        let (tx, rx) = mpsc::channel(1024);
-        let peer = Peer {
-            conn,
-            tx,
-            kick: Arc::new(Kick::new(CancellationToken::new())),
-            backlog: Arc::new(Backlog::new(0)),
-        };
+        let (peer, rx) = test_peer(conn, 1024);
         hub.join(room, user, &peer, 0, false).unwrap();
         hub.complete_join(room, &user.id, conn, encode(&ServerMsg::Pong), 0);
         rx

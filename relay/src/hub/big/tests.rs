@@ -270,15 +270,7 @@ fn pages_reach_everyone_once_in_roster_order_and_prefixes_search() {
 #[test]
 fn joined_lists_the_first_members_of_a_big_room_with_a_cursor() {
     let (hub, room) = hub();
-    let peer_of = |conn| {
-        let (tx, _rx) = tokio::sync::mpsc::channel(8);
-        crate::peer::Peer {
-            conn,
-            tx,
-            kick: Arc::new(crate::peer::Kick::new(Default::default())),
-            backlog: Arc::new(crate::peer::Backlog::new(0)),
-        }
-    };
+    let peer_of = |conn| crate::peer::test_peer(conn, 8).0;
     for (i, n) in ["dan", "cat", "bo"].iter().enumerate() {
         let joined = hub
             .join(
