@@ -11,6 +11,8 @@
 //!   `send` to ROOM (after the user joined it).
 //! - `deliver-panic-on-room:ROOM`: delivering a stored message of ROOM to
 //!   the hub panics (with SQLite, on the store's deliverer thread).
+//! - `drop-live-in-room:ROOM`: in cluster mode, one in two of ROOM's live
+//!   messages from NATS is dropped as if lost, so the gap repair runs.
 
 use shared::RoomName;
 
@@ -19,10 +21,11 @@ use shared::RoomName;
 pub struct Faults {
     session_panic_room: Option<RoomName>,
     deliver_panic_room: Option<RoomName>,
+    drop_live_room: Option<RoomName>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("bad --fault-inject entry {0:?}: expected session-panic-on-room:ROOM or deliver-panic-on-room:ROOM")]
+#[error("bad --fault-inject entry {0:?}: expected session-panic-on-room:ROOM, deliver-panic-on-room:ROOM or drop-live-in-room:ROOM")]
 pub struct BadFault(String);
 
 impl Faults {
@@ -36,6 +39,7 @@ impl Faults {
             match kind {
                 "session-panic-on-room" => faults.session_panic_room = Some(room),
                 "deliver-panic-on-room" => faults.deliver_panic_room = Some(room),
+                "drop-live-in-room" => faults.drop_live_room = Some(room),
                 _ => return Err(bad()),
             }
         }
@@ -50,6 +54,11 @@ impl Faults {
         if self.session_panic_room.as_ref() == Some(room) {
             panic!("fault injection: session panic on a send to {room}");
         }
+    }
+
+    /// The room whose live messages are to be dropped one in two.
+    pub fn drop_live_room(&self) -> Option<&RoomName> {
+        self.drop_live_room.as_ref()
     }
 
     /// Panics if delivering a message of `room` is to panic.

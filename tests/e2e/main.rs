@@ -11,6 +11,7 @@ mod browser;
 mod chat;
 mod cli;
 mod cluster;
+mod cluster_routing;
 mod deploy;
 mod durable;
 mod fanout;

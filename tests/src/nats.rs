@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
 use crate::{
-    relay::{free_port, http_get},
+    relay::{free_port, http_get, http_get_with_headers},
     WAIT,
 };
 
@@ -67,6 +67,16 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
         let _ = std::fs::remove_file(self.0.with_extension("log"));
     }
+}
+
+/// A client's subscription, as nats-server's monitoring endpoint lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The connection's id on the server.
+    pub connection: u64,
+    pub subject: String,
+    /// Messages delivered to it so far.
+    pub msgs: u64,
 }
 
 /// One `nats-server -js` process; it can be killed and started again on the
@@ -194,6 +204,41 @@ impl NatsServer {
             .unwrap_or(0))
     }
 
+    /// Every subscription of the connections named `name` on this server,
+    /// with how many messages each received (`/connz?subs=detail`): how a
+    /// test sees which live subjects a relay follows and what it was sent.
+    pub async fn subscriptions(&self, name: &str) -> anyhow::Result<Vec<Subscription>> {
+        let monitor: SocketAddr = ([127, 0, 0, 1], self.monitor_port).into();
+        let (code, headers, mut body) =
+            http_get_with_headers(monitor, "/connz?subs=detail&limit=1000").await?;
+        anyhow::ensure!(code == 200, "/connz answered {code}");
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body)?;
+        }
+        let connz: serde_json::Value = serde_json::from_str(&body).context("/connz is JSON")?;
+        let mut subs = Vec::new();
+        for conn in connz["connections"].as_array().into_iter().flatten() {
+            if conn["name"] != name {
+                continue;
+            }
+            for sub in conn["subscriptions_list_detail"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                subs.push(Subscription {
+                    connection: conn["cid"].as_u64().unwrap_or(0),
+                    subject: sub["subject"].as_str().unwrap_or("").to_string(),
+                    msgs: sub["msgs"].as_u64().unwrap_or(0),
+                });
+            }
+        }
+        Ok(subs)
+    }
+
     /// Waits (within [`WAIT`]) until this server has `n` connections named
     /// `name`.
     pub async fn wait_connections(&self, name: &str, n: usize) -> anyhow::Result<()> {
@@ -289,5 +334,19 @@ impl NatsCluster {
             .map(NatsServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` response (a long `/connz`).
+fn dechunk(mut raw: &str) -> anyhow::Result<String> {
+    let mut body = String::new();
+    loop {
+        let (size, rest) = raw.split_once("\r\n").context("a chunk size line")?;
+        let size = usize::from_str_radix(size.trim(), 16).context("a hex chunk size")?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.push_str(rest.get(..size).context("a whole chunk")?);
+        raw = rest[size..].strip_prefix("\r\n").context("a chunk's end")?;
     }
 }

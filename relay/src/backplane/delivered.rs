@@ -1,77 +1,73 @@
-//! How far this relay's consumer has delivered the stream, room by room.
+//! How far this relay has delivered each room it follows.
 //!
 //! A sender must see its own `message` before its `ack` (docs/ARCHITECTURE.md),
 //! and a joiner must get nothing twice. In cluster mode messages reach local
-//! members only through the relay's one consumer of the stream, so `append`
-//! waits until its message went through it, and `after` waits until the
-//! room's last message did. Each waits on its own room's mark: it wakes
-//! only when its room moves, and a room that falls behind (a skipped
-//! message, a slow catch-up) does not hold up acks in other rooms.
+//! members only through the room's live feed (`live`), so `append` waits
+//! until its message went through it, and `after` waits until the room's
+//! last message did. Each waits on its own room's mark: it wakes only when
+//! its room moves, and a room that falls behind (a repair, a slow feed)
+//! does not hold up acks in other rooms.
 //!
-//! Rooms are keyed by subject, which even an undecodable message has. A
-//! room's mark ages out once nobody waits on it and nothing was delivered
-//! in it for a while ([`Delivered::sweep`]); a room without a mark counts
-//! as delivered up to where the stream was at the last sweep, which is
-//! true because the consumer reads the stream in order.
+//! A room's mark is `None` until the relay follows the room (its live
+//! subject is subscribed and the room's last stored sequence is known: the
+//! *base*, everything up to which is history). From then on it is the last
+//! sequence delivered. Marks are keyed by the room's live subject; a room
+//! the relay stops following loses its mark, and marks that only waiters
+//! created age out once nobody waits.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Mutex,
-    },
-    time::Duration,
-};
+use std::{sync::Mutex, time::Duration};
 
 use tokio::sync::watch;
 
 use crate::aging::Aging;
 
+type Mark = watch::Sender<Option<u64>>;
+
 #[derive(Default)]
 pub struct Delivered {
-    /// Each room's last delivered stream sequence, by subject; a room
-    /// appears on its first delivery or its first waiter, and ages out.
-    rooms: Mutex<Aging<String, watch::Sender<u64>>>,
-    /// The last sequence delivered in any room at the last sweep: where a
-    /// room without a mark (aged out, or never seen) is delivered up to.
-    swept_at: AtomicU64,
-    /// Every sequence up to here counts as delivered in every room: the end
-    /// of the stream when the relay started (older messages are history,
-    /// never delivered live).
-    floor: watch::Sender<u64>,
-    /// The last sequence delivered in any room, for the stall watchdog.
-    last: AtomicU64,
+    /// Each room's mark, by subject.
+    rooms: Mutex<Aging<String, Mark>>,
 }
 
 impl Delivered {
-    /// The consumer starts after `last`: everything up to it is history.
-    pub fn start_after(&self, last: u64) {
-        self.floor.send_replace(last);
-        self.last.fetch_max(last, Ordering::AcqRel);
+    /// The room is followed from `base` on: messages up to it are history.
+    pub fn open(&self, subject: &str, base: u64) {
+        self.raise(subject, base);
     }
 
-    /// The consumer delivered `seq`, a message on `subject`.
+    /// The room's message `seq` was delivered.
     pub fn record(&self, subject: &str, seq: u64) {
-        let mut rooms = self.rooms.lock().unwrap();
-        match rooms.get_mut(subject) {
-            Some(mark) => {
-                mark.send_replace(seq);
-            }
-            None => {
-                rooms.insert(subject.to_string(), watch::channel(seq).0);
-            }
-        }
-        drop(rooms);
-        self.last.fetch_max(seq, Ordering::AcqRel);
+        self.raise(subject, seq);
     }
 
-    /// Forgets the marks of rooms that nobody waits on and that had no
-    /// delivery since the previous sweep.
+    fn raise(&self, subject: &str, seq: u64) {
+        let mut rooms = self.rooms.lock().unwrap();
+        let mark = rooms.get_or_insert_with(&subject.to_string(), || watch::channel(None).0);
+        mark.send_if_modified(|mark| match mark {
+            Some(at) if *at >= seq => false,
+            _ => {
+                *mark = Some(seq);
+                true
+            }
+        });
+    }
+
+    /// The room is no longer followed: its mark goes (waiters see it gone).
+    pub fn close(&self, subject: &str) {
+        self.rooms.lock().unwrap().remove(subject);
+    }
+
+    /// The last sequence delivered in the room, if it is followed.
+    pub fn mark(&self, subject: &str) -> Option<u64> {
+        let mut rooms = self.rooms.lock().unwrap();
+        rooms.get_mut(subject).and_then(|mark| *mark.borrow())
+    }
+
+    /// Forgets marks that waiters created for rooms never followed, once
+    /// nobody waits on them.
     pub fn sweep(&self) {
         let mut rooms = self.rooms.lock().unwrap();
-        // Every message up to `last` went through the consumer, in order:
-        // a room whose mark goes now is delivered at least that far.
-        self.swept_at.store(self.last(), Ordering::Release);
-        rooms.sweep_keeping(|mark| mark.receiver_count() > 0);
+        rooms.sweep_keeping(|mark| mark.borrow().is_some() || mark.receiver_count() > 0);
     }
 
     /// Rooms with a mark now.
@@ -79,32 +75,39 @@ impl Delivered {
         self.rooms.lock().unwrap().len()
     }
 
-    /// The last sequence delivered in any room.
-    pub fn last(&self) -> u64 {
-        self.last.load(Ordering::Acquire)
+    /// Waits until the room is followed and its message `seq` was
+    /// delivered (or is history), at most `timeout`. Returns whether it was.
+    pub async fn wait(&self, subject: &str, seq: u64, timeout: Duration) -> bool {
+        self.wait_until(subject, timeout, |mark| mark >= seq)
+            .await
+            .is_some()
     }
 
-    /// Waits until the room's message `seq` was delivered, at most
-    /// `timeout`. Returns whether it was.
-    pub async fn wait(&self, subject: &str, seq: u64, timeout: Duration) -> bool {
-        let mut floor = self.floor.subscribe();
-        if *floor.borrow_and_update() >= seq {
-            return true;
-        }
+    /// Waits until the room is followed, at most `timeout`; returns its
+    /// mark then.
+    pub async fn wait_followed(&self, subject: &str, timeout: Duration) -> Option<u64> {
+        self.wait_until(subject, timeout, |_| true).await
+    }
+
+    async fn wait_until(
+        &self,
+        subject: &str,
+        timeout: Duration,
+        reached: impl Fn(u64) -> bool,
+    ) -> Option<u64> {
         let mut room = {
             let mut rooms = self.rooms.lock().unwrap();
-            let known = self.swept_at.load(Ordering::Acquire);
             rooms
-                .get_or_insert_with(&subject.to_string(), || watch::channel(known).0)
+                .get_or_insert_with(&subject.to_string(), || watch::channel(None).0)
                 .subscribe()
         };
-        let reached = async {
-            tokio::select! {
-                _ = room.wait_for(|delivered| *delivered >= seq) => {}
-                _ = floor.wait_for(|floor| *floor >= seq) => {}
-            }
-        };
-        tokio::time::timeout(timeout, reached).await.is_ok()
+        let waited =
+            tokio::time::timeout(timeout, room.wait_for(|mark| mark.is_some_and(&reached))).await;
+        match waited {
+            Ok(Ok(mark)) => *mark,
+            // Timed out, or the room stopped being followed meanwhile.
+            _ => None,
+        }
     }
 }
 
@@ -117,7 +120,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_room_behind_does_not_hold_up_another() {
         let delivered = Delivered::default();
-        delivered.start_after(10);
+        delivered.open("room.a", 10);
+        delivered.open("room.b", 10);
         delivered.record("room.a", 11);
         delivered.record("room.b", 13);
         // Room b's message 13 is through: its sender is not kept waiting,
@@ -127,7 +131,6 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(!delivered.wait("room.a", 12, WAIT).await);
         assert_eq!(started.elapsed(), WAIT);
-        assert_eq!(delivered.last(), 13);
     }
 
     #[tokio::test(start_paused = true)]
@@ -138,35 +141,44 @@ mod tests {
             tokio::spawn(async move { delivered.wait("room.a", 3, WAIT).await })
         };
         tokio::task::yield_now().await;
+        delivered.open("room.a", 1);
+        tokio::task::yield_now().await;
+        assert!(
+            !waiter.is_finished(),
+            "followed, but 3 is not delivered yet"
+        );
         delivered.record("room.a", 3);
         assert!(waiter.await.unwrap());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn idle_rooms_age_out_and_still_count_as_delivered() {
+    async fn history_up_to_the_base_counts_as_delivered_and_marks_only_rise() {
         let delivered = Delivered::default();
-        delivered.start_after(10);
-        for n in 0..100 {
-            delivered.record(&format!("room.{n}"), 11 + n);
-        }
-        delivered.record("room.busy", 200);
-        assert_eq!(delivered.rooms(), 101);
-        delivered.sweep();
-        delivered.record("room.busy", 201);
-        delivered.sweep();
-        assert_eq!(delivered.rooms(), 1, "only the busy room is left");
-        // An aged-out room's old message does not keep a joiner waiting.
-        let started = tokio::time::Instant::now();
-        assert!(delivered.wait("room.42", 53, WAIT).await);
-        assert_eq!(started.elapsed(), Duration::ZERO);
-        // A newer one is still waited for.
-        assert!(!delivered.wait("room.42", 300, WAIT).await);
+        assert_eq!(delivered.mark("room.a"), None);
+        delivered.open("room.a", 100);
+        assert!(delivered.wait("room.a", 42, WAIT).await);
+        delivered.record("room.a", 50);
+        assert_eq!(delivered.mark("room.a"), Some(100));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn history_from_before_the_start_counts_as_delivered() {
-        let delivered = Delivered::default();
-        delivered.start_after(100);
-        assert!(delivered.wait("room.never-seen", 42, WAIT).await);
+    async fn a_room_no_longer_followed_releases_its_waiters_and_its_mark() {
+        let delivered = std::sync::Arc::new(Delivered::default());
+        delivered.open("room.a", 1);
+        let waiter = {
+            let delivered = delivered.clone();
+            tokio::spawn(async move { delivered.wait("room.a", 9, WAIT).await })
+        };
+        tokio::task::yield_now().await;
+        delivered.close("room.a");
+        let started = tokio::time::Instant::now();
+        assert!(!waiter.await.unwrap());
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(delivered.mark("room.a"), None);
+        // A waiter's mark for a room nobody follows ages out.
+        assert!(delivered.wait_followed("room.b", WAIT).await.is_none());
+        delivered.sweep();
+        delivered.sweep();
+        assert_eq!(delivered.rooms(), 0);
     }
 }

@@ -30,10 +30,14 @@ pub mod presence;
 use std::{sync::Arc, time::Duration};
 
 use shared::RoomName;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{config::Config, hub::Hub, store::Deliver};
+use crate::{
+    config::Config,
+    hub::{Hub, LocalEvent},
+    store::Deliver,
+};
 
 pub use accounts::NatsAccounts;
 pub use jetstream::JetStreamStore;
@@ -42,6 +46,9 @@ pub use jetstream::JetStreamStore;
 pub const STREAM: &str = "PALAVER_MSGS";
 /// Prefix of the per-room message subjects: `palaver.room.<token>`.
 const ROOM_SUBJECTS: &str = "palaver.room";
+/// Prefix of the per-room live subjects the stream republishes to:
+/// `palaver.live.<token>`, subscribed by the relays that follow the room.
+const LIVE_SUBJECTS: &str = "palaver.live";
 /// Prefix of the per-room presence and typing subjects.
 const PRESENCE_SUBJECTS: &str = "palaver.presence";
 /// Where relays say hello, beat and say goodbye.
@@ -56,6 +63,10 @@ pub fn room_token(room: &RoomName) -> String {
 
 fn room_subject(room: &RoomName) -> String {
     format!("{ROOM_SUBJECTS}.{}", room_token(room))
+}
+
+fn live_subject(room: &RoomName) -> String {
+    format!("{LIVE_SUBJECTS}.{}", room_token(room))
 }
 
 /// Connects to NATS (in the background, retrying forever, so a relay
@@ -74,7 +85,17 @@ pub async fn start(
         config,
     ));
     accounts.clone().spawn(tracker, shutdown.clone());
-    presence::spawn(client, hub, tracker, shutdown.clone());
+    let presence = presence::spawn(client, hub.clone(), tracker, shutdown.clone());
+    // Under the hub's lock: following a room only spawns its task.
+    let follower = store.clone();
+    hub.set_announce(Arc::new(move |event| {
+        match &event {
+            LocalEvent::FirstJoined { room } => follower.follow(room),
+            LocalEvent::LastLeft { room } => follower.unfollow(room),
+            _ => {}
+        }
+        presence(event);
+    }));
     Ok((store, accounts))
 }
 
@@ -100,10 +121,10 @@ async fn connect(
 ) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
     let events_servers = servers.clone();
-    // Told on every (re)connection, so the stream consumer starts afresh
-    // instead of waiting to notice missed heartbeats.
-    let connected = Arc::new(Notify::new());
-    let on_connect = connected.clone();
+    // Counts (re)connections, so each followed room looks for the live
+    // messages it missed while disconnected.
+    let connections = watch::Sender::new(0u64);
+    let on_connect = connections.clone();
     let client = async_nats::ConnectOptions::new()
         .name("palaver-relay")
         .retry_on_initial_connect()
@@ -119,11 +140,17 @@ async fn connect(
                 match event {
                     async_nats::Event::Connected => {
                         tracing::info!("connected to NATS ({servers})");
-                        on_connect.notify_one();
+                        on_connect.send_modify(|n| *n += 1);
                     }
                     async_nats::Event::Disconnected => tracing::warn!(
                         "lost NATS ({servers}); sends fail with `unavailable` until it is back; reconnecting"
                     ),
+                    // The client dropped messages it could not hand over
+                    // fast enough: the followed rooms look for gaps.
+                    async_nats::Event::SlowConsumer(_) => {
+                        tracing::warn!("NATS: slow consumer; checking followed rooms for gaps");
+                        on_connect.send_modify(|n| *n += 1);
+                    }
                     // Each failed connection attempt; the store's set-up
                     // loop says what it means for the relay.
                     async_nats::Event::ClientError(err) => tracing::debug!("NATS: {err}"),
@@ -136,13 +163,15 @@ async fn connect(
         .map_err(|err| anyhow::anyhow!("bad --nats address {servers}: {err}"))?;
     tracing::info!("cluster mode: NATS at {servers}");
 
-    let store = Arc::new(JetStreamStore::new(
+    let store = JetStreamStore::new(
         client.clone(),
         config,
         deliver,
-        connected,
-    ));
-    store.clone().spawn(tracker, shutdown.clone(), servers);
+        connections,
+        tracker,
+        shutdown,
+    );
+    store.clone().spawn(servers);
     Ok((client, store))
 }
 

@@ -27,7 +27,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{room_token, PRESENCE_SUBJECTS, RELAYS_SUBJECT};
 use crate::{
-    hub::{Hub, LocalEvent},
+    hub::{Announce, Hub, LocalEvent},
     random::random_hex,
 };
 
@@ -100,23 +100,26 @@ impl Wire {
     }
 }
 
-/// Hooks the hub up to NATS and starts the publisher and the listener.
+/// Starts the publisher and the listener; returns the hook for the hub's
+/// local events (the caller installs it).
 pub(super) fn spawn(
     client: async_nats::Client,
     hub: Arc<Hub>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
-) {
+) -> Announce {
     let me = format!("r-{}", random_hex(6));
     tracing::info!("presence: this relay is {me} in the cluster");
     let (tx, rx) = mpsc::unbounded_channel();
-    {
+    let announce: Announce = {
         let me = me.clone();
         let tx = tx.clone();
-        hub.set_announce(Arc::new(move |event| {
-            let _ = tx.send(Outgoing::Event(from_local(&me, event)));
-        }));
-    }
+        Arc::new(move |event| {
+            if let Some(wire) = from_local(&me, event) {
+                let _ = tx.send(Outgoing::Event(wire));
+            }
+        })
+    };
     tracker.spawn(publish_loop(
         client.clone(),
         hub.clone(),
@@ -125,6 +128,7 @@ pub(super) fn spawn(
         shutdown.clone(),
     ));
     tracker.spawn(listen_loop(client, hub, me, tx, shutdown));
+    announce
 }
 
 enum Outgoing {
@@ -133,14 +137,15 @@ enum Outgoing {
     Beat,
 }
 
-fn from_local(me: &str, event: LocalEvent) -> Wire {
+fn from_local(me: &str, event: LocalEvent) -> Option<Wire> {
     let relay = me.to_string();
-    match event {
+    Some(match event {
         LocalEvent::Join { room, user } => Wire::Join { relay, room, user },
         LocalEvent::Leave { room, user } => Wire::Leave { relay, room, user },
         LocalEvent::Nick { room, user } => Wire::Nick { relay, room, user },
         LocalEvent::Typing { room, user } => Wire::Typing { relay, room, user },
-    }
+        LocalEvent::FirstJoined { .. } | LocalEvent::LastLeft { .. } => return None,
+    })
 }
 
 /// The one publisher: announcements in order, the heartbeat every

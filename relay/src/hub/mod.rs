@@ -44,10 +44,32 @@ pub use rooms::{JoinedMembers, Linger};
 /// A change among this relay's own members, for the other relays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalEvent {
-    Join { room: RoomName, user: User },
-    Leave { room: RoomName, user: User },
-    Nick { room: RoomName, user: User },
-    Typing { room: RoomName, user: User },
+    Join {
+        room: RoomName,
+        user: User,
+    },
+    Leave {
+        room: RoomName,
+        user: User,
+    },
+    Nick {
+        room: RoomName,
+        user: User,
+    },
+    Typing {
+        room: RoomName,
+        user: User,
+    },
+    /// The room's first local member joined: the relay now needs the
+    /// room's messages and presence (sent before that member's `Join`).
+    FirstJoined {
+        room: RoomName,
+    },
+    /// The room's last local member left (after the linger): the relay no
+    /// longer needs them (sent after that member's `Leave`).
+    LastLeft {
+        room: RoomName,
+    },
 }
 
 /// Where the hub sends [`LocalEvent`]s: set once by the backplane in

@@ -69,6 +69,9 @@ impl Hub {
                     return Err(ErrorCode::RoomFull);
                 }
                 let shown = entry.has(&user.id);
+                if entry.members.is_empty() {
+                    self.announce(LocalEvent::FirstJoined { room: room.clone() });
+                }
                 entry.members.insert(
                     user.id.clone(),
                     Member {
@@ -215,6 +218,15 @@ impl Hub {
             user: user.clone(),
         });
         self.show_leave(inner, room_name, user);
+        if inner
+            .rooms
+            .get(room_name)
+            .is_none_or(|room| room.members.is_empty())
+        {
+            self.announce(LocalEvent::LastLeft {
+                room: room_name.clone(),
+            });
+        }
     }
 
     /// Tells the room that `user` left, unless they are still in it through

@@ -1,4 +1,5 @@
-//! The JetStream store: one stream for every room, one consumer per relay.
+//! The JetStream store: one stream for every room; each relay receives
+//! only the rooms it follows.
 //!
 //! `append` publishes to the room's subject with a `Nats-Msg-Id` made of
 //! the room, the user and the `client_id`, so JetStream's duplicate window
@@ -6,28 +7,31 @@
 //! original sequence. The sender is acked only after JetStream acked the
 //! publish.
 //!
-//! Delivery does not happen in `append`: each relay reads the whole stream
-//! with one ordered consumer, started where the stream ended when the relay
-//! came up, and calls [`Deliver`] for each message in stream order. That is
-//! what makes every member of a room, on any relay, see the same order.
-//! `append` waits (bounded) until its own message went through that
-//! consumer, so the sender sees its `message` before its `ack`, as in
-//! standalone mode; `after` waits the same way for the last message it
-//! read, so a joiner gets nothing twice. Both wait on their own room's
-//! mark ([`Delivered`]), not on the relay's.
+//! Delivery does not happen in `append`: the stream republishes each
+//! stored message to the room's live subject, and each relay follows the
+//! live subjects of the rooms that have members on it (`live`), repairing
+//! any gap from the stream, and calls [`Deliver`] for each message in the
+//! room's order. That is what makes every member of a room, on any relay,
+//! see the same order. `append` waits (bounded) until its own message went
+//! through the room's feed, so the sender sees its `message` before its
+//! `ack`, as in standalone mode; `after` waits the same way for the last
+//! message it read, so a joiner gets nothing twice. Both wait on their own
+//! room's mark ([`Delivered`]).
+//!
+//! The hub says when a room's first local member joins and when its last
+//! one left (after the linger): [`JetStreamStore::follow`] and
+//! [`JetStreamStore::unfollow`]. `append` and `after` follow the room too,
+//! so the store works alone (the conformance tests).
 //!
 //! History reads (`history`) use short-lived consumers of their own.
 
 mod codec;
-mod consume;
 mod history;
+mod live;
 
 use std::{
     collections::VecDeque,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex, OnceLock,
-    },
+    sync::{atomic::AtomicU64, Arc, Mutex, OnceLock, Weak},
     time::Duration,
 };
 
@@ -37,24 +41,26 @@ use async_nats::{
 };
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, RoomName};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::{codec::encode, history::timed};
-use super::{delivered::Delivered, room_subject, room_token, ROOM_SUBJECTS, STREAM};
+use self::{codec::encode, history::timed, live::Followers};
+use super::{delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS, ROOM_SUBJECTS, STREAM};
 use crate::{
     aging::Aging,
     config::Config,
+    faults::Faults,
     store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
 };
 
 /// How long a publish may wait for JetStream's ack before the send is
 /// refused as `unavailable` (the client then resends it).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long `append` and `after` wait for the local consumer to catch up.
+/// How long `append` and `after` wait for the room's feed to catch up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the consumer's progress is checked against the stream.
-const WATCHDOG_EVERY: Duration = Duration::from_secs(2);
+/// How long a sender's own message may be late before the room's feed
+/// looks for a lost tail.
+const LATE: Duration = Duration::from_secs(1);
 /// Pause between attempts to set up the stream while NATS is unreachable.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -63,20 +69,32 @@ pub struct JetStreamStore {
     js: jetstream::Context,
     /// The stream, once NATS answered and it exists.
     stream: OnceLock<stream::Stream>,
-    /// How far the local consumer has delivered, per room.
+    /// How far each followed room was delivered.
     delivered: Delivered,
-    /// True while the local consumer is reading the stream.
-    consuming: AtomicBool,
+    /// The rooms this relay follows, each with its task.
+    followers: Mutex<Followers>,
     deliver: Deliver,
     stream_config: stream::Config,
-    /// Notified on each NATS (re)connection: the consumer is recreated.
-    connected: Arc<Notify>,
+    /// Counts NATS (re)connections: followers then look for what they
+    /// missed while disconnected.
+    connections: watch::Sender<u64>,
+    /// This store, for the followers' tasks (set at construction).
+    me: OnceLock<Weak<JetStreamStore>>,
+    /// Where followers' tasks are tracked, and what stops them.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    /// Live messages received, and gaps repaired from the stream.
+    live_received: AtomicU64,
+    repairs: AtomicU64,
+    /// Test-only: a room whose live messages are dropped one in two.
+    drop_live: Option<RoomName>,
+    dropped: AtomicU64,
     /// The latest sequences of each room delivered here, at most
     /// `recent_cap` per room: where a history read can start instead of
     /// the room's first message. Rooms without deliveries age out.
     recent: Mutex<Aging<RoomName, VecDeque<u64>>>,
     recent_cap: usize,
-    /// How often idle rooms' `recent` and `delivered` state is dropped.
+    /// How often idle rooms' `recent` state is dropped.
     room_idle: Duration,
 }
 
@@ -85,8 +103,10 @@ impl JetStreamStore {
         client: async_nats::Client,
         config: &Config,
         deliver: Deliver,
-        connected: Arc<Notify>,
-    ) -> Self {
+        connections: watch::Sender<u64>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Arc<Self> {
         let js = jetstream::context::ContextBuilder::new()
             .timeout(PUBLISH_TIMEOUT)
             .build(client.clone());
@@ -104,17 +124,28 @@ impl JetStreamStore {
             duplicate_window,
             num_replicas: config.nats_replicas.max(1),
             storage: stream::StorageType::File,
+            republish: Some(republish()),
             ..Default::default()
         };
-        JetStreamStore {
+        let drop_live = Faults::parse(&config.fault_inject)
+            .ok()
+            .and_then(|faults| faults.drop_live_room().cloned());
+        let store = Arc::new(JetStreamStore {
             client,
             js,
             stream: OnceLock::new(),
             delivered: Delivered::default(),
-            consuming: AtomicBool::new(false),
+            followers: Mutex::new(Followers::new()),
             deliver,
             stream_config,
-            connected,
+            connections,
+            me: OnceLock::new(),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            live_received: AtomicU64::new(0),
+            repairs: AtomicU64::new(0),
+            drop_live,
+            dropped: AtomicU64::new(0),
             recent: Mutex::new(Aging::default()),
             room_idle: config.room_idle(),
             // One more than the largest page, to tell a full page from a
@@ -123,18 +154,16 @@ impl JetStreamStore {
                 .join_history
                 .max(shared::limits::MAX_HISTORY_PAGE as usize)
                 + 1,
-        }
+        });
+        let _ = store.me.set(Arc::downgrade(&store));
+        store
     }
 
-    /// Sets the stream up (retrying until NATS answers), then consumes it
-    /// until shutdown.
-    pub(super) fn spawn(
-        self: Arc<Self>,
-        tracker: &TaskTracker,
-        shutdown: CancellationToken,
-        servers: String,
-    ) {
+    /// Sets the stream up (retrying until NATS answers) and sweeps idle
+    /// rooms' state until shutdown.
+    pub(super) fn spawn(self: Arc<Self>, servers: String) {
         let sweeper = self.clone();
+        let (tracker, shutdown) = (self.tracker.clone(), self.shutdown.clone());
         let sweeper_stop = shutdown.clone();
         tracker.spawn(async move {
             tokio::select! {
@@ -159,11 +188,85 @@ impl JetStreamStore {
         self.recent.lock().unwrap().sweep();
         self.delivered.sweep();
     }
-    /// Waits until the local consumer delivered the room's message `seq`
-    /// (bounded).
+
+    async fn run(&self, servers: &str) {
+        let mut attempts = 0u32;
+        loop {
+            match self.set_up().await {
+                Ok(()) => break,
+                Err(err) => {
+                    attempts += 1;
+                    if attempts == 1 || attempts.is_multiple_of(10) {
+                        tracing::warn!(
+                            "cannot reach JetStream at {servers} ({err}); /readyz answers 503 and sends are refused until it is back; retrying every {RETRY_EVERY:?}"
+                        );
+                    }
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+            }
+        }
+        tracing::info!("JetStream stream {STREAM} ready; following rooms as members join");
+    }
+
+    /// Creates the stream if no relay did yet, and makes an older one
+    /// republish to the live subjects.
+    async fn set_up(&self) -> Result<(), async_nats::Error> {
+        let mut stream = self
+            .js
+            .get_or_create_stream(self.stream_config.clone())
+            .await?;
+        let info = stream.info().await?;
+        if info.config.republish != self.stream_config.republish {
+            tracing::info!("making stream {STREAM} republish to {LIVE_SUBJECTS}.*");
+            let mut config = info.config.clone();
+            config.republish = self.stream_config.republish.clone();
+            self.js.update_stream(config).await?;
+            stream = self.js.get_stream(STREAM).await?;
+        }
+        let _ = self.stream.set(stream);
+        Ok(())
+    }
+
+    /// Hands one message of a followed room to the hub.
+    fn deliver_one(&self, chat: ChatMessage) {
+        self.remember(&chat.room, chat.seq);
+        (self.deliver)(&Arc::new(chat));
+    }
+
+    /// Live messages received and gaps repaired so far.
+    pub fn live_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.live_received.load(Relaxed), self.repairs.load(Relaxed))
+    }
+
+    /// Follows the room and waits (bounded) until it is followed.
+    async fn follow_now(&self, room: &RoomName) -> Result<(), StoreError> {
+        self.follow(room);
+        match self
+            .delivered
+            .wait_followed(&room_subject(room), CATCH_UP_TIMEOUT)
+            .await
+        {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Unavailable(format!(
+                "cannot follow {room} on JetStream yet"
+            ))),
+        }
+    }
+
+    /// Waits until the room's feed delivered its message `seq` (bounded);
+    /// if it is late, the feed looks for a lost tail.
     async fn caught_up(&self, room: &RoomName, seq: u64) {
         let subject = room_subject(room);
-        if !self.delivered.wait(&subject, seq, CATCH_UP_TIMEOUT).await {
+        if self.delivered.wait(&subject, seq, LATE).await {
+            return;
+        }
+        self.nudge(room);
+        if !self
+            .delivered
+            .wait(&subject, seq, CATCH_UP_TIMEOUT - LATE)
+            .await
+        {
             tracing::debug!("local delivery in {room} is behind sequence {seq}");
         }
     }
@@ -175,6 +278,8 @@ impl JetStreamStore {
     }
 
     async fn publish(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        self.stream()?;
+        self.follow_now(&msg.room).await?;
         let id = format!(
             "{}/{}/{}",
             room_token(&msg.room),
@@ -211,6 +316,15 @@ impl JetStreamStore {
     }
 }
 
+/// Each stored message goes out again on its room's live subject.
+fn republish() -> stream::Republish {
+    stream::Republish {
+        source: format!("{ROOM_SUBJECTS}.*"),
+        destination: format!("{LIVE_SUBJECTS}.{{{{wildcard(1)}}}}"),
+        headers_only: false,
+    }
+}
+
 impl Store for JetStreamStore {
     fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
         Box::pin(self.publish(msg))
@@ -228,6 +342,8 @@ impl Store for JetStreamStore {
             let Some(from) = since.map_or(Some(1), |since| since.checked_add(1)) else {
                 return Ok(Page::default());
             };
+            // Followed first: every message after the page then comes live.
+            self.follow_now(&room).await?;
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
@@ -254,7 +370,7 @@ impl Store for JetStreamStore {
     }
 
     fn ready(&self) -> bool {
-        self.consuming.load(Ordering::Acquire)
+        self.stream.get().is_some()
             && self.client.connection_state() == async_nats::connection::State::Connected
     }
 }
