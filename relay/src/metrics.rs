@@ -51,6 +51,8 @@ pub struct Metrics {
     pub typing_coalesced: Counter,
     pub joins_refused: Counter,
     pub nicks_refused: Counter,
+    /// Cluster mode: members on other relays, per (relay, room, user).
+    pub remote_members: Counter,
     errors: [Counter; ErrorCode::ALL.len()],
 }
 
@@ -113,6 +115,12 @@ impl Metrics {
             "Per-room state the store keeps in memory (room rows, cached rooms, delivery marks); idle rooms age out.",
             "gauge",
             room_entries as u64,
+        );
+        gauge(
+            "remote_members",
+            "Cluster mode: memberships of other relays' users in the rooms this relay follows.",
+            "gauge",
+            self.remote_members.get(),
         );
         gauge(
             "tasks",

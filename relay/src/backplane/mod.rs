@@ -10,8 +10,10 @@
 //! - [`presence`] sits behind the hub's announce hook
 //!   ([`Hub::set_announce`]) and feeds the hub's remote members: it keeps
 //!   each hub's view of the members on other relays up to date over core
-//!   NATS (announcements, a heartbeat with the full list, and expiry of
-//!   relays that stop beating); typing travels the same way.
+//!   NATS, per room only to the relays with members there (announcements,
+//!   a `sync`/`members` exchange when a relay starts following a room, a
+//!   heartbeat of per-room digests in parts with anti-entropy, and expiry
+//!   of relays that stop beating); typing travels the same way.
 //! - [`NatsAccounts`] is the accounts' engine
 //!   ([`AccountStore`](crate::accounts::AccountStore)): identities shared
 //!   by every relay (a key-value stream keyed by token hashes), so a user

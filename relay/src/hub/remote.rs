@@ -10,21 +10,6 @@ use shared::{protocol::PresenceEvent, RoomName, User, UserId};
 use super::{Hub, Inner};
 
 impl Hub {
-    /// Every local member of every room (lingering ones included), for the
-    /// backplane's periodic refresh.
-    pub fn local_members(&self) -> Vec<(RoomName, User)> {
-        let inner = self.inner.lock().unwrap();
-        inner
-            .rooms
-            .iter()
-            .flat_map(|(name, room)| {
-                room.members
-                    .values()
-                    .map(move |m| (name.clone(), m.user.clone()))
-            })
-            .collect()
-    }
-
     /// Another relay says `user` joined `room` there.
     pub fn remote_join(&self, relay: &str, room_name: &RoomName, user: &User) {
         let mut inner = self.inner.lock().unwrap();
@@ -59,26 +44,23 @@ impl Hub {
         }
     }
 
-    /// Another relay's full list of its members: whoever is new joins,
-    /// whoever is missing leaves. An empty list forgets the relay (it
-    /// stopped, or stopped refreshing).
-    pub fn remote_snapshot(&self, relay: &str, members: &[(RoomName, User)]) {
+    /// Many changes from one relay at once (a `members` answer, a relay
+    /// that expired), under one lock: O(changes).
+    pub fn remote_changes(
+        &self,
+        relay: &str,
+        joins: &[(RoomName, User)],
+        leaves: &[(RoomName, UserId)],
+    ) {
+        if joins.is_empty() && leaves.is_empty() {
+            return;
+        }
         let mut guard = self.inner.lock().unwrap();
         let inner = &mut *guard;
-        let mut gone = Vec::new();
-        for (name, room) in &inner.rooms {
-            if let Some(known) = room.remote.get(relay) {
-                for id in known.keys() {
-                    if !members.iter().any(|(r, u)| r == name && u.id == *id) {
-                        gone.push((name.clone(), id.clone()));
-                    }
-                }
-            }
+        for (room, user) in leaves {
+            self.remove_remote(inner, relay, room, user);
         }
-        for (room, user) in gone {
-            self.remove_remote(inner, relay, &room, &user);
-        }
-        for (room, user) in members {
+        for (room, user) in joins {
             self.add_remote(inner, relay, room, user);
         }
     }
@@ -86,10 +68,15 @@ impl Hub {
     fn add_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &User) {
         let room = inner.rooms.entry(room_name.clone()).or_default();
         let shown = room.has(&user.id);
-        room.remote
+        let new = room
+            .remote
             .entry(relay.to_string())
             .or_default()
-            .insert(user.id.clone(), user.clone());
+            .insert(user.id.clone(), user.clone())
+            .is_none();
+        if new {
+            self.metrics.remote_members.inc();
+        }
         room.resync(&user.id);
         if !shown {
             self.presence(inner, room_name, PresenceEvent::Join, user.clone());
@@ -106,6 +93,7 @@ impl Hub {
         let Some(removed) = known.remove(user) else {
             return;
         };
+        self.metrics.remote_members.sub(1);
         if known.is_empty() {
             room.remote.remove(relay);
         }
@@ -136,7 +124,7 @@ mod tests {
         assert_eq!(nicks, ["alice", "bob"]);
 
         // Gone from one relay, still on the other: no leave yet.
-        hub.remote_snapshot("r-1", &[]);
+        hub.remote_changes("r-1", &[], &[(room.clone(), bob.id.clone())]);
         assert_eq!(presence(&mut rx), []);
         hub.remote_leave("r-2", &room, &bob.id);
         assert_eq!(presence(&mut rx), [(PresenceEvent::Leave, "bob".into())]);
@@ -144,12 +132,16 @@ mod tests {
     }
 
     #[test]
-    fn a_heartbeat_is_the_truth_and_an_empty_one_forgets_the_relay() {
+    fn changes_apply_together() {
         let (hub, room, mut rx) = hub_with_alice();
         let bob = user("u-b", "bob");
         let carol = user("u-c", "carol");
-        hub.remote_snapshot("r-1", &[(room.clone(), bob.clone())]);
-        hub.remote_snapshot("r-1", &[(room.clone(), bob), (room.clone(), carol)]);
+        hub.remote_changes("r-1", &[(room.clone(), bob.clone())], &[]);
+        hub.remote_changes(
+            "r-1",
+            &[(room.clone(), bob.clone()), (room.clone(), carol.clone())],
+            &[],
+        );
         assert_eq!(
             presence(&mut rx),
             [
@@ -158,7 +150,11 @@ mod tests {
             ]
         );
         // The relay stopped: both leave (in no particular order).
-        hub.remote_snapshot("r-1", &[]);
+        hub.remote_changes(
+            "r-1",
+            &[],
+            &[(room.clone(), bob.id), (room.clone(), carol.id)],
+        );
         let mut left = presence(&mut rx);
         left.sort_by(|a, b| a.1.cmp(&b.1));
         assert_eq!(

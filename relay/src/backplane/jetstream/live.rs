@@ -186,7 +186,10 @@ impl JetStreamStore {
             return;
         };
         if self.drop_live.as_ref() == Some(room)
-            && self.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
+            && self
+                .dropped
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(2)
         {
             tracing::debug!("fault injection: dropping live message {seq} of {room}");
             return;
