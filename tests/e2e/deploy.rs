@@ -2,10 +2,10 @@
 //! static server on another origin, with `config.json` pointing at the
 //! relay; the relay allows that origin only.
 
-use std::{path::Path, process::Stdio};
+use std::process::Stdio;
 
 use tests::{
-    browser::{dist_dir, ENTER},
+    browser::{dist_dir, dist_with_config, ENTER},
     relay::free_port,
     Browser, RelayProcess,
 };
@@ -20,10 +20,7 @@ struct StaticHost {
 
 impl StaticHost {
     async fn start(port: u16, relay_url: &str) -> StaticHost {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(&dist_dir(), dir.path());
-        let config = serde_json::json!({ "relay_url": relay_url });
-        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let dir = dist_with_config(&serde_json::json!({ "relay_url": relay_url }));
         let server = Command::new("python3")
             .args([
                 "-m",
@@ -60,19 +57,6 @@ impl StaticHost {
 
     fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

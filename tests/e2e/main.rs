@@ -30,3 +30,4 @@ mod store_conformance;
 mod store_faults;
 mod timeouts;
 mod tls;
+mod token_url;
