@@ -176,6 +176,16 @@ impl RelayProcess {
         anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
         Ok(())
     }
+
+    /// SIGTERM, then waits (within [`WAIT`]) for a clean exit, status 0.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.signal("TERM")?;
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .context("the relay did not exit after SIGTERM")??;
+        anyhow::ensure!(status.success(), "the relay exited with {status}");
+        Ok(())
+    }
 }
 
 /// Polls /readyz until it answers 200, within [`WAIT`] (times 2: a relay

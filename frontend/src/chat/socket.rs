@@ -245,8 +245,13 @@ pub(super) async fn app_config() -> AppConfig {
 }
 
 async fn read_config() -> Option<AppConfig> {
-    let window = web_sys::window()?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str("config.json"))
+    let text = fetch_text(&web_sys::window()?.fetch_with_str("config.json")).await?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The body of a fetch's answer, if it came and was a success.
+pub(super) async fn fetch_text(request: &js_sys::Promise) -> Option<String> {
+    let response: web_sys::Response = JsFuture::from(request.clone())
         .await
         .ok()?
         .dyn_into()
@@ -254,11 +259,10 @@ async fn read_config() -> Option<AppConfig> {
     if !response.ok() {
         return None;
     }
-    let text = JsFuture::from(response.text().ok()?)
+    JsFuture::from(response.text().ok()?)
         .await
         .ok()?
-        .as_string()?;
-    serde_json::from_str(&text).ok()
+        .as_string()
 }
 
 fn same_origin_ws() -> String {

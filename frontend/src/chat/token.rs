@@ -7,14 +7,12 @@
 //! and again when the relay warns that it expires (`token_expiring`), to
 //! send it in `reauth`; [`shared::client::Renewal`] decides when.
 
+use super::socket::fetch_text;
+use super::{now_ms, Chat};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::client::token_from_body;
 use shared::ClientMsg;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-
-use super::{now_ms, Chat};
 
 /// Fetches a token from `url`; a failure is logged and gives `None`.
 pub(super) async fn fetch(url: &str) -> Option<String> {
@@ -26,23 +24,11 @@ pub(super) async fn fetch(url: &str) -> Option<String> {
 }
 
 async fn try_fetch(url: &str) -> Option<String> {
-    let window = web_sys::window()?;
     let init = web_sys::RequestInit::new();
     init.set_credentials(web_sys::RequestCredentials::Include);
     init.set_cache(web_sys::RequestCache::NoStore);
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-        .await
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let body = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    token_from_body(&body)
+    let request = web_sys::window()?.fetch_with_str_and_init(url, &init);
+    token_from_body(&fetch_text(&request).await?)
 }
 
 impl Chat {
