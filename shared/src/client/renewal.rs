@@ -73,6 +73,15 @@ impl Renewal {
         self.deadline = None;
     }
 
+    /// How long until a fetch is due, for the driver's timer; `None` when
+    /// none is wanted (or one is running).
+    pub fn due_in_ms(&self, now_ms: u64) -> Option<u64> {
+        match self.due {
+            Some(due) if !self.fetching => Some(due.saturating_sub(now_ms)),
+            _ => None,
+        }
+    }
+
     /// Whether a fetch is wanted or running (for a status line).
     pub fn pending(&self) -> bool {
         self.due.is_some() || self.fetching
@@ -107,7 +116,9 @@ mod tests {
         assert!(!renewal.poll(0), "nothing is due before a warning");
         renewal.expiring(EXP, 1_000);
         assert!(renewal.pending());
+        assert_eq!(renewal.due_in_ms(1_000), Some(0));
         assert!(renewal.poll(1_000));
+        assert_eq!(renewal.due_in_ms(1_001), None, "one fetch at a time");
         assert!(!renewal.poll(1_001), "one fetch at a time");
         renewal.fetched(true, 1_200);
         assert!(!renewal.pending());
@@ -120,6 +131,7 @@ mod tests {
         renewal.expiring(EXP, 90_000);
         assert!(renewal.poll(90_000));
         renewal.fetched(false, 90_500);
+        assert_eq!(renewal.due_in_ms(90_500), Some(RETRY_MS));
         assert!(!renewal.poll(90_500 + RETRY_MS - 1));
         assert!(renewal.poll(90_500 + RETRY_MS));
         // The next retry would come after exp: pointless, none is due.
