@@ -340,6 +340,9 @@ pub async fn run_relay(args: &[&str]) -> Output {
     let child = Command::new(crate::binary("palaver-relay"))
         .args(args)
         .env("RUST_LOG", "warn")
+        // Not the default 127.0.0.1:9187, which any relay on the machine
+        // may hold; a test that wants metrics passes --metrics-bind.
+        .env("PALAVER_METRICS_BIND", "off")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
