@@ -35,6 +35,9 @@ const LOGIN_COOKIE: &str = "palaver_login=ada";
 /// Seconds the first token lives: short, so the test outlives it, and
 /// long enough for a loaded machine to renew it first.
 const FIRST_TOKEN_SECS: u64 = 6;
+/// The web app's wait before retrying a failed renewal
+/// (`shared::client::renewal::RETRY_MS`), in seconds.
+const RETRY_SECS: u64 = shared::client::renewal::RETRY_MS / 1000;
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
@@ -47,6 +50,10 @@ struct Login {
     calls: AtomicUsize,
     /// The first token's `exp`, once handed out.
     first_exp: AtomicU64,
+    /// The call (counting from 1) that fails with 503, if any.
+    failing_call: Option<usize>,
+    /// Seconds the first token lives.
+    first_secs: u64,
 }
 
 async fn token(State(login): State<Arc<Login>>, headers: HeaderMap) -> impl IntoResponse {
@@ -69,9 +76,13 @@ async fn token(State(login): State<Arc<Login>>, headers: HeaderMap) -> impl Into
     if !signed_in {
         return (StatusCode::UNAUTHORIZED, cors, String::new());
     }
-    let first = login.calls.fetch_add(1, Ordering::SeqCst) == 0;
+    let call = login.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    if login.failing_call == Some(call) {
+        return (StatusCode::SERVICE_UNAVAILABLE, cors, String::new());
+    }
+    let first = call == 1;
     let exp = if first {
-        let exp = now() + FIRST_TOKEN_SECS;
+        let exp = now() + login.first_secs;
         login.first_exp.store(exp, Ordering::SeqCst);
         exp
     } else {
@@ -97,9 +108,28 @@ async fn serve_login(login: Arc<Login>) -> String {
 
 #[tokio::test]
 async fn the_web_app_renews_its_token_from_token_url_and_keeps_its_connection() {
+    renews_and_keeps_its_connection(Login::default(), FIRST_TOKEN_SECS).await;
+}
+
+#[tokio::test]
+async fn a_failed_renewal_is_retried_before_the_token_expires() {
+    // The renewal's first try gets 503; the retry 5 s later must still
+    // come before the first token's exp.
+    let login = Login {
+        failing_call: Some(2),
+        ..Login::default()
+    };
+    renews_and_keeps_its_connection(login, FIRST_TOKEN_SECS + RETRY_SECS).await;
+}
+
+/// Opens the app in token mode against `login`, whose first token lives
+/// `first_secs`, and shows that the session outlives that token on its
+/// first connection.
+async fn renews_and_keeps_its_connection(mut login: Login, first_secs: u64) {
     // The renewal must beat the first token's exp: no other load meanwhile.
     let _heavy = tests::heavy().await;
-    let login = Arc::new(Login::default());
+    login.first_secs = first_secs;
+    let login = Arc::new(login);
     let token_url = serve_login(login.clone()).await;
     let dist = dist_with_config(&json!({ "token_url": token_url }));
     let mut config = Config::for_tests();
@@ -132,7 +162,8 @@ async fn the_web_app_renews_its_token_from_token_url_and_keeps_its_connection() 
     // The first token was short: the relay warned at once, and the app
     // fetched a second one for `reauth`.
     let deadline = Instant::now() + WAIT;
-    while login.calls.load(Ordering::SeqCst) < 2 {
+    let renewed = if login.failing_call.is_some() { 3 } else { 2 };
+    while login.calls.load(Ordering::SeqCst) < renewed {
         assert!(Instant::now() < deadline, "the app never renewed its token");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -173,7 +204,9 @@ async fn the_web_app_renews_its_token_from_token_url_and_keeps_its_connection() 
         2,
         "ada's connection was closed and reopened"
     );
-    assert_eq!(login.calls.load(Ordering::SeqCst), 2);
-    ada.screenshot("token-url-renewed").await.unwrap();
+    assert_eq!(login.calls.load(Ordering::SeqCst), renewed);
+    ada.screenshot(&format!("token-url-renewed-{renewed}"))
+        .await
+        .unwrap();
     ada.close().await.unwrap();
 }
