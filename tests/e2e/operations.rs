@@ -392,3 +392,43 @@ async fn json_logs_carry_the_connection_span_and_no_text() {
         assert!(!line.contains(secret), "message text logged: {line}");
     }
 }
+
+/// Cluster mode: the JetStream engine's histograms (publish-ack, append)
+/// move, and `palaver_store_ready{engine="jetstream"}` is the NATS state.
+#[tokio::test]
+async fn cluster_mode_times_jetstream_acks_and_shows_nats_state() {
+    let mut nats = tests::NatsServer::start().await.unwrap();
+    let relay = RelayProcess::spawn(&["--nats", &nats.url(), "--rate-limit", "0"])
+        .await
+        .unwrap();
+    relay.wait_ready().await.unwrap();
+    let engine = [("engine", "jetstream")];
+    let before = Metrics::of(&relay).await;
+    assert_eq!(before.value("palaver_store_ready", &engine), 1.0);
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for i in 0..3 {
+        alice
+            .say_acked("general", "over nats", &format!("n{i}"))
+            .await
+            .unwrap();
+    }
+    let after = Metrics::of(&relay).await;
+    let moved = |name: &str| after.count(name, &engine) - before.count(name, &engine);
+    assert_eq!(moved("palaver_jetstream_publish_ack_seconds"), 3.0);
+    assert_eq!(moved("palaver_store_append_seconds"), 3.0);
+    assert_eq!(moved("palaver_delivery_seconds"), 3.0);
+    nats.kill().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    while Metrics::of(&relay)
+        .await
+        .value("palaver_store_ready", &engine)
+        != 0.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "NATS gone, still ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
