@@ -215,7 +215,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         store_queue: state.store.queue_depth(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(now),
     )
 }

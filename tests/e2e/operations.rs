@@ -432,3 +432,122 @@ async fn cluster_mode_times_jetstream_acks_and_shows_nats_state() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A body that may be sent in HTTP/1.1 chunks, as Go's server does.
+fn dechunk(headers: &[(String, String)], body: &str) -> String {
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if !chunked {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn api(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let (code, headers, body) = tests::relay::http_get_with_headers(addr, path)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&dechunk(&headers, &body)).unwrap()
+}
+
+/// A real Prometheus (Debian's package) scrapes the relay's OpenMetrics
+/// output without error, stores its histograms with their labels, and
+/// evaluates every shipped alert rule without error.
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_relay_and_evaluates_the_alerts() {
+    let relay = RelayProcess::spawn(&["--store", "memory"]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    let rules = repo_file("deploy/prometheus/alerts.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [{rules:?}]\n\
+             scrape_configs:\n  - job_name: palaver\n    static_configs: [{{targets: [\"{}\"]}}]\n",
+            relay.metrics_addr.unwrap()
+        ),
+    )
+    .unwrap();
+    let port = tests::relay::free_port().unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let _prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus (apt-get install prometheus, or ./x setup --test)");
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.say_acked("general", "hi", "p1").await.unwrap();
+
+    // Until a scrape and a rule evaluation have both happened.
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        let ready = async move {
+            let targets = api(addr, "/api/v1/targets").await;
+            let target = targets["data"]["activeTargets"][0].clone();
+            let query = "/api/v1/query?query=palaver_delivery_seconds_count";
+            let result = api(addr, query).await["data"]["result"].clone();
+            let rules = api(addr, "/api/v1/rules").await;
+            (target, result, rules)
+        };
+        let (target, result, rules) = match tokio::time::timeout(WAIT, tokio::spawn(ready)).await {
+            Ok(Ok(found)) => found,
+            // Prometheus still starting: not answering, or not 200.
+            _ => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "prometheus never answered"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let evaluated: Vec<_> = rules["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().unwrap().clone())
+            .collect();
+        let done = target["health"] == "up"
+            && result.as_array().is_some_and(|r| !r.is_empty())
+            && !evaluated.is_empty()
+            && evaluated.iter().all(|r| r["health"] != "unknown");
+        if done {
+            assert_eq!(target["lastError"], "", "{target}");
+            assert_eq!(result[0]["metric"]["engine"], "memory", "{result}");
+            assert_eq!(
+                result[0]["value"][1], "1",
+                "one message delivered: {result}"
+            );
+            for rule in &evaluated {
+                assert_eq!(rule["health"], "ok", "{rule}");
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scrape and evaluation: {target} {result}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
