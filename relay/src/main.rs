@@ -151,6 +151,15 @@ mod tests {
     }
 
     #[test]
+    fn log_format_is_text_or_json() {
+        let cli = Cli::try_parse_from(["palaver-relay"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Text);
+        let cli = Cli::try_parse_from(["palaver-relay", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from(["palaver-relay", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
     fn tools_are_subcommands() {
         let cli = Cli::try_parse_from(["palaver-relay", "export", "--room", "general"]).unwrap();
         assert!(
