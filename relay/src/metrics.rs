@@ -8,6 +8,9 @@
 //! as an idle one's. Counters are atomics; a histogram takes an uncontended
 //! lock per observation, so the hot path observes one per *message* (its
 //! last recipient's write), never one per delivery.
+//!
+//! Longer than most modules because every metric's name and help text is
+//! here, in one list an operator can read next to docs/OPERATIONS.md.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -3,6 +3,8 @@
 //! move when messages flow, label sets that stay bounded, the shipped
 //! Grafana dashboard and alert rules querying only metrics that exist, and
 //! JSON logs with the connection's span and no message text.
+//! One file for all of it: the scrape and API helpers are shared, and
+//! every test checks what docs/OPERATIONS.md promises.
 
 use std::{
     collections::{BTreeSet, HashMap},
