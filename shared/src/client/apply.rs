@@ -99,6 +99,7 @@ impl Client {
                 since: room.last_seq(),
             });
         }
+        out.frames.extend(self.focus_after_welcome());
         let joined = |room: &RoomName| self.rooms.iter().any(|r| r.name() == room);
         let orphans: Vec<ClientId> = self
             .outbox
@@ -180,11 +181,12 @@ impl Client {
                     );
                     if let Some(before) = gap.then(|| state.next_page(limit)).flatten() {
                         out.frames.push(ClientMsg::History {
-                            room,
+                            room: room.clone(),
                             before,
                             limit: Some(limit),
                         });
                     }
+                    out.frames.extend(self.panel_joined(&room));
                 }
             }
             ServerMsg::Message(msg) => {
@@ -256,7 +258,9 @@ impl Client {
                 if let Some(state) = self.room_mut(&room) {
                     let more = prefix.is_none() && next.is_some();
                     match prefix.clone() {
-                        Some(prefix) => state.search_result(prefix, members.clone(), member_count),
+                        Some(prefix) => {
+                            state.search_result(prefix, members.clone(), member_count, next)
+                        }
                         None => state.members_page(members.clone(), member_count, next),
                     }
                     out.changes.push(Change::Members {
@@ -399,6 +403,9 @@ impl Client {
                     self.active = None;
                 }
             }
+        }
+        if code == ErrorCode::RateLimited {
+            self.members_requests_dropped();
         }
         self.notice(code, message, out);
     }
