@@ -1,10 +1,16 @@
 //! Accessibility: axe-core (npm, run inside headless Chromium) over the web
 //! app in both of its states (the nickname form; the chat with messages),
 //! light and dark, desktop (1280 px) and phone (390 px) widths, and the
-//! phone's drawers open. Zero serious or critical violations allowed; the
-//! rest are printed. Screenshots of every case land in target/e2e/.
+//! phone's drawers open; and the member panel of a big room (its search,
+//! status and "Load more") in both themes. Zero serious or critical
+//! violations allowed; the rest are printed. Screenshots of every case land
+//! in target/e2e/.
 
-use tests::{browser::relay_serving_app, Browser};
+use tests::{
+    browser::{relay_serving_app, relay_serving_big_rooms},
+    client::crowd,
+    Browser,
+};
 
 /// Serious and critical violations of the page as it is now, after
 /// printing all of them for the log.
@@ -29,6 +35,8 @@ async fn audit(browser: &Browser, case: &str) -> Vec<String> {
 }
 
 const THEMES: [&str; 2] = ["light", "dark"];
+/// Select all, delete: empties a text field.
+const CLEAR: &str = "\u{E009}a\u{E000}\u{E003}";
 /// Desktop, then a phone (the drawers' layout).
 const WIDTHS: [(u32, u32); 2] = [(1280, 800), (390, 844)];
 
@@ -100,4 +108,58 @@ async fn the_app_has_no_serious_accessibility_violations_in_any_state_theme_or_w
     );
     alice.close().await.unwrap();
     bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_member_panel_of_a_big_room_has_no_serious_violations_in_either_theme() {
+    let _heavy = tests::heavy().await;
+    let data = tempfile::tempdir().unwrap();
+    let relay = relay_serving_big_rooms(data.path(), 10, 10).await.unwrap();
+    let _crowd = crowd(&relay.ws_url(), "general", "m", 30).await;
+    let alice = Browser::open_app(&relay.http_url("/"), "alice")
+        .await
+        .unwrap();
+    let mut bad = Vec::new();
+    for theme in THEMES {
+        alice.set_color_scheme(theme).await.unwrap();
+        // The list as `joined` left it: partial, with "Load more".
+        alice.set_viewport(1280, 800).await.unwrap();
+        alice.find("[data-testid=members-more]").await.unwrap();
+        bad.extend(audit(&alice, &format!("big-room-panel-{theme}-1280")).await);
+        // A search with its matches and status, then one that finds no one.
+        alice
+            .type_into("[data-testid=member-search]", "m001")
+            .await
+            .unwrap();
+        alice
+            .wait_text("[data-testid=members-status]", "10 members match")
+            .await
+            .unwrap();
+        bad.extend(audit(&alice, &format!("big-room-search-{theme}-1280")).await);
+        alice
+            .type_into("[data-testid=member-search]", "zz")
+            .await
+            .unwrap();
+        alice
+            .wait_text("[data-testid=members-status]", "No member matches")
+            .await
+            .unwrap();
+        bad.extend(audit(&alice, &format!("big-room-no-match-{theme}-1280")).await);
+        alice
+            .type_into("[data-testid=member-search]", CLEAR)
+            .await
+            .unwrap();
+        // A phone: the same panel as a drawer.
+        alice.set_viewport(390, 844).await.unwrap();
+        alice.click("[data-testid=toggle-members]").await.unwrap();
+        alice.find("[data-testid=members-more]").await.unwrap();
+        bad.extend(audit(&alice, &format!("big-room-drawer-{theme}-390")).await);
+        alice.press(tests::browser::ESCAPE).await.unwrap();
+    }
+    assert!(
+        bad.is_empty(),
+        "serious accessibility violations:\n{}",
+        bad.join("\n")
+    );
+    alice.close().await.unwrap();
 }

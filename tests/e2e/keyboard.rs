@@ -88,6 +88,13 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         forwards.push(press(&alice, TAB).await);
     }
     assert_eq!(forwards, expected, "Tab order to the composer");
+    // After the composer: the member panel's search box (the panel's
+    // "Load more" is in tests/e2e/member_panel.rs), and back.
+    assert_eq!(press(&alice, TAB).await, "member-search");
+    assert_eq!(
+        press(&alice, &format!("{SHIFT}{TAB}{RELEASE}")).await,
+        "composer-input"
+    );
 
     // `?` (outside a text field) opens the shortcuts; the dialog is modal:
     // Tab stays in it. Escape closes it and focus returns.
