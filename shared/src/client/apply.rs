@@ -2,6 +2,9 @@
 //! `welcome`, and [`Client::apply`] of every frame the relay sends, which
 //! returns both what to write and what changed ([`Applied`]), so a driver
 //! prints or renders from the model's verdict instead of from raw frames.
+//!
+//! A little over 400 lines: `apply` is one `match` over every frame kind,
+//! and it reads best with its few helpers beside it.
 
 use super::{Client, Membership, Notice, MAX_NOTICES};
 use crate::names::{ClientId, RoomName, UserId};
