@@ -3,10 +3,10 @@
 //! `joined` listed; "Load more" pages on; the search box finds members by
 //! nick prefix with the relay's help, page by page; a leave reaches the
 //! panel through its subscription; and the room on screen gets the big
-//! room's typing because the app sends `focus`. The crowd is real
+//! room's typing because the app sends `focus`, and a hidden tab does not. The crowd is real
 //! WebSocket clients.
 
-use shared::{ClientMsg, RoomName};
+use shared::{ClientMsg, Nick, RoomName, ServerMsg};
 use tests::browser::{relay_serving_big_rooms, BACKSPACE, CONTROL, ENTER, RELEASE, SHIFT, TAB};
 use tests::client::crowd;
 use tests::Browser;
@@ -136,6 +136,81 @@ async fn the_member_panel_pages_searches_and_follows_a_big_room_by_keyboard() {
     wait_status(&alice, "").await;
     assert_eq!(alice.focused().await.unwrap(), "member-list");
     alice.screenshot("member-panel-all").await.unwrap();
+
+    // Another tab in front hides this one: the app says so (`focus`
+    // active: false) and the big room's typing stops coming.
+    // To know the relay has that `focus`, the hidden page then types (its
+    // `typing` follows the `focus` on the same connection) and m0002, who
+    // shows the room, waits for it. m0002 then types and renames; its pong
+    // says the relay handled both, and the rename reaches the panel in a
+    // batch queued after the typing would have been: when the new nick
+    // shows, the typing would too.
+    let typist = &mut ms[2].0;
+    typist
+        .send(&ClientMsg::Focus {
+            room: Some(general.clone()),
+            active: None,
+        })
+        .await
+        .unwrap();
+    alice
+        .client
+        .execute(
+            "window.hidings = 0;
+             document.addEventListener('visibilitychange', () => {
+               if (!document.hidden) return;
+               window.hidings++;
+               const box = document.querySelector('[data-testid=composer-input]');
+               box.value = 'x';
+               box.dispatchEvent(new Event('input', { bubbles: true }));
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let this_tab = alice.client.window().await.unwrap();
+    let other_tab = alice.client.new_window(true).await.unwrap();
+    alice
+        .client
+        .switch_to_window(other_tab.handle)
+        .await
+        .unwrap();
+    typist
+        .recv_until(
+            |m| matches!(m, ServerMsg::Typing { user, .. } if user.nick.as_str() == "alice"),
+        )
+        .await
+        .unwrap();
+    typist
+        .send(&ClientMsg::Typing {
+            room: general.clone(),
+        })
+        .await
+        .unwrap();
+    typist
+        .send(&ClientMsg::Nick {
+            nick: Nick::new("m0002x").unwrap(),
+        })
+        .await
+        .unwrap();
+    typist.send(&ClientMsg::Ping).await.unwrap();
+    typist
+        .recv_until(|m| matches!(m, ServerMsg::Pong))
+        .await
+        .unwrap();
+    alice.client.switch_to_window(this_tab).await.unwrap();
+    alice.wait_text(NICKS, "m0002x").await.unwrap();
+    let hidings = alice
+        .client
+        .execute("return window.hidings;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(hidings.as_u64(), Some(1), "the tab was hidden once");
+    let typing = alice.texts("[data-testid=typing-indicator]").await.unwrap();
+    assert!(
+        !typing.concat().contains("m0002"),
+        "typing reached a hidden tab: {typing:?}"
+    );
 
     alice.close().await.unwrap();
     drop((ms, zeds));
