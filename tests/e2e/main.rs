@@ -20,6 +20,7 @@ mod identities;
 mod keyboard;
 mod limits;
 mod loading;
+mod member_panel;
 mod operations;
 mod process;
 mod pwa;

@@ -21,6 +21,7 @@ pub const ENTER: &str = "\u{E007}";
 /// WebDriver key codes for keyboard tests. A modifier stays down until
 /// [`RELEASE`] (or the end of the `send_keys` call).
 pub const TAB: &str = "\u{E004}";
+pub const BACKSPACE: &str = "\u{E003}";
 pub const ESCAPE: &str = "\u{E00C}";
 pub const SHIFT: &str = "\u{E008}";
 pub const CONTROL: &str = "\u{E009}";
@@ -89,6 +90,33 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), target).expect("copy dist/");
         }
     }
+}
+
+/// [`relay_serving_app`] on a free port whose rooms are big above
+/// `big_room` members, listing `joined_members` in `joined`, with the
+/// per-IP limits off so one machine's test clients can fill them.
+pub async fn relay_serving_big_rooms(
+    data: &std::path::Path,
+    big_room: usize,
+    joined_members: usize,
+) -> anyhow::Result<crate::RelayProcess> {
+    let dist = dist_dir();
+    let (big_room, joined_members) = (big_room.to_string(), joined_members.to_string());
+    crate::RelayProcess::spawn(&[
+        "--static-dir",
+        dist.to_str().context("dist path is UTF-8")?,
+        "--data-dir",
+        data.to_str().context("data path is UTF-8")?,
+        "--big-room",
+        &big_room,
+        "--joined-members",
+        &joined_members,
+        "--max-conns-per-ip",
+        "0",
+        "--max-handshakes-per-ip-per-sec",
+        "0",
+    ])
+    .await
 }
 
 /// Where screenshots go for review: target/e2e/.

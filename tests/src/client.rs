@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{stream, SinkExt, StreamExt};
 use shared::{
     protocol::PresenceEvent, ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName,
     ServerMsg, Text, User,
@@ -39,6 +39,26 @@ pub fn history_of(msg: &ServerMsg) -> Vec<ChatMessage> {
 /// The seqs of a `joined` or `history` frame, in order.
 pub fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
     history_of(msg).iter().map(|m| m.seq).collect()
+}
+
+/// Connects `n` clients named `{prefix}{i:04}` and joins each to `name`,
+/// 32 at a time; returns them with their `joined` frames, in order. (A
+/// relay that takes this many from 127.0.0.1 has its per-IP limits off.)
+pub async fn crowd(url: &str, name: &str, prefix: &str, n: usize) -> Vec<(Client, ServerMsg)> {
+    stream::iter(0..n)
+        .map(|i| {
+            let url = url.to_string();
+            let nick = format!("{prefix}{i:04}");
+            let name = name.to_string();
+            async move {
+                let mut client = Client::hello(&url, &nick).await.unwrap();
+                let joined = client.join(&name, None).await.unwrap();
+                (client, joined)
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await
 }
 
 impl Client {

@@ -11,6 +11,7 @@
 //! - `socket`: the WebSocket, its reader and writer tasks, the clock tick
 //!   (reconnect timer and [`shared::client::Liveness`] pings), `config.json`.
 //! - `browser`: online/offline, visibility and hash changes.
+//! - `members`: the member panel's paging, search and subscription.
 //! - `routing`: the `#/room/NAME` URLs.
 //! - `persist`: keeping localStorage and the title in step with the model.
 //! - `notify`: desktop notifications.
@@ -18,6 +19,7 @@
 //!   `reauth`.
 
 mod browser;
+mod members;
 mod notify;
 mod persist;
 mod routing;
@@ -138,17 +140,16 @@ impl Chat {
 
     // ---- what components call ----
 
-    /// Shows a room, joining it first if needed (deep links, the join form).
+    /// Shows a room, joining it first if needed (deep links, the join
+    /// form), and tells the relay it is on screen (`focus`).
     pub fn open_room(self, room: RoomName) {
         self.route.set(Some(room.clone()));
         let visible = is_visible();
-        self.act(|c| {
-            let frame = c.join(room.clone());
-            if visible {
-                c.set_active(Some(room));
-            }
-            frame
-        });
+        let frames = self
+            .client
+            .try_update(|c| [c.join(room.clone()), c.set_view(Some(room), visible)])
+            .unwrap_or_default();
+        self.write(frames.into_iter().flatten());
     }
 
     pub fn leave(self, room: &RoomName) {

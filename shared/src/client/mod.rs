@@ -15,6 +15,10 @@
 //! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
 //!   pending sends), as a pure function.
 //! - [`navigation`]: the next or previous room (or unread room) from here.
+//! - `focus`: the room on screen and the app's visibility; the `focus`
+//!   frames that tell the relay.
+//! - `members`: a room's member panel: what it lists for a search, and the
+//!   `members` frames that page, search and subscribe in a big room.
 //! - [`Client`] (here): the rooms, the outbox and the identity together;
 //!   `apply` (the connection's frames and the [`Change`]s they make) is in
 //!   `apply.rs`.
@@ -34,7 +38,9 @@
 //!    they return (they return nothing to write while disconnected).
 
 mod apply;
+mod focus;
 pub mod liveness;
+mod members;
 pub mod navigation;
 pub mod outbox;
 pub mod reconnect;
@@ -46,6 +52,7 @@ use std::collections::HashMap;
 
 pub use apply::{Applied, Change};
 pub use liveness::{Beat, Liveness};
+pub use members::MemberList;
 pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
@@ -92,6 +99,10 @@ pub struct Client {
     next_id: u64,
     notices: Vec<Notice>,
     last_typing: HashMap<RoomName, u64>,
+    /// The room on screen and what the relay was told of it (`focus`).
+    view: focus::View,
+    /// The member panel: which list is on screen, its search box.
+    panel: members::Panel,
 }
 
 impl Client {
@@ -121,6 +132,8 @@ impl Client {
             next_id: 0,
             notices: Vec::new(),
             last_typing: HashMap::new(),
+            view: focus::View::default(),
+            panel: members::Panel::default(),
         }
     }
 
@@ -365,54 +378,9 @@ impl Client {
     }
 }
 
-/// Big rooms: the frames that page, search and subscribe to a room's
-/// member list and say which room is on screen (docs/PROTOCOL.md).
-impl Client {
-    /// The next page of a partial member list, if there is one.
-    pub fn more_members(&self, room: &RoomName) -> Option<ClientMsg> {
-        let after = self.room(room)?.members_next()?.to_owned();
-        Some(ClientMsg::Members {
-            room: room.clone(),
-            prefix: None,
-            after: Some(after),
-            limit: None,
-            subscribe: None,
-        })
-    }
-
-    /// Members whose nick starts with `prefix`, for @-mention completion.
-    pub fn search_members(&self, room: &RoomName, prefix: &str) -> ClientMsg {
-        ClientMsg::Members {
-            room: room.clone(),
-            prefix: Some(prefix.to_owned()),
-            after: None,
-            limit: None,
-            subscribe: None,
-        }
-    }
-
-    /// The member panel opened (`true`) or closed: subscribe to the
-    /// room's member-level presence only while it shows.
-    pub fn watch_members(&self, room: &RoomName, visible: bool) -> ClientMsg {
-        ClientMsg::Members {
-            room: room.clone(),
-            prefix: None,
-            after: None,
-            limit: Some(0),
-            subscribe: Some(visible),
-        }
-    }
-
-    /// The room on screen, for a big room's typing.
-    pub fn focus(&self, room: &RoomName) -> ClientMsg {
-        ClientMsg::Focus {
-            room: Some(room.clone()),
-            active: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod big_room_tests;
+#[cfg(test)]
+mod panel_tests;
 #[cfg(test)]
 mod tests;
