@@ -2,11 +2,8 @@
 //!
 //! - `writer`: one writer thread (a plain OS thread, so fsyncs never stall
 //!   the async runtime) owns the writing connection and commits appends in
-//!   groups; a deliverer thread hands each committed batch to the
-//!   fan-out, which delivers it in seq order per room before its senders'
-//!   acks. An ack therefore means "on disk".
-//! - `fanout`: that fan-out, on one task per runtime worker, a room always
-//!   on the same one.
+//!   groups; a deliverer thread fans each committed message out, in seq
+//!   order, before its sender's ack. An ack therefore means "on disk".
 //! - `read`: history, read on tokio's blocking pool
 //!   with separate read-only connections, after the cache.
 //! - `cache`: each room's recent messages, so a join is served from memory.
@@ -17,7 +14,6 @@
 //! behaves under load.
 
 mod cache;
-mod fanout;
 mod read;
 pub mod schema;
 #[cfg(test)]
@@ -44,9 +40,8 @@ pub(crate) use self::read::read_range;
 pub use self::schema::OpenError;
 use self::{
     cache::Cache,
-    fanout::deliver_loop,
     read::{blocking, read_before},
-    writer::{spawn_retention_ticker, spawn_sweep_ticker, Writer},
+    writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
 use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
 use crate::config::SyncLevel;
@@ -152,10 +147,9 @@ impl SqliteStore {
             source,
         };
         let deliverer_shared = shared.clone();
-        let runtime = tokio::runtime::Handle::try_current().ok();
         let deliverer = std::thread::Builder::new()
             .name("store-deliver".into())
-            .spawn(move || deliver_loop(to_deliver, deliver, deliverer_shared, runtime))
+            .spawn(move || deliver_loop(to_deliver, deliver, deliverer_shared))
             .map_err(thread_failed)?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())

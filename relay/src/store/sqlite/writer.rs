@@ -2,9 +2,9 @@
 //!
 //! The writer takes every append that is waiting, numbers and inserts them
 //! in one transaction, commits, caches the new messages, and hands the
-//! batch to the deliverer thread, which has each new message fanned out in
-//! seq order and then its sender answered (on the runtime's workers, see
-//! `fanout`) while the writer commits the next batch. A burst of sends thus costs one commit, not one each, and a
+//! batch to the deliverer thread, which fans each new message out in seq
+//! order and then answers its sender while the writer commits the next
+//! batch. A burst of sends thus costs one commit, not one each, and a
 //! sender's own `message` is queued before its `ack`. Retention runs
 //! between batches.
 
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{to_sql, Command, Shared, SqliteOptions};
 use crate::{
     aging::Aging,
-    store::{Appended, NewMessage, StoreError},
+    store::{Appended, Deliver, NewMessage, StoreError},
 };
 
 /// Appends committed in one transaction at most.
@@ -93,14 +93,36 @@ struct RoomRow {
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 
 /// A committed batch: each sender's answer and, for new messages, what to
-/// deliver; the room, so the fan-out keeps each room's answers in order
-/// (`fanout`).
+/// deliver.
 pub(super) type Committed = Vec<(
     Reply,
     Result<Appended, StoreError>,
     Option<Arc<ChatMessage>>,
-    RoomName,
 )>;
+
+/// Fans out each committed batch in order, then answers its senders. On its
+/// own thread so the writer commits the next batch meanwhile: fan-out to a
+/// big room costs more than the commit.
+pub(super) fn deliver_loop(
+    batches: std::sync::mpsc::Receiver<Committed>,
+    deliver: Deliver,
+    shared: Arc<Shared>,
+) {
+    let _fault = PanicGuard {
+        shared,
+        thread: "deliverer",
+    };
+    while let Ok(batch) = batches.recv() {
+        for (_, _, stored) in &batch {
+            if let Some(stored) = stored {
+                deliver(stored);
+            }
+        }
+        for (reply, result, _) in batch {
+            let _ = reply.send(result);
+        }
+    }
+}
 
 /// Marks the store not ready when the writer ends, however it ends.
 struct AliveGuard(Arc<Shared>);
@@ -113,9 +135,9 @@ impl Drop for AliveGuard {
 
 /// Records a store thread's panic as the store's fault, which fails the
 /// relay's health: the thread is gone and nothing restarts it.
-pub(super) struct PanicGuard {
-    pub(super) shared: Arc<Shared>,
-    pub(super) thread: &'static str,
+struct PanicGuard {
+    shared: Arc<Shared>,
+    thread: &'static str,
 }
 
 impl Drop for PanicGuard {
@@ -204,9 +226,7 @@ impl Writer {
                 batch
                     .into_iter()
                     .zip(outcomes)
-                    .map(|((msg, reply), (appended, stored))| {
-                        (reply, Ok(appended), stored, msg.room)
-                    })
+                    .map(|((_, reply), (appended, stored))| (reply, Ok(appended), stored))
                     .collect()
             }
             Err(err) => {
@@ -217,7 +237,7 @@ impl Writer {
                     StoreError::Unavailable(format!("the message could not be stored: {err}"));
                 batch
                     .into_iter()
-                    .map(|(msg, reply)| (reply, Err(failed.clone()), None, msg.room))
+                    .map(|(_, reply)| (reply, Err(failed.clone()), None))
                     .collect()
             }
         };
