@@ -5,12 +5,19 @@
 //! `--rate-limit 0 --room-rate-limit 0 --max-conns-per-ip 0
 //! --max-handshakes-per-ip-per-sec 0`. docs/SECURITY.md lists every limit.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+mod derived;
+#[cfg(test)]
+mod tests;
+mod values;
 
-use clap::{Parser, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
 use ipnet::IpNet;
 use url::Url;
 
+use self::values::parse_metrics_bind;
+pub use self::values::{MetricsBind, StoreKind, SyncLevel, DEFAULT_METRICS_BIND};
 use crate::limits::parse_trusted_proxy;
 
 #[derive(Debug, Clone, Parser)]
@@ -314,150 +321,4 @@ pub struct Config {
     /// connection whose token expired (4005).
     #[arg(long, env = "PALAVER_AUTH_LEEWAY", default_value_t = 30)]
     pub auth_leeway_secs: u64,
-}
-
-/// The default of `--metrics-bind`: loopback, on a port no common service
-/// (Prometheus itself: 9090, its push gateway: 9091) uses.
-pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9187";
-
-/// `--metrics-bind`: an address, or `None` for no metrics listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsBind(pub Option<SocketAddr>);
-
-fn parse_metrics_bind(value: &str) -> Result<MetricsBind, String> {
-    match value.trim() {
-        "" | "off" => Ok(MetricsBind(None)),
-        addr => addr
-            .parse()
-            .map(|addr| MetricsBind(Some(addr)))
-            .map_err(|_| format!("{addr:?} is not an address like 127.0.0.1:9187, nor `off`")),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StoreKind {
-    Memory,
-    Sqlite,
-}
-
-/// SQLite's `PRAGMA synchronous` for the sqlite store, in WAL mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SyncLevel {
-    /// No fsync: an acked message survives a crash of the relay process
-    /// (the OS still holds the write) but not power loss or an OS crash.
-    Off,
-    /// fsync at WAL checkpoints only: survives a relay crash; power loss
-    /// may lose the last commits but never corrupts the database.
-    Normal,
-    /// fsync the WAL at every commit: an acked message survives power loss.
-    Full,
-}
-
-impl Config {
-    /// The defaults, as if started with no flags and no environment, except
-    /// the memory store (no data dir to clean up); tests start from here and
-    /// change what they exercise.
-    pub fn for_tests() -> Self {
-        Config::parse_from([
-            "palaver-relay",
-            "--static-dir",
-            "/nonexistent",
-            "--store",
-            "memory",
-        ])
-    }
-
-    pub fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.ping_interval_secs)
-    }
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_secs)
-    }
-    pub fn resume_grace(&self) -> Duration {
-        Duration::from_secs(self.resume_grace_secs)
-    }
-    pub fn resume_ttl(&self) -> Duration {
-        Duration::from_secs(self.resume_ttl_secs)
-    }
-    pub fn dedup_window(&self) -> Duration {
-        Duration::from_secs(self.dedup_window_secs)
-    }
-    /// Messages older than this are deleted, if set.
-    pub fn retention_age(&self) -> Option<Duration> {
-        (self.retention_days > 0).then(|| Duration::from_secs(self.retention_days * 86_400))
-    }
-    pub fn nats_max_age(&self) -> Duration {
-        Duration::from_secs(self.nats_max_age_secs)
-    }
-    /// Cluster mode: a NATS backplane was configured.
-    pub fn clustered(&self) -> bool {
-        !self.nats.is_empty()
-    }
-    pub fn header_timeout(&self) -> Option<Duration> {
-        (self.header_timeout_secs != 0).then(|| Duration::from_secs(self.header_timeout_secs))
-    }
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout_secs)
-    }
-    pub fn exit_on_fault(&self) -> Duration {
-        Duration::from_secs(self.exit_on_fault_secs)
-    }
-    /// How long an idle room's state stays in memory (at least 1 s).
-    pub fn room_idle(&self) -> Duration {
-        Duration::from_secs(self.room_idle_secs.max(1))
-    }
-    pub fn big_rooms(&self) -> crate::hub::BigRooms {
-        crate::hub::BigRooms {
-            threshold: self.big_room,
-            first_members: self.joined_members.max(1),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_durable_store_is_the_default() {
-        let config = Config::parse_from(["palaver-relay"]);
-        assert_eq!(config.store, StoreKind::Sqlite);
-        assert_eq!(config.sync, SyncLevel::Normal);
-        assert_eq!(config.data_dir, PathBuf::from("data"));
-        assert_eq!(config.retention_age(), None);
-        assert_eq!(
-            config.metrics_bind,
-            MetricsBind(Some(DEFAULT_METRICS_BIND.parse().unwrap()))
-        );
-        assert!(config.trusted_proxies.is_empty());
-    }
-
-    #[test]
-    fn proxies_are_networks_and_metrics_can_be_off() {
-        let config = Config::try_parse_from([
-            "palaver-relay",
-            "--trusted-proxy",
-            "10.0.0.0/8,127.0.0.1",
-            "--trusted-proxy",
-            "fd00::/8",
-            "--metrics-bind",
-            "off",
-            "--public-url",
-            "https://chat.example.com",
-        ])
-        .unwrap();
-        let nets: Vec<String> = config
-            .trusted_proxies
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
-        assert_eq!(config.metrics_bind, MetricsBind(None));
-        assert_eq!(
-            config.public_url.unwrap().origin().ascii_serialization(),
-            "https://chat.example.com"
-        );
-        assert!(Config::try_parse_from(["palaver-relay", "--trusted-proxy", "nope"]).is_err());
-        assert!(Config::try_parse_from(["palaver-relay", "--metrics-bind", "9187"]).is_err());
-    }
 }

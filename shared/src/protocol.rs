@@ -5,6 +5,10 @@
 //! third-party clients: docs/PROTOCOL.md shows each frame, and the golden
 //! tests parse exactly those examples. Add frames and optional fields freely;
 //! renaming or removing one needs a new protocol version.
+//!
+//! One file on purpose, past the usual size: it is the whole wire contract,
+//! read side by side with docs/PROTOCOL.md, and every item in it is part of
+//! that one promise (frames, error and close codes, decoding).
 
 use serde::{Deserialize, Serialize};
 

@@ -273,23 +273,8 @@ async fn your_own_rename_reaches_you_in_a_big_room() {
     .await;
     let mut crowd = crowd(&relay.ws_url(), "big", "r", 4).await;
     let (me, _) = &mut crowd[0];
-    me.send(&ClientMsg::Nick {
-        nick: shared::Nick::new("renamed").unwrap(),
-    })
-    .await
-    .unwrap();
-    let renamed = me
-        .recv_until(|m| {
-            matches!(
-                m,
-                ServerMsg::Presence {
-                    event: PresenceEvent::Nick,
-                    ..
-                }
-            )
-        })
-        .await
-        .unwrap();
+    me.rename("renamed").await.unwrap();
+    let renamed = me.recv_presence(PresenceEvent::Nick).await.unwrap();
     assert!(matches!(
         renamed,
         ServerMsg::Presence { event: PresenceEvent::Nick, ref user, .. } if user.nick.as_str() == "renamed"

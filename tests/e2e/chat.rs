@@ -216,24 +216,8 @@ async fn nick_changes_are_announced_and_guests_get_a_nick() {
 
     let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
     bob.join("general", None).await.unwrap();
-    guest
-        .send(&shared::ClientMsg::Nick {
-            nick: shared::Nick::new("carol").unwrap(),
-        })
-        .await
-        .unwrap();
-    let renamed = bob
-        .recv_until(|m| {
-            matches!(
-                m,
-                ServerMsg::Presence {
-                    event: PresenceEvent::Nick,
-                    ..
-                }
-            )
-        })
-        .await
-        .unwrap();
+    guest.rename("carol").await.unwrap();
+    let renamed = bob.recv_presence(PresenceEvent::Nick).await.unwrap();
     assert!(
         matches!(renamed, ServerMsg::Presence { ref user, .. } if user.nick.as_str() == "carol")
     );

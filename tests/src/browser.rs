@@ -69,6 +69,28 @@ pub async fn relay_serving_app(
     }
 }
 
+/// A copy of the built app (dist/) with `config` as its `config.json`, for
+/// tests of what that file configures (another origin, token mode).
+pub fn dist_with_config(config: &serde_json::Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_dir(&dist_dir(), dir.path());
+    std::fs::write(dir.path().join("config.json"), config.to_string()).expect("write config.json");
+    dir
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read dist/") {
+        let entry = entry.expect("read dist/");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("copy dist/");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy dist/");
+        }
+    }
+}
+
 /// Where screenshots go for review: target/e2e/.
 pub fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use shared::{ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+use shared::{
+    protocol::PresenceEvent, ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName,
+    ServerMsg, Text, User,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, http::HeaderValue, Message},
@@ -188,6 +191,34 @@ impl Client {
     }
 
     /// The next protocol frame (pings and pongs skipped), within [`WAIT`].
+    /// Sends `nick`.
+    pub async fn rename(&mut self, nick: &str) -> anyhow::Result<()> {
+        self.send(&ClientMsg::Nick {
+            nick: Nick::new(nick).expect("test nicks are valid"),
+        })
+        .await
+    }
+
+    /// Waits for a `presence` frame of `event`, skipping other frames.
+    pub async fn recv_presence(&mut self, event: PresenceEvent) -> anyhow::Result<ServerMsg> {
+        self.recv_until(|m| matches!(m, ServerMsg::Presence { event: e, .. } if *e == event))
+            .await
+    }
+
+    /// Asks for `pages` full pages of `room`'s history and reads none of
+    /// the answers: a client that lets its queue fill.
+    pub async fn request_history_pages(&mut self, name: &str, pages: usize) -> anyhow::Result<()> {
+        for _ in 0..pages {
+            self.send(&ClientMsg::History {
+                room: room(name),
+                before: None,
+                limit: Some(100),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
         self.recv_within(WAIT).await
     }
@@ -283,5 +314,60 @@ impl Client {
     /// Stops reading: the socket stays open but nothing is consumed.
     pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.ws
+    }
+}
+
+/// A user with a message in flight: online in `general`, having sent one
+/// message that was stored but whose `ack` counts as lost, so the client
+/// will send it again. What the identity tests carry across a crash.
+pub struct InFlight {
+    pub identity: User,
+    /// The resume token from `welcome`.
+    pub token: String,
+    /// Where the message was stored.
+    pub seq: u64,
+}
+
+impl InFlight {
+    const ROOM: &'static str = "general";
+    const TEXT: &'static str = "in flight";
+    const CLIENT_ID: &'static str = "f-1";
+
+    /// `alice` on the relay at `url`, with her message in flight.
+    pub async fn start(url: &str) -> anyhow::Result<(Client, InFlight)> {
+        let mut client = Client::hello(url, "alice").await?;
+        let identity = client.user.clone().context("welcomed")?;
+        let token = client.resume.clone().context("a resume token")?;
+        client.join(Self::ROOM, None).await?;
+        let seq = client
+            .say_acked(Self::ROOM, Self::TEXT, Self::CLIENT_ID)
+            .await?;
+        Ok((
+            client,
+            InFlight {
+                identity,
+                token,
+                seq,
+            },
+        ))
+    }
+
+    /// Resumes on the relay at `url` with the token, checks that it is the
+    /// same identity, and sends the message again: returns the client and
+    /// the seq the relay answered (the original one when it recognised the
+    /// resend).
+    pub async fn resume(&self, url: &str) -> anyhow::Result<(Client, u64)> {
+        let mut client = Client::connect(url).await?;
+        let user = client.login(None, Some(self.token.clone())).await?;
+        anyhow::ensure!(
+            user == self.identity,
+            "resumed as {user:?}, not {:?}",
+            self.identity
+        );
+        client.join(Self::ROOM, None).await?;
+        let seq = client
+            .say_acked(Self::ROOM, Self::TEXT, Self::CLIENT_ID)
+            .await?;
+        Ok((client, seq))
     }
 }

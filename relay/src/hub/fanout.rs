@@ -19,10 +19,12 @@ impl Hub {
     /// Fans a stored message out to the room's connections, sender included.
     /// The store calls this in seq order.
     pub fn deliver(&self, message: &Arc<ChatMessage>) {
-        let frame = encode(&ServerMsg::Message(ChatMessage::clone(message)));
+        let frame =
+            encode(&ServerMsg::Message(ChatMessage::clone(message))).accepted_at(message.ts);
         let mut inner = self.inner.lock().unwrap();
         if let Some(room) = inner.rooms.get_mut(&message.room) {
             self.broadcast(room, None, &frame, Some(message.seq));
+            frame.release(&self.metrics);
         }
     }
 

@@ -26,6 +26,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::{stream::SplitStream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use self::{budget::Budgets, commands::Outcome, pipeline::Pipeline};
 use crate::{
@@ -42,6 +43,7 @@ const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// `token` is the `?token=` query parameter, for relays in token mode.
 pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Option<String>) {
     let conn = state.next_conn_id();
+    tracing::Span::current().record("conn", conn);
     let (tx, rx) = mpsc::channel(state.config.queue_len.max(1));
     let kick = Arc::new(Kick::new(state.shutdown.child_token()));
     let backlog = Arc::new(Backlog::new(state.config.queue_bytes));
@@ -53,14 +55,17 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     };
     let (sink, stream) = socket.split();
 
-    let writer = tokio::spawn(writer::write_loop(
-        sink,
-        rx,
-        peer.kick.clone(),
-        backlog,
-        state.config.ping_interval(),
-        state.metrics.clone(),
-    ));
+    let writer = tokio::spawn(
+        writer::write_loop(
+            sink,
+            rx,
+            peer.kick.clone(),
+            backlog,
+            state.config.ping_interval(),
+            state.metrics.clone(),
+        )
+        .in_current_span(),
+    );
     let mut session = Session::new(state.clone(), peer);
     session.query_token = token;
     session.read_loop(stream).await;
@@ -235,6 +240,7 @@ impl Session {
             Ok(msg) => msg,
             Err(err) => return self.error(err.code, err.message, err.reference),
         };
+        self.state.metrics.frame_in(&msg);
         let Some((user, msg)) = self.identify(msg).await else {
             return;
         };

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::names::UserId;
-use crate::{protocol::PresenceEvent, ServerMsg, PROTOCOL_VERSION};
+use crate::{protocol::PresenceEvent, ServerMsg};
 
 fn room() -> RoomName {
     RoomName::new("general").unwrap()
@@ -24,22 +24,7 @@ fn big_room() -> Client {
     client.set_nick(me.nick.clone());
     client.join(room());
     client.connected();
-    client.apply(
-        ServerMsg::Welcome {
-            protocol: PROTOCOL_VERSION,
-            user: me,
-            resume: "r".into(),
-            limits: Limits {
-                max_text_chars: 4000,
-                max_frame_bytes: 32 * 1024,
-                rate_per_sec: 5,
-                rate_burst: 10,
-                max_rooms: 20,
-                max_history_page: 100,
-            },
-        },
-        0,
-    );
+    client.apply(super::tests::welcome(&me), 0);
     client.apply(
         ServerMsg::Joined {
             room: room(),

@@ -9,6 +9,7 @@
 //! - [`reconnect`]: when to open a socket and when to retry (backoff, jitter).
 //! - [`liveness`]: when to `ping` an idle connection and when a silent one
 //!   is dead.
+//! - [`renewal`]: when a client in token mode fetches a fresh token.
 //! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
 //! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
@@ -25,7 +26,9 @@
 //! 3. Every frame → [`Client::apply`], writing the frames it returns (after
 //!    `welcome`: a `join` with `since` per room, then the outbox) and
 //!    showing its [`Change`]s; after a `welcome`, also [`Reconnect::online`].
-//!    [`Liveness`] says when to `ping` and when the socket is dead.
+//!    [`Liveness`] says when to `ping` and when the socket is dead; in
+//!    token mode, `token_expiring` goes to [`Renewal`], which says when to
+//!    fetch a fresh token for `reauth`.
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
@@ -35,6 +38,7 @@ pub mod liveness;
 pub mod navigation;
 pub mod outbox;
 pub mod reconnect;
+pub mod renewal;
 pub mod room;
 pub mod timeline;
 
@@ -45,6 +49,7 @@ pub use liveness::{Beat, Liveness};
 pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
+pub use renewal::{token_from_body, Renewal};
 pub use room::{Gap, Membership, Room};
 pub use timeline::{timeline, DayLabel, Row, RowStatus, TimeZone};
 

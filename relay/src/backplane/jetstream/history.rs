@@ -14,7 +14,7 @@ use async_nats::jetstream::{
 use futures_util::StreamExt;
 use shared::RoomName;
 
-use super::{decode, JetStreamStore};
+use super::{codec::decode, JetStreamStore};
 use crate::{
     backplane::room_subject,
     store::{Page, StoreError},

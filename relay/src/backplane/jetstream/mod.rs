@@ -18,6 +18,8 @@
 //!
 //! History reads (`history`) use short-lived consumers of their own.
 
+mod codec;
+mod consume;
 mod history;
 
 use std::{
@@ -30,19 +32,16 @@ use std::{
 };
 
 use async_nats::{
-    jetstream::{
-        self,
-        consumer::{pull, DeliverPolicy},
-        stream,
-    },
+    jetstream::{self, stream},
     HeaderMap,
 };
-use futures_util::{future::BoxFuture, StreamExt};
+use futures_util::future::BoxFuture;
+use prometheus_client::metrics::histogram::Histogram;
 use shared::{ChatMessage, RoomName};
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::history::timed;
+use self::{codec::encode, history::timed};
 use super::{delivered::Delivered, room_subject, room_token, ROOM_SUBJECTS, STREAM};
 use crate::{
     aging::Aging,
@@ -80,6 +79,8 @@ pub struct JetStreamStore {
     recent_cap: usize,
     /// How often idle rooms' `recent` and `delivered` state is dropped.
     room_idle: Duration,
+    /// Where publish-to-ack latency goes (`/metrics`), once the relay says.
+    acks: OnceLock<Histogram>,
 }
 
 impl JetStreamStore {
@@ -119,6 +120,7 @@ impl JetStreamStore {
             connected,
             recent: Mutex::new(Aging::default()),
             room_idle: config.room_idle(),
+            acks: OnceLock::new(),
             // One more than the largest page, to tell a full page from a
             // truncated one.
             recent_cap: config
@@ -126,6 +128,11 @@ impl JetStreamStore {
                 .max(shared::limits::MAX_HISTORY_PAGE as usize)
                 + 1,
         }
+    }
+
+    /// Times every publish until its ack into `acks` from now on.
+    pub fn time_acks(&self, acks: Histogram) {
+        let _ = self.acks.set(acks);
     }
 
     /// Sets the stream up (retrying until NATS answers), then consumes it
@@ -161,133 +168,6 @@ impl JetStreamStore {
         self.recent.lock().unwrap().sweep();
         self.delivered.sweep();
     }
-
-    async fn run(&self, servers: &str) {
-        let mut attempts = 0u32;
-        let last = loop {
-            match self.set_up().await {
-                Ok(last) => break last,
-                Err(err) => {
-                    attempts += 1;
-                    if attempts == 1 || attempts.is_multiple_of(10) {
-                        tracing::warn!(
-                            "cannot reach JetStream at {servers} ({err}); /readyz answers 503 and sends are refused until it is back; retrying every {RETRY_EVERY:?}"
-                        );
-                    }
-                    tokio::time::sleep(RETRY_EVERY).await;
-                }
-            }
-        };
-        tracing::info!(
-            "JetStream stream {STREAM} ready; delivering from sequence {}",
-            last + 1
-        );
-        self.delivered.start_after(last);
-        self.consume(last + 1).await;
-    }
-
-    /// Creates the stream if no relay did yet; returns its last sequence.
-    async fn set_up(&self) -> Result<u64, async_nats::Error> {
-        let mut stream = self
-            .js
-            .get_or_create_stream(self.stream_config.clone())
-            .await?;
-        let last = stream.info().await?.state.last_sequence;
-        let _ = self.stream.set(stream);
-        Ok(last)
-    }
-
-    /// Reads the stream from `start` forever, delivering each message.
-    async fn consume(&self, mut start: u64) {
-        let stream = self.stream.get().expect("set up before consuming");
-        loop {
-            let messages = async {
-                stream
-                    .create_consumer(pull::OrderedConfig {
-                        filter_subject: format!("{ROOM_SUBJECTS}.*"),
-                        deliver_policy: DeliverPolicy::ByStartSequence {
-                            start_sequence: start,
-                        },
-                        ..Default::default()
-                    })
-                    .await?
-                    .messages()
-                    .await
-                    .map_err(async_nats::Error::from)
-            };
-            let mut messages = match messages.await {
-                Ok(messages) => messages,
-                Err(err) => {
-                    tracing::warn!("cannot consume {STREAM}: {err}; retrying");
-                    tokio::time::sleep(RETRY_EVERY).await;
-                    continue;
-                }
-            };
-            tracing::debug!("consuming {STREAM} from sequence {start}");
-            self.consuming.store(true, Ordering::Release);
-            let mut watchdog = tokio::time::interval(WATCHDOG_EVERY);
-            let mut stalled_at = None;
-            loop {
-                let next = tokio::select! {
-                    next = messages.next() => next,
-                    // After a reconnection the server may have restarted and
-                    // forgotten the consumer: start a new one from `start`.
-                    () = self.connected.notified() => break,
-                    _ = watchdog.tick() => {
-                        if self.stalled(&mut stalled_at).await {
-                            tracing::warn!("{STREAM} consumer stalled before sequence {start}; recreating it");
-                            break;
-                        }
-                        continue;
-                    }
-                };
-                let Some(next) = next else { break };
-                let message = match next {
-                    Ok(message) => message,
-                    Err(err) => {
-                        tracing::warn!("reading {STREAM} failed: {err}; resuming at {start}");
-                        break;
-                    }
-                };
-                let Ok(info) = message.info() else { continue };
-                let seq = info.stream_sequence;
-                tracing::trace!("delivering {STREAM} message {seq}");
-                match decode(&message.payload, seq) {
-                    Some(chat) => {
-                        self.remember(&chat.room, seq);
-                        (self.deliver)(&Arc::new(chat))
-                    }
-                    None => tracing::warn!("skipping undecodable message {seq} in {STREAM}"),
-                }
-                start = seq + 1;
-                self.delivered.record(&message.subject, seq);
-            }
-            self.consuming.store(false, Ordering::Release);
-        }
-    }
-
-    /// Whether the consumer stopped delivering although the stream has
-    /// more: the same delivered sequence, behind the stream's last, at two
-    /// checks in a row. (A consumer on a NATS node that died is only noticed
-    /// by missed heartbeats otherwise, which takes much longer.)
-    async fn stalled(&self, stalled_at: &mut Option<u64>) -> bool {
-        let Ok(stream) = self.js.get_stream(STREAM).await else {
-            return false;
-        };
-        let last = stream.cached_info().state.last_sequence;
-        let delivered = self.delivered.last();
-        if last <= delivered {
-            *stalled_at = None;
-            return false;
-        }
-        if *stalled_at == Some(delivered) {
-            *stalled_at = None;
-            return true;
-        }
-        *stalled_at = Some(delivered);
-        false
-    }
-
     /// Waits until the local consumer delivered the room's message `seq`
     /// (bounded).
     async fn caught_up(&self, room: &RoomName, seq: u64) {
@@ -315,6 +195,7 @@ impl JetStreamStore {
         let payload = encode(msg);
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        let start = std::time::Instant::now();
         let acked = tokio::time::timeout(PUBLISH_TIMEOUT, async {
             self.js
                 .publish_with_headers(subject, headers, payload.into())
@@ -324,7 +205,12 @@ impl JetStreamStore {
         })
         .await;
         let ack = match acked {
-            Ok(Ok(ack)) => ack,
+            Ok(Ok(ack)) => {
+                if let Some(acks) = self.acks.get() {
+                    acks.observe(start.elapsed().as_secs_f64());
+                }
+                ack
+            }
             Ok(Err(err)) => return Err(StoreError::Unavailable(format!("JetStream: {err}"))),
             Err(_) => {
                 return Err(StoreError::Unavailable(format!(
@@ -338,26 +224,6 @@ impl JetStreamStore {
         self.caught_up(&room, ack.sequence).await;
         Ok(Appended::New(ack.sequence))
     }
-}
-
-/// The stored form of a message is the wire `ChatMessage` with `seq` 0:
-/// the real seq is the stream sequence, known only once stored.
-fn encode(msg: NewMessage) -> Vec<u8> {
-    let chat = ChatMessage {
-        room: msg.room,
-        seq: 0,
-        from: msg.from,
-        text: msg.text,
-        ts: msg.ts,
-        client_id: Some(msg.client_id),
-    };
-    serde_json::to_vec(&chat).expect("a ChatMessage always serializes")
-}
-
-fn decode(payload: &[u8], seq: u64) -> Option<ChatMessage> {
-    let mut chat: ChatMessage = serde_json::from_slice(payload).ok()?;
-    chat.seq = seq;
-    Some(chat)
 }
 
 impl Store for JetStreamStore {
@@ -405,33 +271,5 @@ impl Store for JetStreamStore {
     fn ready(&self) -> bool {
         self.consuming.load(Ordering::Acquire)
             && self.client.connection_state() == async_nats::connection::State::Connected
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use shared::{ClientId, Nick, Text, User, UserId};
-
-    use super::*;
-
-    #[test]
-    fn the_stored_form_is_the_wire_message_and_takes_the_stream_sequence() {
-        let msg = NewMessage {
-            room: RoomName::new("général").unwrap(),
-            from: User {
-                id: UserId("u-1".into()),
-                nick: Nick::new("alice").unwrap(),
-            },
-            text: Text::new("salut").unwrap(),
-            client_id: ClientId::new("c-1").unwrap(),
-            ts: 7,
-        };
-        let stored = encode(msg);
-        assert_eq!(
-            String::from_utf8(stored.clone()).unwrap(),
-            r#"{"room":"général","seq":0,"from":{"id":"u-1","nick":"alice"},"text":"salut","ts":7,"client_id":"c-1"}"#
-        );
-        let chat = decode(&stored, 42).unwrap();
-        assert_eq!((chat.seq, chat.text.as_str()), (42, "salut"));
     }
 }
