@@ -11,11 +11,13 @@
 //! - `login`: `hello` and who the connection is.
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
+//! - `pipeline`: sends in flight, answered in order.
 
 mod budget;
 mod cleanup;
 mod commands;
 mod login;
+mod pipeline;
 mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -26,7 +28,7 @@ use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, Ser
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use self::{budget::Budgets, commands::Outcome};
+use self::{budget::Budgets, commands::Outcome, pipeline::Pipeline};
 use crate::{
     limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
@@ -101,6 +103,8 @@ struct Session {
     /// In token mode, when the connection's token expires (Unix seconds)
     /// and whether `token_expiring` was sent for it.
     token_exp: Option<(u64, bool)>,
+    /// Sends whose appends are in flight.
+    pipeline: Pipeline,
 }
 
 impl Session {
@@ -120,6 +124,7 @@ impl Session {
             query_token: None,
             allowed_rooms: None,
             token_exp: None,
+            pipeline: Pipeline::default(),
         }
     }
 
@@ -136,14 +141,28 @@ impl Session {
                 self.state.config.idle_timeout()
             };
             let token_due = self.token_due();
-            let next = tokio::select! {
+            // With the pipeline full, no frame is read until a send is
+            // answered (`pipeline`); the idle timeout waits meanwhile.
+            let (waiting, full) = (!self.pipeline.is_empty(), self.pipeline.is_full());
+            let event = tokio::select! {
                 biased;
                 () = kick.token.cancelled() => return,
-                () = login::sleep_until(token_due) => {
+                answered = self.pipeline.next(), if waiting => Event::Answered(answered),
+                () = login::sleep_until(token_due) => Event::TokenDue,
+                next = tokio::time::timeout(limit, stream.next()), if !full => Event::Read(next),
+            };
+            let next = match event {
+                Event::Answered(answered) => {
+                    if let Err(refusal) = self.appended(answered) {
+                        self.error(refusal.code, refusal.message, refusal.reference);
+                    }
+                    continue;
+                }
+                Event::TokenDue => {
                     self.on_token_due();
                     continue;
                 }
-                next = tokio::time::timeout(limit, stream.next()) => next,
+                Event::Read(next) => next,
             };
             let message = match next {
                 Err(_elapsed) => {
@@ -268,6 +287,13 @@ impl Session {
         self.state.metrics.error(code);
         self.reply(&ServerMsg::error(code, message, reference));
     }
+}
+
+/// What the read loop woke up for.
+enum Event<R> {
+    Answered(pipeline::Answered),
+    TokenDue,
+    Read(R),
 }
 
 /// Whether the read failed because a frame passed the hard size limit
