@@ -19,7 +19,7 @@ use prometheus_client::{
     metrics::{counter, family::Family, gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
-use shared::{close, ClientMsg, ErrorCode};
+use shared::{close, ClientMsg, ErrorCode, ServerMsg};
 
 /// A counter the relay's call sites bump (`inc`, `add`) and tests read.
 #[derive(Clone, Default)]
@@ -82,6 +82,49 @@ fn frame_kind(msg: &ClientMsg) -> usize {
         ClientMsg::Focus { .. } => 8,
         ClientMsg::Ping => 9,
         ClientMsg::Reauth { .. } => 10,
+    }
+}
+
+/// The kinds of frame the relay sends, as their `type` on the wire, for
+/// `palaver_frames_sent_total{kind}`.
+const SENT_KINDS: [&str; 13] = [
+    "welcome",
+    "joined",
+    "message",
+    "ack",
+    "presence",
+    "typing",
+    "history",
+    "error",
+    "pong",
+    "members",
+    "presence_batch",
+    "token_expiring",
+    "unknown",
+];
+
+/// A server frame's kind: an index into the per-kind counters, so counting
+/// a frame costs no match and no lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentKind(u8);
+
+impl SentKind {
+    pub fn of(msg: &ServerMsg) -> SentKind {
+        SentKind(match msg {
+            ServerMsg::Welcome { .. } => 0,
+            ServerMsg::Joined { .. } => 1,
+            ServerMsg::Message(_) => 2,
+            ServerMsg::Ack { .. } => 3,
+            ServerMsg::Presence { .. } => 4,
+            ServerMsg::Typing { .. } => 5,
+            ServerMsg::History { .. } => 6,
+            ServerMsg::Error { .. } => 7,
+            ServerMsg::Pong => 8,
+            ServerMsg::Members { .. } => 9,
+            ServerMsg::PresenceBatch { .. } => 10,
+            ServerMsg::TokenExpiring { .. } => 11,
+            ServerMsg::Unknown => 12,
+        })
     }
 }
 
@@ -164,6 +207,7 @@ pub struct Metrics {
     pub nicks_refused: Counter,
     errors: Vec<Counter>,
     frames_in: Vec<Counter>,
+    frames_sent: Vec<Counter>,
     closes: Family<CloseLabel, counter::Counter>,
     /// A message's acceptance to its write on its last recipient's socket.
     pub delivery: Histogram,
@@ -307,6 +351,16 @@ impl Metrics {
             .map(|kind| Counter(frames_family.get_or_create(&KindLabel { kind }).clone()))
             .collect();
         r.register("frames_in", "Client frames decoded, by kind", frames_family);
+        let sent_family = Family::<KindLabel, counter::Counter>::default();
+        let frames_sent = SENT_KINDS
+            .iter()
+            .map(|kind| Counter(sent_family.get_or_create(&KindLabel { kind }).clone()))
+            .collect();
+        r.register(
+            "frames_sent",
+            "Frames queued to connections, by kind (replies and broadcasts; a broadcast counts once per recipient)",
+            sent_family,
+        );
         let closes = Family::<CloseLabel, counter::Counter>::default();
         for code in [
             close::GOING_AWAY,
@@ -426,6 +480,7 @@ impl Metrics {
             nicks_refused,
             errors,
             frames_in,
+            frames_sent,
             closes,
             delivery,
             store_append,
@@ -453,6 +508,11 @@ impl Metrics {
     /// Counts a decoded client frame by its kind.
     pub fn frame_in(&self, msg: &ClientMsg) {
         self.frames_in[frame_kind(msg)].inc();
+    }
+
+    /// Counts `n` frames of `kind` queued to connections.
+    pub fn sent(&self, kind: SentKind, n: u64) {
+        self.frames_sent[usize::from(kind.0)].add(n);
     }
 
     /// Counts a connection's end by the close code sent.

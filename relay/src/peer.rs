@@ -16,7 +16,7 @@ use shared::{close, ServerMsg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SentKind};
 
 pub type ConnId = u64;
 
@@ -32,9 +32,16 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Queues a frame without waiting; a full queue, or one holding too
-    /// many bytes, kicks the peer.
+    /// Queues a frame without waiting, and counts it; a full queue, or one
+    /// holding too many bytes, kicks the peer.
     pub fn push(&self, frame: Frame, metrics: &Metrics) {
+        metrics.sent(frame.kind(), 1);
+        self.push_counted(frame, metrics);
+    }
+
+    /// [`Peer::push`] for a frame already counted in
+    /// `palaver_frames_sent_total` (a fan-out counts its frames in bulk).
+    pub fn push_counted(&self, frame: Frame, metrics: &Metrics) {
         let len = frame.len();
         let queued = self.backlog.take(len) && {
             match self.tx.try_send(frame) {
@@ -153,6 +160,8 @@ struct Encoded {
     /// A chat message's acceptance time (Unix ms), for
     /// `palaver_delivery_seconds`; `None` for every other frame.
     accepted: Option<u64>,
+    /// What kind of frame it is, for `palaver_frames_sent_total{kind}`.
+    kind: SentKind,
 }
 
 impl Frame {
@@ -163,6 +172,11 @@ impl Frame {
 
     pub fn is_empty(&self) -> bool {
         self.0.text.is_empty()
+    }
+
+    /// The kind of frame, for `palaver_frames_sent_total{kind}`.
+    pub fn kind(&self) -> SentKind {
+        self.0.kind
     }
 
     /// Marks a chat message's frame, fresh from [`encode`] (not yet
@@ -210,6 +224,7 @@ pub fn encode(msg: &ServerMsg) -> Frame {
     Frame(Arc::new(Encoded {
         text: Utf8Bytes::from(msg.encode()),
         accepted: None,
+        kind: SentKind::of(msg),
     }))
 }
 

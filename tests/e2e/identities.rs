@@ -371,7 +371,10 @@ async fn palaver_chat_renews_its_token_through_token_cmd() {
     assert_eq!(runs.trim(), "2", "one token for hello, one for reauth");
     // A reconnect would also take two tokens: count the connections.
     assert_eq!(
-        relay.metric("palaver_connections_accepted_total").await.unwrap(),
+        relay
+            .metric("palaver_connections_accepted_total")
+            .await
+            .unwrap(),
         2,
         "ada's and palaver chat's, which was never closed"
     );

@@ -153,6 +153,15 @@ async fn histograms_move_when_messages_flow() {
         SENT as f64
     );
     assert_eq!(after.value("palaver_messages_in_total", &[]), SENT as f64);
+    // Frames out by kind: each message went to both members, each send was
+    // acked once, each connection was welcomed and answered one join.
+    let sent = |kind: &str| after.value("palaver_frames_sent_total", &[("kind", kind)]);
+    assert_eq!(sent("message"), 2.0 * SENT as f64);
+    assert_eq!(sent("ack"), SENT as f64);
+    assert_eq!(sent("welcome"), 2.0);
+    assert_eq!(sent("joined"), 2.0);
+    assert_eq!(sent("history"), 1.0);
+    assert_eq!(sent("error"), 0.0);
     assert_eq!(after.value("palaver_connections", &[]), 2.0);
     assert_eq!(after.value("palaver_members", &[]), 2.0);
     assert_eq!(after.value("palaver_rooms", &[]), 1.0);

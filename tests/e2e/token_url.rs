@@ -200,7 +200,10 @@ async fn renews_and_keeps_its_connection(mut login: Login, first_secs: u64) {
     // One connection for ada all along (and one for the reader): the
     // session survived the expiry instead of reconnecting.
     assert_eq!(
-        relay.metric("palaver_connections_accepted_total").await.unwrap(),
+        relay
+            .metric("palaver_connections_accepted_total")
+            .await
+            .unwrap(),
         2,
         "ada's connection was closed and reopened"
     );
