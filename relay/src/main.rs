@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use relay::{shutdown, store::sqlite::tools, Config};
 use shared::RoomName;
 use tracing_subscriber::EnvFilter;
@@ -20,6 +20,10 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Option<Tool>,
+    /// How the relay logs to stderr: `text` for people, `json` (one object
+    /// per line, with the connection's span) for a log pipeline.
+    #[arg(long, value_enum, env = "PALAVER_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// With no subcommand: serve.
     #[command(flatten)]
     config: Config,
@@ -47,14 +51,29 @@ enum Tool {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // The current span (conn, ip, user) on every line, not the list
+        // of spans: a session has only the one.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     match cli.command {
         None => serve(cli.config),
         Some(Tool::Export { room, data_dir }) => {
@@ -129,6 +148,15 @@ mod tests {
         .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.config.store, relay::config::StoreKind::Memory);
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        let cli = Cli::try_parse_from(["palaver-relay"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Text);
+        let cli = Cli::try_parse_from(["palaver-relay", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from(["palaver-relay", "--log-format", "xml"]).is_err());
     }
 
     #[test]

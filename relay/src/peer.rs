@@ -16,7 +16,7 @@ use shared::{close, ServerMsg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SentKind};
 
 pub type ConnId = u64;
 
@@ -32,9 +32,16 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Queues a frame without waiting; a full queue, or one holding too
-    /// many bytes, kicks the peer.
+    /// Queues a frame without waiting, and counts it; a full queue, or one
+    /// holding too many bytes, kicks the peer.
     pub fn push(&self, frame: Frame, metrics: &Metrics) {
+        metrics.sent(frame.kind(), 1);
+        self.push_counted(frame, metrics);
+    }
+
+    /// [`Peer::push`] for a frame already counted in
+    /// `palaver_frames_sent_total` (a fan-out counts its frames in bulk).
+    pub fn push_counted(&self, frame: Frame, metrics: &Metrics) {
         let len = frame.len();
         let queued = self.backlog.take(len) && {
             match self.tx.try_send(frame) {
@@ -77,6 +84,11 @@ impl Backlog {
             return false;
         }
         true
+    }
+
+    /// Bytes waiting now, for `/metrics`.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// The writer flushed `n` bytes (or dropped them).
@@ -141,28 +153,79 @@ impl Kick {
 /// allocates each connection's queue in blocks of 32 slots up front: 256
 /// bytes per idle connection instead of 1 KiB (docs/PERFORMANCE.md).
 #[derive(Clone)]
-pub struct Frame(Arc<Utf8Bytes>);
+pub struct Frame(Arc<Encoded>);
+
+struct Encoded {
+    text: Utf8Bytes,
+    /// A chat message's acceptance time (Unix ms), for
+    /// `palaver_delivery_seconds`; `None` for every other frame.
+    accepted: Option<u64>,
+    /// What kind of frame it is, for `palaver_frames_sent_total{kind}`.
+    kind: SentKind,
+}
 
 impl Frame {
     /// Bytes of text, for a connection's backlog.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.text.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.text.is_empty()
+    }
+
+    /// The kind of frame, for `palaver_frames_sent_total{kind}`.
+    pub fn kind(&self) -> SentKind {
+        self.0.kind
+    }
+
+    /// Marks a chat message's frame, fresh from [`encode`] (not yet
+    /// shared), with its acceptance time (`ts`).
+    pub fn accepted_at(mut self, ts: u64) -> Frame {
+        if let Some(encoded) = Arc::get_mut(&mut self.0) {
+            encoded.accepted = Some(ts);
+        }
+        self
     }
 
     /// The text to write: the bytes themselves for the last holder, a cheap
     /// clone of them otherwise.
     pub fn into_text(self) -> Utf8Bytes {
-        Arc::try_unwrap(self.0).unwrap_or_else(|shared| Utf8Bytes::clone(&shared))
+        self.into_parts().0
+    }
+
+    /// The text to write and, for exactly one holder of a chat message's
+    /// frame (the last to let go of it), the message's acceptance time.
+    pub fn into_parts(self) -> (Utf8Bytes, Option<u64>) {
+        match Arc::try_unwrap(self.0) {
+            Ok(encoded) => (encoded.text, encoded.accepted),
+            Err(shared) => {
+                let text = Utf8Bytes::clone(&shared.text);
+                // Another holder may have let go since: then this one is
+                // the last, and `into_inner` says so to exactly one of us.
+                let accepted = Arc::into_inner(shared).and_then(|e| e.accepted);
+                (text, accepted)
+            }
+        }
+    }
+
+    /// Lets go of the fan-out's own copy. If every recipient's writer took
+    /// the frame before the fan-out ended, this was the last holder: the
+    /// message counts as delivered now (it is being written).
+    pub fn release(self, metrics: &Metrics) {
+        if let Some(ts) = Arc::into_inner(self.0).and_then(|e| e.accepted) {
+            metrics.delivered(ts);
+        }
     }
 }
 
 /// Serializes a frame once, however many peers it goes to.
 pub fn encode(msg: &ServerMsg) -> Frame {
-    Frame(Arc::new(Utf8Bytes::from(msg.encode())))
+    Frame(Arc::new(Encoded {
+        text: Utf8Bytes::from(msg.encode()),
+        accepted: None,
+        kind: SentKind::of(msg),
+    }))
 }
 
 /// A peer with a queue of `queue` frames and no byte limit, for tests;
@@ -177,4 +240,27 @@ pub fn test_peer(conn: ConnId, queue: usize) -> (Peer, mpsc::Receiver<Frame>) {
         backlog: Arc::new(Backlog::new(0)),
     };
     (peer, rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However the holders let go, exactly one of them times the message.
+    #[test]
+    fn exactly_one_holder_gets_the_acceptance_time() {
+        let msg = ServerMsg::Pong;
+        for last in 0..3 {
+            let frame = encode(&msg).accepted_at(42);
+            let mut holders: Vec<Frame> = (0..3).map(|_| frame.clone()).collect();
+            drop(frame);
+            let kept = holders.remove(last);
+            let mut stamped: Vec<Option<u64>> =
+                holders.into_iter().map(|f| f.into_parts().1).collect();
+            stamped.push(kept.into_parts().1);
+            assert_eq!(stamped.iter().flatten().collect::<Vec<_>>(), [&42]);
+            assert_eq!(stamped.last(), Some(&Some(42)), "the last to let go");
+        }
+        assert_eq!(encode(&msg).into_parts().1, None, "only messages are timed");
+    }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use crate::{
     health,
     limits::{client_ip, ClientKey, Refused},
+    metrics::Snapshot,
     session,
     state::AppState,
     web_app,
@@ -19,6 +20,7 @@ use axum::{
     routing::get,
     Router,
 };
+use tracing::{field::Empty, Instrument};
 
 /// Bytes tungstenite reads per socket read, allocated up front for every
 /// connection; the default (128 KiB) would cost that much per idle
@@ -97,7 +99,8 @@ async fn ws(
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let ip = ClientKey::of(client_ip(addr.ip(), &headers, &state.trusted_proxies));
+    let client = client_ip(addr.ip(), &headers, &state.trusted_proxies);
+    let ip = ClientKey::of(client);
     if !state.origins.allows(&headers) {
         let origin = headers
             .get(header::ORIGIN)
@@ -138,13 +141,18 @@ async fn ws(
         }
     };
     let token = query.as_deref().and_then(query_token);
+    // Every line the session logs carries these (docs/OPERATIONS.md);
+    // `conn` and `user` are filled in as they become known.
+    let span = tracing::info_span!("conn", conn = Empty, ip = %client, user = Empty);
     let tracker = state.tracker.clone();
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| tracker.track_future(session::run(socket, state, slot, token)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(session::run(socket, state, slot, token).instrument(span))
+        })
 }
 
 /// The `token` parameter of the query string. Tokens are base64url and dots,
@@ -195,13 +203,23 @@ pub fn metrics_app(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let hub = state.hub.stats();
+    let now = Snapshot {
+        rooms: hub.rooms,
+        tasks: state.tracker.len(),
+        room_entries: state.store.room_entries(),
+        members: hub.members,
+        queue_depths: hub.queue_depths,
+        queued_bytes: hub.queued_bytes,
+        store_ready: state.store.ready(),
+        store_queue: state.store.queue_depth(),
+    };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(
-            state.hub.room_count(),
-            state.tracker.len(),
-            state.store.room_entries(),
-        ),
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(now),
     )
 }
 

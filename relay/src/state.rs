@@ -21,7 +21,7 @@ use crate::{
     metrics::Metrics,
     origin::Origins,
     reads::ReadGate,
-    store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
+    store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store, Timed},
 };
 
 #[derive(Clone)]
@@ -62,7 +62,11 @@ impl AppState {
     /// (whose tasks join `tracker` and watch `shutdown`).
     pub async fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let tracker = TaskTracker::new();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(match config.store {
+            _ if config.clustered() => "jetstream",
+            StoreKind::Memory => "memory",
+            StoreKind::Sqlite => "sqlite",
+        }));
         let hub = Arc::new(Hub::new(
             metrics.clone(),
             config.queue_len,
@@ -81,6 +85,7 @@ impl AppState {
             _ if config.clustered() => {
                 let (store, accounts) =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
+                store.time_acks(metrics.publish_ack.clone());
                 (store, accounts)
             }
             StoreKind::Memory => (
@@ -110,6 +115,7 @@ impl AppState {
                 (Arc::new(store), Arc::new(accounts))
             }
         };
+        let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,

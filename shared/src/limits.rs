@@ -22,5 +22,10 @@ pub const MAX_HISTORY_PAGE: u32 = 100;
 pub const MAX_MEMBERS_PAGE: u32 = 100;
 /// Longest `prefix` in a `members` request, in chars (a whole nick).
 pub const MAX_MEMBER_PREFIX_CHARS: usize = MAX_NICK_CHARS;
+/// `send` frames one connection may have waiting for the store at once.
+/// A relay reads no further frame from a connection with this many sends
+/// unanswered, and answers them (`ack` or `error`) in the order it read
+/// them; a client that keeps more in flight only waits on its socket.
+pub const MAX_SENDS_IN_FLIGHT: usize = 16;
 /// The text length at which clients start showing a counter.
 pub const TEXT_COUNTER_FROM: usize = MAX_TEXT_CHARS - 500;

@@ -122,6 +122,29 @@ async fn the_token_may_come_in_the_url_and_the_first_frame_need_not_be_hello() {
 }
 
 #[tokio::test]
+async fn a_hello_token_wins_over_the_url_token() {
+    // The URL's token may be stale (it sits in the page's address); the
+    // one in `hello` is what the client means now.
+    let relay = hs256_relay().await;
+    let in_url = hs256(
+        json!({"sub": "u-url", "name": "Linus", "exp": now() + 600}),
+        SECRET,
+    );
+    let in_hello = hs256(
+        json!({"sub": "u-hello", "name": "Grace", "exp": now() + 600}),
+        SECRET,
+    );
+    let mut client = Client::connect(&format!("{}?token={in_url}", relay.ws_url()))
+        .await
+        .unwrap();
+    let ServerMsg::Welcome { user, .. } = client.hello_with_token(&in_hello).await.unwrap() else {
+        panic!("expected welcome")
+    };
+    assert_eq!(user.id.0, "u-hello");
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn missing_expired_forged_and_malformed_tokens_are_refused_with_4003() {
     let relay = hs256_relay().await;
     let url = relay.ws_url();

@@ -5,10 +5,12 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use futures_util::{stream, StreamExt};
 use relay::Config;
 use shared::{protocol::PresenceEvent, ClientMsg, ErrorCode, ServerMsg, User};
-use tests::{client::room, Client, InProcessRelay, WAIT};
+use tests::{
+    client::{crowd, room},
+    Client, InProcessRelay, WAIT,
+};
 use tokio::time::Instant;
 
 /// A relay whose rooms are big above 50 members, listing 20 in `joined`,
@@ -20,25 +22,6 @@ fn config() -> Config {
     config.max_conns_per_ip = 0;
     config.max_handshakes_per_ip_per_sec = 0;
     config
-}
-
-/// Connects `n` clients named `{prefix}{i:04}` and joins each to `name`,
-/// 32 at a time; returns them with their `joined` frames, in order.
-async fn crowd(url: &str, name: &str, prefix: &str, n: usize) -> Vec<(Client, ServerMsg)> {
-    stream::iter(0..n)
-        .map(|i| {
-            let url = url.to_string();
-            let nick = format!("{prefix}{i:04}");
-            let name = name.to_string();
-            async move {
-                let mut client = Client::hello(&url, &nick).await.unwrap();
-                let joined = client.join(&name, None).await.unwrap();
-                (client, joined)
-            }
-        })
-        .buffered(32)
-        .collect()
-        .await
 }
 
 fn members_req(name: &str, after: Option<String>, prefix: Option<&str>) -> ClientMsg {
@@ -174,7 +157,7 @@ async fn a_big_room_pages_searches_batches_and_filters() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let newcomers = self::crowd(&url, "big", "n", 30).await;
+    let newcomers = tests::client::crowd(&url, "big", "n", 30).await;
 
     // Both watchers get batches, at most about one a second, and no
     // per-member presence; only `sub` is told who.
@@ -273,23 +256,8 @@ async fn your_own_rename_reaches_you_in_a_big_room() {
     .await;
     let mut crowd = crowd(&relay.ws_url(), "big", "r", 4).await;
     let (me, _) = &mut crowd[0];
-    me.send(&ClientMsg::Nick {
-        nick: shared::Nick::new("renamed").unwrap(),
-    })
-    .await
-    .unwrap();
-    let renamed = me
-        .recv_until(|m| {
-            matches!(
-                m,
-                ServerMsg::Presence {
-                    event: PresenceEvent::Nick,
-                    ..
-                }
-            )
-        })
-        .await
-        .unwrap();
+    me.rename("renamed").await.unwrap();
+    let renamed = me.recv_presence(PresenceEvent::Nick).await.unwrap();
     assert!(matches!(
         renamed,
         ServerMsg::Presence { event: PresenceEvent::Nick, ref user, .. } if user.nick.as_str() == "renamed"

@@ -216,24 +216,8 @@ async fn nick_changes_are_announced_and_guests_get_a_nick() {
 
     let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
     bob.join("general", None).await.unwrap();
-    guest
-        .send(&shared::ClientMsg::Nick {
-            nick: shared::Nick::new("carol").unwrap(),
-        })
-        .await
-        .unwrap();
-    let renamed = bob
-        .recv_until(|m| {
-            matches!(
-                m,
-                ServerMsg::Presence {
-                    event: PresenceEvent::Nick,
-                    ..
-                }
-            )
-        })
-        .await
-        .unwrap();
+    guest.rename("carol").await.unwrap();
+    let renamed = bob.recv_presence(PresenceEvent::Nick).await.unwrap();
     assert!(
         matches!(renamed, ServerMsg::Presence { ref user, .. } if user.nick.as_str() == "carol")
     );
@@ -369,5 +353,58 @@ async fn a_full_room_refuses_a_new_member_but_not_one_already_in() {
         .await
         .unwrap();
     carol.join("small", None).await.unwrap();
+    relay.stop().await.unwrap();
+}
+
+/// Sends pipelined on one connection (far more than the relay keeps in
+/// flight) are acked in the order they were sent, numbered in that order,
+/// and each `message` reaches its sender before its `ack`, on the durable
+/// store, whose appends really wait for a commit.
+#[tokio::test]
+async fn pipelined_sends_are_acked_in_order_each_after_its_message() {
+    use shared::{limits::MAX_SENDS_IN_FLIGHT, ClientId, ClientMsg, Text};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    config.store = relay::config::StoreKind::Sqlite;
+    config.data_dir = dir.path().to_path_buf();
+    config.rate_limit = 0;
+    config.room_rate_limit = 0;
+    let relay = InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let count = 3 * MAX_SENDS_IN_FLIGHT + 1;
+    for n in 0..count {
+        alice
+            .send(&ClientMsg::Send {
+                room: room("general"),
+                text: Text::new(&format!("m{n}")).unwrap(),
+                client_id: ClientId::new(&format!("c{n}")).unwrap(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    let mut acked: Vec<(String, u64)> = Vec::new();
+    while acked.len() < count {
+        match alice.recv().await.unwrap() {
+            ServerMsg::Message(m) => seen.push((m.client_id.unwrap().to_string(), m.seq)),
+            ServerMsg::Ack { client_id, seq, .. } => {
+                let id = client_id.to_string();
+                assert!(
+                    seen.contains(&(id.clone(), seq)),
+                    "{id} acked as {seq} before its message arrived (seen {seen:?})"
+                );
+                acked.push((id, seq));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: Vec<String> = (0..count).map(|n| format!("c{n}")).collect();
+    let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, expected, "acks in send order");
+    assert!(
+        acked.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+        "seqs follow the send order: {acked:?}"
+    );
     relay.stop().await.unwrap();
 }

@@ -215,3 +215,58 @@ async fn bench_fanout_smoke_run_loses_nothing() {
     assert!(report["latency_ms"]["p99"].is_number(), "{report}");
     assert!(report["relay"]["cpu_s"].is_number(), "{report}");
 }
+
+/// `bench compare` starts the relay and the raw axum baseline in turn and
+/// drives both with the same scenarios: every run reports, connected every
+/// client and lost nothing (figures are not asserted: speed is the bench's
+/// business, not a test's).
+#[tokio::test]
+async fn bench_compare_drives_the_relay_and_the_axum_baseline_alike() {
+    let _heavy = tests::heavy().await;
+    let port = tests::relay::free_port().unwrap().to_string();
+    let output = tokio::time::timeout(
+        WAIT * 6,
+        Command::new(tests::binary("palaver"))
+            .args(["bench", "compare", "--servers", "palaver,axum"])
+            .args(["--scenarios", "idle,flat", "--idle-clients", "20"])
+            .args(["--clients", "8", "--senders", "2", "--duration", "1"])
+            .args(["--port", &port, "--json"])
+            .arg("--relay-bin")
+            .arg(tests::binary("palaver-relay"))
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("each run is bounded by --duration")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("| flat | axum |"), "one table: {stdout}");
+    let reports: Vec<Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("--json prints one object per run"))
+        .collect();
+    let runs: Vec<(String, String)> = reports
+        .iter()
+        .map(|r| (r["scenario"].to_string(), r["server"].to_string()))
+        .collect();
+    assert_eq!(reports.len(), 4, "idle and fanout on each server: {runs:?}");
+    for report in &reports {
+        let clients = if report["scenario"] == "idle" { 20 } else { 8 };
+        assert_eq!(report["connected"], clients, "{report}");
+        assert_eq!(report["lost"], 0, "{report}");
+        assert_eq!(report["dups"], 0, "{report}");
+        assert!(
+            report["relay"]["rss_bytes"].as_u64().unwrap() > 0,
+            "{report}"
+        );
+        if report["scenario"] == "fanout" {
+            assert!(report["deliveries"].as_u64().unwrap() > 0, "{report}");
+        }
+    }
+}

@@ -2,10 +2,10 @@
 //! static server on another origin, with `config.json` pointing at the
 //! relay; the relay allows that origin only.
 
-use std::{path::Path, process::Stdio};
+use std::process::Stdio;
 
 use tests::{
-    browser::{dist_dir, ENTER},
+    browser::{dist_dir, dist_with_config, ENTER},
     relay::free_port,
     Browser, RelayProcess,
 };
@@ -20,10 +20,7 @@ struct StaticHost {
 
 impl StaticHost {
     async fn start(port: u16, relay_url: &str) -> StaticHost {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(&dist_dir(), dir.path());
-        let config = serde_json::json!({ "relay_url": relay_url });
-        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let dir = dist_with_config(&serde_json::json!({ "relay_url": relay_url }));
         let server = Command::new("python3")
             .args([
                 "-m",
@@ -60,19 +57,6 @@ impl StaticHost {
 
     fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 
@@ -175,4 +159,79 @@ async fn the_relay_serves_hashed_files_immutable_and_entry_points_fresh() {
         assert_eq!(code, 200, "{entry}");
         assert_eq!(cache_control(&headers), "no-cache", "{entry}");
     }
+}
+
+/// A shipped config file, as text.
+fn shipped(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// The `$variables` of nginx text.
+fn nginx_variables(text: &str) -> Vec<String> {
+    text.split('$')
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether any line that is not a comment names the metrics port.
+fn forwards_metrics_port(config: &str) -> bool {
+    config
+        .lines()
+        .any(|line| !line.trim_start().starts_with('#') && line.contains("9187"))
+}
+
+/// No server or process is started: nginx and Caddy are not installed
+/// here, so this reads the shipped files for what docs/SECURITY.md
+/// promises of them (issue 11, items 13 and 14).
+#[test]
+fn the_shipped_proxy_configs_hide_metrics_and_log_no_token() {
+    let nginx = shipped("nginx.conf");
+    // `/ws` is logged with a format that has no query string in it.
+    let ws = nginx
+        .split("location /ws")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("a location /ws block");
+    let format_name = ws
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("access_log "))
+        .and_then(|rest| rest.trim_end_matches(';').split_whitespace().nth(1))
+        .expect("/ws has an access_log with a named format");
+    let format = nginx
+        .split(&format!("log_format {format_name}"))
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("the format is defined");
+    let leaks: Vec<String> = nginx_variables(format)
+        .into_iter()
+        .filter(|v| {
+            ["request", "request_uri", "args", "query_string", "is_args"].contains(&v.as_str())
+                || v.starts_with("arg_")
+        })
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "the /ws log format logs the query: {leaks:?}"
+    );
+    // /metrics is never forwarded.
+    assert!(nginx.contains("location = /metrics {\n        return 404;"));
+    assert!(!forwards_metrics_port(&nginx));
+
+    let caddy = shipped("Caddyfile");
+    let filter = caddy
+        .split("request>uri query {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("the log drops query parameters");
+    assert!(filter.contains("delete token"), "{filter}");
+    assert!(caddy.contains("respond /metrics 404"));
+    assert!(!forwards_metrics_port(&caddy));
 }

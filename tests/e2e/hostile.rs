@@ -306,15 +306,7 @@ async fn hostile_clients_cost_the_bystanders_nothing() {
     let slow_before = relay.metric("palaver_slow_consumers_total").await.unwrap();
     let mut hog = attacker(&url, ips(1).start).await;
     hog.join("big", None).await.unwrap();
-    for _ in 0..110 {
-        hog.send(&ClientMsg::History {
-            room: room("big"),
-            before: None,
-            limit: Some(100),
-        })
-        .await
-        .unwrap();
-    }
+    hog.request_history_pages("big", 110).await.unwrap();
     let deadline = tokio::time::Instant::now() + 2 * WAIT;
     while relay.metric("palaver_slow_consumers_total").await.unwrap() == slow_before {
         assert!(

@@ -1,10 +1,12 @@
 //! The web app by keyboard alone: Tab and Shift+Tab reach every control in
 //! reading order; the dialogs are modal and Escape closes them and the
-//! drawers, with focus back on what opened them; the shortcuts work.
+//! drawers, with focus back on what opened them; the shortcuts work
+//! (Ctrl-K, Alt+Up/Down, Alt+Shift+Up to the previous unread room, PageUp
+//! and PageDown scrolling the messages from the composer).
 
 use tests::browser::{
-    relay_serving_app, ALT, ARROW_DOWN, ARROW_UP, CONTROL, ENTER, ESCAPE, PAGE_UP, RELEASE, SHIFT,
-    TAB,
+    relay_serving_app, ALT, ARROW_DOWN, ARROW_UP, CONTROL, ENTER, ESCAPE, PAGE_DOWN, PAGE_UP,
+    RELEASE, SHIFT, TAB,
 };
 use tests::Browser;
 
@@ -42,6 +44,32 @@ async fn wait_gone(browser: &Browser, css: &str) {
         .is_empty()
     {
         assert!(tokio::time::Instant::now() < deadline, "{css} stayed open");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls the message list's scroll position (its top, and the most that
+/// can be) until `ok` accepts it; returns the top.
+async fn wait_scroll(browser: &Browser, what: &str, ok: impl Fn(f64, f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    loop {
+        let at = browser
+            .client
+            .execute(
+                "const s = document.querySelector('[data-testid=message-scroller]');
+                 return [s.scrollTop, s.scrollHeight - s.clientHeight];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (top, end) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        if ok(top, end) {
+            return top;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited for {what}: scrolled {top} of {end}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -88,6 +116,13 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         forwards.push(press(&alice, TAB).await);
     }
     assert_eq!(forwards, expected, "Tab order to the composer");
+    // After the composer: the member panel's search box (the panel's
+    // "Load more" is in tests/e2e/member_panel.rs), and back.
+    assert_eq!(press(&alice, TAB).await, "member-search");
+    assert_eq!(
+        press(&alice, &format!("{SHIFT}{TAB}{RELEASE}")).await,
+        "composer-input"
+    );
 
     // `?` (outside a text field) opens the shortcuts; the dialog is modal:
     // Tab stays in it. Escape closes it and focus returns.
@@ -153,9 +188,52 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         .wait_text("[data-testid=room-title]", "#random")
         .await
         .unwrap();
-    // PageUp from the composer is the message list's (focus stays put).
+    // PageUp/PageDown from the composer scroll the message list by a page
+    // while focus stays put. Bob, a WebSocket client, writes a tall
+    // message here.
+    let mut bob = tests::Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("random", None).await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let tall: Vec<String> = (1..=120).map(|i| format!("line {i}")).collect();
+    bob.say_acked("random", &tall.join("\n"), "bob-1")
+        .await
+        .unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "line 120")
+        .await
+        .unwrap();
+    let bottom = wait_scroll(&alice, "the list at its end", |top, end| {
+        end > 400.0 && top >= end - 2.0
+    })
+    .await;
     press(&alice, PAGE_UP).await;
     assert_eq!(alice.focused().await.unwrap(), "composer-input");
+    let up = wait_scroll(&alice, "a page up", |top, _| top < bottom - 200.0).await;
+    press(&alice, PAGE_DOWN).await;
+    wait_scroll(&alice, "a page down", |top, _| top > up + 200.0).await;
+
+    // Alt+Shift+Up goes to the previous room with unread messages, past
+    // one without (where Alt+Up would stop).
+    press(&alice, &format!("{CONTROL}k{RELEASE}")).await;
+    wait_focus(&alice, "switcher-input").await;
+    press(&alice, &format!("quiet{ENTER}")).await;
+    alice
+        .wait_text("[data-testid=room-title]", "#quiet")
+        .await
+        .unwrap();
+    wait_focus(&alice, "composer-input").await;
+    bob.say_acked("general", "news in general", "bob-2")
+        .await
+        .unwrap();
+    alice
+        .wait_text("[data-testid=unread-badge]", "1")
+        .await
+        .unwrap();
+    press(&alice, &format!("{ALT}{SHIFT}{ARROW_UP}{RELEASE}")).await;
+    alice
+        .wait_text("[data-testid=room-title]", "#general")
+        .await
+        .unwrap();
 
     // A phone: the drawers. Opening one moves focus into it and the room
     // behind is inert; Escape closes it and focus is back on its toggle.

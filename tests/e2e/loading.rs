@@ -9,35 +9,14 @@ use tests::browser::{dist_dir, relay_serving_app};
 /// GET `path` with `Accept-Encoding: accept` (none if empty): the status,
 /// the headers (lowercased names) and the raw body bytes.
 async fn get(addr: SocketAddr, path: &str, accept: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let encoding = if accept.is_empty() {
-        String::new()
+    let headers: &[(&str, &str)] = if accept.is_empty() {
+        &[]
     } else {
-        format!("Accept-Encoding: {accept}\r\n")
+        &[("Accept-Encoding", accept)]
     };
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{encoding}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(tests::WAIT, stream.read_to_end(&mut raw))
+    tests::relay::http_get_raw(addr, path, headers)
         .await
         .unwrap()
-        .unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let body = raw[split + 4..].to_vec();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (code, headers, body)
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

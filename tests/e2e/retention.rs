@@ -6,7 +6,7 @@ use std::path::Path;
 use tests::{
     client::history_seqs,
     relay::{export, free_port, run_relay},
-    Client, RelayProcess, WAIT,
+    Client, RelayProcess,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -18,13 +18,8 @@ async fn spawn(dir: &Path, extra: &[&str]) -> RelayProcess {
     RelayProcess::spawn(&args).await.unwrap()
 }
 
-async fn stop(mut relay: RelayProcess) {
-    relay.signal("TERM").unwrap();
-    let status = tokio::time::timeout(WAIT, relay.child.wait())
-        .await
-        .expect("the relay exits")
-        .unwrap();
-    assert!(status.success(), "{status}");
+async fn stop(relay: RelayProcess) {
+    relay.stop().await.unwrap();
 }
 
 /// Makes the first `n` messages of `room` `days` older, as if sent then.

@@ -4,11 +4,12 @@
 //! counted in `palaver_slow_consumers_total`, as docs/SECURITY.md says.
 
 use relay::Config;
-use shared::ClientMsg;
-use tests::{client::room, relay::metric, Client, InProcessRelay, WAIT};
+use tests::{relay::metric, Client, InProcessRelay, WAIT};
 
 #[tokio::test]
 async fn a_write_that_makes_no_progress_disconnects_and_is_counted() {
+    // A loaded machine stretches the write that must time out.
+    let _heavy = tests::heavy().await;
     let mut config = Config::for_tests();
     config.rate_limit = 0;
     config.room_rate_limit = 0;
@@ -30,15 +31,7 @@ async fn a_write_that_makes_no_progress_disconnects_and_is_counted() {
     // buffers hold, to a client that reads none of it.
     let mut hog = Client::hello(&url, "hog").await.unwrap();
     hog.join("big", None).await.unwrap();
-    for _ in 0..80 {
-        hog.send(&ClientMsg::History {
-            room: room("big"),
-            before: None,
-            limit: Some(100),
-        })
-        .await
-        .unwrap();
-    }
+    hog.request_history_pages("big", 80).await.unwrap();
     // The writer's one stuck write times out (10 s): the hog is dropped,
     // and counted. The seeder stays.
     let deadline = tokio::time::Instant::now() + 3 * WAIT;

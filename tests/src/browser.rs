@@ -21,6 +21,7 @@ pub const ENTER: &str = "\u{E007}";
 /// WebDriver key codes for keyboard tests. A modifier stays down until
 /// [`RELEASE`] (or the end of the `send_keys` call).
 pub const TAB: &str = "\u{E004}";
+pub const BACKSPACE: &str = "\u{E003}";
 pub const ESCAPE: &str = "\u{E00C}";
 pub const SHIFT: &str = "\u{E008}";
 pub const CONTROL: &str = "\u{E009}";
@@ -67,6 +68,55 @@ pub async fn relay_serving_app(
         Some(port) => crate::RelayProcess::spawn_on(port, &args).await,
         None => crate::RelayProcess::spawn(&args).await,
     }
+}
+
+/// A copy of the built app (dist/) with `config` as its `config.json`, for
+/// tests of what that file configures (another origin, token mode).
+pub fn dist_with_config(config: &serde_json::Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_dir(&dist_dir(), dir.path());
+    std::fs::write(dir.path().join("config.json"), config.to_string()).expect("write config.json");
+    dir
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read dist/") {
+        let entry = entry.expect("read dist/");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("copy dist/");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy dist/");
+        }
+    }
+}
+
+/// [`relay_serving_app`] on a free port whose rooms are big above
+/// `big_room` members, listing `joined_members` in `joined`, with the
+/// per-IP limits off so one machine's test clients can fill them.
+pub async fn relay_serving_big_rooms(
+    data: &std::path::Path,
+    big_room: usize,
+    joined_members: usize,
+) -> anyhow::Result<crate::RelayProcess> {
+    let dist = dist_dir();
+    let (big_room, joined_members) = (big_room.to_string(), joined_members.to_string());
+    crate::RelayProcess::spawn(&[
+        "--static-dir",
+        dist.to_str().context("dist path is UTF-8")?,
+        "--data-dir",
+        data.to_str().context("data path is UTF-8")?,
+        "--big-room",
+        &big_room,
+        "--joined-members",
+        &joined_members,
+        "--max-conns-per-ip",
+        "0",
+        "--max-handshakes-per-ip-per-sec",
+        "0",
+    ])
+    .await
 }
 
 /// Where screenshots go for review: target/e2e/.

@@ -3,8 +3,11 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use futures_util::{SinkExt, StreamExt};
-use shared::{ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User};
+use futures_util::{stream, SinkExt, StreamExt};
+use shared::{
+    protocol::PresenceEvent, ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName,
+    ServerMsg, Text, User,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, http::HeaderValue, Message},
@@ -36,6 +39,26 @@ pub fn history_of(msg: &ServerMsg) -> Vec<ChatMessage> {
 /// The seqs of a `joined` or `history` frame, in order.
 pub fn history_seqs(msg: &ServerMsg) -> Vec<u64> {
     history_of(msg).iter().map(|m| m.seq).collect()
+}
+
+/// Connects `n` clients named `{prefix}{i:04}` and joins each to `name`,
+/// 32 at a time; returns them with their `joined` frames, in order. (A
+/// relay that takes this many from 127.0.0.1 has its per-IP limits off.)
+pub async fn crowd(url: &str, name: &str, prefix: &str, n: usize) -> Vec<(Client, ServerMsg)> {
+    stream::iter(0..n)
+        .map(|i| {
+            let url = url.to_string();
+            let nick = format!("{prefix}{i:04}");
+            let name = name.to_string();
+            async move {
+                let mut client = Client::hello(&url, &nick).await.unwrap();
+                let joined = client.join(&name, None).await.unwrap();
+                (client, joined)
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await
 }
 
 impl Client {
@@ -188,6 +211,34 @@ impl Client {
     }
 
     /// The next protocol frame (pings and pongs skipped), within [`WAIT`].
+    /// Sends `nick`.
+    pub async fn rename(&mut self, nick: &str) -> anyhow::Result<()> {
+        self.send(&ClientMsg::Nick {
+            nick: Nick::new(nick).expect("test nicks are valid"),
+        })
+        .await
+    }
+
+    /// Waits for a `presence` frame of `event`, skipping other frames.
+    pub async fn recv_presence(&mut self, event: PresenceEvent) -> anyhow::Result<ServerMsg> {
+        self.recv_until(|m| matches!(m, ServerMsg::Presence { event: e, .. } if *e == event))
+            .await
+    }
+
+    /// Asks for `pages` full pages of `room`'s history and reads none of
+    /// the answers: a client that lets its queue fill.
+    pub async fn request_history_pages(&mut self, name: &str, pages: usize) -> anyhow::Result<()> {
+        for _ in 0..pages {
+            self.send(&ClientMsg::History {
+                room: room(name),
+                before: None,
+                limit: Some(100),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
         self.recv_within(WAIT).await
     }
@@ -283,5 +334,60 @@ impl Client {
     /// Stops reading: the socket stays open but nothing is consumed.
     pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.ws
+    }
+}
+
+/// A user with a message in flight: online in `general`, having sent one
+/// message that was stored but whose `ack` counts as lost, so the client
+/// will send it again. What the identity tests carry across a crash.
+pub struct InFlight {
+    pub identity: User,
+    /// The resume token from `welcome`.
+    pub token: String,
+    /// Where the message was stored.
+    pub seq: u64,
+}
+
+impl InFlight {
+    const ROOM: &'static str = "general";
+    const TEXT: &'static str = "in flight";
+    const CLIENT_ID: &'static str = "f-1";
+
+    /// `alice` on the relay at `url`, with her message in flight.
+    pub async fn start(url: &str) -> anyhow::Result<(Client, InFlight)> {
+        let mut client = Client::hello(url, "alice").await?;
+        let identity = client.user.clone().context("welcomed")?;
+        let token = client.resume.clone().context("a resume token")?;
+        client.join(Self::ROOM, None).await?;
+        let seq = client
+            .say_acked(Self::ROOM, Self::TEXT, Self::CLIENT_ID)
+            .await?;
+        Ok((
+            client,
+            InFlight {
+                identity,
+                token,
+                seq,
+            },
+        ))
+    }
+
+    /// Resumes on the relay at `url` with the token, checks that it is the
+    /// same identity, and sends the message again: returns the client and
+    /// the seq the relay answered (the original one when it recognised the
+    /// resend).
+    pub async fn resume(&self, url: &str) -> anyhow::Result<(Client, u64)> {
+        let mut client = Client::connect(url).await?;
+        let user = client.login(None, Some(self.token.clone())).await?;
+        anyhow::ensure!(
+            user == self.identity,
+            "resumed as {user:?}, not {:?}",
+            self.identity
+        );
+        client.join(Self::ROOM, None).await?;
+        let seq = client
+            .say_acked(Self::ROOM, Self::TEXT, Self::CLIENT_ID)
+            .await?;
+        Ok((client, seq))
     }
 }

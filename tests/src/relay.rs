@@ -176,6 +176,16 @@ impl RelayProcess {
         anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
         Ok(())
     }
+
+    /// SIGTERM, then waits (within [`WAIT`]) for a clean exit, status 0.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.signal("TERM")?;
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .context("the relay did not exit after SIGTERM")??;
+        anyhow::ensure!(status.success(), "the relay exited with {status}");
+        Ok(())
+    }
 }
 
 /// Polls /readyz until it answers 200, within [`WAIT`] (times 2: a relay
@@ -281,27 +291,47 @@ pub async fn http_get_with_headers(
     addr: SocketAddr,
     path: &str,
 ) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
+    let (code, headers, body) = http_get_raw(addr, path, &[]).await?;
+    // Bodies may be binary (wasm); the tests only read text out of them.
+    Ok((code, headers, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A GET with extra request headers: the status, the response headers
+/// (lowercased names) and the body's bytes as sent (maybe compressed).
+pub async fn http_get_raw(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut raw)).await??;
-    // Bodies may be binary (wasm); the tests only read text out of them.
-    let response = String::from_utf8_lossy(&raw).into_owned();
-    let code = response
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .context("no status line")?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let headers = head
         .lines()
         .skip(1)
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok((code, headers, body.to_string()))
+    Ok((code, headers, body))
 }
 
 /// Runs `palaver-relay` with `args` to completion (bounded by [`WAIT`]):
@@ -310,6 +340,9 @@ pub async fn run_relay(args: &[&str]) -> Output {
     let child = Command::new(crate::binary("palaver-relay"))
         .args(args)
         .env("RUST_LOG", "warn")
+        // Not the default 127.0.0.1:9187, which any relay on the machine
+        // may hold; a test that wants metrics passes --metrics-bind.
+        .env("PALAVER_METRICS_BIND", "off")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

@@ -50,6 +50,10 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Shared {
     pub url: String,
     pub addr: SocketAddr,
+    /// Source addresses start at 127.0.0.(1 + this): back-to-back runs
+    /// (`compare`) each take fresh ones, so the previous run's sockets in
+    /// TIME_WAIT do not use up this run's ephemeral ports.
+    pub source_offset: usize,
     /// Latency stamps are microseconds since this instant.
     pub base: Instant,
     pub phase: watch::Receiver<Phase>,
@@ -121,11 +125,16 @@ pub fn histogram() -> Histogram<u64> {
 type Ws = WebSocketStream<tokio::net::TcpStream>;
 
 /// Opens one WebSocket, from 127.0.0.x when the relay is on IPv4 loopback.
-pub async fn connect(url: &str, addr: SocketAddr, index: usize) -> anyhow::Result<Ws> {
+pub async fn connect(
+    url: &str,
+    addr: SocketAddr,
+    index: usize,
+    source_offset: usize,
+) -> anyhow::Result<Ws> {
     let socket = match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => {
             let socket = TcpSocket::new_v4()?;
-            let host = 1 + (index / CONNS_PER_SOURCE_IP) as u8;
+            let host = 1 + ((source_offset + index / CONNS_PER_SOURCE_IP) % 250) as u8;
             socket.bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, host).into(), 0))?;
             socket
         }
@@ -159,7 +168,7 @@ pub fn hello_frames(nick: &str, room: &str) -> anyhow::Result<[String; 2]> {
 pub async fn setup(shared: &Shared, index: usize, room: &str) -> anyhow::Result<Ws> {
     let started = Instant::now();
     let mut ws = tokio::time::timeout(SETUP_TIMEOUT, async {
-        let mut ws = connect(&shared.url, shared.addr, index).await?;
+        let mut ws = connect(&shared.url, shared.addr, index, shared.source_offset).await?;
         for frame in hello_frames(&format!("b{index}"), room)? {
             ws.feed(Message::Text(frame.into())).await?;
         }

@@ -13,7 +13,12 @@
 //! - [`conn`]: one simulated client.
 //! - [`procfs`]: CPU and RSS of a process.
 //! - [`report`]: the result, printed or as JSON.
+//! - [`compare`]: the same scenarios against Palaver and baseline servers,
+//!   one table.
+//! - [`baseline`]: a tuned raw axum broadcaster, one of those baselines.
 
+mod baseline;
+mod compare;
 mod conn;
 mod procfs;
 mod report;
@@ -95,6 +100,13 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         clients: usize,
     },
+    /// Starts Palaver and baseline servers (a raw axum broadcaster, a
+    /// gorilla/websocket hub) one after the other on loopback, drives each
+    /// with the same scenarios and prints one table.
+    Compare(compare::Args),
+    /// Runs the raw axum baseline server (used by `compare`).
+    #[command(hide = true)]
+    Baseline(baseline::Args),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -123,28 +135,42 @@ struct Common {
 }
 
 impl Scenario {
-    fn common(&self) -> &Common {
+    fn common(&self) -> Option<&Common> {
         match self {
             Scenario::Fanout { common, .. }
             | Scenario::Rooms { common, .. }
             | Scenario::Idle { common, .. }
-            | Scenario::Churn { common, .. } => common,
+            | Scenario::Churn { common, .. } => Some(common),
+            Scenario::Compare(_) | Scenario::Baseline(_) => None,
         }
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
-    let common = args.scenario.common().clone();
-    if !(common.duration > 0.0 && common.duration <= 3600.0) {
-        bail!("--duration must be between 0 and 3600 seconds");
-    }
-    // Tens of thousands of sockets need as many file descriptors.
-    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = common.threads {
+    if let Some(threads) = threads {
         builder.worker_threads(threads.max(1));
     }
-    let runtime = builder.enable_all().build()?;
+    Ok(builder.enable_all().build()?)
+}
+
+fn check_duration(duration: f64) -> anyhow::Result<()> {
+    if !(duration > 0.0 && duration <= 3600.0) {
+        bail!("--duration must be between 0 and 3600 seconds");
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    let common = match args.scenario {
+        Scenario::Compare(args) => return compare::run(args),
+        Scenario::Baseline(args) => return baseline::run(args),
+        ref scenario => scenario.common().expect("a load scenario").clone(),
+    };
+    check_duration(common.duration)?;
+    // Tens of thousands of sockets need as many file descriptors.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    let runtime = runtime(common.threads)?;
     let report = runtime.block_on(async {
         let common = &common;
         let addr = loopback_addr(&common.url).await?;
@@ -161,22 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     Some(_) => bail!("--rate must be positive (omit it to send flat out)"),
                     None => SendMode::Window(window),
                 };
-                let room = format!("f{}", run_id());
-                let plans = (0..clients)
-                    .map(|i| Plan {
-                        index: i,
-                        room: room.clone(),
-                        room_size: clients as u64,
-                        send: (i < senders).then(|| (i as u32, mode.clone())),
-                        text_bytes: common.text_bytes,
-                    })
-                    .collect();
-                let mut report = load("fanout", common, addr, plans, nofile).await?;
-                report.senders = senders.min(clients);
-                report.rooms = 1;
-                report.rate = rate;
-                report.window = rate.is_none().then_some(window);
-                Ok(report)
+                fanout(common, addr, nofile, 0, clients, senders, mode).await
             }
             Scenario::Rooms {
                 clients,
@@ -199,7 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                         }
                     })
                     .collect();
-                let mut report = load("rooms", common, addr, plans, nofile).await?;
+                let mut report = load("rooms", common, addr, plans, nofile, 0).await?;
                 report.senders = rooms;
                 report.rooms = rooms;
                 report.rate = Some(rate);
@@ -207,23 +218,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             }
             Scenario::Idle {
                 clients, room_size, ..
-            } => {
-                let id = run_id();
-                let size = room_size.max(1);
-                let plans = (0..clients)
-                    .map(|i| Plan {
-                        index: i,
-                        room: format!("i{id}-{}", i / size),
-                        room_size: size as u64,
-                        send: None,
-                        text_bytes: common.text_bytes,
-                    })
-                    .collect();
-                let mut report = load("idle", common, addr, plans, nofile).await?;
-                report.rooms = clients.div_ceil(size);
-                Ok(report)
-            }
+            } => idle(common, addr, nofile, 0, clients, room_size).await,
             Scenario::Churn { clients, .. } => churn(common, addr, clients, nofile).await,
+            Scenario::Compare(_) | Scenario::Baseline(_) => unreachable!("handled above"),
         }
     })?;
     report.print(common.json);
@@ -232,6 +229,61 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     } else {
         std::process::ExitCode::from(1)
     })
+}
+
+/// `clients` in one room, the first `senders` of them sending.
+async fn fanout(
+    common: &Common,
+    addr: SocketAddr,
+    nofile: u64,
+    source_offset: usize,
+    clients: usize,
+    senders: usize,
+    mode: SendMode,
+) -> anyhow::Result<Report> {
+    let room = format!("f{}", run_id());
+    let plans = (0..clients)
+        .map(|i| Plan {
+            index: i,
+            room: room.clone(),
+            room_size: clients as u64,
+            send: (i < senders).then(|| (i as u32, mode.clone())),
+            text_bytes: common.text_bytes,
+        })
+        .collect();
+    let mut report = load("fanout", common, addr, plans, nofile, source_offset).await?;
+    report.senders = senders.min(clients);
+    report.rooms = 1;
+    (report.rate, report.window) = match mode {
+        SendMode::Rate(rate) => (Some(rate), None),
+        SendMode::Window(window) => (None, Some(window)),
+    };
+    Ok(report)
+}
+
+/// `clients` silent connections in rooms of `room_size`.
+async fn idle(
+    common: &Common,
+    addr: SocketAddr,
+    nofile: u64,
+    source_offset: usize,
+    clients: usize,
+    room_size: usize,
+) -> anyhow::Result<Report> {
+    let id = run_id();
+    let size = room_size.max(1);
+    let plans = (0..clients)
+        .map(|i| Plan {
+            index: i,
+            room: format!("i{id}-{}", i / size),
+            room_size: size as u64,
+            send: None,
+            text_bytes: common.text_bytes,
+        })
+        .collect();
+    let mut report = load("idle", common, addr, plans, nofile, source_offset).await?;
+    report.rooms = clients.div_ceil(size);
+    Ok(report)
 }
 
 impl Clone for SendMode {
@@ -272,10 +324,16 @@ fn run_id() -> String {
     format!("{:06x}", getrandom::u32().unwrap_or(0) & 0xff_ffff)
 }
 
-fn shared(common: &Common, addr: SocketAddr, phase: watch::Receiver<Phase>) -> Arc<Shared> {
+fn shared(
+    common: &Common,
+    addr: SocketAddr,
+    phase: watch::Receiver<Phase>,
+    source_offset: usize,
+) -> Arc<Shared> {
     Arc::new(Shared {
         url: common.url.clone(),
         addr,
+        source_offset,
         base: Instant::now(),
         phase,
         ready: Default::default(),
@@ -301,10 +359,11 @@ async fn load(
     addr: SocketAddr,
     plans: Vec<Plan>,
     nofile: u64,
+    source_offset: usize,
 ) -> anyhow::Result<Report> {
     let total = plans.len();
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
-    let shared = shared(common, addr, phase_rx);
+    let shared = shared(common, addr, phase_rx, source_offset);
     let relay_idle = sample_relay(common.relay_pid)?;
     let senders_by_room = {
         let mut map: HashMap<String, Vec<u32>> = HashMap::new();
@@ -442,7 +501,7 @@ async fn churn(
     nofile: u64,
 ) -> anyhow::Result<Report> {
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
-    let shared = shared(common, addr, phase_rx);
+    let shared = shared(common, addr, phase_rx, 0);
     let relay_before = sample_relay(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
     let busy_before = procfs::machine_busy_secs();

@@ -20,7 +20,7 @@ use std::{io::IsTerminal, time::Duration};
 use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
-    client::{Backoff, Change, Client, PendingState, Reconnect},
+    client::{Backoff, Change, Client, PendingState, Reconnect, Renewal},
     ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
@@ -107,6 +107,8 @@ struct Driver {
     failed: bool,
     /// `--token-cmd`, in token mode.
     token_cmd: Option<String>,
+    /// When to run `--token-cmd` again for `reauth` (the shared policy).
+    renewal: Renewal,
 }
 
 impl Driver {
@@ -137,6 +139,7 @@ impl Driver {
             stdin_done: false,
             failed: false,
             token_cmd: args.token_cmd.clone(),
+            renewal: Renewal::default(),
         })
     }
 
@@ -154,9 +157,14 @@ impl Driver {
                 self.connect().await;
                 continue;
             }
-            let wait = self
-                .reconnect
-                .retry_in_ms(now_ms())
+            if self.sink.is_some() {
+                self.renew().await;
+            }
+            let now = now_ms();
+            let wait = [self.reconnect.retry_in_ms(now), self.renewal.due_in_ms(now)]
+                .into_iter()
+                .flatten()
+                .min()
                 .map_or(Duration::from_secs(3600), Duration::from_millis);
             let event = tokio::select! {
                 event = self.events.recv() => event,
@@ -264,6 +272,19 @@ impl Driver {
         }
     }
 
+    /// Runs `--token-cmd` for `reauth` if the renewal policy says so now
+    /// (at once when warned, again while it fails, until the token expires).
+    async fn renew(&mut self) {
+        if self.token_cmd.is_none() || !self.renewal.poll(now_ms()) {
+            return;
+        }
+        let token = self.fresh_token().await;
+        self.renewal.fetched(token.is_some(), now_ms());
+        if let Some(token) = token {
+            self.write([ClientMsg::Reauth { token }]).await;
+        }
+    }
+
     fn failed_to_connect(&mut self, err: &str) {
         let retry_at = self.reconnect.closed(now_ms(), jitter());
         let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
@@ -277,6 +298,7 @@ impl Driver {
     fn on_closed(&mut self, why: &str) {
         self.sink = None;
         self.client.disconnected();
+        self.renewal.disconnected();
         let retry_at = self.reconnect.closed(now_ms(), jitter());
         let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
         self.out.status(&format!(
@@ -314,10 +336,9 @@ impl Driver {
         };
         // Token mode: the relay warns before the token expires; a fresh one
         // from --token-cmd keeps the connection (not a model change).
-        if let ServerMsg::TokenExpiring { .. } = msg {
-            if let Some(token) = self.fresh_token().await {
-                self.write([ClientMsg::Reauth { token }]).await;
-            }
+        if let ServerMsg::TokenExpiring { exp } = msg {
+            self.renewal.expiring(exp, now_ms());
+            self.renew().await;
             return;
         }
         let applied = self.client.apply(msg, now_ms());

@@ -4,7 +4,9 @@
 //! stdout (a login helper, `cat` of a file a cron job rewrites, ...). The
 //! driver runs it before each connection, for `hello.token`, and when the
 //! relay says the token is about to expire (`token_expiring`), to send the
-//! answer in `reauth`, so a session outlives each token.
+//! answer in `reauth`, so a session outlives each token. When to run it
+//! again after a failure is [`shared::client::Renewal`]'s to say, as in the
+//! web app.
 
 use std::time::Duration;
 

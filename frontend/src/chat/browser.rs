@@ -49,14 +49,15 @@ impl Chat {
                 &document,
                 "visibilitychange",
                 Box::new(move || {
-                    if is_visible() {
-                        let route = self.route.get_untracked();
-                        self.client.update(|c| c.set_active(route));
+                    // Hidden: every room counts unread messages, and the
+                    // relay sends a big room's typing to no one here.
+                    let visible = is_visible();
+                    let route = self.route.get_untracked();
+                    let focus = self.client.try_update(|c| c.set_view(route, visible));
+                    self.write(focus.flatten());
+                    if visible {
                         self.reconnect.update_value(|r| r.wake(now_ms()));
                         self.tick();
-                    } else {
-                        // Hidden: every room counts unread messages.
-                        self.client.update(|c| c.set_active(None));
                     }
                 }),
             );

@@ -11,19 +11,24 @@
 //! - `socket`: the WebSocket, its reader and writer tasks, the clock tick
 //!   (reconnect timer and [`shared::client::Liveness`] pings), `config.json`.
 //! - `browser`: online/offline, visibility and hash changes.
+//! - `members`: the member panel's paging, search and subscription.
 //! - `routing`: the `#/room/NAME` URLs.
 //! - `persist`: keeping localStorage and the title in step with the model.
 //! - `notify`: desktop notifications.
+//! - `token`: token mode's fresh tokens from `token_url`, for `hello` and
+//!   `reauth`.
 
 mod browser;
+mod members;
 mod notify;
 mod persist;
 mod routing;
 mod socket;
+mod token;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::client::{Client, ConnState, Liveness, Outbox, Reconnect};
+use shared::client::{Client, ConnState, Liveness, Outbox, Reconnect, Renewal};
 use shared::{ClientId, Nick, RoomName, Text};
 
 use crate::storage;
@@ -57,6 +62,10 @@ pub struct Chat {
     generation: StoredValue<u64>,
     /// The relay's WebSocket URL, once `config.json` was read.
     url: StoredValue<Option<String>>,
+    /// Token mode: where fresh tokens come from (`config.json`).
+    token_url: StoredValue<Option<String>>,
+    /// When to fetch a fresh token for `reauth` (the shared policy).
+    renewal: StoredValue<Renewal>,
     tab: StoredValue<String>,
     /// When to ping and when the socket is dead (the shared policy).
     liveness: StoredValue<Liveness>,
@@ -102,13 +111,16 @@ impl Chat {
             link: StoredValue::new_local(None),
             generation: StoredValue::new(0),
             url: StoredValue::new(None),
+            token_url: StoredValue::new(None),
+            renewal: StoredValue::new(Renewal::default()),
             tab: StoredValue::new(tab),
             liveness: StoredValue::new(Liveness::new(now_ms())),
             started: StoredValue::new(false),
         }
     }
 
-    /// Starts the connection (once a nick is chosen): reads `config.json`,
+    /// Starts the connection (once a nick is chosen): reads `config.json`
+    /// (the relay's URL; in token mode, `token_url`),
     /// then connects and keeps reconnecting; listens to the browser's
     /// online/offline and visibility events; keeps storage in sync.
     pub fn start(self) {
@@ -118,8 +130,9 @@ impl Chat {
         self.started.set_value(true);
         self.listen_to_browser();
         spawn_local(async move {
-            let url = socket::relay_url().await;
-            self.url.set_value(Some(url));
+            let config = socket::app_config().await;
+            self.token_url.set_value(config.token_url.clone());
+            self.url.set_value(Some(config.relay_url()));
             self.connect();
             set_interval(move || self.tick(), socket::TICK);
         });
@@ -127,17 +140,16 @@ impl Chat {
 
     // ---- what components call ----
 
-    /// Shows a room, joining it first if needed (deep links, the join form).
+    /// Shows a room, joining it first if needed (deep links, the join
+    /// form), and tells the relay it is on screen (`focus`).
     pub fn open_room(self, room: RoomName) {
         self.route.set(Some(room.clone()));
         let visible = is_visible();
-        self.act(|c| {
-            let frame = c.join(room.clone());
-            if visible {
-                c.set_active(Some(room));
-            }
-            frame
-        });
+        let frames = self
+            .client
+            .try_update(|c| [c.join(room.clone()), c.set_view(Some(room), visible)])
+            .unwrap_or_default();
+        self.write(frames.into_iter().flatten());
     }
 
     pub fn leave(self, room: &RoomName) {

@@ -1,7 +1,8 @@
 //! The socket: one WebSocket at a time, numbered so events of an old one
 //! are ignored; a reader task feeding frames to the model and a writer task
 //! draining a queue; the half-second tick that drives the reconnect timer
-//! and the liveness pings. The relay's URL comes from `config.json`.
+//! and the liveness pings. The relay's URL (and, in token mode, where
+//! tokens come from) is in `config.json`.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use shared::{ClientMsg, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{now_ms, Chat};
+use super::{now_ms, token, Chat};
 
 /// How often the clock signal ticks and the reconnect timer is checked.
 pub(super) const TICK: Duration = Duration::from_millis(500);
@@ -52,6 +53,7 @@ impl Chat {
                 Some(Beat::Ping) => self.write(vec![ClientMsg::Ping]),
                 Some(Beat::Idle) | None => {}
             }
+            self.renew();
         }
     }
 
@@ -66,9 +68,23 @@ impl Chat {
         };
         self.reconnect.update_value(|r| r.connecting());
         self.sync_conn();
+        // Token mode: each connection starts with a fresh token.
+        match self.token_url.get_value() {
+            Some(token_url) => spawn_local(async move {
+                match token::fetch(&token_url).await {
+                    Some(token) => self.open(&url, Some(token)),
+                    None => self.lost(),
+                }
+            }),
+            None => self.open(&url, None),
+        }
+    }
+
+    /// Opens the socket and starts its reader and writer tasks.
+    fn open(self, url: &str, token: Option<String>) {
         let generation = self.generation.get_value() + 1;
         self.generation.set_value(generation);
-        let ws = match WebSocket::open(&url) {
+        let ws = match WebSocket::open(url) {
             Ok(ws) => ws,
             Err(err) => {
                 web_sys::console::warn_1(&format!("cannot open {url}: {err}").into());
@@ -87,10 +103,13 @@ impl Chat {
         self.liveness.update_value(|l| l.opened(now_ms()));
         // The relay answers the first frame with `welcome`; gloo-net holds
         // these until the socket is open.
-        let frames = self
+        let mut frames = self
             .client
             .try_update(|c| c.connected())
             .unwrap_or_default();
+        if let Some(ClientMsg::Hello { token: hello, .. }) = frames.first_mut() {
+            *hello = token;
+        }
         self.write(frames);
         spawn_local(async move {
             while let Some(text) = rx.next().await {
@@ -140,6 +159,7 @@ impl Chat {
     /// No connection any more: queue what was in flight, plan a retry.
     pub(super) fn lost(self) {
         self.client.update(|c| c.disconnected());
+        self.renewal.update_value(|r| r.disconnected());
         let (now, jitter) = (now_ms(), js_sys::Math::random());
         self.reconnect.update_value(|r| {
             r.closed(now, jitter);
@@ -150,6 +170,10 @@ impl Chat {
     pub(super) fn receive(self, msg: ServerMsg) {
         let now = now_ms();
         self.liveness.update_value(|l| l.heard(now));
+        // Token mode: the driver owns the way to a fresh token.
+        if let ServerMsg::TokenExpiring { exp } = msg {
+            self.token_expiring(exp);
+        }
         let applied = self
             .client
             .try_update(|c| c.apply(msg, now))
@@ -194,22 +218,40 @@ impl Chat {
     }
 }
 
-/// The relay URL: `relay_url` from `config.json` beside index.html, or this
-/// origin's `/ws`.
-pub(super) async fn relay_url() -> String {
-    match config_relay_url().await {
-        Some(url) => url,
-        None => same_origin_ws(),
+/// What `config.json` beside index.html says; every field is optional.
+#[derive(Default, Deserialize)]
+pub(super) struct AppConfig {
+    /// The relay's WebSocket URL; this origin's `/ws` when absent.
+    #[serde(default)]
+    relay_url: Option<String>,
+    /// Token mode: where to fetch a connection token (see `token`).
+    #[serde(default)]
+    pub(super) token_url: Option<String>,
+}
+
+impl AppConfig {
+    /// The relay URL: `relay_url`, or this origin's `/ws`.
+    pub(super) fn relay_url(&self) -> String {
+        self.relay_url
+            .clone()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(same_origin_ws)
     }
 }
 
-async fn config_relay_url() -> Option<String> {
-    #[derive(Deserialize)]
-    struct Config {
-        relay_url: String,
-    }
-    let window = web_sys::window()?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str("config.json"))
+/// Reads `config.json`; a missing or unreadable one is the default.
+pub(super) async fn app_config() -> AppConfig {
+    read_config().await.unwrap_or_default()
+}
+
+async fn read_config() -> Option<AppConfig> {
+    let text = fetch_text(&web_sys::window()?.fetch_with_str("config.json")).await?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The body of a fetch's answer, if it came and was a success.
+pub(super) async fn fetch_text(request: &js_sys::Promise) -> Option<String> {
+    let response: web_sys::Response = JsFuture::from(request.clone())
         .await
         .ok()?
         .dyn_into()
@@ -217,12 +259,10 @@ async fn config_relay_url() -> Option<String> {
     if !response.ok() {
         return None;
     }
-    let text = JsFuture::from(response.text().ok()?)
+    JsFuture::from(response.text().ok()?)
         .await
         .ok()?
-        .as_string()?;
-    let config: Config = serde_json::from_str(&text).ok()?;
-    Some(config.relay_url).filter(|url| !url.trim().is_empty())
+        .as_string()
 }
 
 fn same_origin_ws() -> String {

@@ -63,7 +63,7 @@ pub fn App() -> impl IntoView {
     let member_count = move || {
         route.get().map_or(0, |room| {
             chat.client
-                .with(|c| c.room(&room).map_or(0, |r| r.members().len()))
+                .with(|c| c.room(&room).map_or(0, |r| r.member_count()))
         })
     };
     let drawer_open = move || ui.drawer_open();

@@ -13,6 +13,8 @@ fn the_durable_store_is_the_default() {
         config.metrics_bind,
         MetricsBind(Some(DEFAULT_METRICS_BIND.parse().unwrap()))
     );
+    let metrics: SocketAddr = DEFAULT_METRICS_BIND.parse().unwrap();
+    assert!(metrics.ip().is_loopback(), "/metrics is private by default");
     assert!(config.trusted_proxies.is_empty());
 }
 

@@ -13,16 +13,21 @@ use std::sync::Arc;
 use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
 
 use super::{Hub, Room, Sub};
-use crate::peer::{encode, Frame};
+use crate::{
+    metrics::SentKind,
+    peer::{encode, Frame},
+};
 
 impl Hub {
     /// Fans a stored message out to the room's connections, sender included.
     /// The store calls this in seq order.
     pub fn deliver(&self, message: &Arc<ChatMessage>) {
-        let frame = encode(&ServerMsg::Message(ChatMessage::clone(message)));
+        let frame =
+            encode(&ServerMsg::Message(ChatMessage::clone(message))).accepted_at(message.ts);
         let mut inner = self.inner.lock().unwrap();
         if let Some(room) = inner.rooms.get_mut(&message.room) {
             self.broadcast(room, None, &frame, Some(message.seq));
+            frame.release(&self.metrics);
         }
     }
 
@@ -67,11 +72,22 @@ impl Hub {
         mut pick: impl FnMut(&UserId, &Sub) -> Option<Frame>,
     ) {
         let mut sent = 0;
+        // Counted by kind in runs, not per recipient: a room's fan-out is
+        // one kind (two at most), so this is one counter update per run.
+        let mut run: Option<(SentKind, u64)> = None;
         for (id, member) in room.members.iter_mut() {
             for sub in member.subs.iter_mut() {
                 let Some(frame) = pick(id, sub) else {
                     continue;
                 };
+                match &mut run {
+                    Some((kind, n)) if *kind == frame.kind() => *n += 1,
+                    _ => {
+                        if let Some((kind, n)) = run.replace((frame.kind(), 1)) {
+                            self.metrics.sent(kind, n);
+                        }
+                    }
+                }
                 match &mut sub.pending {
                     // A kicked joiner's buffer goes: it will never be sent.
                     Some(_) if sub.peer.kick.token.is_cancelled() => continue,
@@ -87,12 +103,15 @@ impl Hub {
                             *pending = Vec::new();
                         }
                     }
-                    None => sub.peer.push(frame, &self.metrics),
+                    None => sub.peer.push_counted(frame, &self.metrics),
                 }
                 sent += 1;
             }
         }
         self.metrics.frames_out.add(sent);
+        if let Some((kind, n)) = run {
+            self.metrics.sent(kind, n);
+        }
     }
 }
 

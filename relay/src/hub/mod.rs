@@ -25,6 +25,7 @@ mod big;
 mod fanout;
 mod remote;
 mod rooms;
+mod stats;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -40,6 +41,7 @@ use crate::{
 
 pub use big::{BigRooms, MembersQuery};
 pub use rooms::{JoinedMembers, Linger};
+pub use stats::HubStats;
 
 /// A change among this relay's own members, for the other relays.
 #[derive(Debug, Clone, PartialEq, Eq)]

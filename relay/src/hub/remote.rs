@@ -93,7 +93,7 @@ impl Hub {
         let Some(removed) = known.remove(user) else {
             return;
         };
-        self.metrics.remote_members.sub(1);
+        self.metrics.remote_members.dec();
         if known.is_empty() {
             room.remote.remove(relay);
         }

@@ -116,7 +116,7 @@ impl Hub {
         sub.peer.push(joined, &self.metrics);
         for (seq, frame) in sub.pending.take().unwrap_or_default() {
             if seq.is_none_or(|seq| seq > history_until) {
-                sub.peer.push(frame, &self.metrics);
+                sub.peer.push_counted(frame, &self.metrics);
             }
         }
     }

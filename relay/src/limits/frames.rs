@@ -110,6 +110,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_client_at_twice_the_ceiling_is_closed_within_seconds() {
+        // Every other frame passes, so drops never come many in a row:
+        // only counting them over time closes this client.
+        let guard = FrameGuard::for_send_rate(5);
+        let every = Duration::from_secs(1) / (2 * FRAMES_PER_SEC);
+        for frame in 0..(2 * FRAMES_PER_SEC * 60) {
+            if guard.admit() == Admit::Flood {
+                let after = Duration::from_secs(1) * frame / (2 * FRAMES_PER_SEC);
+                assert!(after < Duration::from_secs(20), "closed after {after:?}");
+                return;
+            }
+            tokio::time::advance(every).await;
+        }
+        panic!("a client at twice the ceiling was never closed");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_client_at_the_ceiling_is_never_closed() {
         let guard = FrameGuard::for_send_rate(5);
         for _ in 0..(FRAMES_PER_SEC * 600) {

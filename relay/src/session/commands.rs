@@ -10,7 +10,7 @@ use shared::{
     ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User,
 };
 
-use super::Session;
+use super::{pipeline::Answered, Session};
 use crate::{
     clock::now_ms,
     hub::MembersQuery,
@@ -178,7 +178,20 @@ impl Session {
             client_id: client_id.clone(),
             ts: now_ms(),
         };
-        match self.state.store.append(new).await {
+        let store = self.state.store.clone();
+        self.pipeline.start(store, new).await;
+        Ok(())
+    }
+
+    /// A send's append was answered (in send order, `pipeline`): its ack,
+    /// or the error that says to resend it.
+    pub(super) fn appended(&mut self, answered: Answered) -> Outcome {
+        let Answered {
+            room,
+            client_id,
+            result,
+        } = answered;
+        match result {
             Ok(appended) => {
                 if matches!(appended, Appended::New(_)) {
                     self.state.metrics.messages_in.inc();
@@ -196,7 +209,7 @@ impl Session {
                     ErrorCode::Unavailable,
                     "the message could not be stored; resend it",
                 )
-                .about(reference))
+                .about(Some(client_id.to_string())))
             }
         }
     }

@@ -106,6 +106,7 @@ impl Session {
             resume,
             limits: self.state.limits(),
         });
+        tracing::Span::current().record("user", user.id.0.as_str());
         self.user = Some(user);
     }
 

@@ -11,11 +11,13 @@
 //! - `login`: `hello` and who the connection is.
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
+//! - `pipeline`: sends in flight, answered in order.
 
 mod budget;
 mod cleanup;
 mod commands;
 mod login;
+mod pipeline;
 mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -24,8 +26,9 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::{stream::SplitStream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
-use self::{budget::Budgets, commands::Outcome};
+use self::{budget::Budgets, commands::Outcome, pipeline::Pipeline};
 use crate::{
     limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
@@ -40,6 +43,7 @@ const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// `token` is the `?token=` query parameter, for relays in token mode.
 pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Option<String>) {
     let conn = state.next_conn_id();
+    tracing::Span::current().record("conn", conn);
     let (tx, rx) = mpsc::channel(state.config.queue_len.max(1));
     let kick = Arc::new(Kick::new(state.shutdown.child_token()));
     let backlog = Arc::new(Backlog::new(state.config.queue_bytes));
@@ -51,14 +55,17 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     };
     let (sink, stream) = socket.split();
 
-    let writer = tokio::spawn(writer::write_loop(
-        sink,
-        rx,
-        peer.kick.clone(),
-        backlog,
-        state.config.ping_interval(),
-        state.metrics.clone(),
-    ));
+    let writer = tokio::spawn(
+        writer::write_loop(
+            sink,
+            rx,
+            peer.kick.clone(),
+            backlog,
+            state.config.ping_interval(),
+            state.metrics.clone(),
+        )
+        .in_current_span(),
+    );
     let mut session = Session::new(state.clone(), peer);
     session.query_token = token;
     session.read_loop(stream).await;
@@ -96,6 +103,8 @@ struct Session {
     /// In token mode, when the connection's token expires (Unix seconds)
     /// and whether `token_expiring` was sent for it.
     token_exp: Option<(u64, bool)>,
+    /// Sends whose appends are in flight.
+    pipeline: Pipeline,
 }
 
 impl Session {
@@ -115,6 +124,7 @@ impl Session {
             query_token: None,
             allowed_rooms: None,
             token_exp: None,
+            pipeline: Pipeline::default(),
         }
     }
 
@@ -131,14 +141,28 @@ impl Session {
                 self.state.config.idle_timeout()
             };
             let token_due = self.token_due();
-            let next = tokio::select! {
+            // With the pipeline full, no frame is read until a send is
+            // answered (`pipeline`); the idle timeout waits meanwhile.
+            let (waiting, full) = (!self.pipeline.is_empty(), self.pipeline.is_full());
+            let event = tokio::select! {
                 biased;
                 () = kick.token.cancelled() => return,
-                () = login::sleep_until(token_due) => {
+                answered = self.pipeline.next(), if waiting => Event::Answered(answered),
+                () = login::sleep_until(token_due) => Event::TokenDue,
+                next = tokio::time::timeout(limit, stream.next()), if !full => Event::Read(next),
+            };
+            let next = match event {
+                Event::Answered(answered) => {
+                    if let Err(refusal) = self.appended(answered) {
+                        self.error(refusal.code, refusal.message, refusal.reference);
+                    }
+                    continue;
+                }
+                Event::TokenDue => {
                     self.on_token_due();
                     continue;
                 }
-                next = tokio::time::timeout(limit, stream.next()) => next,
+                Event::Read(next) => next,
             };
             let message = match next {
                 Err(_elapsed) => {
@@ -216,6 +240,7 @@ impl Session {
             Ok(msg) => msg,
             Err(err) => return self.error(err.code, err.message, err.reference),
         };
+        self.state.metrics.frame_in(&msg);
         let Some((user, msg)) = self.identify(msg).await else {
             return;
         };
@@ -262,6 +287,13 @@ impl Session {
         self.state.metrics.error(code);
         self.reply(&ServerMsg::error(code, message, reference));
     }
+}
+
+/// What the read loop woke up for.
+enum Event<R> {
+    Answered(pipeline::Answered),
+    TokenDue,
+    Read(R),
 }
 
 /// Whether the read failed because a frame passed the hard size limit

@@ -40,7 +40,7 @@ pub(super) async fn write_loop(
             () = kick.token.cancelled() => break,
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
-                timed(write_batch(&mut sink, &mut rx, frame, &backlog)).await
+                timed(write_batch(&mut sink, &mut rx, frame, &backlog, &metrics)).await
             }
             _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
         };
@@ -58,6 +58,7 @@ pub(super) async fn write_loop(
     // Deliver what is already queued (acks of in-flight sends), unless the
     // peer is too slow to take it, then say why the connection ends.
     let code = kick.code();
+    metrics.closed(code);
     let _ = timed(async {
         if code != close::SLOW_CONSUMER {
             while let Ok(frame) = rx.try_recv() {
@@ -73,20 +74,23 @@ pub(super) async fn write_loop(
 }
 
 /// Writes `first` and whatever else is queued, up to a batch, in one flush.
-/// The frames' bytes stay counted in `backlog` until flushed.
+/// The frames' bytes stay counted in `backlog` until flushed. A chat
+/// message this connection is the last to write is timed as it goes into
+/// the flush (its `ts` has 1 ms resolution, far coarser than the flush).
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     rx: &mut mpsc::Receiver<Frame>,
     first: Frame,
     backlog: &Backlog,
+    metrics: &Metrics,
 ) -> Result<(), axum::Error> {
     let mut bytes = first.len();
-    sink.feed(Message::Text(first.into_text())).await?;
+    sink.feed(text(first, metrics)).await?;
     for _ in 1..WRITE_BATCH {
         match rx.try_recv() {
             Ok(frame) => {
                 bytes += frame.len();
-                sink.feed(Message::Text(frame.into_text())).await?;
+                sink.feed(text(frame, metrics)).await?;
             }
             Err(_) => break,
         }
@@ -94,6 +98,15 @@ async fn write_batch(
     sink.flush().await?;
     backlog.done(bytes);
     Ok(())
+}
+
+/// The frame's text, timing the message if this is its last recipient.
+fn text(frame: Frame, metrics: &Metrics) -> Message {
+    let (text, accepted) = frame.into_parts();
+    if let Some(ts) = accepted {
+        metrics.delivered(ts);
+    }
+    Message::Text(text)
 }
 
 enum WriteError {

@@ -10,6 +10,7 @@
 
 mod memory;
 pub mod sqlite;
+mod timed;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use shared::{ChatMessage, ClientId, RoomName, Text, User};
 
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use timed::Timed;
 
 /// Called once per stored message, in seq order within each room.
 pub type Deliver = Arc<dyn Fn(&Arc<ChatMessage>) + Send + Sync>;
@@ -109,6 +111,11 @@ pub trait Store: Send + Sync + 'static {
     /// cached rooms, delivery marks): they age out with the rooms'
     /// activity (`--room-idle-secs`), for `/metrics`.
     fn room_entries(&self) -> usize {
+        0
+    }
+
+    /// Commands waiting for the store's writer, for `/metrics`.
+    fn queue_depth(&self) -> usize {
         0
     }
 

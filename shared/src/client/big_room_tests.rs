@@ -3,13 +3,13 @@
 
 use super::*;
 use crate::names::UserId;
-use crate::{protocol::PresenceEvent, ServerMsg, PROTOCOL_VERSION};
+use crate::{protocol::PresenceEvent, ServerMsg};
 
-fn room() -> RoomName {
+pub(super) fn room() -> RoomName {
     RoomName::new("general").unwrap()
 }
 
-fn user(n: u32) -> User {
+pub(super) fn user(n: u32) -> User {
     User {
         id: UserId(format!("u-{n:04}")),
         nick: Nick::new(&format!("m{n:04}")).unwrap(),
@@ -18,28 +18,13 @@ fn user(n: u32) -> User {
 
 /// Online as m0000 in `general`, a room of 500 whose `joined` listed the
 /// first 3 members.
-fn big_room() -> Client {
+pub(super) fn big_room() -> Client {
     let me = user(0);
     let mut client = Client::new("t");
     client.set_nick(me.nick.clone());
     client.join(room());
     client.connected();
-    client.apply(
-        ServerMsg::Welcome {
-            protocol: PROTOCOL_VERSION,
-            user: me,
-            resume: "r".into(),
-            limits: Limits {
-                max_text_chars: 4000,
-                max_frame_bytes: 32 * 1024,
-                rate_per_sec: 5,
-                rate_burst: 10,
-                max_rooms: 20,
-                max_history_page: 100,
-            },
-        },
-        0,
-    );
+    client.apply(super::tests::welcome(&me), 0);
     client.apply(
         ServerMsg::Joined {
             room: room(),
@@ -192,21 +177,21 @@ fn a_search_answers_mention_completion_and_frames_subscribe_and_focus() {
     assert_eq!(state.members_matching("m0002").len(), 1);
     assert_eq!(nicks(&client).len(), 3, "search results are not members");
     assert_eq!(
-        client.watch_members(&room(), true),
-        ClientMsg::Members {
+        client.show_members(Some(room())),
+        [ClientMsg::Members {
             room: room(),
             prefix: None,
             after: None,
             limit: Some(0),
             subscribe: Some(true),
-        }
+        }]
     );
     assert_eq!(
-        client.focus(&room()),
-        ClientMsg::Focus {
+        client.set_view(Some(room()), true),
+        Some(ClientMsg::Focus {
             room: Some(room()),
             active: None,
-        }
+        })
     );
 }
 

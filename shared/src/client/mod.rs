@@ -9,11 +9,16 @@
 //! - [`reconnect`]: when to open a socket and when to retry (backoff, jitter).
 //! - [`liveness`]: when to `ping` an idle connection and when a silent one
 //!   is dead.
+//! - [`renewal`]: when a client in token mode fetches a fresh token.
 //! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
 //! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
 //!   pending sends), as a pure function.
 //! - [`navigation`]: the next or previous room (or unread room) from here.
+//! - `focus`: the room on screen and the app's visibility; the `focus`
+//!   frames that tell the relay.
+//! - `members`: a room's member panel: what it lists for a search, and the
+//!   `members` frames that page, search and subscribe in a big room.
 //! - [`Client`] (here): the rooms, the outbox and the identity together;
 //!   `apply` (the connection's frames and the [`Change`]s they make) is in
 //!   `apply.rs`.
@@ -25,16 +30,21 @@
 //! 3. Every frame → [`Client::apply`], writing the frames it returns (after
 //!    `welcome`: a `join` with `since` per room, then the outbox) and
 //!    showing its [`Change`]s; after a `welcome`, also [`Reconnect::online`].
-//!    [`Liveness`] says when to `ping` and when the socket is dead.
+//!    [`Liveness`] says when to `ping` and when the socket is dead; in
+//!    token mode, `token_expiring` goes to [`Renewal`], which says when to
+//!    fetch a fresh token for `reauth`.
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
 
 mod apply;
+mod focus;
 pub mod liveness;
+mod members;
 pub mod navigation;
 pub mod outbox;
 pub mod reconnect;
+pub mod renewal;
 pub mod room;
 pub mod timeline;
 
@@ -42,9 +52,11 @@ use std::collections::HashMap;
 
 pub use apply::{Applied, Change};
 pub use liveness::{Beat, Liveness};
+pub use members::MemberList;
 pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
 pub use reconnect::{Backoff, ConnState, Reconnect};
+pub use renewal::{token_from_body, Renewal};
 pub use room::{Gap, Membership, Room};
 pub use timeline::{timeline, DayLabel, Row, RowStatus, TimeZone};
 
@@ -87,6 +99,10 @@ pub struct Client {
     next_id: u64,
     notices: Vec<Notice>,
     last_typing: HashMap<RoomName, u64>,
+    /// The room on screen and what the relay was told of it (`focus`).
+    view: focus::View,
+    /// The member panel: which list is on screen, its search box.
+    panel: members::Panel,
 }
 
 impl Client {
@@ -116,6 +132,8 @@ impl Client {
             next_id: 0,
             notices: Vec::new(),
             last_typing: HashMap::new(),
+            view: focus::View::default(),
+            panel: members::Panel::default(),
         }
     }
 
@@ -360,54 +378,9 @@ impl Client {
     }
 }
 
-/// Big rooms: the frames that page, search and subscribe to a room's
-/// member list and say which room is on screen (docs/PROTOCOL.md).
-impl Client {
-    /// The next page of a partial member list, if there is one.
-    pub fn more_members(&self, room: &RoomName) -> Option<ClientMsg> {
-        let after = self.room(room)?.members_next()?.to_owned();
-        Some(ClientMsg::Members {
-            room: room.clone(),
-            prefix: None,
-            after: Some(after),
-            limit: None,
-            subscribe: None,
-        })
-    }
-
-    /// Members whose nick starts with `prefix`, for @-mention completion.
-    pub fn search_members(&self, room: &RoomName, prefix: &str) -> ClientMsg {
-        ClientMsg::Members {
-            room: room.clone(),
-            prefix: Some(prefix.to_owned()),
-            after: None,
-            limit: None,
-            subscribe: None,
-        }
-    }
-
-    /// The member panel opened (`true`) or closed: subscribe to the
-    /// room's member-level presence only while it shows.
-    pub fn watch_members(&self, room: &RoomName, visible: bool) -> ClientMsg {
-        ClientMsg::Members {
-            room: room.clone(),
-            prefix: None,
-            after: None,
-            limit: Some(0),
-            subscribe: Some(visible),
-        }
-    }
-
-    /// The room on screen, for a big room's typing.
-    pub fn focus(&self, room: &RoomName) -> ClientMsg {
-        ClientMsg::Focus {
-            room: Some(room.clone()),
-            active: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod big_room_tests;
+#[cfg(test)]
+mod panel_tests;
 #[cfg(test)]
 mod tests;

@@ -99,7 +99,7 @@ mod tests {
     /// messages from someone else arriving in the named rooms.
     fn with_unread(unread: &[(&str, u64)]) -> Client {
         use crate::names::{Nick, Text, UserId};
-        use crate::protocol::{ChatMessage, Limits, ServerMsg, User, PROTOCOL_VERSION};
+        use crate::protocol::{ChatMessage, ServerMsg, User};
         let user = |id: &str, nick: &str| User {
             id: UserId(id.into()),
             nick: Nick::new(nick).unwrap(),
@@ -108,23 +108,7 @@ mod tests {
         let mut c = client_with(&[]);
         c.set_nick(alice.nick.clone());
         c.connected();
-        let limits = Limits {
-            max_text_chars: 4000,
-            max_frame_bytes: 32 * 1024,
-            rate_per_sec: 5,
-            rate_burst: 10,
-            max_rooms: 20,
-            max_history_page: 100,
-        };
-        c.apply(
-            ServerMsg::Welcome {
-                protocol: PROTOCOL_VERSION,
-                user: alice.clone(),
-                resume: "r".into(),
-                limits,
-            },
-            0,
-        );
+        c.apply(crate::client::tests::welcome(&alice), 0);
         for name in ["a", "b", "c", "d"] {
             c.join(room(name));
             let joined = ServerMsg::Joined {

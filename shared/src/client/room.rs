@@ -9,6 +9,8 @@ use crate::protocol::{ChatMessage, User};
 
 mod roster;
 
+pub(crate) use roster::Search;
+
 /// How long a `typing` notice is shown without a new one, in milliseconds.
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 
@@ -62,7 +64,8 @@ pub struct Room {
     members_next: Option<String>,
     /// The roster position of the last member loaded by pages.
     loaded_until: Option<roster::RosterKey>,
-    search: Option<(String, Vec<User>)>,
+    search: Option<roster::Search>,
+    requests: roster::Requests,
 }
 
 impl Room {
@@ -83,6 +86,7 @@ impl Room {
             members_next: None,
             loaded_until: None,
             search: None,
+            requests: roster::Requests::default(),
         }
     }
 
@@ -180,6 +184,11 @@ impl Room {
         self.membership = Membership::Joining;
         self.typing.clear();
         self.loading = None;
+        // Nothing asked on the old connection will be answered.
+        self.requests = roster::Requests::default();
+        if let Some(search) = &mut self.search {
+            search.asking = false;
+        }
     }
 
     /// Applies `joined`. Returns true when the history came `truncated`
@@ -288,22 +297,6 @@ impl Room {
                 live: false,
             });
         }
-    }
-
-    pub(crate) fn presence_join(&mut self, user: User) {
-        self.members.insert(user.id.clone(), user);
-    }
-
-    pub(crate) fn presence_leave(&mut self, user: &User) {
-        self.members.remove(&user.id);
-        self.typing.remove(&user.id);
-    }
-
-    pub(crate) fn presence_nick(&mut self, user: User) {
-        if let Some((typing, _)) = self.typing.get_mut(&user.id) {
-            typing.nick = user.nick.clone();
-        }
-        self.members.insert(user.id.clone(), user);
     }
 
     /// A live message: its sender has stopped typing.

@@ -40,6 +40,7 @@ use async_nats::{
     HeaderMap,
 };
 use futures_util::future::BoxFuture;
+use prometheus_client::metrics::histogram::Histogram;
 use shared::{ChatMessage, RoomName};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -96,6 +97,8 @@ pub struct JetStreamStore {
     recent_cap: usize,
     /// How often idle rooms' `recent` state is dropped.
     room_idle: Duration,
+    /// Where publish-to-ack latency goes (`/metrics`), once the relay says.
+    acks: OnceLock<Histogram>,
 }
 
 impl JetStreamStore {
@@ -148,6 +151,7 @@ impl JetStreamStore {
             dropped: AtomicU64::new(0),
             recent: Mutex::new(Aging::default()),
             room_idle: config.room_idle(),
+            acks: OnceLock::new(),
             // One more than the largest page, to tell a full page from a
             // truncated one.
             recent_cap: config
@@ -157,6 +161,11 @@ impl JetStreamStore {
         });
         let _ = store.me.set(Arc::downgrade(&store));
         store
+    }
+
+    /// Times every publish until its ack into `acks` from now on.
+    pub fn time_acks(&self, acks: Histogram) {
+        let _ = self.acks.set(acks);
     }
 
     /// Sets the stream up (retrying until NATS answers) and sweeps idle
@@ -291,6 +300,7 @@ impl JetStreamStore {
         let payload = encode(msg);
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        let start = std::time::Instant::now();
         let acked = tokio::time::timeout(PUBLISH_TIMEOUT, async {
             self.js
                 .publish_with_headers(subject, headers, payload.into())
@@ -300,7 +310,12 @@ impl JetStreamStore {
         })
         .await;
         let ack = match acked {
-            Ok(Ok(ack)) => ack,
+            Ok(Ok(ack)) => {
+                if let Some(acks) = self.acks.get() {
+                    acks.observe(start.elapsed().as_secs_f64());
+                }
+                ack
+            }
             Ok(Err(err)) => return Err(StoreError::Unavailable(format!("JetStream: {err}"))),
             Err(_) => {
                 return Err(StoreError::Unavailable(format!(

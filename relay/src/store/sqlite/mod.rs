@@ -246,6 +246,12 @@ impl Store for SqliteStore {
         self.shared.alive.load(Ordering::Acquire)
     }
 
+    fn queue_depth(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
     fn room_entries(&self) -> usize {
         self.shared.writer_rooms.load(Ordering::Relaxed) + self.shared.cache.lock().unwrap().len()
     }

@@ -30,6 +30,16 @@ fn open(options: SqliteOptions) -> (SqliteStore, Delivered) {
     (SqliteStore::open(options, deliver).unwrap(), delivered)
 }
 
+/// Appends `n` messages from `u1` to `room`, with client ids `c0`, `c1`, ...
+async fn append_n(store: &SqliteStore, room: &str, n: usize) {
+    for i in 0..n {
+        store
+            .append(new_message(room, "u1", &format!("c{i}")))
+            .await
+            .unwrap();
+    }
+}
+
 fn seqs(messages: &[ChatMessage]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
@@ -148,12 +158,7 @@ async fn reads_past_the_cache_come_from_disk() {
     options.cache_per_room = 4;
     {
         let (store, _) = open(options.clone());
-        for i in 0..10 {
-            store
-                .append(new_message("a", "u1", &format!("c{i}")))
-                .await
-                .unwrap();
-        }
+        append_n(&store, "a", 10).await;
         // Served past the four cached ones.
         let page = store.after(&room("a"), Some(2), 100).await.unwrap();
         assert_eq!(seqs(&page.messages), (3..=10).collect::<Vec<_>>());
@@ -235,12 +240,7 @@ async fn retention_keeps_the_latest_and_seqs_are_not_reused() {
     options.retention_messages = 3;
     {
         let (store, _) = open(options.clone());
-        for i in 0..10 {
-            store
-                .append(new_message("a", "u1", &format!("c{i}")))
-                .await
-                .unwrap();
-        }
+        append_n(&store, "a", 10).await;
         store.run_retention().await.unwrap();
         let page = store.after(&room("a"), None, 100).await.unwrap();
         assert_eq!(seqs(&page.messages), vec![8, 9, 10]);

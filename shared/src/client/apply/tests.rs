@@ -176,3 +176,86 @@ fn a_relay_that_forgot_us_reports_a_reset() {
     );
     assert!(matches!(changes[0], Change::Welcome { .. }));
 }
+
+#[test]
+fn a_restored_send_for_a_room_no_longer_joined_fails_at_welcome() {
+    // Another page load queued it in `rust`; this one is only in `general`.
+    let mut earlier = Client::new("e");
+    earlier.join(room("rust"));
+    let (id, _) = earlier.send(&room("rust"), text("queued offline"), 10);
+    let (mut client, alice, _) = online();
+    client.disconnected();
+    client.set_outbox(crate::client::Outbox::restore(&earlier.outbox().save()));
+    client.connected();
+    let applied = client.apply(crate::client::tests::welcome(&alice), 20);
+    assert!(applied.changes.contains(&Change::Failed {
+        client_id: id.clone()
+    }));
+    assert!(
+        !applied
+            .frames
+            .iter()
+            .any(|f| matches!(f, ClientMsg::Send { .. })),
+        "{:?}",
+        applied.frames
+    );
+    assert!(client
+        .outbox()
+        .for_room(&room("rust"))
+        .all(|p| p.is_failed()));
+}
+
+#[test]
+fn a_second_welcome_on_the_same_socket_rejoins_nothing() {
+    let (mut client, alice, _) = online();
+    let again = client.apply(crate::client::tests::welcome(&alice), 10);
+    assert_eq!(again.frames, []);
+}
+
+#[test]
+fn a_relay_of_another_protocol_version_is_told() {
+    let mut client = Client::new("t");
+    client.connected();
+    let alice = user("u-a", "alice");
+    let ServerMsg::Welcome {
+        user,
+        resume,
+        limits,
+        ..
+    } = crate::client::tests::welcome(&alice)
+    else {
+        unreachable!()
+    };
+    let welcome = ServerMsg::Welcome {
+        protocol: PROTOCOL_VERSION + 1,
+        user,
+        resume,
+        limits,
+    };
+    let changes = changes(&mut client, welcome);
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Notice(n) if n.code == ErrorCode::BadFrame)),
+        "{changes:?}"
+    );
+    assert_eq!(client.notices().len(), 1);
+}
+
+#[test]
+fn only_a_roster_page_promises_more_members() {
+    let (mut client, _, bob) = online();
+    let page = |prefix: Option<&str>| ServerMsg::Members {
+        room: room("general"),
+        member_count: 500,
+        members: vec![bob.clone()],
+        prefix: prefix.map(String::from),
+        next: Some("u-b".into()),
+    };
+    let more = |changes: Vec<Change>| match changes.as_slice() {
+        [Change::Members { more, .. }] => *more,
+        other => panic!("{other:?}"),
+    };
+    assert!(more(changes(&mut client, page(None))));
+    assert!(!more(changes(&mut client, page(Some("bo")))));
+}

@@ -244,3 +244,80 @@ fn an_unknown_room_has_no_rows() {
     let (client, _, _) = online();
     assert!(timeline(&client, &room("nowhere"), utc(0)).is_empty());
 }
+
+#[test]
+fn each_new_sender_starts_a_group() {
+    let (mut client, _alice, bob) = online();
+    let carol = user("u-c", "carol");
+    let t = MIDNIGHT_UTC + 10 * HOUR;
+    client.apply(at(4, &bob, t), t);
+    client.apply(at(5, &carol, t + 1_000), t);
+    client.apply(at(6, &bob, t + 2_000), t);
+    let rows = timeline(&client, &room("general"), utc(t));
+    let firsts: Vec<_> = rows.iter().skip(3).map(|r| r.first_of_group).collect();
+    assert_eq!(firsts, [true, true, true], "{:?}", shape(&rows));
+}
+
+#[test]
+fn a_gap_in_the_history_is_marked_and_starts_a_group() {
+    let (mut client, alice, bob) = online();
+    client.disconnected();
+    reconnect(&mut client, &alice);
+    // bob's 3 and 150 are a second apart, but 4..=149 are not loaded.
+    let after_gap = (150..=151).map(|s| msg("general", s, &bob, "x")).collect();
+    client.apply(
+        crate::client::tests::joined("general", &[&alice, &bob], after_gap, true),
+        0,
+    );
+    let rows = timeline(&client, &room("general"), utc(2_000));
+    let marks: Vec<_> = rows
+        .iter()
+        .map(|r| (r.seq.unwrap(), r.gap_before, r.first_of_group))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (1, false, true),
+            (2, false, false),
+            (3, false, false),
+            (150, true, true),
+            (151, false, false)
+        ]
+    );
+}
+
+#[test]
+fn a_rows_key_changes_with_what_it_shows() {
+    let (mut client, alice, _bob) = online();
+    let general = room("general");
+    let key = |client: &Client, id: &ClientId| {
+        timeline(client, &general, utc(2_000))
+            .into_iter()
+            .find(|r| r.seq.is_none() && r.client_id.as_ref() == Some(id))
+            .map(|r| (r.key, r.first_of_group, r.status))
+            .unwrap()
+    };
+    let (id, _) = client.send(&general, text("mine"), 1_500);
+    let (alone, first, _) = key(&client, &id);
+    assert!(first, "after bob's messages, ours starts a group");
+    // One of ours from another tab lands before it: now it continues that
+    // group, and must be drawn again without a header.
+    let mut other_tab = msg("general", 4, &alice, "other tab");
+    other_tab.ts = 1_004;
+    client.apply(ServerMsg::Message(other_tab), 1_600);
+    let (grouped, first, _) = key(&client, &id);
+    assert!(!first);
+    assert_ne!(alone, grouped);
+    // Refused: drawn again as failed.
+    client.apply(
+        ServerMsg::Error {
+            code: crate::protocol::ErrorCode::TooLarge,
+            message: "too long".into(),
+            reference: Some(id.to_string()),
+        },
+        1_700,
+    );
+    let (failed, _, status) = key(&client, &id);
+    assert!(matches!(status, RowStatus::Failed(_)), "{status:?}");
+    assert_ne!(grouped, failed);
+}
