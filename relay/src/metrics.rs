@@ -63,68 +63,15 @@ fn latency() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
-/// Frame kinds a client sends, in the order of [`frame_kind`].
-const FRAME_KINDS: [&str; 11] = [
-    "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-    "reauth",
-];
-
-fn frame_kind(msg: &ClientMsg) -> usize {
-    match msg {
-        ClientMsg::Hello { .. } => 0,
-        ClientMsg::Join { .. } => 1,
-        ClientMsg::Leave { .. } => 2,
-        ClientMsg::Send { .. } => 3,
-        ClientMsg::Typing { .. } => 4,
-        ClientMsg::History { .. } => 5,
-        ClientMsg::Nick { .. } => 6,
-        ClientMsg::Members { .. } => 7,
-        ClientMsg::Focus { .. } => 8,
-        ClientMsg::Ping => 9,
-        ClientMsg::Reauth { .. } => 10,
-    }
-}
-
-/// The kinds of frame the relay sends, as their `type` on the wire, for
-/// `palaver_frames_sent_total{kind}`.
-const SENT_KINDS: [&str; 13] = [
-    "welcome",
-    "joined",
-    "message",
-    "ack",
-    "presence",
-    "typing",
-    "history",
-    "error",
-    "pong",
-    "members",
-    "presence_batch",
-    "token_expiring",
-    "unknown",
-];
-
 /// A server frame's kind: an index into the per-kind counters, so counting
 /// a frame costs no match and no lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SentKind(u8);
 
 impl SentKind {
+    /// `ServerMsg::Unknown` is never sent; it gets no counter.
     pub fn of(msg: &ServerMsg) -> SentKind {
-        SentKind(match msg {
-            ServerMsg::Welcome { .. } => 0,
-            ServerMsg::Joined { .. } => 1,
-            ServerMsg::Message(_) => 2,
-            ServerMsg::Ack { .. } => 3,
-            ServerMsg::Presence { .. } => 4,
-            ServerMsg::Typing { .. } => 5,
-            ServerMsg::History { .. } => 6,
-            ServerMsg::Error { .. } => 7,
-            ServerMsg::Pong => 8,
-            ServerMsg::Members { .. } => 9,
-            ServerMsg::PresenceBatch { .. } => 10,
-            ServerMsg::TokenExpiring { .. } => 11,
-            ServerMsg::Unknown => 12,
-        })
+        SentKind(msg.type_index().map_or(u8::MAX, |i| i as u8))
     }
 }
 
@@ -349,13 +296,13 @@ impl Metrics {
             .collect();
         r.register("errors", "Error frames sent, by code", errors_family);
         let frames_family = Family::<KindLabel, counter::Counter>::default();
-        let frames_in = FRAME_KINDS
+        let frames_in = ClientMsg::TYPES
             .iter()
             .map(|kind| Counter(frames_family.get_or_create(&KindLabel { kind }).clone()))
             .collect();
         r.register("frames_in", "Client frames decoded, by kind", frames_family);
         let sent_family = Family::<KindLabel, counter::Counter>::default();
-        let frames_sent = SENT_KINDS
+        let frames_sent = ServerMsg::TYPES
             .iter()
             .map(|kind| Counter(sent_family.get_or_create(&KindLabel { kind }).clone()))
             .collect();
@@ -515,12 +462,14 @@ impl Metrics {
 
     /// Counts a decoded client frame by its kind.
     pub fn frame_in(&self, msg: &ClientMsg) {
-        self.frames_in[frame_kind(msg)].inc();
+        self.frames_in[msg.type_index()].inc();
     }
 
     /// Counts `n` frames of `kind` queued to connections.
     pub fn sent(&self, kind: SentKind, n: u64) {
-        self.frames_sent[usize::from(kind.0)].add(n);
+        if let Some(counter) = self.frames_sent.get(usize::from(kind.0)) {
+            counter.add(n);
+        }
     }
 
     /// Counts a connection's end by the close code sent.

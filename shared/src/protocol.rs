@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
 
+mod types;
+
 /// The version a relay announces in `welcome` and clients check.
 pub const PROTOCOL_VERSION: u32 = 1;
 

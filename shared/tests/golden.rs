@@ -101,71 +101,18 @@ fn client_frame_types() -> BTreeSet<String> {
 
 /// Server frames cannot be listed by serde's error like client frames:
 /// `ServerMsg` decodes an unknown `type` to `Unknown` (clients must survive
-/// a newer relay's frames), so there is no error. The list is kept by hand,
-/// next to the exhaustive [`server_type`]; each name must be a real frame
-/// type, and the examples must name exactly these.
-const SERVER_FRAME_TYPES: [&str; 12] = [
-    "welcome",
-    "joined",
-    "message",
-    "ack",
-    "presence",
-    "typing",
-    "history",
-    "error",
-    "pong",
-    "members",
-    "presence_batch",
-    "token_expiring",
-];
-
+/// a newer relay's frames), so there is no error. The list is
+/// `ServerMsg::TYPES`, next to the exhaustive `ServerMsg::type_index`; each
+/// name must be a real frame type, and the examples must name exactly these.
 fn server_frame_types() -> BTreeSet<String> {
-    for name in SERVER_FRAME_TYPES {
+    for name in ServerMsg::TYPES {
         let decoded = ServerMsg::decode(&format!(r#"{{"type":"{name}"}}"#));
         assert!(
             !matches!(decoded, Ok(ServerMsg::Unknown)),
             "{name} is not a server frame type"
         );
     }
-    SERVER_FRAME_TYPES.iter().map(|s| s.to_string()).collect()
-}
-
-/// The wire name of a client frame. Exhaustive, without a wildcard: a new
-/// variant does not compile until it is named here, and the test below
-/// checks the name against serde's list.
-fn client_type(msg: &ClientMsg) -> &'static str {
-    match msg {
-        ClientMsg::Hello { .. } => "hello",
-        ClientMsg::Join { .. } => "join",
-        ClientMsg::Leave { .. } => "leave",
-        ClientMsg::Send { .. } => "send",
-        ClientMsg::Typing { .. } => "typing",
-        ClientMsg::History { .. } => "history",
-        ClientMsg::Nick { .. } => "nick",
-        ClientMsg::Ping => "ping",
-        ClientMsg::Members { .. } => "members",
-        ClientMsg::Focus { .. } => "focus",
-        ClientMsg::Reauth { .. } => "reauth",
-    }
-}
-
-/// Like [`client_type`], for server frames.
-fn server_type(msg: &ServerMsg) -> &'static str {
-    match msg {
-        ServerMsg::Welcome { .. } => "welcome",
-        ServerMsg::Joined { .. } => "joined",
-        ServerMsg::Message(_) => "message",
-        ServerMsg::Ack { .. } => "ack",
-        ServerMsg::Presence { .. } => "presence",
-        ServerMsg::Typing { .. } => "typing",
-        ServerMsg::History { .. } => "history",
-        ServerMsg::Error { .. } => "error",
-        ServerMsg::Pong => "pong",
-        ServerMsg::Members { .. } => "members",
-        ServerMsg::PresenceBatch { .. } => "presence_batch",
-        ServerMsg::TokenExpiring { .. } => "token_expiring",
-        ServerMsg::Unknown => "unknown",
-    }
+    ServerMsg::TYPES.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
@@ -197,15 +144,15 @@ fn each_example_is_the_frame_its_type_names() {
     let mut named = BTreeSet::new();
     for json in examples("client") {
         let msg = ClientMsg::decode(&json).unwrap();
-        assert_eq!(client_type(&msg), frame_type(&json), "{json}");
-        named.insert(client_type(&msg).to_string());
+        assert_eq!(msg.type_name(), frame_type(&json), "{json}");
+        named.insert(msg.type_name().to_string());
     }
     assert_eq!(named, client_frame_types());
     let mut named = BTreeSet::new();
     for json in examples("server") {
         let msg = ServerMsg::decode(&json).unwrap();
-        assert_eq!(server_type(&msg), frame_type(&json), "{json}");
-        named.insert(server_type(&msg).to_string());
+        assert_eq!(msg.type_name(), frame_type(&json), "{json}");
+        named.insert(msg.type_name().to_string());
     }
     assert_eq!(named, server_frame_types());
 }
