@@ -293,21 +293,13 @@ async fn one(
             )
             .await
         }
-        "flat" => {
-            let mode = SendMode::Window(args.window);
-            fanout(
-                &common,
-                addr,
-                nofile,
-                source_offset,
-                args.clients,
-                args.senders,
-                mode,
-            )
-            .await
-        }
-        _ => {
-            let mode = SendMode::Rate(args.rate);
+        // `flat` keeps a window in flight; `chat` sends at a fixed rate.
+        fanout_scenario => {
+            let mode = if fanout_scenario == "flat" {
+                SendMode::Window(args.window)
+            } else {
+                SendMode::Rate(args.rate)
+            };
             fanout(
                 &common,
                 addr,
