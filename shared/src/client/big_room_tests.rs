@@ -16,6 +16,30 @@ pub(super) fn user(n: u32) -> User {
     }
 }
 
+/// The `members` request for the page after `after` of `general`'s
+/// members whose nick starts with `prefix` (all members: `None`).
+pub(super) fn page_request(prefix: Option<&str>, after: Option<&str>) -> ClientMsg {
+    ClientMsg::Members {
+        room: room(),
+        prefix: prefix.map(Into::into),
+        after: after.map(Into::into),
+        limit: None,
+        subscribe: None,
+    }
+}
+
+/// The `members` request that subscribes to `room`'s member list (`on`) or
+/// ends the subscription.
+pub(super) fn subscribe_request(room: &RoomName, on: bool) -> ClientMsg {
+    ClientMsg::Members {
+        room: room.clone(),
+        prefix: None,
+        after: None,
+        limit: Some(0),
+        subscribe: Some(on),
+    }
+}
+
 /// Online as m0000 in `general`, a room of 500 whose `joined` listed the
 /// first 3 members.
 pub(super) fn big_room() -> Client {
@@ -52,13 +76,7 @@ fn a_partial_list_shows_the_count_and_pages_on_with_the_cursor() {
     assert!(state.members_partial());
     assert_eq!(
         client.more_members(&room()),
-        Some(ClientMsg::Members {
-            room: room(),
-            prefix: None,
-            after: Some("cursor-1".into()),
-            limit: None,
-            subscribe: None,
-        })
+        Some(page_request(None, Some("cursor-1")))
     );
     let applied = client.apply(
         ServerMsg::Members {
@@ -178,13 +196,7 @@ fn a_search_answers_mention_completion_and_frames_subscribe_and_focus() {
     assert_eq!(nicks(&client).len(), 3, "search results are not members");
     assert_eq!(
         client.show_members(Some(room())),
-        [ClientMsg::Members {
-            room: room(),
-            prefix: None,
-            after: None,
-            limit: Some(0),
-            subscribe: Some(true),
-        }]
+        [subscribe_request(&room(), true)]
     );
     assert_eq!(
         client.set_view(Some(room()), true),

@@ -1,7 +1,7 @@
 //! The member panel's decisions (paging, searching, subscribing) and the
 //! `focus` the model tells the relay, against scripted relay frames.
 
-use super::big_room_tests::{big_room, room, user};
+use super::big_room_tests::{big_room, page_request, room, subscribe_request, user};
 use super::*;
 use crate::names::UserId;
 use crate::protocol::{PresenceEvent, ServerMsg};
@@ -27,13 +27,7 @@ fn found(prefix: &str, members: &[u32], next: Option<&str>) -> ServerMsg {
 }
 
 fn search(prefix: &str, after: Option<&str>) -> ClientMsg {
-    ClientMsg::Members {
-        room: room(),
-        prefix: Some(prefix.into()),
-        after: after.map(Into::into),
-        limit: None,
-        subscribe: None,
-    }
+    page_request(Some(prefix), after)
 }
 
 /// The panel's rows, by nick, and whether it offers more and is loading.
@@ -93,13 +87,7 @@ fn load_more_pages_on_once_at_a_time_until_the_last_page() {
     assert_eq!(shown(&client), (nicks(0..3), true, false));
     assert_eq!(
         client.load_more_members(&room()),
-        Some(ClientMsg::Members {
-            room: room(),
-            prefix: None,
-            after: Some("cursor-1".into()),
-            limit: None,
-            subscribe: None,
-        })
+        Some(page_request(None, Some("cursor-1")))
     );
     assert_eq!(shown(&client), (nicks(0..3), true, true), "loading");
     assert_eq!(client.load_more_members(&room()), None, "already asked");
@@ -178,16 +166,9 @@ fn the_subscription_follows_the_list_on_screen_and_its_answer_keeps_the_cursor()
         },
         0,
     );
-    let subscribe = |room: &RoomName, on: bool| ClientMsg::Members {
-        room: room.clone(),
-        prefix: None,
-        after: None,
-        limit: Some(0),
-        subscribe: Some(on),
-    };
     assert_eq!(
         client.show_members(Some(room())),
-        [subscribe(&room(), true)]
+        [subscribe_request(&room(), true)]
     );
     assert_eq!(client.show_members(Some(room())), [], "no change");
     // The count-only answer: an empty page without a cursor, which is not
@@ -196,9 +177,15 @@ fn the_subscription_follows_the_list_on_screen_and_its_answer_keeps_the_cursor()
     assert_eq!(shown(&client), (nicks(0..3), true, false));
     assert_eq!(
         client.show_members(Some(other.clone())),
-        [subscribe(&room(), false), subscribe(&other, true)]
+        [
+            subscribe_request(&room(), false),
+            subscribe_request(&other, true)
+        ]
     );
-    assert_eq!(client.show_members(None), [subscribe(&other, false)]);
+    assert_eq!(
+        client.show_members(None),
+        [subscribe_request(&other, false)]
+    );
     client.apply(page(0..0, None), 0);
     assert!(
         client.member_list(&room()).unwrap().more,
@@ -243,16 +230,7 @@ fn after_a_reconnect_the_subscription_and_the_search_are_asked_again() {
         .frames;
     assert_eq!(
         frames,
-        [
-            ClientMsg::Members {
-                room: room(),
-                prefix: None,
-                after: None,
-                limit: Some(0),
-                subscribe: Some(true),
-            },
-            search("m3", None),
-        ]
+        [subscribe_request(&room(), true), search("m3", None),]
     );
 }
 
