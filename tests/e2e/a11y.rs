@@ -128,24 +128,20 @@ async fn the_member_panel_of_a_big_room_has_no_serious_violations_in_either_them
         alice.find("[data-testid=members-more]").await.unwrap();
         bad.extend(audit(&alice, &format!("big-room-panel-{theme}-1280")).await);
         // A search with its matches and status, then one that finds no one.
-        alice
-            .type_into("[data-testid=member-search]", "m001")
-            .await
-            .unwrap();
-        alice
-            .wait_text("[data-testid=members-status]", "10 members match")
-            .await
-            .unwrap();
-        bad.extend(audit(&alice, &format!("big-room-search-{theme}-1280")).await);
-        alice
-            .type_into("[data-testid=member-search]", "zz")
-            .await
-            .unwrap();
-        alice
-            .wait_text("[data-testid=members-status]", "No member matches")
-            .await
-            .unwrap();
-        bad.extend(audit(&alice, &format!("big-room-no-match-{theme}-1280")).await);
+        for (typed, status, case) in [
+            ("m001", "10 members match", "search"),
+            ("zz", "No member matches", "no-match"),
+        ] {
+            alice
+                .type_into("[data-testid=member-search]", typed)
+                .await
+                .unwrap();
+            alice
+                .wait_text("[data-testid=members-status]", status)
+                .await
+                .unwrap();
+            bad.extend(audit(&alice, &format!("big-room-{case}-{theme}-1280")).await);
+        }
         alice
             .type_into("[data-testid=member-search]", CLEAR)
             .await
