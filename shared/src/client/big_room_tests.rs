@@ -49,18 +49,20 @@ pub(super) fn big_room() -> Client {
     client.join(room());
     client.connected();
     client.apply(super::tests::welcome(&me), 0);
-    client.apply(
-        ServerMsg::Joined {
-            room: room(),
-            members: (0..3).map(user).collect(),
-            history: Vec::new(),
-            truncated: false,
-            member_count: Some(500),
-            members_next: Some("cursor-1".into()),
-        },
-        0,
-    );
+    client.apply(big_joined(), 0);
     client
+}
+
+/// `general`'s `joined`: a room of 500 listing its first 3 members.
+pub(super) fn big_joined() -> ServerMsg {
+    ServerMsg::Joined {
+        room: room(),
+        members: (0..3).map(user).collect(),
+        history: Vec::new(),
+        truncated: false,
+        member_count: Some(500),
+        members_next: Some("cursor-1".into()),
+    }
 }
 
 fn nicks(client: &Client) -> Vec<String> {

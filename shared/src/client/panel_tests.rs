@@ -1,7 +1,7 @@
 //! The member panel's decisions (paging, searching, subscribing) and the
 //! `focus` the model tells the relay, against scripted relay frames.
 
-use super::big_room_tests::{big_room, page_request, room, subscribe_request, user};
+use super::big_room_tests::{big_joined, big_room, page_request, room, subscribe_request, user};
 use super::*;
 use crate::names::UserId;
 use crate::protocol::{PresenceEvent, ServerMsg};
@@ -215,19 +215,7 @@ fn after_a_reconnect_the_subscription_and_the_search_are_asked_again() {
         0,
     );
     assert_eq!(client.show_members(Some(room())), [], "not joined yet");
-    let frames = client
-        .apply(
-            ServerMsg::Joined {
-                room: room(),
-                members: (0..3).map(user).collect(),
-                history: Vec::new(),
-                truncated: false,
-                member_count: Some(500),
-                members_next: Some("cursor-1".into()),
-            },
-            0,
-        )
-        .frames;
+    let frames = client.apply(big_joined(), 0).frames;
     assert_eq!(
         frames,
         [subscribe_request(&room(), true), search("m3", None),]
