@@ -188,24 +188,11 @@ async fn bench_fanout_smoke_run_loses_nothing() {
     .await
     .unwrap();
     let pid = relay.child.id().unwrap().to_string();
-    let output = tokio::time::timeout(
-        WAIT * 3,
-        Command::new(tests::binary("palaver"))
-            .args(["bench", "fanout", "--url", &relay.ws_url()])
-            .args(["--clients", "8", "--senders", "2", "--duration", "2"])
-            .args(["--relay-pid", &pid, "--json"])
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("the bench is bounded by --duration")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let url = relay.ws_url();
+    let flags = "--clients 8 --senders 2 --duration 2 --json";
+    let mut args = vec!["fanout", "--url", &url, "--relay-pid", &pid];
+    args.extend(flags.split_whitespace());
+    let stdout = palaver_bench(&args, WAIT * 3).await;
     let report: Value = serde_json::from_str(stdout.trim()).expect("--json prints one object");
     assert_eq!(report["connected"], 8, "{report}");
     assert_eq!(report["lost"], 0, "{report}");
@@ -224,27 +211,18 @@ async fn bench_fanout_smoke_run_loses_nothing() {
 async fn bench_compare_drives_the_relay_and_the_axum_baseline_alike() {
     let _heavy = tests::heavy().await;
     let port = tests::relay::free_port().unwrap().to_string();
-    let output = tokio::time::timeout(
-        WAIT * 6,
-        Command::new(tests::binary("palaver"))
-            .args(["bench", "compare", "--servers", "palaver,axum"])
-            .args(["--scenarios", "idle,flat", "--idle-clients", "20"])
-            .args(["--clients", "8", "--senders", "2", "--duration", "1"])
-            .args(["--port", &port, "--json"])
-            .arg("--relay-bin")
-            .arg(tests::binary("palaver-relay"))
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("each run is bounded by --duration")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let relay_bin = tests::binary("palaver-relay");
+    let flags = "--servers palaver,axum --scenarios idle,flat --idle-clients 20 \
+                 --clients 8 --senders 2 --duration 1 --json";
+    let mut args = vec![
+        "compare",
+        "--port",
+        &port,
+        "--relay-bin",
+        relay_bin.to_str().unwrap(),
+    ];
+    args.extend(flags.split_whitespace());
+    let stdout = palaver_bench(&args, WAIT * 6).await;
     assert!(stdout.contains("| flat | axum |"), "one table: {stdout}");
     let reports: Vec<Value> = stdout
         .lines()
@@ -269,4 +247,27 @@ async fn bench_compare_drives_the_relay_and_the_axum_baseline_alike() {
             assert!(report["deliveries"].as_u64().unwrap() > 0, "{report}");
         }
     }
+}
+
+/// Runs `palaver bench` with `args`, bounded by `wait`; asserts it
+/// succeeded and returns what it printed.
+async fn palaver_bench(args: &[&str], wait: std::time::Duration) -> String {
+    let output = tokio::time::timeout(
+        wait,
+        Command::new(tests::binary("palaver"))
+            .arg("bench")
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the bench is bounded by --duration")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
