@@ -53,8 +53,9 @@ pub struct Args {
     /// `cli/baseline/gorilla/build.sh` puts it).
     #[arg(long)]
     gorilla_bin: Option<PathBuf>,
-    /// First loopback port; each server run takes the next one.
-    #[arg(long, default_value_t = 18400)]
+    /// First loopback port; each server run takes the next one. 0 (the
+    /// default) asks the system for a free port for each run.
+    #[arg(long, default_value_t = 0)]
     port: u16,
     /// Idle members, all in one room.
     #[arg(long, default_value_t = 19_000)]
@@ -123,22 +124,27 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let runtime = super::runtime(args.threads)?;
     let mut rows: Vec<(String, String, Report)> = Vec::new();
     let mut notes = Vec::new();
-    let mut port = args.port;
+    let mut ports = Ports(args.port);
     let mut source_offset = 0;
     for scenario in &args.scenarios {
         for name in &args.servers {
-            let server = match server(name, &relay_bin, &gorilla_bin, &exe, port) {
-                Ok(server) => server,
+            let started = runtime.block_on(start_on_a_free_port(
+                name,
+                &mut ports,
+                &relay_bin,
+                &gorilla_bin,
+                &exe,
+            ));
+            let (running, addr) = match started {
+                Ok(started) => started,
                 Err(err) => {
                     notes.push(format!("{name}: skipped ({err:#})"));
                     continue;
                 }
             };
-            let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
-            port += 1;
             eprintln!("compare: {scenario} on {name} ({addr})");
             let report =
-                runtime.block_on(one(&args, scenario, server, addr, nofile, source_offset));
+                runtime.block_on(one(&args, scenario, running, addr, nofile, source_offset));
             // Fresh source addresses for the next run (see Shared::source_offset).
             source_offset += 1 + args.idle_clients.max(args.clients) / 20_000;
             match report {
@@ -237,45 +243,130 @@ fn server(
     })
 }
 
-/// Kills the server when the run ends, however it ends.
-struct Running(Child);
+/// Kills the server when the run ends, however it ends (and removes its
+/// scratch directory after it).
+struct Running {
+    child: Child,
+    _data: Option<tempdir::Dir>,
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the next server listens: the next port up from `--port`, or a
+/// port the system says is free when `--port` is 0.
+struct Ports(u16);
+
+impl Ports {
+    fn next(&mut self) -> anyhow::Result<u16> {
+        if self.0 == 0 {
+            let probe = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .context("cannot find a free loopback port")?;
+            return Ok(probe.local_addr()?.port());
+        }
+        let port = self.0;
+        self.0 = self
+            .0
+            .checked_add(1)
+            .context("ran out of ports above --port")?;
+        Ok(port)
+    }
+}
+
+/// Why a server did not start.
+enum StartError {
+    /// It exited before it listened: most likely someone else took its
+    /// port between our probe and its bind; another port may do.
+    Exited(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+/// Starts `name` and waits until it accepts connections, on a fresh port
+/// if it exits first (a free port can be taken before the server binds it).
+async fn start_on_a_free_port(
+    name: &str,
+    ports: &mut Ports,
+    relay_bin: &std::path::Path,
+    gorilla_bin: &std::path::Path,
+    exe: &std::path::Path,
+) -> anyhow::Result<(Running, SocketAddr)> {
+    const ATTEMPTS: usize = 3;
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let port = ports.next()?;
+        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+        let server = server(name, relay_bin, gorilla_bin, exe, port)?;
+        match start(server, addr).await {
+            Ok(running) => return Ok((running, addr)),
+            Err(StartError::Exited(err)) => last = Some(err),
+            Err(StartError::Other(err)) => return Err(err),
+        }
+    }
+    Err(last
+        .expect("at least one attempt")
+        .context(format!("{name} exited before listening, {ATTEMPTS} times")))
+}
+
+async fn start(mut server: Server, addr: SocketAddr) -> Result<Running, StartError> {
+    let child = server
+        .command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", server.name))
+        .map_err(StartError::Other)?;
+    let mut running = Running {
+        child,
+        _data: server._data.take(),
+    };
+    let started = Instant::now();
+    loop {
+        // Checked before connecting: a server that failed to bind must not
+        // be mistaken for whatever else listens on its port.
+        if let Ok(Some(status)) = running.child.try_wait() {
+            return Err(StartError::Exited(anyhow::anyhow!(
+                "{} exited with {status} before listening on {addr}",
+                server.name
+            )));
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            // Connected: to our server, unless it is just now failing to
+            // bind a port another process holds.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Ok(Some(status)) = running.child.try_wait() {
+                return Err(StartError::Exited(anyhow::anyhow!(
+                    "{} exited with {status}: {addr} belongs to another process",
+                    server.name
+                )));
+            }
+            return Ok(running);
+        }
+        if started.elapsed() > START_TIMEOUT {
+            return Err(StartError::Other(anyhow::anyhow!(
+                "{} did not listen on {addr} within {START_TIMEOUT:?}",
+                server.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn one(
     args: &Args,
     scenario: &str,
-    mut server: Server,
+    running: Running,
     addr: SocketAddr,
     nofile: u64,
     source_offset: usize,
 ) -> anyhow::Result<Report> {
-    let child = server
-        .command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", server.name))?;
-    let running = Running(child);
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        if started.elapsed() > START_TIMEOUT {
-            bail!(
-                "{} did not listen on {addr} within {START_TIMEOUT:?}",
-                server.name
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let common = Common {
         url: format!("ws://{addr}/ws"),
         duration: args.duration,
-        relay_pid: Some(running.0.id()),
+        relay_pid: Some(running.child.id()),
         json: true,
         text_bytes: args.text_bytes,
         threads: args.threads,
