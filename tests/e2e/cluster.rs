@@ -67,21 +67,23 @@ fn texts(messages: &[ChatMessage]) -> Vec<String> {
     messages.iter().map(|m| m.text.to_string()).collect()
 }
 
-/// Waits (up to `within`) for a presence event about `nick`.
-async fn presence(client: &mut Client, event: PresenceEvent, nick: &str, within: Duration) {
+/// Waits (up to `within`) for a presence event about each of `nicks`, in
+/// any order (another relay announces its members in its own order).
+async fn presence(client: &mut Client, event: PresenceEvent, nicks: &[&str], within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
-    loop {
+    let mut waiting: Vec<&str> = nicks.to_vec();
+    while !waiting.is_empty() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let msg = client
             .recv_within(left)
             .await
-            .unwrap_or_else(|err| panic!("no {event:?} of {nick}: {err}"));
+            .unwrap_or_else(|err| panic!("no {event:?} of {waiting:?}: {err}"));
         if let ServerMsg::Presence {
             event: got, user, ..
         } = &msg
         {
-            if *got == event && user.nick.as_str() == nick {
-                return;
+            if *got == event {
+                waiting.retain(|nick| *nick != user.nick.as_str());
             }
         }
     }
@@ -92,7 +94,7 @@ async fn presence(client: &mut Client, event: PresenceEvent, nick: &str, within:
 async fn join_seeing(client: &mut Client, name: &str, nick: &str) -> ServerMsg {
     let joined = client.join(name, None).await.unwrap();
     if !nicks(&joined).iter().any(|n| n == nick) {
-        presence(client, PresenceEvent::Join, nick, WAIT).await;
+        presence(client, PresenceEvent::Join, &[nick], WAIT).await;
     }
     joined
 }
@@ -122,7 +124,7 @@ async fn two_relays_on_one_nats_serve_one_conversation() {
     let mut bob = Client::hello(&b.ws_url(), "bob").await.unwrap();
     alice.join("général", None).await.unwrap();
     join_seeing(&mut bob, "général", "alice").await;
-    presence(&mut alice, PresenceEvent::Join, "bob", WAIT).await;
+    presence(&mut alice, PresenceEvent::Join, &["bob"], WAIT).await;
 
     // Messages cross relays with one seq for everyone.
     let seq = alice.say_acked("général", "hi bob", "a-1").await.unwrap();
@@ -157,7 +159,7 @@ async fn two_relays_on_one_nats_serve_one_conversation() {
     })
     .await
     .unwrap();
-    presence(&mut alice, PresenceEvent::Nick, "robert", WAIT).await;
+    presence(&mut alice, PresenceEvent::Nick, &["robert"], WAIT).await;
 
     // A third user on either relay sees both, and the history.
     let mut carol = Client::hello(&a.ws_url(), "carol").await.unwrap();
@@ -171,7 +173,7 @@ async fn two_relays_on_one_nats_serve_one_conversation() {
     })
     .await
     .unwrap();
-    presence(&mut alice, PresenceEvent::Leave, "robert", WAIT).await;
+    presence(&mut alice, PresenceEvent::Leave, &["robert"], WAIT).await;
 }
 
 #[tokio::test]
@@ -295,11 +297,12 @@ async fn a_killed_relay_s_users_reconnect_elsewhere_and_lose_nothing() {
     alice.join("general", None).await.unwrap();
     carol.join("general", None).await.unwrap();
     let joined = bob.join("general", None).await.unwrap();
-    for nick in ["alice", "carol"] {
-        if !nicks(&joined).iter().any(|n| n == nick) {
-            presence(&mut bob, PresenceEvent::Join, nick, WAIT).await;
-        }
-    }
+    let known = nicks(&joined);
+    let missing: Vec<&str> = ["alice", "carol"]
+        .into_iter()
+        .filter(|nick| !known.iter().any(|n| n == nick))
+        .collect();
+    presence(&mut bob, PresenceEvent::Join, &missing, WAIT).await;
     alice.say_acked("general", "one", "a-1").await.unwrap();
     let last_seen = alice.say_acked("general", "two", "a-2").await.unwrap();
     let identity = alice.user.clone().unwrap();
@@ -325,7 +328,7 @@ async fn a_killed_relay_s_users_reconnect_elsewhere_and_lose_nothing() {
 
     // Carol, who did not come back, leaves within the presence expiry;
     // alice, who did, never appears to leave.
-    presence(&mut bob, PresenceEvent::Leave, "carol", EXPIRY_WAIT).await;
+    presence(&mut bob, PresenceEvent::Leave, &["carol"], EXPIRY_WAIT).await;
     // The expiry that made carol leave would have made alice leave in the
     // same sweep: bob's frames up to a pong hold no other leave.
     bob.send(&ClientMsg::Ping).await.unwrap();
