@@ -198,6 +198,10 @@ pub enum ServerMsg {
         /// The `client_id` of the refused `send`, when there was one.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// `rate_limited` only: how long until the same frame would be
+        /// accepted (added in protocol v1; older relays omit it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong,
     /// The answer to a `members` request: a page of the member list in
@@ -393,6 +397,7 @@ impl ServerMsg {
             code,
             message: message.into(),
             reference,
+            retry_after_ms: None,
         }
     }
 }

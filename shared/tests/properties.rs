@@ -150,12 +150,16 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (
             select(ErrorCode::ALL.to_vec()),
             any::<String>(),
-            of(any::<String>())
+            of(any::<String>()),
+            of(any::<u64>())
         )
-            .prop_map(|(code, message, reference)| ServerMsg::Error {
-                code,
-                message,
-                reference
+            .prop_map(|(code, message, reference, retry_after_ms)| {
+                ServerMsg::Error {
+                    code,
+                    message,
+                    reference,
+                    retry_after_ms,
+                }
             }),
         Just(ServerMsg::Pong),
         any::<u64>().prop_map(|exp| ServerMsg::TokenExpiring { exp }),

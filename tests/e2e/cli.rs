@@ -117,6 +117,48 @@ async fn two_chat_processes_talk_through_a_relay() {
     assert_eq!(alice.exit_code().await, 0);
 }
 
+/// A paste far over the relay's rates (100 lines; 20 sends/s per
+/// connection, burst 5; 10 messages/s in the room): `palaver chat` paces
+/// itself to the connection's rate, and the room's budget refuses some
+/// anyway (the sender does not know it); those go again by themselves.
+/// Every line arrives once, in the order written, nothing is reported as
+/// refused, and the process exits 0.
+#[tokio::test]
+async fn a_paste_far_over_the_rate_arrives_in_order_and_nothing_is_refused() {
+    let relay = RelayProcess::spawn(&[
+        "--store",
+        "memory",
+        "--rate-limit",
+        "20",
+        "--rate-burst",
+        "5",
+        "--room-rate-limit",
+        "10",
+    ])
+    .await
+    .unwrap();
+    let url = relay.ws_url();
+    let mut observer = Chat::start(&url, "observer", &["--json"]);
+    let mut sender = Chat::start(&url, "sender", &[]);
+    let paste: String = (1..=100).map(|n| format!("line {n}\n")).collect();
+    let stdin = sender.stdin.as_mut().expect("stdin open");
+    stdin.write_all(paste.as_bytes()).await.unwrap();
+    sender.close_stdin();
+
+    let expected: Vec<String> = (1..=100).map(|n| format!("line {n}")).collect();
+    let mut texts = Vec::new();
+    while texts.len() < expected.len() {
+        texts.push(observer.json_text().await);
+    }
+    assert_eq!(texts, expected, "each line once, in the order written");
+    assert_eq!(sender.exit_code().await, 0, "nothing was refused");
+    let room_refusals = relay.metric("palaver_room_rate_limited_total").await;
+    assert!(
+        room_refusals.as_ref().is_ok_and(|n| *n > 0),
+        "the room's budget refused some sends, resent by the client: {room_refusals:?}"
+    );
+}
+
 #[tokio::test]
 async fn piped_lines_are_delivered_exactly_once_across_a_relay_restart() {
     let mut relay = RelayProcess::spawn(&["--store", "memory"]).await.unwrap();

@@ -27,9 +27,18 @@ async fn sending_faster_than_the_rate_limit_is_refused_with_the_client_id() {
         match alice.recv().await.unwrap() {
             ServerMsg::Ack { client_id, .. } => acked.push(client_id.to_string()),
             ServerMsg::Error {
-                code, reference, ..
+                code,
+                reference,
+                retry_after_ms,
+                ..
             } => {
                 assert_eq!(code, ErrorCode::RateLimited);
+                // The wait until the next send fits: at most one interval.
+                let wait = retry_after_ms.expect("a rate refusal says how long to wait");
+                assert!(
+                    (1..=1_000 / rate as u64).contains(&wait),
+                    "retry_after_ms {wait} at {rate}/s"
+                );
                 refused.push(reference.expect("the refusal names the send"));
             }
             _ => {}

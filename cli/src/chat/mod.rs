@@ -159,13 +159,21 @@ impl Driver {
             }
             if self.sink.is_some() {
                 self.renew().await;
+                // A queued message whose turn has come (the relay's rate).
+                let frame = self.client.poll(now_ms());
+                self.write(frame).await;
             }
             let now = now_ms();
-            let wait = [self.reconnect.retry_in_ms(now), self.renewal.due_in_ms(now)]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(Duration::from_secs(3600), Duration::from_millis);
+            let outbox = self.client.wake_at().map(|at| at.saturating_sub(now));
+            let wait = [
+                self.reconnect.retry_in_ms(now),
+                self.renewal.due_in_ms(now),
+                outbox,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Duration::from_secs(3600), Duration::from_millis);
             let event = tokio::select! {
                 event = self.events.recv() => event,
                 () = tokio::time::sleep(wait) => continue,

@@ -17,10 +17,12 @@
 //! - `notify`: desktop notifications.
 //! - `token`: token mode's fresh tokens from `token_url`, for `hello` and
 //!   `reauth`.
+//! - `pacing`: the outbox's timer (messages wait for the relay's rate).
 
 mod browser;
 mod members;
 mod notify;
+mod pacing;
 mod persist;
 mod routing;
 mod socket;
@@ -70,6 +72,8 @@ pub struct Chat {
     /// When to ping and when the socket is dead (the shared policy).
     liveness: StoredValue<Liveness>,
     started: StoredValue<bool>,
+    /// When the outbox's timer fires, if one is set (`pacing`).
+    outbox_timer: StoredValue<Option<u64>>,
 }
 
 impl Chat {
@@ -116,6 +120,7 @@ impl Chat {
             tab: StoredValue::new(tab),
             liveness: StoredValue::new(Liveness::new(now_ms())),
             started: StoredValue::new(false),
+            outbox_timer: StoredValue::new(None),
         }
     }
 
@@ -171,7 +176,8 @@ impl Chat {
     }
 
     pub fn retry(self, id: &ClientId) {
-        self.act(|c| c.retry(id));
+        let now = now_ms();
+        self.act(|c| c.retry(id, now));
     }
 
     pub fn discard(self, id: &ClientId) {

@@ -210,6 +210,8 @@ impl Chat {
                 }
             }
         });
+        // What was written may be what the outbox waited for.
+        self.schedule_outbox();
     }
 
     pub(super) fn act(self, f: impl FnOnce(&mut Client) -> Option<ClientMsg>) {

@@ -82,9 +82,19 @@ impl Rate {
 
     /// Spends one event of the budget if there is one.
     pub fn allow(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_none_or(|limiter| limiter.check().is_ok())
+        self.check().is_ok()
+    }
+
+    /// Spends one event of the budget if there is one; otherwise says how
+    /// long until there is (what a `rate_limited` error's `retry_after_ms`
+    /// tells the client).
+    pub fn check(&self) -> Result<(), Duration> {
+        match &self.0 {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(TokioClock.now())),
+        }
     }
 }
 
@@ -115,8 +125,14 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
 
     /// Spends one event of `key`'s budget if there is one.
     pub fn allow(&self, key: &K) -> bool {
+        self.check(key).is_ok()
+    }
+
+    /// Spends one event of `key`'s budget if there is one; otherwise says
+    /// how long until there is.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
-            return true;
+            return Ok(());
         };
         if self
             .calls
@@ -126,7 +142,9 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
         {
             limiter.retain_recent();
         }
-        limiter.check_key(key).is_ok()
+        limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(TokioClock.now()))
     }
 
     /// Forgets the keys whose budget is full again.

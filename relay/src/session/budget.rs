@@ -60,14 +60,16 @@ impl Budgets {
         self.last_typing.remove(room);
     }
 
-    /// Takes one `join` or `leave` from the budget, if there is one.
-    pub fn join_or_leave(&mut self) -> bool {
-        self.joins.allow()
+    /// Takes one `join` or `leave` from the budget, if there is one;
+    /// otherwise says how long until there is.
+    pub fn join_or_leave(&mut self) -> Result<(), Duration> {
+        self.joins.check()
     }
 
-    /// Takes one `nick` from the budget, if there is one.
-    pub fn nick(&mut self) -> bool {
-        self.nicks.allow()
+    /// Takes one `nick` from the budget, if there is one; otherwise says
+    /// how long until there is.
+    pub fn nick(&mut self) -> Result<(), Duration> {
+        self.nicks.check()
     }
 }
 
@@ -112,20 +114,29 @@ mod tests {
             "--nicks-per-minute",
             "2",
         ]));
-        assert_eq!((0..10).filter(|_| budgets.join_or_leave()).count(), 6);
-        assert_eq!((0..10).filter(|_| budgets.nick()).count(), 2);
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(budgets.join_or_leave(), "one join comes back every 10 s");
-        assert!(!budgets.join_or_leave());
+        assert_eq!(
+            (0..10).filter(|_| budgets.join_or_leave().is_ok()).count(),
+            6
+        );
+        assert_eq!((0..10).filter(|_| budgets.nick().is_ok()).count(), 2);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(
+            budgets.join_or_leave(),
+            Err(Duration::from_secs(6)),
+            "one join comes back every 10 s: the refusal says when"
+        );
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(budgets.join_or_leave(), Ok(()));
+        assert!(budgets.join_or_leave().is_err());
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(budgets.nick(), "one nick comes back every 30 s");
+        assert!(budgets.nick().is_ok(), "one nick comes back every 30 s");
         let mut free = Budgets::new(&config(&[
             "--joins-per-minute",
             "0",
             "--typing-every-ms",
             "0",
         ]));
-        assert!((0..1000).all(|_| free.join_or_leave()));
+        assert!((0..1000).all(|_| free.join_or_leave().is_ok()));
         let room = RoomName::new("a").unwrap();
         assert!((0..1000).all(|_| free.typing(&room)));
     }

@@ -26,6 +26,8 @@ pub(super) struct Refusal {
     pub message: String,
     /// The `client_id` of a refused `send`, so the client knows which.
     pub reference: Option<String>,
+    /// `rate_limited`: how long until the same frame would be accepted.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Refusal {
@@ -34,12 +36,31 @@ impl Refusal {
             code,
             message: message.into(),
             reference: None,
+            retry_after: None,
         }
     }
 
     fn about(mut self, reference: Option<String>) -> Self {
         self.reference = reference;
         self
+    }
+
+    fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The `error` frame that tells the client.
+    pub fn frame(self) -> ServerMsg {
+        ServerMsg::Error {
+            code: self.code,
+            message: self.message,
+            reference: self.reference,
+            // Rounded up: a client that waits exactly this long is let in.
+            retry_after_ms: self
+                .retry_after
+                .map(|wait| u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)),
+        }
     }
 }
 
@@ -62,14 +83,14 @@ impl Session {
 
     /// The `join`/`leave` budget (docs/SECURITY.md).
     fn spend_join(&mut self) -> Outcome {
-        if self.budgets.join_or_leave() {
-            return Ok(());
-        }
-        self.state.metrics.joins_refused.inc();
-        Err(Refusal::new(
-            ErrorCode::RateLimited,
-            "too many joins and leaves; wait a moment",
-        ))
+        self.budgets.join_or_leave().map_err(|wait| {
+            self.state.metrics.joins_refused.inc();
+            Refusal::new(
+                ErrorCode::RateLimited,
+                "too many joins and leaves; wait a moment",
+            )
+            .retry_after(wait)
+        })
     }
 
     /// Whether the client shows `room` now (`focus`).
@@ -156,20 +177,22 @@ impl Session {
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.state.faults.session_send(&room);
-        if !self.sends.allow() {
+        if let Err(wait) = self.sends.check() {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 "too many messages; wait a moment and resend",
             )
-            .about(reference));
+            .about(reference)
+            .retry_after(wait));
         }
-        if !self.state.room_rates.allow(&room) {
+        if let Err(wait) = self.state.room_rates.check(&room) {
             self.state.metrics.room_rate_limited.inc();
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 format!("room {room} is too busy; wait a moment and resend"),
             )
-            .about(reference));
+            .about(reference)
+            .retry_after(wait));
         }
         let new = NewMessage {
             room: room.clone(),
@@ -330,6 +353,7 @@ impl Session {
                     wait.as_millis().max(1)
                 ),
             )
+            .retry_after(wait)
         })
     }
 
@@ -360,12 +384,13 @@ impl Session {
                 "this relay takes nicks from the login token; rename there",
             ));
         }
-        if !self.budgets.nick() {
+        if let Err(wait) = self.budgets.nick() {
             self.state.metrics.nicks_refused.inc();
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 "too many nick changes; wait a minute",
-            ));
+            )
+            .retry_after(wait));
         }
         let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
         self.state.accounts.rename(&user.id, &nick);

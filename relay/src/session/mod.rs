@@ -28,7 +28,11 @@ use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, Ser
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use self::{budget::Budgets, commands::Outcome, pipeline::Pipeline};
+use self::{
+    budget::Budgets,
+    commands::{Outcome, Refusal},
+    pipeline::Pipeline,
+};
 use crate::{
     limits::{Admit, Budget, ConnSlot, FrameGuard, Rate},
     peer::{encode, Backlog, ConnId, Kick, Peer},
@@ -154,7 +158,7 @@ impl Session {
             let next = match event {
                 Event::Answered(answered) => {
                     if let Err(refusal) = self.appended(answered) {
-                        self.error(refusal.code, refusal.message, refusal.reference);
+                        self.refuse(refusal);
                     }
                     continue;
                 }
@@ -275,8 +279,13 @@ impl Session {
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
         };
         if let Err(refusal) = outcome {
-            self.error(refusal.code, refusal.message, refusal.reference);
+            self.refuse(refusal);
         }
+    }
+
+    fn refuse(&self, refusal: Refusal) {
+        self.state.metrics.error(refusal.code);
+        self.reply(&refusal.frame());
     }
 
     fn reply(&self, msg: &ServerMsg) {

@@ -6,7 +6,7 @@
 //! A little over 400 lines: `apply` is one `match` over every frame kind,
 //! and it reads best with its few helpers beside it.
 
-use super::{Client, Membership, Notice, MAX_NOTICES};
+use super::{Client, Membership, Notice, Pacer, MAX_NOTICES};
 use crate::names::{ClientId, RoomName, UserId};
 use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, ServerMsg, User};
 use crate::PROTOCOL_VERSION;
@@ -115,7 +115,7 @@ impl Client {
                 .fail(id.as_str(), Some(ErrorCode::NotJoined), "not in this room");
             out.changes.push(Change::Failed { client_id: id });
         }
-        out.frames.extend(self.outbox.resend_all());
+        // The outbox follows, one message at a time (see `apply`'s end).
     }
 
     /// The socket closed. Nothing more is written until
@@ -155,6 +155,8 @@ impl Client {
                 out.changes.push(Change::Welcome { user: user.clone() });
                 let previous = self.me.replace(user).map(|u| u.id);
                 self.resume = Some(resume);
+                // The relay's send budget is per connection: a fresh one.
+                self.pacer = Pacer::new(&limits);
                 self.limits = Some(limits);
                 if !self.ready {
                     self.welcomed(previous, &mut out);
@@ -250,7 +252,11 @@ impl Client {
                 code,
                 message,
                 reference,
-            } => self.error(code, message, reference, &mut out),
+                retry_after_ms,
+            } => {
+                let refused = (message, reference);
+                self.error(code, refused, retry_after_ms, now_ms, &mut out)
+            }
             ServerMsg::Members {
                 room,
                 member_count,
@@ -288,6 +294,9 @@ impl Client {
             // the way to get one.
             ServerMsg::TokenExpiring { .. } => {}
         }
+        // An ack, a refusal or a `welcome` may let the outbox's next
+        // message go.
+        out.frames.extend(self.poll(now_ms));
         out
     }
 
@@ -370,8 +379,9 @@ impl Client {
     fn error(
         &mut self,
         code: ErrorCode,
-        message: String,
-        reference: Option<String>,
+        (message, reference): (String, Option<String>),
+        retry_after_ms: Option<u64>,
+        now_ms: u64,
         out: &mut Applied,
     ) {
         if let Some(reference) = reference.as_deref() {
@@ -380,6 +390,13 @@ impl Client {
                 .iter()
                 .find(|p| p.client_id.as_str() == reference);
             if let Some(client_id) = pending.map(|p| p.client_id.clone()) {
+                if code == ErrorCode::RateLimited {
+                    // Not the user's problem: it goes again, in its turn,
+                    // when the relay's budget has room.
+                    self.outbox.throttled(reference);
+                    self.pacer.refused(now_ms, retry_after_ms);
+                    return;
+                }
                 self.outbox.fail(reference, Some(code), &message);
                 out.changes.push(Change::Failed { client_id });
                 return;

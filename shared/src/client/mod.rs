@@ -10,7 +10,10 @@
 //! - [`liveness`]: when to `ping` an idle connection and when a silent one
 //!   is dead.
 //! - [`renewal`]: when a client in token mode fetches a fresh token.
-//! - [`outbox`]: messages not acked yet, resent with the same `client_id`.
+//! - [`outbox`]: messages not acked yet, sent one at a time in order and
+//!   resent with the same `client_id`.
+//! - [`pacer`]: when the next send fits the relay's rate (the `welcome`'s
+//!   limits, and the wait a `rate_limited` asks for).
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
 //! - [`timeline`]: the rows a view shows for a room (grouping, day dividers,
 //!   pending sends), as a pure function.
@@ -36,6 +39,8 @@
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
+//! 6. When [`Client::wake_at`] names a time (the outbox waits for the rate),
+//!    call [`Client::poll`] then and write what it returns.
 
 mod apply;
 mod focus;
@@ -43,6 +48,7 @@ pub mod liveness;
 mod members;
 pub mod navigation;
 pub mod outbox;
+pub mod pacer;
 pub mod reconnect;
 pub mod renewal;
 pub mod room;
@@ -55,6 +61,7 @@ pub use liveness::{Beat, Liveness};
 pub use members::MemberList;
 pub use navigation::Step;
 pub use outbox::{Outbox, Pending, PendingState};
+pub use pacer::Pacer;
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use renewal::{token_from_body, Renewal};
 pub use room::{Gap, Membership, Room};
@@ -92,6 +99,8 @@ pub struct Client {
     rooms: Vec<Room>,
     active: Option<RoomName>,
     outbox: Outbox,
+    /// When the outbox may write its next send.
+    pacer: Pacer,
     /// The relay said `welcome` on the current socket: frames returned now
     /// are written, after the joins and resends (see [`Client::connected`]).
     ready: bool,
@@ -123,6 +132,7 @@ impl Client {
             rooms: Vec::new(),
             active: None,
             outbox: Outbox::new(),
+            pacer: Pacer::default(),
             ready: false,
             id_prefix: if id_prefix.is_empty() {
                 "c".into()
@@ -304,7 +314,10 @@ impl Client {
     }
 
     /// Queues a message for a joined room and returns its id, plus the `send`
-    /// frame when connected (after `welcome`). The message shows as pending until acked.
+    /// frame when it may go now: connected (after `welcome`), nothing of
+    /// ours in flight, and within the relay's rate. Otherwise it goes later,
+    /// in order, from [`Client::apply`] or [`Client::poll`]. The message
+    /// shows as pending until acked.
     pub fn send(
         &mut self,
         room: &RoomName,
@@ -315,20 +328,35 @@ impl Client {
         let id = ClientId::new(&format!("{}-{}", self.id_prefix, self.next_id))
             .expect("the prefix is short printable ASCII");
         self.outbox.push(id.clone(), room.clone(), text, now_ms);
-        let frame = if self.ready {
-            self.outbox.send(&id)
-        } else {
-            None
-        };
-        (id, frame)
+        (id, self.poll(now_ms))
     }
 
-    /// Tries a failed message again, with the same `client_id`.
-    pub fn retry(&mut self, client_id: &ClientId) -> Option<ClientMsg> {
-        if !self.outbox.retry(client_id) || !self.ready {
+    /// Tries a failed message again, with the same `client_id`; it goes
+    /// in its turn (returned here when that is now).
+    pub fn retry(&mut self, client_id: &ClientId, now_ms: u64) -> Option<ClientMsg> {
+        if !self.outbox.retry(client_id) {
             return None;
         }
-        self.outbox.send(client_id)
+        self.poll(now_ms)
+    }
+
+    /// The outbox's next `send`, when one may go at `now_ms`: connected,
+    /// nothing of ours in flight, and within the relay's rate.
+    pub fn poll(&mut self, now_ms: u64) -> Option<ClientMsg> {
+        if !self.ready || !self.pacer.ready(now_ms) {
+            return None;
+        }
+        let next = self.outbox.next_to_send()?.clone();
+        self.pacer.spend(now_ms);
+        self.outbox.send(&next)
+    }
+
+    /// When to call [`Client::poll`]: the time the next queued message fits
+    /// the rate, or `None` while there is nothing to wait for (offline,
+    /// nothing queued, or a send in flight: its answer comes through
+    /// [`Client::apply`]).
+    pub fn wake_at(&self) -> Option<u64> {
+        (self.ready && self.outbox.next_to_send().is_some()).then(|| self.pacer.ready_at())
     }
 
     /// Gives up on a pending or failed message.

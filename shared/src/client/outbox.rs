@@ -7,6 +7,13 @@
 //! with a `seq`); a refused one stays, marked failed, until the user retries
 //! or discards it.
 //!
+//! **One at a time, oldest first.** The next entry is written only once the
+//! one before it is acked (or failed for good): a message refused for the
+//! rate, or lost with its connection, is sent again before any later one,
+//! so everyone sees one user's messages in the order they were written.
+//! A refusal for the rate is not a failure: the entry waits (see
+//! [`super::pacer`]) and goes again by itself with the same `client_id`.
+//!
 //! The outbox is `Serialize` so a client can keep it across restarts (the web
 //! app in localStorage). That is a local storage format, not part of the wire
 //! protocol; [`Outbox::restore`] accepts what [`Outbox::save`] wrote.
@@ -131,6 +138,31 @@ impl Outbox {
         }
     }
 
+    /// The entry to write next: the oldest that is neither failed nor
+    /// acked, unless one is already in flight (then `None`: its ack or
+    /// refusal comes first).
+    pub fn next_to_send(&self) -> Option<&ClientId> {
+        let next = self.entries.iter().find(|e| !e.is_failed())?;
+        (next.state == PendingState::Queued).then_some(&next.client_id)
+    }
+
+    /// The relay refused the entry for the rate (`rate_limited`): it is
+    /// queued again, to go with the same `client_id` when the budget
+    /// allows. Returns false when no entry has that id.
+    pub fn throttled(&mut self, reference: &str) -> bool {
+        match self
+            .entries
+            .iter_mut()
+            .find(|e| e.client_id.as_str() == reference)
+        {
+            Some(entry) => {
+                entry.state = PendingState::Queued;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Marks an entry written to the socket and returns its frame.
     /// Failed entries are not sent (use [`Outbox::retry`]).
     pub fn send(&mut self, client_id: &ClientId) -> Option<ClientMsg> {
@@ -140,20 +172,6 @@ impl Outbox {
         }
         entry.state = PendingState::Sent;
         Some(entry.frame())
-    }
-
-    /// The frames to write on a fresh connection: every entry that is not
-    /// failed, oldest first, each with its original `client_id`. They all
-    /// become `Sent`.
-    pub fn resend_all(&mut self) -> Vec<ClientMsg> {
-        self.entries
-            .iter_mut()
-            .filter(|e| !e.is_failed())
-            .map(|e| {
-                e.state = PendingState::Sent;
-                e.frame()
-            })
-            .collect()
     }
 
     /// The connection closed: whatever was in flight is queued again.
@@ -253,18 +271,52 @@ mod tests {
         assert!(outbox.ack(&id("c-1")).is_none(), "a second ack is ignored");
     }
 
+    /// Writes whatever [`Outbox::next_to_send`] names until it names
+    /// nothing; the ids written.
+    fn send_next(outbox: &mut Outbox) -> Vec<String> {
+        let mut sent = Vec::new();
+        while let Some(next) = outbox.next_to_send().cloned() {
+            outbox.send(&next).unwrap();
+            sent.push(next.to_string());
+        }
+        sent
+    }
+
     #[test]
-    fn refused_then_retried_or_discarded() {
+    fn one_message_in_flight_at_a_time_oldest_first() {
+        let mut outbox = outbox_with(&["c-1", "c-2", "c-3"]);
+        assert_eq!(send_next(&mut outbox), ["c-1"]);
+        outbox.ack(&id("c-1"));
+        assert_eq!(send_next(&mut outbox), ["c-2"]);
+        outbox.ack(&id("c-2"));
+        assert_eq!(send_next(&mut outbox), ["c-3"]);
+        outbox.ack(&id("c-3"));
+        assert_eq!(send_next(&mut outbox), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_message_refused_for_the_rate_goes_again_before_any_later_one() {
         let mut outbox = outbox_with(&["c-1", "c-2"]);
-        outbox.resend_all();
-        assert!(outbox.fail("c-1", Some(ErrorCode::RateLimited), "slow down"));
+        assert_eq!(send_next(&mut outbox), ["c-1"]);
+        assert!(outbox.throttled("c-1"));
+        assert!(!outbox.throttled("c-unknown"));
+        assert!(!outbox.get(&id("c-1")).unwrap().is_failed());
+        assert_eq!(outbox.unacked(), 2);
+        assert_eq!(send_next(&mut outbox), ["c-1"]);
+    }
+
+    #[test]
+    fn a_failed_message_waits_for_the_user_and_holds_up_nothing() {
+        let mut outbox = outbox_with(&["c-1", "c-2"]);
+        send_next(&mut outbox);
+        assert!(outbox.fail("c-1", Some(ErrorCode::InvalidText), "too long"));
         assert!(!outbox.fail("c-unknown", None, "?"));
-        assert!(outbox.get(&id("c-1")).unwrap().is_failed());
         assert_eq!(outbox.unacked(), 1);
-        // A failed entry is not resent by itself.
+        // Not resent by itself; the next one goes.
         assert!(outbox.send(&id("c-1")).is_none());
+        assert_eq!(send_next(&mut outbox), ["c-2"]);
         outbox.disconnected();
-        assert_eq!(outbox.resend_all().len(), 1);
+        assert_eq!(send_next(&mut outbox), ["c-2"]);
 
         assert!(outbox.retry(&id("c-1")));
         let frame = outbox.send(&id("c-1")).unwrap();
@@ -278,20 +330,14 @@ mod tests {
     #[test]
     fn reconnect_resends_unacked_with_the_same_ids_in_order() {
         let mut outbox = outbox_with(&["c-1", "c-2", "c-3"]);
-        outbox.send(&id("c-1"));
-        outbox.send(&id("c-2"));
+        send_next(&mut outbox);
         outbox.ack(&id("c-1"));
+        send_next(&mut outbox);
         outbox.disconnected();
         assert_eq!(outbox.get(&id("c-2")).unwrap().state, PendingState::Queued);
-        let ids: Vec<String> = outbox
-            .resend_all()
-            .into_iter()
-            .map(|frame| match frame {
-                ClientMsg::Send { client_id, .. } => client_id.into(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(ids, ["c-2", "c-3"]);
+        assert_eq!(send_next(&mut outbox), ["c-2"]);
+        outbox.ack(&id("c-2"));
+        assert_eq!(send_next(&mut outbox), ["c-3"]);
     }
 
     #[test]

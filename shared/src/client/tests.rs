@@ -180,13 +180,138 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
                 text: text("are you there?"),
                 client_id: id.clone()
             },
-            ClientMsg::Send {
-                room: room("general"),
-                text: text("hello?"),
-                client_id: id2
-            },
         ]
     );
+    // One at a time: the next goes when the first is acked.
+    let ack = ServerMsg::Ack {
+        room: room("general"),
+        client_id: id,
+        seq: 4,
+    };
+    assert_eq!(
+        client.apply(ack, 30).frames,
+        vec![ClientMsg::Send {
+            room: room("general"),
+            text: text("hello?"),
+            client_id: id2
+        }]
+    );
+}
+
+/// Plays the relay for a paste of `n` lines at `start`: acks each send
+/// `rtt` ms after it is written, and refuses those `refuse` picks with
+/// `rate_limited` and `retry_after_ms`. Returns the texts in the order the
+/// relay stored them and when each was written.
+fn paste(
+    n: usize,
+    start: u64,
+    rtt: u64,
+    mut refuse: impl FnMut(usize, u64) -> Option<u64>,
+) -> (Vec<String>, Vec<u64>) {
+    let (mut client, _, _) = online();
+    let general = room("general");
+    let mut in_flight = Vec::new();
+    for line in 0..n {
+        let (_, frame) = client.send(&general, text(&format!("line {line}")), start);
+        in_flight.extend(frame.map(|f| (start, f)));
+    }
+    let (mut stored, mut written, mut seq, mut now) = (Vec::new(), Vec::new(), 10, start);
+    let mut sends = 0;
+    while stored.len() < n {
+        assert!(now < start + 60_000, "stuck: {stored:?}");
+        let Some((at, frame)) = in_flight.pop() else {
+            // Nothing in flight: the model must say when to come back.
+            now = client.wake_at().expect("a queued message has a time");
+            in_flight.extend(client.poll(now).map(|f| (now, f)));
+            continue;
+        };
+        assert!(in_flight.is_empty(), "one send in flight at a time");
+        let ClientMsg::Send {
+            text, client_id, ..
+        } = frame
+        else {
+            panic!("{frame:?}")
+        };
+        written.push(at);
+        now = at + rtt;
+        let answer = match refuse(sends, at) {
+            Some(wait) => ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                reference: Some(client_id.to_string()),
+                retry_after_ms: Some(wait),
+            },
+            None => {
+                seq += 1;
+                stored.push(text.to_string());
+                ServerMsg::Ack {
+                    room: general.clone(),
+                    client_id,
+                    seq,
+                }
+            }
+        };
+        sends += 1;
+        let applied = client.apply(answer, now);
+        assert!(
+            !applied
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::Failed { .. } | Change::Notice(_))),
+            "a rate limit is never the user's problem: {applied:?}"
+        );
+        in_flight.extend(applied.frames.into_iter().map(|f| (now, f)));
+    }
+    assert!(client.outbox().is_empty());
+    (stored, written)
+}
+
+fn lines(n: usize) -> Vec<String> {
+    (0..n).map(|line| format!("line {line}")).collect()
+}
+
+#[test]
+fn a_paste_of_thirty_lines_goes_out_in_order_within_the_relays_rate() {
+    let (stored, written) = paste(30, 1_000, 2, |_, _| None);
+    assert_eq!(stored, lines(30));
+    // The welcome's limits (5/s, burst 10): at most 10 + 5/s in any window.
+    for (i, &from) in written.iter().enumerate() {
+        for (j, &to) in written.iter().enumerate().skip(i) {
+            assert!(
+                (j - i + 1) as u64 <= 10 + (to - from) * 5 / 1_000,
+                "{written:?}"
+            );
+        }
+    }
+    // Paced, not stalled: 30 lines at 5/s after a burst take about 4 s.
+    assert!(written[29] - written[0] <= 4_500, "{written:?}");
+}
+
+#[test]
+fn a_send_refused_for_the_rate_goes_again_by_itself_and_nothing_overtakes_it() {
+    // The relay refuses the 3rd and 4th writes (another tab shares the
+    // room's budget), asking for 700 ms.
+    let (stored, written) = paste(8, 1_000, 2, |send, _| {
+        (send == 2 || send == 3).then_some(700)
+    });
+    assert_eq!(stored, lines(8));
+    // The refused line went again only after the wait it was given.
+    assert!(written[3] >= written[2] + 2 + 700, "{written:?}");
+    assert!(written[4] >= written[3] + 2 + 700, "{written:?}");
+}
+
+#[test]
+fn a_refusal_from_a_relay_that_gives_no_wait_is_retried_after_one_interval() {
+    let (mut client, _, _) = online();
+    let (id, frame) = client.send(&room("general"), text("hi"), 100);
+    assert!(frame.is_some());
+    let refusal = ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(id.to_string()));
+    assert!(client.apply(refusal, 110).frames.is_empty());
+    // 5/s: one interval is 200 ms.
+    assert_eq!(client.wake_at(), Some(310));
+    assert_eq!(client.poll(309), None);
+    assert!(matches!(client.poll(310), Some(ClientMsg::Send { client_id, .. }) if client_id == id));
+    assert_eq!(client.wake_at(), None, "in flight: the answer comes next");
 }
 
 #[test]
@@ -238,15 +363,19 @@ fn a_refused_message_fails_then_retries_with_the_same_id_or_is_discarded() {
     let (mut client, _, _) = online();
     let (id, _) = client.send(&room("general"), text("spam"), 10);
     client.apply(
-        ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(id.to_string())),
+        ServerMsg::error(
+            ErrorCode::Unavailable,
+            "the store is down",
+            Some(id.to_string()),
+        ),
         11,
     );
     let pending = client.outbox().get(&id).unwrap();
     assert_eq!(
         pending.state,
         PendingState::Failed {
-            code: Some(ErrorCode::RateLimited),
-            reason: "slow down".into()
+            code: Some(ErrorCode::Unavailable),
+            reason: "the store is down".into()
         }
     );
     assert!(client.notices().is_empty(), "shown by the message instead");
@@ -259,7 +388,7 @@ fn a_refused_message_fails_then_retries_with_the_same_id_or_is_discarded() {
         "hello and join only"
     );
 
-    let frame = client.retry(&id).unwrap();
+    let frame = client.retry(&id, 12).unwrap();
     assert!(matches!(frame, ClientMsg::Send { client_id, .. } if client_id == id));
     client.apply(
         ServerMsg::error(ErrorCode::InvalidText, "too long", Some(id.to_string())),

@@ -134,11 +134,7 @@ fn joins_history_presence_and_failures_are_reported() {
         }]
     );
     let (id, _) = client.send(&general, text("refused"), 60);
-    let refusal = ServerMsg::Error {
-        code: ErrorCode::RateLimited,
-        message: "slow down".into(),
-        reference: Some(id.to_string()),
-    };
+    let refusal = ServerMsg::error(ErrorCode::TooLarge, "too long", Some(id.to_string()));
     assert_eq!(
         changes(&mut client, refusal),
         [Change::Failed {
@@ -146,11 +142,7 @@ fn joins_history_presence_and_failures_are_reported() {
         }]
     );
     assert!(client.outbox().get(&id).unwrap().is_failed());
-    let other = ServerMsg::Error {
-        code: ErrorCode::InvalidNick,
-        message: "bad nick".into(),
-        reference: None,
-    };
+    let other = ServerMsg::error(ErrorCode::InvalidNick, "bad nick", None);
     assert!(matches!(
         changes(&mut client, other).as_slice(),
         [Change::Notice(Notice {

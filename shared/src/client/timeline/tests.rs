@@ -125,11 +125,11 @@ fn pending_and_failed_sends_follow_the_stored_messages_in_order() {
     let (first, _) = client.send(&general, text("one"), 5_000);
     let (second, _) = client.send(&general, text("two"), 5_100);
     client.apply(
-        ServerMsg::Error {
-            code: crate::ErrorCode::RateLimited,
-            message: "too long".into(),
-            reference: Some(first.to_string()),
-        },
+        ServerMsg::error(
+            crate::ErrorCode::TooLarge,
+            "too long",
+            Some(first.to_string()),
+        ),
         5_200,
     );
     let (third, _) = client.send(&general, text("three"), 5_300);
@@ -310,11 +310,11 @@ fn a_rows_key_changes_with_what_it_shows() {
     assert_ne!(alone, grouped);
     // Refused: drawn again as failed.
     client.apply(
-        ServerMsg::Error {
-            code: crate::protocol::ErrorCode::TooLarge,
-            message: "too long".into(),
-            reference: Some(id.to_string()),
-        },
+        ServerMsg::error(
+            crate::protocol::ErrorCode::TooLarge,
+            "too long",
+            Some(id.to_string()),
+        ),
         1_700,
     );
     let (failed, _, status) = key(&client, &id);
