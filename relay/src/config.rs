@@ -237,6 +237,49 @@ pub struct Config {
     #[arg(long, env = "PALAVER_NATS_MAX_AGE", default_value_t = 30 * 86_400)]
     pub nats_max_age_secs: u64,
 
+    /// A NATS credentials file (a user JWT and its nkey seed, as `nsc`
+    /// writes them) the relay authenticates with.
+    #[arg(long, env = "PALAVER_NATS_CREDS", conflicts_with_all = ["nats_user", "nats_token"])]
+    pub nats_creds: Option<PathBuf>,
+
+    /// A NATS user name the relay authenticates with (with --nats-password).
+    #[arg(
+        long,
+        env = "PALAVER_NATS_USER",
+        requires = "nats_password",
+        conflicts_with = "nats_token"
+    )]
+    pub nats_user: Option<String>,
+
+    /// The password of --nats-user. Prefer the environment variable: a
+    /// flag shows in the process list.
+    #[arg(
+        long,
+        env = "PALAVER_NATS_PASSWORD",
+        requires = "nats_user",
+        hide_env_values = true
+    )]
+    pub nats_password: Option<String>,
+
+    /// A NATS token the relay authenticates with. Prefer the environment
+    /// variable: a flag shows in the process list.
+    #[arg(long, env = "PALAVER_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+
+    /// PEM file of the certificate authorities the NATS servers'
+    /// certificates must chain to; with it the relay requires TLS to NATS.
+    #[arg(long, env = "PALAVER_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate the relay presents to NATS (with
+    /// --nats-tls-key), for servers that verify clients.
+    #[arg(long, env = "PALAVER_NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --nats-tls-cert.
+    #[arg(long, env = "PALAVER_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+
     /// Seconds to wait for sessions to finish on shutdown.
     #[arg(long, env = "PALAVER_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,

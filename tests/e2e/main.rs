@@ -12,6 +12,7 @@ mod chat;
 mod cli;
 mod cluster;
 mod cluster_routing;
+mod cluster_security;
 mod deploy;
 mod durable;
 mod fanout;

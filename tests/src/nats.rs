@@ -104,6 +104,12 @@ impl NatsServer {
         Ok(server)
     }
 
+    /// A single server on free ports that reads `config` (a nats-server
+    /// configuration file: users, permissions, TLS) besides its flags.
+    pub async fn start_with_config(config: &Path) -> anyhow::Result<NatsServer> {
+        Self::start_with(vec!["-c".to_string(), config.display().to_string()]).await
+    }
+
     /// A server on free ports with extra arguments (cluster flags); tried
     /// again on other ports if one was taken meanwhile.
     async fn start_with(extra: Vec<String>) -> anyhow::Result<NatsServer> {

@@ -25,11 +25,12 @@
 //! work on any other.
 
 mod accounts;
+mod connection;
 mod delivered;
 mod jetstream;
 pub mod presence;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use shared::RoomName;
 use tokio::sync::watch;
@@ -122,47 +123,12 @@ async fn connect(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(async_nats::Client, Arc<JetStreamStore>)> {
     let servers = config.nats.join(",");
-    let events_servers = servers.clone();
     // Counts (re)connections, so each followed room looks for the live
     // messages it missed while disconnected.
     let connections = watch::Sender::new(0u64);
-    let on_connect = connections.clone();
-    let client = async_nats::ConnectOptions::new()
-        .name("palaver-relay")
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
-        .max_reconnects(None)
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((250 * attempts as u64).min(2_000))
-        })
-        .event_callback(move |event| {
-            let servers = events_servers.clone();
-            let on_connect = on_connect.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected => {
-                        tracing::info!("connected to NATS ({servers})");
-                        on_connect.send_modify(|n| *n += 1);
-                    }
-                    async_nats::Event::Disconnected => tracing::warn!(
-                        "lost NATS ({servers}); sends fail with `unavailable` until it is back; reconnecting"
-                    ),
-                    // The client dropped messages it could not hand over
-                    // fast enough: the followed rooms look for gaps.
-                    async_nats::Event::SlowConsumer(_) => {
-                        tracing::warn!("NATS: slow consumer; checking followed rooms for gaps");
-                        on_connect.send_modify(|n| *n += 1);
-                    }
-                    // Each failed connection attempt; the store's set-up
-                    // loop says what it means for the relay.
-                    async_nats::Event::ClientError(err) => tracing::debug!("NATS: {err}"),
-                    other => tracing::info!("NATS: {other}"),
-                }
-            }
-        })
-        .connect(config.nats.clone())
-        .await
-        .map_err(|err| anyhow::anyhow!("bad --nats address {servers}: {err}"))?;
+    let refused = connection::Refusal::default();
+    let options = connection::secured(config).await?;
+    let client = connection::connect(config, options, connections.clone(), refused.clone()).await?;
     tracing::info!("cluster mode: NATS at {servers}");
 
     let store = JetStreamStore::new(
@@ -170,6 +136,7 @@ async fn connect(
         config,
         deliver,
         connections,
+        refused,
         tracker,
         shutdown,
     );

@@ -46,7 +46,10 @@ use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{codec::encode, history::timed, live::Followers};
-use super::{delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS, ROOM_SUBJECTS, STREAM};
+use super::{
+    connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
+    ROOM_SUBJECTS, STREAM,
+};
 use crate::{
     aging::Aging,
     config::Config,
@@ -79,6 +82,8 @@ pub struct JetStreamStore {
     /// Counts NATS (re)connections: followers then look for what they
     /// missed while disconnected.
     connections: watch::Sender<u64>,
+    /// Set when NATS refused the relay's credentials: the store's fault.
+    refused: Refusal,
     /// This store, for the followers' tasks (set at construction).
     me: OnceLock<Weak<JetStreamStore>>,
     /// Where followers' tasks are tracked, and what stops them.
@@ -107,6 +112,7 @@ impl JetStreamStore {
         config: &Config,
         deliver: Deliver,
         connections: watch::Sender<u64>,
+        refused: Refusal,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Arc<Self> {
@@ -138,6 +144,7 @@ impl JetStreamStore {
             js,
             stream: OnceLock::new(),
             delivered: Delivered::default(),
+            refused,
             followers: Mutex::new(Followers::new()),
             deliver,
             stream_config,
@@ -382,6 +389,10 @@ impl Store for JetStreamStore {
 
     fn room_entries(&self) -> usize {
         self.recent.lock().unwrap().len() + self.delivered.rooms()
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.refused.get().cloned()
     }
 
     fn ready(&self) -> bool {
