@@ -37,6 +37,17 @@ impl Counter {
     }
 }
 
+/// Cluster mode's routing counters, which the JetStream store bumps.
+#[derive(Clone, Default)]
+pub struct LiveCounters {
+    /// Messages received from the rooms' live subjects.
+    pub messages: Counter,
+    /// Gaps (lost live messages, a lost tail) repaired from the stream.
+    pub repairs: Counter,
+    /// Rooms found delivered past the stream's end, and recreated streams.
+    pub resets: Counter,
+}
+
 /// A gauge that goes up and down with what it counts (open connections).
 #[derive(Clone, Default)]
 pub struct Level(gauge::Gauge);
@@ -165,6 +176,8 @@ pub struct Metrics {
     store_reads: Family<ReadLabel, Histogram>,
     /// A JetStream publish until its ack (cluster mode).
     pub publish_ack: Histogram,
+    /// Cluster mode: live messages, repairs and resets.
+    pub live: LiveCounters,
     // Set on each scrape from a `Snapshot`.
     rooms: gauge::Gauge,
     tasks: gauge::Gauge,
@@ -277,6 +290,24 @@ impl Metrics {
             "nicks_refused",
             "nick frames refused by --nicks-per-minute",
         );
+
+        let live = LiveCounters {
+            messages: count(
+                r,
+                "live_messages",
+                "Cluster mode: messages received from the live subjects of the rooms this relay follows",
+            ),
+            repairs: count(
+                r,
+                "gaps_repaired",
+                "Cluster mode: gaps in a followed room (lost live messages, a lost tail) repaired from the stream",
+            ),
+            resets: count(
+                r,
+                "stream_resets",
+                "Cluster mode: followed rooms found delivered past the stream's end, and recreated streams, reset",
+            ),
+        };
 
         // Labelled counters with closed label sets: every label value is
         // created up front, so each shows as 0 before it first happens
@@ -440,6 +471,7 @@ impl Metrics {
             store_append,
             store_reads,
             publish_ack,
+            live,
             rooms,
             tasks,
             room_entries,
@@ -561,6 +593,9 @@ mod tests {
             "palaver_delivery_seconds_count{engine=\"sqlite\"} 1",
             "palaver_delivery_seconds_bucket{engine=\"sqlite\",le=\"+Inf\"} 1",
             "palaver_store_read_seconds_count{engine=\"sqlite\",read=\"before\"} 0",
+            "palaver_live_messages_total 0",
+            "palaver_gaps_repaired_total 0",
+            "palaver_stream_resets_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

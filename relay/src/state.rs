@@ -86,6 +86,7 @@ impl AppState {
                 let (store, accounts) =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 store.time_acks(metrics.publish_ack.clone());
+                store.count_live(metrics.live.clone());
                 (store, accounts)
             }
             StoreKind::Memory => (

@@ -174,4 +174,10 @@ async fn a_member_sees_every_message_in_order_when_live_messages_are_lost() {
     // And a message bob sends himself still comes before his ack.
     let seq = bob.say_acked("gaps", "mine", "b-1").await.unwrap();
     assert!(seq > more[1]);
+    // Relay b counted every live message it was sent (before dropping
+    // half) and its repairs.
+    let live = b.metric("palaver_live_messages_total").await.unwrap();
+    assert!(live >= 24, "{live} live messages");
+    let repairs = b.metric("palaver_gaps_repaired_total").await.unwrap();
+    assert!(repairs >= 1, "{repairs} repairs");
 }

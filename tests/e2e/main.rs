@@ -13,6 +13,7 @@ mod cli;
 mod cluster;
 mod cluster_routing;
 mod cluster_security;
+mod cluster_stream;
 mod deploy;
 mod durable;
 mod fanout;

@@ -52,6 +52,21 @@ impl Delivered {
         });
     }
 
+    /// The room's mark goes back to `seq`: the stream lost what lay past
+    /// it, or was recreated (`jetstream::epoch`). A followed room only.
+    pub fn reset(&self, subject: &str, seq: u64) {
+        let mut rooms = self.rooms.lock().unwrap();
+        if let Some(mark) = rooms.get_mut(subject) {
+            mark.send_if_modified(|mark| match mark {
+                Some(at) if *at != seq => {
+                    *mark = Some(seq);
+                    true
+                }
+                _ => false,
+            });
+        }
+    }
+
     /// The room is no longer followed: its mark goes (waiters see it gone).
     pub fn close(&self, subject: &str) {
         self.rooms.lock().unwrap().remove(subject);
@@ -159,6 +174,18 @@ mod tests {
         assert!(delivered.wait("room.a", 42, WAIT).await);
         delivered.record("room.a", 50);
         assert_eq!(delivered.mark("room.a"), Some(100));
+    }
+
+    #[test]
+    fn a_reset_lowers_a_followed_mark_and_creates_none() {
+        let delivered = Delivered::default();
+        delivered.open("room.a", 50);
+        delivered.reset("room.a", 0);
+        assert_eq!(delivered.mark("room.a"), Some(0));
+        delivered.record("room.a", 1);
+        assert_eq!(delivered.mark("room.a"), Some(1));
+        delivered.reset("room.b", 3);
+        assert_eq!(delivered.mark("room.b"), None);
     }
 
     #[tokio::test(start_paused = true)]

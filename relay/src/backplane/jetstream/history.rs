@@ -35,6 +35,12 @@ impl JetStreamStore {
         }
     }
 
+    /// Forgets the room's delivered sequences: the stream went back
+    /// (`epoch`), so they no longer say where its messages lie.
+    pub(super) fn forget_recent(&self, room: &RoomName) {
+        self.recent.lock().unwrap().remove(room);
+    }
+
     /// Where to start reading the room's messages in `from..=end` when only
     /// the last `limit` matter (and whether there were more). The room's
     /// sequences delivered here are all its messages since this relay

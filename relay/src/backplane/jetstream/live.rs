@@ -24,6 +24,9 @@
 //! every node of a NATS cluster), when a local sender's own message is
 //! late, and every [`TAIL_CHECK`] anyway.
 //!
+//! A mark past the stream's end (a recreated stream, a lost tail) is
+//! found and reset (`epoch`).
+//!
 //! Each followed room has its own task, so a repair in one room does not
 //! hold up the others.
 
@@ -180,7 +183,7 @@ impl JetStreamStore {
         message: async_nats::Message,
         nudge: &Notify,
     ) {
-        self.live_received.fetch_add(1, Ordering::Relaxed);
+        self.count(|c| &c.messages);
         let Some((seq, previous)) = message.headers.as_ref().and_then(sequences) else {
             tracing::debug!("ignoring a live message of {room} without sequence headers");
             return;
@@ -197,8 +200,18 @@ impl JetStreamStore {
         let Some(mark) = self.delivered.mark(key) else {
             return;
         };
+        let mut mark = mark;
         if seq <= mark {
-            return;
+            // A duplicate, unless the stream went back below the mark
+            // (`epoch`): then this message is new and is delivered.
+            let last = match self.last_in(room).await {
+                Ok(last) => last,
+                Err(_) => return,
+            };
+            if !self.went_back(room, key, last, previous) {
+                return;
+            }
+            mark = previous.min(last);
         }
         if previous > mark {
             tracing::debug!("gap in {room}: have {mark}, live {seq} follows {previous}; repairing");
@@ -230,6 +243,9 @@ impl JetStreamStore {
                 return;
             }
         };
+        if self.went_back(room, key, last, last) {
+            return;
+        }
         if last > mark {
             tracing::debug!("{room} is behind ({mark} < {last}); repairing");
             if let Err(err) = self.repair(room, key, mark, last).await {
@@ -247,7 +263,7 @@ impl JetStreamStore {
         mark: u64,
         to: u64,
     ) -> Result<(), StoreError> {
-        self.repairs.fetch_add(1, Ordering::Relaxed);
+        self.count(|c| &c.repairs);
         let (page, _) =
             super::history::timed(self.read(room, mark + 1, Some(to + 1), usize::MAX)).await?;
         for chat in page.messages {

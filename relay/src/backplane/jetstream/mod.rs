@@ -26,6 +26,7 @@
 //! History reads (`history`) use short-lived consumers of their own.
 
 mod codec;
+mod epoch;
 mod history;
 mod live;
 
@@ -45,7 +46,7 @@ use shared::{ChatMessage, RoomName};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::{codec::encode, history::timed, live::Followers};
+use self::{codec::encode, epoch::Epoch, history::timed, live::Followers};
 use super::{
     connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
     ROOM_SUBJECTS, STREAM,
@@ -54,6 +55,7 @@ use crate::{
     aging::Aging,
     config::Config,
     faults::Faults,
+    metrics::{Counter, LiveCounters},
     store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
 };
 
@@ -89,9 +91,11 @@ pub struct JetStreamStore {
     /// Where followers' tasks are tracked, and what stops them.
     tracker: TaskTracker,
     shutdown: CancellationToken,
-    /// Live messages received, and gaps repaired from the stream.
-    live_received: AtomicU64,
-    repairs: AtomicU64,
+    /// The stream's creation time, to notice a recreated stream (`epoch`).
+    epoch: Epoch,
+    /// Where live messages, repaired gaps and marks reset past the
+    /// stream's end are counted (`/metrics`), once the relay says.
+    counters: OnceLock<LiveCounters>,
     /// Test-only: a room whose live messages are dropped one in two.
     drop_live: Option<RoomName>,
     dropped: AtomicU64,
@@ -152,8 +156,8 @@ impl JetStreamStore {
             me: OnceLock::new(),
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
-            live_received: AtomicU64::new(0),
-            repairs: AtomicU64::new(0),
+            epoch: Epoch::default(),
+            counters: OnceLock::new(),
             drop_live,
             dropped: AtomicU64::new(0),
             recent: Mutex::new(Aging::default()),
@@ -183,7 +187,14 @@ impl JetStreamStore {
         let sweeper_stop = shutdown.clone();
         tracker.spawn(async move {
             tokio::select! {
-                () = self.run(&servers) => {}
+                () = async {
+                    self.run(&servers).await;
+                    // The epoch the relay starts from.
+                    if let Err(err) = self.check_epoch().await {
+                        tracing::debug!("cannot read the stream's epoch: {err}");
+                    }
+                    self.watch_epoch().await;
+                } => {}
                 () = shutdown.cancelled() => {}
             }
         });
@@ -243,16 +254,21 @@ impl JetStreamStore {
         Ok(())
     }
 
+    /// Counts live messages, repairs and resets into `counters` from now on.
+    pub fn count_live(&self, counters: LiveCounters) {
+        let _ = self.counters.set(counters);
+    }
+
+    fn count(&self, which: fn(&LiveCounters) -> &Counter) {
+        if let Some(counters) = self.counters.get() {
+            which(counters).inc();
+        }
+    }
+
     /// Hands one message of a followed room to the hub.
     fn deliver_one(&self, chat: ChatMessage) {
         self.remember(&chat.room, chat.seq);
         (self.deliver)(&Arc::new(chat));
-    }
-
-    /// Live messages received and gaps repaired so far.
-    pub fn live_counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.live_received.load(Relaxed), self.repairs.load(Relaxed))
     }
 
     /// Follows the room and waits (bounded) until it is followed.
@@ -323,7 +339,20 @@ impl JetStreamStore {
                 }
                 ack
             }
-            Ok(Err(err)) => return Err(StoreError::Unavailable(format!("JetStream: {err}"))),
+            Ok(Err(err)) => {
+                if err
+                    .downcast_ref::<jetstream::context::PublishError>()
+                    .is_some_and(|err| {
+                        err.kind() == jetstream::context::PublishErrorKind::StreamNotFound
+                    })
+                {
+                    // Deleted under the relay: made again for the resend.
+                    if let Err(err) = self.check_epoch().await {
+                        tracing::debug!("cannot create the stream again: {err}");
+                    }
+                }
+                return Err(StoreError::Unavailable(format!("JetStream: {err}")));
+            }
             Err(_) => {
                 return Err(StoreError::Unavailable(format!(
                     "JetStream did not ack within {PUBLISH_TIMEOUT:?}"
