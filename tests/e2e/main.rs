@@ -11,6 +11,7 @@ mod browser;
 mod chat;
 mod cli;
 mod cluster;
+mod cluster_outage;
 mod cluster_routing;
 mod cluster_security;
 mod cluster_stream;

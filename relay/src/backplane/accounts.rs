@@ -141,10 +141,24 @@ fn not_open() -> AccountsError {
     AccountsError::Unavailable(format!("{STREAM} is not open yet"))
 }
 
+impl NatsAccounts {
+    /// The stream, while NATS is connected: a lookup or a save while NATS
+    /// is away fails at once (login then goes on with a fresh or the
+    /// remembered identity, and the refresher saves again next round), so
+    /// nothing waits or queues toward NATS.
+    fn open(&self) -> Result<&stream::Stream, AccountsError> {
+        let stream = self.stream.get().ok_or_else(not_open)?;
+        if self.js.client().connection_state() != async_nats::connection::State::Connected {
+            return Err(unavailable("NATS is unreachable"));
+        }
+        Ok(stream)
+    }
+}
+
 impl AccountStore for NatsAccounts {
     fn find(&self, token: TokenHash) -> BoxFuture<'_, Result<Option<User>, AccountsError>> {
         Box::pin(async move {
-            let stream = self.stream.get().ok_or_else(not_open)?;
+            let stream = self.open()?;
             match stream
                 .get_last_raw_message_by_subject(&subject(token))
                 .await
@@ -160,9 +174,7 @@ impl AccountStore for NatsAccounts {
 
     fn save(&self, identities: Vec<Saved>) -> BoxFuture<'_, Result<(), AccountsError>> {
         Box::pin(async move {
-            if self.stream.get().is_none() {
-                return Err(not_open());
-            }
+            self.open()?;
             // Published together, then every ack awaited.
             let mut acks = Vec::with_capacity(identities.len());
             for saved in &identities {

@@ -303,10 +303,18 @@ impl JetStreamStore {
         }
     }
 
+    /// The stream, while NATS is connected: a send, a join's catch-up or a
+    /// history read while NATS is away is refused (`unavailable`) at once
+    /// rather than queued toward NATS or left waiting for its timeout.
     fn stream(&self) -> Result<&stream::Stream, StoreError> {
-        self.stream
+        let stream = self
+            .stream
             .get()
-            .ok_or_else(|| StoreError::Unavailable("JetStream is not reachable yet".into()))
+            .ok_or_else(|| StoreError::Unavailable("JetStream is not reachable yet".into()))?;
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(StoreError::Unavailable("NATS is unreachable".into()));
+        }
+        Ok(stream)
     }
 
     async fn publish(&self, msg: NewMessage) -> Result<Appended, StoreError> {
@@ -393,6 +401,7 @@ impl Store for JetStreamStore {
             let Some(from) = since.map_or(Some(1), |since| since.checked_add(1)) else {
                 return Ok(Page::default());
             };
+            self.stream()?;
             // Followed first: every message after the page then comes live.
             self.follow_now(&room).await?;
             let (page, last) = timed(self.read(&room, from, None, limit)).await?;

@@ -55,6 +55,12 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const EXPIRY: Duration = Duration::from_secs(12);
 /// Messages from followed rooms' subjects waiting for the task.
 const INCOMING: usize = 4096;
+/// How long a presence publish may wait for the NATS client's queue.
+const PUBLISH_WAIT: Duration = Duration::from_millis(500);
+
+fn connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
 
 /// Starts the presence task; returns the hook for the hub's local events
 /// (the caller installs it).
@@ -67,7 +73,13 @@ pub(super) fn spawn(
     let me = format!("r-{}", random_hex(6));
     tracing::info!("presence: this relay is {me} in the cluster");
     let (tx, rx) = mpsc::unbounded_channel();
+    let state = client.clone();
     let announce: Announce = Arc::new(move |event| {
+        // Typing is worth nothing late: while NATS is away it is dropped
+        // here, not queued.
+        if matches!(event, LocalEvent::Typing { .. }) && !connected(&state) {
+            return;
+        }
         let _ = tx.send(event);
     });
     let (incoming_tx, incoming) = mpsc::channel(INCOMING);
@@ -148,10 +160,24 @@ impl Presence {
         .await;
     }
 
+    /// Publishes, unless NATS is away, and never waits long: a lost
+    /// announcement is repaired by the heartbeat's digests (the peers ask
+    /// for a `sync`), so the task never stalls behind NATS and the hub's
+    /// events never pile up (docs/ARCHITECTURE.md, "Bounded when NATS is
+    /// away").
     async fn publish(&self, wire: &Wire) {
+        if !connected(&self.client) {
+            return;
+        }
         let payload = serde_json::to_vec(wire).expect("wire messages serialize");
-        if let Err(err) = self.client.publish(wire.subject(), payload.into()).await {
-            tracing::debug!("presence publish failed: {err}");
+        let sent = tokio::time::timeout(
+            PUBLISH_WAIT,
+            self.client.publish(wire.subject(), payload.into()),
+        );
+        match sent.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::debug!("presence publish failed: {err}"),
+            Err(_) => tracing::debug!("presence publish dropped: NATS is not taking it"),
         }
     }
 
@@ -190,7 +216,16 @@ impl Presence {
         if self.followed.contains_key(&room) {
             return;
         }
-        let mut subscription = match self.client.subscribe(presence_subject(&room)).await {
+        // While NATS is away the heartbeat follows the room once it is back.
+        if !connected(&self.client) {
+            return;
+        }
+        let subscribe = self.client.subscribe(presence_subject(&room));
+        let subscribed = tokio::time::timeout(PUBLISH_WAIT, subscribe)
+            .await
+            .map_err(|_| "NATS is not taking commands".to_string())
+            .and_then(|subscribed| subscribed.map_err(|err| err.to_string()));
+        let mut subscription = match subscribed {
             Ok(subscription) => subscription,
             Err(err) => {
                 tracing::warn!("cannot follow presence in {room}: {err}");
@@ -213,8 +248,11 @@ impl Presence {
                 }
             }
         });
-        // The subscription is in place before anyone answers.
-        let _ = self.client.flush().await;
+        // The subscription is in place before anyone answers (while NATS
+        // is away, the digests bring the members after it is back).
+        if connected(&self.client) {
+            let _ = tokio::time::timeout(PUBLISH_WAIT, self.client.flush()).await;
+        }
         let sync = Wire::Sync {
             relay: self.me.clone(),
             room,
@@ -234,6 +272,18 @@ impl Presence {
 
     /// Publishes this relay's digests, in parts.
     async fn beat(&mut self) {
+        // Rooms whose presence could not be followed while NATS was away.
+        if connected(&self.client) {
+            let missing: Vec<RoomName> = self
+                .local
+                .keys()
+                .filter(|room| !self.followed.contains_key(*room))
+                .cloned()
+                .collect();
+            for room in missing {
+                self.follow(room).await;
+            }
+        }
         self.round += 1;
         let parts = beat_parts(self.local.iter());
         let count = parts.len() as u32;
