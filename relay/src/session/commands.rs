@@ -70,7 +70,7 @@ pub(super) type Outcome = Result<(), Refusal>;
 impl Session {
     /// The guard of every command about a room: the connection must have
     /// joined it.
-    fn require_joined(&self, room: &RoomName) -> Outcome {
+    pub(super) fn require_joined(&self, room: &RoomName) -> Outcome {
         if self.rooms.contains(room) {
             Ok(())
         } else {
@@ -342,7 +342,7 @@ impl Session {
 
     /// The guard of `join` and `history`: the connection's reply bytes
     /// budget must not be in debt (`reads`).
-    fn check_read_budget(&mut self) -> Outcome {
+    pub(super) fn check_read_budget(&mut self) -> Outcome {
         self.read_budget.check().map_err(|wait| {
             self.state.metrics.read_budget_refused.inc();
             Refusal::new(
@@ -358,7 +358,7 @@ impl Session {
     }
 
     /// A store read, within the relay's cap on reads at once.
-    async fn read<T>(
+    pub(super) async fn read<T>(
         &self,
         read: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Refusal> {
@@ -370,7 +370,7 @@ impl Session {
         })
     }
 
-    fn charge_read(&mut self, reply: &Frame) {
+    pub(super) fn charge_read(&mut self, reply: &Frame) {
         self.read_budget.charge(reply.len());
         self.state.metrics.read_bytes.add(reply.len() as u64);
     }

@@ -12,12 +12,14 @@
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
 //! - `pipeline`: sends in flight, answered in order.
+//! - `search`: the `search` command (the store searches).
 
 mod budget;
 mod cleanup;
 mod commands;
 mod login;
 mod pipeline;
+mod search;
 mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -277,6 +279,22 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
+            ClientMsg::Search {
+                q,
+                room,
+                from,
+                before,
+                limit,
+            } => {
+                let frame = search::SearchFrame {
+                    q,
+                    room,
+                    from,
+                    before,
+                    limit,
+                };
+                self.search(frame).await
+            }
         };
         if let Err(refusal) = outcome {
             self.refuse(refusal);
