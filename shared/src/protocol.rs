@@ -53,13 +53,16 @@ pub enum ClientMsg {
         room: RoomName,
     },
     /// Scrollback: up to `limit` messages with `seq` below `before` (the
-    /// latest ones when `before` is absent).
+    /// latest ones when `before` is absent), or a page with `around` in
+    /// its middle (a search hit, a reply's target).
     History {
         room: RoomName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        around: Option<u64>,
     },
     /// Change the nick; every room the user is in sees a `presence` `nick`.
     Nick {

@@ -134,3 +134,50 @@ async fn members_search_their_rooms_only_on_sqlite() {
 async fn members_search_their_rooms_only_on_the_memory_store() {
     members_search_their_rooms_only("memory").await;
 }
+
+/// `history` with `around`: a page with that `seq` on it, in the middle,
+/// or as far as the room goes at its start and end; to jump to a hit.
+#[tokio::test]
+async fn history_around_a_seq_has_it_in_the_middle_or_at_the_rooms_ends() {
+    let mut config = relay::Config::for_tests();
+    config.rate_limit = 0;
+    let relay = tests::InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for n in 1..=30 {
+        alice
+            .say_acked("general", &format!("m{n}"), &format!("c{n}"))
+            .await
+            .unwrap();
+    }
+    async fn around(client: &mut Client, around: u64, before: Option<u64>) -> ServerMsg {
+        client
+            .send(&ClientMsg::History {
+                room: tests::client::room("general"),
+                before,
+                limit: Some(10),
+                around: Some(around),
+            })
+            .await
+            .unwrap();
+        client
+            .recv_until(|m| matches!(m, ServerMsg::History { .. } | ServerMsg::Error { .. }))
+            .await
+            .unwrap()
+    }
+    for (seq, page) in [(15, 11..=20), (1, 1..=6), (30, 21..=30), (28, 21..=30)] {
+        let ServerMsg::History { messages, .. } = around(&mut alice, seq, None).await else {
+            panic!("around {seq} refused");
+        };
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, page.collect::<Vec<u64>>(), "around {seq}");
+    }
+    assert!(matches!(
+        around(&mut alice, 15, Some(3)).await,
+        ServerMsg::Error {
+            code: ErrorCode::BadFrame,
+            ..
+        }
+    ));
+    relay.stop().await.unwrap();
+}

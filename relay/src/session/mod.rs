@@ -12,11 +12,14 @@
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
 //! - `pipeline`: sends in flight, answered in order.
+//! - `history`: the `history` command and the guards of every store read
+//!   (read budget, reads at once).
 //! - `search`: the `search` command (the store searches).
 
 mod budget;
 mod cleanup;
 mod commands;
+mod history;
 mod login;
 mod pipeline;
 mod search;
@@ -264,7 +267,8 @@ impl Session {
                 room,
                 before,
                 limit,
-            } => self.history(room, before, limit).await,
+                around,
+            } => self.history(room, before, limit, around).await,
             ClientMsg::Nick { nick } => self.nick(&user, nick),
             ClientMsg::Members {
                 room,

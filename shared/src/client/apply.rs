@@ -189,6 +189,7 @@ impl Client {
                             room: room.clone(),
                             before,
                             limit: Some(limit),
+                            around: None,
                         });
                     }
                     out.frames.extend(self.panel_joined(&room));
