@@ -1,6 +1,7 @@
 //! The backplane secured: relays authenticate to a real nats-server
-//! configured with users and permissions, a token, or TLS that verifies
-//! client certificates (generated here); a relay whose credentials NATS
+//! configured with users and permissions, a token, operator mode (a
+//! credentials file, JWTs signed here) or TLS that verifies client
+//! certificates (generated here); a relay whose credentials NATS
 //! refuses exits and says which flags to check; a NATS user without the
 //! relays' rights cannot post into a room.
 //!
@@ -262,4 +263,111 @@ async fn a_relay_speaks_tls_to_nats_with_a_client_certificate() {
         .connect(nats.url())
         .await;
     assert!(plain.is_err(), "connected without a client certificate");
+}
+
+/// A JWT as NATS's operator mode wants it: signed with the issuer's nkey.
+fn nats_jwt(issuer: &nkeys::KeyPair, subject: &str, nats: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let claims = serde_json::json!({
+        "jti": tests::relay::free_port().unwrap().to_string(),
+        "iat": 1_700_000_000u64,
+        "iss": issuer.public_key(),
+        "name": subject,
+        "sub": subject,
+        "nats": nats,
+    });
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = issuer.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", b64(&signature))
+}
+
+#[tokio::test]
+async fn a_relay_authenticates_with_a_credentials_file() {
+    let _heavy = tests::heavy().await;
+    let dir = tempfile::tempdir().unwrap();
+    // An operator, an account with JetStream, and the relays' user.
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let operator_jwt = nats_jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
+    let account_jwt = nats_jwt(
+        &operator,
+        &account.public_key(),
+        serde_json::json!({
+            "type": "account", "version": 2,
+            "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1,
+                       "exports": -1, "wildcards": true, "conn": -1, "leaf": -1,
+                       "mem_storage": -1, "disk_storage": -1, "streams": -1,
+                       "consumer": -1},
+            "default_permissions": {"pub": {}, "sub": {}},
+        }),
+    );
+    let user_jwt = nats_jwt(
+        &account,
+        &user.public_key(),
+        serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {},
+                           "subs": -1, "data": -1, "payload": -1}),
+    );
+    // JetStream needs a system account.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = nats_jwt(
+        &operator,
+        &system.public_key(),
+        serde_json::json!({"type": "account", "version": 2,
+                           "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1,
+                                      "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}}),
+    );
+    let operator_file = write(dir.path(), "operator.jwt", &operator_jwt);
+    let conf = format!(
+        "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: \"{}\"\n  {}: \"{}\"\n}}\n",
+        operator_file.display(),
+        system.public_key(),
+        account.public_key(),
+        account_jwt,
+        system.public_key(),
+        system_jwt
+    );
+    let nats = NatsServer::start_with_config(&write(dir.path(), "operator.conf", &conf))
+        .await
+        .unwrap();
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        user.seed().unwrap()
+    );
+    let creds = write(dir.path(), "relay.creds", &creds);
+
+    let mut config = cluster_config(&nats);
+    config.nats_creds = Some(creds);
+    relay_works(config).await;
+
+    // A user the account did not sign is refused, and the relay exits.
+    let stranger = nkeys::KeyPair::new_user();
+    let forged = format!(
+        "-----BEGIN NATS USER JWT-----\n{}\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        nats_jwt(
+            &nkeys::KeyPair::new_account(),
+            &stranger.public_key(),
+            serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {},
+                               "subs": -1, "data": -1, "payload": -1}),
+        ),
+        stranger.seed().unwrap()
+    );
+    let forged = write(dir.path(), "forged.creds", &forged);
+    relay_refused(
+        &nats,
+        &["--nats-creds", forged.to_str().unwrap()],
+        &["refused the relay's credentials", "--nats-creds"],
+    )
+    .await;
 }
