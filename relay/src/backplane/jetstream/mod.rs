@@ -24,6 +24,10 @@
 //! so the store works alone (the conformance tests).
 //!
 //! History reads (`history`) use short-lived consumers of their own.
+//!
+//! A little over 400 lines: the store's state and its `Store` methods are
+//! kept together; following (`live`), reads (`history`) and a stream that
+//! went back (`epoch`) are already their own files.
 
 mod codec;
 mod epoch;
