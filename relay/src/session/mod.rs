@@ -12,18 +12,21 @@
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
 //! - `pipeline`: sends in flight, answered in order.
+//!
+//! [`run_driven`] runs the same session for a gateway (`gateway`): typed
+//! frames from a channel instead of a WebSocket, the same peer queue out.
 
 mod budget;
 mod cleanup;
 mod commands;
 mod login;
 mod pipeline;
-mod writer;
+pub mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, WebSocket};
-use futures_util::{stream::SplitStream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -82,6 +85,25 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     drop(slot);
 }
 
+/// Serves a gateway's connection (`gateway`): the same session, fed typed
+/// frames from `input` instead of a WebSocket, answering on `peer`'s queue,
+/// which the gateway drains. The session ends when `input` closes or the
+/// peer is kicked; `idle` is how long `input` may stay silent.
+pub async fn run_driven(
+    state: AppState,
+    peer: Peer,
+    mut input: mpsc::Receiver<ClientMsg>,
+    idle: Duration,
+) {
+    let mut session = Session::new(state, peer);
+    session.idle = idle;
+    // Encoded here and decoded by `on_text`, so a gateway's frames pass the
+    // very guards (size, decoding, metrics) a WebSocket's do.
+    let stream = futures_util::stream::poll_fn(move |cx| input.poll_recv(cx))
+        .map(|msg| Ok::<_, axum::Error>(Message::Text(msg.encode().into())));
+    session.read_loop(Box::pin(stream)).await;
+}
+
 struct Session {
     state: AppState,
     peer: Peer,
@@ -109,6 +131,9 @@ struct Session {
     token_exp: Option<(u64, bool)>,
     /// Sends whose appends are in flight.
     pipeline: Pipeline,
+    /// How long the client may send nothing (`--idle-timeout`, or a
+    /// gateway's own).
+    idle: Duration,
 }
 
 impl Session {
@@ -117,6 +142,7 @@ impl Session {
         Session {
             sends: Rate::new(Budget::per_second(config.rate_limit, config.rate_burst)),
             frames: FrameGuard::for_send_rate(config.rate_limit),
+            idle: config.idle_timeout(),
             read_budget: ReadBudget::new(config.read_bytes_per_sec, config.read_bytes_burst),
             budgets: Budgets::new(config),
             shown: None,
@@ -136,13 +162,16 @@ impl Session {
         self.peer.conn
     }
 
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) {
+    async fn read_loop<S>(&mut self, mut stream: S)
+    where
+        S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
         let kick = self.peer.kick.clone();
         loop {
             let limit = if self.user.is_none() {
-                FIRST_FRAME_TIMEOUT.min(self.state.config.idle_timeout())
+                FIRST_FRAME_TIMEOUT.min(self.idle)
             } else {
-                self.state.config.idle_timeout()
+                self.idle
             };
             let token_due = self.token_due();
             // With the pipeline full, no frame is read until a send is
