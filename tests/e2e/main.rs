@@ -16,6 +16,7 @@ mod deploy;
 mod durable;
 mod fanout;
 mod frame_budget;
+mod gateway_irc;
 mod gateway_line;
 mod hostile;
 mod identities;

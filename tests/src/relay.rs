@@ -42,6 +42,7 @@ impl InProcessRelay {
     pub async fn with_gateways(config: Config) -> InProcessRelay {
         let gateways = relay::gateway::Listeners {
             line: Some(TcpListener::bind("127.0.0.1:0").await.expect("bind port 0")),
+            irc: Some(TcpListener::bind("127.0.0.1:0").await.expect("bind port 0")),
         };
         Self::start_with(config, gateways).await
     }
@@ -51,7 +52,10 @@ impl InProcessRelay {
             .line
             .as_ref()
             .map(|l| l.local_addr().expect("bound"));
-        let irc_addr = None;
+        let irc_addr = gateways
+            .irc
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("bound");
         let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

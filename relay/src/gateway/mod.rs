@@ -13,6 +13,7 @@
 //! docs/GATEWAYS.md describes both for users and operators.
 
 mod conn;
+pub mod irc;
 pub mod line;
 pub mod lines;
 
@@ -34,6 +35,7 @@ use crate::{
 #[derive(Default)]
 pub struct Listeners {
     pub line: Option<TcpListener>,
+    pub irc: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -53,6 +55,7 @@ impl Listeners {
         }
         Ok(Listeners {
             line: listen(config.line_bind, "--line-bind").await?,
+            irc: listen(config.irc_bind, "--irc-bind").await?,
         })
     }
 
@@ -76,6 +79,17 @@ impl Listeners {
                         line::MAX_LINE,
                         idle,
                     )
+                }));
+        }
+        if let Some(listener) = self.irc {
+            let idle = state.config.idle_timeout();
+            let ping = state.config.ping_interval();
+            let token_mode = state.verifier.is_some();
+            tracing::info!(addr = %listener.local_addr()?, "IRC gateway listening");
+            state
+                .tracker
+                .spawn(accept_loop(listener, state.clone(), move || {
+                    conn::Setup::new(irc::Irc::new(token_mode), irc::MAX_LINE, idle).with_tick(ping)
                 }));
         }
         Ok(())

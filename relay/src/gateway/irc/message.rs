@@ -1,0 +1,101 @@
+//! One IRC line parsed (RFC 1459/2812, with IRCv3 message tags): the
+//! command and its parameters. Tags and the client's prefix are skipped:
+//! the gateway needs neither. Never panics, whatever the bytes (the fuzz
+//! target `irc_line` holds it to that).
+
+/// An IRC command from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// Upper-cased.
+    pub command: String,
+    pub params: Vec<&'a str>,
+}
+
+/// Parses one line (without its line ending); `None` when it holds no
+/// command.
+pub fn parse(line: &str) -> Option<Message<'_>> {
+    let mut rest = line.trim_start_matches(' ');
+    if rest.starts_with('@') {
+        rest = rest
+            .split_once(' ')
+            .map_or("", |(_, r)| r)
+            .trim_start_matches(' ');
+    }
+    if rest.starts_with(':') {
+        rest = rest
+            .split_once(' ')
+            .map_or("", |(_, r)| r)
+            .trim_start_matches(' ');
+    }
+    let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if command.is_empty() {
+        return None;
+    }
+    let mut params = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(trailing) = rest.strip_prefix(':') {
+            params.push(trailing);
+            break;
+        }
+        let (param, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        params.push(param);
+        rest = after;
+    }
+    Some(Message {
+        command: command.to_ascii_uppercase(),
+        params,
+    })
+}
+
+/// Splits `text` into pieces of at most `max` bytes, on UTF-8 boundaries.
+pub fn split_utf8(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(4);
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut at = max;
+        while !rest.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (piece, after) = rest.split_at(at);
+        pieces.push(piece);
+        rest = after;
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_params_and_trailing() {
+        let m = parse("@time=x :nick!u@h privmsg #room :hello  there ").unwrap();
+        assert_eq!(m.command, "PRIVMSG");
+        assert_eq!(m.params, ["#room", "hello  there "]);
+        let m = parse("USER guest 0 * :Real Name").unwrap();
+        assert_eq!(m.params, ["guest", "0", "*", "Real Name"]);
+        let m = parse("JOIN   #a,#b  ").unwrap();
+        assert_eq!(m.params, ["#a,#b"]);
+        assert_eq!(parse("PING :").unwrap().params, [""]);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse(":prefix-only"), None);
+        assert_eq!(parse("@tags-only"), None);
+    }
+
+    #[test]
+    fn pieces_end_on_character_boundaries() {
+        let text = "aé€😀".repeat(50);
+        let pieces = split_utf8(&text, 7);
+        assert!(pieces.iter().all(|p| p.len() <= 7 && !p.is_empty()));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(split_utf8("", 10), [""]);
+    }
+}
