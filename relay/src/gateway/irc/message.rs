@@ -1,7 +1,7 @@
 //! One IRC line parsed (RFC 1459/2812, with IRCv3 message tags): the
 //! command and its parameters. Tags and the client's prefix are skipped:
-//! the gateway needs neither. Never panics, whatever the bytes (the fuzz
-//! target `irc_line` holds it to that).
+//! the gateway needs neither. Never panics, whatever the text (the
+//! dialect's `random_lines_never_panic` test holds it to that).
 
 /// An IRC command from the client.
 #[derive(Debug, PartialEq, Eq)]

@@ -399,11 +399,12 @@ impl Irc {
         history: Vec<ChatMessage>,
         out: &mut Out,
     ) {
+        // The session always welcomes before a join; nothing to show if not.
+        let Some(me) = self.me.clone() else { return };
         self.channels.insert(room.clone());
         members.iter().take(KNOWN_NICKS).for_each(|u| {
             self.remember(u);
         });
-        let me = self.me.clone().expect("joined after welcome");
         out.line(format!(":{} JOIN {}", reply::prefix(&me), channel(&room)));
         let mut r = self.replies(out);
         r.numeric("331", &[&channel(&room)], "No topic is set");

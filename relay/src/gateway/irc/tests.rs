@@ -114,3 +114,61 @@ fn formatting_codes_are_stripped_and_actions_kept() {
     );
     assert_eq!(super::plain("\u{1}ACTION waves\u{1}"), "* waves");
 }
+
+/// Until the fuzz target exists: many random lines, built from IRC's own
+/// pieces and raw bytes, through the whole dialect, registered and not.
+#[test]
+fn random_lines_never_panic() {
+    const PIECES: &[&str] = &[
+        "@", ":", " ", "  ", "#", ",", "\u{1}", "\u{3}", "0", "PRIVMSG", "JOIN", "PART", "NICK",
+        "USER", "CAP", "LS", "REQ", "END", "WHO", "NAMES", "MODE", "QUIT", "PING", "é", "😀", "x",
+        "\r", "\t", "general", "-", "=",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut irc = Irc::new(false);
+    feed(&mut irc, "NICK fuzz");
+    feed(&mut irc, "USER f 0 * :F");
+    irc.welcome(
+        User {
+            id: UserId("u".into()),
+            nick: Nick::new("fuzz").unwrap(),
+        },
+        &mut Out::new("\r\n"),
+    );
+    for round in 0..20_000 {
+        let mut line = Vec::new();
+        for _ in 0..next() % 12 {
+            if next() % 4 == 0 {
+                line.push(next() as u8);
+            } else {
+                line.extend_from_slice(PIECES[(next() % PIECES.len() as u64) as usize].as_bytes());
+            }
+        }
+        if round == 100 {
+            let mut out = Out::new("\r\n");
+            let user = User {
+                id: UserId("u".into()),
+                nick: Nick::new("fuzz").unwrap(),
+            };
+            irc.on_frame(
+                ServerMsg::Joined {
+                    room: RoomName::new("general").unwrap(),
+                    members: vec![user.clone()],
+                    history: vec![],
+                    truncated: false,
+                    member_count: None,
+                    members_next: None,
+                },
+                &mut out,
+            );
+        }
+        let mut out = Out::new("\r\n");
+        irc.on_line(Line::Bytes(line), &mut out);
+    }
+}
