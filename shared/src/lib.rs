@@ -6,6 +6,8 @@
 //!   message text, client message ids.
 //! - [`limits`]: the numbers both sides enforce, in one place.
 //! - [`text`]: message text split into plain runs and links, for views.
+//! - [`search`]: the search query syntax, CJK-aware words for the index,
+//!   and where a hit's words are.
 //! - [`client`]: the pure client-side state model (rooms, members, messages,
 //!   outbox, reconnect) that the web app and the terminal client share.
 //!
@@ -16,6 +18,7 @@ pub mod client;
 pub mod limits;
 pub mod names;
 pub mod protocol;
+pub mod search;
 pub mod text;
 
 pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};

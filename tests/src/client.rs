@@ -204,6 +204,7 @@ impl Client {
             room: room(name),
             before,
             limit,
+            around: None,
         })
         .await?;
         self.recv_until(|m| matches!(m, ServerMsg::History { .. }))
@@ -233,6 +234,7 @@ impl Client {
                 room: room(name),
                 before: None,
                 limit: Some(100),
+                around: None,
             })
             .await?;
         }

@@ -12,6 +12,9 @@
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
 //! - `pipeline`: sends in flight, answered in order.
+//! - `history`: the `history` command and the guards of every store read
+//!   (read budget, reads at once).
+//! - `search`: the `search` command (the store searches).
 //!
 //! [`run_driven`] runs the same session for a gateway (`gateway`): typed
 //! frames from a channel instead of a WebSocket, the same peer queue out.
@@ -19,8 +22,10 @@
 mod budget;
 mod cleanup;
 mod commands;
+mod history;
 mod login;
 mod pipeline;
+mod search;
 pub mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -291,7 +296,8 @@ impl Session {
                 room,
                 before,
                 limit,
-            } => self.history(room, before, limit).await,
+                around,
+            } => self.history(room, before, limit, around).await,
             ClientMsg::Nick { nick } => self.nick(&user, nick),
             ClientMsg::Members {
                 room,
@@ -306,6 +312,22 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
+            ClientMsg::Search {
+                q,
+                room,
+                from,
+                before,
+                limit,
+            } => {
+                let frame = search::SearchFrame {
+                    q,
+                    room,
+                    from,
+                    before,
+                    limit,
+                };
+                self.search(frame).await
+            }
         };
         if let Err(refusal) = outcome {
             self.refuse(refusal);

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use futures_util::future::BoxFuture;
 
-use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
+use super::{Appended, Deliver, Found, NewMessage, Page, SearchRequest, Store, StoreError};
 
 pub struct MemoryStore {
     /// Every room's messages and the recent client ids, under one lock.
@@ -136,6 +136,32 @@ impl Store for MemoryStore {
         });
         let page = Page::latest(older, limit).messages;
         Box::pin(async move { Ok(page) })
+    }
+
+    /// A scan of the kept messages with the same words the SQLite index
+    /// sees (`shared::search`): fine for what this store keeps (the last
+    /// `--history` messages of each room).
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        let mut hits: Vec<ChatMessage> = {
+            let rooms = self.rooms.lock().unwrap();
+            request
+                .rooms
+                .iter()
+                .filter_map(|room| rooms.get(room))
+                .flat_map(|log| log.messages.iter())
+                .filter(|m| request.admits(m) && request.query.matches(m.text.as_str()))
+                .map(|m| ChatMessage::clone(m))
+                .collect()
+        };
+        hits.sort_by_key(|m| std::cmp::Reverse(super::search::Cursor::of(m)));
+        let more = hits.len() > request.limit;
+        hits.truncate(request.limit);
+        Box::pin(async move {
+            Ok(Found {
+                messages: hits,
+                more,
+            })
+        })
     }
 }
 
