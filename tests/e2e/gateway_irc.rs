@@ -365,3 +365,49 @@ async fn the_ii_client_chats_with_a_websocket_user() {
     }
     relay.stop().await.unwrap();
 }
+
+/// Token mode: `PASS` carries the JWT; the token names the user.
+#[tokio::test]
+async fn in_token_mode_pass_carries_the_token() {
+    const SECRET: &[u8] = b"an HS256 secret of at least thirty-two bytes";
+    let mut config = Config::for_tests();
+    config.auth_secret = Some(String::from_utf8(SECRET.to_vec()).unwrap());
+    let relay = InProcessRelay::with_gateways(config).await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": "u-ada", "name": "Ada", "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let mut ada = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
+    ada.send(&format!("PASS {token}")).await.unwrap();
+    ada.send("NICK whatever").await.unwrap();
+    ada.send("USER a 0 * :A").await.unwrap();
+    // The token's name wins over NICK, as over `hello.nick`.
+    ada.expect_line(":palaver 001 Ada :Welcome to Palaver, Ada")
+        .await
+        .unwrap();
+    ada.send("JOIN #general").await.unwrap();
+    ada.expect_line(":Ada!u-ada@palaver JOIN #general")
+        .await
+        .unwrap();
+
+    let mut eve = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
+    eve.send("PASS forged").await.unwrap();
+    eve.send("NICK eve").await.unwrap();
+    eve.send("USER e 0 * :E").await.unwrap();
+    let lines = eve.expect_closed().await.unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(":palaver 464 eve :Password incorrect")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("ERROR :Closing link: unauthorized"),
+        "{lines:#?}"
+    );
+    relay.stop().await.unwrap();
+}

@@ -71,6 +71,37 @@ pub fn split_utf8(text: &str, max: usize) -> Vec<&str> {
     pieces
 }
 
+/// IRC text as Palaver text: a CTCP ACTION becomes `* text`, formatting
+/// codes (bold, colours) go, other control characters stay (and are
+/// refused by `Text`).
+pub fn plain(text: &str) -> String {
+    let text = match text.strip_prefix("\u{1}ACTION ") {
+        Some(action) => format!("* {}", action.trim_end_matches('\u{1}')),
+        None => text.to_owned(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{2}' | '\u{f}' | '\u{16}' | '\u{1d}' | '\u{1e}' | '\u{1f}' => {}
+            '\u{3}' => {
+                // Colour: up to two digits, optionally a comma and two more.
+                for _ in 0..2 {
+                    chars.next_if(char::is_ascii_digit);
+                }
+                if chars.peek() == Some(&',') {
+                    chars.next();
+                    for _ in 0..2 {
+                        chars.next_if(char::is_ascii_digit);
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,25 +2,22 @@
 //! to register, join `#room` (the Palaver room `room`), talk, and see who
 //! is there. Other users appear as `nick!id@palaver`.
 //!
-//! - `message`: parsing a line, splitting long text on UTF-8 boundaries.
+//! - `message`: parsing a line, IRC text as Palaver text, splitting long
+//!   text on UTF-8 boundaries.
+//! - `frames`: the session's frames as IRC lines.
 //! - `reply`: numerics and the lines the server sends.
 //!
 //! Registration waits for `NICK` and `USER` (and `CAP END` once `CAP LS`
 //! began), then logs in with `hello` (`PASS` carries the token in token
 //! mode). Private messages do not exist in Palaver: they are refused (401).
-//!
-//! One file past the usual size would be the whole command set; the
-//! commands stay in this file and the replies live in `reply`.
 
+mod frames;
 pub mod message;
 mod reply;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use shared::{
-    protocol::PresenceEvent, ChatMessage, ClientId, ClientMsg, ErrorCode, Nick, RoomName,
-    ServerMsg, Text, User, UserId,
-};
+use shared::{ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User, UserId};
 
 use self::reply::{channel, Replies};
 use super::{lines::Line, Dialect, Out};
@@ -336,7 +333,7 @@ impl Irc {
                 "Cannot send to channel (join it first)",
             );
         };
-        let text = plain(text);
+        let text = message::plain(text);
         let text = match Text::new(&text) {
             Ok(text) => text,
             Err(err) => {
@@ -355,99 +352,6 @@ impl Irc {
             client_id,
         });
     }
-
-    fn message(&mut self, msg: &ChatMessage, out: &mut Out) {
-        self.remember(&msg.from);
-        let time = self.server_time.then_some(msg.ts);
-        reply::privmsg(out, &msg.from, &msg.room, msg.text.as_str(), time);
-    }
-
-    fn welcome(&mut self, user: User, out: &mut Out) {
-        self.remember(&user);
-        self.me = Some(user);
-        let mut r = self.replies(out);
-        r.numeric("001", &[], &format!("Welcome to Palaver, {}", r.nick()));
-        r.numeric("002", &[], "Your host is palaver, a Palaver relay");
-        r.numeric(
-            "003",
-            &[],
-            "This server speaks Palaver protocol v1 underneath",
-        );
-        r.numeric(
-            "004",
-            &["palaver", env!("CARGO_PKG_VERSION"), "i", "nt"],
-            "",
-        );
-        r.numeric(
-            "005",
-            &[
-                "CHANTYPES=#",
-                "NICKLEN=32",
-                "CHANNELLEN=33",
-                "CASEMAPPING=ascii",
-                "NETWORK=Palaver",
-            ],
-            "are supported by this server",
-        );
-        r.numeric("422", &[], "MOTD File is missing");
-    }
-
-    fn joined_room(
-        &mut self,
-        room: RoomName,
-        members: Vec<User>,
-        history: Vec<ChatMessage>,
-        out: &mut Out,
-    ) {
-        // The session always welcomes before a join; nothing to show if not.
-        let Some(me) = self.me.clone() else { return };
-        self.channels.insert(room.clone());
-        members.iter().take(KNOWN_NICKS).for_each(|u| {
-            self.remember(u);
-        });
-        out.line(format!(":{} JOIN {}", reply::prefix(&me), channel(&room)));
-        let mut r = self.replies(out);
-        r.numeric("331", &[&channel(&room)], "No topic is set");
-        r.names(&room, &members);
-        // History has its times only with server-time; without, it would
-        // look like talk happening now.
-        if self.server_time {
-            for msg in &history {
-                self.message(msg, out);
-            }
-        }
-    }
-}
-
-/// IRC text as Palaver text: a CTCP ACTION becomes `* text`, formatting
-/// codes (bold, colours) go, other control characters stay (and are
-/// refused by `Text`).
-fn plain(text: &str) -> String {
-    let text = match text.strip_prefix("\u{1}ACTION ") {
-        Some(action) => format!("* {}", action.trim_end_matches('\u{1}')),
-        None => text.to_owned(),
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{2}' | '\u{f}' | '\u{16}' | '\u{1d}' | '\u{1e}' | '\u{1f}' => {}
-            '\u{3}' => {
-                // Colour: up to two digits, optionally a comma and two more.
-                for _ in 0..2 {
-                    chars.next_if(char::is_ascii_digit);
-                }
-                if chars.peek() == Some(&',') {
-                    chars.next();
-                    for _ in 0..2 {
-                        chars.next_if(char::is_ascii_digit);
-                    }
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Dialect for Irc {
@@ -478,80 +382,7 @@ impl Dialect for Irc {
     }
 
     fn on_frame(&mut self, msg: ServerMsg, out: &mut Out) {
-        match msg {
-            ServerMsg::Welcome { user, .. } => self.welcome(user, out),
-            ServerMsg::Joined {
-                room,
-                members,
-                history,
-                ..
-            } => self.joined_room(room, members, history, out),
-            ServerMsg::Message(msg) => {
-                let own = msg
-                    .client_id
-                    .as_ref()
-                    .is_some_and(|id| self.sent.contains(id))
-                    && self.is_me(&msg.from);
-                if !own || self.echo {
-                    self.message(&msg, out);
-                }
-            }
-            ServerMsg::Ack { client_id, .. } => {
-                self.sent.remove(&client_id);
-            }
-            ServerMsg::Presence { room, event, user } => {
-                if self.is_me(&user) {
-                    return;
-                }
-                match event {
-                    PresenceEvent::Join => {
-                        self.remember(&user);
-                        out.line(format!(":{} JOIN {}", reply::prefix(&user), channel(&room)));
-                    }
-                    PresenceEvent::Leave => {
-                        out.line(format!(":{} PART {}", reply::prefix(&user), channel(&room)))
-                    }
-                    PresenceEvent::Nick => {
-                        let new = reply::irc_nick(&user.nick);
-                        if let Some(old) = self.remember(&user).filter(|old| *old != new) {
-                            out.line(format!(
-                                ":{old}!{}@palaver NICK :{new}",
-                                reply::ident(&user.id)
-                            ));
-                        }
-                    }
-                }
-            }
-            ServerMsg::Members { room, members, .. } => {
-                let Some(at) = self.queries.iter().position(|(r, _)| *r == room) else {
-                    return;
-                };
-                let (_, query) = self.queries.remove(at).expect("found");
-                let mut r = self.replies(out);
-                match query {
-                    Query::Names => r.names(&room, &members),
-                    Query::Who => r.who(&room, &members),
-                }
-            }
-            ServerMsg::Error { code, message, .. } => {
-                if code == ErrorCode::Unauthorized && self.me.is_none() {
-                    self.replies(out).numeric(
-                        "464",
-                        &[],
-                        &format!("Password incorrect: {message}"),
-                    );
-                } else {
-                    self.replies(out)
-                        .notice(&format!("error {}: {message}", code.as_str()));
-                }
-            }
-            ServerMsg::TokenExpiring { .. } => self
-                .replies(out)
-                .notice("your token expires soon; reconnect with a fresh one (PASS)"),
-            // Typing, pongs, big rooms' batches, and frames newer than
-            // this gateway: nothing IRC shows.
-            _ => {}
-        }
+        self.frame(msg, out);
     }
 
     fn on_tick(&mut self, out: &mut Out) {

@@ -109,10 +109,10 @@ fn server_time_is_iso8601_utc() {
 #[test]
 fn formatting_codes_are_stripped_and_actions_kept() {
     assert_eq!(
-        super::plain("\u{2}bold\u{2} \u{3}04,12red\u{3} x"),
+        super::message::plain("\u{2}bold\u{2} \u{3}04,12red\u{3} x"),
         "bold red x"
     );
-    assert_eq!(super::plain("\u{1}ACTION waves\u{1}"), "* waves");
+    assert_eq!(super::message::plain("\u{1}ACTION waves\u{1}"), "* waves");
 }
 
 /// Until the fuzz target exists: many random lines, built from IRC's own
