@@ -140,6 +140,8 @@ pub async fn serve<D: Dialect>(
     let mut pending: VecDeque<ClientMsg> = VecDeque::new();
     let mut out = Out::new(D::EOL);
     let mut quit = false;
+    // The kick fired during a write that must still finish (a farewell).
+    let mut kick_seen = false;
     let mut ticks = tick.map(|every| {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -159,7 +161,24 @@ pub async fn serve<D: Dialect>(
         }
         if !out.write.is_empty() {
             let bytes = std::mem::take(&mut out.write);
-            match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&bytes)).await {
+            let written = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&bytes));
+            tokio::pin!(written);
+            let written = loop {
+                tokio::select! {
+                    written = &mut written => break Some(written),
+                    // A client kicked as a slow consumer (its queue full
+                    // while this write waits), or a relay shutting down,
+                    // does not hold the task for the rest of the timeout.
+                    () = kick.token.cancelled(), if !kick_seen => {
+                        if kick.code() == close::SLOW_CONSUMER || state.shutdown.is_cancelled() {
+                            break None;
+                        }
+                        kick_seen = true;
+                    }
+                }
+            };
+            let Some(written) = written else { break };
+            match written {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     tracing::debug!("write failed: {err}");
