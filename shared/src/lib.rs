@@ -18,5 +18,5 @@ pub mod names;
 pub mod protocol;
 pub mod text;
 
-pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
+pub use names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
 pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -40,7 +40,7 @@ impl Refusal {
         }
     }
 
-    fn about(mut self, reference: Option<String>) -> Self {
+    pub(super) fn about(mut self, reference: Option<String>) -> Self {
         self.reference = reference;
         self
     }
@@ -70,7 +70,7 @@ pub(super) type Outcome = Result<(), Refusal>;
 impl Session {
     /// The guard of every command about a room: the connection must have
     /// joined it.
-    fn require_joined(&self, room: &RoomName) -> Outcome {
+    pub(super) fn require_joined(&self, room: &RoomName) -> Outcome {
         if self.rooms.contains(room) {
             Ok(())
         } else {
@@ -132,8 +132,18 @@ impl Session {
         let read = self.state.store.after(&room, since, config.join_history);
         match self.read(read).await {
             Ok(page) => {
-                let until = page.messages.last().map_or(since.unwrap_or(0), |m| m.seq);
+                // Past every event the page holds, messages and updates,
+                // so the fan-out does not send them again.
+                let until = page
+                    .messages
+                    .iter()
+                    .map(|m| m.seq)
+                    .chain(page.updates.iter().map(|u| u.seq))
+                    .chain(since)
+                    .max()
+                    .unwrap_or(0);
                 let joined = encode(&ServerMsg::Joined {
+                    updates: page.updates,
                     room: room.clone(),
                     members: members.members,
                     history: page.messages,
@@ -172,29 +182,15 @@ impl Session {
         room: RoomName,
         text: Text,
         client_id: ClientId,
+        reply_to: Option<u64>,
     ) -> Outcome {
         let reference = Some(client_id.to_string());
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.state.faults.session_send(&room);
-        if let Err(wait) = self.sends.check() {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "too many messages; wait a moment and resend",
-            )
-            .about(reference)
-            .retry_after(wait));
-        }
-        if let Err(wait) = self.state.room_rates.check(&room) {
-            self.state.metrics.room_rate_limited.inc();
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("room {room} is too busy; wait a moment and resend"),
-            )
-            .about(reference)
-            .retry_after(wait));
-        }
+        self.spend_send(&room, reference)?;
         let new = NewMessage {
+            reply_to,
             room: room.clone(),
             from: user,
             text,
@@ -203,6 +199,29 @@ impl Session {
         };
         let store = self.state.store.clone();
         self.pipeline.start(store, new).await;
+        Ok(())
+    }
+
+    /// The connection's and the room's send budgets, which edits, deletes
+    /// and reactions spend like messages.
+    pub(super) fn spend_send(&mut self, room: &RoomName, reference: Option<String>) -> Outcome {
+        if let Err(wait) = self.sends.check() {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many messages; wait a moment and resend",
+            )
+            .about(reference)
+            .retry_after(wait));
+        }
+        if let Err(wait) = self.state.room_rates.check(room) {
+            self.state.metrics.room_rate_limited.inc();
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("room {room} is too busy; wait a moment and resend"),
+            )
+            .about(reference)
+            .retry_after(wait));
+        }
         Ok(())
     }
 

@@ -63,6 +63,13 @@ impl Store for Timed {
         })
     }
 
+    fn update(
+        &self,
+        update: super::NewUpdate,
+    ) -> BoxFuture<'_, Result<Appended, super::UpdateError>> {
+        self.inner.update(update)
+    }
+
     fn ready(&self) -> bool {
         self.inner.ready()
     }

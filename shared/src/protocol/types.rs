@@ -9,9 +9,9 @@ use super::{ClientMsg, ServerMsg};
 
 impl ClientMsg {
     /// Every client frame's `type`, in the order of [`ClientMsg::type_index`].
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 14] = [
         "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-        "reauth",
+        "reauth", "edit", "delete", "react",
     ];
 
     /// This frame's position in [`ClientMsg::TYPES`].
@@ -28,6 +28,9 @@ impl ClientMsg {
             ClientMsg::Focus { .. } => 8,
             ClientMsg::Ping => 9,
             ClientMsg::Reauth { .. } => 10,
+            ClientMsg::Edit { .. } => 11,
+            ClientMsg::Delete { .. } => 12,
+            ClientMsg::React { .. } => 13,
         }
     }
 
@@ -39,7 +42,7 @@ impl ClientMsg {
 
 impl ServerMsg {
     /// Every server frame's `type`, in the order of [`ServerMsg::type_index`].
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "welcome",
         "joined",
         "message",
@@ -52,6 +55,7 @@ impl ServerMsg {
         "members",
         "presence_batch",
         "token_expiring",
+        "update",
     ];
 
     /// This frame's position in [`ServerMsg::TYPES`]; `None` for
@@ -71,6 +75,7 @@ impl ServerMsg {
             ServerMsg::Members { .. } => 9,
             ServerMsg::PresenceBatch { .. } => 10,
             ServerMsg::TokenExpiring { .. } => 11,
+            ServerMsg::Update(_) => 12,
             ServerMsg::Unknown => return None,
         })
     }
