@@ -6,6 +6,7 @@
 //!   message text, client message ids.
 //! - [`limits`]: the numbers both sides enforce, in one place.
 //! - [`text`]: message text split into plain runs and links, for views.
+//! - [`mentions`]: the `@nick` and `@room` mentions of a text.
 //! - [`client`]: the pure client-side state model (rooms, members, messages,
 //!   outbox, reconnect) that the web app and the terminal client share.
 //!
@@ -14,6 +15,7 @@
 
 pub mod client;
 pub mod limits;
+pub mod mentions;
 pub mod names;
 pub mod protocol;
 pub mod text;

@@ -177,3 +177,38 @@ async fn a_bad_emoji_is_refused_with_its_own_code() {
 fn tungstenite_text(text: &str) -> tokio_tungstenite::tungstenite::Message {
     tokio_tungstenite::tungstenite::Message::Text(text.into())
 }
+
+#[tokio::test]
+async fn a_message_lists_the_members_it_mentions() {
+    let relay = InProcessRelay::default().await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let mut bobby = Client::hello(&url, "Bob B.").await.unwrap();
+    for client in [&mut alice, &mut bob, &mut bobby] {
+        client.join("general", None).await.unwrap();
+    }
+    let id_of = |c: &Client| c.user.as_ref().unwrap().id.clone();
+    let text = "@BOB B. and @bob, see mail@bob.org; @carol? @room";
+    let seq = alice.say_acked("general", text, "a1").await.unwrap();
+    let ServerMsg::Message(msg) = bob
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.seq == seq))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(msg.state.mentions, [id_of(&bobby), id_of(&bob)]);
+    assert!(msg.state.mentions_room);
+    // No `@`, no mentions.
+    let plain = alice.say_acked("general", "bob, hi", "a2").await.unwrap();
+    let ServerMsg::Message(msg) = bob
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.seq == plain))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(msg.state.mentions.is_empty() && !msg.state.mentions_room);
+    relay.stop().await.unwrap();
+}

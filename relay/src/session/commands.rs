@@ -7,6 +7,7 @@
 
 use shared::{
     limits::{MAX_MEMBERS_PAGE, MAX_MEMBER_PREFIX_CHARS},
+    mentions::{find_mentions, mention_prefixes, Mentions},
     ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User,
 };
 
@@ -18,6 +19,9 @@ use crate::{
     reads::ReadError,
     store::{Appended, NewMessage, StoreError},
 };
+
+/// Distinct `@` words of one message looked up in the room's roster.
+const MAX_MENTION_LOOKUPS: usize = 20;
 
 /// Why a frame was refused: sent back as an `error` frame and costs
 /// nothing else.
@@ -189,7 +193,9 @@ impl Session {
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.state.faults.session_send(&room);
         self.spend_send(&room, reference)?;
+        let mentions = self.mentions(&room, &text);
         let new = NewMessage {
+            mentions,
             reply_to,
             room: room.clone(),
             from: user,
@@ -200,6 +206,18 @@ impl Session {
         let store = self.state.store.clone();
         self.pipeline.start(store, new).await;
         Ok(())
+    }
+
+    /// Who `text` mentions among `room`'s members (see `shared::mentions`).
+    fn mentions(&self, room: &RoomName, text: &Text) -> Mentions {
+        if !text.as_str().contains('@') {
+            return Mentions::default();
+        }
+        let mut prefixes = mention_prefixes(text.as_str());
+        // A bound on the roster lookups one crafted text can cause.
+        prefixes.truncate(MAX_MENTION_LOOKUPS);
+        let candidates = self.state.hub.mention_candidates(room, &prefixes);
+        find_mentions(text.as_str(), &candidates)
     }
 
     /// The connection's and the room's send budgets, which edits, deletes

@@ -79,6 +79,8 @@ impl MemoryStore {
         let seq = log.last_seq;
         let mut state = shared::protocol::MessageState {
             reply_to: msg.reply_to,
+            mentions: msg.mentions.users,
+            mentions_room: msg.mentions.room,
             ..Default::default()
         };
         if let Some(target) = msg.reply_to.and_then(|t| log.find(t)) {
@@ -285,6 +287,7 @@ mod tests {
 
     fn new_message(room: &str, client_id: &str) -> NewMessage {
         NewMessage {
+            mentions: Default::default(),
             room: RoomName::new(room).unwrap(),
             from: User {
                 id: UserId("u-1".into()),

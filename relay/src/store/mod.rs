@@ -74,6 +74,9 @@ pub struct NewMessage {
     pub ts: u64,
     /// The `seq` this message replies to, if any.
     pub reply_to: Option<u64>,
+    /// Who the text mentions, resolved against the room's members when
+    /// the relay accepted it.
+    pub mentions: shared::mentions::Mentions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

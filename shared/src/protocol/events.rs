@@ -32,9 +32,12 @@ pub struct MessageState {
     /// Reactions, in the order each emoji was first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
-    /// The users the text mentions (`@nick`, `@room` for everyone there).
+    /// The members the text mentions by `@nick` (see `shared::mentions`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<UserId>,
+    /// The text says `@room`: it mentions everyone in the room.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mentions_room: bool,
 }
 
 /// What a deleted message's `text` says, so a client that predates
