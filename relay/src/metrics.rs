@@ -347,7 +347,7 @@ impl Metrics {
         );
         let store_reads =
             Family::<ReadLabel, Histogram>::new_with_constructor(latency as fn() -> Histogram);
-        for read in ["after", "before"] {
+        for read in ["after", "before", "search"] {
             let _ = store_reads.get_or_create(&ReadLabel { read });
         }
         engine_registry.register_with_unit(

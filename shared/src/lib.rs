@@ -7,6 +7,8 @@
 //! - [`limits`]: the numbers both sides enforce, in one place.
 //! - [`text`]: message text split into plain runs and links, for views.
 //! - [`mentions`]: the `@nick` and `@room` mentions of a text.
+//! - [`search`]: the search query syntax, CJK-aware words for the index,
+//!   and where a hit's words are.
 //! - [`client`]: the pure client-side state model (rooms, members, messages,
 //!   outbox, reconnect) that the web app and the terminal client share.
 //!
@@ -18,6 +20,7 @@ pub mod limits;
 pub mod mentions;
 pub mod names;
 pub mod protocol;
+pub mod search;
 pub mod text;
 
 pub use names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};

@@ -81,13 +81,16 @@ pub enum ClientMsg {
         room: RoomName,
     },
     /// Scrollback: up to `limit` messages with `seq` below `before` (the
-    /// latest ones when `before` is absent).
+    /// latest ones when `before` is absent), or a page with `around` in
+    /// its middle (a search hit, a reply's target).
     History {
         room: RoomName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        around: Option<u64>,
     },
     /// Change the nick; every room the user is in sees a `presence` `nick`.
     Nick {
@@ -125,6 +128,20 @@ pub enum ClientMsg {
     Reauth {
         token: String,
     },
+    /// Search the rooms this connection has joined (see `search` in
+    /// docs/PROTOCOL.md for `q`'s syntax), newest first; `before` is the
+    /// `next` of a previous page.
+    Search {
+        q: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<UserId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
 }
 
 /// Who a user is, as every other user sees them.
@@ -149,6 +166,19 @@ pub struct ChatMessage {
     /// Replies, edits, deletion, reactions, mentions; all optional.
     #[serde(flatten)]
     pub state: MessageState,
+}
+
+/// One message a search found, with where its words are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub room: RoomName,
+    pub seq: u64,
+    pub from: User,
+    pub ts: u64,
+    pub text: Text,
+    /// `[start, end)` of each match in `text`, in characters (Unicode
+    /// scalar values), sorted.
+    pub highlights: Vec<[usize; 2]>,
 }
 
 /// The runtime limits a relay enforces, announced in `welcome` so clients can
@@ -275,6 +305,14 @@ pub enum ServerMsg {
     /// connection (4005). Sent once per token, shortly before `exp`.
     TokenExpiring {
         exp: u64,
+    },
+    /// The answer to `search`: hits newest first, and the cursor of the
+    /// next page (absent: no more).
+    SearchResults {
+        q: String,
+        hits: Vec<SearchHit>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     /// Any frame type this version of the crate does not know: a newer
     /// relay's. Clients must ignore it; the relay never sends it.

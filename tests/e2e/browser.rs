@@ -222,3 +222,49 @@ async fn markup_in_a_message_shows_as_text() {
     alice.close().await.unwrap();
     bob.close().await.unwrap();
 }
+
+/// Thirty messages typed as fast as WebDriver types, against the relay's
+/// default rate (5 sends/s, burst 10): the page paces itself to the rate
+/// `welcome` announced, never shows a message as not sent, and the other
+/// member sees all thirty once, in the order they were typed.
+#[tokio::test]
+async fn thirty_quick_messages_arrive_in_order_and_none_is_refused() {
+    let _heavy = tests::heavy().await;
+    let (relay, _data) = serve_app().await;
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+    let expected: Vec<String> = (1..=30).map(|n| format!("quick {n:02}")).collect();
+    for text in &expected {
+        say(&alice, text).await;
+    }
+    bob.wait_texts_for(
+        tests::WAIT * 3,
+        "[data-testid=message-text]",
+        "all thirty messages",
+        |t| count(t, "quick ") == expected.len(),
+    )
+    .await
+    .unwrap();
+    let texts = bob.texts("[data-testid=message-text]").await.unwrap();
+    let quick: Vec<&String> = texts.iter().filter(|t| t.contains("quick ")).collect();
+    assert_eq!(
+        quick,
+        expected.iter().collect::<Vec<_>>(),
+        "in the order typed"
+    );
+    alice
+        .wait_texts_for(
+            tests::WAIT * 3,
+            "[data-testid=message-status]",
+            "every message acked",
+            |t| t.is_empty(),
+        )
+        .await
+        .unwrap();
+    let refused = alice.texts("[data-testid=message-error]").await.unwrap();
+    assert!(refused.is_empty(), "shown as not sent: {refused:?}");
+    alice.screenshot("quick-messages-alice").await.unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}

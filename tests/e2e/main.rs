@@ -28,6 +28,7 @@ mod process;
 mod pwa;
 mod retention;
 mod robustness;
+mod search;
 mod slow_consumers;
 mod soak;
 mod store_conformance;

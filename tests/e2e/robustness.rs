@@ -343,6 +343,7 @@ async fn a_history_loop_is_held_to_its_read_budget_and_bystanders_do_not_notice(
                     room: room("big"),
                     before: None,
                     limit: Some(100),
+                    around: None,
                 }
                 .encode();
                 let (mut bytes, mut pages, mut refused) = (0u64, 0u64, 0u64);

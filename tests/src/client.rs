@@ -205,6 +205,7 @@ impl Client {
             room: room(name),
             before,
             limit,
+            around: None,
         })
         .await?;
         self.recv_until(|m| matches!(m, ServerMsg::History { .. }))
@@ -234,6 +235,7 @@ impl Client {
                 room: room(name),
                 before: None,
                 limit: Some(100),
+                around: None,
             })
             .await?;
         }

@@ -15,9 +15,8 @@ use super::{pipeline::Answered, Session};
 use crate::{
     clock::now_ms,
     hub::MembersQuery,
-    peer::{encode, Frame},
-    reads::ReadError,
-    store::{Appended, NewMessage, StoreError},
+    peer::encode,
+    store::{Appended, NewMessage},
 };
 
 /// Distinct `@` words of one message looked up in the room's roster.
@@ -49,7 +48,7 @@ impl Refusal {
         self
     }
 
-    fn retry_after(mut self, wait: std::time::Duration) -> Self {
+    pub(super) fn retry_after(mut self, wait: std::time::Duration) -> Self {
         self.retry_after = Some(wait);
         self
     }
@@ -356,60 +355,6 @@ impl Session {
             .hub
             .focus(&rooms, &user.id, self.conn(), shown.as_ref());
         Ok(())
-    }
-
-    pub(super) async fn history(
-        &mut self,
-        room: RoomName,
-        before: Option<u64>,
-        limit: Option<u32>,
-    ) -> Outcome {
-        self.require_joined(&room)?;
-        self.check_read_budget()?;
-        let limit = limit
-            .unwrap_or(50)
-            .clamp(1, shared::limits::MAX_HISTORY_PAGE) as usize;
-        let read = self.state.store.before(&room, before, limit);
-        let messages = self.read(read).await?;
-        let page = encode(&ServerMsg::History { room, messages });
-        self.charge_read(&page);
-        self.peer.push(page, &self.state.metrics);
-        Ok(())
-    }
-
-    /// The guard of `join` and `history`: the connection's reply bytes
-    /// budget must not be in debt (`reads`).
-    fn check_read_budget(&mut self) -> Outcome {
-        self.read_budget.check().map_err(|wait| {
-            self.state.metrics.read_budget_refused.inc();
-            Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "history and joins are limited to {} KiB/s per connection; wait {} ms",
-                    self.read_budget.rate() / 1024,
-                    wait.as_millis().max(1)
-                ),
-            )
-            .retry_after(wait)
-        })
-    }
-
-    /// A store read, within the relay's cap on reads at once.
-    async fn read<T>(
-        &self,
-        read: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, Refusal> {
-        self.state.reads.run(read).await.map_err(|err| {
-            if matches!(err, ReadError::Busy) {
-                self.state.metrics.store_reads_refused.inc();
-            }
-            Refusal::new(ErrorCode::Unavailable, err.to_string())
-        })
-    }
-
-    fn charge_read(&mut self, reply: &Frame) {
-        self.read_budget.charge(reply.len());
-        self.state.metrics.read_bytes.add(reply.len() as u64);
     }
 
     /// Renames the user in their account and in every room of this

@@ -12,13 +12,18 @@
 //! - `commands`: one method per other frame, each with its own guards.
 //! - `budget`: the per-kind budgets (typing, join/leave, nick).
 //! - `pipeline`: sends in flight, answered in order.
+//! - `history`: the `history` command and the guards of every store read
+//!   (read budget, reads at once).
+//! - `search`: the `search` command (the store searches).
 
 mod budget;
 mod cleanup;
 mod commands;
 mod events;
+mod history;
 mod login;
 mod pipeline;
+mod search;
 mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -296,7 +301,8 @@ impl Session {
                 room,
                 before,
                 limit,
-            } => self.history(room, before, limit).await,
+                around,
+            } => self.history(room, before, limit, around).await,
             ClientMsg::Nick { nick } => self.nick(&user, nick),
             ClientMsg::Members {
                 room,
@@ -311,6 +317,22 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
+            ClientMsg::Search {
+                q,
+                room,
+                from,
+                before,
+                limit,
+            } => {
+                let frame = search::SearchFrame {
+                    q,
+                    room,
+                    from,
+                    before,
+                    limit,
+                };
+                self.search(frame).await
+            }
         };
         if let Err(refusal) = outcome {
             self.refuse(refusal);

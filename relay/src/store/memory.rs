@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use futures_util::future::BoxFuture;
 
 use super::{
-    Action, Appended, Deliver, DeliverUpdate, NewMessage, NewUpdate, Page, Store, StoreError,
-    UpdateError,
+    Action, Appended, Deliver, DeliverUpdate, Found, NewMessage, NewUpdate, Page, SearchRequest,
+    Store, StoreError, UpdateError,
 };
 
 pub struct MemoryStore {
@@ -274,6 +274,32 @@ impl Store for MemoryStore {
     fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
         let updated = self.update_now(update);
         Box::pin(async move { updated })
+    }
+
+    /// A scan of the kept messages with the same words the SQLite index
+    /// sees (`shared::search`): fine for what this store keeps (the last
+    /// `--history` messages of each room).
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        let mut hits: Vec<ChatMessage> = {
+            let rooms = self.rooms.lock().unwrap();
+            request
+                .rooms
+                .iter()
+                .filter_map(|room| rooms.get(room))
+                .flat_map(|log| log.messages.iter())
+                .filter(|m| request.admits(m) && request.query.matches(m.text.as_str()))
+                .map(|m| ChatMessage::clone(m))
+                .collect()
+        };
+        hits.sort_by_key(|m| std::cmp::Reverse(super::search::Cursor::of(m)));
+        let more = hits.len() > request.limit;
+        hits.truncate(request.limit);
+        Box::pin(async move {
+            Ok(Found {
+                messages: hits,
+                more,
+            })
+        })
     }
 }
 

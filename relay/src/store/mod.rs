@@ -9,6 +9,7 @@
 //! consumer for JetStream.
 
 mod memory;
+pub mod search;
 pub mod sqlite;
 mod timed;
 
@@ -18,6 +19,7 @@ use futures_util::future::BoxFuture;
 use shared::{protocol::Update, ChatMessage, ClientId, Emoji, RoomName, Text, User};
 
 pub use memory::MemoryStore;
+pub use search::{Found, SearchRequest};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use timed::Timed;
 
@@ -157,6 +159,17 @@ pub trait Store: Send + Sync + 'static {
     fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
         let _ = update;
         Box::pin(async { Err(UpdateError::Unsupported) })
+    }
+
+    /// Messages matching `request`, newest first (`search`). A store with
+    /// no search index answers `Unavailable`.
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        let _ = request;
+        Box::pin(async {
+            Err(StoreError::Unavailable(
+                "search is not available on this relay's store (cluster search needs an indexer, not built yet)".into(),
+            ))
+        })
     }
 
     /// Whether the store can take writes now (for /readyz).

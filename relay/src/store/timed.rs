@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Instant};
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, RoomName};
 
-use super::{Appended, NewMessage, Page, Store, StoreError};
+use super::{Appended, Found, NewMessage, Page, SearchRequest, Store, StoreError};
 use crate::metrics::Metrics;
 
 pub struct Timed {
@@ -68,6 +68,16 @@ impl Store for Timed {
         update: super::NewUpdate,
     ) -> BoxFuture<'_, Result<Appended, super::UpdateError>> {
         self.inner.update(update)
+    }
+
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        let read = self.inner.search(request);
+        Box::pin(async move {
+            let start = Instant::now();
+            let found = read.await;
+            self.metrics.store_read("search", start.elapsed());
+            found
+        })
     }
 
     fn ready(&self) -> bool {

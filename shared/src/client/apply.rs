@@ -190,6 +190,7 @@ impl Client {
                             room: room.clone(),
                             before,
                             limit: Some(limit),
+                            around: None,
                         });
                     }
                     for update in &updates {
@@ -312,6 +313,9 @@ impl Client {
             // The driver (web app, terminal) renews the token: it owns
             // the way to get one.
             ServerMsg::TokenExpiring { .. } => {}
+            // Search has no view in the reference clients yet (issue 17):
+            // a driver that asked reads the frame itself.
+            ServerMsg::SearchResults { .. } => {}
         }
         // An ack, a refusal or a `welcome` may let the outbox's next
         // message go.

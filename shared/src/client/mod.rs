@@ -395,6 +395,7 @@ impl Client {
             room: room.clone(),
             before,
             limit: Some(limit),
+            around: None,
         })
     }
 

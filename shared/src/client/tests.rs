@@ -472,7 +472,8 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
         vec![ClientMsg::History {
             room: room("general"),
             before: Some(150),
-            limit: Some(HISTORY_PAGE)
+            limit: Some(HISTORY_PAGE),
+            around: None,
         }]
     );
     client.apply(
@@ -494,7 +495,8 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
         Some(ClientMsg::History {
             room: room("general"),
             before: Some(100),
-            limit: Some(HISTORY_PAGE)
+            limit: Some(HISTORY_PAGE),
+            around: None,
         })
     );
     assert_eq!(
@@ -549,7 +551,8 @@ fn scrollback_pages_until_the_start() {
         ClientMsg::History {
             room: room("general"),
             before: Some(61),
-            limit: Some(HISTORY_PAGE)
+            limit: Some(HISTORY_PAGE),
+            around: None,
         }
     );
     assert!(client.room(&room("general")).unwrap().is_loading_history());

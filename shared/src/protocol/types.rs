@@ -9,9 +9,9 @@ use super::{ClientMsg, ServerMsg};
 
 impl ClientMsg {
     /// Every client frame's `type`, in the order of [`ClientMsg::type_index`].
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 15] = [
         "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-        "reauth", "edit", "delete", "react",
+        "reauth", "search", "edit", "delete", "react",
     ];
 
     /// This frame's position in [`ClientMsg::TYPES`].
@@ -28,9 +28,10 @@ impl ClientMsg {
             ClientMsg::Focus { .. } => 8,
             ClientMsg::Ping => 9,
             ClientMsg::Reauth { .. } => 10,
-            ClientMsg::Edit { .. } => 11,
-            ClientMsg::Delete { .. } => 12,
-            ClientMsg::React { .. } => 13,
+            ClientMsg::Search { .. } => 11,
+            ClientMsg::Edit { .. } => 12,
+            ClientMsg::Delete { .. } => 13,
+            ClientMsg::React { .. } => 14,
         }
     }
 
@@ -42,7 +43,7 @@ impl ClientMsg {
 
 impl ServerMsg {
     /// Every server frame's `type`, in the order of [`ServerMsg::type_index`].
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "welcome",
         "joined",
         "message",
@@ -55,6 +56,7 @@ impl ServerMsg {
         "members",
         "presence_batch",
         "token_expiring",
+        "search_results",
         "update",
     ];
 
@@ -75,7 +77,8 @@ impl ServerMsg {
             ServerMsg::Members { .. } => 9,
             ServerMsg::PresenceBatch { .. } => 10,
             ServerMsg::TokenExpiring { .. } => 11,
-            ServerMsg::Update(_) => 12,
+            ServerMsg::SearchResults { .. } => 12,
+            ServerMsg::Update(_) => 13,
             ServerMsg::Unknown => return None,
         })
     }

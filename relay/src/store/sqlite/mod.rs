@@ -7,6 +7,7 @@
 //! - `read`: history, read on tokio's blocking pool
 //!   with separate read-only connections, after the cache.
 //! - `cache`: each room's recent messages, so a join is served from memory.
+//! - `search`: the FTS5 search index, kept by triggers.
 //! - `schema`: opening, locking and migrating the database.
 //! - `tools`: export and inspection for the `palaver` command line.
 //!
@@ -16,6 +17,7 @@
 mod cache;
 mod read;
 pub mod schema;
+mod search;
 #[cfg(test)]
 mod tests;
 pub mod tools;
@@ -43,7 +45,7 @@ use self::{
     read::{blocking, read_before},
     writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
-use super::{Appended, Deliver, NewMessage, Page, Store, StoreError};
+use super::{Appended, Deliver, Found, NewMessage, Page, SearchRequest, Store, StoreError};
 use crate::config::SyncLevel;
 
 /// Appends waiting for the writer at most; senders beyond wait their turn.
@@ -239,6 +241,13 @@ impl Store for SqliteStore {
         let room = room.clone();
         Box::pin(blocking(move || {
             shared.with_reader(|conn| read_before(conn, &room, before, limit))
+        }))
+    }
+
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        let shared = self.shared.clone();
+        Box::pin(blocking(move || {
+            shared.with_reader(|conn| search::search(conn, &request))
         }))
     }
 

@@ -1,4 +1,4 @@
-//! Reads: history pages.
+//! Reads: history pages (search is in `search`).
 //!
 //! Each read takes an idle read-only connection (opening one if none is
 //! idle) on tokio's blocking pool, so a slow disk never stalls the async
@@ -143,16 +143,7 @@ pub(crate) fn read_range(
             to_sql(below),
             i64::try_from(limit).unwrap_or(i64::MAX)
         ],
-        |row| {
-            Ok(StoredRow {
-                seq: row.get(0)?,
-                user_id: row.get(1)?,
-                nick: row.get(2)?,
-                text: row.get(3)?,
-                ts: row.get(4)?,
-                client_id: row.get(5)?,
-            })
-        },
+        |row| StoredRow::from_row(row, 0),
     )?;
     let mut messages = Vec::new();
     for row in rows {
@@ -175,9 +166,21 @@ pub(crate) struct StoredRow {
 }
 
 impl StoredRow {
+    /// Reads `seq, user_id, nick, text, ts, client_id` from column `first` on.
+    pub(super) fn from_row(row: &rusqlite::Row, first: usize) -> rusqlite::Result<StoredRow> {
+        Ok(StoredRow {
+            seq: row.get(first)?,
+            user_id: row.get(first + 1)?,
+            nick: row.get(first + 2)?,
+            text: row.get(first + 3)?,
+            ts: row.get(first + 4)?,
+            client_id: row.get(first + 5)?,
+        })
+    }
+
     /// The message, or `None` (with a warning) if a field no longer passes
     /// today's validation; one odd row must not make a room unreadable.
-    fn into_message(self, room: &RoomName) -> Option<ChatMessage> {
+    pub(super) fn into_message(self, room: &RoomName) -> Option<ChatMessage> {
         let seq = self.seq;
         let parsed = (|| {
             Some(ChatMessage {

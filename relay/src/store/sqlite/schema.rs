@@ -57,6 +57,8 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 3: resume tokens kept only as their SHA-256 (`accounts::TokenHash`).
     Migration::Code(hash_resume_tokens),
+    // 4: the search index over every message, kept by triggers (`search`).
+    Migration::Code(super::search::create_index),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
@@ -159,6 +161,8 @@ pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError>
     };
     conn.pragma_update(None, "synchronous", level)
         .map_err(sqlite)?;
+    // Before the migrations: the search index's triggers call it.
+    super::search::register(&conn).map_err(sqlite)?;
     migrate(&mut conn).map_err(sqlite)?;
     Ok(conn)
 }

@@ -1,0 +1,183 @@
+//! `search` through a real relay, on each standalone store: Chinese and
+//! English found, only in the rooms the connection has joined, with
+//! highlights and newest-first pages.
+
+use shared::{protocol::SearchHit, ClientMsg, ErrorCode, ServerMsg};
+use tests::{Client, RelayProcess};
+
+/// Sends `search` and returns its answer's hits and `next`.
+async fn search(
+    client: &mut Client,
+    q: &str,
+    room: Option<&str>,
+    before: Option<String>,
+    limit: Option<u32>,
+) -> (Vec<SearchHit>, Option<String>) {
+    client
+        .send(&ClientMsg::Search {
+            q: q.into(),
+            room: room.map(tests::client::room),
+            from: None,
+            before,
+            limit,
+        })
+        .await
+        .unwrap();
+    match client
+        .recv_until(|m| matches!(m, ServerMsg::SearchResults { .. } | ServerMsg::Error { .. }))
+        .await
+        .unwrap()
+    {
+        ServerMsg::SearchResults {
+            q: echoed,
+            hits,
+            next,
+        } => {
+            assert_eq!(echoed, q, "the answer names its query");
+            (hits, next)
+        }
+        other => panic!("search {q:?} refused: {other:?}"),
+    }
+}
+
+fn texts(hits: &[SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.text.as_str()).collect()
+}
+
+async fn members_search_their_rooms_only(store: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let relay = RelayProcess::spawn(&["--store", store, "--data-dir", data_dir])
+        .await
+        .unwrap();
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    for room in ["general", "ops"] {
+        alice.join(room, None).await.unwrap();
+    }
+    bob.join("general", None).await.unwrap();
+    alice
+        .say_acked("general", "我们的分布式聊天系统上线了", "a-1")
+        .await
+        .unwrap();
+    alice
+        .say_acked("ops", "聊天 relay deployed in ops", "a-2")
+        .await
+        .unwrap();
+    alice
+        .say_acked("general", "Deploying the relay behind nginx", "a-3")
+        .await
+        .unwrap();
+
+    let (hits, next) = search(&mut alice, "聊天", None, None, None).await;
+    assert_eq!(
+        texts(&hits),
+        ["聊天 relay deployed in ops", "我们的分布式聊天系统上线了"],
+        "newest first, from both of alice's rooms"
+    );
+    assert_eq!(next, None);
+    assert_eq!(hits[1].highlights, [[6, 8]], "聊天 is characters 6..8");
+    let (hits, _) = search(&mut alice, "分布式", None, None, None).await;
+    assert_eq!(texts(&hits), ["我们的分布式聊天系统上线了"]);
+    let (hits, _) = search(&mut alice, "deploy*", None, None, None).await;
+    assert_eq!(hits.len(), 2, "deployed and Deploying");
+    let (hits, _) = search(&mut alice, "deploy* in:ops", None, None, None).await;
+    assert_eq!(texts(&hits), ["聊天 relay deployed in ops"]);
+
+    // Bob is not in ops: nothing from it, and asking for it is refused.
+    let (hits, _) = search(&mut bob, "聊天", None, None, None).await;
+    assert_eq!(texts(&hits), ["我们的分布式聊天系统上线了"]);
+    for (q, room) in [("聊天", Some("ops")), ("聊天 in:ops", None)] {
+        bob.send(&ClientMsg::Search {
+            q: q.into(),
+            room: room.map(tests::client::room),
+            from: None,
+            before: None,
+            limit: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            bob.expect_error().await.unwrap().0,
+            ErrorCode::NotJoined,
+            "{q}"
+        );
+    }
+
+    // Pages of one, following `next`, give what one page gives, in its
+    // order (two messages a millisecond apart may tie on `ts`: the order
+    // is then by room, the same on every page).
+    let (all, _) = search(&mut alice, "relay", None, None, None).await;
+    assert_eq!(all.len(), 2);
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let (hits, next) = search(&mut alice, "relay", None, before, Some(1)).await;
+        assert!(hits.len() <= 1);
+        paged.extend(hits);
+        match next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(texts(&paged), texts(&all));
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn members_search_their_rooms_only_on_sqlite() {
+    members_search_their_rooms_only("sqlite").await;
+}
+
+#[tokio::test]
+async fn members_search_their_rooms_only_on_the_memory_store() {
+    members_search_their_rooms_only("memory").await;
+}
+
+/// `history` with `around`: a page with that `seq` on it, in the middle,
+/// or as far as the room goes at its start and end; to jump to a hit.
+#[tokio::test]
+async fn history_around_a_seq_has_it_in_the_middle_or_at_the_rooms_ends() {
+    let mut config = relay::Config::for_tests();
+    config.rate_limit = 0;
+    let relay = tests::InProcessRelay::start(config).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    for n in 1..=30 {
+        alice
+            .say_acked("general", &format!("m{n}"), &format!("c{n}"))
+            .await
+            .unwrap();
+    }
+    async fn around(client: &mut Client, around: u64, before: Option<u64>) -> ServerMsg {
+        client
+            .send(&ClientMsg::History {
+                room: tests::client::room("general"),
+                before,
+                limit: Some(10),
+                around: Some(around),
+            })
+            .await
+            .unwrap();
+        client
+            .recv_until(|m| matches!(m, ServerMsg::History { .. } | ServerMsg::Error { .. }))
+            .await
+            .unwrap()
+    }
+    for (seq, page) in [(15, 11..=20), (1, 1..=6), (30, 21..=30), (28, 21..=30)] {
+        let ServerMsg::History { messages, .. } = around(&mut alice, seq, None).await else {
+            panic!("around {seq} refused");
+        };
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, page.collect::<Vec<u64>>(), "around {seq}");
+    }
+    assert!(matches!(
+        around(&mut alice, 15, Some(3)).await,
+        ServerMsg::Error {
+            code: ErrorCode::BadFrame,
+            ..
+        }
+    ));
+    relay.stop().await.unwrap();
+}
