@@ -8,6 +8,7 @@ use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
 mod roster;
+mod updates;
 
 pub(crate) use roster::Search;
 
@@ -44,6 +45,9 @@ pub struct Room {
     /// The highest `seq` received from the relay (not just acked): the
     /// `since` of the next `join`.
     last_seq: Option<u64>,
+    /// The highest `seq` of an `update` applied: one delivered again (live
+    /// and in a `joined`'s `updates`) is not applied twice.
+    last_update: u64,
     unread: u32,
     /// Who is typing, with when the notice expires.
     typing: HashMap<UserId, (User, u64)>,
@@ -76,6 +80,7 @@ impl Room {
             members: BTreeMap::new(),
             messages: BTreeMap::new(),
             last_seq: None,
+            last_update: 0,
             unread: 0,
             typing: HashMap::new(),
             gap: None,
@@ -176,6 +181,7 @@ impl Room {
         }
         self.messages.clear();
         self.last_seq = None;
+        self.last_update = 0;
         self.gap = None;
         self.at_start = false;
     }
@@ -286,37 +292,6 @@ impl Room {
     /// Shows our own acked message before its broadcast arrives. It does not
     /// move `last_seq`: only messages from the relay do, so nothing sent by
     /// others just before it can be skipped on the next `join`.
-    /// An edit, delete or reaction of a loaded message: its state changes
-    /// in place (the update's own `seq` moves no cursor: `since` follows
-    /// messages). Returns whether the target is loaded.
-    pub(crate) fn apply_update(&mut self, update: &crate::protocol::Update) -> bool {
-        use crate::protocol::{UpdateKind, DELETED_TEXT};
-        let Some(msg) = self.messages.get_mut(&update.target) else {
-            return false;
-        };
-        match update.kind {
-            UpdateKind::Edit => {
-                if let Some(text) = &update.text {
-                    msg.text = text.clone();
-                    msg.state.edited_ts = Some(update.ts);
-                }
-            }
-            UpdateKind::Delete => {
-                msg.text = crate::names::Text::new(DELETED_TEXT).expect("a valid text");
-                msg.state.deleted = true;
-                msg.state.reactions.clear();
-            }
-            UpdateKind::React => {
-                // The relay sends an update only for a change, so the
-                // user had the reaction exactly when it is now removed.
-                if let (Some(emoji), Some(on)) = (&update.emoji, update.on) {
-                    msg.state.react(emoji, &update.from.id, on, !on);
-                }
-            }
-        }
-        true
-    }
-
     pub(crate) fn insert_acked(&mut self, msg: ChatMessage, changes: &mut Vec<Change>) {
         self.reset_on_conflict(&msg, changes);
         let seq = msg.seq;
