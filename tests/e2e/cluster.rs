@@ -174,6 +174,27 @@ async fn two_relays_on_one_nats_serve_one_conversation() {
     .await
     .unwrap();
     presence(&mut alice, PresenceEvent::Leave, &["robert"], WAIT).await;
+
+    // Search needs an index, which a cluster does not have yet: a clear
+    // `unavailable`, and the connection goes on.
+    carol
+        .send(&ClientMsg::Search {
+            q: "hi".into(),
+            room: None,
+            from: None,
+            before: None,
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        carol.expect_error().await.unwrap().0,
+        ErrorCode::Unavailable
+    );
+    carol
+        .say_acked("général", "still here", "c-1")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
