@@ -14,6 +14,7 @@ mod cluster;
 mod cluster_routing;
 mod deploy;
 mod durable;
+mod events;
 mod fanout;
 mod frame_budget;
 mod gateway_irc;

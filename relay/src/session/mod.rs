@@ -22,6 +22,7 @@
 mod budget;
 mod cleanup;
 mod commands;
+mod events;
 mod history;
 mod login;
 mod pipeline;
@@ -46,6 +47,7 @@ use crate::{
     peer::{encode, Backlog, ConnId, Kick, Peer},
     reads::ReadBudget,
     state::AppState,
+    store::Action,
 };
 
 /// How long a new connection may stay silent before its first frame.
@@ -119,6 +121,9 @@ struct Session {
     query_token: Option<String>,
     /// In token mode, the rooms the token allows (`None`: any room).
     allowed_rooms: Option<BTreeSet<RoomName>>,
+    /// In token mode, the token has the `moderator` role (`delete` of any
+    /// message).
+    moderator: bool,
     /// `send` frames (`--rate-limit`, `--rate-burst`).
     sends: Rate,
     /// Frames of every kind, and the flood close.
@@ -158,6 +163,7 @@ impl Session {
             rooms: BTreeSet::new(),
             query_token: None,
             allowed_rooms: None,
+            moderator: false,
             token_exp: None,
             pipeline: Pipeline::default(),
         }
@@ -290,7 +296,35 @@ impl Session {
                 room,
                 text,
                 client_id,
-            } => self.send(user, room, text, client_id).await,
+                reply_to,
+            } => self.send(user, room, text, client_id, reply_to).await,
+            ClientMsg::Edit {
+                room,
+                seq,
+                text,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::Edit(text))
+                    .await
+            }
+            ClientMsg::Delete {
+                room,
+                seq,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::Delete)
+                    .await
+            }
+            ClientMsg::React {
+                room,
+                seq,
+                emoji,
+                on,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::React { emoji, on })
+                    .await
+            }
             ClientMsg::Typing { room } => self.typing(&user, room),
             ClientMsg::History {
                 room,
