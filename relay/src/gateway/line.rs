@@ -142,6 +142,7 @@ impl Line {
             room,
             text,
             client_id,
+            reply_to: None,
         });
     }
 

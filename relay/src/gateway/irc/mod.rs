@@ -350,6 +350,7 @@ impl Irc {
             room,
             text,
             client_id,
+            reply_to: None,
         });
     }
 }

@@ -74,6 +74,7 @@ fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
         text: Text::new(&format!("{body}\nsecond")).unwrap(),
         ts: 0,
         client_id: None,
+        state: Default::default(),
     };
     let mut out = Out::new("\r\n");
     reply::privmsg(&mut out, &msg.from, &room, msg.text.as_str(), Some(msg.ts));
@@ -164,6 +165,7 @@ fn random_lines_never_panic() {
                     truncated: false,
                     member_count: None,
                     members_next: None,
+                    updates: vec![],
                 },
                 &mut out,
             );
