@@ -53,6 +53,8 @@ pub struct Identity {
     pub rooms: Option<BTreeSet<RoomName>>,
     /// When the token expires, Unix seconds.
     pub exp: u64,
+    /// The token's `roles` include `moderator`: may delete others' messages.
+    pub moderator: bool,
 }
 
 /// Why a token was refused; the text goes into the `unauthorized` error.
@@ -77,6 +79,9 @@ struct Claims {
     exp: u64,
     #[serde(default)]
     rooms: Option<Vec<String>>,
+    /// Optional; `"moderator"` may delete any message.
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 impl Verifier {
@@ -189,6 +194,7 @@ impl Verifier {
             nick,
             rooms,
             exp: claims.exp,
+            moderator: claims.roles.iter().any(|role| role == "moderator"),
         })
     }
 }

@@ -63,6 +63,26 @@ pub struct Config {
     )]
     pub metrics_bind: MetricsBind,
 
+    // Gateways for old clients (docs/GATEWAYS.md): off unless bound.
+    /// Address for the plain-TCP line gateway (`nc HOST PORT` chats: one
+    /// line, one message). Off by default.
+    #[arg(long, env = "PALAVER_LINE_BIND")]
+    pub line_bind: Option<SocketAddr>,
+
+    /// The room a line-gateway connection starts in.
+    #[arg(long, env = "PALAVER_LINE_ROOM", default_value = "general")]
+    pub line_room: String,
+
+    /// Seconds a line-gateway connection may send nothing before it is
+    /// closed (its clients cannot ping).
+    #[arg(long, env = "PALAVER_LINE_IDLE_TIMEOUT", default_value_t = 600)]
+    pub line_idle_timeout_secs: u64,
+
+    /// Address for the IRC gateway (irssi, WeeChat, ii: `#room` is the
+    /// Palaver room `room`). Off by default.
+    #[arg(long, env = "PALAVER_IRC_BIND")]
+    pub irc_bind: Option<SocketAddr>,
+
     /// A browser origin allowed to open WebSockets besides the relay's own
     /// origin and localhost, e.g. https://chat.example.com. Repeatable;
     /// comma-separated in the environment variable.

@@ -6,6 +6,8 @@
 //!   for its own listener.
 //! - `http`: the accept loop serving those routes over HTTP/1.1, with a
 //!   timeout for request headers.
+//! - `gateway`: sessions for clients without WebSocket: plain TCP lines
+//!   (`--line-bind`) and IRC (`--irc-bind`).
 //! - `session`: one WebSocket connection: its reader, one method per
 //!   client frame, its writer, and its one cleanup block.
 //! - `peer`: a connection's outgoing queue, its byte budget and its kick.
@@ -40,6 +42,7 @@ pub mod backplane;
 pub mod clock;
 pub mod config;
 pub mod faults;
+pub mod gateway;
 pub mod health;
 pub mod http;
 pub mod hub;
@@ -73,6 +76,18 @@ pub use state::AppState;
 pub async fn run(
     listener: TcpListener,
     metrics: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let gateways = gateway::Listeners::bind(&config).await?;
+    run_with_gateways(listener, metrics, gateways, config, shutdown).await
+}
+
+/// [`run`] with the gateways' listeners already bound (tests bind port 0).
+pub async fn run_with_gateways(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    gateways: gateway::Listeners,
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -84,6 +99,7 @@ pub async fn run(
     spawn_housekeeping(&state);
     health::spawn_watch(&state);
     spawn_presence_batches(&state);
+    gateways.spawn(&state)?;
 
     if let Some(metrics) = metrics {
         let app = server::metrics_app(state.clone());

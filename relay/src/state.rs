@@ -90,11 +90,13 @@ impl AppState {
                 (store, accounts)
             }
             StoreKind::Memory => (
-                Arc::new(MemoryStore::new(
-                    config.history_limit,
-                    config.dedup_window(),
-                    deliver,
-                )),
+                Arc::new(
+                    MemoryStore::new(config.history_limit, config.dedup_window(), deliver)
+                        .with_updates({
+                            let hub = hub.clone();
+                            Arc::new(move |update| hub.deliver_update(update))
+                        }),
+                ),
                 Arc::new(NoAccountStore),
             ),
             StoreKind::Sqlite => {

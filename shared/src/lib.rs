@@ -6,6 +6,7 @@
 //!   message text, client message ids.
 //! - [`limits`]: the numbers both sides enforce, in one place.
 //! - [`text`]: message text split into plain runs and links, for views.
+//! - [`mentions`]: the `@nick` and `@room` mentions of a text.
 //! - [`search`]: the search query syntax, CJK-aware words for the index,
 //!   and where a hit's words are.
 //! - [`client`]: the pure client-side state model (rooms, members, messages,
@@ -16,10 +17,11 @@
 
 pub mod client;
 pub mod limits;
+pub mod mentions;
 pub mod names;
 pub mod protocol;
 pub mod search;
 pub mod text;
 
-pub use names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
+pub use names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
 pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -29,3 +29,10 @@ pub const MAX_MEMBER_PREFIX_CHARS: usize = MAX_NICK_CHARS;
 pub const MAX_SENDS_IN_FLIGHT: usize = 16;
 /// The text length at which clients start showing a counter.
 pub const TEXT_COUNTER_FROM: usize = MAX_TEXT_CHARS - 500;
+
+/// A reaction's emoji or `:short_name:`, in UTF-8 bytes.
+pub const MAX_EMOJI_BYTES: usize = 32;
+/// How much of a replied-to message a reply's `quote` carries, in chars.
+pub const QUOTE_CHARS: usize = 100;
+/// The users a reaction lists by id (`count` counts them all).
+pub const REACTION_USERS: usize = 20;

@@ -10,8 +10,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
 
-use crate::limits::{MAX_CLIENT_ID_BYTES, MAX_NICK_CHARS, MAX_ROOM_CHARS, MAX_TEXT_CHARS};
+use crate::limits::{
+    MAX_CLIENT_ID_BYTES, MAX_EMOJI_BYTES, MAX_NICK_CHARS, MAX_ROOM_CHARS, MAX_TEXT_CHARS,
+};
 
 /// Why a name or text was refused. The `Display` text starts with the
 /// protocol error code (`invalid_room: ...`), which is how the frame decoder
@@ -26,6 +29,8 @@ pub enum Invalid {
     Text(&'static str),
     #[error("invalid_client_id: client ids are 1 to {MAX_CLIENT_ID_BYTES} printable ASCII characters without spaces")]
     ClientId,
+    #[error("invalid_emoji: a reaction is one emoji (one grapheme cluster) or a :short_name: of at most {MAX_EMOJI_BYTES} bytes")]
+    Emoji,
 }
 
 /// Characters that change how surrounding text is displayed without being
@@ -106,6 +111,40 @@ string_newtype!(
     /// is recognised: 1 to 64 printable ASCII characters without spaces.
     ClientId
 );
+
+string_newtype!(
+    /// A reaction: one grapheme cluster (an emoji, with its modifiers and
+    /// joiners) that is not a letter, digit, space or control, or a
+    /// `:short_name:` of ASCII letters, digits, `_`, `+` and `-`; at most
+    /// 32 bytes either way.
+    Emoji
+);
+
+impl Emoji {
+    pub fn new(input: &str) -> Result<Self, Invalid> {
+        let input: String = input.nfc().collect();
+        if input.is_empty() || input.len() > MAX_EMOJI_BYTES {
+            return Err(Invalid::Emoji);
+        }
+        let short_name = input.len() > 2
+            && input.starts_with(':')
+            && input.ends_with(':')
+            && input[1..input.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-'));
+        let one_symbol = input.graphemes(true).count() == 1
+            && input.chars().all(|c| !c.is_control())
+            && !input
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c.is_whitespace());
+        if short_name || one_symbol {
+            Ok(Self(input))
+        } else {
+            Err(Invalid::Emoji)
+        }
+    }
+}
 
 impl RoomName {
     pub fn new(input: &str) -> Result<Self, Invalid> {
@@ -243,6 +282,28 @@ mod tests {
         assert_eq!(ClientId::new(""), Err(Invalid::ClientId));
         assert_eq!(ClientId::new("has space"), Err(Invalid::ClientId));
         assert_eq!(ClientId::new(&"x".repeat(65)), Err(Invalid::ClientId));
+    }
+
+    #[test]
+    fn an_emoji_is_one_grapheme_or_a_short_name() {
+        for good in ["👍", "❤️", "👩‍👩‍👧", "👍🏽", "🇫🇷", ":+1:", ":party_parrot:"]
+        {
+            assert!(Emoji::new(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "👍👍",
+            "a",
+            "7",
+            " ",
+            "\u{7}",
+            "::",
+            ":has space:",
+            ":<script>:",
+            &format!(":{}:", "x".repeat(31)),
+        ] {
+            assert_eq!(Emoji::new(bad), Err(Invalid::Emoji), "{bad:?}");
+        }
     }
 
     #[test]

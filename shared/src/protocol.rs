@@ -12,9 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{ClientId, Invalid, Nick, RoomName, Text, UserId};
+use crate::names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
 
+mod events;
 mod types;
+
+pub use events::{quote_of, MessageState, Quote, Reaction, Update, UpdateKind, DELETED_TEXT};
 
 /// The version a relay announces in `welcome` and clients check.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -47,6 +50,31 @@ pub enum ClientMsg {
     Send {
         room: RoomName,
         text: Text,
+        client_id: ClientId,
+        /// The `seq` of the message (same room) this one replies to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+    },
+    /// Replace the text of one's own message `seq`.
+    Edit {
+        room: RoomName,
+        seq: u64,
+        text: Text,
+        client_id: ClientId,
+    },
+    /// Delete message `seq` (one's own; any, for a moderator): its text is
+    /// erased, a tombstone stays.
+    Delete {
+        room: RoomName,
+        seq: u64,
+        client_id: ClientId,
+    },
+    /// Add (`on: true`) or remove one's reaction `emoji` on message `seq`.
+    React {
+        room: RoomName,
+        seq: u64,
+        emoji: Emoji,
+        on: bool,
         client_id: ClientId,
     },
     Typing {
@@ -135,6 +163,9 @@ pub struct ChatMessage {
     pub ts: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// Replies, edits, deletion, reactions, mentions; all optional.
+    #[serde(flatten)]
+    pub state: MessageState,
 }
 
 /// One message a search found, with where its words are.
@@ -201,9 +232,17 @@ pub enum ServerMsg {
         /// list (a big room): the cursor for a `members` request's `after`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         members_next: Option<String>,
+        /// With `since`: the edits, deletes and reactions stored after
+        /// `since` whose targets are not in `history` (those carry their
+        /// state already), oldest first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        updates: Vec<Update>,
     },
     Message(ChatMessage),
-    /// The sender's message with this `client_id` is stored as `seq`.
+    /// An edit, delete or reaction was stored as the room event `seq`.
+    Update(Update),
+    /// The sender's message (or edit, delete, reaction) with this
+    /// `client_id` is stored as `seq`.
     Ack {
         room: RoomName,
         client_id: ClientId,
@@ -305,8 +344,14 @@ pub enum ErrorCode {
     AlreadyHello,
     /// The connection token is missing, expired, malformed or wrongly signed.
     Unauthorized,
-    /// The token does not allow this room.
+    /// The token does not allow this room; or an edit or delete of
+    /// someone else's message (without the moderator role).
     Forbidden,
+    /// The edit, delete or reaction names a message that was deleted (or
+    /// never existed, or is past the relay's retention).
+    Gone,
+    /// A reaction that is not one emoji or a `:short_name:`.
+    InvalidEmoji,
     /// The message could not be stored; it was not accepted, retry it.
     Unavailable,
     /// A bug in the relay; the frame was not processed.
@@ -314,7 +359,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadFrame,
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
@@ -328,6 +373,8 @@ impl ErrorCode {
         ErrorCode::AlreadyHello,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
+        ErrorCode::Gone,
+        ErrorCode::InvalidEmoji,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
@@ -348,6 +395,8 @@ impl ErrorCode {
             ErrorCode::AlreadyHello => "already_hello",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Gone => "gone",
+            ErrorCode::InvalidEmoji => "invalid_emoji",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -361,6 +410,7 @@ impl From<&Invalid> for ErrorCode {
             Invalid::Nick => ErrorCode::InvalidNick,
             Invalid::Text(_) => ErrorCode::InvalidText,
             Invalid::ClientId => ErrorCode::InvalidClientId,
+            Invalid::Emoji => ErrorCode::InvalidEmoji,
         }
     }
 }
@@ -515,6 +565,7 @@ mod tests {
             text: Text::new("hi").unwrap(),
             ts: 1_764_000_000_000,
             client_id: Some(ClientId::new("c-7f3a").unwrap()),
+            state: MessageState::default(),
         };
         let frames = [
             ServerMsg::Message(msg.clone()),
@@ -525,6 +576,7 @@ mod tests {
                 truncated: true,
                 member_count: Some(5000),
                 members_next: Some("alice/u-1".into()),
+                updates: vec![],
             },
             ServerMsg::Members {
                 room: msg.room.clone(),

@@ -52,6 +52,7 @@ fn chat_message() -> impl Strategy<Value = ChatMessage> {
         proptest::option::of(client_id()),
     )
         .prop_map(|(room, seq, from, text, ts, client_id)| ChatMessage {
+            state: Default::default(),
             room,
             seq,
             from,
@@ -74,6 +75,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         (room(), of(any::<u64>())).prop_map(|(room, since)| ClientMsg::Join { room, since }),
         room().prop_map(|room| ClientMsg::Leave { room }),
         (room(), text(), client_id()).prop_map(|(room, text, client_id)| ClientMsg::Send {
+            reply_to: None,
             room,
             text,
             client_id
@@ -127,6 +129,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             any::<bool>()
         )
             .prop_map(|(room, members, history, truncated)| ServerMsg::Joined {
+                updates: Vec::new(),
                 room,
                 members,
                 history,

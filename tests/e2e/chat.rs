@@ -376,6 +376,7 @@ async fn pipelined_sends_are_acked_in_order_each_after_its_message() {
     for n in 0..count {
         alice
             .send(&ClientMsg::Send {
+                reply_to: None,
                 room: room("general"),
                 text: Text::new(&format!("m{n}")).unwrap(),
                 client_id: ClientId::new(&format!("c{n}")).unwrap(),

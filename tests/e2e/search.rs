@@ -181,3 +181,63 @@ async fn history_around_a_seq_has_it_in_the_middle_or_at_the_rooms_ends() {
     ));
     relay.stop().await.unwrap();
 }
+
+/// Search reflects edits and deletes at once (the memory store, the one
+/// engine that keeps them so far): an edited message is found by its new
+/// text only, a deleted one not at all, not even by its placeholder.
+#[tokio::test]
+async fn an_edit_is_found_by_its_new_text_and_a_delete_not_at_all() {
+    let relay = tests::InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let typo = alice
+        .say_acked("general", "the relay is donw", "a-1")
+        .await
+        .unwrap();
+    let gone = alice
+        .say_acked("general", "secret relay password", "a-2")
+        .await
+        .unwrap();
+    let room = tests::client::room("general");
+    let edit = ClientMsg::Edit {
+        room: room.clone(),
+        seq: typo,
+        text: shared::Text::new("the relay is down").unwrap(),
+        client_id: shared::ClientId::new("a-3").unwrap(),
+    };
+    let delete = ClientMsg::Delete {
+        room,
+        seq: gone,
+        client_id: shared::ClientId::new("a-4").unwrap(),
+    };
+    for (frame, id) in [(edit, "a-3"), (delete, "a-4")] {
+        alice.send(&frame).await.unwrap();
+        alice
+            .recv_until(
+                |m| matches!(m, ServerMsg::Ack { client_id, .. } if client_id.as_str() == id),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        texts(&search(&mut alice, "down", None, None, None).await.0),
+        ["the relay is down"]
+    );
+    assert!(search(&mut alice, "donw", None, None, None)
+        .await
+        .0
+        .is_empty());
+    assert!(search(&mut alice, "secret", None, None, None)
+        .await
+        .0
+        .is_empty());
+    assert!(search(&mut alice, "deleted", None, None, None)
+        .await
+        .0
+        .is_empty());
+    assert_eq!(
+        search(&mut alice, "relay", None, None, None).await.0.len(),
+        1
+    );
+    relay.stop().await.unwrap();
+}

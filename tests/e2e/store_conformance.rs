@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use relay::{
     backplane,
-    store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store},
+    store::{Deliver, DeliverUpdate, MemoryStore, SqliteOptions, SqliteStore, Store},
     Config,
 };
-use tests::{conformance::Engine, NatsServer};
+use tests::{conformance::Engine, events::EventEngine, NatsServer};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// The in-memory store: nothing outlives it.
@@ -27,6 +27,16 @@ impl Engine for Memory {
             config.dedup_window(),
             deliver,
         ))
+    }
+}
+
+impl EventEngine for Memory {
+    async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
+        let config = Config::for_tests();
+        Arc::new(
+            MemoryStore::new(config.history_limit, config.dedup_window(), deliver)
+                .with_updates(updates),
+        )
     }
 }
 
@@ -133,7 +143,45 @@ macro_rules! conformance {
     };
 }
 
+/// The message-event contract (`tests::events`), for one engine that
+/// keeps events, in a module `$module`.
+macro_rules! events {
+    ($module:ident, $engine:ident) => {
+        mod $module {
+            #[tokio::test]
+            async fn an_edit_resent_is_stored_once() {
+                tests::events::an_edit_resent_is_stored_once(&mut super::$engine().await).await;
+            }
+
+            #[tokio::test]
+            async fn delete_erases_and_then_everything_is_gone() {
+                tests::events::delete_erases_and_then_everything_is_gone(
+                    &mut super::$engine().await,
+                )
+                .await;
+            }
+
+            #[tokio::test]
+            async fn reactions_are_unique_per_user() {
+                tests::events::reactions_are_unique_per_user(&mut super::$engine().await).await;
+            }
+
+            #[tokio::test]
+            async fn since_replays_events_in_order() {
+                tests::events::since_replays_events_in_order(&mut super::$engine().await).await;
+            }
+
+            #[tokio::test]
+            async fn a_reply_quotes_its_target() {
+                tests::events::a_reply_quotes_its_target(&mut super::$engine().await).await;
+            }
+        }
+    };
+}
+
 use tests::conformance::*;
+
+events!(memory_events, memory);
 
 conformance!(memory);
 conformance!(sqlite);

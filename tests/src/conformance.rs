@@ -99,6 +99,8 @@ pub fn user(name: &str) -> User {
 /// A message from `from` whose text is its client id.
 pub fn message(name: &str, from: &str, client_id: &str) -> NewMessage {
     NewMessage {
+        mentions: Default::default(),
+        reply_to: None,
         room: room(name),
         from: user(from),
         text: Text::new(client_id).unwrap(),

@@ -6,11 +6,14 @@
 pub mod browser;
 pub mod client;
 pub mod conformance;
+pub mod events;
+pub mod lines;
 pub mod nats;
 pub mod relay;
 
 pub use browser::Browser;
 pub use client::Client;
+pub use lines::LineClient;
 pub use nats::{NatsCluster, NatsServer};
 pub use relay::{InProcessRelay, RelayProcess};
 

@@ -25,24 +25,55 @@ pub struct InProcessRelay {
     pub addr: SocketAddr,
     /// Where `/metrics` is served (`--metrics-bind`).
     pub metrics_addr: SocketAddr,
+    /// The line gateway's address, when started with gateways.
+    pub line_addr: Option<SocketAddr>,
+    /// The IRC gateway's address, when started with gateways.
+    pub irc_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl InProcessRelay {
     pub async fn start(config: Config) -> InProcessRelay {
+        Self::start_with(config, relay::gateway::Listeners::default()).await
+    }
+
+    /// A relay with both gateways (line and IRC) on free ports.
+    pub async fn with_gateways(config: Config) -> InProcessRelay {
+        let gateways = relay::gateway::Listeners {
+            line: Some(TcpListener::bind("127.0.0.1:0").await.expect("bind port 0")),
+            irc: Some(TcpListener::bind("127.0.0.1:0").await.expect("bind port 0")),
+        };
+        Self::start_with(config, gateways).await
+    }
+
+    async fn start_with(config: Config, gateways: relay::gateway::Listeners) -> InProcessRelay {
+        let line_addr = gateways
+            .line
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"));
+        let irc_addr = gateways
+            .irc
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("bound");
         let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let metrics_addr = metrics.local_addr().expect("bound");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
-        let task = tokio::spawn(relay::run(listener, Some(metrics), config, async move {
-            signal.cancelled().await
-        }));
+        let task = tokio::spawn(relay::run_with_gateways(
+            listener,
+            Some(metrics),
+            gateways,
+            config,
+            async move { signal.cancelled().await },
+        ));
         InProcessRelay {
             addr,
             metrics_addr,
+            line_addr,
+            irc_addr,
             shutdown,
             task,
         }

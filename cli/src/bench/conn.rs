@@ -370,6 +370,7 @@ fn send_frame(
 ) -> Result<String, Invalid> {
     let stamp = shared.now_us();
     let frame = ClientMsg::Send {
+        reply_to: None,
         room: room.clone(),
         text: Text::new(&format!("{stamp} {sender}:{n} {padding}"))?,
         client_id: ClientId::new(&format!("s{sender}-{n}"))?,

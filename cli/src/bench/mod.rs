@@ -577,6 +577,7 @@ async fn churn_once(shared: &Shared, index: usize, room: &str) -> anyhow::Result
     let mut ws = conn::setup(shared, index, room).await?;
     let sent = Instant::now();
     let frame = shared::ClientMsg::Send {
+        reply_to: None,
         room: shared::RoomName::new(room)?,
         text: shared::Text::new(&format!("churn {index}"))?,
         client_id: shared::ClientId::new(&format!("c{index}"))?,

@@ -17,6 +17,7 @@
 use std::ops::Bound;
 
 use shared::{
+    limits::MAX_MEMBERS_PAGE,
     protocol::{roster_key, PresenceEvent},
     RoomName, ServerMsg, User, UserId,
 };
@@ -153,6 +154,31 @@ impl Hub {
             prefix: query.prefix,
             next,
         }))
+    }
+
+    /// The members (local and remote) whose nick starts with one of
+    /// `prefixes` (lowercased, as `shared::mentions::mention_prefixes`
+    /// gives them): the candidates a message's mentions are resolved
+    /// against, found in O(matches) by the roster's order, not by walking
+    /// a big room.
+    pub fn mention_candidates(&self, room_name: &RoomName, prefixes: &[String]) -> Vec<User> {
+        let inner = self.inner.lock().unwrap();
+        let Some(room) = inner.rooms.get(room_name) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for prefix in prefixes {
+            let start = (prefix.clone(), UserId(String::new()));
+            found.extend(
+                room.roster
+                    .range((Bound::Included(start), Bound::Unbounded))
+                    .take_while(|((key, _), _)| key.starts_with(prefix.as_str()))
+                    // A bound on the work a crafted text can cause.
+                    .take(MAX_MEMBERS_PAGE as usize)
+                    .map(|(_, user)| user.clone()),
+            );
+        }
+        found
     }
 
     /// Connection `conn` now shows `shown` (or no room): in a big room only

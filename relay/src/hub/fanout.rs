@@ -10,7 +10,10 @@
 
 use std::sync::Arc;
 
-use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User, UserId};
+use shared::{
+    protocol::{PresenceEvent, Update},
+    ChatMessage, RoomName, ServerMsg, User, UserId,
+};
 
 use super::{Hub, Room, Sub};
 use crate::{
@@ -27,6 +30,18 @@ impl Hub {
         let mut inner = self.inner.lock().unwrap();
         if let Some(room) = inner.rooms.get_mut(&message.room) {
             self.broadcast(room, None, &frame, Some(message.seq));
+            frame.release(&self.metrics);
+        }
+    }
+
+    /// Hands a stored edit, delete or reaction to the room, like a
+    /// message: in the store's seq order, skipped by a joiner whose
+    /// `joined` already held it.
+    pub fn deliver_update(&self, update: &Update) {
+        let frame = encode(&ServerMsg::Update(update.clone()));
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(room) = inner.rooms.get_mut(&update.room) {
+            self.broadcast(room, None, &frame, Some(update.seq));
             frame.release(&self.metrics);
         }
     }
@@ -130,6 +145,7 @@ mod tests {
 
     fn message(room: &RoomName, seq: u64) -> Arc<ChatMessage> {
         Arc::new(ChatMessage {
+            state: Default::default(),
             room: room.clone(),
             seq,
             from: user("u-b", "bob"),

@@ -7,6 +7,7 @@
 
 use shared::{
     limits::{MAX_MEMBERS_PAGE, MAX_MEMBER_PREFIX_CHARS},
+    mentions::{find_mentions, mention_prefixes, Mentions},
     ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User,
 };
 
@@ -17,6 +18,9 @@ use crate::{
     peer::encode,
     store::{Appended, NewMessage},
 };
+
+/// Distinct `@` words of one message looked up in the room's roster.
+const MAX_MENTION_LOOKUPS: usize = 20;
 
 /// Why a frame was refused: sent back as an `error` frame and costs
 /// nothing else.
@@ -39,7 +43,7 @@ impl Refusal {
         }
     }
 
-    fn about(mut self, reference: Option<String>) -> Self {
+    pub(super) fn about(mut self, reference: Option<String>) -> Self {
         self.reference = reference;
         self
     }
@@ -131,8 +135,18 @@ impl Session {
         let read = self.state.store.after(&room, since, config.join_history);
         match self.read(read).await {
             Ok(page) => {
-                let until = page.messages.last().map_or(since.unwrap_or(0), |m| m.seq);
+                // Past every event the page holds, messages and updates,
+                // so the fan-out does not send them again.
+                let until = page
+                    .messages
+                    .iter()
+                    .map(|m| m.seq)
+                    .chain(page.updates.iter().map(|u| u.seq))
+                    .chain(since)
+                    .max()
+                    .unwrap_or(0);
                 let joined = encode(&ServerMsg::Joined {
+                    updates: page.updates,
                     room: room.clone(),
                     members: members.members,
                     history: page.messages,
@@ -171,29 +185,17 @@ impl Session {
         room: RoomName,
         text: Text,
         client_id: ClientId,
+        reply_to: Option<u64>,
     ) -> Outcome {
         let reference = Some(client_id.to_string());
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.state.faults.session_send(&room);
-        if let Err(wait) = self.sends.check() {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "too many messages; wait a moment and resend",
-            )
-            .about(reference)
-            .retry_after(wait));
-        }
-        if let Err(wait) = self.state.room_rates.check(&room) {
-            self.state.metrics.room_rate_limited.inc();
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("room {room} is too busy; wait a moment and resend"),
-            )
-            .about(reference)
-            .retry_after(wait));
-        }
+        self.spend_send(&room, reference)?;
+        let mentions = self.mentions(&room, &text);
         let new = NewMessage {
+            mentions,
+            reply_to,
             room: room.clone(),
             from: user,
             text,
@@ -202,6 +204,41 @@ impl Session {
         };
         let store = self.state.store.clone();
         self.pipeline.start(store, new).await;
+        Ok(())
+    }
+
+    /// Who `text` mentions among `room`'s members (see `shared::mentions`).
+    fn mentions(&self, room: &RoomName, text: &Text) -> Mentions {
+        if !text.as_str().contains('@') {
+            return Mentions::default();
+        }
+        let mut prefixes = mention_prefixes(text.as_str());
+        // A bound on the roster lookups one crafted text can cause.
+        prefixes.truncate(MAX_MENTION_LOOKUPS);
+        let candidates = self.state.hub.mention_candidates(room, &prefixes);
+        find_mentions(text.as_str(), &candidates)
+    }
+
+    /// The connection's and the room's send budgets, which edits, deletes
+    /// and reactions spend like messages.
+    pub(super) fn spend_send(&mut self, room: &RoomName, reference: Option<String>) -> Outcome {
+        if let Err(wait) = self.sends.check() {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "too many messages; wait a moment and resend",
+            )
+            .about(reference)
+            .retry_after(wait));
+        }
+        if let Err(wait) = self.state.room_rates.check(room) {
+            self.state.metrics.room_rate_limited.inc();
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("room {room} is too busy; wait a moment and resend"),
+            )
+            .about(reference)
+            .retry_after(wait));
+        }
         Ok(())
     }
 

@@ -114,6 +114,7 @@ impl Session {
     /// rooms and its expiry.
     fn adopt(&mut self, identity: Identity) {
         self.allowed_rooms = identity.rooms;
+        self.moderator = identity.moderator;
         self.token_exp = Some((identity.exp, false));
     }
 

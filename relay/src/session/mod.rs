@@ -15,20 +15,24 @@
 //! - `history`: the `history` command and the guards of every store read
 //!   (read budget, reads at once).
 //! - `search`: the `search` command (the store searches).
+//!
+//! [`run_driven`] runs the same session for a gateway (`gateway`): typed
+//! frames from a channel instead of a WebSocket, the same peer queue out.
 
 mod budget;
 mod cleanup;
 mod commands;
+mod events;
 mod history;
 mod login;
 mod pipeline;
 mod search;
-mod writer;
+pub mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, WebSocket};
-use futures_util::{stream::SplitStream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -43,6 +47,7 @@ use crate::{
     peer::{encode, Backlog, ConnId, Kick, Peer},
     reads::ReadBudget,
     state::AppState,
+    store::Action,
 };
 
 /// How long a new connection may stay silent before its first frame.
@@ -87,6 +92,25 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     drop(slot);
 }
 
+/// Serves a gateway's connection (`gateway`): the same session, fed typed
+/// frames from `input` instead of a WebSocket, answering on `peer`'s queue,
+/// which the gateway drains. The session ends when `input` closes or the
+/// peer is kicked; `idle` is how long `input` may stay silent.
+pub async fn run_driven(
+    state: AppState,
+    peer: Peer,
+    mut input: mpsc::Receiver<ClientMsg>,
+    idle: Duration,
+) {
+    let mut session = Session::new(state, peer);
+    session.idle = idle;
+    // Encoded here and decoded by `on_text`, so a gateway's frames pass the
+    // very guards (size, decoding, metrics) a WebSocket's do.
+    let stream = futures_util::stream::poll_fn(move |cx| input.poll_recv(cx))
+        .map(|msg| Ok::<_, axum::Error>(Message::Text(msg.encode().into())));
+    session.read_loop(Box::pin(stream)).await;
+}
+
 struct Session {
     state: AppState,
     peer: Peer,
@@ -97,6 +121,9 @@ struct Session {
     query_token: Option<String>,
     /// In token mode, the rooms the token allows (`None`: any room).
     allowed_rooms: Option<BTreeSet<RoomName>>,
+    /// In token mode, the token has the `moderator` role (`delete` of any
+    /// message).
+    moderator: bool,
     /// `send` frames (`--rate-limit`, `--rate-burst`).
     sends: Rate,
     /// Frames of every kind, and the flood close.
@@ -114,6 +141,9 @@ struct Session {
     token_exp: Option<(u64, bool)>,
     /// Sends whose appends are in flight.
     pipeline: Pipeline,
+    /// How long the client may send nothing (`--idle-timeout`, or a
+    /// gateway's own).
+    idle: Duration,
 }
 
 impl Session {
@@ -122,6 +152,7 @@ impl Session {
         Session {
             sends: Rate::new(Budget::per_second(config.rate_limit, config.rate_burst)),
             frames: FrameGuard::for_send_rate(config.rate_limit),
+            idle: config.idle_timeout(),
             read_budget: ReadBudget::new(config.read_bytes_per_sec, config.read_bytes_burst),
             budgets: Budgets::new(config),
             shown: None,
@@ -132,6 +163,7 @@ impl Session {
             rooms: BTreeSet::new(),
             query_token: None,
             allowed_rooms: None,
+            moderator: false,
             token_exp: None,
             pipeline: Pipeline::default(),
         }
@@ -141,13 +173,16 @@ impl Session {
         self.peer.conn
     }
 
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) {
+    async fn read_loop<S>(&mut self, mut stream: S)
+    where
+        S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
         let kick = self.peer.kick.clone();
         loop {
             let limit = if self.user.is_none() {
-                FIRST_FRAME_TIMEOUT.min(self.state.config.idle_timeout())
+                FIRST_FRAME_TIMEOUT.min(self.idle)
             } else {
-                self.state.config.idle_timeout()
+                self.idle
             };
             let token_due = self.token_due();
             // With the pipeline full, no frame is read until a send is
@@ -261,7 +296,35 @@ impl Session {
                 room,
                 text,
                 client_id,
-            } => self.send(user, room, text, client_id).await,
+                reply_to,
+            } => self.send(user, room, text, client_id, reply_to).await,
+            ClientMsg::Edit {
+                room,
+                seq,
+                text,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::Edit(text))
+                    .await
+            }
+            ClientMsg::Delete {
+                room,
+                seq,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::Delete)
+                    .await
+            }
+            ClientMsg::React {
+                room,
+                seq,
+                emoji,
+                on,
+                client_id,
+            } => {
+                self.change(user, room, seq, client_id, Action::React { emoji, on })
+                    .await
+            }
             ClientMsg::Typing { room } => self.typing(&user, room),
             ClientMsg::History {
                 room,

@@ -138,7 +138,9 @@ async fn timed(
     }
 }
 
-fn close_reason(code: u16) -> &'static str {
+/// Why a connection ends, in words (the close frame's reason; the
+/// gateways' last line).
+pub fn close_reason(code: u16) -> &'static str {
     match code {
         close::GOING_AWAY => "relay shutting down",
         close::MESSAGE_TOO_BIG => "frame too large",

@@ -1,26 +1,36 @@
 //! The in-memory store: the last N messages of each room, lost on restart.
+//! Edits, deletes and reactions change the stored message in place (a
+//! deleted text is dropped, not hidden) and are kept, the last N of them,
+//! for `join … since`.
 //!
 //! One mutex guards every room; appending and delivering happen under it,
 //! which is what keeps delivery in seq order. Critical sections are short
 //! and never await.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use shared::{ChatMessage, ClientId, RoomName, UserId};
+use shared::{
+    protocol::{quote_of, Update, UpdateKind, DELETED_TEXT},
+    ChatMessage, ClientId, Emoji, RoomName, Text, UserId,
+};
 use tokio::time::Instant;
 
 use futures_util::future::BoxFuture;
 
-use super::{Appended, Deliver, Found, NewMessage, Page, SearchRequest, Store, StoreError};
+use super::{
+    Action, Appended, Deliver, DeliverUpdate, Found, NewMessage, NewUpdate, Page, SearchRequest,
+    Store, StoreError, UpdateError,
+};
 
 pub struct MemoryStore {
     /// Every room's messages and the recent client ids, under one lock.
     rooms: Mutex<HashMap<RoomName, RoomLog>>,
     deliver: Deliver,
+    deliver_update: DeliverUpdate,
     capacity: usize,
     dedup_window: Duration,
 }
@@ -32,6 +42,11 @@ struct RoomLog {
     /// Recent sends by (user, client_id), oldest first, for resend detection.
     recent: HashMap<(UserId, ClientId), (u64, Instant)>,
     recent_order: VecDeque<(UserId, ClientId)>,
+    /// The last edits, deletes and reactions, oldest first.
+    updates: VecDeque<Update>,
+    /// Who reacted with what to which seq: a reaction is unique per
+    /// (message, user, emoji), even past the 20 users a message lists.
+    reacted: HashSet<(u64, UserId, Emoji)>,
 }
 
 impl MemoryStore {
@@ -39,9 +54,16 @@ impl MemoryStore {
         MemoryStore {
             rooms: Mutex::new(HashMap::new()),
             deliver,
+            deliver_update: Arc::new(|_| {}),
             capacity: capacity.max(1),
             dedup_window,
         }
+    }
+
+    /// Where stored edits, deletes and reactions go (the hub's fan-out).
+    pub fn with_updates(mut self, deliver_update: DeliverUpdate) -> Self {
+        self.deliver_update = deliver_update;
+        self
     }
 
     fn append_now(&self, msg: NewMessage) -> Appended {
@@ -55,6 +77,20 @@ impl MemoryStore {
         }
         log.last_seq += 1;
         let seq = log.last_seq;
+        let mut state = shared::protocol::MessageState {
+            reply_to: msg.reply_to,
+            mentions: msg.mentions.users,
+            mentions_room: msg.mentions.room,
+            ..Default::default()
+        };
+        if let Some(target) = msg.reply_to.and_then(|t| log.find(t)) {
+            let target = &log.messages[target];
+            state.quote = Some(quote_of(
+                &target.from,
+                target.text.as_str(),
+                target.state.deleted,
+            ));
+        }
         let stored = Arc::new(ChatMessage {
             room: msg.room,
             seq,
@@ -62,6 +98,7 @@ impl MemoryStore {
             text: msg.text,
             ts: msg.ts,
             client_id: Some(msg.client_id),
+            state,
         });
         log.messages.push_back(stored.clone());
         if log.messages.len() > self.capacity {
@@ -73,6 +110,81 @@ impl MemoryStore {
         Appended::New(seq)
     }
 
+    fn update_now(&self, new: NewUpdate) -> Result<Appended, UpdateError> {
+        let now = Instant::now();
+        let mut rooms = self.rooms.lock().unwrap();
+        let log = rooms.entry(new.room.clone()).or_default();
+        log.forget_older_than(now, self.dedup_window);
+        let key = (new.from.id.clone(), new.client_id.clone());
+        if let Some((seq, _)) = log.recent.get(&key) {
+            return Ok(Appended::Duplicate(*seq));
+        }
+        let index = log.find(new.target).ok_or(UpdateError::Gone)?;
+        let target = &log.messages[index];
+        if target.state.deleted {
+            return Err(UpdateError::Gone);
+        }
+        let own = target.from.id == new.from.id;
+        let mut changed = ChatMessage::clone(target);
+        let kind = match &new.action {
+            Action::Edit(_) if !own => return Err(UpdateError::Forbidden),
+            Action::Delete if !own && !new.moderator => return Err(UpdateError::Forbidden),
+            Action::Edit(text) => {
+                changed.text = text.clone();
+                changed.state.edited_ts = Some(new.ts);
+                UpdateKind::Edit
+            }
+            Action::Delete => {
+                changed.text = Text::new(DELETED_TEXT).expect("a valid text");
+                changed.state.deleted = true;
+                changed.state.reactions.clear();
+                log.reacted.retain(|(seq, _, _)| *seq != new.target);
+                UpdateKind::Delete
+            }
+            Action::React { emoji, on } => {
+                let reaction = (new.target, new.from.id.clone(), emoji.clone());
+                let had = log.reacted.contains(&reaction);
+                if !changed.state.react(emoji, &new.from.id, *on, had) {
+                    return Ok(Appended::Duplicate(new.target));
+                }
+                if *on {
+                    log.reacted.insert(reaction);
+                } else {
+                    log.reacted.remove(&reaction);
+                }
+                UpdateKind::React
+            }
+        };
+        log.messages[index] = Arc::new(changed);
+        log.last_seq += 1;
+        let seq = log.last_seq;
+        let (text, emoji, on) = match new.action {
+            Action::Edit(text) => (Some(text), None, None),
+            Action::Delete => (None, None, None),
+            Action::React { emoji, on } => (None, Some(emoji), Some(on)),
+        };
+        let update = Update {
+            room: new.room,
+            seq,
+            target: new.target,
+            kind,
+            from: new.from,
+            ts: new.ts,
+            client_id: Some(new.client_id),
+            text,
+            emoji,
+            on,
+        };
+        log.updates.push_back(update.clone());
+        if log.updates.len() > self.capacity {
+            log.updates.pop_front();
+        }
+        log.recent.insert(key.clone(), (seq, now));
+        log.recent_order.push_back(key);
+        (self.deliver_update)(&update);
+        Ok(Appended::New(seq))
+    }
+
     fn read<T>(&self, room: &RoomName, f: impl FnOnce(&VecDeque<Arc<ChatMessage>>) -> T) -> T {
         let rooms = self.rooms.lock().unwrap();
         let empty = VecDeque::new();
@@ -81,6 +193,11 @@ impl MemoryStore {
 }
 
 impl RoomLog {
+    /// The index of message `seq`, if it is still kept.
+    fn find(&self, seq: u64) -> Option<usize> {
+        self.messages.binary_search_by_key(&seq, |m| m.seq).ok()
+    }
+
     fn forget_older_than(&mut self, now: Instant, window: Duration) {
         while let Some(key) = self.recent_order.front() {
             let expired = self
@@ -109,14 +226,30 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<Page, StoreError>> {
         let since = since.unwrap_or(0);
-        let newer = self.read(room, |messages| {
-            messages
+        let rooms = self.rooms.lock().unwrap();
+        let page = rooms.get(room).map_or_else(Page::default, |log| {
+            let newer = log
+                .messages
                 .iter()
                 .filter(|m| m.seq > since)
                 .map(|m| ChatMessage::clone(m))
-                .collect()
+                .collect();
+            let mut page = Page::latest(newer, limit);
+            // Targets in the page carry their state; older ones need the
+            // events (only with a cursor: without one there is nothing
+            // older on the client).
+            let first = page.messages.first().map_or(u64::MAX, |m| m.seq);
+            if since > 0 {
+                page.updates = log
+                    .updates
+                    .iter()
+                    .filter(|u| u.seq > since && u.target < first)
+                    .cloned()
+                    .collect();
+            }
+            page
         });
-        let page = Page::latest(newer, limit);
+        drop(rooms);
         Box::pin(async move { Ok(page) })
     }
 
@@ -136,6 +269,11 @@ impl Store for MemoryStore {
         });
         let page = Page::latest(older, limit).messages;
         Box::pin(async move { Ok(page) })
+    }
+
+    fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
+        let updated = self.update_now(update);
+        Box::pin(async move { updated })
     }
 
     /// A scan of the kept messages with the same words the SQLite index
@@ -175,6 +313,7 @@ mod tests {
 
     fn new_message(room: &str, client_id: &str) -> NewMessage {
         NewMessage {
+            mentions: Default::default(),
             room: RoomName::new(room).unwrap(),
             from: User {
                 id: UserId("u-1".into()),
@@ -183,6 +322,7 @@ mod tests {
             text: Text::new("hi").unwrap(),
             client_id: ClientId::new(client_id).unwrap(),
             ts: 1,
+            reply_to: None,
         }
     }
 

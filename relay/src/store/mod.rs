@@ -16,7 +16,7 @@ mod timed;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use shared::{ChatMessage, ClientId, RoomName, Text, User};
+use shared::{protocol::Update, ChatMessage, ClientId, Emoji, RoomName, Text, User};
 
 pub use memory::MemoryStore;
 pub use search::{Found, SearchRequest};
@@ -25,6 +25,45 @@ pub use timed::Timed;
 
 /// Called once per stored message, in seq order within each room.
 pub type Deliver = Arc<dyn Fn(&Arc<ChatMessage>) + Send + Sync>;
+
+/// Called once per stored edit, delete or reaction, in seq order within
+/// each room (and in order with the room's messages).
+pub type DeliverUpdate = Arc<dyn Fn(&Update) + Send + Sync>;
+
+/// An edit, delete or reaction accepted from a client, before the store
+/// checks it against its target and numbers it.
+#[derive(Debug, Clone)]
+pub struct NewUpdate {
+    pub room: RoomName,
+    pub from: User,
+    pub client_id: ClientId,
+    /// Unix milliseconds, the relay's clock at acceptance.
+    pub ts: u64,
+    pub target: u64,
+    pub action: Action,
+    /// The sender may delete others' messages (token role `moderator`).
+    pub moderator: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Edit(Text),
+    Delete,
+    React { emoji: Emoji, on: bool },
+}
+
+/// Why an edit, delete or reaction was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("only the author may edit a message, or delete it without the moderator role")]
+    Forbidden,
+    #[error("that message was deleted, or the room has no such message")]
+    Gone,
+    #[error("this relay's store does not keep edits, deletes and reactions yet")]
+    Unsupported,
+}
 
 /// A message accepted from a client, before the store numbers it.
 #[derive(Debug, Clone)]
@@ -35,6 +74,11 @@ pub struct NewMessage {
     pub client_id: ClientId,
     /// Unix milliseconds, the relay's clock at acceptance.
     pub ts: u64,
+    /// The `seq` this message replies to, if any.
+    pub reply_to: Option<u64>,
+    /// Who the text mentions, resolved against the room's members when
+    /// the relay accepted it.
+    pub mentions: shared::mentions::Mentions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +104,9 @@ pub struct Page {
     /// More messages came after the cursor than the limit allowed; `messages`
     /// holds the latest ones.
     pub truncated: bool,
+    /// Edits, deletes and reactions after the cursor whose targets are not
+    /// in `messages` (those carry their state), oldest first.
+    pub updates: Vec<Update>,
 }
 
 impl Page {
@@ -71,6 +118,7 @@ impl Page {
         Page {
             messages: messages.into_iter().skip(skip).collect(),
             truncated,
+            updates: Vec::new(),
         }
     }
 }
@@ -103,6 +151,15 @@ pub trait Store: Send + Sync + 'static {
         before: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
+
+    /// Checks an edit, delete or reaction against its target, stores it
+    /// under the room's next seq (or recognises a resend by `client_id`)
+    /// and, when new, delivers it before returning. A reaction that
+    /// changes nothing is `Duplicate(target)`, delivered to nobody.
+    fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
+        let _ = update;
+        Box::pin(async { Err(UpdateError::Unsupported) })
+    }
 
     /// Messages matching `request`, newest first (`search`). A store with
     /// no search index answers `Unavailable`.

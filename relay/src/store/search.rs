@@ -21,7 +21,9 @@ impl SearchRequest {
     /// Whether `msg` satisfies everything but the words (which the engine
     /// matches its own way).
     pub fn admits(&self, msg: &ChatMessage) -> bool {
-        self.rooms.contains(&msg.room)
+        // A deleted message's text is a placeholder: never a hit.
+        !msg.state.deleted
+            && self.rooms.contains(&msg.room)
             && self.from.as_ref().is_none_or(|id| *id == msg.from.id)
             && self
                 .query

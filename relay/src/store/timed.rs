@@ -63,6 +63,13 @@ impl Store for Timed {
         })
     }
 
+    fn update(
+        &self,
+        update: super::NewUpdate,
+    ) -> BoxFuture<'_, Result<Appended, super::UpdateError>> {
+        self.inner.update(update)
+    }
+
     fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
         let read = self.inner.search(request);
         Box::pin(async move {

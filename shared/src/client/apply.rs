@@ -169,6 +169,7 @@ impl Client {
                 truncated,
                 member_count,
                 members_next,
+                updates,
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
                 let limit = self.page_limit();
@@ -192,7 +193,25 @@ impl Client {
                             around: None,
                         });
                     }
+                    for update in &updates {
+                        if state.apply_update(update) {
+                            out.changes.push(Change::Updated {
+                                room: room.clone(),
+                                seq: update.target,
+                            });
+                        }
+                    }
                     out.frames.extend(self.panel_joined(&room));
+                }
+            }
+            ServerMsg::Update(update) => {
+                if let Some(state) = self.room_mut(&update.room) {
+                    if state.apply_update(&update) {
+                        out.changes.push(Change::Updated {
+                            room: update.room.clone(),
+                            seq: update.target,
+                        });
+                    }
                 }
             }
             ServerMsg::Message(msg) => {
@@ -333,6 +352,7 @@ impl Client {
                     text: pending.text,
                     ts: now_ms,
                     client_id: Some(client_id),
+                    state: Default::default(),
                 },
                 &mut out.changes,
             );

@@ -56,6 +56,7 @@ pub(super) fn big_room() -> Client {
 /// `general`'s `joined`: a room of 500 listing its first 3 members.
 pub(super) fn big_joined() -> ServerMsg {
     ServerMsg::Joined {
+        updates: Vec::new(),
         room: room(),
         members: (0..3).map(user).collect(),
         history: Vec::new(),

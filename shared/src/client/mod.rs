@@ -410,6 +410,8 @@ impl Client {
 #[cfg(test)]
 mod big_room_tests;
 #[cfg(test)]
+mod events_tests;
+#[cfg(test)]
 mod panel_tests;
 #[cfg(test)]
 mod tests;

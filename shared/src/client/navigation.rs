@@ -112,6 +112,7 @@ mod tests {
         for name in ["a", "b", "c", "d"] {
             c.join(room(name));
             let joined = ServerMsg::Joined {
+                updates: Vec::new(),
                 room: room(name),
                 members: vec![alice.clone(), bob.clone()],
                 history: Vec::new(),
@@ -124,6 +125,7 @@ mod tests {
         for (name, count) in unread {
             for seq in 1..=*count {
                 let msg = ChatMessage {
+                    state: Default::default(),
                     room: room(name),
                     seq,
                     from: bob.clone(),

@@ -57,6 +57,7 @@ impl Pending {
             room: self.room.clone(),
             text: self.text.clone(),
             client_id: self.client_id.clone(),
+            reply_to: None,
         }
     }
 

@@ -47,6 +47,7 @@ fn a_small_room_is_filtered_locally_and_its_count_follows_presence() {
     // The relay's `joined` of a small room: everyone, with the count.
     client.apply(
         ServerMsg::Joined {
+            updates: Vec::new(),
             room: room(),
             members: (0..3).map(user).collect(),
             history: Vec::new(),
@@ -157,6 +158,7 @@ fn the_subscription_follows_the_list_on_screen_and_its_answer_keeps_the_cursor()
     client.join(other.clone()).unwrap();
     client.apply(
         ServerMsg::Joined {
+            updates: Vec::new(),
             room: other.clone(),
             members: vec![user(0)],
             history: Vec::new(),

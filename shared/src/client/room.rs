@@ -8,6 +8,7 @@ use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
 mod roster;
+mod updates;
 
 pub(crate) use roster::Search;
 
@@ -44,6 +45,9 @@ pub struct Room {
     /// The highest `seq` received from the relay (not just acked): the
     /// `since` of the next `join`.
     last_seq: Option<u64>,
+    /// The highest `seq` of an `update` applied: one delivered again (live
+    /// and in a `joined`'s `updates`) is not applied twice.
+    last_update: u64,
     unread: u32,
     /// Who is typing, with when the notice expires.
     typing: HashMap<UserId, (User, u64)>,
@@ -76,6 +80,7 @@ impl Room {
             members: BTreeMap::new(),
             messages: BTreeMap::new(),
             last_seq: None,
+            last_update: 0,
             unread: 0,
             typing: HashMap::new(),
             gap: None,
@@ -176,6 +181,7 @@ impl Room {
         }
         self.messages.clear();
         self.last_seq = None;
+        self.last_update = 0;
         self.gap = None;
         self.at_start = false;
     }

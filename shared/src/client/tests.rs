@@ -41,6 +41,7 @@ pub(super) fn welcome(me: &User) -> ServerMsg {
 
 pub(super) fn msg(room_name: &str, seq: u64, from: &User, body: &str) -> ChatMessage {
     ChatMessage {
+        state: Default::default(),
         room: room(room_name),
         seq,
         from: from.clone(),
@@ -57,6 +58,7 @@ pub(super) fn joined(
     truncated: bool,
 ) -> ServerMsg {
     ServerMsg::Joined {
+        updates: Vec::new(),
         room: room(room_name),
         members: members.iter().map(|u| (*u).clone()).collect(),
         history,
@@ -176,6 +178,7 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
                 since: None
             },
             ClientMsg::Send {
+                reply_to: None,
                 room: room("general"),
                 text: text("are you there?"),
                 client_id: id.clone()
@@ -191,6 +194,7 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
     assert_eq!(
         client.apply(ack, 30).frames,
         vec![ClientMsg::Send {
+            reply_to: None,
             room: room("general"),
             text: text("hello?"),
             client_id: id2

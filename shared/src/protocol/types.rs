@@ -9,9 +9,9 @@ use super::{ClientMsg, ServerMsg};
 
 impl ClientMsg {
     /// Every client frame's `type`, in the order of [`ClientMsg::type_index`].
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 15] = [
         "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-        "reauth", "search",
+        "reauth", "search", "edit", "delete", "react",
     ];
 
     /// This frame's position in [`ClientMsg::TYPES`].
@@ -29,6 +29,9 @@ impl ClientMsg {
             ClientMsg::Ping => 9,
             ClientMsg::Reauth { .. } => 10,
             ClientMsg::Search { .. } => 11,
+            ClientMsg::Edit { .. } => 12,
+            ClientMsg::Delete { .. } => 13,
+            ClientMsg::React { .. } => 14,
         }
     }
 
@@ -40,7 +43,7 @@ impl ClientMsg {
 
 impl ServerMsg {
     /// Every server frame's `type`, in the order of [`ServerMsg::type_index`].
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "welcome",
         "joined",
         "message",
@@ -54,6 +57,7 @@ impl ServerMsg {
         "presence_batch",
         "token_expiring",
         "search_results",
+        "update",
     ];
 
     /// This frame's position in [`ServerMsg::TYPES`]; `None` for
@@ -74,6 +78,7 @@ impl ServerMsg {
             ServerMsg::PresenceBatch { .. } => 10,
             ServerMsg::TokenExpiring { .. } => 11,
             ServerMsg::SearchResults { .. } => 12,
+            ServerMsg::Update(_) => 13,
             ServerMsg::Unknown => return None,
         })
     }

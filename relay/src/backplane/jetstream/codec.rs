@@ -8,6 +8,13 @@ use crate::store::NewMessage;
 /// the real seq is the stream sequence, known only once stored.
 pub(super) fn encode(msg: NewMessage) -> Vec<u8> {
     let chat = ChatMessage {
+        // A reply keeps its target's seq; the quote is not kept here yet.
+        state: shared::protocol::MessageState {
+            reply_to: msg.reply_to,
+            mentions: msg.mentions.users,
+            mentions_room: msg.mentions.room,
+            ..Default::default()
+        },
         room: msg.room,
         seq: 0,
         from: msg.from,
@@ -33,6 +40,8 @@ mod tests {
     #[test]
     fn the_stored_form_is_the_wire_message_and_takes_the_stream_sequence() {
         let msg = NewMessage {
+            mentions: Default::default(),
+            reply_to: None,
             room: RoomName::new("général").unwrap(),
             from: User {
                 id: UserId("u-1".into()),

@@ -130,6 +130,7 @@ impl JetStreamStore {
         // server tidy when many people join at once.
         let _ = stream.delete_consumer(&name).await;
         let page = Page {
+            updates: Vec::new(),
             messages: kept.into(),
             truncated: seen > limit,
         };

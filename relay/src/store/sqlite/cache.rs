@@ -225,6 +225,7 @@ impl Cache {
         }
         let skip = newer.len().saturating_sub(limit);
         Some(Page {
+            updates: Vec::new(),
             truncated: newer.len() > limit,
             messages: newer[skip..]
                 .iter()
@@ -285,6 +286,7 @@ mod tests {
 
     fn message(room: &str, seq: u64) -> Arc<ChatMessage> {
         Arc::new(ChatMessage {
+            state: Default::default(),
             room: RoomName::new(room).unwrap(),
             seq,
             from: User {

@@ -103,6 +103,7 @@ impl Shared {
                 newest.remove(0);
             }
             Ok(Page {
+                updates: Vec::new(),
                 messages: newest,
                 truncated,
             })
@@ -183,6 +184,7 @@ impl StoredRow {
         let seq = self.seq;
         let parsed = (|| {
             Some(ChatMessage {
+                state: Default::default(),
                 room: room.clone(),
                 seq: u64::try_from(self.seq).ok()?,
                 from: User {

@@ -143,6 +143,8 @@ mod tests {
     async fn say(store: &SqliteStore, room_name: &str, nick: &str, text: &str, ts: u64) {
         store
             .append(NewMessage {
+                reply_to: None,
+                mentions: Default::default(),
                 room: room(room_name),
                 from: User {
                     id: UserId(format!("u-{nick}")),

@@ -8,6 +8,8 @@ use super::{writer::DEDUP_LOOKUP, *};
 
 fn new_message(room: &str, user: &str, client_id: &str) -> NewMessage {
     NewMessage {
+        mentions: Default::default(),
+        reply_to: None,
         room: RoomName::new(room).unwrap(),
         from: User {
             id: UserId(user.into()),

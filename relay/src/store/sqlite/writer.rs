@@ -291,6 +291,7 @@ impl Writer {
             ])?;
             touched.insert(msg.room.clone(), room);
             let stored = Arc::new(ChatMessage {
+                state: Default::default(),
                 room: msg.room.clone(),
                 seq: room.last_seq,
                 from: msg.from.clone(),

@@ -1,0 +1,153 @@
+//! The session's frames as IRC lines: the welcome numerics, a join's
+//! names, messages as `PRIVMSG`s, presence as `JOIN`/`PART`/`NICK`, errors
+//! as `NOTICE`s.
+
+use shared::{protocol::PresenceEvent, ChatMessage, ErrorCode, RoomName, ServerMsg, User};
+
+use super::{
+    reply::{self, channel},
+    Irc, Query, KNOWN_NICKS,
+};
+use crate::gateway::Out;
+
+impl Irc {
+    /// One frame from the session.
+    pub(super) fn frame(&mut self, msg: ServerMsg, out: &mut Out) {
+        match msg {
+            ServerMsg::Welcome { user, .. } => self.welcome(user, out),
+            ServerMsg::Joined {
+                room,
+                members,
+                history,
+                ..
+            } => self.joined_room(room, members, history, out),
+            ServerMsg::Message(msg) => {
+                let own = msg
+                    .client_id
+                    .as_ref()
+                    .is_some_and(|id| self.sent.contains(id))
+                    && self.is_me(&msg.from);
+                if !own || self.echo {
+                    self.message(&msg, out);
+                }
+            }
+            ServerMsg::Ack { client_id, .. } => {
+                self.sent.remove(&client_id);
+            }
+            ServerMsg::Presence { room, event, user } => {
+                if self.is_me(&user) {
+                    return;
+                }
+                match event {
+                    PresenceEvent::Join => {
+                        self.remember(&user);
+                        out.line(format!(":{} JOIN {}", reply::prefix(&user), channel(&room)));
+                    }
+                    PresenceEvent::Leave => {
+                        out.line(format!(":{} PART {}", reply::prefix(&user), channel(&room)))
+                    }
+                    PresenceEvent::Nick => {
+                        let new = reply::irc_nick(&user.nick);
+                        if let Some(old) = self.remember(&user).filter(|old| *old != new) {
+                            out.line(format!(
+                                ":{old}!{}@palaver NICK :{new}",
+                                reply::ident(&user.id)
+                            ));
+                        }
+                    }
+                }
+            }
+            ServerMsg::Members { room, members, .. } => {
+                let Some(at) = self.queries.iter().position(|(r, _)| *r == room) else {
+                    return;
+                };
+                let (_, query) = self.queries.remove(at).expect("found");
+                let mut r = self.replies(out);
+                match query {
+                    Query::Names => r.names(&room, &members),
+                    Query::Who => r.who(&room, &members),
+                }
+            }
+            ServerMsg::Error { code, message, .. } => {
+                if code == ErrorCode::Unauthorized && self.me.is_none() {
+                    self.replies(out).numeric(
+                        "464",
+                        &[],
+                        &format!("Password incorrect: {message}"),
+                    );
+                } else {
+                    self.replies(out)
+                        .notice(&format!("error {}: {message}", code.as_str()));
+                }
+            }
+            ServerMsg::TokenExpiring { .. } => self
+                .replies(out)
+                .notice("your token expires soon; reconnect with a fresh one (PASS)"),
+            // Typing, pongs, big rooms' batches, and frames newer than
+            // this gateway: nothing IRC shows.
+            _ => {}
+        }
+    }
+
+    fn message(&mut self, msg: &ChatMessage, out: &mut Out) {
+        self.remember(&msg.from);
+        let time = self.server_time.then_some(msg.ts);
+        reply::privmsg(out, &msg.from, &msg.room, msg.text.as_str(), time);
+    }
+
+    pub(super) fn welcome(&mut self, user: User, out: &mut Out) {
+        self.remember(&user);
+        self.me = Some(user);
+        let mut r = self.replies(out);
+        r.numeric("001", &[], &format!("Welcome to Palaver, {}", r.nick()));
+        r.numeric("002", &[], "Your host is palaver, a Palaver relay");
+        r.numeric(
+            "003",
+            &[],
+            "This server speaks Palaver protocol v1 underneath",
+        );
+        r.numeric(
+            "004",
+            &["palaver", env!("CARGO_PKG_VERSION"), "i", "nt"],
+            "",
+        );
+        r.numeric(
+            "005",
+            &[
+                "CHANTYPES=#",
+                "NICKLEN=32",
+                "CHANNELLEN=33",
+                "CASEMAPPING=ascii",
+                "NETWORK=Palaver",
+            ],
+            "are supported by this server",
+        );
+        r.numeric("422", &[], "MOTD File is missing");
+    }
+
+    fn joined_room(
+        &mut self,
+        room: RoomName,
+        members: Vec<User>,
+        history: Vec<ChatMessage>,
+        out: &mut Out,
+    ) {
+        // The session always welcomes before a join; nothing to show if not.
+        let Some(me) = self.me.clone() else { return };
+        self.channels.insert(room.clone());
+        members.iter().take(KNOWN_NICKS).for_each(|u| {
+            self.remember(u);
+        });
+        out.line(format!(":{} JOIN {}", reply::prefix(&me), channel(&room)));
+        let mut r = self.replies(out);
+        r.numeric("331", &[&channel(&room)], "No topic is set");
+        r.names(&room, &members);
+        // History has its times only with server-time; without, it would
+        // look like talk happening now.
+        if self.server_time {
+            for msg in &history {
+                self.message(msg, out);
+            }
+        }
+    }
+}

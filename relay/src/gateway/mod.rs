@@ -1,0 +1,166 @@
+//! Gateways: more kinds of sessions on the same hub, for clients that do
+//! not speak WebSocket. Each connection runs an ordinary session
+//! (`session::run_driven`), so identities, rooms, history, limits and
+//! metrics are the WebSocket's; a gateway only translates its client's
+//! lines into `ClientMsg`s and the session's `ServerMsg`s back into lines.
+//!
+//! - `lines`: reading lines of bounded length from a socket.
+//! - `conn`: one gateway connection: the driven session, the socket, and
+//!   the [`Dialect`] that translates between them.
+//! - `line`: the plain TCP line dialect (`--line-bind`).
+//! - `irc`: the IRC dialect (`--irc-bind`).
+//!
+//! docs/GATEWAYS.md describes both for users and operators.
+
+mod conn;
+pub mod irc;
+pub mod line;
+pub mod lines;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use shared::RoomName;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{field::Empty, Instrument};
+
+pub use self::conn::{Dialect, Out};
+use crate::{
+    limits::{ClientKey, Refused},
+    state::AppState,
+    Config,
+};
+
+/// The gateways' listeners, bound before the relay runs (tests bind port 0).
+#[derive(Default)]
+pub struct Listeners {
+    pub line: Option<TcpListener>,
+    pub irc: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds what `config` asks for (`--line-bind`, `--irc-bind`).
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        async fn listen(
+            addr: Option<SocketAddr>,
+            flag: &str,
+        ) -> anyhow::Result<Option<TcpListener>> {
+            match addr {
+                None => Ok(None),
+                Some(addr) => TcpListener::bind(addr)
+                    .await
+                    .map(Some)
+                    .with_context(|| format!("cannot listen on {addr} ({flag})")),
+            }
+        }
+        Ok(Listeners {
+            line: listen(config.line_bind, "--line-bind").await?,
+            irc: listen(config.irc_bind, "--irc-bind").await?,
+        })
+    }
+
+    /// Starts an accept loop for each listener, on the relay's tracker.
+    pub fn spawn(self, state: &AppState) -> anyhow::Result<()> {
+        if let Some(listener) = self.line {
+            let room = RoomName::new(&state.config.line_room).map_err(|_| {
+                anyhow::anyhow!(
+                    "--line-room {:?} is not a room name",
+                    state.config.line_room
+                )
+            })?;
+            let idle = Duration::from_secs(state.config.line_idle_timeout_secs.max(1));
+            let token_mode = state.verifier.is_some();
+            tracing::info!(addr = %listener.local_addr()?, "line gateway listening");
+            state
+                .tracker
+                .spawn(accept_loop(listener, state.clone(), move || {
+                    conn::Setup::new(
+                        line::Line::new(room.clone(), token_mode),
+                        line::MAX_LINE,
+                        idle,
+                    )
+                }));
+        }
+        if let Some(listener) = self.irc {
+            let idle = state.config.idle_timeout();
+            let ping = state.config.ping_interval();
+            let token_mode = state.verifier.is_some();
+            tracing::info!(addr = %listener.local_addr()?, "IRC gateway listening");
+            state
+                .tracker
+                .spawn(accept_loop(listener, state.clone(), move || {
+                    conn::Setup::new(irc::Irc::new(token_mode), irc::MAX_LINE, idle).with_tick(ping)
+                }));
+        }
+        Ok(())
+    }
+}
+
+/// Accepts connections until shutdown; each is counted against the same
+/// per-IP and total caps, and the same handshake rate, as WebSockets.
+async fn accept_loop<D: Dialect + 'static>(
+    listener: TcpListener,
+    state: AppState,
+    setup: impl Fn() -> conn::Setup<D> + Send + 'static,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: the next accept
+                // may work; a pause keeps this from spinning.
+                tracing::warn!("gateway accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        admit(stream, addr, &state, setup());
+    }
+}
+
+/// The caps a WebSocket meets at its handshake; a refused connection is
+/// told why in one line and closed.
+fn admit<D: Dialect + 'static>(
+    stream: TcpStream,
+    addr: SocketAddr,
+    state: &AppState,
+    setup: conn::Setup<D>,
+) {
+    let ip = ClientKey::of(addr.ip());
+    let refused = if !state.handshakes.allow(&ip) {
+        state.metrics.handshakes_rejected.inc();
+        Err("too many new connections from your address; wait a second")
+    } else {
+        state.conns.acquire(ip).map_err(|refused| {
+            state.metrics.connections_rejected.inc();
+            match refused {
+                Refused::TooManyTotal => "the relay is at its connection limit; try again later",
+                Refused::TooManyFromIp => "too many connections from your address; close some",
+            }
+        })
+    };
+    let _ = stream.set_nodelay(true);
+    match refused {
+        Ok(slot) => {
+            let span = tracing::info_span!("conn", conn = Empty, ip = %addr.ip(), user = Empty);
+            let state2 = state.clone();
+            state.tracker.spawn(
+                async move { conn::serve(stream, state2, slot, setup).await }.instrument(span),
+            );
+        }
+        Err(why) => {
+            let line = setup.dialect.refusal(why);
+            state.tracker.spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), stream.write_all(line.as_bytes()))
+                        .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Replies, edits, deletes and reactions through a real relay (memory
+//! store): the frames each member sees, the refusals, and a rejoin with
+//! `since` that replays what happened to older messages.
+
+use shared::{
+    protocol::{Update, UpdateKind, DELETED_TEXT},
+    ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
+};
+use tests::{client::room, Client, InProcessRelay};
+
+fn id(s: &str) -> ClientId {
+    ClientId::new(s).unwrap()
+}
+
+/// Sends a frame carrying `client_id` and waits for its ack (its seq) or
+/// its refusal (the code).
+async fn acked(client: &mut Client, frame: ClientMsg, client_id: &str) -> Result<u64, ErrorCode> {
+    client.send(&frame).await.unwrap();
+    let answer = client
+        .recv_until(|m| match m {
+            ServerMsg::Ack { client_id: c, .. } => c.as_str() == client_id,
+            ServerMsg::Error { reference, .. } => reference.as_deref() == Some(client_id),
+            _ => false,
+        })
+        .await
+        .unwrap();
+    match answer {
+        ServerMsg::Ack { seq, .. } => Ok(seq),
+        ServerMsg::Error { code, .. } => Err(code),
+        _ => unreachable!(),
+    }
+}
+
+async fn next_update(client: &mut Client) -> Update {
+    match client
+        .recv_until(|m| matches!(m, ServerMsg::Update(_)))
+        .await
+        .unwrap()
+    {
+        ServerMsg::Update(update) => update,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes() {
+    let relay = InProcessRelay::default().await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let question = alice
+        .say_acked("general", "lunch at noon?", "a1")
+        .await
+        .unwrap();
+
+    // A reply carries its target and a quote of it.
+    let reply = ClientMsg::Send {
+        room: room("general"),
+        text: Text::new("yes").unwrap(),
+        client_id: id("b1"),
+        reply_to: Some(question),
+    };
+    let answer = acked(&mut bob, reply, "b1").await.unwrap();
+    let delivered = alice
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.seq == answer))
+        .await
+        .unwrap();
+    let ServerMsg::Message(delivered) = delivered else {
+        unreachable!()
+    };
+    assert_eq!(delivered.state.reply_to, Some(question));
+    let quote = delivered.state.quote.expect("a quote");
+    assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
+
+    // Bob reacts: everyone gets the update, with its own seq.
+    let react = ClientMsg::React {
+        room: room("general"),
+        seq: question,
+        emoji: Emoji::new("👍").unwrap(),
+        on: true,
+        client_id: id("b2"),
+    };
+    let reacted = acked(&mut bob, react, "b2").await.unwrap();
+    assert!(reacted > answer);
+    let update = next_update(&mut alice).await;
+    assert_eq!(
+        (update.seq, update.target, update.kind),
+        (reacted, question, UpdateKind::React)
+    );
+
+    // Only the author edits.
+    let edit = |client_id: &str, text: &str| ClientMsg::Edit {
+        room: room("general"),
+        seq: question,
+        text: Text::new(text).unwrap(),
+        client_id: id(client_id),
+    };
+    assert_eq!(
+        acked(&mut bob, edit("b3", "pizza"), "b3").await,
+        Err(ErrorCode::Forbidden)
+    );
+    let edited = acked(&mut alice, edit("a2", "lunch at one?"), "a2")
+        .await
+        .unwrap();
+    // A resend is acked with the same seq, and stored once.
+    assert_eq!(
+        acked(&mut alice, edit("a2", "lunch at one?"), "a2").await,
+        Ok(edited)
+    );
+    let update = next_update(&mut bob).await;
+    assert_eq!(update.seq, edited);
+    assert_eq!(update.text.unwrap().as_str(), "lunch at one?");
+
+    // Bob leaves; alice deletes; then nothing more can happen to it.
+    drop(bob);
+    let delete = |client_id: &str| ClientMsg::Delete {
+        room: room("general"),
+        seq: question,
+        client_id: id(client_id),
+    };
+    let deleted = acked(&mut alice, delete("a3"), "a3").await.unwrap();
+    assert_eq!(
+        acked(&mut alice, delete("a4"), "a4").await,
+        Err(ErrorCode::Gone)
+    );
+    assert_eq!(
+        acked(&mut alice, edit("a5", "too late"), "a5").await,
+        Err(ErrorCode::Gone)
+    );
+
+    // Bob comes back with `since` = the reply: the joined frame replays
+    // what happened to the older question, in order.
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let ServerMsg::Joined { updates, .. } = bob.join("general", Some(answer)).await.unwrap() else {
+        unreachable!()
+    };
+    let replayed: Vec<(u64, UpdateKind)> = updates.iter().map(|u| (u.seq, u.kind)).collect();
+    assert_eq!(
+        replayed,
+        [
+            (reacted, UpdateKind::React),
+            (edited, UpdateKind::Edit),
+            (deleted, UpdateKind::Delete)
+        ]
+    );
+    // A fresh join sees the tombstone in history, text erased.
+    let ServerMsg::Joined { history, .. } = bob.join("general", None).await.unwrap() else {
+        unreachable!()
+    };
+    let tombstone = history.iter().find(|m| m.seq == question).unwrap();
+    assert!(tombstone.state.deleted);
+    assert_eq!(tombstone.text.as_str(), DELETED_TEXT);
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_emoji_is_refused_with_its_own_code() {
+    let relay = InProcessRelay::default().await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let seq = alice.say_acked("general", "hi", "a1").await.unwrap();
+    alice
+        .send_raw(tungstenite_text(&format!(
+            r#"{{"type":"react","room":"general","seq":{seq},"emoji":"ab","on":true,"client_id":"a2"}}"#
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.expect_error().await.unwrap(),
+        (ErrorCode::InvalidEmoji, Some("a2".into()))
+    );
+    relay.stop().await.unwrap();
+}
+
+fn tungstenite_text(text: &str) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::Text(text.into())
+}
+
+#[tokio::test]
+async fn a_message_lists_the_members_it_mentions() {
+    let relay = InProcessRelay::default().await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let mut bobby = Client::hello(&url, "Bob B.").await.unwrap();
+    for client in [&mut alice, &mut bob, &mut bobby] {
+        client.join("general", None).await.unwrap();
+    }
+    let id_of = |c: &Client| c.user.as_ref().unwrap().id.clone();
+    let text = "@BOB B. and @bob, see mail@bob.org; @carol? @room";
+    let seq = alice.say_acked("general", text, "a1").await.unwrap();
+    let ServerMsg::Message(msg) = bob
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.seq == seq))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(msg.state.mentions, [id_of(&bobby), id_of(&bob)]);
+    assert!(msg.state.mentions_room);
+    // No `@`, no mentions.
+    let plain = alice.say_acked("general", "bob, hi", "a2").await.unwrap();
+    let ServerMsg::Message(msg) = bob
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.seq == plain))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(msg.state.mentions.is_empty() && !msg.state.mentions_room);
+    relay.stop().await.unwrap();
+}
