@@ -263,7 +263,10 @@ impl Session {
                 Ok(())
             }
             Err(err) => {
-                tracing::warn!("append failed: {err}");
+                // Per send, so debug: the store says once, at warn, that it
+                // is down (a NATS outage refuses thousands of sends), and
+                // `palaver_errors_total{code="unavailable"}` counts them.
+                tracing::debug!("append failed: {err}");
                 Err(Refusal::new(
                     ErrorCode::Unavailable,
                     "the message could not be stored; resend it",
