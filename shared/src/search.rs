@@ -36,6 +36,8 @@ pub struct Query {
 pub enum Term {
     /// These words, next to each other, in order (a plain word is a
     /// phrase of one; a CJK word is the phrase of its bigrams). Lowercase.
+    /// `prefix`: the last word may be the start of a longer one (`word*`,
+    /// or a lone CJK character).
     Phrase { words: Vec<String>, prefix: bool },
 }
 
@@ -78,10 +80,16 @@ impl Query {
                     }
                 }
             }
-            let prefix = !quoted && raw.ends_with('*');
+            let starred = !quoted && raw.ends_with('*');
             let words = words(raw.trim_end_matches('*'));
             if !words.is_empty() && query.terms.len() < MAX_TERMS {
-                let prefix = prefix && !is_cjk(words.last().and_then(|w| w.chars().last()));
+                // A CJK word ends in a bigram, which a `*` would loosen; a
+                // lone CJK character is only found as the start of bigrams.
+                let single_cjk = words.len() == 1
+                    && words[0].chars().count() == 1
+                    && is_cjk(words[0].chars().next());
+                let last_cjk = is_cjk(words.last().and_then(|w| w.chars().last()));
+                let prefix = single_cjk || (starred && !last_cjk);
                 query.terms.push(Term::Phrase { words, prefix });
             }
         }
@@ -105,10 +113,7 @@ impl Query {
                     .iter()
                     .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
                     .collect();
-                let single_cjk = words.len() == 1
-                    && words[0].chars().count() == 1
-                    && is_cjk(words[0].chars().next());
-                let star = if *prefix || single_cjk { " *" } else { "" };
+                let star = if *prefix { " *" } else { "" };
                 format!("({}{star})", quoted.join(" + "))
             })
             .collect();
@@ -127,9 +132,6 @@ impl Query {
                  words: want,
                  prefix,
              }| {
-                let single_cjk = want.len() == 1
-                    && want[0].chars().count() == 1
-                    && is_cjk(want[0].chars().next());
                 indexed.windows(want.len()).any(|window| {
                     window
                         .iter()
@@ -137,7 +139,7 @@ impl Query {
                         .enumerate()
                         .all(|(i, (have, want))| {
                             let last = i + 1 == window.len();
-                            if last && (*prefix || single_cjk) {
+                            if last && *prefix {
                                 have.starts_with(want.as_str())
                             } else {
                                 have == want
