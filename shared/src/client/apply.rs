@@ -417,7 +417,7 @@ impl Client {
                 if code == ErrorCode::RateLimited {
                     // Not the user's problem: it goes again, in its turn,
                     // when the relay's budget has room.
-                    self.outbox.throttled(reference);
+                    self.outbox.retry(&client_id);
                     self.pacer.refused(now_ms, retry_after_ms);
                     return;
                 }

@@ -147,23 +147,6 @@ impl Outbox {
         (next.state == PendingState::Queued).then_some(&next.client_id)
     }
 
-    /// The relay refused the entry for the rate (`rate_limited`): it is
-    /// queued again, to go with the same `client_id` when the budget
-    /// allows. Returns false when no entry has that id.
-    pub fn throttled(&mut self, reference: &str) -> bool {
-        match self
-            .entries
-            .iter_mut()
-            .find(|e| e.client_id.as_str() == reference)
-        {
-            Some(entry) => {
-                entry.state = PendingState::Queued;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Marks an entry written to the socket and returns its frame.
     /// Failed entries are not sent (use [`Outbox::retry`]).
     pub fn send(&mut self, client_id: &ClientId) -> Option<ClientMsg> {
@@ -213,9 +196,10 @@ impl Outbox {
         }
     }
 
-    /// The user asked to try a failed message again: it is queued again with
-    /// the same `client_id`. The caller sends it with [`Outbox::send`] when
-    /// online.
+    /// The entry goes again with the same `client_id`, in its turn: the
+    /// user asked to try a failed message again, or the relay refused it
+    /// for the rate (`rate_limited`, which is never a failure). The caller
+    /// sends it with [`Outbox::send`] when online.
     pub fn retry(&mut self, client_id: &ClientId) -> bool {
         match self.get_mut(client_id) {
             Some(entry) => {
@@ -299,8 +283,9 @@ mod tests {
     fn a_message_refused_for_the_rate_goes_again_before_any_later_one() {
         let mut outbox = outbox_with(&["c-1", "c-2"]);
         assert_eq!(send_next(&mut outbox), ["c-1"]);
-        assert!(outbox.throttled("c-1"));
-        assert!(!outbox.throttled("c-unknown"));
+        // A refusal for the rate queues it again, as a retry does.
+        assert!(outbox.retry(&id("c-1")));
+        assert!(!outbox.retry(&id("c-unknown")));
         assert!(!outbox.get(&id("c-1")).unwrap().is_failed());
         assert_eq!(outbox.unacked(), 2);
         assert_eq!(send_next(&mut outbox), ["c-1"]);
