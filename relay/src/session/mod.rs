@@ -378,8 +378,7 @@ impl Session {
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, reference: Option<String>) {
-        self.state.metrics.error(code);
-        self.reply(&ServerMsg::error(code, message, reference));
+        self.refuse(Refusal::new(code, message).about(reference));
     }
 }
 
