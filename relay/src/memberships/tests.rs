@@ -71,6 +71,15 @@ async fn contract(engine: &dyn MembershipStore) {
     assert_eq!(rooms[0].level, Some(NotifyLevel::Off));
     assert_eq!(rooms[1].read, 9);
 
+    engine.join(&bob, &room("dev"), 0).await.unwrap();
+    let mut members = engine.members(&room("dev")).await.unwrap();
+    members.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+    assert_eq!(
+        members,
+        [(alice.clone(), Some(NotifyLevel::Off)), (bob.clone(), None)],
+        "each member of the room with their level"
+    );
+    assert!(engine.leave(&bob, &room("dev")).await.unwrap());
     assert!(engine.leave(&alice, &room("dev")).await.unwrap());
     assert!(!engine.leave(&alice, &room("dev")).await.unwrap());
     assert_eq!(engine.list(&alice).await.unwrap().len(), 1);
@@ -120,4 +129,29 @@ async fn the_sqlite_engine_keeps_the_contract_and_its_rows_outlive_a_reopen() {
             ("general", 12, Some(NotifyLevel::Mentions))
         ]
     );
+}
+
+#[test]
+fn a_user_is_attentive_only_while_a_connection_says_its_app_is_visible() {
+    let memberships = Memberships::new(Arc::new(MemoryMemberships::default()));
+    let alice = user("alice");
+    let (phone, _rx1) = crate::peer::test_peer(1, 8);
+    let (laptop, mut rx2) = crate::peer::test_peer(2, 8);
+    memberships.connected(&alice, phone);
+    memberships.connected(&alice, laptop);
+    assert!(!memberships.attentive(&alice), "a socket alone is not attention");
+    memberships.attend(&alice, 1, Some(Some(room("general"))));
+    assert!(memberships.attentive(&alice));
+    memberships.attend(&alice, 1, None);
+    assert!(!memberships.attentive(&alice), "hidden again");
+    memberships.attend(&alice, 2, Some(None));
+    memberships.disconnected(&alice, 2);
+    assert!(!memberships.attentive(&alice), "gone with its connection");
+    memberships.tell_others(
+        &alice,
+        1,
+        &shared::ServerMsg::Pong,
+        &crate::metrics::Metrics::new("memory"),
+    );
+    assert!(rx2.try_recv().is_err(), "a closed device is told nothing");
 }
