@@ -418,7 +418,7 @@ impl Driver {
                     };
                     self.out.status(&format!(
                         "the relay refused your message {:?}: {reason}",
-                        p.text.as_str()
+                        p.text.as_ref().map_or("", |t| t.as_str())
                     ));
                 }
             }

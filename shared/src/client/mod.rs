@@ -12,6 +12,9 @@
 //! - [`renewal`]: when a client in token mode fetches a fresh token.
 //! - [`outbox`]: messages not acked yet, sent one at a time in order and
 //!   resent with the same `client_id`.
+//! - `actions`: replies, edits, deletes and reactions, queued in the outbox
+//!   like sends; `local`: a message as shown with our changes the relay
+//!   has not acked yet ([`Client::shown`]).
 //! - [`pacer`]: when the next send fits the relay's rate (the `welcome`'s
 //!   limits, and the wait a `rate_limited` asks for).
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
@@ -42,9 +45,11 @@
 //! 6. When [`Client::wake_at`] names a time (the outbox waits for the rate),
 //!    call [`Client::poll`] then and write what it returns.
 
+mod actions;
 mod apply;
 mod focus;
 pub mod liveness;
+mod local;
 mod members;
 pub mod navigation;
 pub mod outbox;
@@ -56,11 +61,13 @@ pub mod timeline;
 
 use std::collections::HashMap;
 
+pub use actions::ActionError;
 pub use apply::{Applied, Change};
 pub use liveness::{Beat, Liveness};
+pub use local::Shown;
 pub use members::MemberList;
 pub use navigation::Step;
-pub use outbox::{Outbox, Pending, PendingState};
+pub use outbox::{Action, Outbox, Pending, PendingState, Target};
 pub use pacer::Pacer;
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use renewal::{token_from_body, Renewal};
@@ -324,11 +331,7 @@ impl Client {
         text: Text,
         now_ms: u64,
     ) -> (ClientId, Option<ClientMsg>) {
-        self.next_id += 1;
-        let id = ClientId::new(&format!("{}-{}", self.id_prefix, self.next_id))
-            .expect("the prefix is short printable ASCII");
-        self.outbox.push(id.clone(), room.clone(), text, now_ms);
-        (id, self.poll(now_ms))
+        self.enqueue(room, Action::default(), Some(text), now_ms)
     }
 
     /// Tries a failed message again, with the same `client_id`; it goes
@@ -407,6 +410,8 @@ impl Client {
     }
 }
 
+#[cfg(test)]
+mod actions_tests;
 #[cfg(test)]
 mod big_room_tests;
 #[cfg(test)]

@@ -12,6 +12,11 @@ mod updates;
 
 pub(crate) use roster::Search;
 
+/// Whether `msg` mentions `me` (by nick, or everyone by `@room`).
+pub fn mentions_me(msg: &ChatMessage, me: Option<&UserId>) -> bool {
+    msg.state.mentions_room || me.is_some_and(|me| msg.state.mentions.contains(me))
+}
+
 /// How long a `typing` notice is shown without a new one, in milliseconds.
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 
@@ -49,6 +54,8 @@ pub struct Room {
     /// and in a `joined`'s `updates`) is not applied twice.
     last_update: u64,
     unread: u32,
+    /// Of the unread messages, those that mention us (`@nick` or `@room`).
+    mentions: u32,
     /// Who is typing, with when the notice expires.
     typing: HashMap<UserId, (User, u64)>,
     gap: Option<Gap>,
@@ -82,6 +89,7 @@ impl Room {
             last_seq: None,
             last_update: 0,
             unread: 0,
+            mentions: 0,
             typing: HashMap::new(),
             gap: None,
             loading: None,
@@ -132,6 +140,13 @@ impl Room {
         self.unread
     }
 
+    /// Unread messages that mention us by nick or `@room`, as the relay
+    /// listed them: a count of their own, shown apart from
+    /// [`Room::unread`].
+    pub fn mentions(&self) -> u32 {
+        self.mentions
+    }
+
     pub fn gap(&self) -> Option<Gap> {
         self.gap
     }
@@ -168,6 +183,7 @@ impl Room {
 
     pub(crate) fn mark_read(&mut self) {
         self.unread = 0;
+        self.mentions = 0;
     }
 
     /// Drops the loaded messages (the relay's numbering may have started
@@ -285,6 +301,9 @@ impl Room {
         changes.extend(change);
         if new && count_unread && !mine {
             self.unread += 1;
+            if mentions_me(&self.messages[&seq], me) {
+                self.mentions += 1;
+            }
         }
         new
     }
