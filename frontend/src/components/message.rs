@@ -72,9 +72,12 @@ pub fn message(
         let text = if quote.deleted {
             "(message deleted)".to_string()
         } else {
-            quote.text.clone().unwrap_or_default()
+            // The quote is the target's source: shown plain, on one line.
+            let mut plain = String::new();
+            let source = quote.text.clone().unwrap_or_default();
+            shared::markdown::collect_text(&shared::markdown::parse(&source, &[]), &mut plain);
+            plain.replace('\n', " ")
         };
-        let label = format!("In reply to {from}: {text}. Show that message");
         let jump_room = room.clone();
         let reply_to = row.reply_to;
         view! {
@@ -82,7 +85,7 @@ pub fn message(
                 class="reply-quote"
                 class:deleted=quote.deleted
                 data-testid="reply-quote"
-                aria-label=label
+                title="Show the message it replies to"
                 disabled=reply_to.is_none()
                 on:click=move |_| {
                     if let Some(seq) = reply_to {
@@ -90,12 +93,10 @@ pub fn message(
                     }
                 }
             >
-                <span class="quote-author" aria-hidden="true">
-                    {from}
-                </span>
-                <span class="quote-text" aria-hidden="true">
-                    {text}
-                </span>
+                <span class="sr-only">"In reply to "</span>
+                <span class="quote-author">{from}</span>
+                <span class="sr-only">": "</span>
+                <span class="quote-text">{text}</span>
             </button>
         }
     });

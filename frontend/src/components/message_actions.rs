@@ -51,7 +51,13 @@ pub fn MessageActions(room: RoomName, row: Row) -> impl IntoView {
     let reply = {
         let (target, from, text) = (target.clone(), row.from.clone(), row.text.clone());
         move |_| {
-            let quote: String = text.chars().take(shared::limits::QUOTE_CHARS).collect();
+            let mut plain = String::new();
+            shared::markdown::collect_text(&shared::markdown::parse(&text, &[]), &mut plain);
+            let quote: String = plain
+                .replace('\n', " ")
+                .chars()
+                .take(shared::limits::QUOTE_CHARS)
+                .collect();
             draft.reply(target.clone(), from.clone(), quote);
         }
     };
