@@ -378,3 +378,40 @@ fn an_outbox_saved_before_edits_restores_as_sends_and_changes_survive_a_save() {
     let restored = Outbox::restore(&client.outbox().save());
     assert_eq!(&restored, client.outbox());
 }
+
+#[test]
+fn mention_counts_come_from_the_relays_list_and_go_with_another_devices_marker() {
+    use crate::protocol::{NotifyLevel, RoomEntry};
+    let (mut client, alice, bob) = online();
+    client.set_active(None);
+    let dev = RoomEntry {
+        room: room("dev"),
+        last_seq: 50,
+        read: 40,
+        unread: 10,
+        mentions: 3,
+        unread_capped: false,
+        level: NotifyLevel::All,
+    };
+    client.apply(ServerMsg::Rooms { rooms: vec![dev] }, 0);
+    assert_eq!(client.room(&room("dev")).unwrap().mentions(), 3);
+
+    // Here: two mentions of us after 3; another device reads up to the first.
+    for (seq, mentioned) in [(4, true), (5, false), (6, true)] {
+        let mut m = msg("general", seq, &bob, "hi");
+        if mentioned {
+            m.state.mentions = vec![alice.id.clone()];
+        }
+        client.apply(ServerMsg::Message(m), 1);
+    }
+    assert_eq!(client.room(&room("general")).unwrap().mentions(), 2);
+    client.apply(
+        ServerMsg::Read {
+            room: room("general"),
+            seq: 4,
+        },
+        2,
+    );
+    let general = client.room(&room("general")).unwrap();
+    assert_eq!((general.unread(), general.mentions()), (2, 1));
+}

@@ -7,6 +7,7 @@ use super::Change;
 use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
+mod marker;
 mod roster;
 mod updates;
 
@@ -56,6 +57,10 @@ pub struct Room {
     unread: u32,
     /// Of the unread messages, those that mention us (`@nick` or `@room`).
     mentions: u32,
+    /// The user's read marker (see `marker`): later messages count unread.
+    read: u64,
+    /// The notification level the relay listed for the user.
+    level: Option<crate::protocol::NotifyLevel>,
     /// Who is typing, with when the notice expires.
     typing: HashMap<UserId, (User, u64)>,
     gap: Option<Gap>,
@@ -90,6 +95,8 @@ impl Room {
             last_update: 0,
             unread: 0,
             mentions: 0,
+            read: 0,
+            level: None,
             typing: HashMap::new(),
             gap: None,
             loading: None,
@@ -299,7 +306,7 @@ impl Room {
         self.messages.insert(seq, msg);
         let new = matches!(change, Some(Change::Message { .. }));
         changes.extend(change);
-        if new && count_unread && !mine {
+        if new && count_unread && !mine && seq > self.read {
             self.unread += 1;
             if mentions_me(&self.messages[&seq], me) {
                 self.mentions += 1;
