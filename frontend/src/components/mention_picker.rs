@@ -3,7 +3,8 @@
 //! `textarea` takes no other role) and points at the list with
 //! `aria-controls` and at the highlighted option with
 //! `aria-activedescendant`; Up and Down move, Enter or Tab insert the
-//! nick, Escape closes the list.
+//! nick, Escape closes the list. In a big room the relay is asked for the
+//! members by prefix (`Client::ask_mention_matches`).
 
 use leptos::prelude::*;
 use shared::RoomName;
@@ -41,26 +42,25 @@ pub struct Picker {
     pub active: RwSignal<usize>,
     /// The nicks offered.
     pub options: Memo<Vec<String>>,
+    chat: Chat,
+    room: StoredValue<RoomName>,
 }
 
 impl Picker {
     pub fn new(chat: Chat, room: RoomName) -> Self {
         let query = RwSignal::new(None::<(usize, String)>);
+        let stored_room = StoredValue::new(room.clone());
         let options = Memo::new(move |_| {
             let Some((_, prefix)) = query.get() else {
                 return Vec::new();
             };
             chat.client.with(|c| {
                 let mut nicks: Vec<String> = c
-                    .room(&room)
-                    .map(|r| {
-                        r.members_matching(&prefix)
-                            .into_iter()
-                            .map(|u| u.nick.to_string())
-                            .take(SHOWN)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    .mention_matches(&room, &prefix)
+                    .into_iter()
+                    .map(|u| u.nick.to_string())
+                    .take(SHOWN)
+                    .collect();
                 if "room".starts_with(&prefix.to_lowercase()) {
                     nicks.push("room".into());
                 }
@@ -71,6 +71,8 @@ impl Picker {
             query,
             active: RwSignal::new(0),
             options,
+            chat,
+            room: stored_room,
         }
     }
 
@@ -83,6 +85,11 @@ impl Picker {
         let query = mention_query(text, caret);
         if query != self.query.get_untracked() {
             self.active.set(0);
+            if let Some((_, prefix)) = &query {
+                // A big room's members beyond those loaded: ask the relay.
+                let room = self.room.get_value();
+                self.chat.ask_mention_matches(&room, prefix);
+            }
             self.query.set(query);
         }
     }

@@ -14,7 +14,8 @@
 //!   resent with the same `client_id`.
 //! - `actions`: replies, edits, deletes and reactions, queued in the outbox
 //!   like sends; `local`: a message as shown with our changes the relay
-//!   has not acked yet ([`Client::shown`]).
+//!   has not acked yet ([`Client::shown`]); `completion`: the members an
+//!   `@` in the composer may name (a big room asks the relay by prefix).
 //! - [`pacer`]: when the next send fits the relay's rate (the `welcome`'s
 //!   limits, and the wait a `rate_limited` asks for).
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
@@ -50,6 +51,7 @@
 
 mod actions;
 mod apply;
+mod completion;
 mod focus;
 pub mod liveness;
 mod local;

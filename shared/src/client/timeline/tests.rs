@@ -170,6 +170,7 @@ fn pending_and_failed_sends_follow_the_stored_messages_in_order() {
         (Some(&second), &RowStatus::Stored, true)
     );
     assert_eq!(rows.len(), 6);
+    let _ = alice;
 }
 
 #[test]
