@@ -642,3 +642,48 @@ async fn audit(browser: &Browser, case: &str) -> Vec<String> {
     browser.screenshot(&format!("a11y-{case}")).await.unwrap();
     bad
 }
+
+/// A relay that lets one send a second through: a paste stays in the
+/// outbox for a while, and Up edits the last line while it waits. The edit
+/// shows at once and reaches the others after the message itself, as an
+/// edit of it.
+#[tokio::test]
+async fn an_edit_of_a_message_still_in_the_outbox_follows_it() {
+    let relay = relay_serving_app_in_memory(&["--rate-limit", "1", "--rate-burst", "2"])
+        .await
+        .unwrap();
+    let url = relay.http_url("/");
+    let alice = open_as(&url, "alice").await;
+    let bob = open_as(&url, "bob").await;
+    wait_focus(&alice, "composer-input").await;
+    press(
+        &alice,
+        &format!("line 1{ENTER}line 2{ENTER}line 3{ENTER}line 4{ENTER}"),
+    )
+    .await;
+    press(&alice, &format!("{ARROW_UP}{CLEAR}line 4, edited{ENTER}")).await;
+    // At once, on alice's side, whether or not line 4 has gone yet.
+    alice
+        .wait_text("[data-testid=message-text]", "line 4, edited")
+        .await
+        .unwrap();
+    let seq = seq_of(&bob, "line 4, edited").await;
+    bob.find(&format!("{} [data-testid=message-edited]", row(seq)))
+        .await
+        .unwrap();
+    let texts = bob.texts("[data-testid=message-text]").await.unwrap();
+    let lines: Vec<&str> = texts
+        .iter()
+        .map(|t| t.as_str())
+        .filter(|t| t.starts_with("line"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["line 1", "line 2", "line 3", "line 4, edited (edited)"]
+    );
+    bob.screenshot("conversations-edit-pending-bob")
+        .await
+        .unwrap();
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}

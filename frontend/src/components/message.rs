@@ -119,6 +119,7 @@ pub fn message(
         view! {
             <div class="text" data-testid="message-text">
                 {rich_text(&row.text, &[me.as_str()])}
+                {edited.is_some().then_some(" ")}
                 {edited}
             </div>
         }
