@@ -6,6 +6,9 @@
 //! member nicks, the Markdown subset renders as elements while a list of
 //! classic XSS payloads stays text, and all of it is axe-clean in both
 //! themes. Screenshots land in target/e2e/.
+//!
+//! Past 400 lines on purpose: one scenario per UI action, all on the
+//! helpers at the top (rows by seq, focus, chips, waits).
 
 use serde_json::Value;
 use shared::{ClientId, ClientMsg, ServerMsg, Text};

@@ -441,6 +441,8 @@ mod events_tests;
 #[cfg(test)]
 mod markers_tests;
 #[cfg(test)]
+mod order_tests;
+#[cfg(test)]
 mod panel_tests;
 #[cfg(test)]
 mod tests;
