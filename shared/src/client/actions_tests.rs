@@ -415,3 +415,14 @@ fn mention_counts_come_from_the_relays_list_and_go_with_another_devices_marker()
     let general = client.room(&room("general")).unwrap();
     assert_eq!((general.unread(), general.mentions()), (2, 1));
 }
+
+#[test]
+fn a_reply_without_the_relays_quote_quotes_its_loaded_target() {
+    let (mut client, _alice, bob) = online();
+    let mut reply = msg("general", 4, &bob, "yes");
+    reply.state.reply_to = Some(2);
+    client.apply(ServerMsg::Message(reply), 1);
+    let shown = client.shown(&room("general"), &Target::Seq(4)).unwrap();
+    let quote = shown.state.quote.unwrap();
+    assert_eq!((quote.from, quote.text.as_deref()), (bob, Some("hi")));
+}

@@ -26,13 +26,28 @@ impl Client {
     /// in the outbox) with our pending changes applied; `None` when it is
     /// not loaded.
     pub fn shown(&self, room: &RoomName, target: &Target) -> Option<Shown> {
+        self.shown_with(room, target, true)
+    }
+
+    /// [`Client::shown`]; `quotes`: also fill in a reply's quote (not for
+    /// the quote itself, so a chain of replies costs one step, not its
+    /// length).
+    fn shown_with(&self, room: &RoomName, target: &Target, quotes: bool) -> Option<Shown> {
         let me = self.me.as_ref().map(|u| &u.id);
         let mut shown = match target {
             Target::Seq(seq) => {
                 let msg = self.room(room)?.message(*seq)?;
+                let mut state = msg.state.clone();
+                // A relay that keeps `reply_to` but no quote (a cluster):
+                // the target's start, if it is loaded.
+                if let (true, Some(target), None) = (quotes, state.reply_to, &state.quote) {
+                    if target != *seq {
+                        state.quote = self.quote(room, &Target::Seq(target));
+                    }
+                }
                 Shown {
                     text: msg.text.clone(),
-                    state: msg.state.clone(),
+                    state,
                     mine: me == Some(&msg.from.id),
                     changing: false,
                 }
@@ -44,7 +59,7 @@ impl Client {
                 };
                 let text = pending.text.clone()?;
                 let mut state = MessageState::default();
-                if let Some(reply_to) = reply_to {
+                if let Some(reply_to) = reply_to.as_ref().filter(|_| quotes) {
                     state.quote = self.quote(room, reply_to);
                     if let Target::Seq(seq) = reply_to {
                         state.reply_to = Some(*seq);
@@ -99,7 +114,7 @@ impl Client {
 
     /// The quote a reply to `target` shows before the relay sends its own.
     fn quote(&self, room: &RoomName, target: &Target) -> Option<crate::protocol::Quote> {
-        let shown = self.shown(room, target)?;
+        let shown = self.shown_with(room, target, false)?;
         let from = match target {
             Target::Seq(seq) => self.room(room)?.message(*seq)?.from.clone(),
             Target::Pending(_) => self.me.clone()?,
