@@ -690,3 +690,70 @@ async fn an_edit_of_a_message_still_in_the_outbox_follows_it() {
     alice.close().await.unwrap();
     bob.close().await.unwrap();
 }
+
+/// A copied link (`#/room/NAME/SEQ`) opens the room at that message, older
+/// pages loaded as needed; the copy button writes that link.
+#[tokio::test]
+async fn a_link_to_a_message_opens_the_room_at_it() {
+    let relay = serve().await;
+    let mut bob = bot(&relay, "bob").await;
+    let linked = bob
+        .say_acked("general", "the linked message", "b-0")
+        .await
+        .unwrap();
+    for i in 1..=30 {
+        bob.say_acked("general", &format!("later {i}"), &format!("b-{i}"))
+            .await
+            .unwrap();
+    }
+    let alice = Browser::open_app(
+        &relay.http_url(&format!("/#/room/general/{linked}")),
+        "alice",
+    )
+    .await
+    .unwrap();
+    wait_js(
+        &alice,
+        "the linked message focused",
+        &format!(
+            "const r = document.querySelector('{}'); return !!r && document.activeElement === r;",
+            row(linked)
+        ),
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    // The copy button of a message puts the same kind of link on the
+    // clipboard (by keyboard: the toolbar's last button).
+    let later = seq_of(&alice, "later 30").await;
+    alice
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await
+        .unwrap();
+    focus(
+        &alice,
+        &format!("{} [data-testid=react-button]", row(later)),
+    )
+    .await;
+    press(&alice, &format!("{ARROW_RIGHT}{ARROW_RIGHT}")).await;
+    wait_focus(&alice, "copy-link").await;
+    press(&alice, ENTER).await;
+    let copied = alice
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.clipboard.readText().then(done, e => done('error: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let copied = copied.as_str().unwrap_or_default().to_string();
+    assert!(
+        copied.starts_with("http://") && copied.ends_with(&format!("#/room/general/{later}")),
+        "{copied}"
+    );
+    alice.screenshot("conversations-link").await.unwrap();
+    alice.close().await.unwrap();
+}
