@@ -15,6 +15,7 @@ mod cluster_outage;
 mod cluster_routing;
 mod cluster_security;
 mod cluster_stream;
+mod conversations;
 mod deploy;
 mod durable;
 mod events;

@@ -10,8 +10,13 @@
 //!
 //! With stdin a terminal, lines starting with `/` are commands. Otherwise
 //! (a pipe) every line is sent as a message and the process exits once
-//! stdin has ended and every message is acked by the relay.
+//! stdin has ended and every message is acked by the relay; `--commands`
+//! reads `/` commands from a pipe too (a script's replies and edits).
+//! Messages show with their `#seq`, which `/reply`, `/edit`, `/delete`
+//! and `/react` take (`actions`); edits, deletes and reactions print as
+//! short `#seq` lines. Text is shown as written (Markdown source, plain).
 
+mod actions;
 mod output;
 mod token;
 
@@ -47,6 +52,10 @@ pub struct Args {
     /// Print each message as one JSON line (the protocol's `message` frame).
     #[arg(long)]
     json: bool,
+    /// Read `/` commands from a pipe too (they are always read from a
+    /// terminal); messages then show their `#seq`, as in a terminal.
+    #[arg(long)]
+    commands: bool,
     /// Token mode: a shell command that prints a fresh connection token,
     /// run before each connection and when the relay warns that the token
     /// expires (the new one is sent in `reauth`).
@@ -95,6 +104,8 @@ struct Driver {
     current: Option<RoomName>,
     out: Output,
     interactive: bool,
+    /// Lines starting with `/` are commands (a terminal, or `--commands`).
+    commands: bool,
     /// The socket's write half while connected.
     sink: Option<Sink>,
     /// Numbers connections, so events from an old one are ignored.
@@ -130,8 +141,9 @@ impl Driver {
             client,
             reconnect: Reconnect::new(Backoff::default()),
             current: Some(room),
-            out: Output::new(args.json, interactive),
+            out: Output::new(args.json, interactive, interactive || args.commands),
             interactive,
+            commands: interactive || args.commands,
             sink: None,
             conn: 0,
             events_tx,
@@ -418,11 +430,16 @@ impl Driver {
                     };
                     self.out.status(&format!(
                         "the relay refused your message {:?}: {reason}",
-                        p.text.as_str()
+                        p.text.as_ref().map_or("", |t| t.as_str())
                     ));
                 }
             }
             Change::Notice(notice) => self.out.status(&format!("relay: {}", notice.message)),
+            Change::Updated { room, seq } if self.commands => {
+                if let Some(m) = self.client.room(room).and_then(|r| r.message(*seq)) {
+                    self.out.update(m);
+                }
+            }
             _ => {}
         }
     }
@@ -433,14 +450,14 @@ impl Driver {
         if line.trim().is_empty() {
             return true;
         }
-        if self.interactive {
+        if self.commands {
             if let Some(command) = line.strip_prefix('/') {
                 if !command.starts_with('/') {
                     return self.command(command).await;
                 }
             }
         }
-        let text = if self.interactive {
+        let text = if self.commands {
             line.strip_prefix('/').unwrap_or(line)
         } else {
             line
@@ -471,7 +488,7 @@ impl Driver {
             .map_or((command, ""), |(n, a)| (n, a.trim()));
         match name {
             "quit" | "q" => return false,
-            "help" | "h" | "?" => self.out.status(HELP),
+            "help" | "h" | "?" => self.out.status(&format!("{HELP}\n{}", actions::HELP)),
             "join" | "j" => match RoomName::new(arg) {
                 Ok(room) => {
                     let frame = self.client.join(room.clone());
@@ -526,6 +543,7 @@ impl Driver {
                 },
                 None => self.out.status("you are in no room: /join ROOM first"),
             },
+            _ if self.conversation_command(name, arg).await => {}
             _ => self.out.status(&format!(
                 "unknown command /{name}; /help lists the commands"
             )),
