@@ -58,6 +58,7 @@ impl Pending {
             text: self.text.clone(),
             client_id: self.client_id.clone(),
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -59,6 +59,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(hash_resume_tokens),
     // 4: the search index over every message, kept by triggers (`search`).
     Migration::Code(super::search::create_index),
+    // 5: the file index (`files::sqlite`): uploads and the messages that
+    // posted them.
+    Migration::Code(crate::files::sqlite::create_tables),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
