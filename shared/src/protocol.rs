@@ -51,8 +51,8 @@ pub enum ClientMsg {
     },
     Send {
         room: RoomName,
-        /// May be empty (or absent) when `attachments` is not.
-        #[serde(default)]
+        /// May be empty (absent on the wire) when `attachments` is not.
+        #[serde(default, skip_serializing_if = "Text::is_empty")]
         text: Text,
         client_id: ClientId,
         /// The `seq` of the message (same room) this one replies to.
