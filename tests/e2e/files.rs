@@ -657,3 +657,78 @@ async fn cors_lets_allowed_origins_upload() {
     assert_eq!(foreign.header("access-control-allow-origin"), None);
     relay.stop().await.unwrap();
 }
+
+/// `palaver chat` in a terminal (a pseudo-terminal from util-linux's
+/// `script`, since commands are read only interactively): `/upload PATH
+/// text` posts the file, and every client prints it as name, size, URL.
+#[tokio::test]
+async fn the_terminal_client_uploads_and_prints_attachments() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let relay = RelayProcess::spawn(&["--store", "memory"]).await.unwrap();
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.pdf");
+    let bytes = [b"%PDF-1.7\n".as_slice(), &noise(3_000)].concat();
+    std::fs::write(&path, &bytes).unwrap();
+
+    let command = format!(
+        "{} chat {} --nick alice --room general",
+        tests::binary("palaver").display(),
+        relay.ws_url()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut until = async |needle: &str| loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no line with {needle:?} in time"))
+            .unwrap()
+            .expect("palaver chat ended");
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    until("joined general").await;
+    stdin
+        .write_all(format!("/upload {} the minutes\n", path.display()).as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+    let printed = until("[file: notes.pdf").await;
+    assert!(
+        printed.contains("alice: the minutes [file: notes.pdf (2.9 KiB) http://"),
+        "{printed}"
+    );
+
+    let message = received_any(&mut bob).await;
+    assert_eq!(message.text.as_str(), "the minutes");
+    let attachment = &message.state.attachments[0];
+    assert_eq!(
+        (attachment.name.as_str(), attachment.mime.as_str()),
+        ("notes.pdf", "application/pdf")
+    );
+    assert!(printed.contains(&attachment.url), "{printed}");
+    let got = get(relay.addr, &attachment.url, &[]).await.unwrap();
+    assert_eq!(sha256_hex(&got.body), sha256_hex(&bytes));
+    drop(stdin);
+    relay.stop().await.unwrap();
+}
+
+async fn received_any(client: &mut Client) -> ChatMessage {
+    match client
+        .recv_until(|m| matches!(m, ServerMsg::Message(_)))
+        .await
+        .unwrap()
+    {
+        ServerMsg::Message(message) => message,
+        _ => unreachable!(),
+    }
+}

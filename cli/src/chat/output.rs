@@ -9,13 +9,41 @@ use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User};
 
 pub struct Output {
     json: bool,
+    /// The relay's HTTP origin, which attachment URLs are relative to.
+    base: Option<String>,
     /// Interactive lines name the room; piped lines stay `HH:MM nick: text`.
     interactive: bool,
 }
 
 impl Output {
     pub fn new(json: bool, interactive: bool) -> Self {
-        Output { json, interactive }
+        Output {
+            json,
+            interactive,
+            base: None,
+        }
+    }
+
+    pub fn with_base(mut self, base: Option<String>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Attachments on the message's line: `[file: NAME (SIZE) URL]`.
+    fn attachments(&self, m: &ChatMessage) -> String {
+        let base = self.base.as_deref().unwrap_or("");
+        m.state
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    " [file: {} ({}) {base}{}]",
+                    a.name,
+                    super::upload::human_size(a.size),
+                    a.url
+                )
+            })
+            .collect()
     }
 
     /// One chat message: `HH:MM nick: text` (local time of the relay's
@@ -31,6 +59,8 @@ impl Output {
             // One message, one line: embedded newlines would break a pipe's
             // line-per-message promise.
             let text = m.text.as_str().replace('\n', "\\n");
+            let text = format!("{text}{}", self.attachments(m));
+            let text = text.trim_start();
             if self.interactive {
                 format!("{time} [{}] {}: {text}", m.room, m.from.nick.as_str())
             } else {
