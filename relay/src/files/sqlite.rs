@@ -21,10 +21,11 @@ use crate::store::sqlite::db_path;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migration that adds the file tables. Self-contained: it only
-/// creates tables of its own.
+/// creates tables of its own, and only if missing, so it may be renumbered
+/// and a test that winds `user_version` back may run it again.
 pub fn create_tables(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     tx.execute_batch(
-        "CREATE TABLE files (
+        "CREATE TABLE IF NOT EXISTS files (
             id TEXT PRIMARY KEY,
             sha256 TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -36,7 +37,7 @@ pub fn create_tables(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
             owner TEXT NOT NULL,
             created_ms INTEGER NOT NULL
         ) WITHOUT ROWID;
-        CREATE TABLE file_posts (
+        CREATE TABLE IF NOT EXISTS file_posts (
             room TEXT NOT NULL,
             user_id TEXT NOT NULL,
             client_id TEXT NOT NULL,
@@ -48,6 +49,9 @@ pub fn create_tables(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
         ) WITHOUT ROWID;",
     )
 }
+
+/// Every file record and every post, as kept.
+pub type Loaded = (Vec<FileRecord>, Vec<(PostKey, Post)>);
 
 pub struct SqliteFiles {
     conn: Arc<Mutex<Connection>>,
@@ -79,7 +83,7 @@ impl SqliteFiles {
             .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
     }
 
-    pub fn load(&self) -> rusqlite::Result<(Vec<FileRecord>, Vec<(PostKey, Post)>)> {
+    pub fn load(&self) -> rusqlite::Result<Loaded> {
         let conn = self.conn.lock().unwrap();
         let files = conn
             .prepare(
