@@ -732,3 +732,61 @@ async fn received_any(client: &mut Client) -> ChatMessage {
         _ => unreachable!(),
     }
 }
+
+/// Token mode: uploads authenticate with the signed token (the `welcome`
+/// resume token is not kept there), and an expired or foreign one is 401.
+#[tokio::test]
+async fn token_mode_uploads_with_the_signed_token() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    const SECRET: &str = "an HS256 secret of at least thirty-two bytes";
+    let sign = |sub: &str, exp: u64, secret: &str| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": sub, "name": sub, "exp": exp}),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut config = config();
+    config.auth_secret = Some(SECRET.into());
+    let relay = InProcessRelay::start(config).await;
+    let jwt = sign("alice", now + 600, SECRET);
+    let mut alice = Client::connect(&relay.ws_url()).await.unwrap();
+    assert!(matches!(
+        alice.hello_with_token(&jwt).await.unwrap(),
+        ServerMsg::Welcome { .. }
+    ));
+    alice.join("general", None).await.unwrap();
+
+    let resume = upload(relay.addr, Some(&token(&alice)), "a.txt", b"x")
+        .await
+        .unwrap();
+    assert_eq!(
+        resume.status, 401,
+        "the resume token is no credential in token mode"
+    );
+    for bad in [
+        sign("alice", now - 600, SECRET),
+        sign("alice", now + 600, &"x".repeat(40)),
+    ] {
+        assert_eq!(
+            upload(relay.addr, Some(&bad), "a.txt", b"x")
+                .await
+                .unwrap()
+                .status,
+            401
+        );
+    }
+    let up = upload(relay.addr, Some(&jwt), "a.txt", b"signed")
+        .await
+        .unwrap();
+    assert_eq!(up.status, 201);
+    let id = up.json()["id"].as_str().unwrap().to_owned();
+    let message = post(&mut alice, "general", "", &[&id], "a-1").await;
+    let got = get(relay.addr, &message.state.attachments[0].url, &[])
+        .await
+        .unwrap();
+    assert_eq!(got.body, b"signed");
+    relay.stop().await.unwrap();
+}
