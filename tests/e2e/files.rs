@@ -790,3 +790,101 @@ async fn token_mode_uploads_with_the_signed_token() {
     assert_eq!(got.body, b"signed");
     relay.stop().await.unwrap();
 }
+
+/// What a page's script fetched from the test's own listener: each
+/// request's path, in order. `/page` is a page whose script fetches
+/// `/control`.
+async fn sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if let Some(path) = request.split_whitespace().nth(1) {
+                    let _ = tx.send(path.to_owned());
+                }
+                let page = b"<!doctype html><script>fetch('/control')</script>";
+                let answer = if request.starts_with("GET /page ") {
+                    let mut answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        page.len()
+                    )
+                    .into_bytes();
+                    answer.extend(page);
+                    answer
+                } else {
+                    b"HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n".to_vec()
+                };
+                let _ = stream.write_all(&answer).await;
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// In Chromium: an SVG and an HTML file with scripts, opened from their
+/// attachment URLs, run nothing; a page with the same script, opened
+/// after them as a control, does run, so the silence is not a broken
+/// probe.
+#[tokio::test]
+async fn chromium_runs_no_script_from_an_uploaded_svg_or_html() {
+    let relay = InProcessRelay::start(config()).await;
+    let (mut alice, mut bob) = two_in_general(&relay).await;
+    let (port, mut hits) = sink().await;
+    let probe = |what: &str| format!("fetch('http://127.0.0.1:{port}/{what}',{{mode:'no-cors'}})");
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg"><script>{}</script></svg>"#,
+        probe("svg-ran")
+    );
+    let html = format!("<!doctype html><script>{}</script>", probe("html-ran"));
+    let svg_id = uploaded(relay.addr, &alice, "cat.svg", svg.as_bytes()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let html_id = uploaded(relay.addr, &alice, "page.html", html.as_bytes()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(&mut alice, "general", "", &[&svg_id, &html_id], "a-1").await;
+    let message = received(&mut bob, "a-1").await;
+
+    let browser = tests::Browser::start().await.unwrap();
+    browser
+        .cdp(
+            "Page.setDownloadBehavior",
+            serde_json::json!({"behavior": "deny"}),
+        )
+        .await
+        .unwrap();
+    for attachment in &message.state.attachments {
+        // A download is an aborted navigation: the error is expected.
+        let _ = browser.goto(&relay.http_url(&attachment.url)).await;
+    }
+    browser
+        .goto(&format!("http://127.0.0.1:{port}/page"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let hit = tokio::time::timeout(WAIT, hits.recv())
+            .await
+            .expect("the control page's script ran")
+            .unwrap();
+        let done = hit == "/control";
+        if hit != "/page" {
+            seen.push(hit);
+        }
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen, ["/control"], "only the control page ran a script");
+    browser.close().await.unwrap();
+    relay.stop().await.unwrap();
+}
