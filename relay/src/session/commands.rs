@@ -159,6 +159,7 @@ impl Session {
                 self.state
                     .hub
                     .complete_join(&room, &user.id, self.conn(), joined, until);
+                self.remember(user, &room, until).await;
                 Ok(())
             }
             Err(refusal) => {
@@ -366,6 +367,9 @@ impl Session {
             self.active = active;
         }
         let shown = self.shown.clone().filter(|_| self.active);
+        self.state
+            .memberships
+            .attend(&user.id, self.conn(), self.active.then(|| shown.clone()));
         let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
         self.state
             .hub

@@ -18,6 +18,7 @@ mod cache;
 mod read;
 pub mod schema;
 mod search;
+mod side;
 #[cfg(test)]
 mod tests;
 pub mod tools;
@@ -40,6 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use self::read::read_range;
 pub use self::schema::OpenError;
+pub use self::side::SideConnection;
 use self::{
     cache::Cache,
     read::{blocking, read_before},

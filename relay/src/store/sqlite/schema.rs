@@ -59,7 +59,20 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(hash_resume_tokens),
     // 4: the search index over every message, kept by triggers (`search`).
     Migration::Code(super::search::create_index),
-    // 5: the file index (`files::sqlite`): uploads and the messages that
+    // 5: each user's rooms, read marker and notification level
+    // (`memberships`); `level` NULL means the default by the room's size.
+    Migration::Sql(
+        "CREATE TABLE memberships (
+        user_id TEXT NOT NULL,
+        room TEXT NOT NULL,
+        read_seq INTEGER NOT NULL,
+        level TEXT,
+        joined_ms INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room)
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_by_room ON memberships (room);",
+    ),
+    // 6: the file index (`files::sqlite`): uploads and the messages that
     // posted them.
     Migration::Code(crate::files::sqlite::create_tables),
 ];
