@@ -598,6 +598,14 @@ async fn a_restart_keeps_files_and_attachments_and_a_kill_mid_upload_leaves_noth
         "only the finished upload is a blob: {blobs:?}"
     );
     drop(relay);
+    // As if the relay had died between the message's commit and the write
+    // of its seq to the file index: the post is found again by its key.
+    let db = rusqlite::Connection::open(dir.path().join("palaver.sqlite3")).unwrap();
+    assert_eq!(
+        db.execute("UPDATE file_posts SET seq = NULL", []).unwrap(),
+        1
+    );
+    drop(db);
 
     let relay = RelayProcess::spawn(&["--data-dir", &data]).await.unwrap();
     assert!(

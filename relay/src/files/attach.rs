@@ -88,28 +88,46 @@ impl Files {
             user: message.from.id.clone(),
             client_id: message.client_id.clone()?,
         };
-        let files = self.index.delivered(&key, message.seq)?;
-        if let Some(seqs) = &self.seqs {
-            let _ = seqs.send((key, message.seq));
-        }
+        let files = self.resolve(key, message.seq)?;
         let mut message = message.clone();
         message.state.attachments = self.attachments(&files, &message.room);
         Some(Arc::new(message))
     }
 
-    /// Gives stored messages (history) their files.
+    /// The post `key` is message `seq`: recorded (and written through),
+    /// and its files returned.
+    pub(super) fn resolve(&self, key: PostKey, seq: u64) -> Option<Vec<FileRecord>> {
+        let files = self.index.delivered(&key, seq)?;
+        if let Some(seqs) = &self.seqs {
+            let _ = seqs.send((key, seq));
+        }
+        Some(files)
+    }
+
+    /// Gives stored messages (history) their files. A post whose seq was
+    /// not recorded (the relay died between the message's commit and that
+    /// write) is found by its key and recorded now.
     pub fn hydrate(&self, messages: &mut [ChatMessage]) {
         let Some(first) = messages.first() else {
             return;
         };
-        if !self.index.room_has_posts(&first.room) {
+        let pending = self.index.any_pending();
+        if !pending && !self.index.room_has_posts(&first.room) {
             return;
         }
         for message in messages {
             if message.state.deleted {
                 continue;
             }
-            if let Some(files) = self.index.files_of(&message.room, message.seq) {
+            let files = self.index.files_of(&message.room, message.seq).or_else(|| {
+                let key = PostKey {
+                    room: message.room.clone(),
+                    user: message.from.id.clone(),
+                    client_id: message.client_id.clone()?,
+                };
+                pending.then(|| self.resolve(key, message.seq)).flatten()
+            });
+            if let Some(files) = files {
                 message.state.attachments = self.attachments(&files, &message.room);
             }
         }

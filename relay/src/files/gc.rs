@@ -3,7 +3,10 @@
 //! dead when its message is gone from the store (deleted by its author or
 //! a moderator, or past retention: `--retention-*`, the memory store's
 //! `--history-limit`), or when its message was never stored (the send was
-//! refused after the files were recorded) ten minutes on. An upload no
+//! refused after the files were recorded): a post still without its seq
+//! ten minutes on is looked for among the room's messages since it was
+//! made (its seq write may have been lost to a crash) and dropped if
+//! absent. An upload no
 //! message ever posted goes after `--files-unposted-secs`; a blob no
 //! record names (a crash between publishing and recording) after ten
 //! minutes.
@@ -37,6 +40,7 @@ pub fn spawn(state: &AppState) {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    files.uploads.prune();
                     if let Err(err) = collect(&files, store.as_ref()).await {
                         tracing::warn!("file garbage collection failed (retrying next round): {err}");
                     }
@@ -55,7 +59,23 @@ pub async fn collect(files: &Arc<Files>, store: &dyn Store) -> anyhow::Result<us
     let mut dead_files: HashSet<FileId> = HashSet::new();
     let mut live_files: HashSet<FileId> = HashSet::new();
     for (key, post) in files.index.posts() {
-        let alive = match post.seq {
+        let seq = match post.seq {
+            None if now.saturating_sub(post.created_ms) >= grace_ms => {
+                match find(store, &key, post.created_ms).await {
+                    Ok(Some(seq)) => {
+                        files.resolve(key.clone(), seq);
+                        Some(seq)
+                    }
+                    Ok(None) => None,
+                    Err(()) => {
+                        live_files.extend(post.files);
+                        continue;
+                    }
+                }
+            }
+            seq => seq,
+        };
+        let alive = match seq {
             None => now.saturating_sub(post.created_ms) < grace_ms,
             Some(seq) => match store.before(&key.room, Some(seq + 1), 1).await {
                 Ok(messages) => messages
@@ -117,6 +137,32 @@ pub async fn collect(files: &Arc<Files>, store: &dyn Store) -> anyhow::Result<us
     Ok(gone.len())
 }
 
+/// Pages of history a lost post is looked for in, at most.
+const FIND_PAGES: usize = 20;
+
+/// The seq of the message `key` names, among the room's messages since
+/// `since_ms` (a minute of clock leeway), newest first.
+async fn find(store: &dyn Store, key: &PostKey, since_ms: u64) -> Result<Option<u64>, ()> {
+    let mut before = None;
+    for _ in 0..FIND_PAGES {
+        let page = store.before(&key.room, before, 100).await.map_err(drop)?;
+        let found = page
+            .iter()
+            .rev()
+            .find(|m| m.from.id == key.user && m.client_id.as_ref() == Some(&key.client_id));
+        if let Some(message) = found {
+            return Ok(Some(message.seq));
+        }
+        match page.first() {
+            Some(oldest) if oldest.ts + 60_000 >= since_ms && oldest.seq > 1 => {
+                before = Some(oldest.seq)
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// Deletes the blobs no record names, older than the grace period (an
 /// upload publishes its blob just before it records it).
 fn sweep_blobs(files: &Files, kept: &HashSet<String>) {
@@ -133,4 +179,59 @@ fn sweep_blobs(files: &Files, kept: &HashSet<String>) {
         }
     }
     files.metrics.stored_bytes.set(files.blobs.bytes() as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use shared::{ClientId, Nick, RoomName, Text, User, UserId};
+
+    use super::*;
+    use crate::store::{MemoryStore, NewMessage};
+
+    #[tokio::test]
+    async fn a_post_that_lost_its_seq_is_found_among_the_rooms_messages() {
+        let store = MemoryStore::new(1000, Duration::from_secs(60), Arc::new(|_| {}));
+        let room = RoomName::new("general").unwrap();
+        let user = |id: &str| User {
+            id: UserId(id.into()),
+            nick: Nick::new(id).unwrap(),
+        };
+        for i in 1..=250u64 {
+            let from = if i == 7 { user("alice") } else { user("bob") };
+            store
+                .append(NewMessage {
+                    room: room.clone(),
+                    from,
+                    text: Text::new("hi").unwrap(),
+                    client_id: ClientId::new(&format!("c-{i}")).unwrap(),
+                    ts: 1_000_000 + i,
+                    reply_to: None,
+                    mentions: Default::default(),
+                })
+                .await
+                .unwrap();
+        }
+        let key = |user: &str, client_id: &str| PostKey {
+            room: room.clone(),
+            user: UserId(user.into()),
+            client_id: ClientId::new(client_id).unwrap(),
+        };
+        // Three pages back, by the same sender and client id only.
+        assert_eq!(
+            find(&store, &key("alice", "c-7"), 1_000_000).await,
+            Ok(Some(7))
+        );
+        assert_eq!(find(&store, &key("bob", "c-7"), 1_000_000).await, Ok(None));
+        assert_eq!(
+            find(&store, &key("alice", "c-99"), 1_000_000).await,
+            Ok(None)
+        );
+        // Not looked for before the post was made (less a minute).
+        assert_eq!(
+            find(&store, &key("alice", "c-7"), 1_000_000 + 200 + 60_000).await,
+            Ok(None)
+        );
+    }
 }
