@@ -896,3 +896,51 @@ async fn chromium_runs_no_script_from_an_uploaded_svg_or_html() {
     browser.close().await.unwrap();
     relay.stop().await.unwrap();
 }
+
+/// The SQLite store's retention removes a message: its file goes at the
+/// next collection, and the file of a message still kept stays.
+#[tokio::test]
+async fn sqlite_retention_collects_the_files_of_trimmed_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let relay = RelayProcess::spawn(&["--data-dir", &data]).await.unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let old = uploaded(relay.addr, &alice, "old.txt", b"old").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new = uploaded(relay.addr, &alice, "new.txt", b"new").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_url = post(&mut alice, "general", "", &[&old], "a-1")
+        .await
+        .state
+        .attachments[0]
+        .url
+        .clone();
+    let new_url = post(&mut alice, "general", "", &[&new], "a-2")
+        .await
+        .state
+        .attachments[0]
+        .url
+        .clone();
+    drop(alice);
+    relay.stop().await.unwrap();
+
+    // Retention runs at startup: only the newest message stays.
+    let relay = RelayProcess::spawn(&[
+        "--data-dir",
+        &data,
+        "--retention-messages",
+        "1",
+        "--files-gc-secs",
+        "1",
+    ])
+    .await
+    .unwrap();
+    gone(relay.addr, &old_url).await;
+    assert_eq!(get(relay.addr, &new_url, &[]).await.unwrap().status, 200);
+    relay.stop().await.unwrap();
+}
