@@ -97,19 +97,19 @@ impl AppState {
         };
         // Each store comes with the accounts and memberships engines that
         // last as long.
+        let mut nats = None;
         let (store, kept, rooms): (
             Arc<dyn Store>,
             Arc<dyn AccountStore>,
             Arc<dyn MembershipStore>,
         ) = match config.store {
             _ if config.clustered() => {
-                let (store, accounts) =
+                let started =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
-                store.time_acks(metrics.publish_ack.clone());
-                store.count_live(metrics.live.clone());
-                // Per relay for now: a KV bucket shared by the cluster is
-                // the next step (issue 16).
-                (store, accounts, Arc::new(MemoryMemberships::default()))
+                started.store.time_acks(metrics.publish_ack.clone());
+                started.store.count_live(metrics.live.clone());
+                nats = Some(started.client);
+                (started.store, started.accounts, started.memberships)
             }
             StoreKind::Memory => (
                 Arc::new(
@@ -147,6 +147,10 @@ impl AppState {
         let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
+        let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
+        if let Some(client) = nats {
+            backplane::NatsDevices::attach(client, &memberships, shutdown.child_token());
+        }
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,
             config.max_conns_per_ip,
@@ -182,7 +186,7 @@ impl AppState {
             config: Arc::new(config),
             hub,
             accounts,
-            memberships: Arc::new(Memberships::new(rooms)),
+            memberships,
             store,
             metrics,
             conns,

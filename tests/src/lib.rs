@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod events;
 pub mod files;
 pub mod lines;
+pub mod memberships;
 pub mod nats;
 pub mod relay;
 
