@@ -1,6 +1,11 @@
 //! Files and images (docs/PROTOCOL.md "Files"): uploads over HTTP,
 //! attachments on messages, downloads with signed capability URLs, the
 //! limits, hostile files, garbage collection and crashes mid-upload.
+//!
+//! Past the usual 400 lines: one module per area is the e2e binary's
+//! rule, and each test here is one promise of docs/PROTOCOL.md "Files" or
+//! docs/SECURITY.md "Files and images"; a split (upload, download, gc)
+//! is the next step if it grows.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
