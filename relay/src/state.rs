@@ -15,6 +15,7 @@ use crate::{
     backplane,
     config::{Config, StoreKind},
     faults::Faults,
+    files::{Files, WithFiles},
     health::Health,
     hub::Hub,
     limits::{Budget, ClientKey, ConnLimiter, KeyedRate, TrustedProxies},
@@ -58,6 +59,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The cap on store reads at once (`--max-store-reads`).
     pub reads: Arc<ReadGate>,
+    /// Uploaded files, their index and their signed URLs.
+    pub files: Arc<Files>,
 }
 
 impl AppState {
@@ -76,12 +79,21 @@ impl AppState {
             config.big_rooms(),
         ));
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
-        let deliver: Deliver = {
+        // Before the store: the SQLite store migrates the database the
+        // file index lives in.
+        let (deliver, files_slot): (Deliver, _) = {
             let (hub, faults) = (hub.clone(), faults.clone());
-            Arc::new(move |message| {
+            let slot: Arc<std::sync::OnceLock<Arc<Files>>> = Arc::default();
+            let files = slot.clone();
+            let deliver: Deliver = Arc::new(move |message| {
                 faults.deliver(&message.room);
-                hub.deliver(message)
-            })
+                // A message that posted files is delivered with them.
+                match files.get().and_then(|files| files.on_deliver(message)) {
+                    Some(with_files) => hub.deliver(&with_files),
+                    None => hub.deliver(message),
+                }
+            });
+            (deliver, slot)
         };
         // Each store comes with the accounts and memberships engines that
         // last as long.
@@ -130,6 +142,9 @@ impl AppState {
                 (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
+        let files = Files::open(&config, metrics.files.clone())?;
+        let _ = files_slot.set(files.clone());
+        let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
@@ -181,6 +196,7 @@ impl AppState {
             health: Arc::new(Health::default()),
             faults,
             reads,
+            files,
         })
     }
 

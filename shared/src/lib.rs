@@ -25,5 +25,5 @@ pub mod protocol;
 pub mod search;
 pub mod text;
 
-pub use names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
+pub use names::{ClientId, Emoji, FileId, Invalid, Nick, RoomName, Text, UserId};
 pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -197,6 +197,7 @@ async fn a_reply_shows_its_quote_and_clicking_it_loads_and_shows_the_target() {
         text: Text::new("answering it").unwrap(),
         client_id: ClientId::new("b-r").unwrap(),
         reply_to: Some(original),
+        attachments: Vec::new(),
     })
     .await
     .unwrap();

@@ -61,6 +61,7 @@ async fn members_see_replies_edits_reactions_and_deletes() {
         text: Text::new("yes").unwrap(),
         client_id: id("b1"),
         reply_to: Some(question),
+        attachments: Vec::new(),
     };
     let answer = acked(&mut bob, reply, "b1").await.unwrap();
     let delivered = alice

@@ -20,6 +20,7 @@ mod deploy;
 mod durable;
 mod events;
 mod fanout;
+mod files;
 mod frame_budget;
 mod gateway_irc;
 mod gateway_line;

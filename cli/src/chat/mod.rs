@@ -19,6 +19,7 @@
 mod actions;
 mod output;
 mod token;
+mod upload;
 
 use std::{io::IsTerminal, time::Duration};
 
@@ -26,7 +27,7 @@ use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Change, Client, PendingState, Reconnect, Renewal},
-    ClientMsg, Nick, RoomName, ServerMsg, Text,
+    ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
@@ -141,7 +142,11 @@ impl Driver {
             client,
             reconnect: Reconnect::new(Backoff::default()),
             current: Some(room),
-            out: Output::new(args.json, interactive, interactive || args.commands),
+            out: Output::new(args.json, interactive, interactive || args.commands).with_base(
+                upload::http_authority(&args.url)
+                    .ok()
+                    .map(|authority| format!("http://{authority}")),
+            ),
             interactive,
             commands: interactive || args.commands,
             sink: None,
@@ -531,6 +536,7 @@ impl Driver {
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
             "who" => self.who(arg).await,
+            "upload" | "up" => self.upload(arg).await,
             "history" => match self.current.clone() {
                 Some(_) if !self.client.is_connected() => {
                     self.out.status("not connected; try again once connected")
@@ -576,6 +582,58 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// `/upload PATH [text]`: the file, then a message that posts it.
+    async fn upload(&mut self, arg: &str) {
+        let (path, text) = arg
+            .split_once(char::is_whitespace)
+            .map_or((arg, ""), |(p, t)| (p, t.trim()));
+        if path.is_empty() {
+            return self.out.status("usage: /upload PATH [text]");
+        }
+        let Some(room) = self.current.clone() else {
+            self.failed = true;
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        if !self.client.is_connected() {
+            return self.out.status("not connected; try again once connected");
+        }
+        let token = match self.token_cmd.is_some() {
+            true => self.fresh_token().await,
+            false => self.client.resume_token().map(str::to_owned),
+        };
+        let Some(token) = token else {
+            return self.out.status("no credentials for an upload yet");
+        };
+        let uploaded = match upload::http_authority(&self.url) {
+            Ok(authority) => upload::upload(authority, &token, std::path::Path::new(path)).await,
+            Err(err) => Err(err),
+        };
+        let file = match uploaded {
+            Ok(file) => file,
+            Err(err) => {
+                self.failed = true;
+                return self.out.status(&format!("not sent: {err:#}"));
+            }
+        };
+        self.out.status(&format!(
+            "uploaded {} ({}, {})",
+            file.name,
+            upload::human_size(file.size),
+            file.mime
+        ));
+        let client_id =
+            ClientId::new(&format!("up-{}", random_hex())).expect("hex is a valid client id");
+        match upload::send_frame(&room, &file.id, text, client_id) {
+            Ok(frame) => self.write([frame]).await,
+            Err(err) => {
+                self.failed = true;
+                self.out.status(&format!("not sent: {err}"));
+            }
+        }
+    }
+}
+
 const HELP: &str = "commands:
   /join ROOM     join a room (or switch to it) and talk there
   /leave         leave the current room
@@ -583,6 +641,8 @@ const HELP: &str = "commands:
   /who [PREFIX]  who is in the current room (again: the next page of a big
                  room); with PREFIX, those whose nick starts with it
   /history       show older messages of the current room, a page at a time
+  /upload PATH [TEXT]
+                 send a file (with TEXT, if given) to the current room
   /quit          exit (also Ctrl-D)
   /help          this list
 a line starting with // sends the rest, starting with /";

@@ -9,6 +9,8 @@ use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User};
 
 pub struct Output {
     json: bool,
+    /// The relay's HTTP origin, which attachment URLs are relative to.
+    base: Option<String>,
     /// Interactive lines name the room; piped lines stay `HH:MM nick: text`.
     interactive: bool,
     /// Lines show the message's `#seq` (and a reply its target's), for
@@ -22,7 +24,30 @@ impl Output {
             json,
             interactive,
             seqs,
+            base: None,
         }
+    }
+
+    pub fn with_base(mut self, base: Option<String>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Attachments on the message's line: `[file: NAME (SIZE) URL]`.
+    fn attachments(&self, m: &ChatMessage) -> String {
+        let base = self.base.as_deref().unwrap_or("");
+        m.state
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    " [file: {} ({}) {base}{}]",
+                    a.name,
+                    super::upload::human_size(a.size),
+                    a.url
+                )
+            })
+            .collect()
     }
 
     /// One chat message: `HH:MM nick: text` (local time of the relay's
@@ -46,6 +71,8 @@ impl Output {
                     who.push_str(&format!(" (re #{target})"));
                 }
             }
+            let text = format!("{text}{}", self.attachments(m));
+            let text = text.trim_start();
             if self.interactive {
                 format!("{time} [{}] {who}: {text}", m.room)
             } else {

@@ -161,6 +161,7 @@ impl Pending {
                     Some(target) => Some(seq(target)?),
                     None => None,
                 },
+                attachments: Vec::new(),
             },
             Action::Edit { target } => ClientMsg::Edit {
                 room,

@@ -191,7 +191,8 @@ impl StoredRow {
                     id: UserId(self.user_id),
                     nick: Nick::new(&self.nick).ok()?,
                 },
-                text: Text::new(&self.text).ok()?,
+                // As on the wire: empty is a message of attachments only.
+                text: Text::try_from(self.text).ok()?,
                 ts: u64::try_from(self.ts).unwrap_or(0),
                 client_id: Some(ClientId::new(&self.client_id).ok()?),
             })

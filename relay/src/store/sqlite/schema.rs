@@ -72,6 +72,9 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS memberships_by_room ON memberships (room);",
     ),
+    // 6: the file index (`files::sqlite`): uploads and the messages that
+    // posted them.
+    Migration::Code(crate::files::sqlite::create_tables),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
