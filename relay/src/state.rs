@@ -100,7 +100,7 @@ impl AppState {
                 Arc::new(NoAccountStore),
             ),
             StoreKind::Sqlite => {
-                let store = SqliteStore::open(
+                let store = SqliteStore::open_with_updates(
                     SqliteOptions {
                         data_dir: config.data_dir.clone(),
                         sync: config.sync,
@@ -112,6 +112,10 @@ impl AppState {
                         room_idle: config.room_idle(),
                     },
                     deliver,
+                    {
+                        let hub = hub.clone();
+                        Arc::new(move |update| hub.deliver_update(update))
+                    },
                 )?;
                 // After the store, which locked and migrated the database.
                 let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;

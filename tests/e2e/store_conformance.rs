@@ -60,6 +60,16 @@ impl Engine for Sqlite {
     }
 }
 
+impl EventEngine for Sqlite {
+    async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
+        let mut options = SqliteOptions::new(self.dir.path());
+        options.cache_per_room = self.cache_per_room;
+        Arc::new(
+            SqliteStore::open_with_updates(options, deliver, updates).expect("open the store"),
+        )
+    }
+}
+
 /// JetStream on a real nats-server, whose stream outlives restarts of the
 /// store.
 struct JetStream {
@@ -182,6 +192,8 @@ macro_rules! events {
 use tests::conformance::*;
 
 events!(memory_events, memory);
+events!(sqlite_events, sqlite);
+events!(sqlite_uncached_events, sqlite_uncached);
 
 conformance!(memory);
 conformance!(sqlite);

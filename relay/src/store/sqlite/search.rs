@@ -83,7 +83,7 @@ pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Fo
          FROM message_search s
          JOIN messages m ON m.room_id = (s.rowid >> 40) AND m.seq = (s.rowid & 1099511627775)
          JOIN rooms r ON r.id = m.room_id
-         WHERE message_search MATCH ?1
+         WHERE message_search MATCH ?1 AND m.deleted = 0
            AND r.name IN (SELECT value FROM json_each(?2))
            AND (?3 IS NULL OR m.user_id = ?3)
            AND (?4 IS NULL OR lower(m.nick) = ?4)
