@@ -1,6 +1,7 @@
 //! Replies, edits, deletes and reactions through a real relay (memory
-//! store): the frames each member sees, the refusals, and a rejoin with
-//! `since` that replays what happened to older messages.
+//! and SQLite stores): the frames each member sees, the refusals, a rejoin
+//! with `since` that replays what happened to older messages, and the
+//! shared client model's unread count, which events do not move.
 
 use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
@@ -42,9 +43,29 @@ async fn next_update(client: &mut Client) -> Update {
     }
 }
 
+/// A relay on the memory store, or on SQLite in `dir`.
+async fn relay_on(dir: Option<&std::path::Path>) -> InProcessRelay {
+    let mut config = relay::Config::for_tests();
+    if let Some(dir) = dir {
+        config.store = relay::config::StoreKind::Sqlite;
+        config.data_dir = dir.to_path_buf();
+    }
+    InProcessRelay::start(config).await
+}
+
 #[tokio::test]
-async fn members_see_replies_edits_reactions_and_deletes() {
-    let relay = InProcessRelay::default().await;
+async fn members_see_replies_edits_reactions_and_deletes_memory() {
+    members_see_replies_edits_reactions_and_deletes(None).await;
+}
+
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    members_see_replies_edits_reactions_and_deletes(Some(dir.path())).await;
+}
+
+async fn members_see_replies_edits_reactions_and_deletes(dir: Option<&std::path::Path>) {
+    let relay = relay_on(dir).await;
     let url = relay.ws_url();
     let mut alice = Client::hello(&url, "alice").await.unwrap();
     let mut bob = Client::hello(&url, "bob").await.unwrap();
@@ -211,4 +232,109 @@ async fn a_message_lists_the_members_it_mentions() {
     };
     assert!(msg.state.mentions.is_empty() && !msg.state.mentions_room);
     relay.stop().await.unwrap();
+}
+
+/// A member as the web app and `palaver chat` run one: the shared client
+/// model, fed every frame from a real socket, its frames sent back.
+struct Member {
+    socket: Client,
+    model: shared::client::Client,
+}
+
+impl Member {
+    async fn join(url: &str, nick: &str, name: &str) -> Member {
+        let socket = Client::connect(url).await.unwrap();
+        let mut model = shared::client::Client::new(nick);
+        model.set_nick(shared::Nick::new(nick).unwrap());
+        model.join(room(name));
+        let mut member = Member { socket, model };
+        let hello = member.model.connected();
+        member.send(hello).await;
+        member
+            .until(|m| m.room(&room(name)).is_some_and(|r| r.last_seq().is_some()))
+            .await;
+        member
+    }
+
+    async fn send(&mut self, frames: Vec<ClientMsg>) {
+        for frame in frames {
+            self.socket.send(&frame).await.unwrap();
+        }
+    }
+
+    /// Applies frames until `done` holds (each wait bounded by `WAIT`).
+    async fn until(&mut self, done: impl Fn(&shared::client::Client) -> bool) {
+        while !done(&self.model) {
+            let frame = self.socket.recv().await.unwrap();
+            let applied = self.model.apply(frame, 0);
+            self.send(applied.frames).await;
+        }
+    }
+}
+
+/// Edits, reactions and deletes are room events with their own seqs, but
+/// they are not new messages: a member's unread count does not move.
+async fn events_do_not_count_as_unread(dir: Option<&std::path::Path>) {
+    let relay = relay_on(dir).await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.say_acked("general", "first", "a0").await.unwrap();
+    let mut bob = Member::join(&url, "bob", "general").await;
+    let general = room("general");
+    let unread = |bob: &Member| bob.model.room(&general).unwrap().unread();
+    assert_eq!(unread(&bob), 0, "history is not new");
+    let seq = alice.say_acked("general", "lunch?", "a1").await.unwrap();
+    bob.until(|m| m.room(&general).unwrap().message(seq).is_some())
+        .await;
+    assert_eq!(unread(&bob), 1);
+
+    let edit = ClientMsg::Edit {
+        room: room("general"),
+        seq,
+        text: Text::new("lunch at one?").unwrap(),
+        client_id: id("a2"),
+    };
+    acked(&mut alice, edit, "a2").await.unwrap();
+    let react = ClientMsg::React {
+        room: room("general"),
+        seq,
+        emoji: Emoji::new("🍕").unwrap(),
+        on: true,
+        client_id: id("a3"),
+    };
+    acked(&mut alice, react, "a3").await.unwrap();
+    bob.until(|m| {
+        m.room(&general)
+            .unwrap()
+            .message(seq)
+            .is_some_and(|m| m.state.edited_ts.is_some() && !m.state.reactions.is_empty())
+    })
+    .await;
+    assert_eq!(unread(&bob), 1, "an edit or a reaction is not unread");
+    let delete = ClientMsg::Delete {
+        room: room("general"),
+        seq,
+        client_id: id("a4"),
+    };
+    acked(&mut alice, delete, "a4").await.unwrap();
+    bob.until(|m| m.room(&general).unwrap().message(seq).unwrap().state.deleted)
+        .await;
+    assert_eq!(unread(&bob), 1, "nor is a delete");
+    let next = alice.say_acked("general", "anyone?", "a5").await.unwrap();
+    bob.until(|m| m.room(&general).unwrap().message(next).is_some())
+        .await;
+    assert_eq!(unread(&bob), 2, "a message is");
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_do_not_count_as_unread_memory() {
+    events_do_not_count_as_unread(None).await;
+}
+
+#[tokio::test]
+async fn events_do_not_count_as_unread_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    events_do_not_count_as_unread(Some(dir.path())).await;
 }

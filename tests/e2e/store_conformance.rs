@@ -185,6 +185,17 @@ macro_rules! events {
             async fn a_reply_quotes_its_target() {
                 tests::events::a_reply_quotes_its_target(&mut super::$engine().await).await;
             }
+
+            #[tokio::test]
+            async fn a_delete_erases_the_quotes_of_replies() {
+                tests::events::a_delete_erases_the_quotes_of_replies(&mut super::$engine().await)
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn events_survive_a_restart() {
+                tests::events::events_survive_a_restart(&mut super::$engine().await).await;
+            }
         }
     };
 }
