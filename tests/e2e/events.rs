@@ -7,29 +7,10 @@ use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
     ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
-use tests::{client::room, Client, InProcessRelay};
+use tests::{client::room, events::acked, Client, InProcessRelay};
 
 fn id(s: &str) -> ClientId {
     ClientId::new(s).unwrap()
-}
-
-/// Sends a frame carrying `client_id` and waits for its ack (its seq) or
-/// its refusal (the code).
-async fn acked(client: &mut Client, frame: ClientMsg, client_id: &str) -> Result<u64, ErrorCode> {
-    client.send(&frame).await.unwrap();
-    let answer = client
-        .recv_until(|m| match m {
-            ServerMsg::Ack { client_id: c, .. } => c.as_str() == client_id,
-            ServerMsg::Error { reference, .. } => reference.as_deref() == Some(client_id),
-            _ => false,
-        })
-        .await
-        .unwrap();
-    match answer {
-        ServerMsg::Ack { seq, .. } => Ok(seq),
-        ServerMsg::Error { code, .. } => Err(code),
-        _ => unreachable!(),
-    }
 }
 
 async fn next_update(client: &mut Client) -> Update {
@@ -318,8 +299,15 @@ async fn events_do_not_count_as_unread(dir: Option<&std::path::Path>) {
         client_id: id("a4"),
     };
     acked(&mut alice, delete, "a4").await.unwrap();
-    bob.until(|m| m.room(&general).unwrap().message(seq).unwrap().state.deleted)
-        .await;
+    bob.until(|m| {
+        m.room(&general)
+            .unwrap()
+            .message(seq)
+            .unwrap()
+            .state
+            .deleted
+    })
+    .await;
     assert_eq!(unread(&bob), 1, "nor is a delete");
     let next = alice.say_acked("general", "anyone?", "a5").await.unwrap();
     bob.until(|m| m.room(&general).unwrap().message(next).is_some())

@@ -17,6 +17,7 @@ mod cluster_security;
 mod cluster_stream;
 mod deploy;
 mod durable;
+mod erasure;
 mod events;
 mod fanout;
 mod frame_budget;

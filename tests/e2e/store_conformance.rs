@@ -64,9 +64,7 @@ impl EventEngine for Sqlite {
     async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
         let mut options = SqliteOptions::new(self.dir.path());
         options.cache_per_room = self.cache_per_room;
-        Arc::new(
-            SqliteStore::open_with_updates(options, deliver, updates).expect("open the store"),
-        )
+        Arc::new(SqliteStore::open_with_updates(options, deliver, updates).expect("open the store"))
     }
 }
 

@@ -12,13 +12,37 @@ use std::{
 use relay::store::{Action, Appended, Deliver, DeliverUpdate, NewUpdate, Store, UpdateError};
 use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
-    ChatMessage, ClientId, Emoji, Text,
+    ChatMessage, ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
 
 use crate::{
     client::room,
     conformance::{message, user, Engine},
+    Client,
 };
+
+/// Sends a frame carrying `client_id` over a real socket and waits for its
+/// ack (its seq) or its refusal (the code).
+pub async fn acked(
+    client: &mut Client,
+    frame: ClientMsg,
+    client_id: &str,
+) -> Result<u64, ErrorCode> {
+    client.send(&frame).await.unwrap();
+    let answer = client
+        .recv_until(|m| match m {
+            ServerMsg::Ack { client_id: c, .. } => c.as_str() == client_id,
+            ServerMsg::Error { reference, .. } => reference.as_deref() == Some(client_id),
+            _ => false,
+        })
+        .await
+        .unwrap();
+    match answer {
+        ServerMsg::Ack { seq, .. } => Ok(seq),
+        ServerMsg::Error { code, .. } => Err(code),
+        _ => unreachable!(),
+    }
+}
 
 /// An engine whose store keeps message events.
 pub trait EventEngine: Engine {
@@ -380,7 +404,9 @@ pub async fn events_survive_a_restart<E: EventEngine>(engine: &mut E) {
         ]
     );
     assert_eq!(
-        s.change("bob", "e2", kept, react("👍", true)).await.unwrap(),
+        s.change("bob", "e2", kept, react("👍", true))
+            .await
+            .unwrap(),
         Appended::Duplicate(reacted),
         "a resend after the restart"
     );

@@ -98,9 +98,8 @@ pub(super) fn insert_message(
     msg: &NewMessage,
     quote: Option<&Quote>,
 ) -> rusqlite::Result<()> {
-    let mentions = (!msg.mentions.users.is_empty()).then(|| {
-        serde_json::to_string(&msg.mentions.users).expect("user ids serialize")
-    });
+    let mentions = (!msg.mentions.users.is_empty())
+        .then(|| serde_json::to_string(&msg.mentions.users).expect("user ids serialize"));
     let quote = quote.map(|q| serde_json::to_string(q).expect("a quote serializes"));
     tx.prepare_cached(
         "INSERT INTO messages (room_id, seq, user_id, nick, text, ts, client_id,
@@ -176,7 +175,9 @@ pub(super) fn apply(
     let (room, target) = (room_id, to_sql(new.target));
     let kind = match &new.action {
         Action::Edit(_) if !own => return Ok(Outcome::Refused(UpdateError::Forbidden)),
-        Action::Delete if !own && !new.moderator => return Ok(Outcome::Refused(UpdateError::Forbidden)),
+        Action::Delete if !own && !new.moderator => {
+            return Ok(Outcome::Refused(UpdateError::Forbidden))
+        }
         Action::Edit(text) => {
             tx.prepare_cached(
                 "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE room_id = ?1 AND seq = ?2",

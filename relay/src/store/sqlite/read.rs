@@ -220,7 +220,8 @@ pub(super) fn read_message(
             StoredRow::state_from_row(row, 0)
         })
         .optional()?;
-    let mut message: Vec<ChatMessage> = row.and_then(|r| r.into_message(room)).into_iter().collect();
+    let mut message: Vec<ChatMessage> =
+        row.and_then(|r| r.into_message(room)).into_iter().collect();
     add_reactions(conn, room_id, &mut message)?;
     Ok(message.pop())
 }

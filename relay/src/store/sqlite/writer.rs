@@ -110,7 +110,11 @@ enum Written {
 /// One answered write of a committed batch: the answer and, when new,
 /// what to deliver.
 pub(super) enum Done {
-    Message(Reply, Result<Appended, StoreError>, Option<Arc<ChatMessage>>),
+    Message(
+        Reply,
+        Result<Appended, StoreError>,
+        Option<Arc<ChatMessage>>,
+    ),
     Event(UpdateReply, Result<Appended, UpdateError>, Option<Update>),
 }
 
