@@ -18,6 +18,8 @@
 
 mod cache;
 mod events;
+#[cfg(test)]
+mod events_tests;
 mod read;
 pub mod schema;
 mod search;

@@ -294,10 +294,20 @@ mod tests {
         let store = open(dir.path());
         fill(&store).await;
         drop(store);
-        // Back to schema 3, as a relay before search left it.
+        // Back to schema 3, as a relay before search left it (undoing
+        // migration 5, message events, first).
         let conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER message_search_insert;
+            "DROP TABLE message_events;
+             DROP TABLE reactions;
+             DROP INDEX messages_by_reply_to;
+             ALTER TABLE messages DROP COLUMN reply_to;
+             ALTER TABLE messages DROP COLUMN quote;
+             ALTER TABLE messages DROP COLUMN mentions;
+             ALTER TABLE messages DROP COLUMN mentions_room;
+             ALTER TABLE messages DROP COLUMN edited_ts;
+             ALTER TABLE messages DROP COLUMN deleted;
+             DROP TRIGGER message_search_insert;
              DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
              DROP TABLE message_search;
