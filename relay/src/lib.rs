@@ -13,6 +13,8 @@
 //! - `peer`: a connection's outgoing queue, its byte budget and its kick.
 //! - `hub`: rooms, members (local and on other relays), presence, fan-out.
 //! - `accounts`: who a connection is: accounts and resume tokens.
+//! - `memberships`: a user's rooms, read markers and notification levels,
+//!   on every device, and each user's open connections.
 //! - `store`: message numbering, dedup and history behind one trait; in
 //!   memory, or durable in SQLite (the default).
 //! - `backplane`: cluster mode, the only module that knows NATS: a
@@ -47,6 +49,7 @@ pub mod health;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod memberships;
 pub mod metrics;
 pub mod origin;
 pub mod peer;

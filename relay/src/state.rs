@@ -18,6 +18,7 @@ use crate::{
     health::Health,
     hub::Hub,
     limits::{Budget, ClientKey, ConnLimiter, KeyedRate, TrustedProxies},
+    memberships::{MembershipStore, Memberships, MemoryMemberships, SqliteMemberships},
     metrics::Metrics,
     origin::Origins,
     reads::ReadGate,
@@ -30,6 +31,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Accounts and resume tokens, apart from the hub's rooms.
     pub accounts: Arc<Accounts>,
+    /// Each user's rooms, read markers and levels, and their connections.
+    pub memberships: Arc<Memberships>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub conns: Arc<ConnLimiter>,
@@ -80,14 +83,21 @@ impl AppState {
                 hub.deliver(message)
             })
         };
-        // Each store comes with the accounts engine that lasts as long.
-        let (store, kept): (Arc<dyn Store>, Arc<dyn AccountStore>) = match config.store {
+        // Each store comes with the accounts and memberships engines that
+        // last as long.
+        let (store, kept, rooms): (
+            Arc<dyn Store>,
+            Arc<dyn AccountStore>,
+            Arc<dyn MembershipStore>,
+        ) = match config.store {
             _ if config.clustered() => {
                 let (store, accounts) =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 store.time_acks(metrics.publish_ack.clone());
                 store.count_live(metrics.live.clone());
-                (store, accounts)
+                // Per relay for now: a KV bucket shared by the cluster is
+                // the next step (issue 16).
+                (store, accounts, Arc::new(MemoryMemberships::default()))
             }
             StoreKind::Memory => (
                 Arc::new(
@@ -98,6 +108,7 @@ impl AppState {
                         }),
                 ),
                 Arc::new(NoAccountStore),
+                Arc::new(MemoryMemberships::default()),
             ),
             StoreKind::Sqlite => {
                 let store = SqliteStore::open_with_updates(
@@ -119,7 +130,8 @@ impl AppState {
                 )?;
                 // After the store, which locked and migrated the database.
                 let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;
-                (Arc::new(store), Arc::new(accounts))
+                let memberships = SqliteMemberships::open(&config.data_dir)?;
+                (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
@@ -159,6 +171,7 @@ impl AppState {
             config: Arc::new(config),
             hub,
             accounts,
+            memberships: Arc::new(Memberships::new(rooms)),
             store,
             metrics,
             conns,

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
 
 mod events;
+mod memberships;
 mod types;
 
 pub use events::{quote_of, MessageState, Quote, Reaction, Update, UpdateKind, DELETED_TEXT};
+pub use memberships::{NotifyLevel, RoomEntry, NOTIFY_ALL_UP_TO, UNREAD_COUNT_CAP};
 
 /// The version a relay announces in `welcome` and clients check.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -141,6 +143,18 @@ pub enum ClientMsg {
         before: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+    },
+    /// Moves the user's read marker in `room` forward to `seq` (never
+    /// back), on every device: the relay tells the user's other
+    /// connections, which clear their badges. Private: nobody else learns it.
+    Read {
+        room: RoomName,
+        seq: u64,
+    },
+    /// Which of `room`'s messages notify the user, on every device.
+    Notify {
+        room: RoomName,
+        level: NotifyLevel,
     },
 }
 
@@ -313,6 +327,23 @@ pub enum ServerMsg {
         hits: Vec<SearchHit>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
+    },
+    /// The rooms the user is a member of (joined and not left, on any
+    /// device), with read markers and counts: right after `welcome` when
+    /// there is any, and again when another of the user's connections
+    /// joins or leaves a room.
+    Rooms {
+        rooms: Vec<RoomEntry>,
+    },
+    /// Another connection of the same user moved its read marker.
+    Read {
+        room: RoomName,
+        seq: u64,
+    },
+    /// Another connection of the same user set a room's level.
+    Notify {
+        room: RoomName,
+        level: NotifyLevel,
     },
     /// Any frame type this version of the crate does not know: a newer
     /// relay's. Clients must ignore it; the relay never sends it.

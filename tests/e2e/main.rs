@@ -29,6 +29,7 @@ mod keyboard;
 mod limits;
 mod loading;
 mod member_panel;
+mod memberships;
 mod operations;
 mod process;
 mod pwa;

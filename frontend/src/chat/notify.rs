@@ -29,11 +29,13 @@ impl Chat {
         if !self.notify.get_untracked() || is_visible() {
             return;
         }
-        let mine = self
-            .client
-            .with_untracked(|c| c.me().map(|me| me.id == msg.from.id))
-            .unwrap_or(true);
-        if mine {
+        // The room's level (set on any device) decides; never one's own.
+        let wanted = self.client.with_untracked(|c| {
+            let me = c.me()?;
+            let level = c.room(&msg.room)?.level_or_default();
+            Some(level.notifies(msg, &me.id))
+        });
+        if wanted != Some(true) {
             return;
         }
         let options = web_sys::NotificationOptions::new();

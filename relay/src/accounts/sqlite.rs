@@ -3,31 +3,21 @@
 //! their id across a restart or a crash, and their resends are still
 //! recognised as theirs.
 //!
-//! It has its own connection, apart from the message writer's: identity
-//! writes are few (a login, a rename, a periodic refresh of the online
-//! accounts) and each is awaited by its caller, never queued behind
-//! messages or dropped when the writer is busy. The two connections take
-//! turns on SQLite's write lock (WAL, with a busy timeout).
+//! It has its own connection (`SideConnection`), apart from the message
+//! writer's: identity writes are few (a login, a rename, a periodic
+//! refresh of the online accounts) and each is awaited by its caller.
 
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{Nick, User, UserId};
 
 use super::{AccountStore, AccountsError, Saved, TokenHash};
-use crate::store::sqlite::{db_path, OpenError};
-
-/// Waits this long for the message writer to release the write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::store::sqlite::{OpenError, SideConnection};
 
 pub struct SqliteAccounts {
-    /// One connection, used by one blocking task at a time.
-    conn: Arc<Mutex<Connection>>,
+    conn: SideConnection,
     ttl: Duration,
 }
 
@@ -35,14 +25,8 @@ impl SqliteAccounts {
     /// Opens the database of `dir`, which the store has already locked and
     /// migrated (open the store first).
     pub fn open(dir: &Path, ttl: Duration) -> Result<SqliteAccounts, OpenError> {
-        let sqlite = |source| OpenError::Sqlite {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(db_path(dir)).map_err(sqlite)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         Ok(SqliteAccounts {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: SideConnection::open(dir)?,
             ttl,
         })
     }
@@ -52,13 +36,8 @@ impl SqliteAccounts {
         &self,
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, AccountsError>> {
-        let conn = self.conn.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || work(&mut conn.lock().unwrap()))
-                .await
-                .map_err(|err| AccountsError::Unavailable(err.to_string()))?
-                .map_err(|err| AccountsError::Unavailable(err.to_string()))
-        })
+        let work = self.conn.blocking(work);
+        Box::pin(async move { work.await.map_err(AccountsError::Unavailable) })
     }
 
     /// Unix milliseconds before which an identity has expired.

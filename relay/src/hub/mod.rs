@@ -201,6 +201,13 @@ impl Hub {
         self.inner.lock().unwrap().rooms.len()
     }
 
+    /// How many users are in `room` on any relay this one knows of (0 when
+    /// nobody is in it now).
+    pub fn member_count(&self, room: &RoomName) -> u32 {
+        let inner = self.inner.lock().unwrap();
+        inner.rooms.get(room).map_or(0, |r| r.count() as u32)
+    }
+
     /// Whether a panic poisoned the hub's lock (for the relay's health):
     /// every later use of the hub would panic too.
     pub fn poisoned(&self) -> bool {

@@ -40,6 +40,7 @@ impl Session {
     fn leave_rooms(&mut self) {
         let Some(user) = self.user.take() else { return };
         let state = &self.state;
+        state.memberships.disconnected(&user.id, self.peer.conn);
         let rooms: Vec<RoomName> = std::mem::take(&mut self.rooms).into_iter().collect();
         let grace = state.config.resume_grace();
         let lingers = state

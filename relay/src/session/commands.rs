@@ -158,6 +158,7 @@ impl Session {
                 self.state
                     .hub
                     .complete_join(&room, &user.id, self.conn(), joined, until);
+                self.remember(user, &room, until).await;
                 Ok(())
             }
             Err(refusal) => {

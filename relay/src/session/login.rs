@@ -33,11 +33,14 @@ impl Session {
     pub(super) async fn identify(&mut self, msg: ClientMsg) -> Option<(User, ClientMsg)> {
         match (&self.user, msg) {
             (None, ClientMsg::Hello { token, .. }) if self.state.verifier.is_some() => {
-                self.login_with_token(token);
+                if self.login_with_token(token) {
+                    self.logged_in().await;
+                }
                 None
             }
             (None, ClientMsg::Hello { nick, resume, .. }) => {
                 self.login(nick, resume.as_deref()).await;
+                self.logged_in().await;
                 None
             }
             (Some(_), ClientMsg::Hello { .. }) => {
@@ -56,9 +59,17 @@ impl Session {
                 } else {
                     self.login(None, None).await;
                 }
+                self.logged_in().await;
                 Some((self.user.clone().expect("just logged in"), msg))
             }
             (Some(user), msg) => Some((user.clone(), msg)),
+        }
+    }
+
+    /// After `welcome`: the user's devices and rooms (`rooms`).
+    async fn logged_in(&mut self) {
+        if let Some(user) = self.user.clone() {
+            self.after_login(&user).await;
         }
     }
 

@@ -26,6 +26,7 @@ mod events;
 mod history;
 mod login;
 mod pipeline;
+mod rooms;
 mod search;
 pub mod writer;
 
@@ -291,7 +292,7 @@ impl Session {
         let outcome: Outcome = match msg {
             ClientMsg::Hello { .. } => unreachable!("identify handles hello"),
             ClientMsg::Join { room, since } => self.join(&user, room, since).await,
-            ClientMsg::Leave { room } => self.leave(&user, room),
+            ClientMsg::Leave { room } => self.leave_room(&user, room).await,
             ClientMsg::Send {
                 room,
                 text,
@@ -346,6 +347,8 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
+            ClientMsg::Read { room, seq } => self.mark_read(&user, room, seq).await,
+            ClientMsg::Notify { room, level } => self.set_level(&user, room, level).await,
             ClientMsg::Search {
                 q,
                 room,

@@ -59,6 +59,9 @@ pub enum Change {
     Failed { client_id: ClientId },
     /// An error that is not about one message, now in [`Client::notices`].
     Notice(Notice),
+    /// The room list, a read marker or a level changed from the relay's
+    /// memberships (`rooms`, `read`, `notify`: another device of the user).
+    Rooms,
 }
 
 /// What [`Client::apply`] returns: frames to write, then what changed.
@@ -309,6 +312,9 @@ impl Client {
                 ..
             } => self.presence_batch(room, member_count, joined, left, renamed, &mut out),
             // A newer relay's frame: ignored, as the protocol asks.
+            ServerMsg::Rooms { rooms } => self.rooms_listed(rooms, &mut out),
+            ServerMsg::Read { room, seq } => self.read_elsewhere(&room, seq, &mut out),
+            ServerMsg::Notify { room, level } => self.level_elsewhere(&room, level, &mut out),
             ServerMsg::Pong | ServerMsg::Unknown => {}
             // The driver (web app, terminal) renews the token: it owns
             // the way to get one.

@@ -22,6 +22,8 @@
 //!   frames that tell the relay.
 //! - `members`: a room's member panel: what it lists for a search, and the
 //!   `members` frames that page, search and subscribe in a big room.
+//! - [`markers`]: the user's rooms on every device: the relay's room list,
+//!   read markers both ways, notification levels.
 //! - [`Client`] (here): the rooms, the outbox and the identity together;
 //!   `apply` (the connection's frames and the [`Change`]s they make) is in
 //!   `apply.rs`.
@@ -39,12 +41,14 @@
 //! 4. Socket closed → [`Client::disconnected`], [`Reconnect::closed`].
 //! 5. User actions → [`Client::send`], [`Client::join`], ... and write what
 //!    they return (they return nothing to write while disconnected).
-//! 6. When [`Client::wake_at`] names a time (the outbox waits for the rate),
-//!    call [`Client::poll`] then and write what it returns.
+//! 6. When [`Client::wake_at`] names a time (the outbox waits for the rate,
+//!    or the room on screen's read marker for its interval), call
+//!    [`Client::poll`] then and write what it returns.
 
 mod apply;
 mod focus;
 pub mod liveness;
+pub mod markers;
 mod members;
 pub mod navigation;
 pub mod outbox;
@@ -112,6 +116,8 @@ pub struct Client {
     view: focus::View,
     /// The member panel: which list is on screen, its search box.
     panel: members::Panel,
+    /// When the last `read` went (`markers`).
+    reads: markers::ReadTimer,
 }
 
 impl Client {
@@ -144,6 +150,7 @@ impl Client {
             last_typing: HashMap::new(),
             view: focus::View::default(),
             panel: members::Panel::default(),
+            reads: markers::ReadTimer::default(),
         }
     }
 
@@ -343,12 +350,17 @@ impl Client {
     /// The outbox's next `send`, when one may go at `now_ms`: connected,
     /// nothing of ours in flight, and within the relay's rate.
     pub fn poll(&mut self, now_ms: u64) -> Option<ClientMsg> {
-        if !self.ready || !self.pacer.ready(now_ms) {
+        if !self.ready {
             return None;
         }
-        let next = self.outbox.next_to_send()?.clone();
-        self.pacer.spend(now_ms);
-        self.outbox.send(&next)
+        if self.pacer.ready(now_ms) {
+            if let Some(next) = self.outbox.next_to_send().cloned() {
+                self.pacer.spend(now_ms);
+                return self.outbox.send(&next);
+            }
+        }
+        // Then the room on screen's read marker (`markers`).
+        self.next_read(now_ms)
     }
 
     /// When to call [`Client::poll`]: the time the next queued message fits
@@ -356,7 +368,15 @@ impl Client {
     /// nothing queued, or a send in flight: its answer comes through
     /// [`Client::apply`]).
     pub fn wake_at(&self) -> Option<u64> {
-        (self.ready && self.outbox.next_to_send().is_some()).then(|| self.pacer.ready_at())
+        if !self.ready {
+            return None;
+        }
+        let send = self
+            .outbox
+            .next_to_send()
+            .is_some()
+            .then(|| self.pacer.ready_at());
+        send.into_iter().chain(self.read_due_at()).min()
     }
 
     /// Gives up on a pending or failed message.
@@ -411,6 +431,8 @@ impl Client {
 mod big_room_tests;
 #[cfg(test)]
 mod events_tests;
+#[cfg(test)]
+mod markers_tests;
 #[cfg(test)]
 mod panel_tests;
 #[cfg(test)]

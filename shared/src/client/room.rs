@@ -7,6 +7,7 @@ use super::Change;
 use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
+mod marker;
 mod roster;
 mod updates;
 
@@ -49,6 +50,10 @@ pub struct Room {
     /// and in a `joined`'s `updates`) is not applied twice.
     last_update: u64,
     unread: u32,
+    /// The user's read marker (see `marker`): later messages count unread.
+    read: u64,
+    /// The notification level the relay listed for the user.
+    level: Option<crate::protocol::NotifyLevel>,
     /// Who is typing, with when the notice expires.
     typing: HashMap<UserId, (User, u64)>,
     gap: Option<Gap>,
@@ -82,6 +87,8 @@ impl Room {
             last_seq: None,
             last_update: 0,
             unread: 0,
+            read: 0,
+            level: None,
             typing: HashMap::new(),
             gap: None,
             loading: None,
@@ -283,7 +290,7 @@ impl Room {
         self.messages.insert(seq, msg);
         let new = matches!(change, Some(Change::Message { .. }));
         changes.extend(change);
-        if new && count_unread && !mine {
+        if new && count_unread && !mine && seq > self.read {
             self.unread += 1;
         }
         new

@@ -9,9 +9,9 @@ use super::{ClientMsg, ServerMsg};
 
 impl ClientMsg {
     /// Every client frame's `type`, in the order of [`ClientMsg::type_index`].
-    pub const TYPES: [&'static str; 15] = [
+    pub const TYPES: [&'static str; 17] = [
         "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-        "reauth", "search", "edit", "delete", "react",
+        "reauth", "search", "edit", "delete", "react", "read", "notify",
     ];
 
     /// This frame's position in [`ClientMsg::TYPES`].
@@ -32,6 +32,8 @@ impl ClientMsg {
             ClientMsg::Edit { .. } => 12,
             ClientMsg::Delete { .. } => 13,
             ClientMsg::React { .. } => 14,
+            ClientMsg::Read { .. } => 15,
+            ClientMsg::Notify { .. } => 16,
         }
     }
 
@@ -43,7 +45,7 @@ impl ClientMsg {
 
 impl ServerMsg {
     /// Every server frame's `type`, in the order of [`ServerMsg::type_index`].
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 17] = [
         "welcome",
         "joined",
         "message",
@@ -58,6 +60,9 @@ impl ServerMsg {
         "token_expiring",
         "search_results",
         "update",
+        "rooms",
+        "read",
+        "notify",
     ];
 
     /// This frame's position in [`ServerMsg::TYPES`]; `None` for
@@ -79,6 +84,9 @@ impl ServerMsg {
             ServerMsg::TokenExpiring { .. } => 11,
             ServerMsg::SearchResults { .. } => 12,
             ServerMsg::Update(_) => 13,
+            ServerMsg::Rooms { .. } => 14,
+            ServerMsg::Read { .. } => 15,
+            ServerMsg::Notify { .. } => 16,
             ServerMsg::Unknown => return None,
         })
     }

@@ -23,6 +23,7 @@ mod events_tests;
 mod read;
 pub mod schema;
 mod search;
+mod side;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use self::read::read_range;
 pub use self::schema::OpenError;
+pub use self::side::SideConnection;
 use self::{
     cache::Cache,
     read::{blocking, read_before},

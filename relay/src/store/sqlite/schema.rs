@@ -59,7 +59,19 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(hash_resume_tokens),
     // 4: the search index over every message, kept by triggers (`search`).
     Migration::Code(super::search::create_index),
-    // 5: message events: replies, mentions, edits, deletes, reactions
+    // 5: each user's rooms, read marker and notification level
+    // (`memberships`); `level` NULL means the default by the room's size.
+    Migration::Sql(
+        "CREATE TABLE memberships (
+        user_id TEXT NOT NULL,
+        room TEXT NOT NULL,
+        read_seq INTEGER NOT NULL,
+        level TEXT,
+        joined_ms INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room)
+    ) WITHOUT ROWID;",
+    ),
+    // 6: message events: replies, mentions, edits, deletes, reactions
     // (`events`).
     Migration::Code(super::events::create_tables),
 ];

@@ -294,26 +294,19 @@ mod tests {
         let store = open(dir.path());
         fill(&store).await;
         drop(store);
-        // Back to schema 3, as a relay before search left it (undoing
-        // migration 5, message events, first).
-        let conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
+        // Without the index, as a relay before search left it; then the
+        // migration's work, as an upgrade runs it (whatever its number).
+        let mut conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
-            "DROP TABLE message_events;
-             DROP TABLE reactions;
-             DROP INDEX messages_by_reply_to;
-             ALTER TABLE messages DROP COLUMN reply_to;
-             ALTER TABLE messages DROP COLUMN quote;
-             ALTER TABLE messages DROP COLUMN mentions;
-             ALTER TABLE messages DROP COLUMN mentions_room;
-             ALTER TABLE messages DROP COLUMN edited_ts;
-             ALTER TABLE messages DROP COLUMN deleted;
-             DROP TRIGGER message_search_insert;
+            "DROP TRIGGER message_search_insert;
              DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
-             DROP TABLE message_search;
-             PRAGMA user_version = 3;",
+             DROP TABLE message_search;",
         )
         .unwrap();
+        let tx = conn.transaction().unwrap();
+        super::create_index(&tx).unwrap();
+        tx.commit().unwrap();
         drop(conn);
         let store = open(dir.path());
         assert_eq!(found(&store, "分布式", &["general"]).await.len(), 1);

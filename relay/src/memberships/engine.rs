@@ -1,0 +1,139 @@
+//! Where a user's rooms outlive their connections: the one seam for every
+//! engine, and the engine for `--store memory`.
+//!
+//! A membership is (user, room) with the user's read marker and their
+//! notification level (none chosen: the default by the room's size). It is
+//! made by `join`, ended only by `leave`: a closed connection or a relay
+//! restart keeps it. The engines: [`MemoryMemberships`] (`--store memory`:
+//! nothing outlives the process, like the messages) and `SqliteMemberships`
+//! (the data directory).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use futures_util::future::BoxFuture;
+use shared::{protocol::NotifyLevel, RoomName, UserId};
+
+/// One room of one user, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub room: RoomName,
+    /// Every event of the room up to this seq has been seen.
+    pub read: u64,
+    /// `None`: the user never chose; the room's size decides.
+    pub level: Option<NotifyLevel>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MembershipsError {
+    #[error("memberships are unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T> = std::result::Result<T, MembershipsError>;
+
+pub trait MembershipStore: Send + Sync + 'static {
+    /// The user's rooms, by name.
+    fn list(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Membership>>>;
+
+    /// Makes the user a member of `room` with the read marker at `read`
+    /// (what the join showed them); true when they were not one before.
+    /// A member's marker and level stay as they are.
+    fn join(&self, user: &UserId, room: &RoomName, read: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Ends the membership; true when there was one.
+    fn leave(&self, user: &UserId, room: &RoomName) -> BoxFuture<'_, Result<bool>>;
+
+    /// Moves the read marker forward to `seq`: `Some(true)` when it moved,
+    /// `Some(false)` when it was there or past it already, `None` when the
+    /// user is not a member.
+    fn read(&self, user: &UserId, room: &RoomName, seq: u64)
+        -> BoxFuture<'_, Result<Option<bool>>>;
+
+    /// Sets the level; false when the user is not a member.
+    fn notify(
+        &self,
+        user: &UserId,
+        room: &RoomName,
+        level: NotifyLevel,
+    ) -> BoxFuture<'_, Result<bool>>;
+}
+
+/// `--store memory`: memberships in the relay's memory.
+#[derive(Default)]
+pub struct MemoryMemberships {
+    users: Mutex<HashMap<UserId, BTreeMap<RoomName, Membership>>>,
+}
+
+impl MemoryMemberships {
+    /// Runs `f` on the user's rooms under the lock; a user left with no
+    /// room is forgotten.
+    fn with<T>(
+        &self,
+        user: &UserId,
+        f: impl FnOnce(&mut BTreeMap<RoomName, Membership>) -> T,
+    ) -> T {
+        let mut users = self.users.lock().unwrap();
+        let rooms = users.entry(user.clone()).or_default();
+        let out = f(rooms);
+        if rooms.is_empty() {
+            users.remove(user);
+        }
+        out
+    }
+}
+
+impl MembershipStore for MemoryMemberships {
+    fn list(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Membership>>> {
+        let rooms = self.with(user, |rooms| rooms.values().cloned().collect());
+        Box::pin(async move { Ok(rooms) })
+    }
+
+    fn join(&self, user: &UserId, room: &RoomName, read: u64) -> BoxFuture<'_, Result<bool>> {
+        let new = self.with(user, |rooms| {
+            let new = !rooms.contains_key(room);
+            rooms.entry(room.clone()).or_insert_with(|| Membership {
+                room: room.clone(),
+                read,
+                level: None,
+            });
+            new
+        });
+        Box::pin(async move { Ok(new) })
+    }
+
+    fn leave(&self, user: &UserId, room: &RoomName) -> BoxFuture<'_, Result<bool>> {
+        let was = self.with(user, |rooms| rooms.remove(room).is_some());
+        Box::pin(async move { Ok(was) })
+    }
+
+    fn read(
+        &self,
+        user: &UserId,
+        room: &RoomName,
+        seq: u64,
+    ) -> BoxFuture<'_, Result<Option<bool>>> {
+        let moved = self.with(user, |rooms| {
+            rooms.get_mut(room).map(|m| {
+                let moved = seq > m.read;
+                m.read = m.read.max(seq);
+                moved
+            })
+        });
+        Box::pin(async move { Ok(moved) })
+    }
+
+    fn notify(
+        &self,
+        user: &UserId,
+        room: &RoomName,
+        level: NotifyLevel,
+    ) -> BoxFuture<'_, Result<bool>> {
+        let member = self.with(user, |rooms| {
+            rooms.get_mut(room).map(|m| m.level = Some(level)).is_some()
+        });
+        Box::pin(async move { Ok(member) })
+    }
+}

@@ -1,0 +1,115 @@
+//! A user's rooms, on every device: memberships that outlive connections,
+//! read markers, notification levels, and the user's open connections so
+//! one device's `read` clears the others' badges.
+//!
+//! A `join` makes the user a member (read marker at what the join showed),
+//! only a `leave` ends it. After `welcome` a returning user gets the
+//! `rooms` frame: each room with its last seq, read marker, unread and
+//! mention counts (`counts`) and level. `read` and `notify` change the
+//! stored membership and are passed to the user's other connections on
+//! this relay.
+//!
+//! - `engine`: the [`MembershipStore`] trait and the memory engine.
+//! - `sqlite`: the data directory's engine.
+//! - `counts`: a room's `rooms` entry from its membership and the store.
+
+mod counts;
+mod engine;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use shared::{protocol::RoomEntry, ServerMsg, UserId};
+
+use crate::{
+    hub::Hub,
+    metrics::Metrics,
+    peer::{encode, ConnId, Peer},
+    store::Store,
+};
+
+pub use engine::{Membership, MembershipStore, MembershipsError, MemoryMemberships, Result};
+pub use sqlite::SqliteMemberships;
+
+pub struct Memberships {
+    engine: Arc<dyn MembershipStore>,
+    /// Every open connection of each user on this relay.
+    devices: Mutex<HashMap<UserId, Vec<Peer>>>,
+}
+
+impl Memberships {
+    pub fn new(engine: Arc<dyn MembershipStore>) -> Self {
+        Memberships {
+            engine,
+            devices: Mutex::default(),
+        }
+    }
+
+    pub fn engine(&self) -> &dyn MembershipStore {
+        self.engine.as_ref()
+    }
+
+    /// A connection of `user` opened (after `welcome`).
+    pub fn connected(&self, user: &UserId, peer: Peer) {
+        let mut devices = self.devices.lock().unwrap();
+        devices.entry(user.clone()).or_default().push(peer);
+    }
+
+    /// That connection closed.
+    pub fn disconnected(&self, user: &UserId, conn: ConnId) {
+        let mut devices = self.devices.lock().unwrap();
+        if let Some(peers) = devices.get_mut(user) {
+            peers.retain(|p| p.conn != conn);
+            if peers.is_empty() {
+                devices.remove(user);
+            }
+        }
+    }
+
+    /// Sends `msg` to every connection of `user` but `except`.
+    pub fn tell_others(&self, user: &UserId, except: ConnId, msg: &ServerMsg, metrics: &Metrics) {
+        let peers: Vec<Peer> = {
+            let devices = self.devices.lock().unwrap();
+            let Some(peers) = devices.get(user) else {
+                return;
+            };
+            peers.iter().filter(|p| p.conn != except).cloned().collect()
+        };
+        if peers.is_empty() {
+            return;
+        }
+        let frame = encode(msg);
+        for peer in peers {
+            peer.push(frame.clone(), metrics);
+        }
+    }
+
+    /// Whether `user` has a connection here other than `except`.
+    pub fn has_others(&self, user: &UserId, except: ConnId) -> bool {
+        let devices = self.devices.lock().unwrap();
+        devices
+            .get(user)
+            .is_some_and(|peers| peers.iter().any(|p| p.conn != except))
+    }
+
+    /// The user's rooms with their counts, for the `rooms` frame.
+    pub async fn entries(
+        &self,
+        user: &UserId,
+        store: &dyn Store,
+        hub: &Hub,
+    ) -> Result<Vec<RoomEntry>> {
+        let memberships = self.engine.list(user).await?;
+        let mut entries = Vec::with_capacity(memberships.len());
+        for membership in memberships {
+            let size = hub.member_count(&membership.room);
+            entries.push(counts::entry(user, &membership, size, store).await?);
+        }
+        Ok(entries)
+    }
+}

@@ -1,0 +1,244 @@
+//! A user's rooms on every device, through the real binary and its SQLite
+//! store: a second connection with the same identity opens with the same
+//! rooms and counts, a `read` on one clears the other, levels follow the
+//! user, and all of it outlives a restart.
+
+use std::path::Path;
+
+use shared::{
+    protocol::{NotifyLevel, RoomEntry},
+    ClientMsg, ErrorCode, ServerMsg,
+};
+use tests::{client::room, Client, RelayProcess};
+
+async fn spawn(dir: &Path) -> RelayProcess {
+    let dir = dir.display().to_string();
+    RelayProcess::spawn(&["--data-dir", &dir, "--rate-limit", "0"])
+        .await
+        .unwrap()
+}
+
+/// A new connection of the user whose resume token is `resume`, and the
+/// `rooms` frame it gets right after `welcome`.
+async fn device(url: &str, resume: &str) -> (Client, Vec<RoomEntry>) {
+    let mut client = Client::connect(url).await.unwrap();
+    client.login(None, Some(resume.into())).await.unwrap();
+    match client.recv().await.unwrap() {
+        ServerMsg::Rooms { rooms } => (client, rooms),
+        other => panic!("expected the user's rooms after welcome, got {other:?}"),
+    }
+}
+
+/// (room, unread, mentions, read, level) of each entry.
+fn summary(rooms: &[RoomEntry]) -> Vec<(String, u32, u32, u64, NotifyLevel)> {
+    rooms
+        .iter()
+        .map(|r| (r.room.to_string(), r.unread, r.mentions, r.read, r.level))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let url = relay.ws_url();
+    let mut phone = Client::hello(&url, "alice").await.unwrap();
+    let resume = phone.resume.clone().unwrap();
+    phone.join("general", None).await.unwrap();
+    phone.join("dev", None).await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.say_acked("general", "hello", "b1").await.unwrap();
+    bob.say_acked("general", "@alice look at this", "b2")
+        .await
+        .unwrap();
+    let last = bob.say_acked("general", "anyone?", "b3").await.unwrap();
+    phone
+        .say_acked("general", "mine never counts", "a1")
+        .await
+        .unwrap();
+
+    let (mut laptop, rooms) = device(&url, &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [
+            ("dev".into(), 0, 0, 0, NotifyLevel::All),
+            ("general".into(), 3, 0, 0, NotifyLevel::All),
+        ],
+        "the phone's rooms, bob's three messages unread, one of them a mention"
+    );
+    assert_eq!(rooms[1].last_seq, last + 1);
+
+    laptop
+        .send(&ClientMsg::Read {
+            room: room("general"),
+            seq: last,
+        })
+        .await
+        .unwrap();
+    let read = phone
+        .recv_until(|m| matches!(m, ServerMsg::Read { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        ServerMsg::Read {
+            room: room("general"),
+            seq: last
+        },
+        "the other device learns the marker and clears its badge"
+    );
+    phone
+        .send(&ClientMsg::Notify {
+            room: room("dev"),
+            level: NotifyLevel::Off,
+        })
+        .await
+        .unwrap();
+    let level = laptop
+        .recv_until(|m| matches!(m, ServerMsg::Notify { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        level,
+        ServerMsg::Notify {
+            room: room("dev"),
+            level: NotifyLevel::Off
+        }
+    );
+    // Joining a room on one device shows it on the others.
+    phone.join("random", None).await.unwrap();
+    let listed = laptop
+        .recv_until(|m| matches!(m, ServerMsg::Rooms { .. }))
+        .await
+        .unwrap();
+    let ServerMsg::Rooms { rooms } = listed else {
+        unreachable!()
+    };
+    assert_eq!(rooms.len(), 3);
+    drop((phone, laptop, bob));
+
+    relay.stop().await.unwrap();
+    let relay = spawn(dir.path()).await;
+    let (mut tablet, rooms) = device(&relay.ws_url(), &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [
+            ("dev".into(), 0, 0, 0, NotifyLevel::Off),
+            ("general".into(), 0, 0, last, NotifyLevel::All),
+            ("random".into(), 0, 0, 0, NotifyLevel::All),
+        ],
+        "rooms, markers and levels outlive the restart; the own message is not unread"
+    );
+    // Leaving from a device that never joined the room here ends the membership.
+    tablet
+        .send(&ClientMsg::Leave { room: room("dev") })
+        .await
+        .unwrap();
+    tablet.send(&ClientMsg::Ping).await.unwrap();
+    tablet
+        .recv_until(|m| matches!(m, ServerMsg::Pong))
+        .await
+        .unwrap();
+    let (_again, rooms) = device(&relay.ws_url(), &resume).await;
+    assert_eq!(
+        rooms.iter().map(|r| r.room.as_str()).collect::<Vec<_>>(),
+        ["general", "random"]
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn markers_never_go_back_nor_past_the_room_and_strangers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let resume = alice.resume.clone().unwrap();
+    alice.join("general", None).await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let first = bob.say_acked("general", "one", "b1").await.unwrap();
+
+    for (room_name, seq) in [("general", u64::MAX), ("general", first - 1)] {
+        alice
+            .send(&ClientMsg::Read {
+                room: room(room_name),
+                seq,
+            })
+            .await
+            .unwrap();
+    }
+    alice
+        .send(&ClientMsg::Read {
+            room: room("elsewhere"),
+            seq: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(alice.expect_error().await.unwrap().0, ErrorCode::NotJoined);
+    alice
+        .send(&ClientMsg::Notify {
+            room: room("elsewhere"),
+            level: NotifyLevel::All,
+        })
+        .await
+        .unwrap();
+    assert_eq!(alice.expect_error().await.unwrap().0, ErrorCode::NotJoined);
+    alice
+        .send_raw(r#"{"type":"notify","room":"general","level":"loud"}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(alice.expect_error().await.unwrap().0, ErrorCode::BadFrame);
+
+    bob.say_acked("general", "two", "b2").await.unwrap();
+    let (_phone, rooms) = device(&url, &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [("general".into(), 1, 0, first, NotifyLevel::All)],
+        "a marker past the room stops at its last message, and never goes back"
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_user_gets_no_room_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let mut carol = Client::hello(&relay.ws_url(), "carol").await.unwrap();
+    carol.send(&ClientMsg::Ping).await.unwrap();
+    assert_eq!(
+        carol.recv().await.unwrap(),
+        ServerMsg::Pong,
+        "nothing before"
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn mentions_of_the_user_are_counted_apart_from_unread() {
+    let relay = RelayProcess::spawn(&["--store", "memory", "--rate-limit", "0"])
+        .await
+        .unwrap();
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    let resume = alice.resume.clone().unwrap();
+    alice.join("general", None).await.unwrap();
+    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    for (i, text) in ["@alice hi", "@room lunch", "@bob not you", "plain"]
+        .iter()
+        .enumerate()
+    {
+        bob.say_acked("general", text, &format!("b{i}"))
+            .await
+            .unwrap();
+    }
+    let (_laptop, rooms) = device(&url, &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [("general".into(), 4, 2, 0, NotifyLevel::All)],
+        "@alice and @room are mentions of alice; @bob is not"
+    );
+    relay.stop().await.unwrap();
+}
