@@ -16,8 +16,13 @@
 //! zeroed, and the writer truncates the WAL after a batch with a delete
 //! (`Writer::erase_wal`), so no old page image keeps the words either.
 
+use std::sync::Arc;
+
 use rusqlite::{params, OptionalExtension, Transaction};
-use shared::protocol::{quote_of, Quote, Update, UpdateKind};
+use shared::{
+    protocol::{quote_of, Quote, Update, UpdateKind},
+    ChatMessage,
+};
 
 use super::{read::read_message, to_sql};
 use crate::store::{Action, Appended, NewMessage, NewUpdate, UpdateError};
@@ -297,6 +302,26 @@ pub(super) fn replies_to(tx: &Transaction, room: i64, seq: u64) -> rusqlite::Res
     .query_map(params![room, to_sql(seq)], |row| row.get::<_, i64>(0))?
     .map(|seq| seq.map(|s| s as u64))
     .collect()
+}
+
+/// The messages an event changed, as they are now: its target, and after
+/// a delete the replies that quoted it.
+pub(super) fn changed_by(
+    tx: &Transaction,
+    room_id: i64,
+    update: &Update,
+) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
+    let mut seqs = vec![update.target];
+    if update.kind == UpdateKind::Delete {
+        seqs.extend(replies_to(tx, room_id, update.target)?);
+    }
+    let mut changed = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        if let Some(message) = read_message(tx, room_id, &update.room, seq)? {
+            changed.push(Arc::new(message));
+        }
+    }
+    Ok(changed)
 }
 
 pub(super) fn kind_name(kind: UpdateKind) -> &'static str {

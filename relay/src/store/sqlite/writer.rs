@@ -15,17 +15,20 @@ use std::{
     time::Duration,
 };
 
+mod deliver;
 mod retention;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{protocol::Update, ChatMessage, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
+use self::deliver::Done;
+pub(super) use self::deliver::{deliver_loop, Committed};
 pub(super) use self::retention::spawn_retention_ticker;
-use super::{events, read::read_message, to_sql, Command, Shared, SqliteOptions};
+use super::{events, to_sql, Command, Shared, SqliteOptions};
 use crate::{
     aging::Aging,
-    store::{Appended, Deliver, DeliverUpdate, NewMessage, NewUpdate, StoreError, UpdateError},
+    store::{Appended, NewMessage, NewUpdate, StoreError, UpdateError},
 };
 
 /// Appends committed in one transaction at most.
@@ -87,8 +90,8 @@ struct RoomRow {
     last_seq: u64,
 }
 
-type Reply = oneshot::Sender<Result<Appended, StoreError>>;
-type UpdateReply = oneshot::Sender<Result<Appended, UpdateError>>;
+pub(super) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+pub(super) type UpdateReply = oneshot::Sender<Result<Appended, UpdateError>>;
 
 /// One write of a batch, in the order it came.
 pub(super) enum Write {
@@ -107,54 +110,6 @@ enum Written {
     ),
 }
 
-/// One answered write of a committed batch: the answer and, when new,
-/// what to deliver.
-pub(super) enum Done {
-    Message(
-        Reply,
-        Result<Appended, StoreError>,
-        Option<Arc<ChatMessage>>,
-    ),
-    Event(UpdateReply, Result<Appended, UpdateError>, Option<Update>),
-}
-
-/// A committed batch, in commit order.
-pub(super) type Committed = Vec<Done>;
-
-/// Fans out each committed batch in order, then answers its senders. On its
-/// own thread so the writer commits the next batch meanwhile: fan-out to a
-/// big room costs more than the commit.
-pub(super) fn deliver_loop(
-    batches: std::sync::mpsc::Receiver<Committed>,
-    deliver: Deliver,
-    deliver_update: DeliverUpdate,
-    shared: Arc<Shared>,
-) {
-    let _fault = PanicGuard {
-        shared,
-        thread: "deliverer",
-    };
-    while let Ok(batch) = batches.recv() {
-        for done in &batch {
-            match done {
-                Done::Message(_, _, Some(stored)) => deliver(stored),
-                Done::Event(_, _, Some(update)) => deliver_update(update),
-                _ => {}
-            }
-        }
-        for done in batch {
-            match done {
-                Done::Message(reply, result, _) => {
-                    let _ = reply.send(result);
-                }
-                Done::Event(reply, result, _) => {
-                    let _ = reply.send(result);
-                }
-            }
-        }
-    }
-}
-
 /// Marks the store not ready when the writer ends, however it ends.
 struct AliveGuard(Arc<Shared>);
 
@@ -166,7 +121,7 @@ impl Drop for AliveGuard {
 
 /// Records a store thread's panic as the store's fault, which fails the
 /// relay's health: the thread is gone and nothing restarts it.
-struct PanicGuard {
+pub(super) struct PanicGuard {
     shared: Arc<Shared>,
     thread: &'static str,
 }
@@ -333,7 +288,7 @@ impl Writer {
                             room.last_seq = next;
                             touched.insert(name.clone(), room);
                             erased |= applied.erased;
-                            let changed = changed_by(&tx, room.id, &applied.update)?;
+                            let changed = events::changed_by(&tx, room.id, &applied.update)?;
                             written.push(Written::Event(
                                 Ok(Appended::New(next)),
                                 Some((applied.update, changed)),
@@ -416,26 +371,6 @@ impl Writer {
             Err(err) => tracing::warn!("WAL truncation after a delete failed (will retry): {err}"),
         }
     }
-}
-
-/// The messages an event changed, as they are now: its target, and after
-/// a delete the replies that quoted it.
-fn changed_by(
-    tx: &rusqlite::Transaction,
-    room_id: i64,
-    update: &Update,
-) -> rusqlite::Result<Vec<Arc<ChatMessage>>> {
-    let mut seqs = vec![update.target];
-    if update.kind == shared::protocol::UpdateKind::Delete {
-        seqs.extend(events::replies_to(tx, room_id, update.target)?);
-    }
-    let mut changed = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        if let Some(message) = read_message(tx, room_id, &update.room, seq)? {
-            changed.push(Arc::new(message));
-        }
-    }
-    Ok(changed)
 }
 
 /// A room's row, created on its first message.
