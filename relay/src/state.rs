@@ -95,6 +95,10 @@ impl AppState {
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 store.time_acks(metrics.publish_ack.clone());
                 store.count_live(metrics.live.clone());
+                store.deliver_updates({
+                    let hub = hub.clone();
+                    Arc::new(move |update| hub.deliver_update(update))
+                });
                 // Per relay for now: a KV bucket shared by the cluster is
                 // the next step (issue 16).
                 (store, accounts, Arc::new(MemoryMemberships::default()))

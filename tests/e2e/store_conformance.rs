@@ -92,6 +92,20 @@ impl Engine for JetStream {
     }
 }
 
+impl EventEngine for JetStream {
+    async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
+        self.stop.cancel();
+        self.stop = CancellationToken::new();
+        let mut config = Config::for_tests();
+        config.nats = vec![self.nats.url()];
+        let store = backplane::start_store(&config, deliver, &self.tracker, &self.stop)
+            .await
+            .expect("connect to nats-server");
+        store.deliver_updates(updates);
+        store
+    }
+}
+
 impl Drop for JetStream {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -203,6 +217,7 @@ use tests::conformance::*;
 events!(memory_events, memory);
 events!(sqlite_events, sqlite);
 events!(sqlite_uncached_events, sqlite_uncached);
+events!(jetstream_events, jetstream);
 
 conformance!(memory);
 conformance!(sqlite);

@@ -18,7 +18,7 @@ use shared::{
 use crate::{
     client::room,
     conformance::{message, user, Engine},
-    Client,
+    Client, WAIT,
 };
 
 /// Sends a frame carrying `client_id` over a real socket and waits for its
@@ -69,6 +69,11 @@ impl Events {
         let store = engine
             .open_events(Arc::new(|_: &Arc<ChatMessage>| {}), updates)
             .await;
+        let deadline = tokio::time::Instant::now() + WAIT * 2;
+        while !store.ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         Events { store, delivered }
     }
 
