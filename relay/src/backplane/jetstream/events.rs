@@ -157,12 +157,12 @@ impl JetStreamStore {
         }
         let (messages, _) = fold(records, seq, seq);
         Ok(match messages.into_iter().next() {
-            Some(message) => Found::Target(Target {
+            Some(message) => Found::Target(Box::new(Target {
                 message,
                 reacted,
                 edits,
                 last,
-            }),
+            })),
             None => Found::Missing,
         })
     }
@@ -221,7 +221,7 @@ impl JetStreamStore {
 }
 
 enum Found {
-    Target(Target),
+    Target(Box<Target>),
     Resent(u64),
     Missing,
 }
