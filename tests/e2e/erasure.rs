@@ -1,13 +1,15 @@
-//! A deleted message's text is erased from the SQLite store, not hidden:
-//! read the data directory's files byte by byte, while the relay runs,
-//! after the delete is acked, and find none of its words — not in the
-//! message row, not in the search index, not in an edit, not in a reply's
-//! quote, not in the WAL.
+//! A deleted message's text is erased, not hidden. SQLite: read the data
+//! directory's files byte by byte, while the relay runs, after the delete
+//! is acked, and find none of its words — not in the message row, not in
+//! the search index, not in an edit, not in a reply's quote, not in the
+//! WAL. Cluster mode: read every message JetStream keeps in the stream,
+//! and nats-server's store files, and find none either.
 
 use std::path::Path;
 
+use futures_util::StreamExt;
 use shared::{ClientId, ClientMsg, ServerMsg, Text};
-use tests::{client::room, events::acked, Client, RelayProcess};
+use tests::{client::room, events::acked, Client, InProcessRelay, NatsServer, RelayProcess};
 
 /// Words that occur nowhere else, in the forms the files could hold them
 /// (the search index keeps lowercase words).
@@ -33,16 +35,34 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn found(dir: &Path) -> Vec<(String, &'static str)> {
     let mut found = Vec::new();
     for (name, bytes) in files(dir) {
-        for secret in SECRETS {
-            if bytes
-                .windows(secret.len())
-                .any(|w| w.eq_ignore_ascii_case(secret.as_bytes()))
-            {
-                found.push((name.clone(), secret));
-            }
-        }
+        found.extend(secrets_in(&bytes).into_iter().map(|s| (name.clone(), s)));
     }
     found
+}
+
+fn secrets_in(bytes: &[u8]) -> Vec<&'static str> {
+    SECRETS
+        .into_iter()
+        .filter(|secret| {
+            bytes
+                .windows(secret.len())
+                .any(|w| w.eq_ignore_ascii_case(secret.as_bytes()))
+        })
+        .collect()
+}
+
+/// Every file under `dir`, recursively, as bytes, with its name.
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            all.push((path.display().to_string(), bytes));
+        }
+    }
+    all
 }
 
 fn id(s: &str) -> ClientId {
@@ -84,9 +104,75 @@ async fn deleted_text_is_gone_from_the_sqlite_files() {
     ])
     .await
     .unwrap();
-    let url = relay.ws_url();
-    let mut alice = Client::hello(&url, "alice").await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let mut alice = say_and_delete_secrets(&relay.ws_url(), true).await;
+    // Acked means erased, from the database file and its WAL alike.
+    assert_eq!(found(dir), [], "deleted words left in the files");
+    for secret in SECRETS {
+        assert_eq!(
+            searched(&mut alice, secret).await,
+            0,
+            "{secret} still found"
+        );
+    }
+    assert_eq!(searched(&mut alice, "ordinary").await, 20, "the rest stays");
+    relay.stop().await.unwrap();
+    assert_eq!(found(dir), [], "deleted words left after the relay stopped");
+}
+
+#[tokio::test]
+async fn deleted_text_is_gone_from_the_jetstream_stream_and_its_files() {
+    let nats = NatsServer::start().await.unwrap();
+    let mut config = relay::Config::for_tests();
+    config.nats = vec![nats.url()];
+    config.rate_limit = 0;
+    config.room_rate_limit = 0;
+    let relay = InProcessRelay::start(config).await;
+    relay.wait_ready().await.unwrap();
+    let _alice = say_and_delete_secrets(&relay.ws_url(), false).await;
+    // Every message the stream keeps, read with a client of our own.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = js.get_stream(relay::backplane::STREAM).await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let kept = stream.get_info().await.unwrap().state.messages;
+    let mut messages = consumer.messages().await.unwrap();
+    let mut read = 0;
+    let mut left = Vec::new();
+    while read < kept {
+        let message = tokio::time::timeout(tests::WAIT, messages.next())
+            .await
+            .expect("the stream's messages")
+            .unwrap()
+            .unwrap();
+        read += 1;
+        left.extend(secrets_in(&message.payload));
+    }
+    // 71 messages stay (50 + 20 ordinary, the reply), and the 4 deletes;
+    // the 4 deleted messages and the edit are gone.
+    assert_eq!(read, 75, "the rest stays");
+    assert_eq!(left, Vec::<&str>::new(), "deleted words left in the stream");
+    drop(messages);
+    relay.stop().await.unwrap();
+    // And in the server's store files.
+    let on_disk: Vec<(String, &str)> = files_under(nats.store_dir())
+        .into_iter()
+        .flat_map(|(name, bytes)| {
+            secrets_in(&bytes)
+                .into_iter()
+                .map(move |secret| (name.clone(), secret))
+        })
+        .collect();
+    assert_eq!(on_disk, [], "deleted words left in nats-server's files");
+}
+
+/// Says the secrets (and ordinary messages around them) in `general`,
+/// checks search finds them (`search`: the store has an index), deletes
+/// them; the client, for more questions.
+async fn say_and_delete_secrets(url: &str, search: bool) -> Client {
+    let mut alice = Client::hello(url, "alice").await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
     alice.join("general", None).await.unwrap();
     bob.join("general", None).await.unwrap();
     let general = || room("general");
@@ -142,8 +228,10 @@ async fn deleted_text_is_gone_from_the_sqlite_files() {
             .await
             .unwrap();
     }
-    assert_eq!(searched(&mut alice, "zqxalphasecret").await, 1, "indexed");
-    assert_eq!(searched(&mut alice, "zqxgammasecret").await, 1, "indexed");
+    if search {
+        assert_eq!(searched(&mut alice, "zqxalphasecret").await, 1, "indexed");
+        assert_eq!(searched(&mut alice, "zqxgammasecret").await, 1, "indexed");
+    }
 
     for (n, seq) in [short, long, edited, quoted].into_iter().enumerate() {
         let client_id = format!("d{n}");
@@ -154,18 +242,7 @@ async fn deleted_text_is_gone_from_the_sqlite_files() {
         };
         acked(&mut alice, delete, &client_id).await.unwrap();
     }
-    // Acked means erased, from the database file and its WAL alike.
-    assert_eq!(found(dir), [], "deleted words left in the files");
-    for secret in SECRETS {
-        assert_eq!(
-            searched(&mut alice, secret).await,
-            0,
-            "{secret} still found"
-        );
-    }
-    assert_eq!(searched(&mut alice, "ordinary").await, 20, "the rest stays");
-    relay.stop().await.unwrap();
-    assert_eq!(found(dir), [], "deleted words left after the relay stopped");
+    alice
 }
 
 /// A distinct client id per call in one test.
