@@ -36,20 +36,51 @@ async fn relay_on(dir: Option<&std::path::Path>) -> InProcessRelay {
 
 #[tokio::test]
 async fn members_see_replies_edits_reactions_and_deletes_memory() {
-    members_see_replies_edits_reactions_and_deletes(None).await;
+    let relay = relay_on(None).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    relay.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn members_see_replies_edits_reactions_and_deletes_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    members_see_replies_edits_reactions_and_deletes(Some(dir.path())).await;
+    let relay = relay_on(Some(dir.path())).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    relay.stop().await.unwrap();
 }
 
-async fn members_see_replies_edits_reactions_and_deletes(dir: Option<&std::path::Path>) {
-    let relay = relay_on(dir).await;
-    let url = relay.ws_url();
-    let mut alice = Client::hello(&url, "alice").await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
+/// Alice on one relay of a cluster, bob on another: the events cross
+/// NATS. A live reply carries no quote in cluster mode (it is made when
+/// the reply is read).
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes_across_a_cluster() {
+    let nats = tests::NatsServer::start().await.unwrap();
+    let mut relays = Vec::new();
+    for _ in 0..2 {
+        let mut config = relay::Config::for_tests();
+        config.nats = vec![nats.url()];
+        let relay = InProcessRelay::start(config).await;
+        relay.wait_ready().await.unwrap();
+        relays.push(relay);
+    }
+    members_see_replies_edits_reactions_and_deletes(
+        &relays[0].ws_url(),
+        &relays[1].ws_url(),
+        false,
+    )
+    .await;
+    for relay in relays {
+        relay.stop().await.unwrap();
+    }
+}
+
+async fn members_see_replies_edits_reactions_and_deletes(
+    alice_url: &str,
+    url: &str,
+    live_quote: bool,
+) {
+    let mut alice = Client::hello(alice_url, "alice").await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
     alice.join("general", None).await.unwrap();
     bob.join("general", None).await.unwrap();
     let question = alice
@@ -73,8 +104,10 @@ async fn members_see_replies_edits_reactions_and_deletes(dir: Option<&std::path:
         unreachable!()
     };
     assert_eq!(delivered.state.reply_to, Some(question));
-    let quote = delivered.state.quote.expect("a quote");
-    assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
+    if live_quote {
+        let quote = delivered.state.quote.expect("a quote");
+        assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
+    }
 
     // Bob reacts: everyone gets the update, with its own seq.
     let react = ClientMsg::React {
@@ -154,7 +187,13 @@ async fn members_see_replies_edits_reactions_and_deletes(dir: Option<&std::path:
     let tombstone = history.iter().find(|m| m.seq == question).unwrap();
     assert!(tombstone.state.deleted);
     assert_eq!(tombstone.text.as_str(), DELETED_TEXT);
-    relay.stop().await.unwrap();
+    // The reply now quotes a deleted message.
+    let reply = history.iter().find(|m| m.seq == answer).unwrap();
+    assert!(reply
+        .state
+        .quote
+        .as_ref()
+        .is_some_and(|q| q.deleted && q.text.is_none()));
 }
 
 #[tokio::test]
