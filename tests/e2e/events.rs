@@ -167,7 +167,7 @@ async fn members_see_replies_edits_reactions_and_deletes(
 
     // Bob comes back with `since` = the reply: the joined frame replays
     // what happened to the older question, in order.
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
     let ServerMsg::Joined { updates, .. } = bob.join("general", Some(answer)).await.unwrap() else {
         unreachable!()
     };
