@@ -91,7 +91,7 @@ impl AppState {
             Arc<dyn MembershipStore>,
         ) = match config.store {
             _ if config.clustered() => {
-                let (store, accounts) =
+                let (store, accounts, memberships) =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 store.time_acks(metrics.publish_ack.clone());
                 store.count_live(metrics.live.clone());
@@ -99,9 +99,7 @@ impl AppState {
                     let hub = hub.clone();
                     Arc::new(move |update| hub.deliver_update(update))
                 });
-                // Per relay for now: a KV bucket shared by the cluster is
-                // the next step (issue 16).
-                (store, accounts, Arc::new(MemoryMemberships::default()))
+                (store, accounts, memberships)
             }
             StoreKind::Memory => (
                 Arc::new(

@@ -30,6 +30,7 @@ mod limits;
 mod loading;
 mod member_panel;
 mod memberships;
+mod memberships_conformance;
 mod operations;
 mod process;
 mod pwa;

@@ -242,3 +242,44 @@ async fn mentions_of_the_user_are_counted_apart_from_unread() {
     );
     relay.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn in_a_cluster_a_device_on_another_relay_opens_with_the_same_rooms() {
+    let nats = tests::NatsServer::start().await.unwrap();
+    let url = nats.url();
+    let args = ["--nats", &url, "--rate-limit", "0"];
+    let (a, b) = (
+        RelayProcess::spawn(&args).await.unwrap(),
+        RelayProcess::spawn(&args).await.unwrap(),
+    );
+    a.wait_ready().await.unwrap();
+    b.wait_ready().await.unwrap();
+    let mut phone = Client::hello(&a.ws_url(), "alice").await.unwrap();
+    let resume = phone.resume.clone().unwrap();
+    phone.join("general", None).await.unwrap();
+    let mut bob = Client::hello(&a.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.say_acked("general", "@alice over here", "b1")
+        .await
+        .unwrap();
+    let seen = bob.say_acked("general", "and here", "b2").await.unwrap();
+    phone
+        .send(&ClientMsg::Notify {
+            room: room("general"),
+            level: NotifyLevel::Mentions,
+        })
+        .await
+        .unwrap();
+    phone.send(&ClientMsg::Ping).await.unwrap();
+    phone
+        .recv_until(|m| matches!(m, ServerMsg::Pong))
+        .await
+        .unwrap();
+    let (_laptop, rooms) = device(&b.ws_url(), &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [("general".into(), 2, 1, 0, NotifyLevel::Mentions)],
+        "relay b lists what alice did on relay a"
+    );
+    assert_eq!(rooms[0].last_seq, seen);
+}

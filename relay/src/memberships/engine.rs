@@ -34,6 +34,9 @@ pub enum MembershipsError {
 
 pub type Result<T> = std::result::Result<T, MembershipsError>;
 
+/// A member of a room and the level they chose (`None`: the default).
+pub type Member = (UserId, Option<NotifyLevel>);
+
 pub trait MembershipStore: Send + Sync + 'static {
     /// The user's rooms, by name.
     fn list(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Membership>>>;
@@ -42,6 +45,10 @@ pub trait MembershipStore: Send + Sync + 'static {
     /// (what the join showed them); true when they were not one before.
     /// A member's marker and level stay as they are.
     fn join(&self, user: &UserId, room: &RoomName, read: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Every member of `room` with the level they chose (`None`: the
+    /// default), for notifications.
+    fn members(&self, room: &RoomName) -> BoxFuture<'_, Result<Vec<Member>>>;
 
     /// Ends the membership; true when there was one.
     fn leave(&self, user: &UserId, room: &RoomName) -> BoxFuture<'_, Result<bool>>;
@@ -102,6 +109,19 @@ impl MembershipStore for MemoryMemberships {
             new
         });
         Box::pin(async move { Ok(new) })
+    }
+
+    fn members(&self, room: &RoomName) -> BoxFuture<'_, Result<Vec<Member>>> {
+        // A scan of every user: the memory engine serves tests and small
+        // relays; SQLite has an index by room.
+        let members = self
+            .users
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(user, rooms)| Some((user.clone(), rooms.get(room)?.level)))
+            .collect();
+        Box::pin(async move { Ok(members) })
     }
 
     fn leave(&self, user: &UserId, room: &RoomName) -> BoxFuture<'_, Result<bool>> {

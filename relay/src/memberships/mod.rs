@@ -24,7 +24,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use shared::{protocol::RoomEntry, ServerMsg, UserId};
+use shared::{protocol::RoomEntry, RoomName, ServerMsg, UserId};
 
 use crate::{
     hub::Hub,
@@ -33,13 +33,24 @@ use crate::{
     store::Store,
 };
 
-pub use engine::{Membership, MembershipStore, MembershipsError, MemoryMemberships, Result};
+pub use engine::{
+    Member, Membership, MembershipStore, MembershipsError, MemoryMemberships, Result,
+};
 pub use sqlite::SqliteMemberships;
 
 pub struct Memberships {
     engine: Arc<dyn MembershipStore>,
     /// Every open connection of each user on this relay.
-    devices: Mutex<HashMap<UserId, Vec<Peer>>>,
+    devices: Mutex<HashMap<UserId, Vec<Device>>>,
+}
+
+/// One open connection of a user.
+struct Device {
+    peer: Peer,
+    /// `Some` while the app on it is visible, with the room it shows: it
+    /// said so with `focus` (a socket alone is not attention; bots and
+    /// terminals never send `focus`).
+    attention: Option<Option<RoomName>>,
 }
 
 impl Memberships {
@@ -57,14 +68,38 @@ impl Memberships {
     /// A connection of `user` opened (after `welcome`).
     pub fn connected(&self, user: &UserId, peer: Peer) {
         let mut devices = self.devices.lock().unwrap();
-        devices.entry(user.clone()).or_default().push(peer);
+        devices.entry(user.clone()).or_default().push(Device {
+            peer,
+            attention: None,
+        });
+    }
+
+    /// What the app on connection `conn` shows (`focus`): `None` when it
+    /// is hidden, else the room on screen (if any).
+    pub fn attend(&self, user: &UserId, conn: ConnId, attention: Option<Option<RoomName>>) {
+        let mut devices = self.devices.lock().unwrap();
+        let device = devices
+            .get_mut(user)
+            .and_then(|d| d.iter_mut().find(|d| d.peer.conn == conn));
+        if let Some(device) = device {
+            device.attention = attention;
+        }
+    }
+
+    /// Whether one of the user's connections here shows a visible app
+    /// (then no push is needed: the app notifies by itself).
+    pub fn attentive(&self, user: &UserId) -> bool {
+        let devices = self.devices.lock().unwrap();
+        devices
+            .get(user)
+            .is_some_and(|d| d.iter().any(|d| d.attention.is_some()))
     }
 
     /// That connection closed.
     pub fn disconnected(&self, user: &UserId, conn: ConnId) {
         let mut devices = self.devices.lock().unwrap();
         if let Some(peers) = devices.get_mut(user) {
-            peers.retain(|p| p.conn != conn);
+            peers.retain(|d| d.peer.conn != conn);
             if peers.is_empty() {
                 devices.remove(user);
             }
@@ -78,7 +113,11 @@ impl Memberships {
             let Some(peers) = devices.get(user) else {
                 return;
             };
-            peers.iter().filter(|p| p.conn != except).cloned().collect()
+            peers
+                .iter()
+                .filter(|d| d.peer.conn != except)
+                .map(|d| d.peer.clone())
+                .collect()
         };
         if peers.is_empty() {
             return;
@@ -94,7 +133,7 @@ impl Memberships {
         let devices = self.devices.lock().unwrap();
         devices
             .get(user)
-            .is_some_and(|peers| peers.iter().any(|p| p.conn != except))
+            .is_some_and(|peers| peers.iter().any(|d| d.peer.conn != except))
     }
 
     /// The user's rooms with their counts, for the `rooms` frame.

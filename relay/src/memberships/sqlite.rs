@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
 use shared::{protocol::NotifyLevel, RoomName, UserId};
 
-use super::{Membership, MembershipStore, MembershipsError, Result};
+use super::{Member, Membership, MembershipStore, MembershipsError, Result};
 use crate::store::sqlite::{OpenError, SideConnection};
 
 pub struct SqliteMemberships {
@@ -83,6 +83,20 @@ impl MembershipStore for SqliteMemberships {
                 )?
                 .execute(params![user, room, to_sql(read), now])?;
             Ok(added == 1)
+        })
+    }
+
+    fn members(&self, room: &RoomName) -> BoxFuture<'_, Result<Vec<Member>>> {
+        let room = room.to_string();
+        self.blocking(move |conn| {
+            let rows: Vec<(String, Option<String>)> = conn
+                .prepare_cached("SELECT user_id, level FROM memberships WHERE room = ?1")?
+                .query_map(params![room], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(user, level)| (UserId(user), level.as_deref().and_then(NotifyLevel::parse)))
+                .collect())
         })
     }
 

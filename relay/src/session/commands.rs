@@ -354,6 +354,9 @@ impl Session {
             self.active = active;
         }
         let shown = self.shown.clone().filter(|_| self.active);
+        self.state
+            .memberships
+            .attend(&user.id, self.conn(), self.active.then(|| shown.clone()));
         let rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
         self.state
             .hub

@@ -69,7 +69,8 @@ const MIGRATIONS: &[Migration] = &[
         level TEXT,
         joined_ms INTEGER NOT NULL,
         PRIMARY KEY (user_id, room)
-    ) WITHOUT ROWID;",
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_by_room ON memberships (room);",
     ),
     // 6: message events: replies, mentions, edits, deletes, reactions
     // (`events`).
