@@ -251,3 +251,50 @@ fn rand_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// A relay that stopped between publishing a delete and erasing its
+/// target (here: a delete published by hand, nothing erased): every read
+/// already serves the tombstone, and the first read erases the target.
+#[tokio::test]
+async fn a_delete_that_was_not_erased_yet_is_erased_by_the_next_read() {
+    use relay::store::Store;
+    let nats = NatsServer::start().await.unwrap();
+    let mut config = relay::Config::for_tests();
+    config.nats = vec![nats.url()];
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let store =
+        relay::backplane::start_store(&config, std::sync::Arc::new(|_| {}), &tracker, &stop)
+            .await
+            .unwrap();
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    while !store.ready() {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut secret = tests::conformance::message("r", "alice", "s1");
+    secret.text = Text::new("zqxalphasecret").unwrap();
+    let seq = store.append(secret).await.unwrap().seq();
+    let alice = r#"{"id":"id-alice","nick":"alice"}"#;
+    let delete = format!(
+        r#"{{"event":{{"room":"r","seq":0,"target":{seq},"kind":"delete","from":{alice},"ts":1,"client_id":"d1"}},"tombstone":{{"room":"r","seq":{seq},"from":{alice},"text":"(message deleted)","ts":1,"client_id":"s1","deleted":true}}}}"#
+    );
+    let subject = format!("palaver.room.{}", relay::backplane::room_token(&room("r")));
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.publish(subject, delete.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let stream = js.get_stream(relay::backplane::STREAM).await.unwrap();
+    assert!(stream.get_raw_message(seq).await.is_ok(), "not erased yet");
+
+    let page = store.after(&room("r"), None, 10).await.unwrap();
+    assert!(page.messages[0].state.deleted);
+    assert!(secrets_in(format!("{page:?}").as_bytes()).is_empty());
+    assert!(
+        stream.get_raw_message(seq).await.is_err(),
+        "the read erased it"
+    );
+    stop.cancel();
+}

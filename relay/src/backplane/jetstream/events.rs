@@ -208,11 +208,19 @@ impl JetStreamStore {
 
     /// Erases the deleted target's stream message and its edits' from the
     /// stream (JetStream overwrites them). A failure is logged: the delete
-    /// event already hides the text from every read.
+    /// event already hides the text from every read, and the next read of
+    /// the room erases again.
     async fn erase(&self, room: &RoomName, target: &Target) {
-        let Ok(stream) = self.stream() else { return };
         let edits = target.edits.iter().map(|u| u.seq);
-        for seq in std::iter::once(target.message.seq).chain(edits) {
+        let seqs = std::iter::once(target.message.seq).chain(edits).collect();
+        self.erase_seqs(room, seqs).await;
+    }
+
+    /// Erases these stream messages of `room` (a read retries what a
+    /// failed or interrupted erase left).
+    pub(super) async fn erase_seqs(&self, room: &RoomName, seqs: Vec<u64>) {
+        let Ok(stream) = self.stream() else { return };
+        for seq in seqs {
             if let Err(err) = stream.delete_message(seq).await {
                 tracing::warn!("cannot erase message {seq} of {room} from the stream: {err}");
             }

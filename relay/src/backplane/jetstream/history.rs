@@ -162,6 +162,11 @@ impl JetStreamStore {
         };
         // To the room's end: later events change the page's messages.
         let records = self.scan(room, start, last).await?;
+        let left = not_erased(&records);
+        if !left.is_empty() {
+            // A delete whose relay stopped before it erased: erase now.
+            self.erase_seqs(room, left).await;
+        }
         let (mut messages, events) = fold(records, start, end);
         let seen = messages.len();
         let skip = seen.saturating_sub(limit);
@@ -184,14 +189,50 @@ impl JetStreamStore {
     }
 }
 
+/// The seqs among `records` that a delete should have erased: a deleted
+/// message still in the stream, or an edit of one with its text.
+fn not_erased(records: &[Record]) -> Vec<u64> {
+    let deleted = deleted_targets(records);
+    records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Message(chat) if deleted.contains(&chat.seq) => Some(chat.seq),
+            Record::Event(update, ..)
+                if update.text.is_some() && deleted.contains(&update.target) =>
+            {
+                Some(update.seq)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn deleted_targets(records: &[Record]) -> HashSet<u64> {
+    records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Event(update, ..) if update.kind == UpdateKind::Delete => Some(update.target),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The messages with `start <= seq <= end` among `records` (a deleted one
 /// as its tombstone), with their events applied and replies quoting their
 /// targets as they are now; and every event, oldest first.
 pub(super) fn fold(records: Vec<Record>, start: u64, end: u64) -> (Vec<ChatMessage>, Vec<Update>) {
+    // What a delete did not get to erase is never served.
+    let deleted = deleted_targets(&records);
     let mut messages = Vec::new();
     let mut events = Vec::new();
     for record in records {
         match record {
+            Record::Message(chat) if deleted.contains(&chat.seq) => {}
+            Record::Event(mut update, None, erased) if deleted.contains(&update.target) => {
+                update.text = None;
+                events.extend(erased);
+                events.push(update);
+            }
             Record::Message(chat) if chat.seq <= end => messages.push(chat),
             Record::Message(_) => {}
             Record::Event(update, tombstone, erased) => {
