@@ -3,7 +3,9 @@
 //! backwards, so a read starts where the relay knows the wanted page
 //! begins (it remembers each room's latest sequences as it delivers them)
 //! or else at the room's first kept message; the stream keeps at most
-//! `--history-limit` messages per room, which bounds that read.
+//! `--history-limit` messages per room, which bounds that read. A read
+//! goes on to the room's end: the edits, deletes and reactions after the
+//! page are folded into its messages (`fold`).
 
 use std::collections::{HashSet, VecDeque};
 

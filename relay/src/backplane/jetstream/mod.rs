@@ -24,10 +24,13 @@
 //! so the store works alone (the conformance tests).
 //!
 //! History reads (`history`) use short-lived consumers of their own.
+//! Edits, deletes and reactions (`events`) are stream messages of the
+//! room too, delivered and read back in its order.
 //!
 //! A little over 400 lines: the store's state and its `Store` methods are
-//! kept together; following (`live`), reads (`history`) and a stream that
-//! went back (`epoch`) are already their own files.
+//! kept together; following (`live`), reads (`history`), message events
+//! (`events`) and a stream that went back (`epoch`) are already their own
+//! files.
 
 mod codec;
 mod epoch;
