@@ -85,21 +85,23 @@ impl AppState {
         };
         // Each store comes with the accounts and memberships engines that
         // last as long.
+        let mut nats = None;
         let (store, kept, rooms): (
             Arc<dyn Store>,
             Arc<dyn AccountStore>,
             Arc<dyn MembershipStore>,
         ) = match config.store {
             _ if config.clustered() => {
-                let (store, accounts, memberships) =
+                let started =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
-                store.time_acks(metrics.publish_ack.clone());
-                store.count_live(metrics.live.clone());
-                store.deliver_updates({
+                started.store.time_acks(metrics.publish_ack.clone());
+                started.store.count_live(metrics.live.clone());
+                started.store.deliver_updates({
                     let hub = hub.clone();
                     Arc::new(move |update| hub.deliver_update(update))
                 });
-                (store, accounts, memberships)
+                nats = Some(started.client);
+                (started.store, started.accounts, started.memberships)
             }
             StoreKind::Memory => (
                 Arc::new(
@@ -138,6 +140,10 @@ impl AppState {
         };
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
+        let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
+        if let Some(client) = nats {
+            backplane::NatsDevices::attach(client, &memberships, shutdown.child_token());
+        }
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,
             config.max_conns_per_ip,
@@ -173,7 +179,7 @@ impl AppState {
             config: Arc::new(config),
             hub,
             accounts,
-            memberships: Arc::new(Memberships::new(rooms)),
+            memberships,
             store,
             metrics,
             conns,

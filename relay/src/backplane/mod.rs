@@ -30,6 +30,7 @@
 mod accounts;
 mod connection;
 mod delivered;
+mod devices;
 mod jetstream;
 mod memberships;
 pub mod presence;
@@ -47,6 +48,7 @@ use crate::{
 };
 
 pub use accounts::NatsAccounts;
+pub use devices::NatsDevices;
 pub use jetstream::JetStreamStore;
 pub use memberships::NatsMemberships;
 
@@ -109,7 +111,7 @@ pub async fn start(
     deliver: Deliver,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(Arc<JetStreamStore>, Arc<NatsAccounts>, Arc<NatsMemberships>)> {
+) -> anyhow::Result<Started> {
     let (client, store) = connect(config, deliver, tracker, shutdown).await?;
     let accounts = Arc::new(NatsAccounts::new(
         async_nats::jetstream::new(client.clone()),
@@ -121,7 +123,7 @@ pub async fn start(
         config,
     ));
     memberships.clone().spawn(tracker, shutdown.clone());
-    let presence = presence::spawn(client, hub.clone(), tracker, shutdown.clone());
+    let presence = presence::spawn(client.clone(), hub.clone(), tracker, shutdown.clone());
     // Under the hub's lock: following a room only spawns its task.
     let follower = store.clone();
     hub.set_announce(Arc::new(move |event| {
@@ -132,7 +134,21 @@ pub async fn start(
         }
         presence(event);
     }));
-    Ok((store, accounts, memberships))
+    Ok(Started {
+        store,
+        accounts,
+        memberships,
+        client,
+    })
+}
+
+/// What [`start`] built: the engines the relay's state takes, and the
+/// connection, for what is attached later (`NatsDevices`).
+pub struct Started {
+    pub store: Arc<JetStreamStore>,
+    pub accounts: Arc<NatsAccounts>,
+    pub memberships: Arc<NatsMemberships>,
+    pub client: async_nats::Client,
 }
 
 /// The JetStream store alone, without presence and the accounts

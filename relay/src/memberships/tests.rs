@@ -54,7 +54,10 @@ async fn the_sqlite_engines_rows_outlive_a_reopen() {
 
 #[test]
 fn a_user_is_attentive_only_while_a_connection_says_its_app_is_visible() {
-    let memberships = Memberships::new(Arc::new(MemoryMemberships::default()));
+    let memberships = Memberships::new(
+        Arc::new(MemoryMemberships::default()),
+        Arc::new(crate::metrics::Metrics::new("memory")),
+    );
     let alice = user("alice");
     let (phone, _rx1) = crate::peer::test_peer(1, 8);
     let (laptop, mut rx2) = crate::peer::test_peer(2, 8);
@@ -71,11 +74,6 @@ fn a_user_is_attentive_only_while_a_connection_says_its_app_is_visible() {
     memberships.attend(&alice, 2, Some(None));
     memberships.disconnected(&alice, 2);
     assert!(!memberships.attentive(&alice), "gone with its connection");
-    memberships.tell_others(
-        &alice,
-        1,
-        &shared::ServerMsg::Pong,
-        &crate::metrics::Metrics::new("memory"),
-    );
+    memberships.tell_others(&alice, 1, &shared::ServerMsg::Pong);
     assert!(rx2.try_recv().is_err(), "a closed device is told nothing");
 }

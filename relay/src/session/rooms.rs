@@ -154,7 +154,7 @@ impl Session {
     fn tell_others(&self, user: &User, msg: &ServerMsg) {
         self.state
             .memberships
-            .tell_others(&user.id, self.conn(), msg, &self.state.metrics);
+            .tell_others(&user.id, self.conn(), msg);
     }
 }
 

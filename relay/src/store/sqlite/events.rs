@@ -28,10 +28,23 @@ use super::{read::read_message, to_sql};
 use crate::store::{Action, Appended, NewMessage, NewUpdate, UpdateError};
 
 /// The migration: columns for a message's state, the events and
-/// reactions tables, and FTS5 `secure-delete` on the search index.
+/// reactions tables, and FTS5 `secure-delete` on the search index. It
+/// creates only what is missing, so replaying it (a test rewinding
+/// `user_version`, migrations renumbered at a merge) does no harm.
 pub fn create_tables(tx: &Transaction) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    let has_state: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('messages') WHERE name = 'deleted'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_state {
+        tx.execute_batch(STATE_COLUMNS)?;
+    }
+    tx.execute_batch(EVENT_TABLES)
+}
+
+/// A message's state, as columns of its row.
+const STATE_COLUMNS: &str = "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
          -- The replied-to message's start as JSON (`Quote`), as it was
          -- when the reply was stored; its text is erased with its target.
          ALTER TABLE messages ADD COLUMN quote TEXT;
@@ -39,11 +52,14 @@ pub fn create_tables(tx: &Transaction) -> rusqlite::Result<()> {
          ALTER TABLE messages ADD COLUMN mentions TEXT;
          ALTER TABLE messages ADD COLUMN mentions_room INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE messages ADD COLUMN edited_ts INTEGER;
-         ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
-         -- Only replies are indexed: a delete finds the quotes to erase.
-         CREATE INDEX messages_by_reply_to ON messages (room_id, reply_to)
+         ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;";
+
+/// The events and reactions tables, the index on replies, and FTS5
+/// `secure-delete` on the search index.
+const EVENT_TABLES: &str = "-- Only replies are indexed: a delete finds the quotes to erase.
+         CREATE INDEX IF NOT EXISTS messages_by_reply_to ON messages (room_id, reply_to)
             WHERE reply_to IS NOT NULL;
-         CREATE TABLE message_events (
+         CREATE TABLE IF NOT EXISTS message_events (
             room_id INTEGER NOT NULL REFERENCES rooms (id),
             seq INTEGER NOT NULL,
             target INTEGER NOT NULL,
@@ -58,10 +74,11 @@ pub fn create_tables(tx: &Transaction) -> rusqlite::Result<()> {
             is_on INTEGER,
             PRIMARY KEY (room_id, seq)
          ) WITHOUT ROWID;
-         CREATE INDEX message_events_by_client_id
+         CREATE INDEX IF NOT EXISTS message_events_by_client_id
             ON message_events (room_id, user_id, client_id);
-         CREATE INDEX message_events_by_target ON message_events (room_id, target);
-         CREATE TABLE reactions (
+         CREATE INDEX IF NOT EXISTS message_events_by_target
+            ON message_events (room_id, target);
+         CREATE TABLE IF NOT EXISTS reactions (
             room_id INTEGER NOT NULL REFERENCES rooms (id),
             seq INTEGER NOT NULL,
             emoji TEXT NOT NULL,
@@ -71,9 +88,7 @@ pub fn create_tables(tx: &Transaction) -> rusqlite::Result<()> {
             at_seq INTEGER NOT NULL,
             PRIMARY KEY (room_id, seq, emoji, user_id)
          ) WITHOUT ROWID;
-         INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);",
-    )
-}
+         INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);";
 
 /// The seq of an earlier event with the same (room, user, client id)
 /// within the window.

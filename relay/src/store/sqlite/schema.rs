@@ -62,7 +62,7 @@ const MIGRATIONS: &[Migration] = &[
     // 5: each user's rooms, read marker and notification level
     // (`memberships`); `level` NULL means the default by the room's size.
     Migration::Sql(
-        "CREATE TABLE memberships (
+        "CREATE TABLE IF NOT EXISTS memberships (
         user_id TEXT NOT NULL,
         room TEXT NOT NULL,
         read_seq INTEGER NOT NULL,
@@ -70,7 +70,7 @@ const MIGRATIONS: &[Migration] = &[
         joined_ms INTEGER NOT NULL,
         PRIMARY KEY (user_id, room)
     ) WITHOUT ROWID;
-    CREATE INDEX memberships_by_room ON memberships (room);",
+    CREATE INDEX IF NOT EXISTS memberships_by_room ON memberships (room);",
     ),
     // 6: message events: replies, mentions, edits, deletes, reactions
     // (`events`).
