@@ -108,6 +108,10 @@ impl AppState {
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 started.store.time_acks(metrics.publish_ack.clone());
                 started.store.count_live(metrics.live.clone());
+                started.store.deliver_updates({
+                    let hub = hub.clone();
+                    Arc::new(move |update| hub.deliver_update(update))
+                });
                 nats = Some(started.client);
                 (started.store, started.accounts, started.memberships)
             }
@@ -123,7 +127,7 @@ impl AppState {
                 Arc::new(MemoryMemberships::default()),
             ),
             StoreKind::Sqlite => {
-                let store = SqliteStore::open(
+                let store = SqliteStore::open_with_updates(
                     SqliteOptions {
                         data_dir: config.data_dir.clone(),
                         sync: config.sync,
@@ -135,6 +139,10 @@ impl AppState {
                         room_idle: config.room_idle(),
                     },
                     deliver,
+                    {
+                        let hub = hub.clone();
+                        Arc::new(move |update| hub.deliver_update(update))
+                    },
                 )?;
                 // After the store, which locked and migrated the database.
                 let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;

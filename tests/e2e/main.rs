@@ -18,6 +18,7 @@ mod cluster_stream;
 mod conversations;
 mod deploy;
 mod durable;
+mod erasure;
 mod events;
 mod fanout;
 mod files;

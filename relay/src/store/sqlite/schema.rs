@@ -75,6 +75,9 @@ const MIGRATIONS: &[Migration] = &[
     // 6: the file index (`files::sqlite`): uploads and the messages that
     // posted them.
     Migration::Code(crate::files::sqlite::create_tables),
+    // 7: message events: replies, mentions, edits, deletes, reactions
+    // (`events`).
+    Migration::Code(super::events::create_tables),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
@@ -180,6 +183,11 @@ pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError>
     // Before the migrations: the search index's triggers call it.
     super::search::register(&conn).map_err(sqlite)?;
     migrate(&mut conn).map_err(sqlite)?;
+    // A deleted message's text is erased, not hidden: space SQLite frees
+    // (the old row, its overflow pages, index pages FTS5 merged away) is
+    // zeroed rather than left for whoever reads the file.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(sqlite)?;
     Ok(conn)
 }
 
@@ -223,7 +231,8 @@ fn check_version(dir: &Path, conn: &Connection) -> Result<(), OpenError> {
 /// version bump, so a crash leaves the database at some whole version.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    // Deleted rows are zeroed during migrations (see migration 3).
+    // Deleted rows are zeroed during migrations (see migration 3), and
+    // after them (`open_writer`).
     conn.pragma_update(None, "secure_delete", true)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
@@ -235,5 +244,5 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
         tracing::info!("store schema migrated to version {}", index + 1);
     }
-    conn.pragma_update(None, "secure_delete", false)
+    Ok(())
 }
