@@ -140,8 +140,10 @@ async fn renews_and_keeps_its_connection(mut login: Login, first_secs: u64) {
     let relay = InProcessRelay::start(config).await;
 
     let ada = Browser::start().await.unwrap();
-    ada.goto(&relay.http_url("/")).await.unwrap();
-    // Signed in at the login service (cookies are per host, not port).
+    // Signed in at the login service first (cookies are per host, not
+    // port), on a page of the relay's host that is not the app: in token
+    // mode the app asks no nick and fetches its token as soon as it loads.
+    ada.goto(&relay.http_url("/healthz")).await.unwrap();
     ada.client
         .execute(
             &format!("document.cookie = '{LOGIN_COOKIE}; path=/'"),
@@ -149,9 +151,7 @@ async fn renews_and_keeps_its_connection(mut login: Login, first_secs: u64) {
         )
         .await
         .unwrap();
-    // The app reads config.json first: in token mode it asks no nick (the
-    // token names the user) and connects at once, now with the cookie.
-    ada.client.refresh().await.unwrap();
+    ada.goto(&relay.http_url("/")).await.unwrap();
     ada.find("[data-testid=composer-input]").await.unwrap();
     let prompts = ada
         .client
