@@ -190,6 +190,8 @@ pub struct Metrics {
     queued_bytes: gauge::Gauge,
     store_ready: gauge::Gauge,
     store_queue: gauge::Gauge,
+    /// Web Push: sent, failed by status, retries, drops, queue depth.
+    pub push: crate::push::PushMetrics,
 }
 
 impl Default for Metrics {
@@ -441,7 +443,9 @@ impl Metrics {
             queue_depth.clone(),
         );
 
+        let push = crate::push::PushMetrics::register(&mut registry);
         Metrics {
+            push,
             registry,
             connections,
             connections_total,

@@ -139,7 +139,10 @@ fn a_user_is_attentive_only_while_a_connection_says_its_app_is_visible() {
     let (laptop, mut rx2) = crate::peer::test_peer(2, 8);
     memberships.connected(&alice, phone);
     memberships.connected(&alice, laptop);
-    assert!(!memberships.attentive(&alice), "a socket alone is not attention");
+    assert!(
+        !memberships.attentive(&alice),
+        "a socket alone is not attention"
+    );
     memberships.attend(&alice, 1, Some(Some(room("general"))));
     assert!(memberships.attentive(&alice));
     memberships.attend(&alice, 1, None);
