@@ -31,6 +31,7 @@ mod member_panel;
 mod memberships;
 mod operations;
 mod process;
+mod push;
 mod pwa;
 mod retention;
 mod robustness;

@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod events;
 pub mod lines;
 pub mod nats;
+pub mod push_service;
 pub mod relay;
 
 pub use browser::Browser;
