@@ -95,19 +95,19 @@ impl AppState {
         };
         // Each store comes with the accounts and memberships engines that
         // last as long.
+        let mut nats = None;
         let (store, kept, rooms): (
             Arc<dyn Store>,
             Arc<dyn AccountStore>,
             Arc<dyn MembershipStore>,
         ) = match config.store {
             _ if config.clustered() => {
-                let (store, accounts) =
+                let started =
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
-                store.time_acks(metrics.publish_ack.clone());
-                store.count_live(metrics.live.clone());
-                // Per relay for now: a KV bucket shared by the cluster is
-                // the next step (issue 16).
-                (store, accounts, Arc::new(MemoryMemberships::default()))
+                started.store.time_acks(metrics.publish_ack.clone());
+                started.store.count_live(metrics.live.clone());
+                nats = Some(started.client);
+                (started.store, started.accounts, started.memberships)
             }
             StoreKind::Memory => (
                 Arc::new(
@@ -143,6 +143,10 @@ impl AppState {
         let push = push_state(&config)?;
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
+        let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
+        if let Some(client) = nats {
+            backplane::NatsDevices::attach(client, &memberships, shutdown.child_token());
+        }
         let conns = Arc::new(ConnLimiter::new(
             config.max_conns,
             config.max_conns_per_ip,
@@ -165,7 +169,6 @@ impl AppState {
         let per_second_twice_in_a_burst =
             |rate: u32| Budget::per_second(rate, rate.saturating_mul(2));
         let reads = Arc::new(ReadGate::new(config.max_store_reads));
-        let memberships = Arc::new(Memberships::new(rooms));
         if let (Some(jobs), Some(vapid)) = (push_jobs, push.vapid.clone()) {
             let sender = Arc::new(Sender::new(
                 vapid,

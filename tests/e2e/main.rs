@@ -29,6 +29,7 @@ mod limits;
 mod loading;
 mod member_panel;
 mod memberships;
+mod memberships_conformance;
 mod operations;
 mod process;
 mod push;

@@ -37,6 +37,26 @@ fn summary(rooms: &[RoomEntry]) -> Vec<(String, u32, u32, u64, NotifyLevel)> {
         .collect()
 }
 
+/// `reader` reads `room` up to `seq`; `other`, the same user's, hears it.
+async fn read_is_heard(reader: &mut Client, other: &mut Client, room_name: &str, seq: u64) {
+    let read = ClientMsg::Read {
+        room: room(room_name),
+        seq,
+    };
+    reader.send(&read).await.unwrap();
+    let heard = other
+        .recv_until(|m| matches!(m, ServerMsg::Read { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        heard,
+        ServerMsg::Read {
+            room: room(room_name),
+            seq
+        }
+    );
+}
+
 #[tokio::test]
 async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,25 +89,8 @@ async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_ot
     );
     assert_eq!(rooms[1].last_seq, last + 1);
 
-    laptop
-        .send(&ClientMsg::Read {
-            room: room("general"),
-            seq: last,
-        })
-        .await
-        .unwrap();
-    let read = phone
-        .recv_until(|m| matches!(m, ServerMsg::Read { .. }))
-        .await
-        .unwrap();
-    assert_eq!(
-        read,
-        ServerMsg::Read {
-            room: room("general"),
-            seq: last
-        },
-        "the other device learns the marker and clears its badge"
-    );
+    // The other device learns the marker and clears its badge.
+    read_is_heard(&mut laptop, &mut phone, "general", last).await;
     phone
         .send(&ClientMsg::Notify {
             room: room("dev"),
@@ -241,4 +244,63 @@ async fn mentions_of_the_user_are_counted_apart_from_unread() {
         "@alice and @room are mentions of alice; @bob is not"
     );
     relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_a_cluster_a_device_on_another_relay_opens_with_the_same_rooms() {
+    let nats = tests::NatsServer::start().await.unwrap();
+    let url = nats.url();
+    let args = ["--nats", &url, "--rate-limit", "0"];
+    let (a, b) = (
+        RelayProcess::spawn(&args).await.unwrap(),
+        RelayProcess::spawn(&args).await.unwrap(),
+    );
+    a.wait_ready().await.unwrap();
+    b.wait_ready().await.unwrap();
+    let mut phone = Client::hello(&a.ws_url(), "alice").await.unwrap();
+    let resume = phone.resume.clone().unwrap();
+    phone.join("general", None).await.unwrap();
+    let mut bob = Client::hello(&a.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.say_acked("general", "@alice over here", "b1")
+        .await
+        .unwrap();
+    let seen = bob.say_acked("general", "and here", "b2").await.unwrap();
+    phone
+        .send(&ClientMsg::Notify {
+            room: room("general"),
+            level: NotifyLevel::Mentions,
+        })
+        .await
+        .unwrap();
+    phone.send(&ClientMsg::Ping).await.unwrap();
+    phone
+        .recv_until(|m| matches!(m, ServerMsg::Pong))
+        .await
+        .unwrap();
+    let (mut laptop, rooms) = device(&b.ws_url(), &resume).await;
+    assert_eq!(
+        summary(&rooms),
+        [("general".into(), 2, 1, 0, NotifyLevel::Mentions)],
+        "relay b lists what alice did on relay a"
+    );
+    assert_eq!(rooms[0].last_seq, seen);
+
+    // A read on relay b clears the badge of the device on relay a (which
+    // hears alice's subject since the phone logged in), and a room joined
+    // on relay a shows on relay b (whose subscription went out on its NATS
+    // connection before its publish of the read the phone heard).
+    read_is_heard(&mut laptop, &mut phone, "general", seen).await;
+    phone.join("random", None).await.unwrap();
+    let listed = laptop
+        .recv_until(|m| matches!(m, ServerMsg::Rooms { .. }))
+        .await
+        .unwrap();
+    let ServerMsg::Rooms { rooms } = listed else {
+        unreachable!()
+    };
+    assert_eq!(
+        rooms.iter().map(|r| r.room.as_str()).collect::<Vec<_>>(),
+        ["general", "random"]
+    );
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod conformance;
 pub mod events;
 pub mod lines;
+pub mod memberships;
 pub mod nats;
 pub mod push_service;
 pub mod relay;

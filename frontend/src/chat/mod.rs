@@ -143,6 +143,15 @@ impl Chat {
         });
     }
 
+    /// Whether the relay's `config.json` names a `token_url`: then the
+    /// login token says who the user is, and there is no nick to ask for.
+    pub async fn token_mode() -> bool {
+        socket::app_config()
+            .await
+            .token_url
+            .is_some_and(|url| !url.trim().is_empty())
+    }
+
     // ---- what components call ----
 
     /// Shows a room, joining it first if needed (deep links, the join

@@ -39,8 +39,20 @@ pub fn App() -> impl IntoView {
             navigate(Some(&room));
         }
     };
+    // The nick prompt waits for config.json: in token mode the login token
+    // names the user, so there is no prompt at all.
+    let prompt = RwSignal::new(false);
     if has_nick.get_untracked() {
         begin();
+    } else {
+        leptos::task::spawn_local(async move {
+            if Chat::token_mode().await {
+                has_nick.set(true);
+                begin();
+            } else {
+                prompt.set(true);
+            }
+        });
     }
     let on_nick = Callback::new(move |nick: Nick| {
         chat.set_nick(nick);
@@ -147,7 +159,7 @@ pub fn App() -> impl IntoView {
                 <Switcher />
             </Show>
         </Show>
-        <Show when=move || !has_nick.get() || editing_nick.get()>
+        <Show when=move || (prompt.get() && !has_nick.get()) || editing_nick.get()>
             <NickForm
                 initial=chat.client.with_untracked(|c| c.nick().map(|n| n.to_string()).unwrap_or_default())
                 first=!has_nick.get_untracked()

@@ -12,7 +12,7 @@
 //! and, when their relay dies, another one finds it and keeps their id
 //! (JetStream's dedup key includes the user id).
 
-use std::{sync::OnceLock, time::Duration};
+use std::sync::OnceLock;
 
 use async_nats::jetstream::{self, stream};
 use futures_util::future::BoxFuture;
@@ -30,7 +30,6 @@ const SUBJECTS: &str = "palaver.identity";
 /// token. Its records are carried over, hashed, and the stream deleted.
 const OLD_STREAM: &str = "PALAVER_ACCOUNTS";
 const OLD_SUBJECTS: &str = "palaver.account.";
-const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 pub struct NatsAccounts {
     js: jetstream::Context,
@@ -64,18 +63,9 @@ impl NatsAccounts {
     ) {
         tracker.spawn(async move {
             let open = async {
-                loop {
-                    match self.js.get_or_create_stream(self.config.clone()).await {
-                        Ok(stream) => {
-                            let _ = self.stream.set(stream);
-                            break;
-                        }
-                        Err(err) => {
-                            tracing::debug!("cannot open {STREAM} yet: {err}");
-                            tokio::time::sleep(RETRY_EVERY).await;
-                        }
-                    }
-                }
+                let _ = self
+                    .stream
+                    .set(super::open_stream(&self.js, &self.config).await);
                 if let Err(err) = self.migrate().await {
                     tracing::warn!("cannot carry over the accounts of {OLD_STREAM}: {err}");
                 }

@@ -18,6 +18,9 @@
 //!   ([`AccountStore`](crate::accounts::AccountStore)): identities shared
 //!   by every relay (a key-value stream keyed by token hashes), so a user
 //!   keeps their identity when their relay dies.
+//! - [`NatsMemberships`] is the memberships' engine
+//!   ([`MembershipStore`](crate::memberships::MembershipStore)): every
+//!   user's rooms, read markers and levels, shared the same way.
 //!
 //! A message's `seq` is its JetStream *stream* sequence: strictly increasing
 //! within a room (with gaps, where other rooms' messages sit), the same on
@@ -27,7 +30,9 @@
 mod accounts;
 mod connection;
 mod delivered;
+mod devices;
 mod jetstream;
+mod memberships;
 pub mod presence;
 
 use std::sync::Arc;
@@ -43,7 +48,9 @@ use crate::{
 };
 
 pub use accounts::NatsAccounts;
+pub use devices::NatsDevices;
 pub use jetstream::JetStreamStore;
+pub use memberships::NatsMemberships;
 
 /// The JetStream stream holding every room's messages.
 pub const STREAM: &str = "PALAVER_MSGS";
@@ -61,7 +68,30 @@ const RELAYS_SUBJECT: &str = "palaver.relays";
 /// which NATS subjects allow but tools and wildcards handle poorly, so the
 /// token is the name's UTF-8 bytes in lowercase hex.
 pub fn room_token(room: &RoomName) -> String {
-    room.as_str().bytes().map(|b| format!("{b:02x}")).collect()
+    hex_token(room.as_str())
+}
+
+/// Opens (or creates) a stream of `config`, retrying every second until
+/// NATS answers: the key-value streams (accounts, memberships) open in the
+/// background, so a relay starts while NATS is down.
+async fn open_stream(
+    js: &async_nats::jetstream::Context,
+    config: &async_nats::jetstream::stream::Config,
+) -> async_nats::jetstream::stream::Stream {
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return stream,
+            Err(err) => {
+                tracing::debug!("cannot open {} yet: {err}", config.name);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Any name as one subject token: its UTF-8 bytes in lowercase hex.
+fn hex_token(name: &str) -> String {
+    name.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn room_subject(room: &RoomName) -> String {
@@ -81,14 +111,19 @@ pub async fn start(
     deliver: Deliver,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(Arc<JetStreamStore>, Arc<NatsAccounts>)> {
+) -> anyhow::Result<Started> {
     let (client, store) = connect(config, deliver, tracker, shutdown).await?;
     let accounts = Arc::new(NatsAccounts::new(
         async_nats::jetstream::new(client.clone()),
         config,
     ));
     accounts.clone().spawn(tracker, shutdown.clone());
-    let presence = presence::spawn(client, hub.clone(), tracker, shutdown.clone());
+    let memberships = Arc::new(NatsMemberships::new(
+        async_nats::jetstream::new(client.clone()),
+        config,
+    ));
+    memberships.clone().spawn(tracker, shutdown.clone());
+    let presence = presence::spawn(client.clone(), hub.clone(), tracker, shutdown.clone());
     // Under the hub's lock: following a room only spawns its task.
     let follower = store.clone();
     hub.set_announce(Arc::new(move |event| {
@@ -99,7 +134,21 @@ pub async fn start(
         }
         presence(event);
     }));
-    Ok((store, accounts))
+    Ok(Started {
+        store,
+        accounts,
+        memberships,
+        client,
+    })
+}
+
+/// What [`start`] built: the engines the relay's state takes, and the
+/// connection, for what is attached later (`NatsDevices`).
+pub struct Started {
+    pub store: Arc<JetStreamStore>,
+    pub accounts: Arc<NatsAccounts>,
+    pub memberships: Arc<NatsMemberships>,
+    pub client: async_nats::Client,
 }
 
 /// The JetStream store alone, without presence and the accounts

@@ -21,7 +21,7 @@ mod tests;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use shared::{protocol::RoomEntry, RoomName, ServerMsg, UserId};
@@ -38,8 +38,21 @@ pub use engine::{
 };
 pub use sqlite::SqliteMemberships;
 
+/// The user's devices on other relays (cluster mode: the backplane's
+/// `NatsDevices`).
+pub trait RemoteDevices: Send + Sync + 'static {
+    /// This relay holds a connection of `user` now: hear their others.
+    fn watch(&self, user: &UserId);
+    /// It holds none any more.
+    fn unwatch(&self, user: &UserId);
+    /// Tells `user`'s connections on every other relay.
+    fn publish(&self, user: &UserId, msg: &ServerMsg);
+}
+
 pub struct Memberships {
     engine: Arc<dyn MembershipStore>,
+    metrics: Arc<Metrics>,
+    remote: OnceLock<Arc<dyn RemoteDevices>>,
     /// Every open connection of each user on this relay.
     devices: Mutex<HashMap<UserId, Vec<Device>>>,
 }
@@ -54,11 +67,18 @@ struct Device {
 }
 
 impl Memberships {
-    pub fn new(engine: Arc<dyn MembershipStore>) -> Self {
+    pub fn new(engine: Arc<dyn MembershipStore>, metrics: Arc<Metrics>) -> Self {
         Memberships {
             engine,
+            metrics,
+            remote: OnceLock::new(),
             devices: Mutex::default(),
         }
+    }
+
+    /// Reaches the user's devices on other relays from now on.
+    pub fn set_remote(&self, remote: Arc<dyn RemoteDevices>) {
+        let _ = self.remote.set(remote);
     }
 
     pub fn engine(&self) -> &dyn MembershipStore {
@@ -68,7 +88,13 @@ impl Memberships {
     /// A connection of `user` opened (after `welcome`).
     pub fn connected(&self, user: &UserId, peer: Peer) {
         let mut devices = self.devices.lock().unwrap();
-        devices.entry(user.clone()).or_default().push(Device {
+        let mine = devices.entry(user.clone()).or_default();
+        if mine.is_empty() {
+            if let Some(remote) = self.remote.get() {
+                remote.watch(user);
+            }
+        }
+        mine.push(Device {
             peer,
             attention: None,
         });
@@ -102,12 +128,30 @@ impl Memberships {
             peers.retain(|d| d.peer.conn != conn);
             if peers.is_empty() {
                 devices.remove(user);
+                if let Some(remote) = self.remote.get() {
+                    remote.unwatch(user);
+                }
             }
         }
     }
 
-    /// Sends `msg` to every connection of `user` but `except`.
-    pub fn tell_others(&self, user: &UserId, except: ConnId, msg: &ServerMsg, metrics: &Metrics) {
+    /// Sends `msg` to every connection of `user` but `except`, here and
+    /// on every other relay.
+    pub fn tell_others(&self, user: &UserId, except: ConnId, msg: &ServerMsg) {
+        if let Some(remote) = self.remote.get() {
+            remote.publish(user, msg);
+        }
+        self.tell_here(user, Some(except), msg);
+    }
+
+    /// Sends `msg` to every connection of `user` on this relay (from
+    /// another relay's device).
+    pub fn tell_local(&self, user: &UserId, msg: &ServerMsg) {
+        self.tell_here(user, None, msg);
+    }
+
+    fn tell_here(&self, user: &UserId, except: Option<ConnId>, msg: &ServerMsg) {
+        let except = except.unwrap_or(ConnId::MAX);
         let peers: Vec<Peer> = {
             let devices = self.devices.lock().unwrap();
             let Some(peers) = devices.get(user) else {
@@ -124,12 +168,16 @@ impl Memberships {
         }
         let frame = encode(msg);
         for peer in peers {
-            peer.push(frame.clone(), metrics);
+            peer.push(frame.clone(), &self.metrics);
         }
     }
 
-    /// Whether `user` has a connection here other than `except`.
+    /// Whether `user` may have a connection other than `except`: one here,
+    /// or (cluster mode) maybe one on another relay.
     pub fn has_others(&self, user: &UserId, except: ConnId) -> bool {
+        if self.remote.get().is_some() {
+            return true;
+        }
         let devices = self.devices.lock().unwrap();
         devices
             .get(user)

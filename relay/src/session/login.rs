@@ -34,13 +34,13 @@ impl Session {
         match (&self.user, msg) {
             (None, ClientMsg::Hello { token, .. }) if self.state.verifier.is_some() => {
                 if self.login_with_token(token) {
-                    self.logged_in().await;
+                    self.logged_in(true).await;
                 }
                 None
             }
             (None, ClientMsg::Hello { nick, resume, .. }) => {
-                self.login(nick, resume.as_deref()).await;
-                self.logged_in().await;
+                let returning = self.login(nick, resume.as_deref()).await;
+                self.logged_in(returning).await;
                 None
             }
             (Some(_), ClientMsg::Hello { .. }) => {
@@ -52,32 +52,37 @@ impl Session {
                 None
             }
             (None, msg) => {
-                if self.state.verifier.is_some() {
+                let returning = if self.state.verifier.is_some() {
                     if !self.login_with_token(None) {
                         return None;
                     }
+                    true
                 } else {
-                    self.login(None, None).await;
-                }
-                self.logged_in().await;
+                    self.login(None, None).await
+                };
+                self.logged_in(returning).await;
                 Some((self.user.clone().expect("just logged in"), msg))
             }
             (Some(user), msg) => Some((user.clone(), msg)),
         }
     }
 
-    /// After `welcome`: the user's devices and rooms (`rooms`).
-    async fn logged_in(&mut self) {
+    /// After `welcome`: the user's devices, and their rooms (`rooms`)
+    /// unless they are `returning` from nowhere (a new guest has none).
+    async fn logged_in(&mut self, returning: bool) {
         if let Some(user) = self.user.clone() {
-            self.after_login(&user).await;
+            self.after_login(&user, returning).await;
         }
     }
 
     /// Anonymous mode: the account of `resume` if it is known here, in the
-    /// cluster or in the store, else a new one.
-    async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) {
+    /// cluster or in the store, else a new one. Returns whether it was
+    /// the account of `resume`.
+    async fn login(&mut self, nick: Option<Nick>, resume: Option<&str>) -> bool {
         let (user, token) = self.state.accounts.login(nick, resume).await;
+        let returning = resume == Some(token.as_str());
         self.welcome(user, token);
+        returning
     }
 
     /// Token mode: identifies the connection by the token from `hello` or

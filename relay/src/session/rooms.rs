@@ -6,6 +6,8 @@
 //! works; the list is behind, and the log says so); `read` and `notify`,
 //! which are about nothing else, answer `unavailable`.
 
+use std::time::Duration;
+
 use shared::{protocol::NotifyLevel, ErrorCode, RoomName, ServerMsg, User};
 
 use super::{
@@ -13,17 +15,28 @@ use super::{
     Session,
 };
 
+/// The longest a login waits for the user's room list.
+const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a join waits for its membership to be kept.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Session {
     /// Right after `welcome`: this connection joins the user's devices,
-    /// and gets the user's rooms when there are any.
-    pub(super) async fn after_login(&mut self, user: &User) {
+    /// and a `returning` user gets their rooms when there are any. The
+    /// list waits at most [`LIST_TIMEOUT`]: a slow engine (NATS electing a
+    /// leader) delays a login that much, never more.
+    pub(super) async fn after_login(&mut self, user: &User, returning: bool) {
         self.state
             .memberships
             .connected(&user.id, self.peer.clone());
-        match self.room_list(user).await {
-            Ok(Some(rooms)) => self.reply(&rooms),
-            Ok(None) => {}
-            Err(err) => tracing::warn!(conn = self.conn(), "no room list at login: {err}"),
+        if !returning {
+            return;
+        }
+        match tokio::time::timeout(LIST_TIMEOUT, self.room_list(user)).await {
+            Ok(Ok(Some(rooms))) => self.reply(&rooms),
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => tracing::warn!(conn = self.conn(), "no room list at login: {err}"),
+            Err(_) => tracing::warn!(conn = self.conn(), "no room list within {LIST_TIMEOUT:?}"),
         }
     }
 
@@ -45,10 +58,11 @@ impl Session {
     /// membership is news for the user's other connections.
     pub(super) async fn remember(&self, user: &User, room: &RoomName, seen: u64) {
         let engine = self.state.memberships.engine();
-        match engine.join(&user.id, room, seen).await {
-            Ok(true) => self.tell_room_list(user).await,
-            Ok(false) => {}
-            Err(err) => tracing::warn!(conn = self.conn(), %room, "membership not kept: {err}"),
+        match tokio::time::timeout(CHANGE_TIMEOUT, engine.join(&user.id, room, seen)).await {
+            Ok(Ok(true)) => self.tell_room_list(user).await,
+            Ok(Ok(false)) => {}
+            Ok(Err(err)) => tracing::warn!(conn = self.conn(), %room, "membership not kept: {err}"),
+            Err(_) => tracing::warn!(conn = self.conn(), %room, "membership not kept in time"),
         }
     }
 
@@ -140,7 +154,7 @@ impl Session {
     fn tell_others(&self, user: &User, msg: &ServerMsg) {
         self.state
             .memberships
-            .tell_others(&user.id, self.conn(), msg, &self.state.metrics);
+            .tell_others(&user.id, self.conn(), msg);
     }
 }
 

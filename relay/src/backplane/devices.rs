@@ -1,0 +1,130 @@
+//! A user's devices across the cluster: what one connection tells the
+//! user's others (`read`, `notify`, a changed `rooms` list) reaches their
+//! connections on every relay, over core NATS (`palaver.user.<user>`, the
+//! user id's UTF-8 in hex). A relay subscribes to a user's subject only
+//! while it holds one of their connections, so it hears only its own
+//! users. Nothing is stored: a device that is offline gets the state with
+//! its next `rooms` list.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use shared::{ServerMsg, UserId};
+use tokio_util::sync::CancellationToken;
+
+use super::hex_token;
+use crate::{
+    memberships::{Memberships, RemoteDevices},
+    random::random_hex,
+};
+
+const SUBJECTS: &str = "palaver.user";
+
+/// What travels on a user's subject.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    /// The relay that sent it, which has told its own devices already.
+    relay: String,
+    msg: ServerMsg,
+}
+
+pub struct NatsDevices {
+    client: async_nats::Client,
+    /// This relay's id in envelopes.
+    relay: String,
+    memberships: Weak<Memberships>,
+    /// The subscription of each user with a connection here.
+    watched: Mutex<HashMap<UserId, CancellationToken>>,
+    shutdown: CancellationToken,
+}
+
+impl NatsDevices {
+    /// Connects `memberships` to the other relays' devices.
+    pub fn attach(
+        client: async_nats::Client,
+        memberships: &Arc<Memberships>,
+        shutdown: CancellationToken,
+    ) {
+        let devices = Arc::new(NatsDevices {
+            client,
+            relay: random_hex(8),
+            memberships: Arc::downgrade(memberships),
+            watched: Mutex::default(),
+            shutdown,
+        });
+        memberships.set_remote(devices);
+    }
+}
+
+fn subject(user: &UserId) -> String {
+    format!("{SUBJECTS}.{}", hex_token(&user.0))
+}
+
+impl RemoteDevices for NatsDevices {
+    fn watch(&self, user: &UserId) {
+        let stop = self.shutdown.child_token();
+        self.watched
+            .lock()
+            .unwrap()
+            .insert(user.clone(), stop.clone());
+        let (client, relay, memberships) = (
+            self.client.clone(),
+            self.relay.clone(),
+            self.memberships.clone(),
+        );
+        let user = user.clone();
+        tokio::spawn(async move {
+            let mut subscription = match client.subscribe(subject(&user)).await {
+                Ok(subscription) => subscription,
+                Err(err) => {
+                    tracing::warn!("cannot hear {user}'s other devices: {err}");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    next = subscription.next() => {
+                        let Some(message) = next else { break };
+                        let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload)
+                        else {
+                            continue;
+                        };
+                        if envelope.relay == relay {
+                            continue;
+                        }
+                        let Some(memberships) = memberships.upgrade() else { break };
+                        memberships.tell_local(&user, &envelope.msg);
+                    }
+                }
+            }
+            let _ = subscription.unsubscribe().await;
+        });
+    }
+
+    fn unwatch(&self, user: &UserId) {
+        if let Some(stop) = self.watched.lock().unwrap().remove(user) {
+            stop.cancel();
+        }
+    }
+
+    fn publish(&self, user: &UserId, msg: &ServerMsg) {
+        let envelope = Envelope {
+            relay: self.relay.clone(),
+            msg: msg.clone(),
+        };
+        let payload = serde_json::to_vec(&envelope).expect("an envelope serializes");
+        let (client, subject) = (self.client.clone(), subject(user));
+        // Core NATS: fire and forget, like presence; never awaited by a
+        // session.
+        tokio::spawn(async move {
+            if let Err(err) = client.publish(subject, payload.into()).await {
+                tracing::debug!("a device event was not published: {err}");
+            }
+        });
+    }
+}
