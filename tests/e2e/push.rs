@@ -213,6 +213,38 @@ async fn a_gone_subscription_is_removed_and_not_posted_again() {
 }
 
 #[tokio::test]
+async fn an_unsubscribed_endpoint_gets_nothing_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone", "tablet"]).await;
+    alice
+        .send(&ClientMsg::PushUnsubscribe {
+            endpoint: service.endpoint("tablet"),
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice one", "b1").await.unwrap();
+    service.wait_for(1).await.unwrap();
+    bob.say_acked("general", "@alice two", "b2").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    assert!(got.iter().all(|r| r.name == "phone"), "{got:?}");
+    // Someone else's endpoint is not theirs to remove.
+    bob.send(&ClientMsg::PushUnsubscribe {
+        endpoint: service.endpoint("phone"),
+    })
+    .await
+    .unwrap();
+    settle(&mut bob).await;
+    bob.say_acked("general", "@alice three", "b3")
+        .await
+        .unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    assert_eq!(got[2].payload["text"], "@alice three");
+}
+
+#[tokio::test]
 async fn a_429_and_a_500_are_retried_until_the_push_service_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let relay = relay(dir.path()).await;

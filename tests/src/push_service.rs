@@ -138,6 +138,11 @@ impl PushService {
         self.inner.lock().unwrap().relay_key = Some(relay_key.to_string());
     }
 
+    /// The endpoint of subscription `name`.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("http://{}/push/{name}", self.addr)
+    }
+
     /// A new subscription `name` (its own key pair and auth secret).
     pub fn subscription(&self, name: &str) -> TestSubscription {
         let mut bytes = [0u8; 32];
@@ -156,7 +161,7 @@ impl PushService {
             .insert(name.to_string(), (secret.clone(), auth));
         TestSubscription {
             name: name.to_string(),
-            endpoint: format!("http://{}/push/{name}", self.addr),
+            endpoint: self.endpoint(name),
             secret,
             auth,
         }
