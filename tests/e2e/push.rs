@@ -113,6 +113,24 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
     let (mut alice, mut bob) = alice_and_bob(&url, &service, &["phone"]).await;
     alice.join("dev", None).await.unwrap();
     bob.join("dev", None).await.unwrap();
+    // Carol, subscribed too, only in `side`: her push of a message tells
+    // that the sender (one task, messages in order) is done with the ones
+    // before it, since attention counts when the sender gets to a message.
+    let mut carol = Client::hello(&url, "carol").await.unwrap();
+    carol.join("side", None).await.unwrap();
+    carol
+        .send(&service.subscription("carol-phone").subscribe_frame())
+        .await
+        .unwrap();
+    settle(&mut carol).await;
+    bob.join("side", None).await.unwrap();
+    let mut synced = 0;
+    let mut sync = async |bob: &mut Client| {
+        synced += 1;
+        bob.say_acked("side", &format!("sync {synced}"), &format!("s{synced}"))
+            .await
+            .unwrap();
+    };
 
     // Visible: the app notifies by itself.
     alice
@@ -126,8 +144,9 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
     bob.say_acked("general", "@alice seen?", "b1")
         .await
         .unwrap();
-    // Hidden again: pushed. The sender takes messages in order, so the
-    // first push to arrive tells whether the one before was pushed.
+    sync(&mut bob).await;
+    service.wait_for(1).await.unwrap();
+    // Hidden again: pushed.
     alice
         .send(&ClientMsg::Focus {
             room: None,
@@ -137,8 +156,7 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         .unwrap();
     settle(&mut alice).await;
     bob.say_acked("general", "@alice now?", "b2").await.unwrap();
-    let got = service.wait_for(1).await.unwrap();
-    assert_eq!(got[0].payload["text"], "@alice now?");
+    service.wait_for(2).await.unwrap();
 
     // `none` in general: even a mention is not pushed; dev still is.
     alice
@@ -153,14 +171,20 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         .await
         .unwrap();
     bob.say_acked("dev", "in dev", "b4").await.unwrap();
-    let got = service.wait_for(2).await.unwrap();
-    assert_eq!(got[1].payload["text"], "in dev");
+    service.wait_for(3).await.unwrap();
     // Nobody is pushed their own message.
     alice.say_acked("dev", "mine", "a1").await.unwrap();
     bob.say_acked("dev", "after", "b5").await.unwrap();
-    let got = service.wait_for(3).await.unwrap();
-    assert_eq!(got[2].payload["text"], "after");
-    assert_eq!(got.len(), 3, "{got:?}");
+    sync(&mut bob).await;
+    let got = service.wait_for(5).await.unwrap();
+    let texts = |name: &str| {
+        got.iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.payload["text"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts("carol-phone"), ["sync 1", "sync 2"]);
+    assert_eq!(texts("phone"), ["@alice now?", "in dev", "after"]);
 }
 
 #[tokio::test]
