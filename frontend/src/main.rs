@@ -5,14 +5,14 @@
 //!   notifications; the `Chat` context every component uses.
 //! - [`components`]: the views, one file per part of the screen.
 //! - [`storage`]: what is kept in localStorage and sessionStorage.
-//! - [`text`]: message text to text-and-link pieces (never HTML).
+//! - `components::rich_text`: message text (the Markdown subset of
+//!   `shared::markdown`) as DOM nodes, never HTML.
 //! - [`keys`]: the keyboard shortcuts and what each does.
 
 mod chat;
 mod components;
 mod keys;
 mod storage;
-mod text;
 
 fn main() {
     // The static shell index.html shows until the app runs.

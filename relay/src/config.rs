@@ -404,4 +404,37 @@ pub struct Config {
     /// connection whose token expired (4005).
     #[arg(long, env = "PALAVER_AUTH_LEEWAY", default_value_t = 30)]
     pub auth_leeway_secs: u64,
+
+    // Files and images (docs/PROTOCOL.md "Files", docs/SECURITY.md).
+    /// Bytes of one uploaded file; larger uploads get 413.
+    #[arg(long, env = "PALAVER_MAX_FILE_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Uploads one user may make per minute (as a burst, refilled evenly);
+    /// more get 429. 0 = unlimited.
+    #[arg(long, env = "PALAVER_UPLOADS_PER_MINUTE", default_value_t = 20)]
+    pub uploads_per_minute: u32,
+
+    /// Bytes one user's stored uploads may hold together; more get 413.
+    /// 0 = no quota.
+    #[arg(long, env = "PALAVER_FILE_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub file_quota_bytes: u64,
+
+    /// Bytes of every stored file together; past it uploads get 507.
+    /// 0 = no cap.
+    #[arg(long, env = "PALAVER_FILES_MAX_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub files_max_bytes: u64,
+
+    /// Seconds an attachment's signed URL stays valid at least (rounded
+    /// up to the hour); history gives fresh ones.
+    #[arg(long, env = "PALAVER_FILE_URL_TTL", default_value_t = 86_400)]
+    pub file_url_ttl_secs: u64,
+
+    /// Seconds between garbage collections of files no message posts.
+    #[arg(long, env = "PALAVER_FILES_GC_SECS", default_value_t = 300)]
+    pub files_gc_secs: u64,
+
+    /// Seconds an upload that no message posted is kept.
+    #[arg(long, env = "PALAVER_FILES_UNPOSTED_SECS", default_value_t = 86_400)]
+    pub files_unposted_secs: u64,
 }

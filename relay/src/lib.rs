@@ -34,6 +34,8 @@
 //! - `tls`: optional TLS in the relay itself (rustls).
 //! - `web_app`: the built web app as static files, precompressed.
 //! - `aging`: a map whose idle entries age out (per-room state).
+//! - `files`: files and images attached to messages: uploads, the
+//!   content-addressed blobs, thumbnails, signed download URLs, GC.
 //! - `reads`: what `join` and `history` may cost: a byte budget per
 //!   connection, a cap on store reads at once.
 //!
@@ -46,6 +48,7 @@ pub mod backplane;
 pub mod clock;
 pub mod config;
 pub mod faults;
+pub mod files;
 pub mod gateway;
 pub mod health;
 pub mod http;
@@ -105,6 +108,7 @@ pub async fn run_with_gateways(
     spawn_housekeeping(&state);
     health::spawn_watch(&state);
     spawn_presence_batches(&state);
+    files::spawn_gc(&state);
     gateways.spawn(&state)?;
 
     if let Some(metrics) = metrics {

@@ -178,6 +178,8 @@ pub struct Metrics {
     pub publish_ack: Histogram,
     /// Cluster mode: live messages, repairs and resets.
     pub live: LiveCounters,
+    /// Uploads, downloads, garbage collection (`files`).
+    pub files: crate::files::FileMetrics,
     // Set on each scrape from a `Snapshot`.
     rooms: gauge::Gauge,
     tasks: gauge::Gauge,
@@ -444,8 +446,10 @@ impl Metrics {
         );
 
         let push = crate::push::PushMetrics::register(&mut registry);
+        let files = crate::files::FileMetrics::register(&mut registry);
         Metrics {
             push,
+            files,
             registry,
             connections,
             connections_total,

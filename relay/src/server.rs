@@ -41,7 +41,8 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(ready));
+        .route("/readyz", get(ready))
+        .merge(crate::files::routes(&state));
     let dir = &state.config.static_dir;
     let router = if dir.join("index.html").is_file() {
         web_app::warn_if_debug(dir);

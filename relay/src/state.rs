@@ -15,6 +15,7 @@ use crate::{
     backplane,
     config::{Config, StoreKind},
     faults::Faults,
+    files::{Files, WithFiles},
     health::Health,
     hub::Hub,
     limits::{Budget, ClientKey, ConnLimiter, KeyedRate, TrustedProxies},
@@ -64,6 +65,8 @@ pub struct AppState {
     pub reads: Arc<ReadGate>,
     /// Web Push: the VAPID key and the subscriptions.
     pub push: Arc<Push>,
+    /// Uploaded files, their index and their signed URLs.
+    pub files: Arc<Files>,
 }
 
 impl AppState {
@@ -84,14 +87,23 @@ impl AppState {
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
         // Pushes are off in cluster mode: every relay would send each one.
         let (push_queue, push_jobs) = PushQueue::new(!config.clustered(), metrics.push.clone());
-        let deliver: Deliver = {
+        // Before the store: the SQLite store migrates the database the
+        // file index lives in.
+        let (deliver, files_slot): (Deliver, _) = {
             let (hub, faults) = (hub.clone(), faults.clone());
-            Arc::new(move |message| {
+            let slot: Arc<std::sync::OnceLock<Arc<Files>>> = Arc::default();
+            let files = slot.clone();
+            let deliver: Deliver = Arc::new(move |message| {
                 faults.deliver(&message.room);
                 // Never waits: a full push queue drops the push.
                 push_queue.offer(message);
-                hub.deliver(message)
-            })
+                // A message that posted files is delivered with them.
+                match files.get().and_then(|files| files.on_deliver(message)) {
+                    Some(with_files) => hub.deliver(&with_files),
+                    None => hub.deliver(message),
+                }
+            });
+            (deliver, slot)
         };
         // Each store comes with the accounts and memberships engines that
         // last as long.
@@ -106,6 +118,10 @@ impl AppState {
                     backplane::start(&config, hub.clone(), deliver, &tracker, &shutdown).await?;
                 started.store.time_acks(metrics.publish_ack.clone());
                 started.store.count_live(metrics.live.clone());
+                started.store.deliver_updates({
+                    let hub = hub.clone();
+                    Arc::new(move |update| hub.deliver_update(update))
+                });
                 nats = Some(started.client);
                 (started.store, started.accounts, started.memberships)
             }
@@ -121,7 +137,7 @@ impl AppState {
                 Arc::new(MemoryMemberships::default()),
             ),
             StoreKind::Sqlite => {
-                let store = SqliteStore::open(
+                let store = SqliteStore::open_with_updates(
                     SqliteOptions {
                         data_dir: config.data_dir.clone(),
                         sync: config.sync,
@@ -133,6 +149,10 @@ impl AppState {
                         room_idle: config.room_idle(),
                     },
                     deliver,
+                    {
+                        let hub = hub.clone();
+                        Arc::new(move |update| hub.deliver_update(update))
+                    },
                 )?;
                 // After the store, which locked and migrated the database.
                 let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;
@@ -141,6 +161,9 @@ impl AppState {
             }
         };
         let push = push_state(&config)?;
+        let files = Files::open(&config, metrics.files.clone())?;
+        let _ = files_slot.set(files.clone());
+        let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
@@ -204,6 +227,7 @@ impl AppState {
             health: Arc::new(Health::default()),
             faults,
             reads,
+            files,
         })
     }
 

@@ -5,6 +5,7 @@
 //! - [`names`]: validated newtypes for what users type: room names, nicks,
 //!   message text, client message ids.
 //! - [`limits`]: the numbers both sides enforce, in one place.
+//! - [`markdown`]: the Markdown subset of messages, as a tree for views.
 //! - [`text`]: message text split into plain runs and links, for views.
 //! - [`mentions`]: the `@nick` and `@room` mentions of a text.
 //! - [`search`]: the search query syntax, CJK-aware words for the index,
@@ -17,11 +18,12 @@
 
 pub mod client;
 pub mod limits;
+pub mod markdown;
 pub mod mentions;
 pub mod names;
 pub mod protocol;
 pub mod search;
 pub mod text;
 
-pub use names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
+pub use names::{ClientId, Emoji, FileId, Invalid, Nick, RoomName, Text, UserId};
 pub use protocol::{close, ChatMessage, ClientMsg, ErrorCode, ServerMsg, User, PROTOCOL_VERSION};

@@ -36,3 +36,10 @@ pub const MAX_EMOJI_BYTES: usize = 32;
 pub const QUOTE_CHARS: usize = 100;
 /// The users a reaction lists by id (`count` counts them all).
 pub const REACTION_USERS: usize = 20;
+
+/// Files one message may carry (`send.attachments`).
+pub const MAX_ATTACHMENTS: usize = 10;
+/// Longest file id, in bytes (ASCII).
+pub const MAX_FILE_ID_BYTES: usize = 64;
+/// Longest attachment name, in bytes (UTF-8); the relay shortens longer ones.
+pub const MAX_FILE_NAME_BYTES: usize = 255;

@@ -64,6 +64,24 @@ pub fn find_mentions<'a>(text: &str, members: impl IntoIterator<Item = &'a User>
     found
 }
 
+/// Where `text` mentions one of `nicks` or `@room`: the byte ranges of
+/// each `@name`, in order, for a view to highlight (the same rules as
+/// [`find_mentions`]).
+pub fn mention_spans(text: &str, nicks: &[&str]) -> Vec<std::ops::Range<usize>> {
+    starts(text)
+        .filter_map(|rest| {
+            let at = text.len() - rest.len() - 1;
+            let len = nicks
+                .iter()
+                .copied()
+                .chain(["room"])
+                .filter_map(|nick| matched_len(rest, nick))
+                .max()?;
+            Some(at..at + 1 + len)
+        })
+        .collect()
+}
+
 /// The text after each `@` that may start a mention.
 fn starts(text: &str) -> impl Iterator<Item = &str> {
     text.char_indices().filter_map(move |(i, c)| {
@@ -140,6 +158,16 @@ mod tests {
         assert_eq!(ids("@room lunch!", &members), (vec![], true));
         assert_eq!(ids("@roomy", &members), (vec![], false));
         assert_eq!(ids("@Ünïcode", &[user("u-3", "ünïcode")]).0, ["u-3"]);
+    }
+
+    #[test]
+    fn spans_cover_each_at_name() {
+        let text = "@Alice and @room, not bob@alice or @alicex";
+        let spans: Vec<&str> = mention_spans(text, &["alice"])
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(spans, ["@Alice", "@room"]);
     }
 
     #[test]

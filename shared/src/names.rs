@@ -13,7 +13,8 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::limits::{
-    MAX_CLIENT_ID_BYTES, MAX_EMOJI_BYTES, MAX_NICK_CHARS, MAX_ROOM_CHARS, MAX_TEXT_CHARS,
+    MAX_CLIENT_ID_BYTES, MAX_EMOJI_BYTES, MAX_FILE_ID_BYTES, MAX_NICK_CHARS, MAX_ROOM_CHARS,
+    MAX_TEXT_CHARS,
 };
 
 /// Why a name or text was refused. The `Display` text starts with the
@@ -31,6 +32,8 @@ pub enum Invalid {
     ClientId,
     #[error("invalid_emoji: a reaction is one emoji (one grapheme cluster) or a :short_name: of at most {MAX_EMOJI_BYTES} bytes")]
     Emoji,
+    #[error("invalid_attachment: file ids are 1 to {MAX_FILE_ID_BYTES} ASCII letters, digits, '-' or '_'")]
+    FileId,
 }
 
 /// Characters that change how surrounding text is displayed without being
@@ -47,6 +50,9 @@ pub fn is_invisible_format(c: char) -> bool {
 
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
+        string_newtype!($(#[$doc])* $name, new);
+    };
+    ($(#[$doc:meta])* $name:ident, $wire:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -73,7 +79,7 @@ macro_rules! string_newtype {
         impl TryFrom<String> for $name {
             type Error = Invalid;
             fn try_from(value: String) -> Result<Self, Invalid> {
-                Self::new(&value)
+                Self::$wire(&value)
             }
         }
 
@@ -103,13 +109,21 @@ string_newtype!(
 );
 string_newtype!(
     /// Message text: 1 to 4000 chars, not only whitespace, no control
-    /// characters but newline and tab.
-    Text
+    /// characters but newline and tab; or, on the wire only, exactly empty
+    /// ([`Text::empty`]: a message whose content is its attachments).
+    Text,
+    from_wire
 );
 string_newtype!(
     /// The sender's id for one message, unique per message, so that a resend
     /// is recognised: 1 to 64 printable ASCII characters without spaces.
     ClientId
+);
+
+string_newtype!(
+    /// The id of an uploaded file (`POST /files`), as the relay chose it:
+    /// 1 to 64 ASCII letters, digits, `-` or `_`.
+    FileId
 );
 
 string_newtype!(
@@ -199,6 +213,50 @@ impl Text {
             ));
         }
         Ok(Self(input.to_owned()))
+    }
+}
+
+impl Text {
+    /// The empty text of a message that carries only attachments. `new`
+    /// refuses it: a client cannot type an empty message, and a `send`
+    /// with an empty text and no attachment is refused (`invalid_text`) by
+    /// [`crate::ClientMsg::decode`].
+    pub fn empty() -> Self {
+        Self(String::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What serde accepts: a valid text, or exactly `""` (see `empty`).
+    fn from_wire(input: &str) -> Result<Self, Invalid> {
+        if input.is_empty() {
+            Ok(Self::empty())
+        } else {
+            Self::new(input)
+        }
+    }
+}
+
+/// Absent `text` (a `send` with only attachments) is the empty text.
+impl Default for Text {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl FileId {
+    pub fn new(input: &str) -> Result<Self, Invalid> {
+        let ok = (1..=MAX_FILE_ID_BYTES).contains(&input.len())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(Invalid::FileId)
+        }
     }
 }
 

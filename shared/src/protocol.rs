@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::{ClientId, Emoji, Invalid, Nick, RoomName, Text, UserId};
 
+mod attachments;
 mod events;
 mod memberships;
 mod types;
 
+pub use attachments::{Attachment, AttachmentRef};
 pub use events::{quote_of, MessageState, Quote, Reaction, Update, UpdateKind, DELETED_TEXT};
 pub use memberships::{NotifyLevel, RoomEntry, NOTIFY_ALL_UP_TO, UNREAD_COUNT_CAP};
 
@@ -51,11 +53,17 @@ pub enum ClientMsg {
     },
     Send {
         room: RoomName,
+        /// May be empty (absent on the wire) when `attachments` is not.
+        #[serde(default, skip_serializing_if = "Text::is_empty")]
         text: Text,
         client_id: ClientId,
         /// The `seq` of the message (same room) this one replies to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<u64>,
+        /// Files the sender uploaded (`POST /files`), at most
+        /// [`crate::limits::MAX_ATTACHMENTS`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentRef>,
     },
     /// Replace the text of one's own message `seq`.
     Edit {
@@ -410,10 +418,13 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug in the relay; the frame was not processed.
     Internal,
+    /// A `send` names more than 10 attachments, or a file id that is
+    /// malformed, unknown, or not uploaded by this user.
+    InvalidAttachment,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadFrame,
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
@@ -431,6 +442,7 @@ impl ErrorCode {
         ErrorCode::InvalidEmoji,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::InvalidAttachment,
     ];
 
     /// The snake_case name used on the wire and in metrics.
@@ -453,6 +465,7 @@ impl ErrorCode {
             ErrorCode::InvalidEmoji => "invalid_emoji",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::InvalidAttachment => "invalid_attachment",
         }
     }
 }
@@ -465,6 +478,7 @@ impl From<&Invalid> for ErrorCode {
             Invalid::Text(_) => ErrorCode::InvalidText,
             Invalid::ClientId => ErrorCode::InvalidClientId,
             Invalid::Emoji => ErrorCode::InvalidEmoji,
+            Invalid::FileId => ErrorCode::InvalidAttachment,
         }
     }
 }
@@ -502,7 +516,7 @@ impl ClientMsg {
     /// Parses one text frame. Invalid names and texts get their own codes
     /// (`invalid_room`, ...); anything else malformed is `bad_frame`.
     pub fn decode(frame: &str) -> Result<ClientMsg, DecodeError> {
-        serde_json::from_str(frame).map_err(|err| {
+        let msg: ClientMsg = serde_json::from_str(frame).map_err(|err| {
             let text = err.to_string();
             let code = ErrorCode::ALL
                 .into_iter()
@@ -517,6 +531,30 @@ impl ClientMsg {
                 message: text,
                 reference: loose_client_id(frame),
             }
+        })?;
+        msg.check_empty_text()?;
+        Ok(msg)
+    }
+
+    /// Serde lets a text be empty (a message of attachments only); every
+    /// other frame with a text needs a real one.
+    fn check_empty_text(&self) -> Result<(), DecodeError> {
+        let client_id = match self {
+            ClientMsg::Send {
+                text,
+                attachments,
+                client_id,
+                ..
+            } if text.is_empty() && attachments.is_empty() => client_id,
+            ClientMsg::Edit {
+                text, client_id, ..
+            } if text.is_empty() => client_id,
+            _ => return Ok(()),
+        };
+        Err(DecodeError {
+            code: ErrorCode::InvalidText,
+            message: Invalid::Text("empty").to_string(),
+            reference: Some(client_id.to_string()),
         })
     }
 

@@ -254,3 +254,33 @@ fn unknown_fields_are_ignored_both_ways() {
         assert_eq!(decoded, ServerMsg::decode(&json).unwrap(), "{extended}");
     }
 }
+
+/// Attachments: a `send` may carry only files (its text empty or absent),
+/// never nothing; the ids are checked on decoding.
+#[test]
+fn a_send_needs_a_text_or_attachments() {
+    let files_only = r#"{"type":"send","room":"general","text":"","client_id":"c-1","attachments":[{"id":"f1"}]}"#;
+    let ClientMsg::Send {
+        text, attachments, ..
+    } = ClientMsg::decode(files_only).unwrap()
+    else {
+        panic!("a send");
+    };
+    assert!(text.is_empty());
+    assert_eq!(attachments.len(), 1);
+    for empty in [
+        r#"{"type":"send","room":"general","text":"","client_id":"c-1"}"#,
+        r#"{"type":"send","room":"general","client_id":"c-1"}"#,
+        r#"{"type":"send","room":"general","client_id":"c-1","attachments":[]}"#,
+        r#"{"type":"edit","room":"general","seq":3,"text":"","client_id":"c-1"}"#,
+    ] {
+        let err = ClientMsg::decode(empty).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidText, "{empty}");
+        assert_eq!(err.reference.as_deref(), Some("c-1"));
+    }
+    let bad_id = r#"{"type":"send","room":"general","text":"hi","client_id":"c-1","attachments":[{"id":"../etc"}]}"#;
+    assert_eq!(
+        ClientMsg::decode(bad_id).unwrap_err().code,
+        ErrorCode::InvalidAttachment
+    );
+}

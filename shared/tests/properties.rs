@@ -76,6 +76,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         room().prop_map(|room| ClientMsg::Leave { room }),
         (room(), text(), client_id()).prop_map(|(room, text, client_id)| ClientMsg::Send {
             reply_to: None,
+            attachments: Vec::new(),
             room,
             text,
             client_id

@@ -377,6 +377,7 @@ async fn pipelined_sends_are_acked_in_order_each_after_its_message() {
         alice
             .send(&ClientMsg::Send {
                 reply_to: None,
+                attachments: Vec::new(),
                 room: room("general"),
                 text: Text::new(&format!("m{n}")).unwrap(),
                 client_id: ClientId::new(&format!("c{n}")).unwrap(),

@@ -307,3 +307,98 @@ async fn palaver_bench(args: &[&str], wait: std::time::Duration) -> String {
     );
     stdout
 }
+
+/// `palaver chat --commands` from a pipe: messages print with their seq,
+/// `/reply`, `/edit` (by seq, and the last one), `/react` and `/delete`
+/// reach the relay as the frames they name, and their updates print as
+/// short `#seq` lines; Markdown shows as its source.
+#[tokio::test]
+async fn chat_commands_reply_edit_react_and_delete_by_seq() {
+    use shared::{protocol::UpdateKind, ServerMsg};
+
+    let relay = RelayProcess::spawn(&["--store", "memory"]).await.unwrap();
+    let mut bob = tests::Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let question = bob
+        .say_acked("general", "**where** is it?", "b-1")
+        .await
+        .unwrap();
+    let mut alice = Chat::start(&relay.ws_url(), "alice", &["--commands"]);
+    // The source, as written, with its seq.
+    alice
+        .until(&format!("#{question} bob: **where** is it?"))
+        .await;
+
+    async fn next_from_alice(bob: &mut tests::Client) -> ServerMsg {
+        bob.recv_until(|m| {
+            matches!(m, ServerMsg::Message(m) if m.from.nick.as_str() == "alice")
+                || matches!(m, ServerMsg::Update(u) if u.from.nick.as_str() == "alice")
+        })
+        .await
+        .unwrap()
+    }
+
+    alice.say(&format!("/reply {question} over here")).await;
+    let ServerMsg::Message(answer) = next_from_alice(&mut bob).await else {
+        panic!("expected the reply")
+    };
+    assert_eq!(
+        (answer.text.as_str(), answer.state.reply_to),
+        ("over here", Some(question))
+    );
+    alice
+        .until(&format!(
+            "#{} alice (re #{question}): over here",
+            answer.seq
+        ))
+        .await;
+
+    alice.say(&format!("/edit {} over there", answer.seq)).await;
+    let ServerMsg::Update(edit) = next_from_alice(&mut bob).await else {
+        panic!("expected the edit")
+    };
+    assert_eq!(
+        (
+            edit.kind,
+            edit.target,
+            edit.text.as_ref().map(|t| t.as_str())
+        ),
+        (UpdateKind::Edit, answer.seq, Some("over there"))
+    );
+    alice
+        .until(&format!("#{} (edited) over there", answer.seq))
+        .await;
+
+    // `/edit TEXT`: the last message of ours.
+    alice.say("/edit over there, left").await;
+    let ServerMsg::Update(edit) = next_from_alice(&mut bob).await else {
+        panic!("expected the second edit")
+    };
+    assert_eq!(
+        (edit.target, edit.text.as_ref().map(|t| t.as_str())),
+        (answer.seq, Some("over there, left"))
+    );
+
+    alice.say(&format!("/react {question} 👍")).await;
+    let ServerMsg::Update(react) = next_from_alice(&mut bob).await else {
+        panic!("expected the reaction")
+    };
+    assert_eq!(
+        (react.kind, react.target, react.on),
+        (UpdateKind::React, question, Some(true))
+    );
+    alice.until(&format!("#{question} [👍 1]")).await;
+
+    alice.say(&format!("/delete {}", answer.seq)).await;
+    let ServerMsg::Update(delete) = next_from_alice(&mut bob).await else {
+        panic!("expected the delete")
+    };
+    assert_eq!(
+        (delete.kind, delete.target),
+        (UpdateKind::Delete, answer.seq)
+    );
+    alice.until(&format!("#{} (deleted)", answer.seq)).await;
+
+    alice.close_stdin();
+    assert_eq!(alice.exit_code().await, 0);
+}

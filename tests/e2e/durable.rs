@@ -1,9 +1,10 @@
 //! The durable store through the real binary: restarts, a `kill -9` under
-//! load, and the data directories a relay must refuse.
+//! load (of sends, and of sends mixed with edits, reactions and deletes),
+//! and the data directories a relay must refuse.
 
 use std::{collections::HashMap, path::Path};
 
-use shared::{ChatMessage, ServerMsg};
+use shared::{protocol::DELETED_TEXT, ChatMessage, ClientId, ClientMsg, Emoji, ServerMsg, Text};
 use tests::{
     client::history_seqs,
     relay::{export, free_port, run_relay},
@@ -318,4 +319,225 @@ async fn a_data_dir_that_cannot_be_created_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot use the data directory"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// One step of the mixed crash test, for step `i` of client `name`: a
+/// send, then an edit, a reaction and (a round later) a delete of it.
+fn mixed_step(name: &str, i: usize, own: &[u64]) -> (String, ClientMsg) {
+    let id = format!("{name}-{i}");
+    let room = tests::client::room("crash");
+    let frame = match (i % 4, own.last()) {
+        (1, Some(&seq)) => ClientMsg::Edit {
+            room,
+            seq,
+            text: Text::new(&format!("edited {seq}")).unwrap(),
+            client_id: ClientId::new(&id).unwrap(),
+        },
+        (2, Some(&seq)) => ClientMsg::React {
+            room,
+            seq,
+            emoji: Emoji::new(":ok:").unwrap(),
+            on: true,
+            client_id: ClientId::new(&id).unwrap(),
+        },
+        (3, Some(_)) if own.len() >= 2 => ClientMsg::Delete {
+            room,
+            seq: own[own.len() - 2],
+            client_id: ClientId::new(&id).unwrap(),
+        },
+        _ => ClientMsg::Send {
+            room,
+            text: Text::new(&id).unwrap(),
+            client_id: ClientId::new(&id).unwrap(),
+            reply_to: None,
+            attachments: Vec::new(),
+        },
+    };
+    (id, frame)
+}
+
+/// What one client of the mixed crash test did before the relay died.
+struct Mixed {
+    name: String,
+    resume: String,
+    /// Acked steps: (frame, seq of the ack), in order.
+    acked: Vec<(ClientMsg, u64)>,
+    /// The step under way at the kill: maybe stored, never acked.
+    in_flight: (String, ClientMsg),
+}
+
+/// A client of the mixed crash test: steps until the relay dies.
+async fn mixed_sender(url: String, n: usize, progress: mpsc::UnboundedSender<usize>) -> Mixed {
+    let name = format!("mixer{n}");
+    let mut client = Client::hello(&url, &name).await.unwrap();
+    client.join("crash", None).await.unwrap();
+    let (mut acked, mut own) = (Vec::new(), Vec::new());
+    for i in 0.. {
+        let (id, frame) = mixed_step(&name, i, &own);
+        let died = match client.send(&frame).await {
+            Err(err) => Some(err),
+            Ok(()) => loop {
+                match client.recv().await {
+                    Ok(ServerMsg::Ack { client_id, seq, .. }) if client_id.as_str() == id => {
+                        if matches!(frame, ClientMsg::Send { .. }) {
+                            own.push(seq);
+                        }
+                        acked.push((frame.clone(), seq));
+                        let _ = progress.send(n);
+                        break None;
+                    }
+                    Ok(ServerMsg::Error { code, .. }) => {
+                        panic!("{id} was refused ({code:?}) while the relay was up")
+                    }
+                    Ok(_) => continue,
+                    Err(err) => break Some(err),
+                }
+            },
+        };
+        if let Some(err) = died {
+            assert!(!err.to_string().starts_with("no frame within"), "{err}");
+            return Mixed {
+                name,
+                resume: client.resume.clone().unwrap(),
+                acked,
+                in_flight: (id, frame),
+            };
+        }
+    }
+    unreachable!()
+}
+
+/// The state each message must have after `steps` (all applied).
+fn expected_state(
+    steps: &[&ClientMsg],
+    stored: &[ChatMessage],
+) -> HashMap<u64, (String, bool, bool)> {
+    let mut expected = HashMap::new();
+    for step in steps {
+        match step {
+            ClientMsg::Send { client_id, .. } => {
+                let seq = stored
+                    .iter()
+                    .find(|m| m.client_id.as_ref() == Some(client_id))
+                    .unwrap_or_else(|| panic!("{client_id} is not stored"))
+                    .seq;
+                expected.insert(seq, (client_id.to_string(), false, false));
+            }
+            ClientMsg::Edit { seq, text, .. } => {
+                expected.get_mut(seq).unwrap().0 = text.to_string();
+            }
+            ClientMsg::React { seq, .. } => expected.get_mut(seq).unwrap().1 = true,
+            ClientMsg::Delete { seq, .. } => {
+                *expected.get_mut(seq).unwrap() = (DELETED_TEXT.to_string(), false, true)
+            }
+            _ => unreachable!(),
+        }
+    }
+    expected
+}
+
+/// Sends, edits, reactions and deletes from several clients; `kill -9`;
+/// after the restart every acked step is there (an acked delete erased,
+/// an acked edit's text, an acked reaction), and resending the step in
+/// flight applies it once.
+#[tokio::test]
+async fn kill_9_under_a_mix_of_sends_and_events_loses_nothing_acked() {
+    let _heavy = tests::heavy().await;
+    const CLIENTS: usize = 3;
+    const BEFORE_KILL: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = spawn(dir.path()).await;
+    let (progress, mut acks) = mpsc::unbounded_channel();
+    let senders: Vec<_> = (0..CLIENTS)
+        .map(|n| tokio::spawn(mixed_sender(relay.ws_url(), n, progress.clone())))
+        .collect();
+    drop(progress);
+    let mut per_sender = [0usize; CLIENTS];
+    while per_sender.iter().any(|&n| n < 8) || per_sender.iter().sum::<usize>() < BEFORE_KILL {
+        let n = tokio::time::timeout(WAIT, acks.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the clients make progress: {per_sender:?} acks"))
+            .expect("the clients are running");
+        per_sender[n] += 1;
+    }
+    relay.signal("KILL").unwrap();
+    let mut clients = Vec::new();
+    for sender in senders {
+        clients.push(tokio::time::timeout(WAIT, sender).await.unwrap().unwrap());
+    }
+    tokio::time::timeout(WAIT, relay.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    // Messages and events share the room's seqs: no two acks share one.
+    let mut seqs: Vec<u64> = clients
+        .iter()
+        .flat_map(|c| c.acked.iter().map(|(_, seq)| *seq))
+        .collect();
+    let acked = seqs.len();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), acked, "two acks with one seq");
+
+    let relay = spawn(dir.path()).await;
+    // Each client comes back as itself and resends its step in flight:
+    // acked, whether or not it was stored before the kill.
+    for sent in &clients {
+        let mut client = Client::connect(&relay.ws_url()).await.unwrap();
+        client
+            .login(Some(&sent.name), Some(sent.resume.clone()))
+            .await
+            .unwrap();
+        client.join("crash", None).await.unwrap();
+        let (id, frame) = &sent.in_flight;
+        let seq = acked_step(&mut client, frame.clone(), id).await;
+        // A resend of an acked step is acked with its seq.
+        let (last, last_seq) = sent.acked.last().unwrap();
+        let last_id = client_id_of(last);
+        assert_eq!(
+            acked_step(&mut client, last.clone(), &last_id).await,
+            *last_seq
+        );
+        assert!(seq > 0);
+    }
+    let stored = export(dir.path(), "crash").await;
+    for sent in &clients {
+        let steps: Vec<&ClientMsg> = sent
+            .acked
+            .iter()
+            .map(|(frame, _)| frame)
+            .chain([&sent.in_flight.1])
+            .collect();
+        for (seq, (text, reacted, deleted)) in expected_state(&steps, &stored) {
+            let message = stored.iter().find(|m| m.seq == seq).unwrap();
+            assert_eq!(message.text.as_str(), text, "{seq}");
+            assert_eq!(message.state.deleted, deleted, "{seq}");
+            let reactions: Vec<u32> = message.state.reactions.iter().map(|r| r.count).collect();
+            assert_eq!(reactions, if reacted { vec![1] } else { vec![] }, "{seq}");
+        }
+        // Acked sends keep the seq of their ack.
+        for (frame, seq) in &sent.acked {
+            if let ClientMsg::Send { client_id, .. } = frame {
+                let message = stored.iter().find(|m| m.seq == *seq).unwrap();
+                assert_eq!(message.client_id.as_ref(), Some(client_id));
+            }
+        }
+    }
+    stop(relay).await;
+}
+
+fn client_id_of(frame: &ClientMsg) -> String {
+    match frame {
+        ClientMsg::Send { client_id, .. }
+        | ClientMsg::Edit { client_id, .. }
+        | ClientMsg::React { client_id, .. }
+        | ClientMsg::Delete { client_id, .. } => client_id.to_string(),
+        _ => unreachable!(),
+    }
+}
+
+async fn acked_step(client: &mut Client, frame: ClientMsg, id: &str) -> u64 {
+    tests::events::acked(client, frame, id)
+        .await
+        .unwrap_or_else(|code| panic!("{id} refused after the restart: {code:?}"))
 }

@@ -1,34 +1,16 @@
 //! Replies, edits, deletes and reactions through a real relay (memory
-//! store): the frames each member sees, the refusals, and a rejoin with
-//! `since` that replays what happened to older messages.
+//! and SQLite stores): the frames each member sees, the refusals, a rejoin
+//! with `since` that replays what happened to older messages, and the
+//! shared client model's unread count, which events do not move.
 
 use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
     ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
-use tests::{client::room, Client, InProcessRelay};
+use tests::{client::room, events::acked, Client, InProcessRelay};
 
 fn id(s: &str) -> ClientId {
     ClientId::new(s).unwrap()
-}
-
-/// Sends a frame carrying `client_id` and waits for its ack (its seq) or
-/// its refusal (the code).
-async fn acked(client: &mut Client, frame: ClientMsg, client_id: &str) -> Result<u64, ErrorCode> {
-    client.send(&frame).await.unwrap();
-    let answer = client
-        .recv_until(|m| match m {
-            ServerMsg::Ack { client_id: c, .. } => c.as_str() == client_id,
-            ServerMsg::Error { reference, .. } => reference.as_deref() == Some(client_id),
-            _ => false,
-        })
-        .await
-        .unwrap();
-    match answer {
-        ServerMsg::Ack { seq, .. } => Ok(seq),
-        ServerMsg::Error { code, .. } => Err(code),
-        _ => unreachable!(),
-    }
 }
 
 async fn next_update(client: &mut Client) -> Update {
@@ -42,12 +24,63 @@ async fn next_update(client: &mut Client) -> Update {
     }
 }
 
+/// A relay on the memory store, or on SQLite in `dir`.
+async fn relay_on(dir: Option<&std::path::Path>) -> InProcessRelay {
+    let mut config = relay::Config::for_tests();
+    if let Some(dir) = dir {
+        config.store = relay::config::StoreKind::Sqlite;
+        config.data_dir = dir.to_path_buf();
+    }
+    InProcessRelay::start(config).await
+}
+
 #[tokio::test]
-async fn members_see_replies_edits_reactions_and_deletes() {
-    let relay = InProcessRelay::default().await;
-    let url = relay.ws_url();
-    let mut alice = Client::hello(&url, "alice").await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
+async fn members_see_replies_edits_reactions_and_deletes_memory() {
+    let relay = relay_on(None).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_on(Some(dir.path())).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    relay.stop().await.unwrap();
+}
+
+/// Alice on one relay of a cluster, bob on another: the events cross
+/// NATS. A live reply carries no quote in cluster mode (it is made when
+/// the reply is read).
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes_across_a_cluster() {
+    let nats = tests::NatsServer::start().await.unwrap();
+    let mut relays = Vec::new();
+    for _ in 0..2 {
+        let mut config = relay::Config::for_tests();
+        config.nats = vec![nats.url()];
+        let relay = InProcessRelay::start(config).await;
+        relay.wait_ready().await.unwrap();
+        relays.push(relay);
+    }
+    members_see_replies_edits_reactions_and_deletes(
+        &relays[0].ws_url(),
+        &relays[1].ws_url(),
+        false,
+    )
+    .await;
+    for relay in relays {
+        relay.stop().await.unwrap();
+    }
+}
+
+async fn members_see_replies_edits_reactions_and_deletes(
+    alice_url: &str,
+    url: &str,
+    live_quote: bool,
+) {
+    let mut alice = Client::hello(alice_url, "alice").await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
     alice.join("general", None).await.unwrap();
     bob.join("general", None).await.unwrap();
     let question = alice
@@ -61,6 +94,7 @@ async fn members_see_replies_edits_reactions_and_deletes() {
         text: Text::new("yes").unwrap(),
         client_id: id("b1"),
         reply_to: Some(question),
+        attachments: Vec::new(),
     };
     let answer = acked(&mut bob, reply, "b1").await.unwrap();
     let delivered = alice
@@ -71,8 +105,10 @@ async fn members_see_replies_edits_reactions_and_deletes() {
         unreachable!()
     };
     assert_eq!(delivered.state.reply_to, Some(question));
-    let quote = delivered.state.quote.expect("a quote");
-    assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
+    if live_quote {
+        let quote = delivered.state.quote.expect("a quote");
+        assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
+    }
 
     // Bob reacts: everyone gets the update, with its own seq.
     let react = ClientMsg::React {
@@ -132,7 +168,7 @@ async fn members_see_replies_edits_reactions_and_deletes() {
 
     // Bob comes back with `since` = the reply: the joined frame replays
     // what happened to the older question, in order.
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
     let ServerMsg::Joined { updates, .. } = bob.join("general", Some(answer)).await.unwrap() else {
         unreachable!()
     };
@@ -152,7 +188,13 @@ async fn members_see_replies_edits_reactions_and_deletes() {
     let tombstone = history.iter().find(|m| m.seq == question).unwrap();
     assert!(tombstone.state.deleted);
     assert_eq!(tombstone.text.as_str(), DELETED_TEXT);
-    relay.stop().await.unwrap();
+    // The reply now quotes a deleted message.
+    let reply = history.iter().find(|m| m.seq == answer).unwrap();
+    assert!(reply
+        .state
+        .quote
+        .as_ref()
+        .is_some_and(|q| q.deleted && q.text.is_none()));
 }
 
 #[tokio::test]
@@ -211,4 +253,116 @@ async fn a_message_lists_the_members_it_mentions() {
     };
     assert!(msg.state.mentions.is_empty() && !msg.state.mentions_room);
     relay.stop().await.unwrap();
+}
+
+/// A member as the web app and `palaver chat` run one: the shared client
+/// model, fed every frame from a real socket, its frames sent back.
+struct Member {
+    socket: Client,
+    model: shared::client::Client,
+}
+
+impl Member {
+    async fn join(url: &str, nick: &str, name: &str) -> Member {
+        let socket = Client::connect(url).await.unwrap();
+        let mut model = shared::client::Client::new(nick);
+        model.set_nick(shared::Nick::new(nick).unwrap());
+        model.join(room(name));
+        let mut member = Member { socket, model };
+        let hello = member.model.connected();
+        member.send(hello).await;
+        member
+            .until(|m| m.room(&room(name)).is_some_and(|r| r.last_seq().is_some()))
+            .await;
+        member
+    }
+
+    async fn send(&mut self, frames: Vec<ClientMsg>) {
+        for frame in frames {
+            self.socket.send(&frame).await.unwrap();
+        }
+    }
+
+    /// Applies frames until `done` holds (each wait bounded by `WAIT`).
+    async fn until(&mut self, done: impl Fn(&shared::client::Client) -> bool) {
+        while !done(&self.model) {
+            let frame = self.socket.recv().await.unwrap();
+            let applied = self.model.apply(frame, 0);
+            self.send(applied.frames).await;
+        }
+    }
+}
+
+/// Edits, reactions and deletes are room events with their own seqs, but
+/// they are not new messages: a member's unread count does not move.
+async fn events_do_not_count_as_unread(dir: Option<&std::path::Path>) {
+    let relay = relay_on(dir).await;
+    let url = relay.ws_url();
+    let mut alice = Client::hello(&url, "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.say_acked("general", "first", "a0").await.unwrap();
+    let mut bob = Member::join(&url, "bob", "general").await;
+    let general = room("general");
+    let unread = |bob: &Member| bob.model.room(&general).unwrap().unread();
+    assert_eq!(unread(&bob), 0, "history is not new");
+    let seq = alice.say_acked("general", "lunch?", "a1").await.unwrap();
+    bob.until(|m| m.room(&general).unwrap().message(seq).is_some())
+        .await;
+    assert_eq!(unread(&bob), 1);
+
+    let edit = ClientMsg::Edit {
+        room: room("general"),
+        seq,
+        text: Text::new("lunch at one?").unwrap(),
+        client_id: id("a2"),
+    };
+    acked(&mut alice, edit, "a2").await.unwrap();
+    let react = ClientMsg::React {
+        room: room("general"),
+        seq,
+        emoji: Emoji::new("🍕").unwrap(),
+        on: true,
+        client_id: id("a3"),
+    };
+    acked(&mut alice, react, "a3").await.unwrap();
+    bob.until(|m| {
+        m.room(&general)
+            .unwrap()
+            .message(seq)
+            .is_some_and(|m| m.state.edited_ts.is_some() && !m.state.reactions.is_empty())
+    })
+    .await;
+    assert_eq!(unread(&bob), 1, "an edit or a reaction is not unread");
+    let delete = ClientMsg::Delete {
+        room: room("general"),
+        seq,
+        client_id: id("a4"),
+    };
+    acked(&mut alice, delete, "a4").await.unwrap();
+    bob.until(|m| {
+        m.room(&general)
+            .unwrap()
+            .message(seq)
+            .unwrap()
+            .state
+            .deleted
+    })
+    .await;
+    assert_eq!(unread(&bob), 1, "nor is a delete");
+    let next = alice.say_acked("general", "anyone?", "a5").await.unwrap();
+    bob.until(|m| m.room(&general).unwrap().message(next).is_some())
+        .await;
+    assert_eq!(unread(&bob), 2, "a message is");
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_do_not_count_as_unread_memory() {
+    events_do_not_count_as_unread(None).await;
+}
+
+#[tokio::test]
+async fn events_do_not_count_as_unread_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    events_do_not_count_as_unread(Some(dir.path())).await;
 }

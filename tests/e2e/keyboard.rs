@@ -103,6 +103,8 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         "notify-toggle",
         "open-shortcuts",
         "message-scroller",
+        // The message's actions: one stop (arrows move inside).
+        "react-button",
         "composer-input",
     ];
     let mut backwards = vec![alice.focused().await.unwrap()];
@@ -126,7 +128,11 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
 
     // `?` (outside a text field) opens the shortcuts; the dialog is modal:
     // Tab stays in it. Escape closes it and focus returns.
-    press(&alice, &format!("{SHIFT}{TAB}{RELEASE}")).await;
+    press(
+        &alice,
+        &format!("{SHIFT}{TAB}{RELEASE}{SHIFT}{TAB}{RELEASE}"),
+    )
+    .await;
     wait_focus(&alice, "message-scroller").await;
     alice.press("?").await.unwrap();
     alice.find("[data-testid=shortcuts]").await.unwrap();

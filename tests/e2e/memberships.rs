@@ -83,7 +83,7 @@ async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_ot
         summary(&rooms),
         [
             ("dev".into(), 0, 0, 0, NotifyLevel::All),
-            ("general".into(), 3, 0, 0, NotifyLevel::All),
+            ("general".into(), 3, 1, 0, NotifyLevel::All),
         ],
         "the phone's rooms, bob's three messages unread, one of them a mention"
     );

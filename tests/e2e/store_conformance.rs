@@ -60,6 +60,14 @@ impl Engine for Sqlite {
     }
 }
 
+impl EventEngine for Sqlite {
+    async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
+        let mut options = SqliteOptions::new(self.dir.path());
+        options.cache_per_room = self.cache_per_room;
+        Arc::new(SqliteStore::open_with_updates(options, deliver, updates).expect("open the store"))
+    }
+}
+
 /// JetStream on a real nats-server, whose stream outlives restarts of the
 /// store.
 struct JetStream {
@@ -81,6 +89,20 @@ impl Engine for JetStream {
         backplane::start_store(&config, deliver, &self.tracker, &self.stop)
             .await
             .expect("connect to nats-server")
+    }
+}
+
+impl EventEngine for JetStream {
+    async fn open_events(&mut self, deliver: Deliver, updates: DeliverUpdate) -> Arc<dyn Store> {
+        self.stop.cancel();
+        self.stop = CancellationToken::new();
+        let mut config = Config::for_tests();
+        config.nats = vec![self.nats.url()];
+        let store = backplane::start_store(&config, deliver, &self.tracker, &self.stop)
+            .await
+            .expect("connect to nats-server");
+        store.deliver_updates(updates);
+        store
     }
 }
 
@@ -175,6 +197,17 @@ macro_rules! events {
             async fn a_reply_quotes_its_target() {
                 tests::events::a_reply_quotes_its_target(&mut super::$engine().await).await;
             }
+
+            #[tokio::test]
+            async fn a_delete_erases_the_quotes_of_replies() {
+                tests::events::a_delete_erases_the_quotes_of_replies(&mut super::$engine().await)
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn events_survive_a_restart() {
+                tests::events::events_survive_a_restart(&mut super::$engine().await).await;
+            }
         }
     };
 }
@@ -182,6 +215,9 @@ macro_rules! events {
 use tests::conformance::*;
 
 events!(memory_events, memory);
+events!(sqlite_events, sqlite);
+events!(sqlite_uncached_events, sqlite_uncached);
+events!(jetstream_events, jetstream);
 
 conformance!(memory);
 conformance!(sqlite);

@@ -28,7 +28,9 @@ pub const CONTROL: &str = "\u{E009}";
 pub const ALT: &str = "\u{E00A}";
 pub const PAGE_UP: &str = "\u{E00E}";
 pub const PAGE_DOWN: &str = "\u{E00F}";
+pub const ARROW_LEFT: &str = "\u{E012}";
 pub const ARROW_UP: &str = "\u{E013}";
+pub const ARROW_RIGHT: &str = "\u{E014}";
 pub const ARROW_DOWN: &str = "\u{E015}";
 pub const RELEASE: &str = "\u{E000}";
 
@@ -68,6 +70,17 @@ pub async fn relay_serving_app(
         Some(port) => crate::RelayProcess::spawn_on(port, &args).await,
         None => crate::RelayProcess::spawn(&args).await,
     }
+}
+
+/// A relay process serving the built app with `--store memory` (the store
+/// that keeps message events: edits, deletes, reactions) and `extra`
+/// flags.
+pub async fn relay_serving_app_in_memory(extra: &[&str]) -> anyhow::Result<crate::RelayProcess> {
+    let dist = dist_dir();
+    let dist = dist.to_str().context("dist path is UTF-8")?;
+    let mut args = vec!["--static-dir", dist, "--store", "memory"];
+    args.extend_from_slice(extra);
+    crate::RelayProcess::spawn(&args).await
 }
 
 /// A copy of the built app (dist/) with `config` as its `config.json`, for

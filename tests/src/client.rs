@@ -165,6 +165,7 @@ impl Client {
     pub async fn say(&mut self, name: &str, text: &str, client_id: &str) -> anyhow::Result<()> {
         self.send(&ClientMsg::Send {
             reply_to: None,
+            attachments: Vec::new(),
             room: room(name),
             text: Text::new(text).expect("test texts are valid"),
             client_id: ClientId::new(client_id).expect("test ids are valid"),

@@ -12,13 +12,37 @@ use std::{
 use relay::store::{Action, Appended, Deliver, DeliverUpdate, NewUpdate, Store, UpdateError};
 use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
-    ChatMessage, ClientId, Emoji, Text,
+    ChatMessage, ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
 
 use crate::{
     client::room,
     conformance::{message, user, Engine},
+    Client, WAIT,
 };
+
+/// Sends a frame carrying `client_id` over a real socket and waits for its
+/// ack (its seq) or its refusal (the code).
+pub async fn acked(
+    client: &mut Client,
+    frame: ClientMsg,
+    client_id: &str,
+) -> Result<u64, ErrorCode> {
+    client.send(&frame).await.unwrap();
+    let answer = client
+        .recv_until(|m| match m {
+            ServerMsg::Ack { client_id: c, .. } => c.as_str() == client_id,
+            ServerMsg::Error { reference, .. } => reference.as_deref() == Some(client_id),
+            _ => false,
+        })
+        .await
+        .unwrap();
+    match answer {
+        ServerMsg::Ack { seq, .. } => Ok(seq),
+        ServerMsg::Error { code, .. } => Err(code),
+        _ => unreachable!(),
+    }
+}
 
 /// An engine whose store keeps message events.
 pub trait EventEngine: Engine {
@@ -45,6 +69,11 @@ impl Events {
         let store = engine
             .open_events(Arc::new(|_: &Arc<ChatMessage>| {}), updates)
             .await;
+        let deadline = tokio::time::Instant::now() + WAIT * 2;
+        while !store.ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         Events { store, delivered }
     }
 
@@ -310,4 +339,82 @@ pub async fn a_reply_quotes_its_target<E: EventEngine>(engine: &mut E) {
     let quote = stored.state.quote.expect("a quote of the target");
     assert_eq!(quote.from, user("alice"));
     assert_eq!(quote.text.as_deref(), Some("question"));
+}
+
+/// Deleting a message erases its text from the quotes of its replies too:
+/// they then quote a deleted message.
+pub async fn a_delete_erases_the_quotes_of_replies<E: EventEngine>(engine: &mut E) {
+    let s = Events::new(engine).await;
+    let mut question = message("r", "alice", "q1");
+    question.text = Text::new("where is the secret-door?").unwrap();
+    let target = s.store.append(question).await.unwrap().seq();
+    let mut reply = message("r", "bob", "answer");
+    reply.reply_to = Some(target);
+    let seq = s.store.append(reply).await.unwrap().seq();
+    s.change("alice", "d1", target, Action::Delete)
+        .await
+        .unwrap();
+    let quote = s.read(seq).await.state.quote.expect("still a quote");
+    assert!(quote.deleted);
+    assert_eq!(quote.text, None);
+    assert_eq!(quote.from, user("alice"), "the quote keeps its author");
+    let page = s.store.after(&room("r"), None, 100).await.unwrap();
+    assert!(!format!("{page:?}").contains("secret-door"));
+}
+
+/// Edits, reactions and deletes outlive a restart of a durable store: the
+/// state, the replay after a cursor, the resend window, the seq counter.
+pub async fn events_survive_a_restart<E: EventEngine>(engine: &mut E) {
+    let (kept, gone, edited, reacted, deleted) = {
+        let s = Events::new(engine).await;
+        let kept = s.say("alice", "m1").await;
+        let gone = s.say("alice", "m2").await;
+        let edited = s
+            .change("alice", "e1", kept, edit("kept, edited"))
+            .await
+            .unwrap()
+            .seq();
+        let reacted = s
+            .change("bob", "e2", kept, react("👍", true))
+            .await
+            .unwrap()
+            .seq();
+        let deleted = s
+            .change("alice", "e3", gone, Action::Delete)
+            .await
+            .unwrap()
+            .seq();
+        (kept, gone, edited, reacted, deleted)
+    };
+    if !E::DURABLE {
+        return;
+    }
+    let s = Events::new(engine).await;
+    let now = s.read(kept).await;
+    assert_eq!(now.text.as_str(), "kept, edited");
+    assert_eq!(now.state.reactions.len(), 1);
+    assert!(s.read(gone).await.state.deleted);
+    let page = s.store.after(&room("r"), Some(gone), 100).await.unwrap();
+    let events: Vec<(u64, u64, UpdateKind)> = page
+        .updates
+        .iter()
+        .map(|u| (u.seq, u.target, u.kind))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (edited, kept, UpdateKind::Edit),
+            (reacted, kept, UpdateKind::React),
+            (deleted, gone, UpdateKind::Delete)
+        ]
+    );
+    assert_eq!(
+        s.change("bob", "e2", kept, react("👍", true))
+            .await
+            .unwrap(),
+        Appended::Duplicate(reacted),
+        "a resend after the restart"
+    );
+    assert!(s.say("carol", "m3").await > deleted);
+    assert!(s.delivered().is_empty());
 }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod client;
 pub mod conformance;
 pub mod events;
+pub mod files;
 pub mod lines;
 pub mod memberships;
 pub mod nats;

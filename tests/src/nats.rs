@@ -91,6 +91,12 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
+    /// The JetStream store directory (its files, for tests that read
+    /// what the server keeps on disk).
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
     /// A single server on free ports.
     pub async fn start() -> anyhow::Result<NatsServer> {
         Self::start_with(Vec::new()).await

@@ -371,6 +371,7 @@ fn send_frame(
     let stamp = shared.now_us();
     let frame = ClientMsg::Send {
         reply_to: None,
+        attachments: Vec::new(),
         room: room.clone(),
         text: Text::new(&format!("{stamp} {sender}:{n} {padding}"))?,
         client_id: ClientId::new(&format!("s{sender}-{n}"))?,

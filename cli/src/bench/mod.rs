@@ -578,6 +578,7 @@ async fn churn_once(shared: &Shared, index: usize, room: &str) -> anyhow::Result
     let sent = Instant::now();
     let frame = shared::ClientMsg::Send {
         reply_to: None,
+        attachments: Vec::new(),
         room: shared::RoomName::new(room)?,
         text: shared::Text::new(&format!("churn {index}"))?,
         client_id: shared::ClientId::new(&format!("c{index}"))?,

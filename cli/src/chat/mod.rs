@@ -10,10 +10,16 @@
 //!
 //! With stdin a terminal, lines starting with `/` are commands. Otherwise
 //! (a pipe) every line is sent as a message and the process exits once
-//! stdin has ended and every message is acked by the relay.
+//! stdin has ended and every message is acked by the relay; `--commands`
+//! reads `/` commands from a pipe too (a script's replies and edits).
+//! Messages show with their `#seq`, which `/reply`, `/edit`, `/delete`
+//! and `/react` take (`actions`); edits, deletes and reactions print as
+//! short `#seq` lines. Text is shown as written (Markdown source, plain).
 
+mod actions;
 mod output;
 mod token;
+mod upload;
 
 use std::{io::IsTerminal, time::Duration};
 
@@ -21,7 +27,7 @@ use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Change, Client, PendingState, Reconnect, Renewal},
-    ClientMsg, Nick, RoomName, ServerMsg, Text,
+    ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
@@ -47,6 +53,10 @@ pub struct Args {
     /// Print each message as one JSON line (the protocol's `message` frame).
     #[arg(long)]
     json: bool,
+    /// Read `/` commands from a pipe too (they are always read from a
+    /// terminal); messages then show their `#seq`, as in a terminal.
+    #[arg(long)]
+    commands: bool,
     /// Token mode: a shell command that prints a fresh connection token,
     /// run before each connection and when the relay warns that the token
     /// expires (the new one is sent in `reauth`).
@@ -95,6 +105,8 @@ struct Driver {
     current: Option<RoomName>,
     out: Output,
     interactive: bool,
+    /// Lines starting with `/` are commands (a terminal, or `--commands`).
+    commands: bool,
     /// The socket's write half while connected.
     sink: Option<Sink>,
     /// Numbers connections, so events from an old one are ignored.
@@ -130,8 +142,13 @@ impl Driver {
             client,
             reconnect: Reconnect::new(Backoff::default()),
             current: Some(room),
-            out: Output::new(args.json, interactive),
+            out: Output::new(args.json, interactive, interactive || args.commands).with_base(
+                upload::http_authority(&args.url)
+                    .ok()
+                    .map(|authority| format!("http://{authority}")),
+            ),
             interactive,
+            commands: interactive || args.commands,
             sink: None,
             conn: 0,
             events_tx,
@@ -418,11 +435,16 @@ impl Driver {
                     };
                     self.out.status(&format!(
                         "the relay refused your message {:?}: {reason}",
-                        p.text.as_str()
+                        p.text.as_ref().map_or("", |t| t.as_str())
                     ));
                 }
             }
             Change::Notice(notice) => self.out.status(&format!("relay: {}", notice.message)),
+            Change::Updated { room, seq } if self.commands => {
+                if let Some(m) = self.client.room(room).and_then(|r| r.message(*seq)) {
+                    self.out.update(m);
+                }
+            }
             _ => {}
         }
     }
@@ -433,14 +455,14 @@ impl Driver {
         if line.trim().is_empty() {
             return true;
         }
-        if self.interactive {
+        if self.commands {
             if let Some(command) = line.strip_prefix('/') {
                 if !command.starts_with('/') {
                     return self.command(command).await;
                 }
             }
         }
-        let text = if self.interactive {
+        let text = if self.commands {
             line.strip_prefix('/').unwrap_or(line)
         } else {
             line
@@ -471,7 +493,7 @@ impl Driver {
             .map_or((command, ""), |(n, a)| (n, a.trim()));
         match name {
             "quit" | "q" => return false,
-            "help" | "h" | "?" => self.out.status(HELP),
+            "help" | "h" | "?" => self.out.status(&format!("{HELP}\n{}", actions::HELP)),
             "join" | "j" => match RoomName::new(arg) {
                 Ok(room) => {
                     let frame = self.client.join(room.clone());
@@ -514,6 +536,7 @@ impl Driver {
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
             "who" => self.who(arg).await,
+            "upload" | "up" => self.upload(arg).await,
             "history" => match self.current.clone() {
                 Some(_) if !self.client.is_connected() => {
                     self.out.status("not connected; try again once connected")
@@ -526,6 +549,7 @@ impl Driver {
                 },
                 None => self.out.status("you are in no room: /join ROOM first"),
             },
+            _ if self.conversation_command(name, arg).await => {}
             _ => self.out.status(&format!(
                 "unknown command /{name}; /help lists the commands"
             )),
@@ -558,6 +582,58 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// `/upload PATH [text]`: the file, then a message that posts it.
+    async fn upload(&mut self, arg: &str) {
+        let (path, text) = arg
+            .split_once(char::is_whitespace)
+            .map_or((arg, ""), |(p, t)| (p, t.trim()));
+        if path.is_empty() {
+            return self.out.status("usage: /upload PATH [text]");
+        }
+        let Some(room) = self.current.clone() else {
+            self.failed = true;
+            return self.out.status("you are in no room: /join ROOM first");
+        };
+        if !self.client.is_connected() {
+            return self.out.status("not connected; try again once connected");
+        }
+        let token = match self.token_cmd.is_some() {
+            true => self.fresh_token().await,
+            false => self.client.resume_token().map(str::to_owned),
+        };
+        let Some(token) = token else {
+            return self.out.status("no credentials for an upload yet");
+        };
+        let uploaded = match upload::http_authority(&self.url) {
+            Ok(authority) => upload::upload(authority, &token, std::path::Path::new(path)).await,
+            Err(err) => Err(err),
+        };
+        let file = match uploaded {
+            Ok(file) => file,
+            Err(err) => {
+                self.failed = true;
+                return self.out.status(&format!("not sent: {err:#}"));
+            }
+        };
+        self.out.status(&format!(
+            "uploaded {} ({}, {})",
+            file.name,
+            upload::human_size(file.size),
+            file.mime
+        ));
+        let client_id =
+            ClientId::new(&format!("up-{}", random_hex())).expect("hex is a valid client id");
+        match upload::send_frame(&room, &file.id, text, client_id) {
+            Ok(frame) => self.write([frame]).await,
+            Err(err) => {
+                self.failed = true;
+                self.out.status(&format!("not sent: {err}"));
+            }
+        }
+    }
+}
+
 const HELP: &str = "commands:
   /join ROOM     join a room (or switch to it) and talk there
   /leave         leave the current room
@@ -565,6 +641,8 @@ const HELP: &str = "commands:
   /who [PREFIX]  who is in the current room (again: the next page of a big
                  room); with PREFIX, those whose nick starts with it
   /history       show older messages of the current room, a page at a time
+  /upload PATH [TEXT]
+                 send a file (with TEXT, if given) to the current room
   /quit          exit (also Ctrl-D)
   /help          this list
 a line starting with // sends the rest, starting with /";

@@ -9,17 +9,50 @@ use shared::{protocol::PresenceEvent, ChatMessage, RoomName, ServerMsg, User};
 
 pub struct Output {
     json: bool,
+    /// The relay's HTTP origin, which attachment URLs are relative to.
+    base: Option<String>,
     /// Interactive lines name the room; piped lines stay `HH:MM nick: text`.
     interactive: bool,
+    /// Lines show the message's `#seq` (and a reply its target's), for
+    /// commands that name messages.
+    seqs: bool,
 }
 
 impl Output {
-    pub fn new(json: bool, interactive: bool) -> Self {
-        Output { json, interactive }
+    pub fn new(json: bool, interactive: bool, seqs: bool) -> Self {
+        Output {
+            json,
+            interactive,
+            seqs,
+            base: None,
+        }
+    }
+
+    pub fn with_base(mut self, base: Option<String>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Attachments on the message's line: `[file: NAME (SIZE) URL]`.
+    fn attachments(&self, m: &ChatMessage) -> String {
+        let base = self.base.as_deref().unwrap_or("");
+        m.state
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    " [file: {} ({}) {base}{}]",
+                    a.name,
+                    super::upload::human_size(a.size),
+                    a.url
+                )
+            })
+            .collect()
     }
 
     /// One chat message: `HH:MM nick: text` (local time of the relay's
-    /// timestamp), prefixed with `[room]` in interactive mode.
+    /// timestamp), prefixed with `[room]` in interactive mode; with seqs,
+    /// `HH:MM #42 nick: text`, a reply `HH:MM #43 nick (re #42): text`.
     pub fn message(&self, m: &ChatMessage) {
         let line = if self.json {
             ServerMsg::Message(m.clone()).encode()
@@ -31,12 +64,55 @@ impl Output {
             // One message, one line: embedded newlines would break a pipe's
             // line-per-message promise.
             let text = m.text.as_str().replace('\n', "\\n");
+            let mut who = m.from.nick.as_str().to_owned();
+            if self.seqs {
+                who = format!("#{} {who}", m.seq);
+                if let Some(target) = m.state.reply_to {
+                    who.push_str(&format!(" (re #{target})"));
+                }
+            }
+            let text = format!("{text}{}", self.attachments(m));
+            let text = text.trim_start();
             if self.interactive {
-                format!("{time} [{}] {}: {text}", m.room, m.from.nick.as_str())
+                format!("{time} [{}] {who}: {text}", m.room)
             } else {
-                format!("{time} {}: {text}", m.from.nick.as_str())
+                format!("{time} {who}: {text}")
             }
         };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    /// A message changed (edited, deleted, reacted to): one short line,
+    /// `#42 (edited) text`, `#42 (deleted)`, with its reactions after.
+    pub fn update(&self, m: &ChatMessage) {
+        if self.json {
+            return self.message(m);
+        }
+        let state = &m.state;
+        if !state.deleted && state.edited_ts.is_none() && state.reactions.is_empty() {
+            return;
+        }
+        let mut line = format!("#{}", m.seq);
+        if state.deleted {
+            line.push_str(" (deleted)");
+        } else {
+            if state.edited_ts.is_some() {
+                line.push_str(&format!(
+                    " (edited) {}",
+                    m.text.as_str().replace('\n', "\\n")
+                ));
+            }
+            let reactions: Vec<String> = state
+                .reactions
+                .iter()
+                .map(|r| format!("{} {}", r.emoji, r.count))
+                .collect();
+            if !reactions.is_empty() {
+                line.push_str(&format!(" [{}]", reactions.join(", ")));
+            }
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::routing::route_from_hash;
+use super::routing::message_from_hash;
 use super::{now_ms, Chat};
 
 impl Chat {
@@ -39,8 +39,11 @@ impl Chat {
             &window,
             "hashchange",
             Box::new(move || {
-                if let Some(room) = route_from_hash() {
-                    self.open_room(room);
+                if let Some((room, seq)) = message_from_hash() {
+                    self.open_room(room.clone());
+                    if let Some(seq) = seq {
+                        self.jump_to(&room, seq);
+                    }
                 }
             }),
         );

@@ -25,4 +25,15 @@ impl Chat {
     pub fn load_more_members(self, room: &RoomName) {
         self.act(|c| c.load_more_members(room));
     }
+
+    /// `@prefix` is being typed in `room`'s composer: in a big room, ask
+    /// the relay for the members it may name (the answer updates the model).
+    pub fn ask_mention_matches(self, room: &RoomName, prefix: &str) {
+        // Nothing shown changes until the answer: no need to wake readers.
+        let frame = self
+            .client
+            .try_update_untracked(|c| c.ask_mention_matches(room, prefix))
+            .flatten();
+        self.write(frame);
+    }
 }

@@ -18,7 +18,9 @@
 //! - `token`: token mode's fresh tokens from `token_url`, for `hello` and
 //!   `reauth`.
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
+//! - `actions`: replies, edits, deletes, reactions and jumps to a message.
 
+mod actions;
 mod browser;
 mod members;
 mod notify;
@@ -36,7 +38,7 @@ use shared::{ClientId, Nick, RoomName, Text};
 use crate::storage;
 use browser::is_visible;
 pub use notify::notification_permission;
-pub use routing::{navigate, room_href, route_from_hash};
+pub use routing::{message_from_hash, message_href, navigate, room_href, route_from_hash};
 use socket::Link;
 
 /// The browser's clock, Unix milliseconds.
@@ -58,6 +60,9 @@ pub struct Chat {
     pub route: RwSignal<Option<RoomName>>,
     /// Desktop notifications are on (permission granted and wanted).
     pub notify: RwSignal<bool>,
+    /// A message to scroll to and focus (a reply's quote was clicked, a
+    /// link to a message opened); cleared once it is shown.
+    pub jump: RwSignal<Option<(RoomName, u64)>>,
     reconnect: StoredValue<Reconnect>,
     /// The open socket, if any.
     link: StoredValue<Option<Link>, LocalStorage>,
@@ -111,6 +116,7 @@ impl Chat {
             now: RwSignal::new(now_ms()),
             route: RwSignal::new(None),
             notify: RwSignal::new(notify),
+            jump: RwSignal::new(None),
             reconnect: StoredValue::new(Reconnect::default()),
             link: StoredValue::new_local(None),
             generation: StoredValue::new(0),

@@ -7,6 +7,7 @@ use shared::{Nick, RoomName};
 
 use super::banner::{Banner, Notices};
 use super::composer::Composer;
+use super::draft::Draft;
 use super::members::Members;
 use super::messages::{MessageList, TypingIndicator};
 use super::nick_form::NickForm;
@@ -14,7 +15,7 @@ use super::shortcuts::{ShortcutHelp, Shortcuts};
 use super::sidebar::Sidebar;
 use super::switcher::Switcher;
 use super::ui::{Ui, MEMBERS, MEMBERS_TOGGLE, ROOMS_TOGGLE, SIDEBAR};
-use crate::chat::{navigate, route_from_hash, Chat};
+use crate::chat::{message_from_hash, navigate, route_from_hash, Chat};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -23,6 +24,7 @@ pub fn App() -> impl IntoView {
     chat.persist();
     let ui = Ui::new();
     provide_context(ui);
+    provide_context(Draft::new());
     let has_nick = RwSignal::new(chat.client.with_untracked(|c| c.nick().is_some()));
     let editing_nick = ui.editing_nick;
 
@@ -35,6 +37,9 @@ pub fn App() -> impl IntoView {
             })
             .unwrap_or_else(|| RoomName::new("general").expect("a valid name"));
         chat.open_room(room.clone());
+        if let Some((linked, Some(seq))) = message_from_hash() {
+            chat.jump_to(&linked, seq);
+        }
         if route_from_hash().as_ref() != Some(&room) {
             navigate(Some(&room));
         }

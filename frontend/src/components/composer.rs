@@ -1,10 +1,14 @@
 //! The composer: Enter sends, Shift+Enter starts a new line, a counter
-//! appears near the length limit.
+//! appears near the length limit. It also replies (a bar shows what to),
+//! edits (Up in an empty box edits our last message; Escape cancels), and
+//! completes `@` mentions (`mention_picker`).
 
 use leptos::prelude::*;
 use shared::limits::MAX_TEXT_CHARS;
 use shared::{RoomName, Text};
 
+use super::draft::{Draft, Mode, COMPOSER_INPUT};
+use super::mention_picker::{MentionList, Picker, LIST_ID};
 use crate::chat::Chat;
 
 /// The counter shows when fewer than this many characters are left.
@@ -13,7 +17,9 @@ const COUNTER_WITHIN: usize = MAX_TEXT_CHARS - shared::limits::TEXT_COUNTER_FROM
 #[component]
 pub fn Composer(room: RoomName) -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let text = RwSignal::new(String::new());
+    let draft = expect_context::<Draft>();
+    draft.reset();
+    let text = draft.text;
     let error = RwSignal::new(None::<String>);
     let max = Memo::new(move |_| chat.client.with(|c| c.max_text_chars()));
     let len = Memo::new(move |_| text.with(|t| t.chars().count()));
@@ -22,6 +28,7 @@ pub fn Composer(room: RoomName) -> impl IntoView {
     let empty = move || text.with(|t| t.trim().is_empty());
     let counter_hidden = move || left() > COUNTER_WITHIN as i64;
     let textarea = NodeRef::<leptos::html::Textarea>::new();
+    let picker = Picker::new(chat, room.clone());
     Effect::new(move |_| {
         if let Some(el) = textarea.get() {
             let _ = el.focus();
@@ -35,24 +42,163 @@ pub fn Composer(room: RoomName) -> impl IntoView {
         if trimmed.is_empty() {
             return;
         }
-        match Text::new(trimmed) {
-            Ok(t) => {
-                chat.send(&send_room, t);
-                text.set(String::new());
-                error.set(None);
-            }
+        let text_value = match Text::new(trimmed) {
+            Ok(t) => t,
             Err(err) => {
                 let message = err.to_string();
                 let message = message
                     .split_once(": ")
                     .map_or(message.clone(), |(_, m)| m.to_string());
                 error.set(Some(message));
+                return;
             }
+        };
+        let result = match draft.mode.get_untracked() {
+            Mode::New => {
+                chat.send(&send_room, text_value);
+                Ok(())
+            }
+            Mode::Reply { target, .. } => {
+                chat.reply(&send_room, text_value, target);
+                Ok(())
+            }
+            Mode::Edit { target } => chat.edit(&send_room, target, text_value),
+        };
+        match result {
+            Ok(()) => {
+                draft.done();
+                text.set(String::new());
+                error.set(None);
+                picker.close();
+            }
+            Err(err) => error.set(Some(err.to_string())),
         }
     };
     let submit_key = submit.clone();
     let typing_room = room.clone();
+    let edit_room = room.clone();
     let placeholder = format!("Message #{room}");
+
+    // Inserts the highlighted nick at the caret.
+    let accept = move || {
+        let Some(el) = textarea.get_untracked() else {
+            return;
+        };
+        let value = text.get_untracked();
+        let caret = caret_byte(&el, &value);
+        if let Some((new_text, new_caret)) = picker.accept(&value, caret) {
+            text.set(new_text.clone());
+            el.set_value(&new_text);
+            let utf16 = new_text[..new_caret].encode_utf16().count() as u32;
+            let _ = el.set_selection_range(utf16, utf16);
+        }
+    };
+    let accept_key = accept;
+
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.is_composing() {
+            return;
+        }
+        let plain = !(ev.shift_key() || ev.alt_key() || ev.ctrl_key() || ev.meta_key());
+        if picker.is_open() {
+            let handled = match ev.key().as_str() {
+                "ArrowDown" => {
+                    picker.step(1);
+                    true
+                }
+                "ArrowUp" => {
+                    picker.step(-1);
+                    true
+                }
+                "Enter" | "Tab" if plain => {
+                    accept_key();
+                    true
+                }
+                "Escape" => {
+                    picker.close();
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                ev.prevent_default();
+                ev.stop_propagation();
+                return;
+            }
+        }
+        match ev.key().as_str() {
+            "Enter" if !ev.shift_key() => {
+                ev.prevent_default();
+                submit_key();
+            }
+            "ArrowUp" if plain && text.with_untracked(|t| t.is_empty()) => {
+                let last = chat.client.with_untracked(|c| {
+                    let target = c.last_editable(&edit_room)?;
+                    let shown = c.shown(&edit_room, &target)?;
+                    Some((target, shown.text.to_string()))
+                });
+                if let Some((target, current)) = last {
+                    ev.prevent_default();
+                    draft.edit(target, current);
+                }
+            }
+            "Escape" if draft.mode.with_untracked(|m| *m != Mode::New) => {
+                ev.prevent_default();
+                ev.stop_propagation();
+                draft.cancel();
+                error.set(None);
+            }
+            _ => {}
+        }
+    };
+
+    let mode_bar = move || {
+        match draft.mode.get() {
+        Mode::New => None,
+        Mode::Reply { from, quote, .. } => Some(
+            view! {
+                <div class="mode-bar" data-testid="replying-to">
+                    <span>
+                        "Replying to " <strong>{from}</strong> <span class="quote-text">{quote}</span>
+                    </span>
+                    <button
+                        type="button"
+                        class="icon-button"
+                        data-testid="cancel-mode"
+                        aria-label="Cancel the reply (Escape)"
+                        on:click=move |_| draft.cancel()
+                    >
+                        "×"
+                    </button>
+                </div>
+            }
+            .into_any(),
+        ),
+        Mode::Edit { .. } => Some(
+            view! {
+                <div class="mode-bar" data-testid="editing">
+                    <span>"Editing your message: Enter saves, Escape cancels"</span>
+                    <button
+                        type="button"
+                        class="icon-button"
+                        data-testid="cancel-mode"
+                        aria-label="Cancel the edit (Escape)"
+                        on:click=move |_| draft.cancel()
+                    >
+                        "×"
+                    </button>
+                </div>
+            }
+            .into_any(),
+        ),
+    }
+    };
+    let submit_label = move || match draft.mode.get() {
+        Mode::Edit { .. } => "Save",
+        Mode::Reply { .. } => "Reply",
+        Mode::New => "Send",
+    };
+
     view! {
         <form
             class="composer"
@@ -62,28 +208,39 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                 submit();
             }
         >
-            <label for="composer-input" class="sr-only">
+            {mode_bar}
+            <label for=COMPOSER_INPUT class="sr-only">
                 {placeholder.clone()}
             </label>
             <textarea
-                id="composer-input"
+                id=COMPOSER_INPUT
                 data-testid="composer-input"
                 node_ref=textarea
                 rows="1"
                 placeholder=placeholder
                 aria-describedby="composer-counter composer-error"
+                aria-autocomplete="list"
+                aria-controls=move || picker.is_open().then_some(LIST_ID)
+                aria-activedescendant=move || picker.active_id()
                 prop:value=move || text.get()
                 on:input=move |ev| {
-                    text.set(event_target_value(&ev));
+                    let value = event_target_value(&ev);
+                    if let Some(el) = textarea.get_untracked() {
+                        picker.update(&value, caret_byte(&el, &value));
+                    }
+                    text.set(value);
                     chat.typing(&typing_room);
                 }
-                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                        ev.prevent_default();
-                        submit_key();
-                    }
-                }
+                on:keydown=on_keydown
+                on:blur=move |_| picker.close()
             ></textarea>
+            <MentionList
+                picker=picker
+                on_pick=Callback::new(move |i| {
+                    picker.active.set(i);
+                    accept();
+                })
+            />
             <span
                 id="composer-counter"
                 class="counter"
@@ -106,13 +263,26 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                 class="send"
                 data-testid="send-button"
                 disabled=move || empty() || too_long()
-                aria-label="Send"
             >
-                "Send"
+                {submit_label}
             </button>
             <p id="composer-error" class="field-error" data-testid="composer-error" role="alert">
                 {move || error.get()}
             </p>
         </form>
     }
+}
+
+/// The caret's position in `value` as a byte offset (the browser counts
+/// UTF-16 units).
+fn caret_byte(el: &web_sys::HtmlTextAreaElement, value: &str) -> usize {
+    let units = el.selection_start().ok().flatten().unwrap_or(0) as usize;
+    let mut seen = 0;
+    for (i, c) in value.char_indices() {
+        if seen >= units {
+            return i;
+        }
+        seen += c.len_utf16();
+    }
+    value.len()
 }

@@ -2,15 +2,17 @@
 //! sender, day dividers, pending sends below) rendered as they are, an
 //! auto-scroll that leaves a scrolled-up reader alone (with a "N new
 //! messages" button instead), older history on reaching the top; and the
-//! "alice is typing…" line.
+//! "alice is typing…" line. A jump to a message (a reply's quote, a
+//! link) loads older pages until it is there, then scrolls to it and
+//! focuses it.
 
 use leptos::prelude::*;
-use shared::client::{timeline, DayLabel, Row, RowStatus, TimeZone};
+use shared::client::{timeline, Target, TimeZone};
 use shared::RoomName;
+use wasm_bindgen::JsCast;
 
-use super::{clock, full_time, iso_time};
+use super::message::{message, row_id};
 use crate::chat::Chat;
-use crate::text::{pieces, Piece};
 
 /// "At the bottom" within this many pixels.
 const BOTTOM_SLACK: i32 = 48;
@@ -62,10 +64,15 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
     let load_room = room.clone();
     let load_older = move || chat.load_older(&load_room);
     let load_older_click = load_older.clone();
+    let load_for_jump = load_older.clone();
 
     // After the rows change: stay at the bottom if stuck, keep the reader's
     // place when older messages were put above, and ask for more history
     // when the list does not fill the screen yet.
+    // What had focus inside the list, as a selector: a row drawn anew (an
+    // edit, a reaction, an ack) replaces its elements, and the keyboard
+    // user must not be thrown back to the top of the page.
+    let kept_focus = StoredValue::new(None::<String>);
     let prev_height = StoredValue::new(0i32);
     let prev_first = StoredValue::new(None::<String>);
     let load_if_short = load_older.clone();
@@ -86,6 +93,11 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
             }
             prev_height.set_value(height);
             prev_first.set_value(first);
+            if super::ui::active_element().is_none() {
+                if let Some(selector) = kept_focus.get_value() {
+                    super::ui::focus_first(&selector);
+                }
+            }
             if !start && height <= el.client_height() {
                 load_if_short();
             }
@@ -114,6 +126,36 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
         stuck.set(true);
         seen_seq.set(max_seq());
     };
+
+    // A jump: scroll to the message once it is loaded, asking for older
+    // pages until it is (or the room's start shows it is gone).
+    let flash = RwSignal::new(None::<u64>);
+    let jump_room = room.clone();
+    Effect::new(move |_| {
+        let Some((target_room, seq)) = chat.jump.get() else {
+            return;
+        };
+        if target_room != jump_room {
+            return;
+        }
+        let loaded = rows.with(|rows| rows.iter().any(|r| r.seq == Some(seq)));
+        let (start, loading) = at_start.get();
+        if loaded {
+            chat.jump.set(None);
+            stuck.set(false);
+            flash.set(Some(seq));
+            // After the list's own frame (which keeps the reader's place
+            // when older messages were put above).
+            request_animation_frame(move || {
+                request_animation_frame(move || show_row(&row_id(&Target::Seq(seq))))
+            });
+        } else if start {
+            chat.jump.set(None);
+        } else if !loading {
+            load_for_jump();
+        }
+    });
+    let me = Memo::new(move |_| chat.client.with(|c| c.display_nick()));
 
     let room_name = room.to_string();
     let scroller_label = format!("Messages in #{room_name}");
@@ -165,8 +207,26 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
                 // The live region wraps the list: with the role on the
                 // `<ol>` itself its items would not be list items.
                 <div role="log" aria-live="polite" aria-relevant="additions" aria-label=log_label>
-                    <ol class="message-list" data-testid="message-list">
-                        <For each=move || rows.get() key=|row| row.key.clone() children=move |row| message(chat, row) />
+                    <ol
+                        class="message-list"
+                        data-testid="message-list"
+                        on:focusin=move |ev| kept_focus.set_value(focus_selector(&ev))
+                        on:focusout=move |ev: leptos::ev::FocusEvent| {
+                            // Focus moved elsewhere on purpose (not lost
+                            // with a removed element).
+                            if ev.related_target().is_some() {
+                                kept_focus.set_value(None);
+                            }
+                        }
+                    >
+                        <For
+                            each=move || rows.get()
+                            key=|row| row.key.clone()
+                            children={
+                                let room = room.clone();
+                                move |row| message(chat, room.clone(), row, me.get_untracked(), flash)
+                            }
+                        />
                     </ol>
                 </div>
             </div>
@@ -193,137 +253,40 @@ pub fn MessageList(room: RoomName) -> impl IntoView {
     }
 }
 
+/// A selector for the element a focus event is about, within its row:
+/// the row's id and the element's test id (and emoji, for a chip).
+fn focus_selector(ev: &leptos::ev::FocusEvent) -> Option<String> {
+    let el = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let row = el.closest("li[data-testid=message]").ok()??;
+    let mut selector = format!("#{}", row.id());
+    if el != row {
+        let testid = el.get_attribute("data-testid")?;
+        selector.push_str(&format!(" [data-testid=\"{testid}\"]"));
+        if let Some(emoji) = el.get_attribute("data-emoji") {
+            selector.push_str(&format!("[data-emoji=\"{emoji}\"]"));
+        }
+    }
+    Some(selector)
+}
+
+/// Scrolls a row into the middle of the list and focuses it.
+fn show_row(id: &str) {
+    let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+    else {
+        return;
+    };
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Center);
+    el.scroll_into_view_with_scroll_into_view_options(&options);
+    let _ = el.focus();
+}
+
 /// The browser's offset from UTC now, in milliseconds (east positive).
 fn local_offset_ms() -> i64 {
     -(js_sys::Date::new_0().get_timezone_offset() * 60_000.0) as i64
-}
-
-/// What a day divider says; other days in the browser's locale.
-fn day_label(label: DayLabel) -> String {
-    match label {
-        DayLabel::Today => "Today".into(),
-        DayLabel::Yesterday => "Yesterday".into(),
-        DayLabel::Date(ts) => {
-            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-            String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
-        }
-    }
-}
-
-fn message(chat: Chat, row: Row) -> impl IntoView {
-    let state = match &row.status {
-        RowStatus::Stored => "sent",
-        RowStatus::Pending => "pending",
-        RowStatus::Failed(_) => "failed",
-    };
-    let day = row.day.map(|label| {
-        view! {
-            <div class="day-divider" role="separator" data-testid="day-divider">
-                <span>{day_label(label)}</span>
-            </div>
-        }
-    });
-    let gap = row.gap_before.then(|| {
-        view! {
-            <div class="gap" data-testid="history-gap">
-                <span>"Some messages are not loaded yet"</span>
-            </div>
-        }
-    });
-    let head = row.first_of_group.then(|| {
-        view! {
-            <div class="meta">
-                <span class="author" data-testid="message-author">
-                    {row.from.clone()}
-                </span>
-                <time datetime=iso_time(row.ts) title=full_time(row.ts)>
-                    {clock(row.ts)}
-                </time>
-            </div>
-        }
-    });
-    let side_time = (!row.first_of_group).then(|| {
-        view! {
-            <time class="side-time" datetime=iso_time(row.ts) title=full_time(row.ts)>
-                {clock(row.ts)}
-            </time>
-        }
-    });
-    let text = pieces(&row.text)
-        .into_iter()
-        .map(|piece| match piece {
-            Piece::Text(text) => text.into_any(),
-            Piece::Link(url) => {
-                let href = url.clone();
-                view! {
-                    <a href=href target="_blank" rel="noopener noreferrer">
-                        {url}
-                    </a>
-                }
-                .into_any()
-            }
-        })
-        .collect_view();
-    let footer = match row.status.clone() {
-        RowStatus::Stored => None,
-        RowStatus::Pending => Some(
-            view! {
-                <div class="status" data-testid="message-status">
-                    "Sending…"
-                </div>
-            }
-            .into_any(),
-        ),
-        RowStatus::Failed(reason) => {
-            let id = row.client_id.clone().expect("pending rows have ids");
-            let retry_id = id.clone();
-            Some(
-                view! {
-                    <div class="error" role="alert" data-testid="message-error">
-                        <span>{format!("Not sent: {reason}")}</span>
-                        <button
-                            class="link-button"
-                            data-testid="retry"
-                            on:click=move |_| chat.retry(&retry_id)
-                        >
-                            "Retry"
-                        </button>
-                        <button
-                            class="link-button"
-                            data-testid="discard"
-                            on:click=move |_| chat.discard(&id)
-                        >
-                            "Discard"
-                        </button>
-                    </div>
-                }
-                .into_any(),
-            )
-        }
-    };
-    view! {
-        <li
-            class="message"
-            class:head=row.first_of_group
-            class:mine=row.mine
-            class:pending=matches!(row.status, RowStatus::Pending)
-            class:failed=matches!(row.status, RowStatus::Failed(_))
-            data-testid="message"
-            data-seq=row.seq.map(|s| s.to_string())
-            data-client-id=row.client_id.as_ref().map(ToString::to_string)
-            data-state=state
-            data-from=row.from.clone()
-        >
-            {gap}
-            {day}
-            {head}
-            {side_time}
-            <div class="text" data-testid="message-text">
-                {text}
-            </div>
-            {footer}
-        </li>
-    }
 }
 
 #[component]

@@ -4,10 +4,15 @@
 mod app;
 mod banner;
 mod composer;
+mod draft;
 mod members;
+mod mention_picker;
+mod message;
+mod message_actions;
 mod messages;
 mod modal;
 mod nick_form;
+mod rich_text;
 mod shortcuts;
 mod sidebar;
 mod switcher;

@@ -1,4 +1,5 @@
-//! Joined rooms with unread counts, joining by name, leaving; who I am.
+//! Joined rooms with unread counts (and, apart, unread mentions of us),
+//! joining by name, leaving; who I am.
 
 use leptos::prelude::*;
 use shared::RoomName;
@@ -10,6 +11,8 @@ use crate::chat::{navigate, notification_permission, room_href, Chat};
 struct Entry {
     name: RoomName,
     unread: u32,
+    /// Unread messages that mention us.
+    mentions: u32,
     active: bool,
 }
 
@@ -30,6 +33,7 @@ pub fn Sidebar(
                 .map(|r| Entry {
                     name: r.name().clone(),
                     unread: r.unread(),
+                    mentions: r.mentions(),
                     active: route.as_ref() == Some(r.name()),
                 })
                 .collect::<Vec<_>>()
@@ -64,7 +68,7 @@ pub fn Sidebar(
             <ul class="room-list" data-testid="room-list">
                 <For
                     each=move || entries.get()
-                    key=|e| (e.name.clone(), e.unread, e.active)
+                    key=|e| (e.name.clone(), e.unread, e.mentions, e.active)
                     children=move |e| {
                         let name = e.name.clone();
                         let leave_name = e.name.clone();
@@ -77,6 +81,7 @@ pub fn Sidebar(
                                 data-testid="room-entry"
                                 data-room=name.to_string()
                                 data-unread=e.unread.to_string()
+                                data-mentions=e.mentions.to_string()
                             >
                                 <a
                                     href=room_href(&name)
@@ -87,6 +92,22 @@ pub fn Sidebar(
                                         "#"
                                     </span>
                                     <span class="room-name">{name.to_string()}</span>
+                                    {(e.mentions > 0)
+                                        .then(|| {
+                                            view! {
+                                                <span
+                                                    class="badge mention-badge"
+                                                    data-testid="mention-badge"
+                                                    aria-label=format!(
+                                                        "{} mention{}",
+                                                        e.mentions,
+                                                        if e.mentions == 1 { "" } else { "s" },
+                                                    )
+                                                >
+                                                    {format!("@{}", e.mentions.min(99))}
+                                                </span>
+                                            }
+                                        })}
                                     {(e.unread > 0)
                                         .then(|| {
                                             view! {

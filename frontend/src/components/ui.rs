@@ -131,3 +131,9 @@ pub fn focus_first(selector: &str) {
         let _ = el.focus();
     }
 }
+
+/// Focuses the first element matching `selector` once the view has caught
+/// up with a change (a row drawn anew, a popup just opened).
+pub fn focus_soon(selector: String) {
+    request_animation_frame(move || focus_first(&selector));
+}

@@ -168,6 +168,24 @@ impl Accounts {
         (User { id, nick }, token, hash)
     }
 
+    /// The user a resume token stands for, if this relay or its engine
+    /// knows it and it has not expired: how HTTP requests (`POST /files`)
+    /// authenticate in anonymous mode.
+    pub async fn user_of(&self, token: &str) -> Option<UserId> {
+        let hash = TokenHash::of(token);
+        if let Some(id) = self.inner.lock().unwrap().tokens.get(&hash) {
+            return Some(id.clone());
+        }
+        match tokio::time::timeout(FIND_TIMEOUT, self.store.find(hash)).await {
+            Ok(Ok(Some(user))) => {
+                let id = user.id.clone();
+                self.restore(hash, user);
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a token belongs to an account this relay holds now.
     fn knows(&self, hash: &TokenHash) -> bool {
         self.inner.lock().unwrap().tokens.contains_key(hash)

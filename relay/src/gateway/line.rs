@@ -143,6 +143,7 @@ impl Line {
             text,
             client_id,
             reply_to: None,
+            attachments: Vec::new(),
         });
     }
 

@@ -8,6 +8,7 @@
 use shared::{
     limits::{MAX_MEMBERS_PAGE, MAX_MEMBER_PREFIX_CHARS},
     mentions::{find_mentions, mention_prefixes, Mentions},
+    protocol::AttachmentRef,
     ClientId, ErrorCode, Nick, RoomName, ServerMsg, Text, User,
 };
 
@@ -187,12 +188,24 @@ impl Session {
         text: Text,
         client_id: ClientId,
         reply_to: Option<u64>,
+        attachments: Vec<AttachmentRef>,
     ) -> Outcome {
         let reference = Some(client_id.to_string());
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.state.faults.session_send(&room);
-        self.spend_send(&room, reference)?;
+        self.spend_send(&room, reference.clone())?;
+        if !attachments.is_empty() {
+            // Recorded before the append, so a stored message never lacks
+            // its files (`files::attach`).
+            let files = self.state.files.clone();
+            files
+                .post(&user, &room, &client_id, &attachments)
+                .await
+                .map_err(|why| {
+                    Refusal::new(ErrorCode::InvalidAttachment, why).about(reference.clone())
+                })?;
+        }
         let mentions = self.mentions(&room, &text);
         let new = NewMessage {
             mentions,

@@ -300,7 +300,11 @@ impl Session {
                 text,
                 client_id,
                 reply_to,
-            } => self.send(user, room, text, client_id, reply_to).await,
+                attachments,
+            } => {
+                self.send(user, room, text, client_id, reply_to, attachments)
+                    .await
+            }
             ClientMsg::Edit {
                 room,
                 seq,

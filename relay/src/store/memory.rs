@@ -138,7 +138,11 @@ impl MemoryStore {
                 changed.text = Text::new(DELETED_TEXT).expect("a valid text");
                 changed.state.deleted = true;
                 changed.state.reactions.clear();
+                // Mentions come from the text; they go with it.
+                changed.state.mentions.clear();
+                changed.state.mentions_room = false;
                 log.reacted.retain(|(seq, _, _)| *seq != new.target);
+                log.erase_copies_of(new.target);
                 UpdateKind::Delete
             }
             Action::React { emoji, on } => {
@@ -193,6 +197,25 @@ impl MemoryStore {
 }
 
 impl RoomLog {
+    /// The copies of deleted `target`'s text go: replies quote it as
+    /// deleted, its edits (kept for `since`) lose their text.
+    fn erase_copies_of(&mut self, target: u64) {
+        for update in self.updates.iter_mut() {
+            if update.target == target {
+                update.text = None;
+            }
+        }
+        for message in self.messages.iter_mut() {
+            if message.state.reply_to != Some(target) {
+                continue;
+            }
+            if let Some(quote) = &message.state.quote {
+                let erased = quote_of(&quote.from, "", true);
+                Arc::make_mut(message).state.quote = Some(erased);
+            }
+        }
+    }
+
     /// The index of message `seq`, if it is still kept.
     fn find(&self, seq: u64) -> Option<usize> {
         self.messages.binary_search_by_key(&seq, |m| m.seq).ok()

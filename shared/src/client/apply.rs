@@ -209,6 +209,15 @@ impl Client {
                 }
             }
             ServerMsg::Update(update) => {
+                // Our own change, delivered before its ack: it is done.
+                if let Some(id) = update.client_id.as_ref() {
+                    if me.as_ref() == Some(&update.from.id) && self.outbox.ack(id).is_some() {
+                        out.changes.push(Change::Acked {
+                            room: update.room.clone(),
+                            client_id: id.clone(),
+                        });
+                    }
+                }
                 if let Some(state) = self.room_mut(&update.room) {
                     if state.apply_update(&update) {
                         out.changes.push(Change::Updated {
@@ -221,6 +230,7 @@ impl Client {
             ServerMsg::Message(msg) => {
                 if let Some(id) = msg.client_id.as_ref() {
                     if me.as_ref() == Some(&msg.from.id) && self.outbox.ack(id).is_some() {
+                        self.outbox.resolve(id, msg.seq);
                         out.changes.push(Change::Acked {
                             room: msg.room.clone(),
                             client_id: id.clone(),
@@ -347,6 +357,21 @@ impl Client {
             room: room.clone(),
             client_id: client_id.clone(),
         });
+        // A change (edit, delete, reaction) shows through its `update`,
+        // which came first; one that changed nothing has none.
+        if !pending.is_send() {
+            return;
+        }
+        self.outbox.resolve(&client_id, seq);
+        let Some(text) = pending.text else {
+            return;
+        };
+        let reply_to = match &pending.action {
+            super::Action::Send {
+                reply_to: Some(super::Target::Seq(seq)),
+            } => Some(*seq),
+            _ => None,
+        };
         let Some(from) = self.me.clone() else {
             return;
         };
@@ -356,10 +381,13 @@ impl Client {
                     room,
                     seq,
                     from,
-                    text: pending.text,
+                    text,
                     ts: now_ms,
                     client_id: Some(client_id),
-                    state: Default::default(),
+                    state: crate::protocol::MessageState {
+                        reply_to,
+                        ..Default::default()
+                    },
                 },
                 &mut out.changes,
             );
@@ -428,7 +456,16 @@ impl Client {
                     self.pacer.refused(now_ms, retry_after_ms);
                     return;
                 }
+                let is_send = self.outbox.get(&client_id).is_some_and(|p| p.is_send());
+                if !is_send {
+                    // A refused edit, delete or reaction (not yours, gone):
+                    // it goes, and the message shows as the relay has it.
+                    self.outbox.discard(&client_id);
+                    self.notice(code, message, out);
+                    return;
+                }
                 self.outbox.fail(reference, Some(code), &message);
+                self.outbox.fold_into_failed(&client_id);
                 out.changes.push(Change::Failed { client_id });
                 return;
             }

@@ -217,3 +217,41 @@ fn frames_of_unknown_types_change_nothing() {
     assert_eq!(client.apply(ServerMsg::Unknown, 0), Applied::default());
     assert_eq!(nicks(&client), before);
 }
+
+#[test]
+fn mention_completion_asks_a_big_room_by_prefix_once_and_offers_the_answer() {
+    let mut client = big_room();
+    // Loaded: m0000..m0002; `m04` needs the relay.
+    assert!(client.mention_matches(&room(), "m04").is_empty());
+    assert_eq!(
+        client.ask_mention_matches(&room(), "M04"),
+        Some(page_request(Some("m04"), None))
+    );
+    assert_eq!(
+        client.ask_mention_matches(&room(), "m04"),
+        None,
+        "on its way"
+    );
+    client.apply(
+        ServerMsg::Members {
+            room: room(),
+            member_count: 500,
+            members: vec![user(400), user(401)],
+            prefix: Some("m04".into()),
+            next: None,
+        },
+        0,
+    );
+    let offered: Vec<String> = client
+        .mention_matches(&room(), "m040")
+        .iter()
+        .map(|u| u.nick.to_string())
+        .collect();
+    assert_eq!(offered, ["m0400", "m0401"]);
+    // A narrower prefix is answered from what came: nothing to ask.
+    assert_eq!(client.ask_mention_matches(&room(), "m0401"), None);
+    // While the member panel searches its own text, completion does not
+    // take the room's search from it.
+    client.set_member_query(&room(), "m09");
+    assert_eq!(client.ask_mention_matches(&room(), "m07"), None);
+}

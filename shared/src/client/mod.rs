@@ -12,6 +12,10 @@
 //! - [`renewal`]: when a client in token mode fetches a fresh token.
 //! - [`outbox`]: messages not acked yet, sent one at a time in order and
 //!   resent with the same `client_id`.
+//! - `actions`: replies, edits, deletes and reactions, queued in the outbox
+//!   like sends; `local`: a message as shown with our changes the relay
+//!   has not acked yet ([`Client::shown`]); `completion`: the members an
+//!   `@` in the composer may name (a big room asks the relay by prefix).
 //! - [`pacer`]: when the next send fits the relay's rate (the `welcome`'s
 //!   limits, and the wait a `rate_limited` asks for).
 //! - [`room`]: one room's members, messages by `seq`, unread count, typing.
@@ -45,9 +49,12 @@
 //!    or the room on screen's read marker for its interval), call
 //!    [`Client::poll`] then and write what it returns.
 
+mod actions;
 mod apply;
+mod completion;
 mod focus;
 pub mod liveness;
+mod local;
 pub mod markers;
 mod members;
 pub mod navigation;
@@ -60,11 +67,13 @@ pub mod timeline;
 
 use std::collections::HashMap;
 
+pub use actions::ActionError;
 pub use apply::{Applied, Change};
 pub use liveness::{Beat, Liveness};
+pub use local::Shown;
 pub use members::MemberList;
 pub use navigation::Step;
-pub use outbox::{Outbox, Pending, PendingState};
+pub use outbox::{Action, Outbox, Pending, PendingState, Target};
 pub use pacer::Pacer;
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use renewal::{token_from_body, Renewal};
@@ -331,11 +340,7 @@ impl Client {
         text: Text,
         now_ms: u64,
     ) -> (ClientId, Option<ClientMsg>) {
-        self.next_id += 1;
-        let id = ClientId::new(&format!("{}-{}", self.id_prefix, self.next_id))
-            .expect("the prefix is short printable ASCII");
-        self.outbox.push(id.clone(), room.clone(), text, now_ms);
-        (id, self.poll(now_ms))
+        self.enqueue(room, Action::default(), Some(text), now_ms)
     }
 
     /// Tries a failed message again, with the same `client_id`; it goes
@@ -428,11 +433,15 @@ impl Client {
 }
 
 #[cfg(test)]
+mod actions_tests;
+#[cfg(test)]
 mod big_room_tests;
 #[cfg(test)]
 mod events_tests;
 #[cfg(test)]
 mod markers_tests;
+#[cfg(test)]
+mod order_tests;
 #[cfg(test)]
 mod panel_tests;
 #[cfg(test)]

@@ -14,14 +14,100 @@
 //! A refusal for the rate is not a failure: the entry waits (see
 //! [`super::pacer`]) and goes again by itself with the same `client_id`.
 //!
+//! **Edits, deletes and reactions** queue here too, in the same line as
+//! the sends (so an edit never overtakes the message it edits). One of a
+//! message still in the outbox names it by its `client_id`
+//! ([`Target::Pending`]); when that message is acked its `seq` replaces the
+//! name ([`Outbox::resolve`]), and only then can the change be written. A
+//! change of a message that failed for good is folded into it instead (see
+//! [`Outbox::fold_into_failed`]): the relay never stored it, so there is
+//! nothing to change there.
+//!
 //! The outbox is `Serialize` so a client can keep it across restarts (the web
 //! app in localStorage). That is a local storage format, not part of the wire
-//! protocol; [`Outbox::restore`] accepts what [`Outbox::save`] wrote.
+//! protocol; [`Outbox::restore`] accepts what [`Outbox::save`] wrote, and
+//! what versions before edits wrote (every entry a plain send).
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{ClientId, RoomName, Text};
+use crate::names::{ClientId, Emoji, RoomName, Text};
 use crate::protocol::{ClientMsg, ErrorCode};
+
+/// A message an action is about: stored (its `seq`), or still ours in the
+/// outbox (its `client_id`, until it is acked).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Seq(u64),
+    Pending(ClientId),
+}
+
+/// What an outbox entry does when it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// A new message ([`Pending::text`]), maybe a reply.
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Target>,
+    },
+    /// The target's new text is [`Pending::text`].
+    Edit {
+        target: Target,
+    },
+    Delete {
+        target: Target,
+    },
+    React {
+        target: Target,
+        emoji: Emoji,
+        on: bool,
+    },
+}
+
+impl Default for Action {
+    fn default() -> Self {
+        Action::Send { reply_to: None }
+    }
+}
+
+impl Action {
+    /// The message this action changes (a reply's target is not changed).
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Action::Send { .. } => None,
+            Action::Edit { target } | Action::Delete { target } | Action::React { target, .. } => {
+                Some(target)
+            }
+        }
+    }
+
+    pub fn is_send(&self) -> bool {
+        matches!(self, Action::Send { .. })
+    }
+
+    fn is_plain_send(&self) -> bool {
+        matches!(self, Action::Send { reply_to: None })
+    }
+
+    /// Every target this action names (a reply's too), for resolving.
+    fn targets_mut(&mut self) -> Option<&mut Target> {
+        match self {
+            Action::Send { reply_to } => reply_to.as_mut(),
+            Action::Edit { target } | Action::Delete { target } | Action::React { target, .. } => {
+                Some(target)
+            }
+        }
+    }
+
+    fn names(&self, id: &ClientId) -> bool {
+        let pending = Target::Pending(id.clone());
+        match self {
+            Action::Send { reply_to } => reply_to.as_ref() == Some(&pending),
+            _ => self.target() == Some(&pending),
+        }
+    }
+}
 
 /// Where one pending message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +129,13 @@ pub enum PendingState {
 pub struct Pending {
     pub client_id: ClientId,
     pub room: RoomName,
-    pub text: Text,
+    /// A send's text, or an edit's new text; empty for a delete or a
+    /// reaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    /// Absent in outboxes saved before edits existed: a plain send.
+    #[serde(default, skip_serializing_if = "Action::is_plain_send")]
+    pub action: Action,
     /// When the user wrote it, the client's clock in Unix milliseconds.
     pub created_ms: u64,
     #[serde(flatten)]
@@ -51,14 +143,50 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The `send` frame for this message (always the same `client_id`).
-    pub fn frame(&self) -> ClientMsg {
-        ClientMsg::Send {
-            room: self.room.clone(),
-            text: self.text.clone(),
-            client_id: self.client_id.clone(),
-            reply_to: None,
-        }
+    /// The frame for this entry (always the same `client_id`); `None`
+    /// while it names a message that is not acked yet.
+    pub fn frame(&self) -> Option<ClientMsg> {
+        let seq = |target: &Target| match target {
+            Target::Seq(seq) => Some(*seq),
+            Target::Pending(_) => None,
+        };
+        let room = self.room.clone();
+        let client_id = self.client_id.clone();
+        Some(match &self.action {
+            Action::Send { reply_to } => ClientMsg::Send {
+                room,
+                text: self.text.clone()?,
+                client_id,
+                reply_to: match reply_to {
+                    Some(target) => Some(seq(target)?),
+                    None => None,
+                },
+                attachments: Vec::new(),
+            },
+            Action::Edit { target } => ClientMsg::Edit {
+                room,
+                seq: seq(target)?,
+                text: self.text.clone()?,
+                client_id,
+            },
+            Action::Delete { target } => ClientMsg::Delete {
+                room,
+                seq: seq(target)?,
+                client_id,
+            },
+            Action::React { target, emoji, on } => ClientMsg::React {
+                room,
+                seq: seq(target)?,
+                emoji: emoji.clone(),
+                on: *on,
+                client_id,
+            },
+        })
+    }
+
+    /// True when this entry is a new message (not a change of one).
+    pub fn is_send(&self) -> bool {
+        self.action.is_send()
     }
 
     pub fn is_failed(&self) -> bool {
@@ -128,14 +256,89 @@ impl Outbox {
     /// Adds a new message as `Queued`. A `client_id` already present is
     /// ignored (ids are unique per message).
     pub fn push(&mut self, client_id: ClientId, room: RoomName, text: Text, created_ms: u64) {
+        self.push_action(client_id, room, Action::default(), Some(text), created_ms);
+    }
+
+    /// Adds a send (maybe a reply), edit, delete or reaction as `Queued`.
+    pub fn push_action(
+        &mut self,
+        client_id: ClientId,
+        room: RoomName,
+        action: Action,
+        text: Option<Text>,
+        created_ms: u64,
+    ) {
         if self.get(&client_id).is_none() {
             self.entries.push(Pending {
                 client_id,
                 room,
                 text,
+                action,
                 created_ms,
                 state: PendingState::Queued,
             });
+        }
+    }
+
+    /// Our message `client_id` is stored as `seq`: the entries that name it
+    /// (changes, replies) name its `seq` from now on, and can be written.
+    pub fn resolve(&mut self, client_id: &ClientId, seq: u64) {
+        for entry in &mut self.entries {
+            if let Some(target) = entry.action.targets_mut() {
+                if *target == Target::Pending(client_id.clone()) {
+                    *target = Target::Seq(seq);
+                }
+            }
+        }
+    }
+
+    /// The changes queued for a message that failed for good: an edit
+    /// becomes its text, a delete discards it, a reaction is dropped (the
+    /// relay never stored the message, so there is nothing to change).
+    /// Replies to it stay, failed too, so the user sees them.
+    pub fn fold_into_failed(&mut self, client_id: &ClientId) {
+        let changes: Vec<Pending> = self
+            .entries
+            .iter()
+            .filter(|e| e.action.target().is_some() && e.action.names(client_id))
+            .cloned()
+            .collect();
+        self.entries
+            .retain(|e| e.action.target().is_none() || !e.action.names(client_id));
+        for change in changes {
+            match change.action {
+                Action::Edit { .. } => {
+                    if let Some(entry) = self.get_mut(client_id) {
+                        entry.text = change.text;
+                    }
+                }
+                Action::Delete { .. } => self.discard_with_changes(client_id),
+                _ => {}
+            }
+        }
+        for entry in &mut self.entries {
+            let waits = entry.action.is_send() && entry.action.names(client_id);
+            if waits && !entry.is_failed() {
+                entry.state = PendingState::Failed {
+                    code: None,
+                    reason: "it replies to a message that was not sent".into(),
+                };
+            }
+        }
+    }
+
+    /// Removes an entry and every change queued for it.
+    /// Replies to it go as plain messages.
+    fn discard_with_changes(&mut self, client_id: &ClientId) {
+        self.entries.retain(|e| {
+            &e.client_id != client_id && !(e.action.target().is_some() && e.action.names(client_id))
+        });
+        for entry in &mut self.entries {
+            if let Action::Send { reply_to } = &mut entry.action {
+                if reply_to.as_ref() == Some(&Target::Pending(client_id.clone())) {
+                    *reply_to = None;
+                }
+            }
         }
     }
 
@@ -144,7 +347,9 @@ impl Outbox {
     /// refusal comes first).
     pub fn next_to_send(&self) -> Option<&ClientId> {
         let next = self.entries.iter().find(|e| !e.is_failed())?;
-        (next.state == PendingState::Queued).then_some(&next.client_id)
+        // One that names a message not acked yet waits for that ack (it
+        // cannot happen in order, but a stuck entry must not spin a timer).
+        (next.state == PendingState::Queued && next.frame().is_some()).then_some(&next.client_id)
     }
 
     /// Marks an entry written to the socket and returns its frame.
@@ -154,8 +359,9 @@ impl Outbox {
         if entry.is_failed() {
             return None;
         }
+        let frame = entry.frame()?;
         entry.state = PendingState::Sent;
-        Some(entry.frame())
+        Some(frame)
     }
 
     /// The connection closed: whatever was in flight is queued again.
@@ -210,9 +416,12 @@ impl Outbox {
         }
     }
 
-    /// The user gave up on a message.
+    /// The user gave up on a message: it goes, with the changes queued
+    /// for it.
     pub fn discard(&mut self, client_id: &ClientId) -> Option<Pending> {
-        self.ack(client_id)
+        let entry = self.get(client_id)?.clone();
+        self.discard_with_changes(client_id);
+        Some(entry)
     }
 
     /// Drops every entry of a room the user left.
@@ -222,122 +431,4 @@ impl Outbox {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(s: &str) -> ClientId {
-        ClientId::new(s).unwrap()
-    }
-
-    fn outbox_with(ids: &[&str]) -> Outbox {
-        let mut outbox = Outbox::new();
-        for (n, s) in ids.iter().enumerate() {
-            outbox.push(
-                id(s),
-                RoomName::new("general").unwrap(),
-                Text::new(&format!("message {n}")).unwrap(),
-                n as u64,
-            );
-        }
-        outbox
-    }
-
-    #[test]
-    fn queued_then_sent_then_acked() {
-        let mut outbox = outbox_with(&["c-1"]);
-        assert_eq!(outbox.get(&id("c-1")).unwrap().state, PendingState::Queued);
-        let frame = outbox.send(&id("c-1")).unwrap();
-        assert!(
-            matches!(frame, ClientMsg::Send { ref client_id, .. } if client_id.as_str() == "c-1")
-        );
-        assert_eq!(outbox.get(&id("c-1")).unwrap().state, PendingState::Sent);
-        assert_eq!(outbox.ack(&id("c-1")).unwrap().client_id, id("c-1"));
-        assert!(outbox.is_empty());
-        assert!(outbox.ack(&id("c-1")).is_none(), "a second ack is ignored");
-    }
-
-    /// Writes whatever [`Outbox::next_to_send`] names until it names
-    /// nothing; the ids written.
-    fn send_next(outbox: &mut Outbox) -> Vec<String> {
-        let mut sent = Vec::new();
-        while let Some(next) = outbox.next_to_send().cloned() {
-            outbox.send(&next).unwrap();
-            sent.push(next.to_string());
-        }
-        sent
-    }
-
-    #[test]
-    fn one_message_in_flight_at_a_time_oldest_first() {
-        let mut outbox = outbox_with(&["c-1", "c-2", "c-3"]);
-        assert_eq!(send_next(&mut outbox), ["c-1"]);
-        outbox.ack(&id("c-1"));
-        assert_eq!(send_next(&mut outbox), ["c-2"]);
-        outbox.ack(&id("c-2"));
-        assert_eq!(send_next(&mut outbox), ["c-3"]);
-        outbox.ack(&id("c-3"));
-        assert_eq!(send_next(&mut outbox), Vec::<String>::new());
-    }
-
-    #[test]
-    fn a_message_refused_for_the_rate_goes_again_before_any_later_one() {
-        let mut outbox = outbox_with(&["c-1", "c-2"]);
-        assert_eq!(send_next(&mut outbox), ["c-1"]);
-        // A refusal for the rate queues it again, as a retry does.
-        assert!(outbox.retry(&id("c-1")));
-        assert!(!outbox.retry(&id("c-unknown")));
-        assert!(!outbox.get(&id("c-1")).unwrap().is_failed());
-        assert_eq!(outbox.unacked(), 2);
-        assert_eq!(send_next(&mut outbox), ["c-1"]);
-    }
-
-    #[test]
-    fn a_failed_message_waits_for_the_user_and_holds_up_nothing() {
-        let mut outbox = outbox_with(&["c-1", "c-2"]);
-        send_next(&mut outbox);
-        assert!(outbox.fail("c-1", Some(ErrorCode::InvalidText), "too long"));
-        assert!(!outbox.fail("c-unknown", None, "?"));
-        assert_eq!(outbox.unacked(), 1);
-        // Not resent by itself; the next one goes.
-        assert!(outbox.send(&id("c-1")).is_none());
-        assert_eq!(send_next(&mut outbox), ["c-2"]);
-        outbox.disconnected();
-        assert_eq!(send_next(&mut outbox), ["c-2"]);
-
-        assert!(outbox.retry(&id("c-1")));
-        let frame = outbox.send(&id("c-1")).unwrap();
-        assert_eq!(frame, outbox.get(&id("c-1")).unwrap().frame());
-
-        outbox.fail("c-2", Some(ErrorCode::InvalidText), "too long");
-        assert!(outbox.discard(&id("c-2")).is_some());
-        assert_eq!(outbox.len(), 1);
-    }
-
-    #[test]
-    fn reconnect_resends_unacked_with_the_same_ids_in_order() {
-        let mut outbox = outbox_with(&["c-1", "c-2", "c-3"]);
-        send_next(&mut outbox);
-        outbox.ack(&id("c-1"));
-        send_next(&mut outbox);
-        outbox.disconnected();
-        assert_eq!(outbox.get(&id("c-2")).unwrap().state, PendingState::Queued);
-        assert_eq!(send_next(&mut outbox), ["c-2"]);
-        outbox.ack(&id("c-2"));
-        assert_eq!(send_next(&mut outbox), ["c-3"]);
-    }
-
-    #[test]
-    fn survives_a_save_and_restore() {
-        let mut outbox = outbox_with(&["c-1", "c-2"]);
-        outbox.send(&id("c-1"));
-        outbox.fail("c-2", Some(ErrorCode::Unavailable), "store down");
-        let restored = Outbox::restore(&outbox.save());
-        assert_eq!(restored.len(), 2);
-        assert_eq!(
-            restored.get(&id("c-1")).unwrap().state,
-            PendingState::Queued
-        );
-        assert!(restored.get(&id("c-2")).unwrap().is_failed());
-        assert!(Outbox::restore("garbage").is_empty());
-    }
-}
+mod tests;

@@ -13,6 +13,11 @@ mod updates;
 
 pub(crate) use roster::Search;
 
+/// Whether `msg` mentions `me` (by nick, or everyone by `@room`).
+pub fn mentions_me(msg: &ChatMessage, me: Option<&UserId>) -> bool {
+    msg.state.mentions_room || me.is_some_and(|me| msg.state.mentions.contains(me))
+}
+
 /// How long a `typing` notice is shown without a new one, in milliseconds.
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 
@@ -50,6 +55,8 @@ pub struct Room {
     /// and in a `joined`'s `updates`) is not applied twice.
     last_update: u64,
     unread: u32,
+    /// Of the unread messages, those that mention us (`@nick` or `@room`).
+    mentions: u32,
     /// The user's read marker (see `marker`): later messages count unread.
     read: u64,
     /// The notification level the relay listed for the user.
@@ -87,6 +94,7 @@ impl Room {
             last_seq: None,
             last_update: 0,
             unread: 0,
+            mentions: 0,
             read: 0,
             level: None,
             typing: HashMap::new(),
@@ -139,6 +147,13 @@ impl Room {
         self.unread
     }
 
+    /// Unread messages that mention us by nick or `@room`, as the relay
+    /// listed them: a count of their own, shown apart from
+    /// [`Room::unread`].
+    pub fn mentions(&self) -> u32 {
+        self.mentions
+    }
+
     pub fn gap(&self) -> Option<Gap> {
         self.gap
     }
@@ -175,6 +190,7 @@ impl Room {
 
     pub(crate) fn mark_read(&mut self) {
         self.unread = 0;
+        self.mentions = 0;
     }
 
     /// Drops the loaded messages (the relay's numbering may have started
@@ -292,6 +308,9 @@ impl Room {
         changes.extend(change);
         if new && count_unread && !mine && seq > self.read {
             self.unread += 1;
+            if mentions_me(&self.messages[&seq], me) {
+                self.mentions += 1;
+            }
         }
         new
     }

@@ -180,6 +180,7 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
             },
             ClientMsg::Send {
                 reply_to: None,
+                attachments: Vec::new(),
                 room: room("general"),
                 text: text("are you there?"),
                 client_id: id.clone()
@@ -196,6 +197,7 @@ fn reconnect_rejoins_with_since_and_resends_the_outbox() {
         client.apply(ack, 30).frames,
         vec![ClientMsg::Send {
             reply_to: None,
+            attachments: Vec::new(),
             room: room("general"),
             text: text("hello?"),
             client_id: id2

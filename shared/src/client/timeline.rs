@@ -6,8 +6,11 @@
 //! tested here natively; the time zone and the clock are passed in because
 //! only the driver can read them.
 
-use super::{Client, PendingState};
-use crate::names::{ClientId, RoomName};
+use std::hash::{Hash, Hasher};
+
+use super::{Client, PendingState, Shown, Target};
+use crate::names::{ClientId, Emoji, RoomName, UserId};
+use crate::protocol::Quote;
 
 /// Consecutive messages of one sender closer than this share one header.
 pub const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
@@ -72,6 +75,74 @@ pub struct Row {
     /// A day divider comes before this row.
     pub day: Option<DayLabel>,
     pub status: RowStatus,
+    /// How actions (reply, edit, delete, react) name this message.
+    pub target: Target,
+    /// The `seq` this message replies to, and what it quotes of it.
+    pub reply_to: Option<u64>,
+    pub quote: Option<Quote>,
+    /// When its text was last edited (ours: when we edited it, until the
+    /// relay's time comes).
+    pub edited_ts: Option<u64>,
+    /// A tombstone: `text` is the placeholder.
+    pub deleted: bool,
+    pub reactions: Vec<RowReaction>,
+    /// It mentions us, by nick or `@room`.
+    pub mentions_me: bool,
+    /// One of our changes of it (edit, delete, reaction) waits for the
+    /// relay.
+    pub changing: bool,
+}
+
+/// One reaction chip.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowReaction {
+    pub emoji: Emoji,
+    pub count: u32,
+    /// We reacted with it.
+    pub mine: bool,
+}
+
+/// The parts of a row that come from a message's [`Shown`] state.
+fn shown_parts(row: &mut Row, shown: Shown, me: Option<&UserId>) {
+    row.text = shown.text.to_string();
+    row.reply_to = shown.state.reply_to;
+    row.quote = shown.state.quote;
+    row.edited_ts = shown.state.edited_ts;
+    row.deleted = shown.state.deleted;
+    row.mentions_me = !row.mine
+        && (shown.state.mentions_room || me.is_some_and(|me| shown.state.mentions.contains(me)));
+    row.reactions = shown
+        .state
+        .reactions
+        .into_iter()
+        .map(|r| RowReaction {
+            mine: me.is_some_and(|me| r.users.contains(me)),
+            emoji: r.emoji,
+            count: r.count,
+        })
+        .collect();
+    row.changing = shown.changing;
+}
+
+/// A short fingerprint of what a row shows besides its position, for its
+/// key: an edit, a delete or a reaction gives the row a new key, so a keyed
+/// list renders it again.
+fn fingerprint(row: &Row) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        &row.text,
+        row.edited_ts,
+        row.deleted,
+        &row.reactions,
+        row.changing,
+        row.mentions_me,
+    )
+        .hash(&mut hasher);
+    row.quote
+        .as_ref()
+        .map(|q| (&q.text, q.deleted, q.from.nick.as_str()))
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The rows of `room`, oldest first: stored messages, then our sends not
@@ -84,20 +155,45 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
     let me = client.me().map(|u| &u.id);
     let gap = state.gap();
     let generation = state.generation();
+    let blank = |target: Target| Row {
+        key: String::new(),
+        seq: None,
+        client_id: None,
+        from: String::new(),
+        mine: false,
+        text: String::new(),
+        ts: 0,
+        first_of_group: true,
+        gap_before: false,
+        day: None,
+        status: RowStatus::Stored,
+        target,
+        reply_to: None,
+        quote: None,
+        edited_ts: None,
+        deleted: false,
+        reactions: Vec::new(),
+        mentions_me: false,
+        changing: false,
+    };
     let mut rows: Vec<Row> = state
         .messages()
-        .map(|m| Row {
-            key: format!("s{generation}.{}.{}", m.seq, m.ts),
-            seq: Some(m.seq),
-            client_id: m.client_id.clone(),
-            from: m.from.nick.to_string(),
-            mine: Some(&m.from.id) == me,
-            text: m.text.to_string(),
-            ts: m.ts,
-            first_of_group: true,
-            gap_before: gap.is_some_and(|g| g.before == m.seq),
-            day: None,
-            status: RowStatus::Stored,
+        .map(|m| {
+            let target = Target::Seq(m.seq);
+            let mut row = Row {
+                key: format!("s{generation}.{}.{}", m.seq, m.ts),
+                seq: Some(m.seq),
+                client_id: m.client_id.clone(),
+                from: m.from.nick.to_string(),
+                mine: Some(&m.from.id) == me,
+                ts: m.ts,
+                gap_before: gap.is_some_and(|g| g.before == m.seq),
+                ..blank(target.clone())
+            };
+            if let Some(shown) = client.shown(room, &target) {
+                shown_parts(&mut row, shown, me);
+            }
+            row
         })
         .collect();
     let stored = |id: &ClientId| {
@@ -108,25 +204,26 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
     };
     let my_nick = client.display_nick();
     for p in client.outbox().for_room(room) {
-        if stored(&p.client_id) {
+        if !p.is_send() || stored(&p.client_id) {
             continue;
         }
-        rows.push(Row {
+        let target = Target::Pending(p.client_id.clone());
+        let mut row = Row {
             key: format!("p{}", p.client_id),
-            seq: None,
             client_id: Some(p.client_id.clone()),
             from: my_nick.clone(),
             mine: true,
-            text: p.text.to_string(),
             ts: p.created_ms,
-            first_of_group: true,
-            gap_before: false,
-            day: None,
             status: match &p.state {
                 PendingState::Failed { reason, .. } => RowStatus::Failed(reason.clone()),
                 _ => RowStatus::Pending,
             },
-        });
+            ..blank(target.clone())
+        };
+        if let Some(shown) = client.shown(room, &target) {
+            shown_parts(&mut row, shown, me);
+        }
+        rows.push(row);
     }
     let today = tz.day(tz.now_ms);
     let label = |ts: u64| match today - tz.day(ts) {
@@ -157,8 +254,12 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
             RowStatus::Failed(reason) => format!(":failed:{reason}"),
         };
         row.key = format!(
-            "{}{status}:{}:{}:{}",
-            row.key, row.first_of_group, row.gap_before, new_day
+            "{}{status}:{}:{}:{}:{:x}",
+            row.key,
+            row.first_of_group,
+            row.gap_before,
+            new_day,
+            fingerprint(row)
         );
     }
     rows

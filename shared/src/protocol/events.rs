@@ -38,6 +38,9 @@ pub struct MessageState {
     /// The text says `@room`: it mentions everyone in the room.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mentions_room: bool,
+    /// Files sent with the message, in the sender's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::Attachment>,
 }
 
 /// What a deleted message's `text` says, so a client that predates

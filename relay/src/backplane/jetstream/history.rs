@@ -3,18 +3,26 @@
 //! backwards, so a read starts where the relay knows the wanted page
 //! begins (it remembers each room's latest sequences as it delivers them)
 //! or else at the room's first kept message; the stream keeps at most
-//! `--history-limit` messages per room, which bounds that read.
+//! `--history-limit` messages per room, which bounds that read. A read
+//! goes on to the room's end: the edits, deletes and reactions after the
+//! page are folded into its messages (`fold`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use async_nats::jetstream::{
     consumer::{pull, DeliverPolicy},
     stream::LastRawMessageErrorKind,
 };
 use futures_util::StreamExt;
-use shared::RoomName;
+use shared::{
+    protocol::{quote_of, Update, UpdateKind, DELETED_TEXT},
+    ChatMessage, RoomName, Text,
+};
 
-use super::{codec::decode, JetStreamStore};
+use super::{
+    codec::{decode_record, Record},
+    JetStreamStore,
+};
 use crate::{
     backplane::room_subject,
     store::{Page, StoreError},
@@ -48,7 +56,7 @@ impl JetStreamStore {
     /// reading from the `limit + 1`-th last one is enough. (A room that aged
     /// out starts a new run: every delivery from then on, which is all the
     /// skip needs.)
-    fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
+    pub(super) fn skip_ahead(&self, room: &RoomName, from: u64, end: u64, limit: usize) -> u64 {
         let mut recent = self.recent.lock().unwrap();
         let Some(seqs) = recent.get_mut(room) else {
             return from;
@@ -65,37 +73,36 @@ impl JetStreamStore {
         }
     }
 
-    /// The room's messages with `from <= seq < until`: the last `limit` of
-    /// them, oldest first, and whether there were more. Also returns the
-    /// room's last sequence.
-    pub(super) async fn read(
+    /// The room's last sequence (0: none).
+    pub(super) async fn last_of(&self, room: &RoomName) -> Result<u64, StoreError> {
+        let stream = self.stream()?;
+        match stream
+            .get_last_raw_message_by_subject(&room_subject(room))
+            .await
+        {
+            Ok(message) => Ok(message.sequence),
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(err) => Err(StoreError::Unavailable(err.to_string())),
+        }
+    }
+
+    /// Every record of the room with `start <= seq <= to`, oldest first.
+    pub(super) async fn scan(
         &self,
         room: &RoomName,
-        from: u64,
-        until: Option<u64>,
-        limit: usize,
-    ) -> Result<(Page, u64), StoreError> {
+        start: u64,
+        to: u64,
+    ) -> Result<Vec<Record>, StoreError> {
         let stream = self.stream()?;
-        let subject = room_subject(room);
         let unavailable = |err: &dyn std::fmt::Display| StoreError::Unavailable(err.to_string());
-        let last = match stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                return Ok((Page::default(), 0))
-            }
-            Err(err) => return Err(unavailable(&err)),
-        };
-        let end = until.map_or(last, |until| last.min(until.saturating_sub(1)));
-        let from = from.max(1);
-        if end < from || limit == 0 {
-            return Ok((Page::default(), last));
+        if to < start {
+            return Ok(Vec::new());
         }
-        let start = self.skip_ahead(room, from, end, limit);
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
-                filter_subject: subject,
+                filter_subject: room_subject(room),
                 deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start,
+                    start_sequence: start.max(1),
                 },
                 ..Default::default()
             })
@@ -103,25 +110,21 @@ impl JetStreamStore {
             .map_err(|err| unavailable(&err))?;
         let name = consumer.cached_info().name.clone();
         let mut messages = consumer.messages().await.map_err(|err| unavailable(&err))?;
-        let mut kept = VecDeque::with_capacity(limit.min(1024));
-        let mut seen = 0usize;
+        let mut records = Vec::new();
         while let Some(next) = messages.next().await {
             let message = next.map_err(|err| unavailable(&err))?;
             let seq = message
                 .info()
                 .map_err(|err| unavailable(&err))?
                 .stream_sequence;
-            if seq > end {
+            if seq > to {
                 break;
             }
-            if let Some(chat) = decode(&message.payload, seq) {
-                seen += 1;
-                if kept.len() == limit {
-                    kept.pop_front();
-                }
-                kept.push_back(chat);
+            match decode_record(&message.payload, seq) {
+                Some(record) => records.push(record),
+                None => tracing::warn!("skipping undecodable message {seq} of {room}"),
             }
-            if seq >= end {
+            if seq >= to {
                 break;
             }
         }
@@ -129,13 +132,169 @@ impl JetStreamStore {
         // The consumer would expire by itself; deleting it now keeps the
         // server tidy when many people join at once.
         let _ = stream.delete_consumer(&name).await;
+        Ok(records)
+    }
+
+    /// The room's messages with `from <= seq < until`: the last `limit` of
+    /// them, oldest first, each as it is now (its later edits, reactions
+    /// and delete folded in), and whether there were more. With `replay`,
+    /// also the events from `from` on about older messages. Also returns
+    /// the room's last sequence.
+    pub(super) async fn read(
+        &self,
+        room: &RoomName,
+        from: u64,
+        until: Option<u64>,
+        limit: usize,
+        replay: bool,
+    ) -> Result<(Page, u64), StoreError> {
+        let last = self.last_of(room).await?;
+        if last == 0 {
+            return Ok((Page::default(), 0));
+        }
+        let end = until.map_or(last, |until| last.min(until.saturating_sub(1)));
+        let from = from.max(1);
+        if end < from || limit == 0 {
+            return Ok((Page::default(), last));
+        }
+        let start = if replay {
+            from
+        } else {
+            self.skip_ahead(room, from, end, limit)
+        };
+        // To the room's end: later events change the page's messages.
+        let records = self.scan(room, start, last).await?;
+        let left = not_erased(&records);
+        if !left.is_empty() {
+            // A delete whose relay stopped before it erased: erase now.
+            self.erase_seqs(room, left).await;
+        }
+        let (mut messages, events) = fold(records, start, end);
+        let seen = messages.len();
+        let skip = seen.saturating_sub(limit);
+        messages.drain(..skip);
+        let first = messages.first().map_or(u64::MAX, |m| m.seq);
+        let updates = if replay {
+            events
+                .into_iter()
+                .filter(|u| u.seq >= from && u.target < first)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let page = Page {
-            updates: Vec::new(),
-            messages: kept.into(),
+            updates,
+            messages,
             truncated: seen > limit,
         };
         Ok((page, last))
     }
+}
+
+/// The seqs among `records` that a delete should have erased: a deleted
+/// message still in the stream, or an edit of one with its text.
+fn not_erased(records: &[Record]) -> Vec<u64> {
+    let deleted = deleted_targets(records);
+    records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Message(chat) if deleted.contains(&chat.seq) => Some(chat.seq),
+            Record::Event(update, ..)
+                if update.text.is_some() && deleted.contains(&update.target) =>
+            {
+                Some(update.seq)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn deleted_targets(records: &[Record]) -> HashSet<u64> {
+    records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Event(update, ..) if update.kind == UpdateKind::Delete => Some(update.target),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The messages with `start <= seq <= end` among `records` (a deleted one
+/// as its tombstone), with their events applied and replies quoting their
+/// targets as they are now; and every event, oldest first.
+pub(super) fn fold(records: Vec<Record>, start: u64, end: u64) -> (Vec<ChatMessage>, Vec<Update>) {
+    // What a delete did not get to erase is never served.
+    let deleted = deleted_targets(&records);
+    let mut messages = Vec::new();
+    let mut events = Vec::new();
+    for record in records {
+        match record {
+            Record::Message(chat) if deleted.contains(&chat.seq) => {}
+            Record::Event(mut update, None, erased) if deleted.contains(&update.target) => {
+                update.text = None;
+                events.extend(erased);
+                events.push(update);
+            }
+            Record::Message(chat) if chat.seq <= end => messages.push(chat),
+            Record::Message(_) => {}
+            Record::Event(update, tombstone, erased) => {
+                if let Some(tombstone) = tombstone.filter(|t| (start..=end).contains(&t.seq)) {
+                    messages.push(tombstone);
+                }
+                events.extend(erased.into_iter().filter(|u| u.seq >= start));
+                events.push(update);
+            }
+        }
+    }
+    messages.sort_by_key(|m| m.seq);
+    messages.dedup_by_key(|m| m.seq);
+    events.sort_by_key(|u| u.seq);
+    events.dedup_by_key(|u| u.seq);
+    let mut reacted = HashSet::new();
+    for update in &events {
+        let Ok(i) = messages.binary_search_by_key(&update.target, |m| m.seq) else {
+            continue;
+        };
+        let message = &mut messages[i];
+        match update.kind {
+            UpdateKind::Edit => {
+                if let Some(text) = &update.text {
+                    message.text = text.clone();
+                    message.state.edited_ts = Some(update.ts);
+                }
+            }
+            UpdateKind::Delete => {
+                message.text = Text::new(DELETED_TEXT).expect("a valid text");
+                message.state.deleted = true;
+                message.state.reactions.clear();
+                message.state.mentions.clear();
+                message.state.mentions_room = false;
+            }
+            UpdateKind::React => {
+                if let (Some(emoji), Some(on)) = (&update.emoji, update.on) {
+                    let key = (update.target, update.from.id.clone(), emoji.clone());
+                    let had = reacted.contains(&key);
+                    message.state.react(emoji, &update.from.id, on, had);
+                    if on {
+                        reacted.insert(key);
+                    } else {
+                        reacted.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+    for i in 0..messages.len() {
+        let Some(target) = messages[i].state.reply_to else {
+            continue;
+        };
+        if let Ok(t) = messages.binary_search_by_key(&target, |m| m.seq) {
+            let target = &messages[t];
+            let quote = quote_of(&target.from, target.text.as_str(), target.state.deleted);
+            messages[i].state.quote = Some(quote);
+        }
+    }
+    (messages, events)
 }
 
 pub(super) async fn timed<T>(

@@ -42,7 +42,10 @@ use shared::RoomName;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{codec::decode, JetStreamStore, RETRY_EVERY};
+use super::{
+    codec::{decode_record, Record},
+    JetStreamStore, RETRY_EVERY,
+};
 use crate::{
     backplane::{live_subject, room_subject},
     random::random_hex,
@@ -224,8 +227,8 @@ impl JetStreamStore {
                 return;
             }
         }
-        match decode(&message.payload, seq) {
-            Some(chat) => self.deliver_one(chat),
+        match decode_record(&message.payload, seq) {
+            Some(record) => self.deliver_record(record),
             None => tracing::warn!("skipping undecodable message {seq} of {room}"),
         }
         self.delivered.record(key, seq);
@@ -264,12 +267,14 @@ impl JetStreamStore {
         to: u64,
     ) -> Result<(), StoreError> {
         self.count(|c| &c.repairs);
-        let (page, _) =
-            super::history::timed(self.read(room, mark + 1, Some(to + 1), usize::MAX)).await?;
-        for chat in page.messages {
-            let seq = chat.seq;
+        let records = super::history::timed(self.scan(room, mark + 1, to)).await?;
+        for record in records {
+            let seq = match &record {
+                Record::Message(chat) => chat.seq,
+                Record::Event(update, ..) => update.seq,
+            };
             if self.delivered.mark(key).is_some_and(|mark| seq > mark) {
-                self.deliver_one(chat);
+                self.deliver_record(record);
                 self.delivered.record(key, seq);
             }
         }

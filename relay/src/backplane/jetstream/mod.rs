@@ -24,13 +24,17 @@
 //! so the store works alone (the conformance tests).
 //!
 //! History reads (`history`) use short-lived consumers of their own.
+//! Edits, deletes and reactions (`events`) are stream messages of the
+//! room too, delivered and read back in its order.
 //!
 //! A little over 400 lines: the store's state and its `Store` methods are
-//! kept together; following (`live`), reads (`history`) and a stream that
-//! went back (`epoch`) are already their own files.
+//! kept together; following (`live`), reads (`history`), message events
+//! (`events`) and a stream that went back (`epoch`) are already their own
+//! files.
 
 mod codec;
 mod epoch;
+mod events;
 mod history;
 mod live;
 
@@ -50,7 +54,12 @@ use shared::{ChatMessage, RoomName};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::{codec::encode, epoch::Epoch, history::timed, live::Followers};
+use self::{
+    codec::{encode, Record},
+    epoch::Epoch,
+    history::timed,
+    live::Followers,
+};
 use super::{
     connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
     ROOM_SUBJECTS, STREAM,
@@ -60,7 +69,10 @@ use crate::{
     config::Config,
     faults::Faults,
     metrics::{Counter, LiveCounters},
-    store::{Appended, Deliver, NewMessage, Page, Store, StoreError},
+    store::{
+        Appended, Deliver, DeliverUpdate, NewMessage, NewUpdate, Page, Store, StoreError,
+        UpdateError,
+    },
 };
 
 /// How long a publish may wait for JetStream's ack before the send is
@@ -84,6 +96,8 @@ pub struct JetStreamStore {
     /// The rooms this relay follows, each with its task.
     followers: Mutex<Followers>,
     deliver: Deliver,
+    /// Where edits, deletes and reactions go, once the relay says.
+    deliver_update: OnceLock<DeliverUpdate>,
     stream_config: stream::Config,
     /// Counts NATS (re)connections: followers then look for what they
     /// missed while disconnected.
@@ -155,6 +169,7 @@ impl JetStreamStore {
             refused,
             followers: Mutex::new(Followers::new()),
             deliver,
+            deliver_update: OnceLock::new(),
             stream_config,
             connections,
             me: OnceLock::new(),
@@ -269,10 +284,26 @@ impl JetStreamStore {
         }
     }
 
-    /// Hands one message of a followed room to the hub.
-    fn deliver_one(&self, chat: ChatMessage) {
-        self.remember(&chat.room, chat.seq);
-        (self.deliver)(&Arc::new(chat));
+    /// Hands one message, edit, delete or reaction of a followed room to
+    /// the hub.
+    fn deliver_record(&self, record: Record) {
+        match record {
+            Record::Message(chat) => {
+                self.remember(&chat.room, chat.seq);
+                (self.deliver)(&Arc::new(chat));
+            }
+            Record::Event(update, ..) => {
+                if let Some(deliver) = self.deliver_update.get() {
+                    deliver(&update);
+                }
+            }
+        }
+    }
+
+    /// Where stored edits, deletes and reactions go (the hub's fan-out),
+    /// from now on.
+    pub fn deliver_updates(&self, deliver: DeliverUpdate) {
+        let _ = self.deliver_update.set(deliver);
     }
 
     /// Follows the room and waits (bounded) until it is followed.
@@ -408,7 +439,7 @@ impl Store for JetStreamStore {
             self.stream()?;
             // Followed first: every message after the page then comes live.
             self.follow_now(&room).await?;
-            let (page, last) = timed(self.read(&room, from, None, limit)).await?;
+            let (page, last) = timed(self.read(&room, from, None, limit, since.is_some())).await?;
             // Messages up to `last` are in the page (or older than it): wait
             // until the live feed is past them so none comes twice.
             self.caught_up(&room, last).await;
@@ -424,9 +455,13 @@ impl Store for JetStreamStore {
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
         let room = room.clone();
         Box::pin(async move {
-            let (page, _) = timed(self.read(&room, 1, before, limit)).await?;
+            let (page, _) = timed(self.read(&room, 1, before, limit, false)).await?;
             Ok(page.messages)
         })
+    }
+
+    fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
+        Box::pin(self.change(update))
     }
 
     fn room_entries(&self) -> usize {

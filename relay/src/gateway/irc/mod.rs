@@ -351,6 +351,7 @@ impl Irc {
             text,
             client_id,
             reply_to: None,
+            attachments: Vec::new(),
         });
     }
 }

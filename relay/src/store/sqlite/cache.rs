@@ -2,7 +2,9 @@
 //! pages do not read the disk.
 //!
 //! A room's entry holds a contiguous run of seqs and a `floor`: every stored
-//! message of the room with a seq above `floor` is in the entry. The writer
+//! message of the room with a seq above `floor` is in the entry, as it is
+//! now (edited, reacted to, deleted); likewise its recent edits, deletes
+//! and reactions above `events_floor`, for `join … since`. The writer
 //! appends each committed message before delivering it, so anything a
 //! member was sent is already here; readers that miss load the latest
 //! messages from disk and merge them in when they join up with the entry.
@@ -11,11 +13,12 @@
 //! the cache's lock, so by the time it is merged the writer may have added
 //! newer messages, and the room's entry may have been dropped since (to
 //! make room for another, or by [`Cache::clear`] after a failed write),
-//! taking the proof of those newer messages with it. So a read starts with
-//! [`Cache::begin_load`], which notes how many entries have been dropped so
-//! far; a load that finds no entry installs its read only if none was
-//! dropped in between (else the read may be older than what the writer
-//! pushed, and is only answered, never cached).
+//! taking the proof of those newer messages with it; and an edit, delete or
+//! reaction may have changed a message the read holds as it was. So a read
+//! starts with [`Cache::begin_load`], which notes how many entries have
+//! been dropped or changed so far; a load is merged only if none was in
+//! between (else the read may be older than what the writer pushed, and is
+//! only answered, never cached).
 //!
 //! At most [`MAX_ROOMS`] rooms are kept; beyond, the least recently used is
 //! dropped. [`Cache::sweep`] also drops the rooms nobody used since the
@@ -26,7 +29,7 @@ use std::{
     sync::Arc,
 };
 
-use shared::{ChatMessage, RoomName};
+use shared::{protocol::Update, ChatMessage, RoomName};
 
 use crate::store::Page;
 
@@ -58,13 +61,27 @@ struct Entry {
     /// Every stored message with a seq above this is in `messages`.
     floor: u64,
     messages: VecDeque<Arc<ChatMessage>>,
+    /// Every edit, delete and reaction with a seq above this is in
+    /// `events`, oldest first.
+    events_floor: u64,
+    events: VecDeque<Update>,
+    /// The room's last seq, a message's or an event's: the next one
+    /// pushed must follow it, or the run starts over.
+    last: u64,
     /// `Cache::clock` when the entry was last used.
     used: u64,
 }
 
 impl Entry {
-    fn last_seq(&self) -> u64 {
-        self.messages.back().map_or(self.floor, |m| m.seq)
+    /// An empty run that starts after `floor`.
+    fn starting_after(floor: u64, used: u64) -> Entry {
+        Entry {
+            floor,
+            events_floor: floor,
+            last: floor,
+            used,
+            ..Entry::default()
+        }
     }
 
     fn trim(&mut self, per_room: usize) {
@@ -72,7 +89,22 @@ impl Entry {
             let dropped = self.messages.pop_front().expect("longer than the cap");
             self.floor = dropped.seq;
         }
+        while self.events.len() > per_room {
+            let dropped = self.events.pop_front().expect("longer than the cap");
+            self.events_floor = dropped.seq;
+        }
     }
+}
+
+/// The latest messages and events of a room read from disk, for
+/// [`Cache::load`].
+pub struct Loaded {
+    pub messages: Vec<Arc<ChatMessage>>,
+    /// They are all the room has.
+    pub complete: bool,
+    /// Every event with a seq above the messages' floor, or the latest
+    /// `per_room` of them.
+    pub events: Vec<Update>,
 }
 
 impl Cache {
@@ -143,45 +175,67 @@ impl Cache {
         let entry = self
             .rooms
             .entry(message.room.clone())
-            .or_insert_with(|| Entry {
-                floor,
-                messages: VecDeque::new(),
-                used,
-            });
-        if entry.last_seq().checked_add(1) != Some(message.seq) {
+            .or_insert_with(|| Entry::starting_after(floor, used));
+        if entry.last.checked_add(1) != Some(message.seq) {
             // Not contiguous (cannot happen while the writer is the only one
             // numbering): start the run over rather than leave a hole.
-            *entry = Entry {
-                floor,
-                messages: VecDeque::new(),
-                used,
-            };
+            *entry = Entry::starting_after(floor, used);
         }
         entry.used = used;
+        entry.last = message.seq;
         entry.messages.push_back(message.clone());
         entry.trim(per_room);
     }
 
-    /// Merges the latest messages of a room read from disk (after
-    /// `ticket`): `complete` when they are all the room had.
-    pub fn load(
-        &mut self,
-        ticket: Ticket,
-        room: &RoomName,
-        loaded: Vec<Arc<ChatMessage>>,
-        complete: bool,
-    ) {
+    /// A newly committed edit, delete or reaction (in seq order with the
+    /// messages), and the messages it changed as they are now.
+    pub fn apply(&mut self, update: &Update, changed: &[Arc<ChatMessage>]) {
+        // A load in flight may have read the changed messages as they were.
+        self.dropped += 1;
+        let per_room = self.per_room;
+        let Some(entry) = self.rooms.get_mut(&update.room) else {
+            return;
+        };
+        if entry.last.checked_add(1) != Some(update.seq) {
+            self.rooms.remove(&update.room);
+            return;
+        }
+        for message in changed {
+            if let Ok(i) = entry.messages.binary_search_by_key(&message.seq, |m| m.seq) {
+                entry.messages[i] = message.clone();
+            }
+        }
+        entry.last = update.seq;
+        entry.events.push_back(update.clone());
+        entry.trim(per_room);
+    }
+
+    /// Merges the latest messages and events of a room read from disk
+    /// (after `ticket`).
+    pub fn load(&mut self, ticket: Ticket, room: &RoomName, loaded: Loaded) {
+        if ticket.dropped != self.dropped {
+            // An entry was dropped or changed since the read began, maybe
+            // this room's with messages newer than the read: the read
+            // proves nothing.
+            return;
+        }
+        let Loaded {
+            messages: loaded,
+            complete,
+            events,
+        } = loaded;
         let floor = if complete {
             0
         } else {
             loaded.first().map_or(0, |m| m.seq.saturating_sub(1))
         };
+        let events_floor = if events.len() < self.per_room {
+            floor
+        } else {
+            events.first().map_or(floor, |u| u.seq.saturating_sub(1))
+        };
         let loaded_last = loaded.last().map_or(floor, |m| m.seq);
-        if ticket.dropped != self.dropped && !self.rooms.contains_key(room) {
-            // An entry was dropped since the read began, maybe this room's
-            // with messages newer than the read: the read proves nothing.
-            return;
-        }
+        let last = loaded_last.max(events.last().map_or(0, |u| u.seq));
         self.make_room(room);
         let per_room = self.per_room;
         let used = self.tick();
@@ -190,12 +244,17 @@ impl Cache {
                 let mut entry = Entry {
                     floor,
                     messages: loaded.into(),
+                    events_floor,
+                    events: events.into(),
+                    last,
                     used,
                 };
                 entry.trim(per_room);
                 self.rooms.insert(room.clone(), entry);
             }
-            // The writer added messages meanwhile; join the runs if they meet.
+            // The writer added messages meanwhile; join the runs if they
+            // meet (its events stay as they are: a `since` older than
+            // them reads the disk).
             Some(entry) if loaded_last >= entry.floor && floor < entry.floor => {
                 let mut messages: VecDeque<_> = loaded
                     .into_iter()
@@ -216,21 +275,39 @@ impl Cache {
         let used = self.tick();
         let entry = self.rooms.get_mut(room)?;
         entry.used = used;
-        let since = since.unwrap_or(0);
+        let cursor = since.unwrap_or(0);
         let newer: Vec<&Arc<ChatMessage>> =
-            entry.messages.iter().filter(|m| m.seq > since).collect();
-        if since < entry.floor && newer.len() <= limit {
+            entry.messages.iter().filter(|m| m.seq > cursor).collect();
+        if cursor < entry.floor && newer.len() <= limit {
             // Some of the answer may be older than the cached run.
             return None;
         }
+        if since.is_some() && cursor < entry.events_floor {
+            // Some events to replay may be older than the cached ones.
+            return None;
+        }
         let skip = newer.len().saturating_sub(limit);
-        Some(Page {
-            updates: Vec::new(),
-            truncated: newer.len() > limit,
-            messages: newer[skip..]
+        let messages: Vec<ChatMessage> = newer[skip..]
+            .iter()
+            .map(|m| ChatMessage::clone(m))
+            .collect();
+        // Targets in the page carry their state; older ones need the
+        // events (only with a cursor: without one the client has nothing
+        // older).
+        let first = messages.first().map_or(u64::MAX, |m| m.seq);
+        let updates = match since {
+            Some(_) => entry
+                .events
                 .iter()
-                .map(|m| ChatMessage::clone(m))
+                .filter(|u| u.seq > cursor && u.target < first)
+                .cloned()
                 .collect(),
+            None => Vec::new(),
+        };
+        Some(Page {
+            updates,
+            truncated: newer.len() > limit,
+            messages,
         })
     }
 
@@ -268,6 +345,10 @@ impl Cache {
                 entry.messages.pop_front();
             }
             entry.floor = entry.floor.max(seq);
+            // Retention deletes the events of those messages too.
+            entry.events.retain(|u| u.seq > seq && u.target > seq);
+            entry.events_floor = entry.events_floor.max(seq);
+            entry.last = entry.last.max(seq);
         }
     }
 
@@ -279,97 +360,4 @@ impl Cache {
 }
 
 #[cfg(test)]
-mod tests {
-    use shared::{Nick, Text, User, UserId};
-
-    use super::*;
-
-    fn message(room: &str, seq: u64) -> Arc<ChatMessage> {
-        Arc::new(ChatMessage {
-            state: Default::default(),
-            room: RoomName::new(room).unwrap(),
-            seq,
-            from: User {
-                id: UserId("u-1".into()),
-                nick: Nick::new("alice").unwrap(),
-            },
-            text: Text::new("hi").unwrap(),
-            ts: 0,
-            client_id: None,
-        })
-    }
-
-    fn seqs(page: &Page) -> Vec<u64> {
-        page.messages.iter().map(|m| m.seq).collect()
-    }
-
-    /// The store read messages 1 to 3 of the room from disk; meanwhile the
-    /// writer pushed 4 and the room's entry was dropped by `drop_entries`.
-    /// The read must not then answer `after(3)` with nothing.
-    fn load_after_the_entry_went(drop_entries: impl FnOnce(&mut Cache)) {
-        let room = RoomName::new("r").unwrap();
-        let mut cache = Cache::new(8);
-        let ticket = cache.begin_load();
-        let read_from_disk: Vec<_> = (1..=3).map(|seq| message("r", seq)).collect();
-        cache.push(&message("r", 4));
-        drop_entries(&mut cache);
-        assert!(cache.after(&room, Some(3), 10).is_none(), "dropped");
-        cache.load(ticket, &room, read_from_disk, true);
-        match cache.after(&room, Some(3), 10) {
-            None => {} // a miss: the next read goes to disk and finds 4
-            Some(page) => assert_eq!(seqs(&page), [4], "message 4 is missing"),
-        }
-    }
-
-    #[test]
-    fn a_load_does_not_claim_messages_pushed_to_an_evicted_entry() {
-        load_after_the_entry_went(|cache| {
-            // Other rooms' messages fill the cache; the least recently used
-            // room, `r`, goes.
-            for n in 0..MAX_ROOMS {
-                cache.push(&message(&format!("other-{n}"), 1));
-            }
-        });
-    }
-
-    #[test]
-    fn a_load_does_not_claim_messages_pushed_before_a_clear() {
-        load_after_the_entry_went(Cache::clear);
-    }
-
-    #[test]
-    fn a_load_still_fills_an_empty_cache_and_joins_the_writers_run() {
-        let room = RoomName::new("r").unwrap();
-        let mut cache = Cache::new(8);
-        let ticket = cache.begin_load();
-        cache.push(&message("r", 4));
-        let read: Vec<_> = (1..=3).map(|seq| message("r", seq)).collect();
-        cache.load(ticket, &room, read, true);
-        assert_eq!(seqs(&cache.after(&room, None, 10).unwrap()), [1, 2, 3, 4]);
-
-        let other = RoomName::new("quiet").unwrap();
-        let ticket = cache.begin_load();
-        cache.load(ticket, &other, vec![message("quiet", 1)], true);
-        assert_eq!(seqs(&cache.after(&other, Some(0), 10).unwrap()), [1]);
-    }
-
-    #[test]
-    fn rooms_unused_for_a_whole_sweep_period_go() {
-        let (busy, idle) = (
-            RoomName::new("busy").unwrap(),
-            RoomName::new("idle").unwrap(),
-        );
-        let mut cache = Cache::new(8);
-        cache.push(&message("busy", 1));
-        cache.push(&message("idle", 1));
-        cache.sweep();
-        assert_eq!(cache.len(), 2, "both were used in this period");
-        assert!(cache.after(&busy, None, 10).is_some());
-        cache.sweep();
-        assert_eq!(cache.len(), 1);
-        assert!(cache.after(&idle, None, 10).is_none());
-        cache.sweep();
-        cache.sweep();
-        assert_eq!(cache.len(), 0);
-    }
-}
+mod tests;

@@ -7,6 +7,8 @@
 //! - `read`: history, read on tokio's blocking pool
 //!   with separate read-only connections, after the cache.
 //! - `cache`: each room's recent messages, so a join is served from memory.
+//! - `events`: replies, mentions, edits, deletes (which erase) and
+//!   reactions; `state` reads reactions and the events `since` replays.
 //! - `search`: the FTS5 search index, kept by triggers.
 //! - `schema`: opening, locking and migrating the database.
 //! - `tools`: export and inspection for the `palaver` command line.
@@ -15,10 +17,14 @@
 //! behaves under load.
 
 mod cache;
+mod events;
+#[cfg(test)]
+mod events_tests;
 mod read;
 pub mod schema;
 mod search;
 mod side;
+mod state;
 #[cfg(test)]
 mod tests;
 pub mod tools;
@@ -47,7 +53,10 @@ use self::{
     read::{blocking, read_before},
     writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
-use super::{Appended, Deliver, Found, NewMessage, Page, SearchRequest, Store, StoreError};
+use super::{
+    Appended, Deliver, DeliverUpdate, Found, NewMessage, NewUpdate, Page, SearchRequest, Store,
+    StoreError, UpdateError,
+};
 use crate::config::SyncLevel;
 
 /// Appends waiting for the writer at most; senders beyond wait their turn.
@@ -122,6 +131,7 @@ impl Shared {
 
 enum Command {
     Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
+    Update(NewUpdate, oneshot::Sender<Result<Appended, UpdateError>>),
     Retention(Option<oneshot::Sender<()>>),
     /// Forget the rooms idle since the previous sweep (writer and cache).
     Sweep,
@@ -129,8 +139,19 @@ enum Command {
 
 impl SqliteStore {
     /// Locks and opens (or creates) the store in `options.data_dir`, and
-    /// starts its writer thread.
+    /// starts its writer thread; edits, deletes and reactions are stored
+    /// but delivered to nobody.
     pub fn open(options: SqliteOptions, deliver: Deliver) -> Result<Self, OpenError> {
+        Self::open_with_updates(options, deliver, Arc::new(|_| {}))
+    }
+
+    /// Like [`SqliteStore::open`], delivering each stored edit, delete and
+    /// reaction to `deliver_update` (the hub's fan-out).
+    pub fn open_with_updates(
+        options: SqliteOptions,
+        deliver: Deliver,
+        deliver_update: DeliverUpdate,
+    ) -> Result<Self, OpenError> {
         let dir = options.data_dir.clone();
         let lock = schema::lock(&dir)?;
         let conn = schema::open_writer(&dir, options.sync)?;
@@ -153,7 +174,7 @@ impl SqliteStore {
         let deliverer_shared = shared.clone();
         let deliverer = std::thread::Builder::new()
             .name("store-deliver".into())
-            .spawn(move || deliver_loop(to_deliver, deliver, deliverer_shared))
+            .spawn(move || deliver_loop(to_deliver, deliver, deliver_update, deliverer_shared))
             .map_err(thread_failed)?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -206,6 +227,14 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let (reply, wait) = oneshot::channel();
             self.send(Command::Append(msg, reply)).await?;
+            wait.await.map_err(|_| writer_gone())?
+        })
+    }
+
+    fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
+        Box::pin(async move {
+            let (reply, wait) = oneshot::channel();
+            self.send(Command::Update(update, reply)).await?;
             wait.await.map_err(|_| writer_gone())?
         })
     }

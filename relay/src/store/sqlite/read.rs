@@ -1,4 +1,5 @@
-//! Reads: history pages (search is in `search`).
+//! Reads: history pages, each message with its current state (search is
+//! in `search`; reactions and events in `state`).
 //!
 //! Each read takes an idle read-only connection (opening one if none is
 //! idle) on tokio's blocking pool, so a slow disk never stalls the async
@@ -6,10 +7,18 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection};
-use shared::{ChatMessage, ClientId, Nick, RoomName, Text, User, UserId};
+use rusqlite::{params, Connection, OptionalExtension};
+use shared::{
+    protocol::{MessageState, Update, DELETED_TEXT},
+    ChatMessage, ClientId, Nick, RoomName, Text, User, UserId,
+};
 
-use super::{cache::Ticket, schema, to_sql, Shared};
+use super::{
+    cache::{Loaded, Ticket},
+    schema,
+    state::{add_reactions, read_events, REPLAY_MAX},
+    to_sql, Shared,
+};
 use crate::store::{Page, StoreError};
 
 /// Idle read connections kept open.
@@ -45,8 +54,9 @@ impl Shared {
         result
     }
 
-    /// A cache miss on `after`: loads the room's latest messages into the
-    /// cache, and reads further back only if the cursor is older than those.
+    /// A cache miss on `after`: loads the room's latest messages (and
+    /// events) into the cache, and reads further back only if the cursor
+    /// is older than those.
     pub(super) fn read_after(
         &self,
         room: &RoomName,
@@ -57,18 +67,28 @@ impl Shared {
             let cache = self.cache.lock().unwrap();
             (cache.per_room(), cache.begin_load())
         };
-        let latest = self.with_reader(|conn| read_before(conn, room, None, per_room))?;
-        self.finish_after(ticket, room, latest, since, limit)
+        let (latest, events) = self.with_reader(|conn| {
+            let latest = read_before(conn, room, None, per_room)?;
+            let floor = if latest.len() < per_room {
+                0
+            } else {
+                latest.first().map_or(0, |m| m.seq.saturating_sub(1))
+            };
+            let events = read_events(conn, room, floor, u64::MAX, per_room)?;
+            Ok((latest, events))
+        })?;
+        self.finish_after(ticket, room, latest, events, since, limit)
     }
 
     /// The rest of [`Shared::read_after`], once the room's latest messages
-    /// were read (after `ticket`): caches them, and answers from them or
-    /// from a further read.
+    /// and events were read (after `ticket`): caches them, and answers
+    /// from them or from a further read.
     pub(super) fn finish_after(
         &self,
         ticket: Ticket,
         room: &RoomName,
         latest: Vec<ChatMessage>,
+        events: Vec<Update>,
         since: Option<u64>,
         limit: usize,
     ) -> Result<Page, StoreError> {
@@ -88,25 +108,39 @@ impl Shared {
                 .collect();
             Page::latest(newer, limit)
         });
-        self.cache
-            .lock()
-            .unwrap()
-            .load(ticket, room, latest, complete);
-        if let Some(page) = answer {
-            return Ok(page);
+        let loaded = Loaded {
+            messages: latest,
+            complete,
+            events,
+        };
+        self.cache.lock().unwrap().load(ticket, room, loaded);
+        if let (Some(page), None) = (&answer, since) {
+            return Ok(page.clone());
         }
         self.with_reader(|conn| {
-            let mut newest =
-                read_range(conn, room, since_value, u64::MAX, limit.saturating_add(1))?;
-            let truncated = newest.len() > limit;
-            if truncated {
-                newest.remove(0);
+            let mut page = match answer {
+                Some(page) => page,
+                None => {
+                    let mut newest =
+                        read_range(conn, room, since_value, u64::MAX, limit.saturating_add(1))?;
+                    let truncated = newest.len() > limit;
+                    if truncated {
+                        newest.remove(0);
+                    }
+                    Page {
+                        updates: Vec::new(),
+                        messages: newest,
+                        truncated,
+                    }
+                }
+            };
+            if since.is_some() {
+                // Targets in the page carry their state; older ones need
+                // the events.
+                let first = page.messages.first().map_or(u64::MAX, |m| m.seq);
+                page.updates = read_events(conn, room, since_value, first, REPLAY_MAX)?;
             }
-            Ok(Page {
-                updates: Vec::new(),
-                messages: newest,
-                truncated,
-            })
+            Ok(page)
         })
     }
 }
@@ -122,7 +156,17 @@ pub(super) fn read_before(
     read_range(conn, room, 0, before.unwrap_or(u64::MAX), limit)
 }
 
-/// The newest `limit` messages with `above < seq < below`, oldest first.
+/// The columns of a message with its state, for [`StoredRow::from_row`]
+/// and [`StoredRow::state_from_row`].
+macro_rules! message_columns {
+    () => {
+        "m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id,
+         m.reply_to, m.quote, m.mentions, m.mentions_room, m.edited_ts, m.deleted"
+    };
+}
+
+/// The newest `limit` messages with `above < seq < below`, oldest first,
+/// each with its current state.
 pub(crate) fn read_range(
     conn: &Connection,
     room: &RoomName,
@@ -130,20 +174,23 @@ pub(crate) fn read_range(
     below: u64,
     limit: usize,
 ) -> rusqlite::Result<Vec<ChatMessage>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
-         FROM messages m JOIN rooms r ON r.id = m.room_id
-         WHERE r.name = ?1 AND m.seq > ?2 AND m.seq < ?3
-         ORDER BY m.seq DESC LIMIT ?4",
-    )?;
+    let Some(room_id) = room_id(conn, room)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m WHERE m.room_id = ?1 AND m.seq > ?2 AND m.seq < ?3
+         ORDER BY m.seq DESC LIMIT ?4"
+    ))?;
     let rows = stmt.query_map(
         params![
-            room.as_str(),
+            room_id,
             to_sql(above),
             to_sql(below),
             i64::try_from(limit).unwrap_or(i64::MAX)
         ],
-        |row| StoredRow::from_row(row, 0),
+        |row| StoredRow::state_from_row(row, 0),
     )?;
     let mut messages = Vec::new();
     for row in rows {
@@ -152,7 +199,37 @@ pub(crate) fn read_range(
         }
     }
     messages.reverse();
+    add_reactions(conn, room_id, &mut messages)?;
     Ok(messages)
+}
+
+/// Message `seq` of the room with row id `room_id`, with its state.
+pub(super) fn read_message(
+    conn: &Connection,
+    room_id: i64,
+    room: &RoomName,
+    seq: u64,
+) -> rusqlite::Result<Option<ChatMessage>> {
+    let row = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m WHERE m.room_id = ?1 AND m.seq = ?2"
+        ))?
+        .query_row(params![room_id, to_sql(seq)], |row| {
+            StoredRow::state_from_row(row, 0)
+        })
+        .optional()?;
+    let mut message: Vec<ChatMessage> =
+        row.and_then(|r| r.into_message(room)).into_iter().collect();
+    add_reactions(conn, room_id, &mut message)?;
+    Ok(message.pop())
+}
+
+fn room_id(conn: &Connection, room: &RoomName) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
+        .query_row([room.as_str()], |row| row.get(0))
+        .optional()
 }
 
 /// A message row as stored, before validation.
@@ -163,6 +240,18 @@ pub(crate) struct StoredRow {
     text: String,
     ts: i64,
     client_id: String,
+    /// Read only with [`StoredRow::state_from_row`] (search leaves it).
+    state: Option<StoredState>,
+}
+
+/// A message's state columns, before validation.
+struct StoredState {
+    reply_to: Option<i64>,
+    quote: Option<String>,
+    mentions: Option<String>,
+    mentions_room: bool,
+    edited_ts: Option<i64>,
+    deleted: bool,
 }
 
 impl StoredRow {
@@ -175,7 +264,24 @@ impl StoredRow {
             text: row.get(first + 3)?,
             ts: row.get(first + 4)?,
             client_id: row.get(first + 5)?,
+            state: None,
         })
+    }
+
+    /// Reads `message_columns!()` (those and the state) from column
+    /// `first` on.
+    fn state_from_row(row: &rusqlite::Row, first: usize) -> rusqlite::Result<StoredRow> {
+        let mut stored = Self::from_row(row, first)?;
+        let first = first + 6;
+        stored.state = Some(StoredState {
+            reply_to: row.get(first)?,
+            quote: row.get(first + 1)?,
+            mentions: row.get(first + 2)?,
+            mentions_room: row.get(first + 3)?,
+            edited_ts: row.get(first + 4)?,
+            deleted: row.get(first + 5)?,
+        });
+        Ok(stored)
     }
 
     /// The message, or `None` (with a warning) if a field no longer passes
@@ -183,22 +289,49 @@ impl StoredRow {
     pub(super) fn into_message(self, room: &RoomName) -> Option<ChatMessage> {
         let seq = self.seq;
         let parsed = (|| {
+            let state = self.state.map(StoredState::parse).unwrap_or_default();
+            let text = if state.deleted {
+                DELETED_TEXT
+            } else {
+                &self.text
+            };
             Some(ChatMessage {
-                state: Default::default(),
                 room: room.clone(),
                 seq: u64::try_from(self.seq).ok()?,
                 from: User {
                     id: UserId(self.user_id),
                     nick: Nick::new(&self.nick).ok()?,
                 },
-                text: Text::new(&self.text).ok()?,
+                // As on the wire: empty is a message of attachments only.
+                text: Text::try_from(text.to_owned()).ok()?,
                 ts: u64::try_from(self.ts).unwrap_or(0),
                 client_id: Some(ClientId::new(&self.client_id).ok()?),
+                state,
             })
         })();
         if parsed.is_none() {
             tracing::warn!("skipping stored message {room}#{seq}: it no longer validates");
         }
         parsed
+    }
+}
+
+impl StoredState {
+    /// The wire state; a column that no longer parses is left out.
+    fn parse(self) -> MessageState {
+        MessageState {
+            reply_to: self.reply_to.and_then(|s| u64::try_from(s).ok()),
+            quote: self.quote.and_then(|q| serde_json::from_str(&q).ok()),
+            edited_ts: self.edited_ts.and_then(|s| u64::try_from(s).ok()),
+            deleted: self.deleted,
+            reactions: Vec::new(),
+            mentions: self
+                .mentions
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_default(),
+            mentions_room: self.mentions_room,
+            // Added from the file index on the way out (`files::attach`).
+            attachments: Vec::new(),
+        }
     }
 }

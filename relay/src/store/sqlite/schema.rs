@@ -62,7 +62,7 @@ const MIGRATIONS: &[Migration] = &[
     // 5: each user's rooms, read marker and notification level
     // (`memberships`); `level` NULL means the default by the room's size.
     Migration::Sql(
-        "CREATE TABLE memberships (
+        "CREATE TABLE IF NOT EXISTS memberships (
         user_id TEXT NOT NULL,
         room TEXT NOT NULL,
         read_seq INTEGER NOT NULL,
@@ -70,19 +70,25 @@ const MIGRATIONS: &[Migration] = &[
         joined_ms INTEGER NOT NULL,
         PRIMARY KEY (user_id, room)
     ) WITHOUT ROWID;
-    CREATE INDEX memberships_by_room ON memberships (room);",
+    CREATE INDEX IF NOT EXISTS memberships_by_room ON memberships (room);",
     ),
-    // 6: each user's Web Push subscriptions (`push::subscriptions`), one
+    // 6: the file index (`files::sqlite`): uploads and the messages that
+    // posted them.
+    Migration::Code(crate::files::sqlite::create_tables),
+    // 7: message events: replies, mentions, edits, deletes, reactions
+    // (`events`).
+    Migration::Code(super::events::create_tables),
+    // 8: each user's Web Push subscriptions (`push::subscriptions`), one
     // row per endpoint (a browser's endpoint is unique to it).
     Migration::Sql(
-        "CREATE TABLE push_subscriptions (
+        "CREATE TABLE IF NOT EXISTS push_subscriptions (
         endpoint TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         p256dh TEXT NOT NULL,
         auth TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
+    CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
     ),
 ];
 
@@ -189,6 +195,11 @@ pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError>
     // Before the migrations: the search index's triggers call it.
     super::search::register(&conn).map_err(sqlite)?;
     migrate(&mut conn).map_err(sqlite)?;
+    // A deleted message's text is erased, not hidden: space SQLite frees
+    // (the old row, its overflow pages, index pages FTS5 merged away) is
+    // zeroed rather than left for whoever reads the file.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(sqlite)?;
     Ok(conn)
 }
 
@@ -232,7 +243,8 @@ fn check_version(dir: &Path, conn: &Connection) -> Result<(), OpenError> {
 /// version bump, so a crash leaves the database at some whole version.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    // Deleted rows are zeroed during migrations (see migration 3).
+    // Deleted rows are zeroed during migrations (see migration 3), and
+    // after them (`open_writer`).
     conn.pragma_update(None, "secure_delete", true)?;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
@@ -244,5 +256,5 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
         tracing::info!("store schema migrated to version {}", index + 1);
     }
-    conn.pragma_update(None, "secure_delete", false)
+    Ok(())
 }

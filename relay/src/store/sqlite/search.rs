@@ -83,7 +83,7 @@ pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Fo
          FROM message_search s
          JOIN messages m ON m.room_id = (s.rowid >> 40) AND m.seq = (s.rowid & 1099511627775)
          JOIN rooms r ON r.id = m.room_id
-         WHERE message_search MATCH ?1
+         WHERE message_search MATCH ?1 AND m.deleted = 0
            AND r.name IN (SELECT value FROM json_each(?2))
            AND (?3 IS NULL OR m.user_id = ?3)
            AND (?4 IS NULL OR lower(m.nick) = ?4)
@@ -294,16 +294,19 @@ mod tests {
         let store = open(dir.path());
         fill(&store).await;
         drop(store);
-        // Back to schema 3, as a relay before search left it.
-        let conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
+        // Without the index, as a relay before search left it; then the
+        // migration's work, as an upgrade runs it (whatever its number).
+        let mut conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
             "DROP TRIGGER message_search_insert;
              DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
-             DROP TABLE message_search;
-             PRAGMA user_version = 3;",
+             DROP TABLE message_search;",
         )
         .unwrap();
+        let tx = conn.transaction().unwrap();
+        super::create_index(&tx).unwrap();
+        tx.commit().unwrap();
         drop(conn);
         let store = open(dir.path());
         assert_eq!(found(&store, "分布式", &["general"]).await.len(), 1);

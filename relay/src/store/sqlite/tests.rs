@@ -221,7 +221,7 @@ async fn a_cache_miss_racing_a_commit_and_an_eviction_misses_nothing() {
     // The miss ends: its answer is what it read...
     let page = store
         .shared
-        .finish_after(ticket, &room("r"), read, Some(3), 100)
+        .finish_after(ticket, &room("r"), read, Vec::new(), Some(3), 100)
         .unwrap();
     assert_eq!(page, Page::default());
     // ...but the next reader, resuming after 3, gets 4.

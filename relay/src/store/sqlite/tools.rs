@@ -84,6 +84,12 @@ pub fn delete_room(dir: &Path, room: &RoomName) -> Result<u64, ToolError> {
         "DELETE FROM messages WHERE room_id = (SELECT id FROM rooms WHERE name = ?1)",
         [room.as_str()],
     )?;
+    for table in ["reactions", "message_events"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE room_id = (SELECT id FROM rooms WHERE name = ?1)"),
+            [room.as_str()],
+        )?;
+    }
     tx.commit()?;
     Ok(deleted as u64)
 }

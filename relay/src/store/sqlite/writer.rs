@@ -15,17 +15,20 @@ use std::{
     time::Duration,
 };
 
+mod deliver;
 mod retention;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use shared::{ChatMessage, RoomName};
+use shared::{protocol::Update, ChatMessage, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
+use self::deliver::Done;
+pub(super) use self::deliver::{deliver_loop, Committed};
 pub(super) use self::retention::spawn_retention_ticker;
-use super::{to_sql, Command, Shared, SqliteOptions};
+use super::{events, to_sql, Command, Shared, SqliteOptions};
 use crate::{
     aging::Aging,
-    store::{Appended, Deliver, NewMessage, StoreError},
+    store::{Appended, NewMessage, NewUpdate, StoreError, UpdateError},
 };
 
 /// Appends committed in one transaction at most.
@@ -74,6 +77,9 @@ pub(super) struct Writer {
     /// Committed batches, in commit order, for the deliverer thread.
     committed: std::sync::mpsc::Sender<Committed>,
     options: SqliteOptions,
+    /// A delete was committed and the WAL may still hold the erased text
+    /// (see [`Writer::erase_wal`]).
+    wal_dirty: bool,
     /// The data directory's lock, held as long as the writer runs.
     _lock: File,
 }
@@ -84,38 +90,24 @@ struct RoomRow {
     last_seq: u64,
 }
 
-type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+pub(super) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+pub(super) type UpdateReply = oneshot::Sender<Result<Appended, UpdateError>>;
 
-/// A committed batch: each sender's answer and, for new messages, what to
-/// deliver.
-pub(super) type Committed = Vec<(
-    Reply,
-    Result<Appended, StoreError>,
-    Option<Arc<ChatMessage>>,
-)>;
+/// One write of a batch, in the order it came.
+pub(super) enum Write {
+    Append(NewMessage, Reply),
+    Update(NewUpdate, UpdateReply),
+}
 
-/// Fans out each committed batch in order, then answers its senders. On its
-/// own thread so the writer commits the next batch meanwhile: fan-out to a
-/// big room costs more than the commit.
-pub(super) fn deliver_loop(
-    batches: std::sync::mpsc::Receiver<Committed>,
-    deliver: Deliver,
-    shared: Arc<Shared>,
-) {
-    let _fault = PanicGuard {
-        shared,
-        thread: "deliverer",
-    };
-    while let Ok(batch) = batches.recv() {
-        for (_, _, stored) in &batch {
-            if let Some(stored) = stored {
-                deliver(stored);
-            }
-        }
-        for (reply, result, _) in batch {
-            let _ = reply.send(result);
-        }
-    }
+/// What became of one write in the transaction.
+enum Written {
+    Message(Appended, Option<Arc<ChatMessage>>),
+    /// An edit, delete or reaction; when stored, the event and the
+    /// messages it changed as they are now (for the cache).
+    Event(
+        Result<Appended, UpdateError>,
+        Option<(Update, Vec<Arc<ChatMessage>>)>,
+    ),
 }
 
 /// Marks the store not ready when the writer ends, however it ends.
@@ -129,7 +121,7 @@ impl Drop for AliveGuard {
 
 /// Records a store thread's panic as the store's fault, which fails the
 /// relay's health: the thread is gone and nothing restarts it.
-struct PanicGuard {
+pub(super) struct PanicGuard {
     shared: Arc<Shared>,
     thread: &'static str,
 }
@@ -157,6 +149,7 @@ impl Writer {
             shared,
             committed,
             options,
+            wal_dirty: false,
             _lock: lock,
         }
     }
@@ -168,15 +161,17 @@ impl Writer {
             thread: "writer",
         };
         self.retention();
-        let mut batch: Vec<(NewMessage, Reply)> = Vec::new();
+        let mut batch: Vec<Write> = Vec::new();
         let mut retention: Vec<Option<oneshot::Sender<()>>> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Append(msg, reply) => batch.push((msg, reply)),
+                    Command::Append(msg, reply) => batch.push(Write::Append(msg, reply)),
+                    Command::Update(update, reply) => batch.push(Write::Update(update, reply)),
                     Command::Retention(done) => retention.push(done),
                     Command::Sweep => {
+                        self.erase_wal();
                         self.rooms.sweep();
                         self.shared.cache.lock().unwrap().sweep();
                     }
@@ -204,60 +199,110 @@ impl Writer {
         tracing::debug!("store writer stopped");
     }
 
-    /// Stores a batch in one transaction, caches the new messages, and hands
-    /// the batch to the deliverer. Returns false if the deliverer is gone.
-    fn commit(&mut self, batch: Vec<(NewMessage, Reply)>) -> bool {
-        let messages: Vec<&NewMessage> = batch.iter().map(|(msg, _)| msg).collect();
-        let committed: Committed = match self.write(&messages) {
-            Ok(outcomes) => {
+    /// Stores a batch in one transaction, caches the new messages and
+    /// events, and hands the batch to the deliverer. Returns false if the
+    /// deliverer is gone.
+    fn commit(&mut self, batch: Vec<Write>) -> bool {
+        let committed: Committed = match self.write(&batch) {
+            Ok((written, erased)) => {
                 let mut cache = self.shared.cache.lock().unwrap();
-                for (_, stored) in &outcomes {
-                    if let Some(stored) = stored {
-                        cache.push(stored);
+                for written in &written {
+                    match written {
+                        Written::Message(_, Some(stored)) => cache.push(stored),
+                        Written::Event(_, Some((update, changed))) => cache.apply(update, changed),
+                        _ => {}
                     }
                 }
                 drop(cache);
+                if erased {
+                    self.wal_dirty = true;
+                }
                 batch
                     .into_iter()
-                    .zip(outcomes)
-                    .map(|((_, reply), (appended, stored))| (reply, Ok(appended), stored))
+                    .zip(written)
+                    .map(|(write, written)| match (write, written) {
+                        (Write::Append(_, reply), Written::Message(appended, stored)) => {
+                            Done::Message(reply, Ok(appended), stored)
+                        }
+                        (Write::Update(_, reply), Written::Event(result, stored)) => {
+                            Done::Event(reply, result, stored.map(|(update, _)| update))
+                        }
+                        _ => unreachable!("one answer per write, in order"),
+                    })
                     .collect()
             }
             Err(err) => {
-                tracing::error!("storing {} messages failed: {err}", batch.len());
+                tracing::error!("storing {} messages and events failed: {err}", batch.len());
                 self.rooms.clear();
                 self.shared.cache.lock().unwrap().clear();
                 let failed =
                     StoreError::Unavailable(format!("the message could not be stored: {err}"));
                 batch
                     .into_iter()
-                    .map(|(_, reply)| (reply, Err(failed.clone()), None))
+                    .map(|write| match write {
+                        Write::Append(_, reply) => Done::Message(reply, Err(failed.clone()), None),
+                        Write::Update(_, reply) => {
+                            Done::Event(reply, Err(UpdateError::Store(failed.clone())), None)
+                        }
+                    })
                     .collect()
             }
         };
+        // Before the acks: an acked delete is erased from the files too
+        // (unless a reader holds the WAL; then soon after).
+        self.erase_wal();
         self.committed.send(committed).is_ok()
     }
 
     /// The transaction: each message is either recognised as a resend or
-    /// numbered and inserted. Rooms' counters move only if it commits.
-    fn write(
-        &mut self,
-        messages: &[&NewMessage],
-    ) -> rusqlite::Result<Vec<(Appended, Option<Arc<ChatMessage>>)>> {
+    /// numbered and inserted; each event checked, then numbered and
+    /// applied. Rooms' counters move only if it commits. Also says
+    /// whether a message was deleted (erased).
+    fn write(&mut self, batch: &[Write]) -> rusqlite::Result<(Vec<Written>, bool)> {
         let window_ms = self.options.dedup_window.as_millis() as u64;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for msg in messages {
-            let known = match touched.get(&msg.room) {
+        let mut written = Vec::with_capacity(batch.len());
+        let mut erased = false;
+        for write in batch {
+            let name = match write {
+                Write::Append(msg, _) => &msg.room,
+                Write::Update(update, _) => &update.room,
+            };
+            let known = match touched.get(name) {
                 Some(room) => Some(*room),
-                None => self.rooms.get_mut(&msg.room).copied(),
+                None => self.rooms.get_mut(name).copied(),
             };
             let mut room = match known {
                 Some(room) => room,
-                None => room_row(&tx, &msg.room)?,
+                None => room_row(&tx, name)?,
+            };
+            let msg = match write {
+                Write::Append(msg, _) => msg,
+                Write::Update(update, _) => {
+                    let next = room.last_seq + 1;
+                    match events::apply(&tx, room.id, next, update, window_ms)? {
+                        events::Outcome::Stored(applied) => {
+                            room.last_seq = next;
+                            touched.insert(name.clone(), room);
+                            erased |= applied.erased;
+                            let changed = events::changed_by(&tx, room.id, &applied.update)?;
+                            written.push(Written::Event(
+                                Ok(Appended::New(next)),
+                                Some((applied.update, changed)),
+                            ));
+                        }
+                        events::Outcome::Answered(appended) => {
+                            written.push(Written::Event(Ok(appended), None))
+                        }
+                        events::Outcome::Refused(err) => {
+                            written.push(Written::Event(Err(err), None))
+                        }
+                    }
+                    continue;
+                }
             };
             let earlier: Option<i64> = tx
                 .prepare_cached(DEDUP_LOOKUP)?
@@ -272,26 +317,21 @@ impl Writer {
                 )
                 .optional()?;
             if let Some(seq) = earlier {
-                outcomes.push((Appended::Duplicate(seq as u64), None));
+                written.push(Written::Message(Appended::Duplicate(seq as u64), None));
                 continue;
             }
             room.last_seq += 1;
-            tx.prepare_cached(
-                "INSERT INTO messages (room_id, seq, user_id, nick, text, ts, client_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                room.id,
-                to_sql(room.last_seq),
-                msg.from.id.0,
-                msg.from.nick.as_str(),
-                msg.text.as_str(),
-                to_sql(msg.ts),
-                msg.client_id.as_str(),
-            ])?;
+            let quote = events::quote_for(&tx, room.id, msg)?;
+            events::insert_message(&tx, room.id, room.last_seq, msg, quote.as_ref())?;
             touched.insert(msg.room.clone(), room);
             let stored = Arc::new(ChatMessage {
-                state: Default::default(),
+                state: shared::protocol::MessageState {
+                    reply_to: msg.reply_to,
+                    quote,
+                    mentions: msg.mentions.users.clone(),
+                    mentions_room: msg.mentions.room,
+                    ..Default::default()
+                },
                 room: msg.room.clone(),
                 seq: room.last_seq,
                 from: msg.from.clone(),
@@ -299,7 +339,7 @@ impl Writer {
                 ts: msg.ts,
                 client_id: Some(msg.client_id.clone()),
             });
-            outcomes.push((Appended::New(room.last_seq), Some(stored)));
+            written.push(Written::Message(Appended::New(room.last_seq), Some(stored)));
         }
         for room in touched.values() {
             tx.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")?
@@ -309,7 +349,27 @@ impl Writer {
         for (name, room) in touched {
             self.rooms.insert(name, room);
         }
-        Ok(outcomes)
+        Ok((written, erased))
+    }
+
+    /// After a delete: checkpoints the WAL and truncates it, so the pages
+    /// that held the erased text are overwritten in the database file and
+    /// gone from the WAL. A reader in the middle of a read makes SQLite
+    /// give up (busy); the next batch or sweep tries again.
+    fn erase_wal(&mut self) {
+        if !self.wal_dirty {
+            return;
+        }
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match busy {
+            Ok(0) => self.wal_dirty = false,
+            Ok(_) => tracing::debug!("WAL truncation after a delete is busy; will retry"),
+            Err(err) => tracing::warn!("WAL truncation after a delete failed (will retry): {err}"),
+        }
     }
 }
 

@@ -38,12 +38,15 @@ impl Room {
             return false;
         }
         self.read = seq;
-        let left = self
+        let unread: Vec<_> = self
             .messages
             .range(seq + 1..)
             .filter(|(_, m)| me != Some(&m.from.id) && !m.state.deleted)
-            .count() as u32;
-        self.unread = self.unread.min(left);
+            .map(|(_, m)| m)
+            .collect();
+        self.unread = self.unread.min(unread.len() as u32);
+        let mentions = unread.iter().filter(|m| super::mentions_me(m, me)).count();
+        self.mentions = self.mentions.min(mentions as u32);
         true
     }
 
@@ -55,6 +58,7 @@ impl Room {
         if added {
             self.read = entry.read;
             self.unread = entry.unread;
+            self.mentions = entry.mentions;
         } else {
             self.move_marker(entry.read, me);
         }

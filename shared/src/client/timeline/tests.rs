@@ -321,3 +321,45 @@ fn a_rows_key_changes_with_what_it_shows() {
     assert!(matches!(status, RowStatus::Failed(_)), "{status:?}");
     assert_ne!(grouped, failed);
 }
+
+#[test]
+fn rows_carry_quotes_edits_tombstones_and_change_key_when_changed() {
+    use crate::client::Target;
+    use crate::protocol::{Update, UpdateKind};
+    let (mut client, _alice, bob) = online();
+    let tz = utc(MIDNIGHT_UTC);
+    let before = timeline(&client, &room("general"), tz);
+    // A pending reply quotes its target as the model has it.
+    client.reply(&room("general"), text("sure"), Target::Seq(2), 1);
+    let edit = |seq, target, kind, from: &crate::protocol::User| Update {
+        room: room("general"),
+        seq,
+        target,
+        kind,
+        from: from.clone(),
+        ts: 7_000,
+        client_id: None,
+        text: (kind == UpdateKind::Edit).then(|| text("hi, edited")),
+        emoji: None,
+        on: None,
+    };
+    client.apply(ServerMsg::Update(edit(4, 3, UpdateKind::Edit, &bob)), 2);
+    client.apply(ServerMsg::Update(edit(5, 1, UpdateKind::Delete, &bob)), 3);
+    let rows = timeline(&client, &room("general"), tz);
+    let reply = rows.last().unwrap();
+    assert_eq!(reply.reply_to, Some(2));
+    let quote = reply.quote.as_ref().unwrap();
+    assert_eq!(
+        (quote.from.id.clone(), quote.text.as_deref()),
+        (bob.id.clone(), Some("hi"))
+    );
+    assert!(reply.mine && reply.target == Target::Pending(reply.client_id.clone().unwrap()));
+    assert_eq!(
+        (rows[2].text.as_str(), rows[2].edited_ts),
+        ("hi, edited", Some(7_000))
+    );
+    assert!(rows[0].deleted && rows[0].text == crate::protocol::DELETED_TEXT);
+    assert_ne!(rows[2].key, before[2].key, "an edited row is drawn anew");
+    assert_ne!(rows[0].key, before[0].key);
+    assert_eq!(rows[1].key, before[1].key, "an unchanged row keeps its key");
+}

@@ -70,6 +70,14 @@ impl Writer {
                 deleted += tx
                     .prepare_cached("DELETE FROM messages WHERE room_id = ?1 AND seq <= ?2")?
                     .execute(params![id, to_sql(through)])?;
+                // Their reactions and events (an edit's text) go with them.
+                tx.prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND seq <= ?2")?
+                    .execute(params![id, to_sql(through)])?;
+                tx.prepare_cached(
+                    "DELETE FROM message_events
+                     WHERE room_id = ?1 AND (seq <= ?2 OR target <= ?2)",
+                )?
+                .execute(params![id, to_sql(through)])?;
                 if let Ok(room) = RoomName::new(&name) {
                     trimmed.push((room, through));
                 }
