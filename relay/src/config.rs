@@ -312,6 +312,26 @@ pub struct Config {
     #[arg(long, env = "PALAVER_EXIT_ON_FAULT_SECS", default_value_t = 5)]
     pub exit_on_fault_secs: u64,
 
+    // Web Push (docs/OPERATIONS.md, "Web Push").
+    /// The VAPID private key (PEM, PKCS#8 or SEC1, P-256) that signs
+    /// pushes. Without it the relay keeps one in --data-dir
+    /// (`vapid-key.pem`, made on first start); with `--store memory`, one
+    /// in memory. Changing it orphans every push subscription.
+    #[arg(long, env = "PALAVER_VAPID_KEY")]
+    pub vapid_key: Option<PathBuf>,
+
+    /// How push services can reach the operator (`mailto:…` or `https:…`),
+    /// the VAPID `sub`. Default: --public-url, else a placeholder (set it
+    /// in production: some push services refuse placeholders).
+    #[arg(long, env = "PALAVER_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Test only: push to http endpoints and to any address (loopback,
+    /// private). Without it only https endpoints on public addresses are
+    /// taken. Logs a warning at start.
+    #[arg(long, env = "PALAVER_PUSH_ALLOW_INSECURE", hide = true)]
+    pub push_allow_insecure: bool,
+
     /// Test only: faults to inject (`session-panic-on-room:ROOM`,
     /// `deliver-panic-on-room:ROOM`, comma-separated); see `faults`.
     #[arg(long, env = "PALAVER_FAULT_INJECT", default_value = "", hide = true)]

@@ -21,6 +21,8 @@
 //!   JetStream store, presence across relays, shared resume tokens.
 //! - `limits`: rate budgets (governor), connection counting, the client's
 //!   address behind trusted proxies, the flood close.
+//! - `push`: Web Push: the VAPID key, payload encryption, subscriptions,
+//!   and the sender that notifies members with no visible app.
 //! - `origin`: which browser origins may connect.
 //! - `metrics`: counters for `/metrics`.
 //! - `shutdown`: the signal that starts a graceful shutdown.
@@ -56,6 +58,7 @@ pub mod memberships;
 pub mod metrics;
 pub mod origin;
 pub mod peer;
+pub mod push;
 pub mod random;
 pub mod reads;
 pub mod server;

@@ -192,6 +192,8 @@ pub struct Metrics {
     queued_bytes: gauge::Gauge,
     store_ready: gauge::Gauge,
     store_queue: gauge::Gauge,
+    /// Web Push: sent, failed by status, retries, drops, queue depth.
+    pub push: crate::push::PushMetrics,
 }
 
 impl Default for Metrics {
@@ -443,8 +445,10 @@ impl Metrics {
             queue_depth.clone(),
         );
 
+        let push = crate::push::PushMetrics::register(&mut registry);
         let files = crate::files::FileMetrics::register(&mut registry);
         Metrics {
+            push,
             files,
             registry,
             connections,

@@ -22,6 +22,10 @@ use crate::{
     memberships::{MembershipStore, Memberships, MemoryMemberships, SqliteMemberships},
     metrics::Metrics,
     origin::Origins,
+    push::{
+        MemorySubscriptions, Policy, Push, PushQueue, Sender, SqliteSubscriptions,
+        SubscriptionStore, Vapid,
+    },
     reads::ReadGate,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store, Timed},
 };
@@ -59,6 +63,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The cap on store reads at once (`--max-store-reads`).
     pub reads: Arc<ReadGate>,
+    /// Web Push: the VAPID key and the subscriptions.
+    pub push: Arc<Push>,
     /// Uploaded files, their index and their signed URLs.
     pub files: Arc<Files>,
 }
@@ -79,6 +85,8 @@ impl AppState {
             config.big_rooms(),
         ));
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
+        // Pushes are off in cluster mode: every relay would send each one.
+        let (push_queue, push_jobs) = PushQueue::new(!config.clustered(), metrics.push.clone());
         // Before the store: the SQLite store migrates the database the
         // file index lives in.
         let (deliver, files_slot): (Deliver, _) = {
@@ -87,6 +95,8 @@ impl AppState {
             let files = slot.clone();
             let deliver: Deliver = Arc::new(move |message| {
                 faults.deliver(&message.room);
+                // Never waits: a full push queue drops the push.
+                push_queue.offer(message);
                 // A message that posted files is delivered with them.
                 match files.get().and_then(|files| files.on_deliver(message)) {
                     Some(with_files) => hub.deliver(&with_files),
@@ -150,6 +160,7 @@ impl AppState {
                 (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
+        let push = push_state(&config)?;
         let files = Files::open(&config, metrics.files.clone())?;
         let _ = files_slot.set(files.clone());
         let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
@@ -181,6 +192,17 @@ impl AppState {
         let per_second_twice_in_a_burst =
             |rate: u32| Budget::per_second(rate, rate.saturating_mul(2));
         let reads = Arc::new(ReadGate::new(config.max_store_reads));
+        if let (Some(jobs), Some(vapid)) = (push_jobs, push.vapid.clone()) {
+            let sender = Arc::new(Sender::new(
+                vapid,
+                push.subscriptions.clone(),
+                memberships.clone(),
+                hub.clone(),
+                push.policy,
+                metrics.push.clone(),
+            ));
+            tracker.spawn(sender.run(jobs, tracker.clone(), shutdown.clone()));
+        }
         Ok(AppState {
             handshakes: Arc::new(KeyedRate::new(per_second_twice_in_a_burst(
                 config.max_handshakes_per_ip_per_sec,
@@ -195,6 +217,7 @@ impl AppState {
             hub,
             accounts,
             memberships,
+            push: Arc::new(push),
             store,
             metrics,
             conns,
@@ -224,4 +247,51 @@ impl AppState {
             max_history_page: shared::limits::MAX_HISTORY_PAGE,
         }
     }
+}
+
+/// Web Push's key and subscriptions for this store (after the store
+/// opened and migrated the data directory); off in cluster mode.
+fn push_state(config: &Config) -> anyhow::Result<Push> {
+    let policy = if config.push_allow_insecure {
+        tracing::warn!(
+            "--push-allow-insecure: pushes may go to http endpoints and private addresses; \
+             for tests only"
+        );
+        Policy::Insecure
+    } else {
+        Policy::Public
+    };
+    if config.clustered() {
+        return Ok(Push {
+            vapid: None,
+            subscriptions: Arc::new(MemorySubscriptions::default()),
+            policy,
+        });
+    }
+    let subject = config
+        .vapid_subject
+        .clone()
+        .or_else(|| {
+            config
+                .public_url
+                .as_ref()
+                .map(|u| u.origin().ascii_serialization())
+        })
+        .unwrap_or_else(|| "mailto:admin@palaver.invalid".into());
+    let durable = matches!(config.store, StoreKind::Sqlite);
+    let vapid = Vapid::load(
+        config.vapid_key.as_deref(),
+        durable.then_some(config.data_dir.as_path()),
+        subject,
+    )?;
+    let subscriptions: Arc<dyn SubscriptionStore> = if durable {
+        Arc::new(SqliteSubscriptions::open(&config.data_dir)?)
+    } else {
+        Arc::new(MemorySubscriptions::default())
+    };
+    Ok(Push {
+        vapid: Some(Arc::new(vapid)),
+        subscriptions,
+        policy,
+    })
 }

@@ -164,6 +164,25 @@ pub enum ClientMsg {
         room: RoomName,
         level: NotifyLevel,
     },
+    /// Web Push: deliver notifications to this browser's push service
+    /// (`PushSubscription.toJSON()`'s `endpoint` and `keys`), for the user.
+    PushSubscribe {
+        endpoint: String,
+        keys: PushKeys,
+    },
+    /// Web Push: stop pushing to `endpoint`.
+    PushUnsubscribe {
+        endpoint: String,
+    },
+}
+
+/// A push subscription's keys, base64url, as the browser gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushKeys {
+    /// The subscription's P-256 public key (uncompressed point).
+    pub p256dh: String,
+    /// The subscription's 16-byte authentication secret.
+    pub auth: String,
 }
 
 /// Who a user is, as every other user sees them.
@@ -237,6 +256,10 @@ pub enum ServerMsg {
         resume: String,
         #[serde(flatten)]
         limits: Limits,
+        /// The relay's VAPID public key (base64url), when it sends Web
+        /// Push: the `applicationServerKey` to subscribe with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        push_key: Option<String>,
     },
     Joined {
         room: RoomName,

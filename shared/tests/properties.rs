@@ -121,6 +121,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 user,
                 resume,
                 limits,
+                push_key: None,
             }
         }),
         (

@@ -35,6 +35,7 @@ mod memberships;
 mod memberships_conformance;
 mod operations;
 mod process;
+mod push;
 mod pwa;
 mod retention;
 mod robustness;

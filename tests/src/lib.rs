@@ -11,6 +11,7 @@ pub mod files;
 pub mod lines;
 pub mod memberships;
 pub mod nats;
+pub mod push_service;
 pub mod relay;
 
 pub use browser::Browser;

@@ -121,6 +121,7 @@ impl Session {
             user: user.clone(),
             resume,
             limits: self.state.limits(),
+            push_key: self.state.push.public_key(),
         });
         tracing::Span::current().record("user", user.id.0.as_str());
         self.user = Some(user);

@@ -15,6 +15,7 @@
 //! - `history`: the `history` command and the guards of every store read
 //!   (read budget, reads at once).
 //! - `search`: the `search` command (the store searches).
+//! - `push`: `push_subscribe` and `push_unsubscribe` (Web Push).
 //!
 //! [`run_driven`] runs the same session for a gateway (`gateway`): typed
 //! frames from a channel instead of a WebSocket, the same peer queue out.
@@ -26,6 +27,7 @@ mod events;
 mod history;
 mod login;
 mod pipeline;
+mod push;
 mod rooms;
 mod search;
 pub mod writer;
@@ -353,6 +355,10 @@ impl Session {
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
             ClientMsg::Read { room, seq } => self.mark_read(&user, room, seq).await,
             ClientMsg::Notify { room, level } => self.set_level(&user, room, level).await,
+            ClientMsg::PushSubscribe { endpoint, keys } => {
+                self.push_subscribe(&user, endpoint, keys).await
+            }
+            ClientMsg::PushUnsubscribe { endpoint } => self.push_unsubscribe(&user, endpoint).await,
             ClientMsg::Search {
                 q,
                 room,

@@ -145,6 +145,7 @@ impl Client {
                 user,
                 resume,
                 limits,
+                ..
             } => {
                 if protocol != PROTOCOL_VERSION {
                     self.notice(

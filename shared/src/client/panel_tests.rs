@@ -213,6 +213,7 @@ fn after_a_reconnect_the_subscription_and_the_search_are_asked_again() {
             user: user(0),
             resume: "r".into(),
             limits: client.limits().cloned().unwrap(),
+            push_key: None,
         },
         0,
     );
@@ -294,6 +295,7 @@ fn focus_tells_the_relay_the_room_on_screen_and_when_the_app_is_hidden() {
                 user: user(0),
                 resume: "r".into(),
                 limits: client.limits().cloned().unwrap(),
+                push_key: None,
             },
             0,
         )

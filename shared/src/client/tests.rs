@@ -36,6 +36,7 @@ pub(super) fn welcome(me: &User) -> ServerMsg {
         user: me.clone(),
         resume: format!("resume-{}", me.id),
         limits: limits(),
+        push_key: None,
     }
 }
 

@@ -9,9 +9,26 @@ use super::{ClientMsg, ServerMsg};
 
 impl ClientMsg {
     /// Every client frame's `type`, in the order of [`ClientMsg::type_index`].
-    pub const TYPES: [&'static str; 17] = [
-        "hello", "join", "leave", "send", "typing", "history", "nick", "members", "focus", "ping",
-        "reauth", "search", "edit", "delete", "react", "read", "notify",
+    pub const TYPES: [&'static str; 19] = [
+        "hello",
+        "join",
+        "leave",
+        "send",
+        "typing",
+        "history",
+        "nick",
+        "members",
+        "focus",
+        "ping",
+        "reauth",
+        "search",
+        "edit",
+        "delete",
+        "react",
+        "read",
+        "notify",
+        "push_subscribe",
+        "push_unsubscribe",
     ];
 
     /// This frame's position in [`ClientMsg::TYPES`].
@@ -34,6 +51,8 @@ impl ClientMsg {
             ClientMsg::React { .. } => 14,
             ClientMsg::Read { .. } => 15,
             ClientMsg::Notify { .. } => 16,
+            ClientMsg::PushSubscribe { .. } => 17,
+            ClientMsg::PushUnsubscribe { .. } => 18,
         }
     }
 

@@ -45,6 +45,7 @@ fn registration_waits_for_nick_user_and_cap_end() {
                 max_rooms: 50,
                 max_history_page: 100,
             },
+            push_key: None,
         },
         &mut out,
     );

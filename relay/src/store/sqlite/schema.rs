@@ -78,6 +78,18 @@ const MIGRATIONS: &[Migration] = &[
     // 7: message events: replies, mentions, edits, deletes, reactions
     // (`events`).
     Migration::Code(super::events::create_tables),
+    // 8: each user's Web Push subscriptions (`push::subscriptions`), one
+    // row per endpoint (a browser's endpoint is unique to it).
+    Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS push_subscriptions (
+        endpoint TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
+    ),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.

@@ -223,6 +223,7 @@ fn a_relay_of_another_protocol_version_is_told() {
         user,
         resume,
         limits,
+        push_key: None,
     };
     let changes = changes(&mut client, welcome);
     assert!(

@@ -1,0 +1,116 @@
+//! The standalone relay's push subscriptions: the `push_subscriptions`
+//! table of the data directory's database (schema in
+//! `store::sqlite::schema`), so pushes reach a closed app after a restart.
+//! Its own connection (`SideConnection`), like the memberships'.
+
+use std::path::Path;
+
+use futures_util::future::BoxFuture;
+use rusqlite::{params, Connection};
+use shared::UserId;
+
+use super::subscriptions::{
+    Result, Subscription, SubscriptionStore, SubscriptionsError, MAX_PER_USER,
+};
+use crate::store::sqlite::{OpenError, SideConnection};
+
+pub struct SqliteSubscriptions {
+    conn: SideConnection,
+}
+
+impl SqliteSubscriptions {
+    /// Opens the database of `dir`, which the store has already locked and
+    /// migrated (open the store first).
+    pub fn open(dir: &Path) -> std::result::Result<SqliteSubscriptions, OpenError> {
+        Ok(SqliteSubscriptions {
+            conn: SideConnection::open(dir)?,
+        })
+    }
+
+    fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T>> {
+        let work = self.conn.blocking(work);
+        Box::pin(async move { work.await.map_err(SubscriptionsError::Unavailable) })
+    }
+}
+
+impl SubscriptionStore for SqliteSubscriptions {
+    fn add(&self, user: &UserId, sub: Subscription) -> BoxFuture<'_, Result<()>> {
+        let user = user.0.clone();
+        // Strictly increasing per relay, so "oldest" is exact even for
+        // several subscriptions in one millisecond.
+        let now = crate::clock::now_ms() as i64;
+        self.blocking(move |conn| {
+            let tx = conn.transaction()?;
+            let last: Option<i64> = tx.query_row(
+                "SELECT MAX(created_ms) FROM push_subscriptions WHERE user_id = ?1",
+                params![user],
+                |row| row.get(0),
+            )?;
+            let created = last.map_or(now, |last| now.max(last + 1));
+            tx.execute(
+                "INSERT OR REPLACE INTO push_subscriptions
+                 (endpoint, user_id, p256dh, auth, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![sub.endpoint, user, sub.p256dh, sub.auth, created],
+            )?;
+            tx.execute(
+                "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint NOT IN
+                 (SELECT endpoint FROM push_subscriptions WHERE user_id = ?1
+                  ORDER BY created_ms DESC LIMIT ?2)",
+                params![user, MAX_PER_USER as i64],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn remove(&self, user: Option<&UserId>, endpoint: &str) -> BoxFuture<'_, Result<bool>> {
+        let (user, endpoint) = (user.map(|u| u.0.clone()), endpoint.to_string());
+        self.blocking(move |conn| {
+            let removed = conn.execute(
+                "DELETE FROM push_subscriptions
+                 WHERE endpoint = ?1 AND (?2 IS NULL OR user_id = ?2)",
+                params![endpoint, user],
+            )?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>> {
+        let user = user.0.clone();
+        self.blocking(move |conn| {
+            conn.prepare_cached(
+                "SELECT endpoint, p256dh, auth FROM push_subscriptions
+                 WHERE user_id = ?1 ORDER BY created_ms",
+            )?
+            .query_map(params![user], |row| {
+                Ok(Subscription {
+                    endpoint: row.get(0)?,
+                    p256dh: row.get(1)?,
+                    auth: row.get(2)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+
+    #[tokio::test]
+    async fn the_sqlite_engine_keeps_the_contract_and_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store =
+            SqliteStore::open(SqliteOptions::new(dir.path()), std::sync::Arc::new(|_| {})).unwrap();
+        let subs = super::SqliteSubscriptions::open(dir.path()).unwrap();
+        super::super::subscriptions::conformance(&subs).await;
+        drop(subs);
+        let again = super::SqliteSubscriptions::open(dir.path()).unwrap();
+        use super::SubscriptionStore;
+        let kept = again.of(&shared::UserId("ada".into())).await.unwrap();
+        assert_eq!(kept.len(), super::MAX_PER_USER);
+    }
+}

@@ -1,0 +1,139 @@
+//! Where a user's push subscriptions are kept: the seam for every engine,
+//! and the engine for `--store memory`.
+//!
+//! A subscription belongs to a user (several devices each, at most
+//! [`MAX_PER_USER`]: a new one past the cap replaces the oldest, since a
+//! browser that re-subscribes after a reinstall leaves its old endpoint
+//! behind). An endpoint is unique to one browser, so it names the
+//! subscription: subscribing it again (as the same or another user) moves
+//! it. Keys are kept as the browser sent them (base64url).
+
+use std::{collections::HashMap, sync::Mutex};
+
+use futures_util::future::BoxFuture;
+use shared::UserId;
+
+/// Subscriptions kept per user; the oldest goes past it.
+pub const MAX_PER_USER: usize = 10;
+
+/// One browser's subscription, as `push_subscribe` gave it (checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub endpoint: String,
+    /// `keys.p256dh`, base64url.
+    pub p256dh: String,
+    /// `keys.auth`, base64url.
+    pub auth: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubscriptionsError {
+    #[error("push subscriptions are unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T> = std::result::Result<T, SubscriptionsError>;
+
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// Keeps `sub` for `user` (replacing that endpoint's earlier
+    /// subscription, whoever had it), dropping the user's oldest past
+    /// [`MAX_PER_USER`].
+    fn add(&self, user: &UserId, sub: Subscription) -> BoxFuture<'_, Result<()>>;
+
+    /// Forgets the endpoint if `user` has it, or whoever has it when
+    /// `user` is `None` (the push service said it is gone); true when
+    /// there was one.
+    fn remove(&self, user: Option<&UserId>, endpoint: &str) -> BoxFuture<'_, Result<bool>>;
+
+    /// The user's subscriptions, oldest first.
+    fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>>;
+}
+
+/// `--store memory` (and cluster mode for now): in the relay's memory.
+#[derive(Default)]
+pub struct MemorySubscriptions {
+    /// Each user's subscriptions, oldest first.
+    users: Mutex<HashMap<UserId, Vec<Subscription>>>,
+}
+
+impl SubscriptionStore for MemorySubscriptions {
+    fn add(&self, user: &UserId, sub: Subscription) -> BoxFuture<'_, Result<()>> {
+        let mut users = self.users.lock().unwrap();
+        users.retain(|_, subs| {
+            subs.retain(|s| s.endpoint != sub.endpoint);
+            !subs.is_empty()
+        });
+        let subs = users.entry(user.clone()).or_default();
+        subs.push(sub);
+        if subs.len() > MAX_PER_USER {
+            subs.remove(0);
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove(&self, user: Option<&UserId>, endpoint: &str) -> BoxFuture<'_, Result<bool>> {
+        let mut users = self.users.lock().unwrap();
+        let mut found = false;
+        users.retain(|owner, subs| {
+            if user.is_none_or(|u| u == owner) {
+                let before = subs.len();
+                subs.retain(|s| s.endpoint != endpoint);
+                found |= subs.len() != before;
+            }
+            !subs.is_empty()
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>> {
+        let subs = self
+            .users
+            .lock()
+            .unwrap()
+            .get(user)
+            .cloned()
+            .unwrap_or_default();
+        Box::pin(async { Ok(subs) })
+    }
+}
+
+/// One behaviour, every engine: run by the memory and SQLite tests.
+#[cfg(test)]
+pub async fn conformance(store: &dyn SubscriptionStore) {
+    let (ada, bob) = (UserId("ada".into()), UserId("bob".into()));
+    let sub = |n: usize| Subscription {
+        endpoint: format!("https://push.example/{n}"),
+        p256dh: format!("key{n}"),
+        auth: format!("auth{n}"),
+    };
+    store.add(&ada, sub(1)).await.unwrap();
+    store.add(&ada, sub(2)).await.unwrap();
+    assert_eq!(store.of(&ada).await.unwrap(), [sub(1), sub(2)]);
+    // The same endpoint again, now bob's: it moves, with its new keys.
+    let mut moved = sub(1);
+    moved.auth = "new".into();
+    store.add(&bob, moved.clone()).await.unwrap();
+    assert_eq!(store.of(&ada).await.unwrap(), [sub(2)]);
+    assert_eq!(store.of(&bob).await.unwrap(), [moved]);
+    // Only the owner unsubscribes; a push service's "gone" removes it for anyone.
+    assert!(!store.remove(Some(&ada), &sub(1).endpoint).await.unwrap());
+    assert!(store.remove(None, &sub(1).endpoint).await.unwrap());
+    assert!(store.of(&bob).await.unwrap().is_empty());
+    assert!(store.remove(Some(&ada), &sub(2).endpoint).await.unwrap());
+    // Past the cap, the oldest goes.
+    for n in 0..MAX_PER_USER + 2 {
+        store.add(&ada, sub(n)).await.unwrap();
+    }
+    let kept = store.of(&ada).await.unwrap();
+    assert_eq!(kept.len(), MAX_PER_USER);
+    assert_eq!(kept[0], sub(2));
+    assert_eq!(kept.last(), Some(&sub(MAX_PER_USER + 1)));
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_memory_engine_keeps_the_contract() {
+        super::conformance(&super::MemorySubscriptions::default()).await;
+    }
+}

@@ -1,0 +1,347 @@
+//! Web Push through the real binary to a local push service
+//! (`tests::push_service`), which verifies each push's VAPID JWT against
+//! the key the relay announced in `welcome` and decrypts its body with the
+//! test subscription's private key, as a browser would.
+//!
+//! A push goes to a member with no visible app; none while a connection
+//! says `focus` visible or the level is `none`; a 410 removes the
+//! subscription; a 429 and a 500 are retried; endpoints the relay must not
+//! POST to are refused without `--push-allow-insecure`.
+
+use std::path::Path;
+
+use shared::{protocol::NotifyLevel, ClientMsg, ErrorCode, ServerMsg};
+use tests::{
+    client::room,
+    push_service::{hello_with_push_key, PushService},
+    Client, RelayProcess,
+};
+
+/// A relay that may push to the local (http, loopback) push service.
+async fn relay(dir: &Path) -> RelayProcess {
+    let dir = dir.display().to_string();
+    RelayProcess::spawn(&[
+        "--data-dir",
+        &dir,
+        "--rate-limit",
+        "0",
+        "--push-allow-insecure",
+    ])
+    .await
+    .unwrap()
+}
+
+/// A round trip, so every frame sent before it has been handled.
+async fn settle(client: &mut Client) {
+    client.send(&ClientMsg::Ping).await.unwrap();
+    client
+        .recv_until(|m| matches!(m, ServerMsg::Pong))
+        .await
+        .unwrap();
+}
+
+/// Alice (subscribed through `service`, the key trusted) and Bob, both in
+/// `general`.
+async fn alice_and_bob(url: &str, service: &PushService, subs: &[&str]) -> (Client, Client) {
+    let (mut alice, key) = hello_with_push_key(url, "alice").await.unwrap();
+    service.trust(&key.expect("the relay announces its VAPID key in welcome"));
+    alice.join("general", None).await.unwrap();
+    for name in subs {
+        alice
+            .send(&service.subscription(name).subscribe_frame())
+            .await
+            .unwrap();
+    }
+    settle(&mut alice).await;
+    let mut bob = Client::hello(url, "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    (alice, bob)
+}
+
+#[tokio::test]
+async fn a_mention_for_a_user_without_a_visible_app_is_pushed_and_decrypts_to_the_message() {
+    // The memory engines (store and subscriptions); the others run on SQLite.
+    let relay = RelayProcess::spawn(&[
+        "--store",
+        "memory",
+        "--rate-limit",
+        "0",
+        "--push-allow-insecure",
+    ])
+    .await
+    .unwrap();
+    let service = PushService::start().await.unwrap();
+    let (_alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone"]).await;
+
+    let seq = bob
+        .say_acked("general", "@alice lunch?", "b1")
+        .await
+        .unwrap();
+    let got = service.wait_for(1).await.unwrap();
+    let push = &got[0];
+    assert_eq!(push.name, "phone");
+    assert_eq!(push.payload["room"], "general");
+    assert_eq!(push.payload["seq"], seq);
+    assert_eq!(push.payload["from"], "bob");
+    assert_eq!(push.payload["text"], "@alice lunch?");
+    assert_eq!(push.payload["mention"], true);
+    assert_eq!(push.urgency.as_deref(), Some("high"), "mentions are urgent");
+    assert!(push
+        .ttl
+        .as_deref()
+        .is_some_and(|t| t.parse::<u64>().unwrap() > 0));
+    let topic = push.topic.clone().expect("a Topic per room");
+    assert!(topic.len() <= 32);
+
+    // A small room notifies of everything by default, at normal urgency,
+    // under the same topic.
+    let plain = bob.say_acked("general", "anyone?", "b2").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    assert_eq!(got[1].payload["seq"], plain);
+    assert_eq!(got[1].payload["mention"], false);
+    assert_eq!(got[1].urgency.as_deref(), Some("normal"));
+    assert_eq!(got[1].topic.as_deref(), Some(topic.as_str()));
+    assert_eq!(relay.metric("palaver_push_sent_total").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let url = relay.ws_url();
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&url, &service, &["phone"]).await;
+    alice.join("dev", None).await.unwrap();
+    bob.join("dev", None).await.unwrap();
+    // Carol, subscribed too, only in `side`: her push of a message tells
+    // that the sender (one task, messages in order) is done with the ones
+    // before it, since attention counts when the sender gets to a message.
+    let mut carol = Client::hello(&url, "carol").await.unwrap();
+    carol.join("side", None).await.unwrap();
+    carol
+        .send(&service.subscription("carol-phone").subscribe_frame())
+        .await
+        .unwrap();
+    settle(&mut carol).await;
+    bob.join("side", None).await.unwrap();
+    let mut synced = 0;
+    let mut sync = async |bob: &mut Client| {
+        synced += 1;
+        bob.say_acked("side", &format!("sync {synced}"), &format!("s{synced}"))
+            .await
+            .unwrap();
+    };
+
+    // Visible: the app notifies by itself.
+    alice
+        .send(&ClientMsg::Focus {
+            room: Some(room("general")),
+            active: Some(true),
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice seen?", "b1")
+        .await
+        .unwrap();
+    sync(&mut bob).await;
+    service.wait_for(1).await.unwrap();
+    // Hidden again: pushed.
+    alice
+        .send(&ClientMsg::Focus {
+            room: None,
+            active: Some(false),
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice now?", "b2").await.unwrap();
+    service.wait_for(2).await.unwrap();
+
+    // `none` in general: even a mention is not pushed; dev still is.
+    alice
+        .send(&ClientMsg::Notify {
+            room: room("general"),
+            level: NotifyLevel::Off,
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice muted", "b3")
+        .await
+        .unwrap();
+    bob.say_acked("dev", "in dev", "b4").await.unwrap();
+    service.wait_for(3).await.unwrap();
+    // Nobody is pushed their own message.
+    alice.say_acked("dev", "mine", "a1").await.unwrap();
+    bob.say_acked("dev", "after", "b5").await.unwrap();
+    sync(&mut bob).await;
+    let got = service.wait_for(5).await.unwrap();
+    let texts = |name: &str| {
+        got.iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.payload["text"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts("carol-phone"), ["sync 1", "sync 2"]);
+    assert_eq!(texts("phone"), ["@alice now?", "in dev", "after"]);
+}
+
+#[tokio::test]
+async fn a_gone_subscription_is_removed_and_not_posted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    service.answer("old-laptop", &[(410, None)]);
+    let (_alice, mut bob) =
+        alice_and_bob(&relay.ws_url(), &service, &["old-laptop", "phone"]).await;
+    let count = || {
+        rusqlite::Connection::open(dir.path().join("palaver.sqlite3"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(count(), 2);
+
+    bob.say_acked("general", "@alice one", "b1").await.unwrap();
+    service.wait_for(2).await.unwrap();
+    let removed = "palaver_push_subscriptions_removed_total";
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    while relay.metric(removed).await.unwrap() < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 410 was not acted on"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        count(),
+        1,
+        "the gone subscription is deleted from the store"
+    );
+
+    bob.say_acked("general", "@alice two", "b2").await.unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    let to = |name: &str| got.iter().filter(|r| r.name == name).count();
+    assert_eq!((to("old-laptop"), to("phone")), (1, 2), "{got:?}");
+    assert_eq!(got[2].payload["text"], "@alice two");
+    assert_eq!(
+        relay
+            .metric("palaver_push_failed_total{status=\"410\"}")
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribed_endpoint_gets_nothing_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone", "tablet"]).await;
+    alice
+        .send(&ClientMsg::PushUnsubscribe {
+            endpoint: service.endpoint("tablet"),
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice one", "b1").await.unwrap();
+    service.wait_for(1).await.unwrap();
+    bob.say_acked("general", "@alice two", "b2").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    assert!(got.iter().all(|r| r.name == "phone"), "{got:?}");
+    // Someone else's endpoint is not theirs to remove.
+    bob.send(&ClientMsg::PushUnsubscribe {
+        endpoint: service.endpoint("phone"),
+    })
+    .await
+    .unwrap();
+    settle(&mut bob).await;
+    bob.say_acked("general", "@alice three", "b3")
+        .await
+        .unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    assert_eq!(got[2].payload["text"], "@alice three");
+}
+
+#[tokio::test]
+async fn a_429_and_a_500_are_retried_until_the_push_service_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    service.answer("phone", &[(429, Some(1)), (500, None)]);
+    let (_alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone"]).await;
+
+    let seq = bob
+        .say_acked("general", "@alice retry", "b1")
+        .await
+        .unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        [429, 500, 201]
+    );
+    assert!(
+        got.iter().all(|r| r.payload["seq"] == seq),
+        "the same push each time"
+    );
+    let metric = |name: &'static str| {
+        let relay = &relay;
+        async move { relay.metric(name).await.unwrap() }
+    };
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    while metric("palaver_push_sent_total").await < 1 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric("palaver_push_retries_total").await, 2);
+    assert_eq!(metric("palaver_push_failed_total{status=\"429\"}").await, 1);
+    assert_eq!(metric("palaver_push_failed_total{status=\"500\"}").await, 1);
+}
+
+#[tokio::test]
+async fn endpoints_the_relay_must_not_post_to_are_refused_without_the_test_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let relay = RelayProcess::spawn(&["--data-dir", &data]).await.unwrap();
+    let service = PushService::start().await.unwrap();
+    let (mut alice, key) = hello_with_push_key(&relay.ws_url(), "alice").await.unwrap();
+    assert!(key.is_some());
+    let sub = service.subscription("phone");
+    let ClientMsg::PushSubscribe { keys, .. } = sub.subscribe_frame() else {
+        unreachable!()
+    };
+    let frame = |endpoint: &str| ClientMsg::PushSubscribe {
+        endpoint: endpoint.into(),
+        keys: keys.clone(),
+    };
+    for endpoint in [
+        sub.endpoint.as_str(),                      // http, loopback
+        "https://127.0.0.1:9/push",                 // loopback
+        "https://localhost/push",                   // a name for loopback
+        "https://169.254.169.254/latest/meta-data", // the cloud metadata address
+        "https://10.0.0.8/push",                    // private
+        "https://[::1]/push",
+    ] {
+        alice.send(&frame(endpoint)).await.unwrap();
+        let (code, _) = alice.expect_error().await.unwrap();
+        assert_eq!(code, ErrorCode::Forbidden, "{endpoint}");
+    }
+    alice.send(&frame("not a url")).await.unwrap();
+    assert_eq!(alice.expect_error().await.unwrap().0, ErrorCode::BadFrame);
+    let mut bad_keys = frame("https://127.0.0.1/push");
+    if let ClientMsg::PushSubscribe { keys, .. } = &mut bad_keys {
+        keys.p256dh = "AAAA".into();
+    }
+    alice.send(&bad_keys).await.unwrap();
+    assert_eq!(alice.expect_error().await.unwrap().0, ErrorCode::BadFrame);
+    let count: i64 = rusqlite::Connection::open(dir.path().join("palaver.sqlite3"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 0);
+}
