@@ -167,6 +167,7 @@ impl AppState {
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
+        memberships.set_sources(store.clone(), hub.clone());
         if let Some(client) = nats {
             backplane::NatsDevices::attach(client, &memberships, shutdown.child_token());
         }

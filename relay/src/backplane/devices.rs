@@ -29,7 +29,10 @@ const SUBJECTS: &str = "palaver.user";
 struct Envelope {
     /// The relay that sent it, which has told its own devices already.
     relay: String,
-    msg: ServerMsg,
+    /// A frame for the user's connections; `None`: their room list
+    /// changed, each relay lists it for its own connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msg: Option<ServerMsg>,
 }
 
 pub struct NatsDevices {
@@ -98,7 +101,10 @@ impl RemoteDevices for NatsDevices {
                             continue;
                         }
                         let Some(memberships) = memberships.upgrade() else { break };
-                        memberships.tell_local(&user, &envelope.msg);
+                        match &envelope.msg {
+                            Some(msg) => memberships.tell_local(&user, msg),
+                            None => memberships.rooms_changed_elsewhere(&user),
+                        }
                     }
                 }
             }
@@ -113,9 +119,19 @@ impl RemoteDevices for NatsDevices {
     }
 
     fn publish(&self, user: &UserId, msg: &ServerMsg) {
+        self.send(user, Some(msg.clone()));
+    }
+
+    fn rooms_changed(&self, user: &UserId) {
+        self.send(user, None);
+    }
+}
+
+impl NatsDevices {
+    fn send(&self, user: &UserId, msg: Option<ServerMsg>) {
         let envelope = Envelope {
             relay: self.relay.clone(),
-            msg: msg.clone(),
+            msg,
         };
         let payload = serde_json::to_vec(&envelope).expect("an envelope serializes");
         let (client, subject) = (self.client.clone(), subject(user));

@@ -47,12 +47,23 @@ pub trait RemoteDevices: Send + Sync + 'static {
     fn unwatch(&self, user: &UserId);
     /// Tells `user`'s connections on every other relay.
     fn publish(&self, user: &UserId, msg: &ServerMsg);
+    /// Tells the relays holding `user`'s connections that their room list
+    /// changed: each lists it for its own connections (nobody lists it
+    /// when the user has no connection elsewhere).
+    fn rooms_changed(&self, user: &UserId);
+}
+
+/// Where a room list's counts come from, set once the store is built.
+struct Sources {
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
 }
 
 pub struct Memberships {
     engine: Arc<dyn MembershipStore>,
     metrics: Arc<Metrics>,
     remote: OnceLock<Arc<dyn RemoteDevices>>,
+    sources: OnceLock<Sources>,
     /// Every open connection of each user on this relay.
     devices: Mutex<HashMap<UserId, Vec<Device>>>,
 }
@@ -72,7 +83,40 @@ impl Memberships {
             engine,
             metrics,
             remote: OnceLock::new(),
+            sources: OnceLock::new(),
             devices: Mutex::default(),
+        }
+    }
+
+    /// The store and hub a room list is counted from (for lists asked
+    /// for by another relay).
+    pub fn set_sources(&self, store: Arc<dyn Store>, hub: Arc<Hub>) {
+        let _ = self.sources.set(Sources { store, hub });
+    }
+
+    /// Another relay says `user`'s room list changed: their connections
+    /// here get it again (counted in a task of its own, bounded in time).
+    pub fn rooms_changed_elsewhere(self: &Arc<Self>, user: &UserId) {
+        let Some(sources) = self.sources.get() else {
+            return;
+        };
+        let (this, user) = (self.clone(), user.clone());
+        let (store, hub) = (sources.store.clone(), sources.hub.clone());
+        tokio::spawn(async move {
+            let list = this.entries(&user, store.as_ref(), &hub);
+            match tokio::time::timeout(std::time::Duration::from_secs(2), list).await {
+                Ok(Ok(rooms)) => this.tell_local(&user, &ServerMsg::Rooms { rooms }),
+                Ok(Err(err)) => tracing::warn!("room list for another relay's change: {err}"),
+                Err(_) => tracing::warn!("room list for another relay's change took too long"),
+            }
+        });
+    }
+
+    /// Tells the relays holding other connections of `user` (if any) that
+    /// the room list changed.
+    pub fn rooms_changed(&self, user: &UserId) {
+        if let Some(remote) = self.remote.get() {
+            remote.rooms_changed(user);
         }
     }
 
@@ -150,7 +194,8 @@ impl Memberships {
         self.tell_here(user, None, msg);
     }
 
-    fn tell_here(&self, user: &UserId, except: Option<ConnId>, msg: &ServerMsg) {
+    /// Sends `msg` to `user`'s connections on this relay but `except`.
+    pub fn tell_here(&self, user: &UserId, except: Option<ConnId>, msg: &ServerMsg) {
         let except = except.unwrap_or(ConnId::MAX);
         let peers: Vec<Peer> = {
             let devices = self.devices.lock().unwrap();
@@ -172,12 +217,8 @@ impl Memberships {
         }
     }
 
-    /// Whether `user` may have a connection other than `except`: one here,
-    /// or (cluster mode) maybe one on another relay.
+    /// Whether `user` has a connection on this relay other than `except`.
     pub fn has_others(&self, user: &UserId, except: ConnId) -> bool {
-        if self.remote.get().is_some() {
-            return true;
-        }
         let devices = self.devices.lock().unwrap();
         devices
             .get(user)

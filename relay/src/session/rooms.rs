@@ -138,16 +138,21 @@ impl Session {
     }
 
     /// The user's other connections get the whole room list again.
+    /// Other relays count the list for their own connections of the user
+    /// (`rooms_changed`); this one only when it holds another.
     async fn tell_room_list(&self, user: &User) {
-        if !self.state.memberships.has_others(&user.id, self.conn()) {
+        let memberships = &self.state.memberships;
+        memberships.rooms_changed(&user.id);
+        if !memberships.has_others(&user.id, self.conn()) {
             return;
         }
-        match self.room_list(user).await {
-            Ok(rooms) => {
+        match tokio::time::timeout(LIST_TIMEOUT, self.room_list(user)).await {
+            Ok(Ok(rooms)) => {
                 let rooms = rooms.unwrap_or(ServerMsg::Rooms { rooms: Vec::new() });
-                self.tell_others(user, &rooms);
+                memberships.tell_here(&user.id, Some(self.conn()), &rooms);
             }
-            Err(err) => tracing::warn!(conn = self.conn(), "room list not sent: {err}"),
+            Ok(Err(err)) => tracing::warn!(conn = self.conn(), "room list not sent: {err}"),
+            Err(_) => tracing::warn!(conn = self.conn(), "room list not sent in time"),
         }
     }
 
