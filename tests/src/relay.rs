@@ -122,8 +122,17 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts the binary on a free port with `args` and waits for /healthz.
     pub async fn spawn(args: &[&str]) -> anyhow::Result<RelayProcess> {
-        let port = free_port()?;
-        Self::spawn_on(port, args).await
+        // The port is free when asked for, but another test may bind it
+        // before this relay does: then the relay exits at once ("is another
+        // relay running there?") and goes again on another port.
+        let mut tries = 3;
+        loop {
+            tries -= 1;
+            match Self::spawn_on(free_port()?, args).await {
+                Err(err) if tries > 0 && err.to_string().contains("exited early") => continue,
+                spawned => return spawned,
+            }
+        }
     }
 
     pub async fn spawn_on(port: u16, args: &[&str]) -> anyhow::Result<RelayProcess> {
