@@ -37,6 +37,17 @@ fn summary(rooms: &[RoomEntry]) -> Vec<(String, u32, u32, u64, NotifyLevel)> {
         .collect()
 }
 
+/// Alice and bob in `general` on the relay at `url`, and alice's resume
+/// token (for her other devices).
+async fn alice_and_bob(url: &str) -> (Client, String, Client) {
+    let mut alice = Client::hello(url, "alice").await.unwrap();
+    let resume = alice.resume.clone().unwrap();
+    alice.join("general", None).await.unwrap();
+    let mut bob = Client::hello(url, "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    (alice, resume, bob)
+}
+
 /// `reader` reads `room` up to `seq`; `other`, the same user's, hears it.
 async fn read_is_heard(reader: &mut Client, other: &mut Client, room_name: &str, seq: u64) {
     let read = ClientMsg::Read {
@@ -62,12 +73,8 @@ async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_ot
     let dir = tempfile::tempdir().unwrap();
     let relay = spawn(dir.path()).await;
     let url = relay.ws_url();
-    let mut phone = Client::hello(&url, "alice").await.unwrap();
-    let resume = phone.resume.clone().unwrap();
-    phone.join("general", None).await.unwrap();
+    let (mut phone, resume, mut bob) = alice_and_bob(&url).await;
     phone.join("dev", None).await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
-    bob.join("general", None).await.unwrap();
     bob.say_acked("general", "hello", "b1").await.unwrap();
     bob.say_acked("general", "@alice look at this", "b2")
         .await
@@ -156,11 +163,7 @@ async fn markers_never_go_back_nor_past_the_room_and_strangers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let relay = spawn(dir.path()).await;
     let url = relay.ws_url();
-    let mut alice = Client::hello(&url, "alice").await.unwrap();
-    let resume = alice.resume.clone().unwrap();
-    alice.join("general", None).await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
-    bob.join("general", None).await.unwrap();
+    let (mut alice, resume, mut bob) = alice_and_bob(&url).await;
     let first = bob.say_acked("general", "one", "b1").await.unwrap();
 
     for (room_name, seq) in [("general", u64::MAX), ("general", first - 1)] {
@@ -224,11 +227,7 @@ async fn mentions_of_the_user_are_counted_apart_from_unread() {
         .await
         .unwrap();
     let url = relay.ws_url();
-    let mut alice = Client::hello(&url, "alice").await.unwrap();
-    let resume = alice.resume.clone().unwrap();
-    alice.join("general", None).await.unwrap();
-    let mut bob = Client::hello(&url, "bob").await.unwrap();
-    bob.join("general", None).await.unwrap();
+    let (_alice, resume, mut bob) = alice_and_bob(&url).await;
     for (i, text) in ["@alice hi", "@room lunch", "@bob not you", "plain"]
         .iter()
         .enumerate()
@@ -257,11 +256,7 @@ async fn in_a_cluster_a_device_on_another_relay_opens_with_the_same_rooms() {
     );
     a.wait_ready().await.unwrap();
     b.wait_ready().await.unwrap();
-    let mut phone = Client::hello(&a.ws_url(), "alice").await.unwrap();
-    let resume = phone.resume.clone().unwrap();
-    phone.join("general", None).await.unwrap();
-    let mut bob = Client::hello(&a.ws_url(), "bob").await.unwrap();
-    bob.join("general", None).await.unwrap();
+    let (mut phone, resume, mut bob) = alice_and_bob(&a.ws_url()).await;
     bob.say_acked("general", "@alice over here", "b1")
         .await
         .unwrap();
