@@ -59,6 +59,9 @@ struct Sources {
     hub: Arc<Hub>,
 }
 
+/// The longest a room list may take (the engine's list and the counts).
+pub const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Memberships {
     engine: Arc<dyn MembershipStore>,
     metrics: Arc<Metrics>,
@@ -104,10 +107,9 @@ impl Memberships {
         let (store, hub) = (sources.store.clone(), sources.hub.clone());
         tokio::spawn(async move {
             let list = this.entries(&user, store.as_ref(), &hub);
-            match tokio::time::timeout(std::time::Duration::from_secs(2), list).await {
-                Ok(Ok(rooms)) => this.tell_local(&user, &ServerMsg::Rooms { rooms }),
-                Ok(Err(err)) => tracing::warn!("room list for another relay's change: {err}"),
-                Err(_) => tracing::warn!("room list for another relay's change took too long"),
+            match list.await {
+                Ok(rooms) => this.tell_local(&user, &ServerMsg::Rooms { rooms }),
+                Err(err) => tracing::warn!("room list for another relay's change: {err}"),
             }
         });
     }
@@ -225,19 +227,30 @@ impl Memberships {
             .is_some_and(|peers| peers.iter().any(|d| d.peer.conn != except))
     }
 
-    /// The user's rooms with their counts, for the `rooms` frame.
+    /// The user's rooms with their counts, for the `rooms` frame; within
+    /// [`LIST_TIMEOUT`], else `Unavailable` (a slow engine, say NATS
+    /// electing a leader, delays a login or a join that much, never more).
     pub async fn entries(
         &self,
         user: &UserId,
         store: &dyn Store,
         hub: &Hub,
     ) -> Result<Vec<RoomEntry>> {
-        let memberships = self.engine.list(user).await?;
-        let mut entries = Vec::with_capacity(memberships.len());
-        for membership in memberships {
-            let size = hub.member_count(&membership.room);
-            entries.push(counts::entry(user, &membership, size, store).await?);
-        }
-        Ok(entries)
+        let list = async {
+            let memberships = self.engine.list(user).await?;
+            let mut entries = Vec::with_capacity(memberships.len());
+            for membership in memberships {
+                let size = hub.member_count(&membership.room);
+                entries.push(counts::entry(user, &membership, size, store).await?);
+            }
+            Ok(entries)
+        };
+        tokio::time::timeout(LIST_TIMEOUT, list)
+            .await
+            .unwrap_or_else(|_| {
+                Err(MembershipsError::Unavailable(format!(
+                    "the room list took over {LIST_TIMEOUT:?}"
+                )))
+            })
     }
 }

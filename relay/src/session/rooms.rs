@@ -15,15 +15,13 @@ use super::{
     Session,
 };
 
-/// The longest a login waits for the user's room list.
-const LIST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a join waits for its membership to be kept.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Session {
     /// Right after `welcome`: this connection joins the user's devices,
     /// and a `returning` user gets their rooms when there are any. The
-    /// list waits at most [`LIST_TIMEOUT`]: a slow engine (NATS electing a
+    /// list waits at most `memberships::LIST_TIMEOUT`: a slow engine (NATS electing a
     /// leader) delays a login that much, never more.
     pub(super) async fn after_login(&mut self, user: &User, returning: bool) {
         self.state
@@ -32,11 +30,10 @@ impl Session {
         if !returning {
             return;
         }
-        match tokio::time::timeout(LIST_TIMEOUT, self.room_list(user)).await {
-            Ok(Ok(Some(rooms))) => self.reply(&rooms),
-            Ok(Ok(None)) => {}
-            Ok(Err(err)) => tracing::warn!(conn = self.conn(), "no room list at login: {err}"),
-            Err(_) => tracing::warn!(conn = self.conn(), "no room list within {LIST_TIMEOUT:?}"),
+        match self.room_list(user).await {
+            Ok(Some(rooms)) => self.reply(&rooms),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(conn = self.conn(), "no room list at login: {err}"),
         }
     }
 
@@ -146,13 +143,12 @@ impl Session {
         if !memberships.has_others(&user.id, self.conn()) {
             return;
         }
-        match tokio::time::timeout(LIST_TIMEOUT, self.room_list(user)).await {
-            Ok(Ok(rooms)) => {
+        match self.room_list(user).await {
+            Ok(rooms) => {
                 let rooms = rooms.unwrap_or(ServerMsg::Rooms { rooms: Vec::new() });
                 memberships.tell_here(&user.id, Some(self.conn()), &rooms);
             }
-            Ok(Err(err)) => tracing::warn!(conn = self.conn(), "room list not sent: {err}"),
-            Err(_) => tracing::warn!(conn = self.conn(), "room list not sent in time"),
+            Err(err) => tracing::warn!(conn = self.conn(), "room list not sent: {err}"),
         }
     }
 
