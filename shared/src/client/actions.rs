@@ -71,6 +71,18 @@ impl Client {
         Ok(self.change(room, target, action, Some(text), now_ms))
     }
 
+    /// Whether the relay's `welcome` gave us the moderator role: we may
+    /// delete anyone's message.
+    pub fn is_moderator(&self) -> bool {
+        self.moderator
+    }
+
+    /// Whether a delete of `target` is worth offering: a loaded message,
+    /// not deleted, ours or (as a moderator) anyone's.
+    pub fn may_delete(&self, room: &RoomName, target: &Target) -> bool {
+        self.check(room, target, !self.moderator).is_ok()
+    }
+
     /// Deletes a message (ours; a moderator's token may delete any, so
     /// others' are left for the relay to refuse).
     pub fn delete(
