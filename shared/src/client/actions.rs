@@ -77,12 +77,6 @@ impl Client {
         self.moderator
     }
 
-    /// Whether a delete of `target` is worth offering: a loaded message,
-    /// not deleted, ours or (as a moderator) anyone's.
-    pub fn may_delete(&self, room: &RoomName, target: &Target) -> bool {
-        self.check(room, target, !self.moderator).is_ok()
-    }
-
     /// Deletes a message (ours; a moderator's token may delete any, so
     /// others' are left for the relay to refuse).
     pub fn delete(
