@@ -440,6 +440,20 @@ async fn mentions_are_completed_highlighted_and_counted_apart_from_unread() {
         .wait_text(&format!("{general} [data-testid=unread-badge]"), "2")
         .await
         .unwrap();
+    // Bob edits his last message to mention alice: one more mention, and
+    // no more unread (an edit is not a new message).
+    wait_focus(&bob, "composer-input").await;
+    press(&bob, ARROW_UP).await;
+    bob.find("[data-testid=editing]").await.unwrap();
+    press(&bob, &format!("{CLEAR}@alice: a mention after all{ENTER}")).await;
+    alice
+        .wait_text(&format!("{general} [data-testid=mention-badge]"), "@2")
+        .await
+        .unwrap();
+    alice
+        .wait_text(&format!("{general} [data-testid=unread-badge]"), "2")
+        .await
+        .unwrap();
     alice
         .screenshot("conversations-mention-badge")
         .await
@@ -453,7 +467,13 @@ async fn mentions_are_completed_highlighted_and_counted_apart_from_unread() {
         .texts("[data-testid=message].mentions-me [data-testid=message-text]")
         .await
         .unwrap();
-    assert_eq!(highlighted, ["@alice look at this"]);
+    assert_eq!(
+        highlighted,
+        [
+            "@alice look at this",
+            "@alice: a mention after all (edited)"
+        ]
+    );
     // Others' nicks are marked too, lighter than ours.
     bob.say("and @bob, that is me").await.unwrap();
     alice
@@ -465,7 +485,7 @@ async fn mentions_are_completed_highlighted_and_counted_apart_from_unread() {
         .unwrap();
     assert_eq!(
         alice.texts("mark.mention-me").await.unwrap(),
-        ["@alice"],
+        ["@alice", "@alice"],
         "only mentions of us are marked strongly"
     );
     alice
