@@ -262,6 +262,8 @@ pub(super) fn fold(records: Vec<Record>, start: u64, end: u64) -> (Vec<ChatMessa
                 if let Some(text) = &update.text {
                     message.text = text.clone();
                     message.state.edited_ts = Some(update.ts);
+                    message.state.mentions = update.mentions.clone();
+                    message.state.mentions_room = update.mentions_room;
                 }
             }
             UpdateKind::Delete => {
