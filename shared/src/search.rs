@@ -17,8 +17,13 @@
 //! `in:room` and `from:nick` to narrow; anything else is a word. A query is
 //! never an error: what cannot be read is taken as words, and an empty
 //! query matches nothing.
+//!
+//! `pieces` cuts a hit's text at its highlights for the clients' views.
 
 use crate::names::RoomName;
+
+mod pieces;
+pub use pieces::{pieces, Piece};
 
 /// A parsed search query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
