@@ -18,11 +18,14 @@
 //! never an error: what cannot be read is taken as words, and an empty
 //! query matches nothing.
 //!
-//! `pieces` cuts a hit's text at its highlights for the clients' views.
+//! For the clients' views: `pieces` cuts a hit's text at its highlights,
+//! `by_room` groups a results list by room.
 
 use crate::names::RoomName;
 
+mod groups;
 mod pieces;
+pub use groups::{by_room, display_order, RoomHits};
 pub use pieces::{pieces, Piece};
 
 /// A parsed search query.
