@@ -285,6 +285,53 @@ async fn bench_compare_drives_the_relay_and_the_axum_baseline_alike() {
     }
 }
 
+/// `palaver bench search`, tiny: it fills a data directory with 2,000
+/// messages over 20 rooms through a relay, then searches it with each kind
+/// of query; every search is answered (hits found for each kind), the
+/// index is measured, and a second run only searches (the directory says
+/// it is filled). Figures are not asserted.
+#[tokio::test]
+async fn bench_search_fills_a_data_dir_once_and_measures_each_kind_of_query() {
+    let _heavy = tests::heavy().await;
+    let data = tempfile::tempdir().unwrap();
+    let relay_bin = tests::binary("palaver-relay");
+    let dir = data.path().join("bench");
+    let args = [
+        "search",
+        "--relay-bin",
+        relay_bin.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--messages",
+        "2000",
+        "--rooms",
+        "20",
+        "--queries",
+        "5",
+        "--fill-timeout",
+        "60",
+        "--json",
+    ];
+    let first: Value = serde_json::from_str(palaver_bench(&args, WAIT * 6).await.trim()).unwrap();
+    assert_eq!(first["messages"], 2000, "{first}");
+    assert!(
+        first["fill_secs"].as_f64().is_some(),
+        "the first run fills: {first}"
+    );
+    let kinds = first["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 3, "{first}");
+    for kind in kinds {
+        assert_eq!(kind["queries"], 5, "{kind}");
+        assert!(
+            kind["mean_hits"].as_f64().unwrap() > 0.0,
+            "found nothing: {kind}"
+        );
+    }
+    assert!(first["index_bytes"].as_u64().unwrap() > 0, "{first}");
+    let second: Value = serde_json::from_str(palaver_bench(&args, WAIT * 6).await.trim()).unwrap();
+    assert!(second["fill_secs"].is_null(), "filled only once: {second}");
+}
+
 /// Runs `palaver bench` with `args`, bounded by `wait`; asserts it
 /// succeeded and returns what it printed.
 async fn palaver_bench(args: &[&str], wait: std::time::Duration) -> String {

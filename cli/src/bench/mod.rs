@@ -16,12 +16,15 @@
 //! - [`compare`]: the same scenarios against Palaver and baseline servers,
 //!   one table.
 //! - [`baseline`]: a tuned raw axum broadcaster, one of those baselines.
+//! - [`search`]: fills a data directory with many messages and measures
+//!   search against a relay on it.
 
 mod baseline;
 mod compare;
 mod conn;
 mod procfs;
 mod report;
+mod search;
 
 use std::{
     collections::HashMap,
@@ -104,6 +107,10 @@ enum Scenario {
     /// gorilla/websocket hub) one after the other on loopback, drives each
     /// with the same scenarios and prints one table.
     Compare(compare::Args),
+    /// Fills a data directory with messages over many rooms (once), then
+    /// measures search p50/p99 for one-word, two-word and Chinese queries
+    /// against a relay on it, and the index's size.
+    Search(search::Args),
     /// Runs the raw axum baseline server (used by `compare`).
     #[command(hide = true)]
     Baseline(baseline::Args),
@@ -141,7 +148,7 @@ impl Scenario {
             | Scenario::Rooms { common, .. }
             | Scenario::Idle { common, .. }
             | Scenario::Churn { common, .. } => Some(common),
-            Scenario::Compare(_) | Scenario::Baseline(_) => None,
+            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Search(_) => None,
         }
     }
 }
@@ -165,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let common = match args.scenario {
         Scenario::Compare(args) => return compare::run(args),
         Scenario::Baseline(args) => return baseline::run(args),
+        Scenario::Search(args) => return search::run(args),
         ref scenario => scenario.common().expect("a load scenario").clone(),
     };
     check_duration(common.duration)?;
@@ -220,7 +228,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 clients, room_size, ..
             } => idle(common, addr, nofile, 0, clients, room_size).await,
             Scenario::Churn { clients, .. } => churn(common, addr, clients, nofile).await,
-            Scenario::Compare(_) | Scenario::Baseline(_) => unreachable!("handled above"),
+            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Search(_) => {
+                unreachable!("handled above")
+            }
         }
     })?;
     report.print(common.json);

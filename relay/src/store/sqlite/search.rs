@@ -321,10 +321,12 @@ mod tests {
         fill(&store).await;
         drop(store);
         // Without the index, as a relay before search left it; then the
-        // migration's work, as an upgrade runs it (whatever its number).
+        // migrations' work, as an upgrade runs it (whatever their numbers):
+        // the index with its triggers, then the writer's indexing instead
+        // of the insert trigger.
         let mut conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER message_search_insert;
+            "DROP TRIGGER IF EXISTS message_search_insert;
              DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
              DROP TABLE message_search;",
@@ -332,6 +334,7 @@ mod tests {
         .unwrap();
         let tx = conn.transaction().unwrap();
         super::create_index(&tx).unwrap();
+        super::drop_insert_trigger(&tx).unwrap();
         tx.commit().unwrap();
         drop(conn);
         let store = open(dir.path());
