@@ -393,12 +393,15 @@ async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes one query of a kind.
+type QueryOf = fn(&mut Rng) -> String;
+
 async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
     let mut ws = connect(addr, "searcher").await?;
     let rooms: Vec<RoomName> = (0..args.rooms).map(room).collect();
     join_all(&mut ws, &rooms).await?;
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-    let kinds: [(&'static str, fn(&mut Rng) -> String); 3] = [
+    let kinds: [(&'static str, QueryOf); 3] = [
         ("one word", |rng| rng.word()),
         ("two words", |rng| format!("{} {}", rng.word(), rng.word())),
         ("Chinese word", |rng| {
