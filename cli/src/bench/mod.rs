@@ -18,8 +18,10 @@
 //! - [`baseline`]: a tuned raw axum broadcaster, one of those baselines.
 //! - [`search`]: fills a data directory with many messages and measures
 //!   search against a relay on it.
+//! - [`cluster`]: 1, 2, 3 ... relays on one nats-server, what each is sent.
 
 mod baseline;
+mod cluster;
 mod compare;
 mod conn;
 mod procfs;
@@ -111,6 +113,10 @@ enum Scenario {
     /// measures search p50/p99 for one-word, two-word and Chinese queries
     /// against a relay on it, and the index's size.
     Search(search::Args),
+    /// Starts a nats-server and 1, 2, 3 ... relays, splits the same rooms
+    /// over them and reports per relay what NATS sent it against its own
+    /// rooms' messages (routing by interest), CPU and memory.
+    Cluster(cluster::Args),
     /// Runs the raw axum baseline server (used by `compare`).
     #[command(hide = true)]
     Baseline(baseline::Args),
@@ -139,6 +145,10 @@ struct Common {
     /// Connections being set up at once.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// Loads that run side by side (`bench cluster`) wait here for each
+    /// other after setup, so their run phases overlap.
+    #[arg(skip)]
+    run_gate: Option<Arc<tokio::sync::Barrier>>,
 }
 
 impl Scenario {
@@ -148,7 +158,10 @@ impl Scenario {
             | Scenario::Rooms { common, .. }
             | Scenario::Idle { common, .. }
             | Scenario::Churn { common, .. } => Some(common),
-            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Search(_) => None,
+            Scenario::Compare(_)
+            | Scenario::Baseline(_)
+            | Scenario::Cluster(_)
+            | Scenario::Search(_) => None,
         }
     }
 }
@@ -171,6 +184,7 @@ fn check_duration(duration: f64) -> anyhow::Result<()> {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let common = match args.scenario {
         Scenario::Compare(args) => return compare::run(args),
+        Scenario::Cluster(args) => return cluster::run(args),
         Scenario::Baseline(args) => return baseline::run(args),
         Scenario::Search(args) => return search::run(args),
         ref scenario => scenario.common().expect("a load scenario").clone(),
@@ -228,7 +242,10 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 clients, room_size, ..
             } => idle(common, addr, nofile, 0, clients, room_size).await,
             Scenario::Churn { clients, .. } => churn(common, addr, clients, nofile).await,
-            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Search(_) => {
+            Scenario::Compare(_)
+            | Scenario::Baseline(_)
+            | Scenario::Cluster(_)
+            | Scenario::Search(_) => {
                 unreachable!("handled above")
             }
         }
@@ -421,6 +438,9 @@ async fn load(
         );
     }
 
+    if let Some(gate) = &common.run_gate {
+        gate.wait().await;
+    }
     let relay_before = sample_relay(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
     let busy_before = procfs::machine_busy_secs();
