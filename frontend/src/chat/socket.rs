@@ -174,6 +174,9 @@ impl Chat {
         if let ServerMsg::TokenExpiring { exp } = msg {
             self.token_expiring(exp);
         }
+        if self.search_frame(&msg) {
+            return;
+        }
         let applied = self
             .client
             .try_update(|c| c.apply(msg, now))

@@ -9,8 +9,10 @@ use super::banner::{Banner, Notices};
 use super::composer::Composer;
 use super::draft::Draft;
 use super::members::Members;
-use super::messages::{MessageList, TypingIndicator};
+use super::messages::TypingIndicator;
 use super::nick_form::NickForm;
+use super::search::SearchDialog;
+use super::search_jump::RoomMessages;
 use super::shortcuts::{ShortcutHelp, Shortcuts};
 use super::sidebar::Sidebar;
 use super::switcher::Switcher;
@@ -135,7 +137,7 @@ pub fn App() -> impl IntoView {
                     {move || match route.get() {
                         Some(room) => {
                             view! {
-                                <MessageList room=room.clone() />
+                                <RoomMessages room=room.clone() />
                                 <TypingIndicator room=room.clone() />
                                 <Composer room=room />
                             }
@@ -162,6 +164,9 @@ pub fn App() -> impl IntoView {
             </Show>
             <Show when=move || ui.switcher_open.get()>
                 <Switcher />
+            </Show>
+            <Show when=move || ui.search_open.get()>
+                <SearchDialog />
             </Show>
         </Show>
         <Show when=move || (prompt.get() && !has_nick.get()) || editing_nick.get()>

@@ -14,6 +14,8 @@ mod messages;
 mod modal;
 mod nick_form;
 mod rich_text;
+mod search;
+mod search_jump;
 mod shortcuts;
 mod sidebar;
 mod switcher;

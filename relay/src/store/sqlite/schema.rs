@@ -90,6 +90,9 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
     ),
+    // 9: new messages are indexed for search by the writer, in its
+    // transaction, not by a trigger per row (`search`).
+    Migration::Code(super::search::drop_insert_trigger),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
