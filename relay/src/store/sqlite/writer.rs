@@ -107,7 +107,7 @@ enum Written {
     /// messages it changed as they are now (for the cache).
     Event(
         Result<Appended, UpdateError>,
-        Option<(Update, Vec<Arc<ChatMessage>>)>,
+        Option<Box<(Update, Vec<Arc<ChatMessage>>)>>,
     ),
 }
 
@@ -212,7 +212,7 @@ impl Writer {
                 for written in &written {
                     match written {
                         Written::Message(_, Some(stored)) => cache.push(stored),
-                        Written::Event(_, Some((update, changed))) => cache.apply(update, changed),
+                        Written::Event(_, Some(stored)) => cache.apply(&stored.0, &stored.1),
                         _ => {}
                     }
                 }
@@ -228,7 +228,7 @@ impl Writer {
                             Done::Message(reply, Ok(appended), stored)
                         }
                         (Write::Update(_, reply), Written::Event(result, stored)) => {
-                            Done::Event(reply, result, stored.map(|(update, _)| update))
+                            Done::Event(reply, result, stored.map(|stored| stored.0))
                         }
                         _ => unreachable!("one answer per write, in order"),
                     })
@@ -296,7 +296,7 @@ impl Writer {
                             let changed = events::changed_by(&tx, room.id, &applied.update)?;
                             written.push(Written::Event(
                                 Ok(Appended::New(next)),
-                                Some((applied.update, changed)),
+                                Some(Box::new((applied.update, changed))),
                             ));
                         }
                         events::Outcome::Answered(appended) => {
