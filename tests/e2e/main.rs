@@ -47,3 +47,4 @@ mod store_faults;
 mod timeouts;
 mod tls;
 mod token_url;
+mod tui;

@@ -85,9 +85,14 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     check_url(&args.url)?;
     // A terminal at both ends gets the full-screen UI (crate::tui).
     if crate::tui::wanted() && !args.json && !args.commands {
-        let nick = args.nick.as_deref().map(Nick::new).transpose().map_err(|_| {
-            anyhow::anyhow!("not a nick: use 1 to 32 letters, digits, spaces, - _ . or '")
-        })?;
+        let nick = args
+            .nick
+            .as_deref()
+            .map(Nick::new)
+            .transpose()
+            .map_err(|_| {
+                anyhow::anyhow!("not a nick: use 1 to 32 letters, digits, spaces, - _ . or '")
+            })?;
         let options = crate::tui::Options {
             url: args.url.clone(),
             nick,

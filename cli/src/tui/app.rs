@@ -229,6 +229,7 @@ impl App {
     /// Shows `room` (or none): unread goes to zero, the relay is told.
     pub fn show_room(&mut self, room: Option<RoomName>) -> Vec<ClientMsg> {
         self.scroll = 0;
+        self.status.clear();
         self.client.set_view(room, true).into_iter().collect()
     }
 
@@ -255,7 +256,8 @@ impl App {
         let (done, ask) =
             complete::complete(&mut self.client, room.as_ref(), &line, self.input.cursor());
         if let Some(done) = done {
-            self.input.replace_before_cursor(done.start, &done.replacement);
+            self.input
+                .replace_before_cursor(done.start, &done.replacement);
             if done.candidates.len() > 1 {
                 self.status = done.candidates.join("  ");
             }

@@ -38,7 +38,9 @@ impl App {
                     frames.extend(self.show_room(Some(room.clone())));
                     self.status = format!("talking in {room}");
                 }
-                Err(_) => self.status = "usage: /join ROOM (1 to 32 letters, digits, - or _)".into(),
+                Err(_) => {
+                    self.status = "usage: /join ROOM (1 to 32 letters, digits, - or _)".into()
+                }
             },
             "leave" => match self.current() {
                 Some(room) => {
@@ -107,7 +109,10 @@ impl App {
             return None;
         };
         let (seq, rest) = match arg.split_once(char::is_whitespace) {
-            Some((first, rest)) => (first.trim_start_matches('#').parse::<u64>().ok(), rest.trim()),
+            Some((first, rest)) => (
+                first.trim_start_matches('#').parse::<u64>().ok(),
+                rest.trim(),
+            ),
             None => (arg.trim_start_matches('#').parse::<u64>().ok(), ""),
         };
         let text = |s: &str| Text::new(s).ok();

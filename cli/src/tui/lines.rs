@@ -56,7 +56,10 @@ fn row_spans(app: &App, row: &Row) -> Vec<Span<'static>> {
     let theme = app.theme;
     let seq = row.seq.map_or_else(|| "#…".to_owned(), |s| format!("#{s}"));
     let mut spans = vec![
-        Span::styled(format!("{} {seq} ", clock(row.ts, app.tz_offset_ms)), theme.dim()),
+        Span::styled(
+            format!("{} {seq} ", clock(row.ts, app.tz_offset_ms)),
+            theme.dim(),
+        ),
         Span::styled(row.from.clone(), theme.nick(&row.from)),
     ];
     if let Some(to) = row.reply_to {
@@ -82,7 +85,9 @@ fn row_spans(app: &App, row: &Row) -> Vec<Span<'static>> {
     }
     match &row.status {
         RowStatus::Pending => spans.push(Span::styled(" (sending)", theme.dim())),
-        RowStatus::Failed(why) => spans.push(Span::styled(format!(" (not sent: {why})"), theme.error())),
+        RowStatus::Failed(why) => {
+            spans.push(Span::styled(format!(" (not sent: {why})"), theme.error()))
+        }
         RowStatus::Stored if row.changing => spans.push(Span::styled(" (saving)", theme.dim())),
         RowStatus::Stored => {}
     }
@@ -145,10 +150,7 @@ mod tests {
 
     #[test]
     fn wraps_at_the_width_and_at_newlines() {
-        let lines = wrap(
-            vec![Span::raw("12:00 "), Span::raw("abcdefgh\nij")],
-            5,
-        );
+        let lines = wrap(vec![Span::raw("12:00 "), Span::raw("abcdefgh\nij")], 5);
         assert_eq!(texts(&lines), ["12:00", " abcd", "efgh", "ij"]);
         // Wide characters take two columns and are never split.
         assert_eq!(texts(&wrap(vec![Span::raw("日本語")], 5)), ["日本", "語"]);

@@ -333,7 +333,11 @@ impl Driver {
             return;
         };
         for frame in frames {
-            if sink.feed(Message::Text(frame.encode().into())).await.is_err() {
+            if sink
+                .feed(Message::Text(frame.encode().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -133,7 +133,9 @@ fn enter_sends_to_the_room_on_screen_and_up_brings_the_line_back() {
         "{frames:?}"
     );
     assert!(app.input.is_empty());
-    assert!(screen(&app).iter().any(|l| l.contains("bob: hello there (sending)")));
+    assert!(screen(&app)
+        .iter()
+        .any(|l| l.contains("bob: hello there (sending)")));
     app.key(key(KeyCode::Up), NOW);
     assert_eq!(app.input.text(), "hello there");
 }
@@ -145,7 +147,10 @@ fn typing_a_message_says_so_but_a_command_does_not() {
     assert!(frames.is_empty(), "{frames:?}");
     app.key(ctrl('u'), NOW);
     let frames = typed(&mut app, "hi");
-    assert!(matches!(&frames[..], [ClientMsg::Typing { .. }]), "{frames:?}");
+    assert!(
+        matches!(&frames[..], [ClientMsg::Typing { .. }]),
+        "{frames:?}"
+    );
 }
 
 #[test]
@@ -160,13 +165,19 @@ fn the_room_list_counts_unread_messages_and_mentions() {
     assert!(random.contains("random        2 @1│"), "{random:?}");
     // Messages in the room on screen are read at once.
     app.frame(ServerMsg::Message(msg("general", 1, &alice, "here")), NOW);
-    let general = screen(&app).into_iter().find(|r| r.contains("│general")).unwrap();
+    let general = screen(&app)
+        .into_iter()
+        .find(|r| r.contains("│general"))
+        .unwrap();
     assert!(general.contains("│general           │"), "{general:?}");
     // Ctrl-N shows `random`: its counts go, its messages show.
     app.key(ctrl('n'), NOW);
     assert_eq!(app.current(), Some(room("random")));
     let rows = screen(&app);
-    assert!(rows.iter().any(|r| r.contains("│random            │")), "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r.contains("│random            │")),
+        "{rows:#?}"
+    );
     assert!(rows.iter().any(|r| r.contains("alice: hey @bob")));
 }
 
@@ -184,18 +195,28 @@ fn page_up_at_the_top_of_what_is_loaded_asks_for_older_messages() {
     // The first page up only scrolls (50 lines, 24 rows).
     let frames = app.key(key(KeyCode::PageUp), NOW);
     assert!(frames.is_empty(), "{frames:?}");
-    assert!(screen(&app).iter().any(|l| l.contains("#77 alice: line 77")));
+    assert!(screen(&app)
+        .iter()
+        .any(|l| l.contains("#77 alice: line 77")));
     let mut asked = Vec::new();
     for _ in 0..3 {
         asked.extend(app.key(key(KeyCode::PageUp), NOW));
     }
     assert!(
-        matches!(&asked[..], [ClientMsg::History { before: Some(51), .. }]),
+        matches!(
+            &asked[..],
+            [ClientMsg::History {
+                before: Some(51),
+                ..
+            }]
+        ),
         "{asked:?}"
     );
     assert!(screen(&app).iter().any(|l| l.contains("line 51")));
     // The older page comes above; what was on screen stays.
-    let older: Vec<_> = (1..=50).map(|s| msg("general", s, &alice, &format!("line {s}"))).collect();
+    let older: Vec<_> = (1..=50)
+        .map(|s| msg("general", s, &alice, &format!("line {s}")))
+        .collect();
     app.frame(
         ServerMsg::History {
             room: room("general"),
@@ -232,7 +253,12 @@ fn scrolled_up_a_new_message_does_not_move_the_view() {
     let before = screen(&app);
     app.frame(ServerMsg::Message(msg("general", 61, &alice, "new")), NOW);
     let after = screen(&app);
-    let pane = |rows: &[String]| rows[2..25].iter().map(|r| r[..70].to_owned()).collect::<Vec<_>>();
+    let pane = |rows: &[String]| {
+        rows[2..25]
+            .iter()
+            .map(|r| r[..70].to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(pane(&before), pane(&after));
 }
 
@@ -258,11 +284,19 @@ fn commands_join_leave_and_explain_their_usage() {
     let (mut app, ..) = online(0);
     typed(&mut app, "/join dev");
     let frames = app.key(key(KeyCode::Enter), NOW);
-    assert!(frames.iter().any(|f| matches!(f, ClientMsg::Join { room: r, .. } if *r == room("dev"))), "{frames:?}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, ClientMsg::Join { room: r, .. } if *r == room("dev"))),
+        "{frames:?}"
+    );
     assert_eq!(app.current(), Some(room("dev")));
     typed(&mut app, "/leave");
     let frames = app.key(key(KeyCode::Enter), NOW);
-    assert!(frames.iter().any(|f| matches!(f, ClientMsg::Leave { .. })), "{frames:?}");
+    assert!(
+        frames.iter().any(|f| matches!(f, ClientMsg::Leave { .. })),
+        "{frames:?}"
+    );
     assert_eq!(app.current(), Some(room("general")));
     typed(&mut app, "/react 99");
     app.key(key(KeyCode::Enter), NOW);
@@ -282,11 +316,23 @@ fn reply_and_react_name_messages_by_seq() {
     let (mut app, ..) = online(3);
     typed(&mut app, "/reply 2 sure");
     let frames = app.key(key(KeyCode::Enter), NOW);
-    assert!(matches!(&frames[..], [ClientMsg::Send { reply_to: Some(2), .. }]), "{frames:?}");
+    assert!(
+        matches!(
+            &frames[..],
+            [ClientMsg::Send {
+                reply_to: Some(2),
+                ..
+            }]
+        ),
+        "{frames:?}"
+    );
     let (mut app, ..) = online(3);
     typed(&mut app, "/react #3 👍");
     let frames = app.key(key(KeyCode::Enter), NOW);
-    assert!(matches!(&frames[..], [ClientMsg::React { seq: 3, .. }]), "{frames:?}");
+    assert!(
+        matches!(&frames[..], [ClientMsg::React { seq: 3, .. }]),
+        "{frames:?}"
+    );
 }
 
 #[test]
@@ -306,20 +352,23 @@ fn ctrl_c_quits_and_ctrl_d_quits_on_an_empty_line() {
 fn a_narrow_terminal_drops_the_side_lists_and_resizes() {
     let (mut app, ..) = online(5);
     assert!(screen(&app).iter().any(|l| l.contains("Members (2)")));
-    app.resize(50, 12);
+    app.resize(60, 12);
     let rows = screen(&app);
     assert_eq!(rows.len(), 12);
     assert!(!rows.iter().any(|l| l.contains("Members")));
     assert!(rows.iter().any(|l| l.contains("Rooms")));
     assert!(rows.iter().any(|l| l.contains("line 5")));
-    app.resize(30, 8);
+    app.resize(49, 8);
     assert!(!screen(&app).iter().any(|l| l.contains("Rooms")));
 }
 
 #[test]
 fn no_color_draws_without_a_single_colour() {
     let (mut app, alice, _) = online(3);
-    app.frame(ServerMsg::Message(msg("random", 1, &alice, "hey @bob")), NOW);
+    app.frame(
+        ServerMsg::Message(msg("random", 1, &alice, "hey @bob")),
+        NOW,
+    );
     assert!(!colours(&app).is_empty());
     app.theme = Theme { color: false };
     assert_eq!(colours(&app), Vec::<Color>::new());
@@ -328,7 +377,10 @@ fn no_color_draws_without_a_single_colour() {
 #[test]
 fn a_click_on_a_room_shows_it() {
     let (mut app, ..) = online(0);
-    let row = screen(&app).iter().position(|r| r.contains("│random")).unwrap() as u16;
+    let row = screen(&app)
+        .iter()
+        .position(|r| r.contains("│random"))
+        .unwrap() as u16;
     app.mouse(
         MouseEvent {
             kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),

@@ -48,9 +48,11 @@ pub fn layout((columns, rows): (u16, u16)) -> Panes {
         Constraint::Length(1),
     ])
     .areas(area);
+    // The messages keep at least 40 columns: the member list goes first,
+    // then the room list.
     let (rooms_w, members_w) = match columns {
-        c if c >= 3 * SIDE => (SIDE, SIDE),
-        c if c >= 2 * SIDE => (SIDE, 0),
+        c if c >= 2 * SIDE + 40 => (SIDE, SIDE),
+        c if c >= SIDE + 30 => (SIDE, 0),
         _ => (0, 0),
     };
     let [rooms, center, members] = Layout::horizontal([
@@ -80,10 +82,7 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
     let who = app.client.me().map_or("…", |u| u.nick.as_str());
     let state = if app.online { "online" } else { "offline" };
     let title = format!(" palaver · {who} · {} · {state}", app.url);
-    frame.render_widget(
-        Paragraph::new(title).style(theme.selected()),
-        panes.title,
-    );
+    frame.render_widget(Paragraph::new(title).style(theme.selected()), panes.title);
 
     if panes.rooms.width > 0 {
         let inner_w = usize::from(panes.rooms.width.saturating_sub(2));
@@ -93,11 +92,15 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
             .iter()
             .map(|r| room_line(app, r, room.as_ref(), inner_w))
             .collect();
-        let block = Block::bordered().title(" Rooms ").border_style(theme.border());
+        let block = Block::bordered()
+            .title(" Rooms ")
+            .border_style(theme.border());
         frame.render_widget(Paragraph::new(lines).block(block), panes.rooms);
     }
 
-    let title = room.as_ref().map_or(" no room ".to_owned(), |r| format!(" {r} "));
+    let title = room
+        .as_ref()
+        .map_or(" no room ".to_owned(), |r| format!(" {r} "));
     let block = Block::bordered().title(title).border_style(theme.border());
     let inner = block.inner(panes.messages);
     frame.render_widget(block, panes.messages);
@@ -109,7 +112,14 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
         let scroll = app.scroll.min(lines.len().saturating_sub(height));
         let end = lines.len() - scroll;
         let start = end.saturating_sub(height);
-        frame.render_widget(Paragraph::new(lines[start..end].to_vec()), inner);
+        // Like every chat, the newest line sits at the bottom of the pane.
+        let shown = (end - start) as u16;
+        let bottom = Rect {
+            y: inner.y + inner.height.saturating_sub(shown),
+            height: shown.min(inner.height),
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(lines[start..end].to_vec()), bottom);
     }
 
     let typing = room
@@ -148,7 +158,10 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
         frame.render_widget(Paragraph::new(lines).block(block), panes.members);
     }
 
-    frame.render_widget(Paragraph::new(app.status.as_str()).style(theme.dim()), panes.status);
+    frame.render_widget(
+        Paragraph::new(app.status.as_str()).style(theme.dim()),
+        panes.status,
+    );
 
     let (shown, cursor_x) = input_window(app, panes.input.width);
     frame.render_widget(Paragraph::new(shown), panes.input);
@@ -157,17 +170,30 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
 
 /// One room in the list: its name, then its unread count and `@` mention
 /// count at the right.
-fn room_line(app: &App, room: &shared::client::Room, current: Option<&RoomName>, width: usize) -> Line<'static> {
+fn room_line(
+    app: &App,
+    room: &shared::client::Room,
+    current: Option<&RoomName>,
+    width: usize,
+) -> Line<'static> {
     let theme = app.theme;
     let mut counts = Vec::new();
     if room.unread() > 0 {
         counts.push(Span::styled(format!(" {}", room.unread()), theme.unread()));
     }
     if room.mentions() > 0 {
-        counts.push(Span::styled(format!(" @{}", room.mentions()), theme.mention()));
+        counts.push(Span::styled(
+            format!(" @{}", room.mentions()),
+            theme.mention(),
+        ));
     }
     let counts_w: usize = counts.iter().map(|s| s.content.width()).sum();
-    let name: String = room.name().as_str().chars().take(width.saturating_sub(counts_w)).collect();
+    let name: String = room
+        .name()
+        .as_str()
+        .chars()
+        .take(width.saturating_sub(counts_w))
+        .collect();
     let pad = width.saturating_sub(name.width() + counts_w);
     let style = match (Some(room.name()) == current, room.unread() > 0) {
         (true, _) => theme.selected(),

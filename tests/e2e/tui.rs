@@ -1,0 +1,478 @@
+//! `palaver chat` as a full-screen terminal UI, driven like a person would:
+//! the real binary in a tmux pane (`send-keys` types, `capture-pane`
+//! reads the screen) against a real relay process, with a WebSocket test
+//! client as the other person. Each test has its own tmux server (its own
+//! socket, no config file), so tests run in parallel and leave nothing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shared::{ClientMsg, ServerMsg};
+use tests::{client::room, Client, RelayProcess, WAIT};
+use tokio::process::Command;
+
+/// One tmux server with one 100x30 session running `palaver chat` in a
+/// shell that, once the UI exits, prints its status and the terminal's
+/// line discipline and stays open, so the test reads what is left.
+struct Pane {
+    /// Holds the server's socket.
+    dir: tempfile::TempDir,
+}
+
+impl Pane {
+    /// `palaver chat URL --nick NICK` in a new tmux session; `env` is set
+    /// for it (say `NO_COLOR`). Waits until the UI shows it is online.
+    async fn start(url: &str, nick: &str, env: &[(&str, &str)]) -> Pane {
+        let pane = Pane {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let script = format!(
+            "echo 'the shell before the UI'; {} chat {url} --nick {nick}; \
+             echo \"palaver exited with $?\"; \
+             echo \"modes: $(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' ')\"; \
+             exec cat",
+            tests::binary("palaver").display()
+        );
+        let mut args: Vec<String> = ["new-session", "-d", "-x", "100", "-y", "30", "-s", "t"]
+            .map(String::from)
+            .to_vec();
+        for (key, value) in env {
+            args.extend(["-e".into(), format!("{key}={value}")]);
+        }
+        args.extend(["sh".into(), "-c".into(), script]);
+        pane.tmux(&args).await;
+        pane.until("the UI online", |s| s.contains("· online"))
+            .await;
+        pane
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("tmux.sock")
+    }
+
+    /// Runs a tmux command on this pane's server; returns its stdout.
+    async fn tmux<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
+        let out = tokio::time::timeout(
+            WAIT,
+            Command::new("tmux")
+                .arg("-S")
+                .arg(self.socket())
+                .args(["-f", "/dev/null"])
+                .args(args)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("tmux answers")
+        .expect("tmux runs (./x setup --test installs it)");
+        assert!(
+            out.status.success(),
+            "tmux {:?}: {}",
+            args.iter()
+                .map(|a| a.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("tmux prints UTF-8")
+    }
+
+    async fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"]).await
+    }
+
+    /// The screen with its colours and attributes as escape sequences.
+    async fn screen_with_escapes(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "t"]).await
+    }
+
+    /// Types `text` literally.
+    async fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]).await;
+    }
+
+    /// Presses keys by tmux's names (`Enter`, `PageUp`, `C-n`, ...).
+    async fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend(keys);
+        self.tmux(&args).await;
+    }
+
+    async fn say(&self, text: &str) {
+        self.type_text(text).await;
+        self.keys(&["Enter"]).await;
+    }
+
+    /// A tmux format for the pane (`#{alternate_on}`, ...).
+    async fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "t", format])
+            .await
+            .trim()
+            .to_owned()
+    }
+
+    /// Waits (bounded) until the screen satisfies `ok`; returns it.
+    async fn until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let screen = self.screen().await;
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the screen never showed {what}:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the screen is no longer `before`.
+    async fn changed(&self, before: &str) -> String {
+        self.until("a change", |s| s != before).await
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(self.socket())
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// What the room list shows after `name`: its counts (`"2 @1"`), or
+/// `None` while `name` is not listed.
+fn room_counts(screen: &str, name: &str) -> Option<String> {
+    let cell = format!("│{name} ");
+    let row = screen.lines().find(|l| l.starts_with(&cell))?;
+    let cell = row.split('│').nth(1)?;
+    Some(cell[name.len()..].trim().to_owned())
+}
+
+async fn relay() -> RelayProcess {
+    RelayProcess::spawn(&[
+        "--store",
+        "memory",
+        "--rate-limit",
+        "0",
+        "--room-rate-limit",
+        "0",
+        "--join-history",
+        "20",
+    ])
+    .await
+    .unwrap()
+}
+
+async fn websocket_user(relay: &RelayProcess, nick: &str, rooms: &[&str]) -> Client {
+    let mut client = Client::hello(&relay.ws_url(), nick).await.unwrap();
+    for name in rooms {
+        client.join(name, None).await.unwrap();
+    }
+    client
+}
+
+#[tokio::test]
+async fn a_terminal_user_and_a_websocket_user_chat() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    bob.until("alice in the member list", |s| s.contains("│alice "))
+        .await;
+
+    bob.say("hi alice, from a terminal").await;
+    let got = alice
+        .recv_until(|m| matches!(m, ServerMsg::Message(_)))
+        .await
+        .unwrap();
+    let ServerMsg::Message(m) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.from.nick.as_str(), m.text.as_str()),
+        ("bob", "hi alice, from a terminal")
+    );
+
+    alice
+        .send(&ClientMsg::Typing {
+            room: room("general"),
+        })
+        .await
+        .unwrap();
+    bob.until("alice typing", |s| s.contains("alice is typing…"))
+        .await;
+    alice.say("general", "hello bob", "a-1").await.unwrap();
+    let screen = bob
+        .until("alice's message", |s| s.contains("alice: hello bob"))
+        .await;
+    // Each message shows its #seq, which /reply and /react take.
+    assert!(
+        screen.contains("#1 bob: hi alice, from a terminal"),
+        "{screen}"
+    );
+    assert!(screen.contains("#2 alice: hello bob"), "{screen}");
+
+    // Tab completes a command and a nick; the reply names message #2.
+    bob.type_text("/rep").await;
+    bob.keys(&["Tab"]).await;
+    bob.type_text("2 sure @al").await;
+    bob.keys(&["Tab"]).await;
+    bob.until("the completed line", |s| {
+        s.contains("> /reply 2 sure @alice")
+    })
+    .await;
+    // The completion ends with a space (capture-pane trims it): the cursor
+    // is after it.
+    assert_eq!(bob.display("#{cursor_x}").await, "23");
+    bob.keys(&["Enter"]).await;
+    let got = alice
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.from.nick.as_str() == "bob"))
+        .await
+        .unwrap();
+    let ServerMsg::Message(m) = got else {
+        unreachable!()
+    };
+    assert_eq!(m.text.as_str(), "sure @alice");
+    assert_eq!(m.state.reply_to, Some(2));
+    bob.until("the reply", |s| s.contains("#3 bob (re #2): sure @alice"))
+        .await;
+    // Up brings the line back for editing.
+    bob.keys(&["Up"]).await;
+    bob.until("the last line again", |s| {
+        s.contains("> /reply 2 sure @alice")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_room_list_counts_unread_messages_and_mentions() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general", "random"]).await;
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    bob.say("/join random").await;
+    bob.until("random joined", |s| s.contains("┌ random "))
+        .await;
+    bob.keys(&["C-p"]).await;
+    bob.until("general on screen", |s| s.contains("┌ general "))
+        .await;
+
+    alice.say("random", "anyone here?", "a-1").await.unwrap();
+    alice.say("random", "@bob look", "a-2").await.unwrap();
+    bob.until("2 unread, 1 mention", |s| {
+        room_counts(s, "random").as_deref() == Some("2 @1")
+    })
+    .await;
+    // The room on screen counts nothing.
+    alice.say("general", "in general", "a-3").await.unwrap();
+    let screen = bob
+        .until("the message in general", |s| {
+            s.contains("alice: in general")
+        })
+        .await;
+    assert_eq!(
+        room_counts(&screen, "general").as_deref(),
+        Some(""),
+        "{screen}"
+    );
+    assert_eq!(
+        room_counts(&screen, "random").as_deref(),
+        Some("2 @1"),
+        "{screen}"
+    );
+
+    // Showing the room reads it: the counts go.
+    bob.keys(&["C-n"]).await;
+    let screen = bob
+        .until("random read", |s| {
+            s.contains("┌ random ") && room_counts(s, "random").as_deref() == Some("")
+        })
+        .await;
+    assert!(screen.contains("alice: @bob look"), "{screen}");
+}
+
+#[tokio::test]
+async fn page_up_pages_into_history_until_the_start_of_the_room() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    for i in 1..=90 {
+        alice
+            .say_acked("general", &format!("message {i}"), &format!("m-{i}"))
+            .await
+            .unwrap();
+    }
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    // The join brings the latest 20 (--join-history).
+    let mut screen = bob
+        .until("the latest message", |s| {
+            s.contains("#90 alice: message 90")
+        })
+        .await;
+    assert!(!screen.contains("message 70\n"), "{screen}");
+    assert!(!screen.contains("the start of general"), "{screen}");
+    let mut presses = 0;
+    while !screen.contains("the start of general") {
+        presses += 1;
+        assert!(presses < 40, "PageUp never reached the start:\n{screen}");
+        bob.keys(&["PageUp"]).await;
+        screen = bob.changed(&screen).await;
+    }
+    // Two pages of 50 came after the join's 20.
+    assert!(screen.contains("#1 alice: message 1 "), "{screen}");
+    // The mouse wheel (the terminal's SGR report of a wheel notch down,
+    // at column 50, row 10) scrolls three lines toward the newest.
+    bob.type_text("\u{1b}[<65;50;10M").await;
+    let screen = bob.changed(&screen).await;
+    assert!(!screen.contains("the start of general"), "{screen}");
+    assert!(
+        screen.contains("#1 alice: message 1 ") || screen.contains("message 2 "),
+        "{screen}"
+    );
+    // PageDown comes back to the newest.
+    let mut presses = 0;
+    let mut screen = screen;
+    while !screen.contains("#90 alice: message 90") {
+        presses += 1;
+        assert!(presses < 40, "PageDown never came back:\n{screen}");
+        bob.keys(&["PageDown"]).await;
+        screen = bob.changed(&screen).await;
+    }
+    // And the wheel up scrolls again.
+    bob.type_text("\u{1b}[<64;50;10M").await;
+    let screen = bob.changed(&screen).await;
+    assert!(!screen.contains("#90 alice: message 90"), "{screen}");
+}
+
+#[tokio::test]
+async fn the_ui_follows_a_resize_of_the_terminal() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    alice
+        .say_acked(
+            "general",
+            "a line long enough to be wrapped once the terminal is narrow",
+            "a-1",
+        )
+        .await
+        .unwrap();
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    bob.until("the members", |s| s.contains("Members (2)"))
+        .await;
+
+    bob.tmux(&["resize-window", "-t", "t", "-x", "60", "-y", "15"])
+        .await;
+    // Redrawn for 60x15: no member list, and the long line wrapped inside
+    // the narrower pane (its end on the next row), not cut.
+    let screen = bob
+        .until("the narrow layout", |s| {
+            !s.contains("Members")
+                && s.contains("┌ Rooms ")
+                && s.contains("alice: a line long enough to │")
+                && s.contains("││be wrapped once the terminal is narrow│")
+                && s.contains("└──────────────────┘")
+        })
+        .await;
+    assert!(screen.lines().count() <= 15, "{screen}");
+    assert!(screen.lines().all(|l| l.chars().count() <= 60), "{screen}");
+
+    bob.tmux(&["resize-window", "-t", "t", "-x", "120", "-y", "40"])
+        .await;
+    let screen = bob
+        .until("the wide layout", |s| {
+            s.contains("Members (2)") && s.lines().count() > 30
+        })
+        .await;
+    assert!(screen.lines().any(|l| l.chars().count() == 120), "{screen}");
+}
+
+/// SGR parameters that set a colour (foreground or background).
+fn colour_codes(screen: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for seq in screen.split("\u{1b}[").skip(1) {
+        let Some(params) = seq.split_once('m').map(|(p, _)| p) else {
+            continue;
+        };
+        let mut parts = params.split(';');
+        while let Some(p) = parts.next() {
+            match p.parse::<u16>() {
+                Ok(30..=37 | 40..=47 | 90..=97 | 100..=107) => found.push(p.to_owned()),
+                Ok(38 | 48) => {
+                    found.push(p.to_owned());
+                    // 38;5;N or 38;2;R;G;B: skip the colour's own numbers.
+                    match parts.next() {
+                        Some("5") => drop(parts.next()),
+                        Some("2") => drop((parts.next(), parts.next(), parts.next())),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_color_turns_every_colour_off() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    alice.say_acked("general", "hi @bob", "a-1").await.unwrap();
+
+    let coloured = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    coloured
+        .until("alice", |s| s.contains("alice: hi @bob"))
+        .await;
+    let screen = coloured.screen_with_escapes().await;
+    assert!(!colour_codes(&screen).is_empty(), "{screen:?}");
+
+    let plain = Pane::start(&relay.ws_url(), "carol", &[("NO_COLOR", "1")]).await;
+    plain.until("alice", |s| s.contains("alice: hi @bob")).await;
+    let screen = plain.screen_with_escapes().await;
+    assert_eq!(colour_codes(&screen), Vec::<String>::new(), "{screen:?}");
+    // Without colour, bold and reverse still set the room on screen and
+    // the title bar apart.
+    assert!(
+        screen.contains("\u{1b}[7m") || screen.contains(";7m"),
+        "{screen:?}"
+    );
+}
+
+#[tokio::test]
+async fn quitting_gives_the_terminal_back() {
+    let relay = relay().await;
+    for how in [&["/quit", "Enter"][..], &["C-c"][..]] {
+        let pane = Pane::start(&relay.ws_url(), "bob", &[]).await;
+        assert_eq!(pane.display("#{alternate_on}").await, "1");
+        assert_eq!(pane.display("#{mouse_any_flag}").await, "1");
+        pane.type_text("half a line").await;
+        match how {
+            [text, key] => {
+                pane.keys(&["C-u"]).await;
+                pane.type_text(text).await;
+                pane.keys(&[key]).await;
+            }
+            keys => pane.keys(keys).await,
+        }
+        let screen = pane
+            .until("the shell again", |s| s.contains("modes:"))
+            .await;
+        assert!(
+            screen.contains("palaver exited with 0"),
+            "{how:?}: {screen}"
+        );
+        // The screen from before the UI is back, the line discipline is
+        // cooked again (not raw), mouse reporting is off.
+        assert!(
+            screen.contains("the shell before the UI"),
+            "{how:?}: {screen}"
+        );
+        assert!(
+            screen.contains("modes: isig icanon echo"),
+            "{how:?}: {screen}"
+        );
+        assert_eq!(pane.display("#{alternate_on}").await, "0", "{how:?}");
+        assert_eq!(pane.display("#{mouse_any_flag}").await, "0", "{how:?}");
+        assert_eq!(pane.display("#{cursor_flag}").await, "1", "{how:?}");
+    }
+}
