@@ -1,146 +1,10 @@
 //! `palaver chat` as a full-screen terminal UI, driven like a person would:
-//! the real binary in a tmux pane (`send-keys` types, `capture-pane`
-//! reads the screen) against a real relay process, with a WebSocket test
-//! client as the other person. Each test has its own tmux server (its own
-//! socket, no config file), so tests run in parallel and leave nothing.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! the real binary in a tmux pane (`tests::tmux::Pane`: `send-keys` types,
+//! `capture-pane` reads the screen) against a real relay process, with a
+//! WebSocket test client as the other person.
 
 use shared::{ClientMsg, ServerMsg};
-use tests::{client::room, Client, RelayProcess, WAIT};
-use tokio::process::Command;
-
-/// One tmux server with one 100x30 session running `palaver chat` in a
-/// shell that, once the UI exits, prints its status and the terminal's
-/// line discipline and stays open, so the test reads what is left.
-struct Pane {
-    /// Holds the server's socket.
-    dir: tempfile::TempDir,
-}
-
-impl Pane {
-    /// `palaver chat URL --nick NICK` in a new tmux session; `env` is set
-    /// for it (say `NO_COLOR`). Waits until the UI shows it is online.
-    async fn start(url: &str, nick: &str, env: &[(&str, &str)]) -> Pane {
-        let pane = Pane {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let script = format!(
-            "echo 'the shell before the UI'; {} chat {url} --nick {nick}; \
-             echo \"palaver exited with $?\"; \
-             echo \"modes: $(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' ')\"; \
-             exec cat",
-            tests::binary("palaver").display()
-        );
-        let mut args: Vec<String> = ["new-session", "-d", "-x", "100", "-y", "30", "-s", "t"]
-            .map(String::from)
-            .to_vec();
-        for (key, value) in env {
-            args.extend(["-e".into(), format!("{key}={value}")]);
-        }
-        args.extend(["sh".into(), "-c".into(), script]);
-        pane.tmux(&args).await;
-        pane.until("the UI online", |s| s.contains("· online"))
-            .await;
-        pane
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("tmux.sock")
-    }
-
-    /// Runs a tmux command on this pane's server; returns its stdout.
-    async fn tmux<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
-        let out = tokio::time::timeout(
-            WAIT,
-            Command::new("tmux")
-                .arg("-S")
-                .arg(self.socket())
-                .args(["-f", "/dev/null"])
-                .args(args)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("tmux answers")
-        .expect("tmux runs (./x setup --test installs it)");
-        assert!(
-            out.status.success(),
-            "tmux {:?}: {}",
-            args.iter()
-                .map(|a| a.as_ref().to_owned())
-                .collect::<Vec<_>>(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("tmux prints UTF-8")
-    }
-
-    async fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "t"]).await
-    }
-
-    /// The screen with its colours and attributes as escape sequences.
-    async fn screen_with_escapes(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-e", "-t", "t"]).await
-    }
-
-    /// Types `text` literally.
-    async fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "t", "-l", text]).await;
-    }
-
-    /// Presses keys by tmux's names (`Enter`, `PageUp`, `C-n`, ...).
-    async fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend(keys);
-        self.tmux(&args).await;
-    }
-
-    async fn say(&self, text: &str) {
-        self.type_text(text).await;
-        self.keys(&["Enter"]).await;
-    }
-
-    /// A tmux format for the pane (`#{alternate_on}`, ...).
-    async fn display(&self, format: &str) -> String {
-        self.tmux(&["display-message", "-p", "-t", "t", format])
-            .await
-            .trim()
-            .to_owned()
-    }
-
-    /// Waits (bounded) until the screen satisfies `ok`; returns it.
-    async fn until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let screen = self.screen().await;
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the screen never showed {what}:\n{screen}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits until the screen is no longer `before`.
-    async fn changed(&self, before: &str) -> String {
-        self.until("a change", |s| s != before).await
-    }
-}
-
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux")
-            .arg("-S")
-            .arg(self.socket())
-            .arg("kill-server")
-            .output();
-    }
-}
+use tests::{client::room, tmux::Pane, Client, RelayProcess};
 
 /// What the room list shows after `name`: its counts (`"2 @1"`), or
 /// `None` while `name` is not listed.
@@ -386,56 +250,68 @@ async fn the_ui_follows_a_resize_of_the_terminal() {
     assert!(screen.lines().any(|l| l.chars().count() == 120), "{screen}");
 }
 
-/// SGR parameters that set a colour (foreground or background).
-fn colour_codes(screen: &str) -> Vec<String> {
+/// Every SGR parameter on the screen (`\e[1;36m` gives 1 and 36), with
+/// a colour's own numbers (`38;5;N`, `38;2;R;G;B`) folded into its 38/48.
+fn sgr_params(screen: &str) -> Vec<u16> {
     let mut found = Vec::new();
     for seq in screen.split("\u{1b}[").skip(1) {
-        let Some(params) = seq.split_once('m').map(|(p, _)| p) else {
+        let Some((params, _)) = seq.split_once('m') else {
             continue;
         };
-        let mut parts = params.split(';');
+        let mut parts = params.split(';').map(|p| p.parse::<u16>().unwrap_or(0));
         while let Some(p) = parts.next() {
-            match p.parse::<u16>() {
-                Ok(30..=37 | 40..=47 | 90..=97 | 100..=107) => found.push(p.to_owned()),
-                Ok(38 | 48) => {
-                    found.push(p.to_owned());
-                    // 38;5;N or 38;2;R;G;B: skip the colour's own numbers.
-                    match parts.next() {
-                        Some("5") => drop(parts.next()),
-                        Some("2") => drop((parts.next(), parts.next(), parts.next())),
-                        _ => {}
-                    }
-                }
-                _ => {}
+            found.push(p);
+            if p == 38 || p == 48 {
+                let skip = if parts.next() == Some(5) { 1 } else { 3 };
+                parts.by_ref().take(skip).for_each(drop);
             }
         }
     }
     found
 }
 
+fn is_colour(p: &u16) -> bool {
+    matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+}
+
+/// With `NO_COLOR` no colour reaches the terminal (crossterm drops colours
+/// then too), and the UI marks what colour marked by other means: a
+/// mention of us is underlined, the room on screen reversed.
 #[tokio::test]
 async fn no_color_turns_every_colour_off() {
     let relay = relay().await;
     let mut alice = websocket_user(&relay, "alice", &["general"]).await;
-    alice.say_acked("general", "hi @bob", "a-1").await.unwrap();
-
     let coloured = Pane::start(&relay.ws_url(), "bob", &[]).await;
-    coloured
-        .until("alice", |s| s.contains("alice: hi @bob"))
-        .await;
-    let screen = coloured.screen_with_escapes().await;
-    assert!(!colour_codes(&screen).is_empty(), "{screen:?}");
-
     let plain = Pane::start(&relay.ws_url(), "carol", &[("NO_COLOR", "1")]).await;
-    plain.until("alice", |s| s.contains("alice: hi @bob")).await;
+    for pane in [&coloured, &plain] {
+        pane.until("both in the room", |s| {
+            s.contains("│bob ") && s.contains("│carol ")
+        })
+        .await;
+    }
+    alice
+        .say_acked("general", "hi @bob and @carol", "a-1")
+        .await
+        .unwrap();
+    for pane in [&coloured, &plain] {
+        pane.until("the mention", |s| s.contains("alice: hi @bob and @carol"))
+            .await;
+    }
+
+    let screen = coloured.screen_with_escapes().await;
+    let params = sgr_params(&screen);
+    assert!(params.iter().any(is_colour), "{screen:?}");
+    assert!(!params.contains(&4), "colour marks a mention: {screen:?}");
+
     let screen = plain.screen_with_escapes().await;
-    assert_eq!(colour_codes(&screen), Vec::<String>::new(), "{screen:?}");
-    // Without colour, bold and reverse still set the room on screen and
-    // the title bar apart.
-    assert!(
-        screen.contains("\u{1b}[7m") || screen.contains(";7m"),
+    let params = sgr_params(&screen);
+    assert_eq!(
+        params.iter().filter(|p| is_colour(p)).collect::<Vec<_>>(),
+        Vec::<&u16>::new(),
         "{screen:?}"
     );
+    assert!(params.contains(&4), "no underlined mention: {screen:?}");
+    assert!(params.contains(&7), "nothing reversed: {screen:?}");
 }
 
 #[tokio::test]
