@@ -5,6 +5,7 @@
 
 use shared::{ClientMsg, ServerMsg};
 use tests::{client::room, tmux::Pane, Client, RelayProcess};
+use tokio::process::Command;
 
 /// What the room list shows after `name`: its counts (`"2 @1"`), or
 /// `None` while `name` is not listed.
@@ -317,18 +318,32 @@ async fn no_color_turns_every_colour_off() {
 #[tokio::test]
 async fn quitting_gives_the_terminal_back() {
     let relay = relay().await;
-    for how in [&["/quit", "Enter"][..], &["C-c"][..]] {
+    for how in ["/quit", "Ctrl-C", "SIGTERM"] {
         let pane = Pane::start(&relay.ws_url(), "bob", &[]).await;
         assert_eq!(pane.display("#{alternate_on}").await, "1");
         assert_eq!(pane.display("#{mouse_any_flag}").await, "1");
         pane.type_text("half a line").await;
         match how {
-            [text, key] => {
+            "/quit" => {
                 pane.keys(&["C-u"]).await;
-                pane.type_text(text).await;
-                pane.keys(&[key]).await;
+                pane.say("/quit").await;
             }
-            keys => pane.keys(keys).await,
+            "Ctrl-C" => pane.keys(&["C-c"]).await,
+            _ => {
+                // The pane runs `sh`, whose one child is `palaver chat`.
+                let shell = pane.display("#{pane_pid}").await;
+                let children =
+                    std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+                        .unwrap();
+                let palaver = children.trim();
+                assert!(palaver.parse::<u32>().is_ok(), "{children:?}");
+                let killed = Command::new("kill")
+                    .args(["-TERM", palaver])
+                    .status()
+                    .await
+                    .unwrap();
+                assert!(killed.success());
+            }
         }
         let screen = pane
             .until("the shell again", |s| s.contains("modes:"))
