@@ -24,6 +24,7 @@ mod fanout;
 mod files;
 mod frame_budget;
 mod gateway_irc;
+mod gateway_irssi;
 mod gateway_line;
 mod hostile;
 mod identities;

@@ -10,9 +10,8 @@ use tokio::process::Command;
 
 use crate::WAIT;
 
-/// One tmux server with one 100x30 session running `palaver chat` in a
-/// shell that, once the UI exits, prints its status and the terminal's
-/// line discipline and stays open, so the test reads what is left.
+/// One tmux server with one 100x30 session: `palaver chat` ([`Pane::start`])
+/// or another terminal program ([`Pane::run`], say a real IRC client).
 pub struct Pane {
     /// Holds the server's socket.
     dir: tempfile::TempDir,
@@ -20,11 +19,11 @@ pub struct Pane {
 
 impl Pane {
     /// `palaver chat URL --nick NICK` in a new tmux session; `env` is set
-    /// for it (say `NO_COLOR`). Waits until the UI shows it is online.
+    /// for it (say `NO_COLOR`). It runs in a shell that, once the UI
+    /// exits, prints its status and the terminal's line discipline and
+    /// stays open, so the test reads what is left. Waits until the UI
+    /// shows it is online.
     pub async fn start(url: &str, nick: &str, env: &[(&str, &str)]) -> Pane {
-        let pane = Pane {
-            dir: tempfile::tempdir().unwrap(),
-        };
         let script = format!(
             "echo 'the shell before the UI'; {} chat {url} --nick {nick}; \
              echo \"palaver exited with $?\"; \
@@ -32,16 +31,25 @@ impl Pane {
              exec cat",
             crate::binary("palaver").display()
         );
+        let pane = Pane::run(&script, env).await;
+        pane.until("the UI online", |s| s.contains("· online"))
+            .await;
+        pane
+    }
+
+    /// A shell `script` in a new 100x30 tmux session, with `env` set.
+    pub async fn run(script: &str, env: &[(&str, &str)]) -> Pane {
+        let pane = Pane {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let mut args: Vec<String> = ["new-session", "-d", "-x", "100", "-y", "30", "-s", "t"]
             .map(String::from)
             .to_vec();
         for (key, value) in env {
             args.extend(["-e".into(), format!("{key}={value}")]);
         }
-        args.extend(["sh".into(), "-c".into(), script]);
+        args.extend(["sh".into(), "-c".into(), script.to_owned()]);
         pane.tmux(&args).await;
-        pane.until("the UI online", |s| s.contains("· online"))
-            .await;
         pane
     }
 
