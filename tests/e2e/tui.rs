@@ -16,19 +16,21 @@ fn room_counts(screen: &str, name: &str) -> Option<String> {
     Some(cell[name.len()..].trim().to_owned())
 }
 
+/// Rate limits off (a test sends fast), a short history on join (so
+/// there is history to page into).
+const RELAY_ARGS: &[&str] = &[
+    "--store",
+    "memory",
+    "--rate-limit",
+    "0",
+    "--room-rate-limit",
+    "0",
+    "--join-history",
+    "20",
+];
+
 async fn relay() -> RelayProcess {
-    RelayProcess::spawn(&[
-        "--store",
-        "memory",
-        "--rate-limit",
-        "0",
-        "--room-rate-limit",
-        "0",
-        "--join-history",
-        "20",
-    ])
-    .await
-    .unwrap()
+    RelayProcess::spawn(RELAY_ARGS).await.unwrap()
 }
 
 async fn websocket_user(relay: &RelayProcess, nick: &str, rooms: &[&str]) -> Client {
@@ -366,4 +368,35 @@ async fn quitting_gives_the_terminal_back() {
         assert_eq!(pane.display("#{mouse_any_flag}").await, "0", "{how:?}");
         assert_eq!(pane.display("#{cursor_flag}").await, "1", "{how:?}");
     }
+}
+
+#[tokio::test]
+async fn a_message_written_offline_goes_once_the_relay_is_back() {
+    let mut relay = relay().await;
+    let port = relay.port();
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+
+    relay.signal("KILL").unwrap();
+    relay.child.wait().await.unwrap();
+    bob.until("offline", |s| s.contains("· offline")).await;
+    bob.say("written while offline").await;
+    bob.until("the pending message", |s| {
+        s.contains("#… bob: written while offline (sending)")
+    })
+    .await;
+
+    let relay = RelayProcess::spawn_on(port, RELAY_ARGS).await.unwrap();
+    // The UI reconnects by itself and the outbox goes: the relay's #seq
+    // replaces the pending mark.
+    bob.until("the message stored", |s| {
+        s.contains("· online") && s.contains("#1 bob: written while offline")
+    })
+    .await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    let joined = alice.join("general", None).await.unwrap();
+    let texts: Vec<String> = tests::client::history_of(&joined)
+        .iter()
+        .map(|m| m.text.as_str().to_owned())
+        .collect();
+    assert_eq!(texts, ["written while offline"]);
 }
