@@ -69,7 +69,8 @@ impl App {
 
     /// A frame from the relay, through the model; returns its answer.
     pub fn frame(&mut self, msg: ServerMsg, now: u64) -> Vec<ClientMsg> {
-        let before = self.total_lines(now);
+        // Lines are counted only when scrolled up (it lays out the room).
+        let before = (self.scroll > 0).then(|| self.total_lines(now));
         let applied = self.client.apply(msg, now);
         let mut history = false;
         for change in &applied.changes {
@@ -77,7 +78,7 @@ impl App {
             self.show(change);
         }
         // Scrolled up, new lines at the bottom must not move what is read.
-        if self.scroll > 0 && !history {
+        if let Some(before) = before.filter(|_| !history) {
             let after = self.total_lines(now);
             self.scroll += after.saturating_sub(before);
         }
