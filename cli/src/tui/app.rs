@@ -9,6 +9,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use shared::{
     client::{Change, Client, PendingState, Step},
+    protocol::PresenceEvent,
     ClientMsg, RoomName, ServerMsg, Text,
 };
 
@@ -62,9 +63,9 @@ impl App {
         self.client.active().cloned()
     }
 
-    pub fn resize(&mut self, columns: u16, rows: u16) {
+    pub fn resize(&mut self, columns: u16, rows: u16, now: u64) {
         self.size = (columns, rows);
-        self.scroll = self.scroll.min(self.max_scroll(super::now_ms()));
+        self.scroll = self.scroll.min(self.max_scroll(now));
     }
 
     /// A frame from the relay, through the model; returns its answer.
@@ -111,9 +112,18 @@ impl App {
                 self.status = format!("in {room}, matching {prefix}: {}", nicks.join(", "));
             }
             Change::Presence {
-                room, event, user, ..
+                room,
+                event,
+                user,
+                old_nick,
             } if Some(room) == self.client.active() => {
-                self.status = format!("{} {} {room}", user.nick.as_str(), event_word(*event));
+                let nick = user.nick.as_str();
+                self.status = match (event, old_nick) {
+                    (PresenceEvent::Join, _) => format!("{nick} joined {room}"),
+                    (PresenceEvent::Leave, _) => format!("{nick} left {room}"),
+                    (PresenceEvent::Nick, Some(old)) => format!("{old} is now {nick}"),
+                    (PresenceEvent::Nick, None) => format!("someone is now {nick}"),
+                };
             }
             _ => {}
         }
@@ -290,14 +300,5 @@ impl App {
         }
         let room = self.current()?;
         self.client.load_older(&room)
-    }
-}
-
-fn event_word(event: shared::protocol::PresenceEvent) -> &'static str {
-    use shared::protocol::PresenceEvent;
-    match event {
-        PresenceEvent::Join => "joined",
-        PresenceEvent::Leave => "left",
-        PresenceEvent::Nick => "changed nick in",
     }
 }

@@ -192,7 +192,7 @@ impl Driver {
                 Vec::new()
             }
             TermEvent::Resize(columns, rows) => {
-                self.app.resize(columns, rows);
+                self.app.resize(columns, rows, now);
                 Vec::new()
             }
             _ => Vec::new(),

@@ -352,13 +352,13 @@ fn ctrl_c_quits_and_ctrl_d_quits_on_an_empty_line() {
 fn a_narrow_terminal_drops_the_side_lists_and_resizes() {
     let (mut app, ..) = online(5);
     assert!(screen(&app).iter().any(|l| l.contains("Members (2)")));
-    app.resize(60, 12);
+    app.resize(60, 12, NOW);
     let rows = screen(&app);
     assert_eq!(rows.len(), 12);
     assert!(!rows.iter().any(|l| l.contains("Members")));
     assert!(rows.iter().any(|l| l.contains("Rooms")));
     assert!(rows.iter().any(|l| l.contains("line 5")));
-    app.resize(49, 8);
+    app.resize(49, 8, NOW);
     assert!(!screen(&app).iter().any(|l| l.contains("Rooms")));
 }
 
@@ -391,4 +391,28 @@ fn a_click_on_a_room_shows_it() {
         NOW,
     );
     assert_eq!(app.current(), Some(room("random")));
+}
+
+#[test]
+fn presence_in_the_room_on_screen_shows_on_the_status_line() {
+    let (mut app, alice, _) = online(0);
+    let renamed = user("u-a", "ally");
+    app.frame(
+        ServerMsg::Presence {
+            room: room("general"),
+            event: shared::protocol::PresenceEvent::Nick,
+            user: renamed,
+        },
+        NOW,
+    );
+    assert_eq!(app.status, "alice is now ally");
+    app.frame(
+        ServerMsg::Presence {
+            room: room("random"),
+            event: shared::protocol::PresenceEvent::Leave,
+            user: alice,
+        },
+        NOW,
+    );
+    assert_eq!(app.status, "alice is now ally", "not the room on screen");
 }
