@@ -16,7 +16,8 @@ pub const HELP: &str = "\
 /who [PREFIX]     count the members; with PREFIX, those whose nick starts with it
 /history          load older messages (PageUp at the top does too)
 /reply SEQ TEXT   reply to message #SEQ
-/edit SEQ TEXT    replace the text of your message #SEQ; /edit TEXT: your last
+/edit #SEQ TEXT   replace the text of your message #SEQ (the # is needed)
+/edit TEXT        replace the text of your last message
 /delete SEQ       delete your message #SEQ
 /react SEQ EMOJI  add a reaction to #SEQ (again: take it back)
 /quit             exit (also Ctrl-C, or Ctrl-D on an empty line)
@@ -100,7 +101,7 @@ impl App {
     fn action(&mut self, name: &str, arg: &str, now: u64) -> Option<ClientMsg> {
         let usage = match name {
             "reply" => "usage: /reply SEQ TEXT",
-            "edit" => "usage: /edit SEQ TEXT, or /edit TEXT for your last message",
+            "edit" => "usage: /edit #SEQ TEXT, or /edit TEXT for your last message",
             "delete" => "usage: /delete SEQ",
             _ => "usage: /react SEQ EMOJI",
         };
@@ -108,13 +109,7 @@ impl App {
             self.status = "you are in no room: /join ROOM first".into();
             return None;
         };
-        let (seq, rest) = match arg.split_once(char::is_whitespace) {
-            Some((first, rest)) => (
-                first.trim_start_matches('#').parse::<u64>().ok(),
-                rest.trim(),
-            ),
-            None => (arg.trim_start_matches('#').parse::<u64>().ok(), ""),
-        };
+        let (seq, rest) = seq_and_rest(arg, name != "edit");
         let text = |s: &str| Text::new(s).ok();
         let client = &mut self.client;
         let result: Result<Option<ClientMsg>, String> = match (name, seq) {
@@ -149,6 +144,27 @@ impl App {
                 None
             }
         }
+    }
+}
+
+/// The seq a command's first word names (`#N`, or also `N` when `bare`)
+/// and the rest; no seq, the whole argument. The line client's rule
+/// (`chat/actions`): `/edit 3 apples` edits your last message to say
+/// "3 apples", `/edit #3 apples` edits message 3; the commands that always
+/// name a message take it with or without the `#`.
+fn seq_and_rest(arg: &str, bare: bool) -> (Option<u64>, &str) {
+    let arg = arg.trim();
+    let (first, rest) = arg
+        .split_once(char::is_whitespace)
+        .map_or((arg, ""), |(f, r)| (f, r.trim()));
+    let number = match first.strip_prefix('#') {
+        Some(n) => Some(n),
+        None if bare => Some(first),
+        None => None,
+    };
+    match number.and_then(|n| n.parse::<u64>().ok()) {
+        Some(seq) => (Some(seq), rest),
+        None => (None, arg),
     }
 }
 

@@ -88,6 +88,7 @@ fn online(history: u64) -> (App, User, User) {
                 max_history_page: 100,
             },
             push_key: None,
+            roles: Vec::new(),
         },
         NOW,
     );
@@ -415,4 +416,22 @@ fn presence_in_the_room_on_screen_shows_on_the_status_line() {
         NOW,
     );
     assert_eq!(app.status, "alice is now ally", "not the room on screen");
+}
+
+#[test]
+fn edit_takes_a_seq_only_with_its_hash() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "first");
+    app.key(key(KeyCode::Enter), NOW);
+    // `3 apples` is the new text of the last message, not message 3.
+    typed(&mut app, "/edit 3 apples");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        screen(&app).iter().any(|l| l.contains("bob: 3 apples")),
+        "{}",
+        app.status
+    );
+    typed(&mut app, "/edit #3 apples");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(app.status.starts_with("no such message"), "{}", app.status);
 }
