@@ -71,15 +71,11 @@ async fn a_terminal_user_and_a_websocket_user_chat() {
     bob.until("alice typing", |s| s.contains("alice is typing…"))
         .await;
     alice.say("general", "hello bob", "a-1").await.unwrap();
-    let screen = bob
-        .until("alice's message", |s| s.contains("alice: hello bob"))
-        .await;
     // Each message shows its #seq, which /reply and /react take.
-    assert!(
-        screen.contains("#1 bob: hi alice, from a terminal"),
-        "{screen}"
-    );
-    assert!(screen.contains("#2 alice: hello bob"), "{screen}");
+    bob.until("both messages with their seqs", |s| {
+        s.contains("#1 bob: hi alice, from a terminal") && s.contains("#2 alice: hello bob")
+    })
+    .await;
 
     // Tab completes a command and a nick; the reply names message #2.
     bob.type_text("/rep").await;
@@ -133,30 +129,21 @@ async fn the_room_list_counts_unread_messages_and_mentions() {
     .await;
     // The room on screen counts nothing.
     alice.say("general", "in general", "a-3").await.unwrap();
-    let screen = bob
-        .until("the message in general", |s| {
-            s.contains("alice: in general")
-        })
-        .await;
-    assert_eq!(
-        room_counts(&screen, "general").as_deref(),
-        Some(""),
-        "{screen}"
-    );
-    assert_eq!(
-        room_counts(&screen, "random").as_deref(),
-        Some("2 @1"),
-        "{screen}"
-    );
+    bob.until("the message in general, general counting nothing", |s| {
+        s.contains("alice: in general")
+            && room_counts(s, "general").as_deref() == Some("")
+            && room_counts(s, "random").as_deref() == Some("2 @1")
+    })
+    .await;
 
     // Showing the room reads it: the counts go.
     bob.keys(&["C-n"]).await;
-    let screen = bob
-        .until("random read", |s| {
-            s.contains("┌ random ") && room_counts(s, "random").as_deref() == Some("")
-        })
-        .await;
-    assert!(screen.contains("alice: @bob look"), "{screen}");
+    bob.until("random read", |s| {
+        s.contains("┌ random ")
+            && room_counts(s, "random").as_deref() == Some("")
+            && s.contains("alice: @bob look")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -185,20 +172,24 @@ async fn page_up_pages_into_history_until_the_start_of_the_room() {
         bob.keys(&["PageUp"]).await;
         screen = bob.changed(&screen).await;
     }
-    // Two pages of 50 came after the join's 20.
-    assert!(screen.contains("#1 alice: message 1 "), "{screen}");
+    // Two pages of 50 came after the join's 20. (Conditions, not single
+    // captures: a capture can catch the terminal half redrawn.)
+    bob.until("message 1 under the start of the room", |s| {
+        s.contains("the start of general") && s.contains("#1 alice: message 1 ")
+    })
+    .await;
     // The mouse wheel (the terminal's SGR report of a wheel notch down,
     // at column 50, row 10) scrolls three lines toward the newest.
     bob.type_text("\u{1b}[<65;50;10M").await;
-    let screen = bob.changed(&screen).await;
-    assert!(!screen.contains("the start of general"), "{screen}");
-    assert!(
-        screen.contains("#1 alice: message 1 ") || screen.contains("message 2 "),
-        "{screen}"
-    );
+    let mut screen = bob
+        .until("three lines further down", |s| {
+            !s.contains("the start of general")
+                && !s.contains("#1 alice: message 1 ")
+                && s.contains("#2 alice: message 2 ")
+        })
+        .await;
     // PageDown comes back to the newest.
     let mut presses = 0;
-    let mut screen = screen;
     while !screen.contains("#90 alice: message 90") {
         presses += 1;
         assert!(presses < 40, "PageDown never came back:\n{screen}");
@@ -207,8 +198,10 @@ async fn page_up_pages_into_history_until_the_start_of_the_room() {
     }
     // And the wheel up scrolls again.
     bob.type_text("\u{1b}[<64;50;10M").await;
-    let screen = bob.changed(&screen).await;
-    assert!(!screen.contains("#90 alice: message 90"), "{screen}");
+    bob.until("three lines up", |s| {
+        !s.contains("#90 alice: message 90") && s.contains("#87 alice: message 87")
+    })
+    .await;
 }
 
 #[tokio::test]
