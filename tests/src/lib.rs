@@ -13,6 +13,7 @@ pub mod memberships;
 pub mod nats;
 pub mod push_service;
 pub mod relay;
+pub mod tmux;
 
 pub use browser::Browser;
 pub use client::Client;
