@@ -671,9 +671,10 @@ async fn cors_lets_allowed_origins_upload() {
     relay.stop().await.unwrap();
 }
 
-/// `palaver chat` in a terminal (a pseudo-terminal from util-linux's
-/// `script`, since commands are read only interactively): `/upload PATH
-/// text` posts the file, and every client prints it as name, size, URL.
+/// `palaver chat --plain` in a terminal (a pseudo-terminal from
+/// util-linux's `script`, since commands are read only interactively; the
+/// full-screen UI has no `/upload` yet): `/upload PATH text` posts the
+/// file, and every client prints it as name, size, URL.
 #[tokio::test]
 async fn the_terminal_client_uploads_and_prints_attachments() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -686,7 +687,7 @@ async fn the_terminal_client_uploads_and_prints_attachments() {
     std::fs::write(&path, &bytes).unwrap();
 
     let command = format!(
-        "{} chat {} --nick alice --room general",
+        "{} chat {} --nick alice --room general --plain",
         tests::binary("palaver").display(),
         relay.ws_url()
     );

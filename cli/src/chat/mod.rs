@@ -59,6 +59,10 @@ pub struct Args {
     /// terminal); messages then show their `#seq`, as in a terminal.
     #[arg(long)]
     commands: bool,
+    /// On a terminal too, print lines as in a pipe instead of the
+    /// full-screen UI (and keep `/upload`, which the UI lacks so far).
+    #[arg(long)]
+    plain: bool,
     /// Token mode: a shell command that prints a fresh connection token,
     /// run before each connection and when the relay warns that the token
     /// expires (the new one is sent in `reauth`).
@@ -86,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     })?;
     check_url(&args.url)?;
     // A terminal at both ends gets the full-screen UI (crate::tui).
-    if crate::tui::wanted() && !args.json && !args.commands {
+    if crate::tui::wanted() && !args.json && !args.commands && !args.plain {
         let nick = args
             .nick
             .as_deref()
