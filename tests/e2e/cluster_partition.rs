@@ -21,7 +21,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use shared::{ErrorCode, ServerMsg};
+use shared::{protocol::PresenceEvent, ErrorCode, ServerMsg};
 use tests::{Client, NatsServer, Partition, RelayProcess, WAIT};
 use tokio::time::Instant;
 
@@ -65,10 +65,19 @@ async fn readyz(relay: &RelayProcess) -> u16 {
 struct Seen {
     seqs: Vec<u64>,
     ids: Vec<String>,
+    /// Presence of other members: (nick, joined) in the order it came.
+    presence: Vec<(String, bool)>,
 }
 
 impl Seen {
     fn note(&mut self, msg: &ServerMsg) {
+        if let ServerMsg::Presence { event, user, .. } = msg {
+            match event {
+                PresenceEvent::Join => self.presence.push((user.nick.to_string(), true)),
+                PresenceEvent::Leave => self.presence.push((user.nick.to_string(), false)),
+                _ => {}
+            }
+        }
         if let ServerMsg::Message(m) = msg {
             self.seqs.push(m.seq);
             self.ids.push(
@@ -78,6 +87,18 @@ impl Seen {
                     .unwrap_or_default(),
             );
         }
+    }
+
+    /// Whether `nick` was seen leaving, and whether the last word on
+    /// them was a join.
+    fn left_and_back(&self, nick: &str) -> (bool, bool) {
+        let of: Vec<bool> = self
+            .presence
+            .iter()
+            .filter(|(n, _)| n == nick)
+            .map(|(_, joined)| *joined)
+            .collect();
+        (of.contains(&false), of.last().copied().unwrap_or(true))
     }
 
     fn has(&self, seq: u64) -> bool {
@@ -277,7 +298,30 @@ async fn a_relay_partitioned_from_nats_refuses_then_catches_up_with_one_order() 
         "alice and bob see the same messages in the same order"
     );
 
-    // Presence converges: each side's newcomer sees the other's member.
+    // Presence converges. A partition past the expiry (12 s) drops each
+    // side's members from the other; they come back: alice and bob see
+    // each other join again, and each side's newcomer sees the other's
+    // member.
+    for (who, client, saw, other) in [
+        ("alice", &mut alice, &mut alice_saw, "bob"),
+        ("bob", &mut bob, &mut bob_saw, "alice"),
+    ] {
+        let (left, _) = saw.left_and_back(other);
+        assert!(
+            left || partition_for < Duration::from_secs(13),
+            "{who} never saw {other} leave in a {partition_for:?} partition"
+        );
+        let deadline = Instant::now() + WAIT * 2;
+        while !saw.left_and_back(other).1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = client
+                .recv_within(left)
+                .await
+                .unwrap_or_else(|err| panic!("{who} never sees {other} back: {err}"));
+            saw.note(&msg);
+        }
+        eprintln!("{who} saw {other}: {:?}", saw.presence);
+    }
     newcomer_sees(&a, "carol", "bob").await;
     newcomer_sees(&b, "dave", "alice").await;
 }
