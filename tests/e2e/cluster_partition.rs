@@ -17,7 +17,8 @@
 //! nobody gets.
 //!
 //! The partition lasts [`PARTITION`]; `PALAVER_PARTITION_SECS=30` runs
-//! the full length (past presence's 12 s expiry).
+//! the full length (past presence's 12 s expiry). Below about 7 s
+//! the test fails by design: A's client cannot notice that soon.
 
 use std::{collections::HashSet, time::Duration};
 
