@@ -11,6 +11,7 @@ pub mod files;
 pub mod lines;
 pub mod memberships;
 pub mod nats;
+pub mod partition;
 pub mod push_service;
 pub mod relay;
 pub mod tmux;
@@ -19,6 +20,7 @@ pub use browser::Browser;
 pub use client::Client;
 pub use lines::LineClient;
 pub use nats::{NatsCluster, NatsServer};
+pub use partition::Partition;
 pub use relay::{InProcessRelay, RelayProcess};
 
 use std::time::Duration;

@@ -28,6 +28,12 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 
+/// How long the NATS connection may be silent before the client pings;
+/// three silent periods (about 6 s) and it reconnects (docs/DEPLOY.md,
+/// "A relay cut off from NATS"). Any traffic from the server resets it,
+/// so a busy relay sends no pings.
+pub const PING_EVERY: Duration = Duration::from_secs(2);
+
 /// Why the backplane cannot work, once known: the store reports it as its
 /// fault.
 pub type Refusal = Arc<OnceLock<String>>;
@@ -84,6 +90,11 @@ pub async fn connect(
         .name("palaver-relay")
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
+        // A partition closes nothing: the client learns of it only when
+        // PING_EVERY passes three times with nothing from the server
+        // (async-nats gives up past two unanswered pings). The default
+        // (60 s) left a cut-off relay "connected" and ready for 3 min.
+        .ping_interval(PING_EVERY)
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((250 * attempts as u64).min(2_000))
