@@ -226,7 +226,7 @@ pub(super) fn read_message(
     Ok(message.pop())
 }
 
-pub(super) fn room_id(conn: &Connection, room: &RoomName) -> rusqlite::Result<Option<i64>> {
+fn room_id(conn: &Connection, room: &RoomName) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
         .query_row([room.as_str()], |row| row.get(0))
         .optional()

@@ -20,7 +20,7 @@
 //! flat-out append rate (docs/PERFORMANCE.md).
 
 use rusqlite::{functions::FunctionFlags, params, Connection};
-use shared::search::index_text;
+use shared::{search::index_text, RoomName};
 
 use super::read::StoredRow;
 use crate::store::{Found, SearchRequest};
@@ -96,59 +96,53 @@ pub fn index(
 }
 
 /// One page of hits for `request`, newest first.
-///
-/// Room by room: an FTS row's rowid is `room_id << 40 | seq`, so a room's
-/// rows are one rowid range in seq order, and FTS5 walks a range newest
-/// first and stops after `limit + 1` hits. A common word then costs a page
-/// per room, not a sort of every match in every room (which took 400 ms at
-/// p99 on a million messages; docs/PERFORMANCE.md). The rooms' pages are
-/// merged by time in Rust.
 pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Found> {
     let Some(expr) = request.query.fts5() else {
         return Ok(Found::default());
     };
+    let rooms: Vec<&str> = request.rooms.iter().map(RoomName::as_str).collect();
+    let rooms = serde_json::to_string(&rooms).expect("names serialize");
     let before = request.before.as_ref();
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let mut statement = conn.prepare_cached(
-        "SELECT m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
+        "SELECT r.name, m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
          FROM message_search s
-         JOIN messages m ON m.room_id = ?2 AND m.seq = (s.rowid & 1099511627775)
-         WHERE message_search MATCH ?1
-           AND s.rowid BETWEEN (?2 << 40) AND ((?2 << 40) | 1099511627775)
-           AND m.deleted = 0
+         JOIN messages m ON m.room_id = (s.rowid >> 40) AND m.seq = (s.rowid & 1099511627775)
+         JOIN rooms r ON r.id = m.room_id
+         WHERE message_search MATCH ?1 AND m.deleted = 0
+           AND r.name IN (SELECT value FROM json_each(?2))
            AND (?3 IS NULL OR m.user_id = ?3)
            AND (?4 IS NULL OR lower(m.nick) = ?4)
-           AND (?5 IS NULL OR m.ts < ?5 OR (m.ts = ?5 AND (?6 < ?7 OR (?6 = ?7 AND m.seq < ?8))))
-         ORDER BY s.rowid DESC
-         LIMIT ?9",
+           AND (?5 IS NULL OR (m.ts, r.name, m.seq) < (?5, ?6, ?7))
+         ORDER BY m.ts DESC, r.name DESC, m.seq DESC
+         LIMIT ?8",
+    )?;
+    let rows = statement.query_map(
+        params![
+            expr,
+            rooms,
+            request.from.as_ref().map(|id| id.0.as_str()),
+            request.query.from.as_deref(),
+            before.map(|c| super::to_sql(c.ts)),
+            before.map(|c| c.room.as_str()),
+            before.map(|c| super::to_sql(c.seq)),
+            limit + 1,
+        ],
+        |row| {
+            let room: String = row.get(0)?;
+            Ok((room, StoredRow::from_row(row, 1)?))
+        },
     )?;
     let mut messages = Vec::new();
-    for room in &request.rooms {
-        let Some(room_id) = super::read::room_id(conn, room)? else {
-            continue;
-        };
-        let rows = statement.query_map(
-            params![
-                expr,
-                room_id,
-                request.from.as_ref().map(|id| id.0.as_str()),
-                request.query.from.as_deref(),
-                before.map(|c| super::to_sql(c.ts)),
-                room.as_str(),
-                before.map(|c| c.room.as_str()),
-                before.map(|c| super::to_sql(c.seq)),
-                limit + 1,
-            ],
-            |row| StoredRow::from_row(row, 0),
-        )?;
-        for row in rows {
-            if let Some(msg) = row?.into_message(room) {
-                messages.push(msg);
-            }
+    for row in rows {
+        let (room, stored) = row?;
+        if let Some(msg) = RoomName::new(&room)
+            .ok()
+            .and_then(|room| stored.into_message(&room))
+        {
+            messages.push(msg);
         }
     }
-    // Newest first, ties broken as the cursor orders them.
-    messages.sort_by(|a, b| (b.ts, b.room.as_str(), b.seq).cmp(&(a.ts, a.room.as_str(), a.seq)));
     let more = messages.len() > request.limit;
     messages.truncate(request.limit);
     Ok(Found { messages, more })
