@@ -316,6 +316,7 @@ async fn endpoints_the_relay_must_not_post_to_are_refused_without_the_test_flag(
         unreachable!()
     };
     let frame = |endpoint: &str| ClientMsg::PushSubscribe {
+        hide_text: false,
         endpoint: endpoint.into(),
         keys: keys.clone(),
     };
@@ -344,4 +345,47 @@ async fn endpoints_the_relay_must_not_post_to_are_refused_without_the_test_flag(
         .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn a_device_that_hides_message_text_gets_only_the_room_and_the_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["laptop"]).await;
+    let phone = service.subscription("phone");
+    alice
+        .send(&phone.subscribe_frame_hiding_text(true))
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+
+    let seq = bob
+        .say_acked("general", "@alice the door code is 4711", "b1")
+        .await
+        .unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    let to = |name: &str| got.iter().find(|r| r.name == name).unwrap().payload.clone();
+    assert_eq!(
+        to("phone"),
+        serde_json::json!({"room": "general", "seq": seq, "from": "bob", "mention": true}),
+        "no text for the device that hides it"
+    );
+    assert_eq!(to("laptop")["text"], "@alice the door code is 4711");
+
+    // Subscribing the same endpoint again changes the setting (and it is
+    // kept in the data directory).
+    alice
+        .send(&phone.subscribe_frame_hiding_text(false))
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice shown", "b2")
+        .await
+        .unwrap();
+    let got = service.wait_for(4).await.unwrap();
+    assert!(
+        got[2..].iter().all(|r| r.payload["text"] == "@alice shown"),
+        "{got:?}"
+    );
 }

@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
     ),
+    // 9: a subscription's "hide message text in notifications" (its pushes
+    // carry only the room and the author).
+    Migration::Sql(
+        "ALTER TABLE push_subscriptions ADD COLUMN hide_text INTEGER NOT NULL DEFAULT 0;",
+    ),
 ];
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
