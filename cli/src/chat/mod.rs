@@ -17,6 +17,7 @@
 //! short `#seq` lines. Text is shown as written (Markdown source, plain).
 
 mod actions;
+mod notify;
 mod output;
 mod token;
 mod upload;
@@ -493,7 +494,10 @@ impl Driver {
             .map_or((command, ""), |(n, a)| (n, a.trim()));
         match name {
             "quit" | "q" => return false,
-            "help" | "h" | "?" => self.out.status(&format!("{HELP}\n{}", actions::HELP)),
+            "help" | "h" | "?" => {
+                self.out
+                    .status(&format!("{HELP}\n{}\n{}", actions::HELP, notify::HELP))
+            }
             "join" | "j" => match RoomName::new(arg) {
                 Ok(room) => {
                     let frame = self.client.join(room.clone());
@@ -536,6 +540,7 @@ impl Driver {
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
             "who" => self.who(arg).await,
+            "notify" => self.notify(arg).await,
             "upload" | "up" => self.upload(arg).await,
             "history" => match self.current.clone() {
                 Some(_) if !self.client.is_connected() => {
