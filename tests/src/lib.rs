@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod client;
 pub mod conformance;
+pub mod devtools;
 pub mod events;
 pub mod files;
 pub mod lines;

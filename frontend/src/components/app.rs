@@ -11,6 +11,7 @@ use super::draft::Draft;
 use super::members::Members;
 use super::messages::{MessageList, TypingIndicator};
 use super::nick_form::NickForm;
+use super::notify_settings::RoomNotify;
 use super::shortcuts::{ShortcutHelp, Shortcuts};
 use super::sidebar::Sidebar;
 use super::switcher::Switcher;
@@ -118,6 +119,7 @@ pub fn App() -> impl IntoView {
                         <h1 id="room-title" data-testid="room-title">
                             {title}
                         </h1>
+                        {move || route.get().map(|room| view! { <RoomNotify room=room /> })}
                         <button
                             id=MEMBERS_TOGGLE
                             class="members-toggle"

@@ -12,6 +12,7 @@ mod message_actions;
 mod messages;
 mod modal;
 mod nick_form;
+mod notify_settings;
 mod rich_text;
 mod shortcuts;
 mod sidebar;
