@@ -194,7 +194,10 @@ impl Verifier {
             nick,
             rooms,
             exp: claims.exp,
-            moderator: claims.roles.iter().any(|role| role == "moderator"),
+            moderator: claims
+                .roles
+                .iter()
+                .any(|role| role == shared::protocol::ROLE_MODERATOR),
         })
     }
 }

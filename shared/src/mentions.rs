@@ -82,6 +82,20 @@ pub fn mention_spans(text: &str, nicks: &[&str]) -> Vec<std::ops::Range<usize>> 
         .collect()
 }
 
+/// Whether `mention`, an `@name` as [`mention_spans`] found it, names
+/// `nick` (ignoring case, as a mention does): a view tells a mention of
+/// the reader from a mention of someone else with it.
+pub fn names(mention: &str, nick: &str) -> bool {
+    mention
+        .strip_prefix('@')
+        .is_some_and(|rest| matched_len(rest, nick) == Some(rest.len()))
+}
+
+/// Whether `mention` is `@room` (everyone, the reader too).
+pub fn is_room(mention: &str) -> bool {
+    names(mention, "room")
+}
+
 /// The text after each `@` that may start a mention.
 fn starts(text: &str) -> impl Iterator<Item = &str> {
     text.char_indices().filter_map(move |(i, c)| {
@@ -168,6 +182,16 @@ mod tests {
             .map(|r| &text[r])
             .collect();
         assert_eq!(spans, ["@Alice", "@room"]);
+    }
+
+    #[test]
+    fn a_span_names_its_nick_whole_and_ignoring_case() {
+        assert!(names("@Alice", "alice"));
+        assert!(names("@alice b.", "Alice B."));
+        assert!(!names("@Alice B.", "alice"), "only a whole span");
+        assert!(!names("@alice", "alice b."));
+        assert!(!names("alice", "alice"), "a mention starts with @");
+        assert!(is_room("@ROOM") && !is_room("@roomy") && !is_room("@alice"));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub use memberships::{NotifyLevel, RoomEntry, NOTIFY_ALL_UP_TO, UNREAD_COUNT_CAP
 /// The version a relay announces in `welcome` and clients check.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The token role (and `welcome.roles` entry) that may delete anyone's
+/// message.
+pub const ROLE_MODERATOR: &str = "moderator";
+
 /// A frame from a client to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -264,6 +268,11 @@ pub enum ServerMsg {
         /// Push: the `applicationServerKey` to subscribe with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         push_key: Option<String>,
+        /// In token mode, the roles of the token the relay acts on
+        /// (`"moderator"`: may delete anyone's message), so a client
+        /// offers what the relay allows. Absent: none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
     },
     Joined {
         room: RoomName,

@@ -284,3 +284,23 @@ fn a_send_needs_a_text_or_attachments() {
         ErrorCode::InvalidAttachment
     );
 }
+
+/// `welcome.roles` is optional: a relay that predates it (or a connection
+/// without roles) omits it, and the moderator's example names the role.
+#[test]
+fn welcome_roles_are_optional_and_name_the_moderator() {
+    let roles = |json: &str| match ServerMsg::decode(json).unwrap() {
+        ServerMsg::Welcome { roles, .. } => roles,
+        other => panic!("not a welcome: {other:?}"),
+    };
+    let welcomes: Vec<String> = examples("server")
+        .into_iter()
+        .filter(|j| frame_type(j) == "welcome")
+        .collect();
+    assert!(roles(&welcomes[0]).is_empty());
+    assert!(welcomes
+        .iter()
+        .any(|j| roles(j) == [shared::protocol::ROLE_MODERATOR]));
+    let plain = ServerMsg::decode(&welcomes[0]).unwrap().encode();
+    assert!(!plain.contains("roles"), "no roles, no field: {plain}");
+}

@@ -122,6 +122,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 resume,
                 limits,
                 push_key: None,
+                roles: Vec::new(),
             }
         }),
         (

@@ -347,7 +347,8 @@ async fn palaver_bench(args: &[&str], wait: std::time::Duration) -> String {
 }
 
 /// `palaver chat --commands` from a pipe: messages print with their seq,
-/// `/reply`, `/edit` (by seq, and the last one), `/react` and `/delete`
+/// `/reply`, `/edit` (by `#seq`, and the last one, also when its text
+/// starts with a number), `/react` and `/delete`
 /// reach the relay as the frames they name, and their updates print as
 /// short `#seq` lines; Markdown shows as its source.
 #[tokio::test]
@@ -391,7 +392,9 @@ async fn chat_commands_reply_edit_react_and_delete_by_seq() {
         ))
         .await;
 
-    alice.say(&format!("/edit {} over there", answer.seq)).await;
+    alice
+        .say(&format!("/edit #{} over there", answer.seq))
+        .await;
     let ServerMsg::Update(edit) = next_from_alice(&mut bob).await else {
         panic!("expected the edit")
     };
@@ -415,6 +418,18 @@ async fn chat_commands_reply_edit_react_and_delete_by_seq() {
     assert_eq!(
         (edit.target, edit.text.as_ref().map(|t| t.as_str())),
         (answer.seq, Some("over there, left"))
+    );
+    // A bare number is text, not a seq: `/edit N apples` edits our last
+    // message to say so (read as "edit message N", bob's, it would be
+    // refused).
+    alice.say(&format!("/edit {question} apples")).await;
+    let ServerMsg::Update(edit) = next_from_alice(&mut bob).await else {
+        panic!("expected the third edit")
+    };
+    let apples = format!("{question} apples");
+    assert_eq!(
+        (edit.target, edit.text.as_ref().map(|t| t.as_str())),
+        (answer.seq, Some(apples.as_str()))
     );
 
     alice.say(&format!("/react {question} 👍")).await;

@@ -2,18 +2,21 @@
 //! and sending through a relay; joins and sends are refused
 //! (`unavailable`) rather than queued, memory stays flat (RSS within
 //! +20 MiB), and once NATS is back the resends are stored once and reach
-//! the members on the other relay in order.
+//! the members on the other relay in order. The outage outlasts the
+//! presence expiry (12 s), so each relay forgets the other's members, and
+//! learns them again once NATS is back.
 //!
 //! The outage lasts [`OUTAGE`]; `PALAVER_OUTAGE_SECS=60` runs the long
 //! version the issue asks for.
 
 use std::time::Duration;
 
-use shared::{ClientMsg, ErrorCode, ServerMsg};
+use shared::{protocol::PresenceEvent, ClientMsg, ErrorCode, ServerMsg};
 use tests::{client::room, Client, NatsServer, RelayProcess, WAIT};
 
-/// How long NATS stays away in the default run.
-const OUTAGE: Duration = Duration::from_secs(8);
+/// How long NATS stays away in the default run: longer than presence's
+/// expiry (`relay::backplane::presence::EXPIRY`, 12 s).
+const OUTAGE: Duration = Duration::from_secs(14);
 /// Clients joining rooms while NATS is away.
 const NEWCOMERS: usize = 10;
 /// The relay's wait for a JetStream ack: a refusal this slow waited for
@@ -180,13 +183,40 @@ async fn with_nats_away_joins_and_sends_are_refused_memory_stays_flat_and_all_co
         acked.push(seq);
     }
     let mut got = Vec::new();
+    let mut alice_left = false;
     while got.len() < acked.len() {
         match bob.recv().await.unwrap() {
             ServerMsg::Message(m) => got.push(m.seq),
+            ServerMsg::Presence {
+                event: PresenceEvent::Leave,
+                user,
+                ..
+            } if user.nick.as_str() == "alice" => alice_left = true,
             _ => continue,
         }
     }
     assert_eq!(got, acked, "bob gets each message once, in order");
+
+    // Presence: the relays expired each other's members during the
+    // outage (bob saw alice leave); the heartbeats' digests bring them
+    // back: a newcomer on b sees alice (on a) in the lobby.
+    assert!(
+        alice_left || outage < Duration::from_secs(12),
+        "an outage past the expiry drops the other relay's members"
+    );
+    let mut carol = Client::hello(&b.ws_url(), "carol").await.unwrap();
+    let joined = carol.join("lobby", None).await.unwrap();
+    let ServerMsg::Joined { members, .. } = joined else {
+        unreachable!("join returns joined")
+    };
+    if !members.iter().any(|m| m.nick.as_str() == "alice") {
+        let back = carol
+            .recv_until(
+                |m| matches!(m, ServerMsg::Presence { user, .. } if user.nick.as_str() == "alice"),
+            )
+            .await;
+        back.expect("alice is a member of the lobby again on b");
+    }
 }
 
 /// A short pause before trying again (bounded by the caller's count).

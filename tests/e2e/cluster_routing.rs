@@ -181,3 +181,73 @@ async fn a_member_sees_every_message_in_order_when_live_messages_are_lost() {
     let repairs = b.metric("palaver_gaps_repaired_total").await.unwrap();
     assert!(repairs >= 1, "{repairs} repairs");
 }
+
+/// `palaver bench cluster` reads from nats-server what each relay was sent:
+/// with the rooms split over two relays, each was sent exactly its own
+/// rooms' messages (a relay reading the whole stream would show 2.00), and
+/// the standalone run beside it lost nothing either. Figures other than
+/// these counts are the bench's business, not a test's.
+#[tokio::test]
+async fn the_cluster_bench_shows_each_relay_receives_only_its_rooms_messages() {
+    let _heavy = tests::heavy().await;
+    let relay_bin = tests::binary("palaver-relay");
+    let nats_bin = tests::nats::nats_server_binary();
+    let output = tokio::time::timeout(
+        WAIT * 6,
+        tokio::process::Command::new(tests::binary("palaver"))
+            .args(["bench", "cluster", "--relays", "0,2", "--rooms", "6"])
+            .args([
+                "--room-size",
+                "3",
+                "--rate",
+                "4",
+                "--duration",
+                "1",
+                "--json",
+            ])
+            .arg("--relay-bin")
+            .arg(&relay_bin)
+            .arg("--nats-server")
+            .arg(&nats_bin)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the bench is bounded by --duration")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("one JSON object per relay"))
+        .collect();
+    let sizes: Vec<u64> = rows.iter().map(|r| r["relays"].as_u64().unwrap()).collect();
+    assert_eq!(
+        sizes,
+        [0, 2, 2],
+        "one standalone row, two cluster rows: {stdout}"
+    );
+    for row in &rows {
+        assert_eq!(row["report"]["lost"], 0, "{row}");
+        let rooms = row["rooms"].as_u64().unwrap();
+        assert_eq!(rooms, 6 / row["relays"].as_u64().unwrap().max(1), "{row}");
+        assert_eq!(
+            row["report"]["connected"],
+            rooms * 3,
+            "rooms of three: {row}"
+        );
+        assert!(row["own_messages"].as_u64().unwrap() > 0, "{row}");
+    }
+    assert!(rows[0]["nats_in"].is_null(), "standalone: {}", rows[0]);
+    for row in &rows[1..] {
+        assert_eq!(
+            row["nats_in"]["live"], row["own_messages"],
+            "each room message once, and no other relay's: {row}"
+        );
+    }
+}

@@ -2,7 +2,9 @@
 //! `--store memory`, the store that keeps message events): a reply shows
 //! its quote and jumps to the target (loading older pages), reactions
 //! toggle by keyboard, Up edits the last message, a delete leaves a
-//! tombstone, mentions are highlighted and counted apart, `@` completes
+//! tombstone (a moderator's of others' messages too, in token mode), a
+//! long press on touch opens a message's actions, mentions are
+//! highlighted (ours strongly) and counted apart, `@` completes
 //! member nicks, the Markdown subset renders as elements while a list of
 //! classic XSS payloads stays text, and all of it is axe-clean in both
 //! themes. Screenshots land in target/e2e/.
@@ -438,6 +440,20 @@ async fn mentions_are_completed_highlighted_and_counted_apart_from_unread() {
         .wait_text(&format!("{general} [data-testid=unread-badge]"), "2")
         .await
         .unwrap();
+    // Bob edits his last message to mention alice: one more mention, and
+    // no more unread (an edit is not a new message).
+    wait_focus(&bob, "composer-input").await;
+    press(&bob, ARROW_UP).await;
+    bob.find("[data-testid=editing]").await.unwrap();
+    press(&bob, &format!("{CLEAR}@alice: a mention after all{ENTER}")).await;
+    alice
+        .wait_text(&format!("{general} [data-testid=mention-badge]"), "@2")
+        .await
+        .unwrap();
+    alice
+        .wait_text(&format!("{general} [data-testid=unread-badge]"), "2")
+        .await
+        .unwrap();
     alice
         .screenshot("conversations-mention-badge")
         .await
@@ -451,7 +467,31 @@ async fn mentions_are_completed_highlighted_and_counted_apart_from_unread() {
         .texts("[data-testid=message].mentions-me [data-testid=message-text]")
         .await
         .unwrap();
-    assert_eq!(highlighted, ["@alice look at this"]);
+    assert_eq!(
+        highlighted,
+        [
+            "@alice look at this",
+            "@alice: a mention after all (edited)"
+        ]
+    );
+    // Others' nicks are marked too, lighter than ours.
+    bob.say("and @bob, that is me").await.unwrap();
+    alice
+        .wait_text(
+            "[data-testid=message-text] mark.mention:not(.mention-me)",
+            "@bob",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.texts("mark.mention-me").await.unwrap(),
+        ["@alice", "@alice"],
+        "only mentions of us are marked strongly"
+    );
+    alice
+        .screenshot("conversations-mentions-highlighted")
+        .await
+        .unwrap();
     alice
         .wait_texts("[data-testid=mention-badge]", "no mention badge", |t| {
             t.is_empty()
@@ -557,7 +597,9 @@ async fn the_conversation_ui_has_no_serious_accessibility_violations_in_either_t
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
     let bob = open_as(&url, "bob").await;
-    bob.say("**Welcome** @alice, see `the docs`").await.unwrap();
+    bob.say("**Welcome** @alice, ask @bob, see `the docs`")
+        .await
+        .unwrap();
     let first = seq_of(&alice, "Welcome").await;
     // A reply, a reaction, an edit and a tombstone on screen.
     focus(
@@ -756,5 +798,268 @@ async fn a_link_to_a_message_opens_the_room_at_it() {
         "{copied}"
     );
     alice.screenshot("conversations-link").await.unwrap();
+    alice.close().await.unwrap();
+}
+
+/// Token mode for the moderator test: a login service that signs a token
+/// for whoever the browser's cookie says (`palaver_login=NAME`), with the
+/// moderator role for "mod".
+mod moderation {
+    use axum::{
+        http::{header, HeaderMap, StatusCode},
+        routing::get,
+        Router,
+    };
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    pub const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+    pub fn token(sub: &str, roles: &[&str]) -> String {
+        let exp = jsonwebtoken::get_current_timestamp() + 3600;
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": sub, "name": sub, "exp": exp, "roles": roles}),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    async fn answer(headers: HeaderMap) -> (StatusCode, [(header::HeaderName, String); 2], String) {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let cors = [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+            (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".to_string()),
+        ];
+        let who = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("palaver_login=").map(str::to_string));
+        let Some(who) = who else {
+            return (StatusCode::UNAUTHORIZED, cors, String::new());
+        };
+        let roles: &[&str] = if who == "mod" { &["moderator"] } else { &[] };
+        let body = json!({ "token": token(&who, roles) }).to_string();
+        (StatusCode::OK, cors, body)
+    }
+
+    /// Serves the login service on a free loopback port; its token URL.
+    pub async fn serve_login() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/token", get(answer));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/token")
+    }
+}
+
+/// Opens the app of `relay` signed in at the login service as `who`.
+async fn open_signed_in(relay: &tests::InProcessRelay, who: &str) -> Browser {
+    let browser = Browser::start().await.unwrap();
+    browser.goto(&relay.http_url("/healthz")).await.unwrap();
+    js(
+        &browser,
+        &format!("document.cookie = 'palaver_login={who}; path=/'"),
+    )
+    .await;
+    browser.goto(&relay.http_url("/")).await.unwrap();
+    browser
+        .wait_text("[data-testid=room-title]", "general")
+        .await
+        .unwrap();
+    browser
+}
+
+/// In token mode `welcome.roles` tells the app that a token has the
+/// moderator role: it offers to delete others' messages, by keyboard,
+/// and the relay takes it; without the role there is no such button.
+#[tokio::test]
+async fn a_moderator_deletes_others_messages_from_the_toolbar() {
+    let token_url = moderation::serve_login().await;
+    let dist = tests::browser::dist_with_config(&serde_json::json!({ "token_url": token_url }));
+    let mut config = relay::Config::for_tests();
+    config.static_dir = dist.path().to_path_buf();
+    config.auth_secret = Some(moderation::SECRET.into());
+    let relay = tests::InProcessRelay::start(config).await;
+    let mut bob = Client::connect(&relay.ws_url()).await.unwrap();
+    bob.hello_with_token(&moderation::token("bob", &[]))
+        .await
+        .unwrap();
+    bob.join("general", None).await.unwrap();
+    let spam = bob
+        .say_acked("general", "buy cheap watches", "b-1")
+        .await
+        .unwrap();
+    bob.say_acked("general", "sorry, wrong room", "b-2")
+        .await
+        .unwrap();
+
+    let ann = open_signed_in(&relay, "ann").await;
+    let moderator = open_signed_in(&relay, "mod").await;
+    for page in [&ann, &moderator] {
+        page.wait_text("[data-testid=message-text]", "wrong room")
+            .await
+            .unwrap();
+    }
+    // Ann (no role): reply and react on bob's message, no delete.
+    focus(&ann, &format!("{} [data-testid=react-button]", row(spam))).await;
+    let ann_buttons = js(
+        &ann,
+        &format!(
+            "return Array.from(document.querySelectorAll('{} .actions button')).map(b => b.dataset.testid);",
+            row(spam)
+        ),
+    )
+    .await;
+    assert_eq!(
+        ann_buttons,
+        serde_json::json!(["react-button", "reply-button", "copy-link"])
+    );
+
+    // The moderator: react, reply, delete (arrow keys), then confirm.
+    focus(
+        &moderator,
+        &format!("{} [data-testid=react-button]", row(spam)),
+    )
+    .await;
+    press(&moderator, &format!("{ARROW_RIGHT}{ARROW_RIGHT}")).await;
+    wait_focus(&moderator, "delete-button").await;
+    let label = moderator
+        .find(&format!("{} [data-testid=delete-button]", row(spam)))
+        .await
+        .unwrap()
+        .attr("aria-label")
+        .await
+        .unwrap();
+    assert_eq!(label.as_deref(), Some("Delete bob's message (moderator)"));
+    press(&moderator, ENTER).await;
+    moderator
+        .find("[data-testid=delete-confirm]")
+        .await
+        .unwrap();
+    wait_focus(&moderator, "delete-cancel").await;
+    let mut bad = Vec::new();
+    for theme in ["light", "dark"] {
+        moderator.set_color_scheme(theme).await.unwrap();
+        bad.extend(audit(&moderator, &format!("conversations-moderator-{theme}")).await);
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    press(&moderator, &format!("{SHIFT}{TAB}{RELEASE}")).await;
+    wait_focus(&moderator, "delete-confirm-button").await;
+    press(&moderator, ENTER).await;
+
+    let deleted = bob
+        .recv_until(|m| matches!(m, ServerMsg::Update(u) if u.target == spam))
+        .await
+        .unwrap();
+    let ServerMsg::Update(deleted) = deleted else {
+        unreachable!()
+    };
+    assert_eq!(
+        (deleted.kind, deleted.from.id.0.as_str()),
+        (shared::protocol::UpdateKind::Delete, "mod")
+    );
+    for page in [&ann, &moderator] {
+        page.wait_text(
+            &format!("{} [data-testid=message-deleted]", row(spam)),
+            "This message was deleted.",
+        )
+        .await
+        .unwrap();
+    }
+    moderator
+        .screenshot("conversations-moderator-deleted")
+        .await
+        .unwrap();
+    ann.close().await.unwrap();
+    moderator.close().await.unwrap();
+    relay.stop().await.unwrap();
+}
+
+/// Touch has no hover: a finger held still on a message for half a second
+/// opens its actions (focus on the toolbar's first button). A finger that
+/// moves (a scroll), a gesture the browser takes over (`pointercancel`)
+/// and a mouse button open nothing. Pointer events as a touch screen
+/// sends them, dispatched on the rows.
+#[tokio::test]
+async fn a_long_press_on_touch_opens_a_messages_actions() {
+    let relay = serve().await;
+    let mut bob = bot(&relay, "bob").await;
+    let mut seqs = Vec::new();
+    for (i, text) in ["scrolled past", "cancelled", "clicked", "held"]
+        .iter()
+        .enumerate()
+    {
+        seqs.push(
+            bob.say_acked("general", text, &format!("b-{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let alice = open_as(&relay.http_url("/"), "alice").await;
+    seq_of(&alice, "held").await;
+    // Every row that takes focus, in order.
+    js(
+        &alice,
+        "window.focusedRows = [];
+         document.addEventListener('focusin', e => {
+           const r = e.target.closest('[data-testid=message]');
+           if (r) window.focusedRows.push(Number(r.dataset.seq));
+         });",
+    )
+    .await;
+    let pointer = |seq: u64, kind: &str, ty: &str, dy: i32| {
+        format!(
+            "{{ const r = document.querySelector('{}'); const b = r.getBoundingClientRect();
+             r.dispatchEvent(new PointerEvent('{kind}', {{pointerType: '{ty}', isPrimary: true,
+               bubbles: true, clientX: b.left + 40, clientY: b.top + b.height / 2 + {dy}}})); }}",
+            row(seq)
+        )
+    };
+    let (scrolled, cancelled, clicked, held) = (seqs[0], seqs[1], seqs[2], seqs[3]);
+    let script = [
+        pointer(scrolled, "pointerdown", "touch", 0),
+        pointer(scrolled, "pointermove", "touch", 4),
+        pointer(scrolled, "pointermove", "touch", 30),
+        pointer(cancelled, "pointerdown", "touch", 0),
+        pointer(cancelled, "pointercancel", "touch", 0),
+        pointer(clicked, "pointerdown", "mouse", 0),
+        // Held last: were any of the others still timing, it would fire
+        // first (same delay, set earlier).
+        pointer(held, "pointerdown", "touch", 0),
+        pointer(held, "pointermove", "touch", 3),
+    ]
+    .concat();
+    js(&alice, &script).await;
+    wait_focus(&alice, "react-button").await;
+    let opened = wait_js(
+        &alice,
+        "the held row's toolbar shown",
+        &format!(
+            "const a = document.querySelector('{} .message-actions .actions');
+             return [window.focusedRows, getComputedStyle(a).opacity];",
+            row(held)
+        ),
+        |v| v[1] == "1",
+    )
+    .await;
+    assert_eq!(
+        opened[0],
+        serde_json::json!([held]),
+        "only the held row opened"
+    );
+    alice.screenshot("conversations-long-press").await.unwrap();
+    // The toolbar works from there: the reply button under the finger.
+    press(&alice, &format!("{ARROW_RIGHT}{ENTER}")).await;
+    alice
+        .wait_text("[data-testid=replying-to]", "bob")
+        .await
+        .unwrap();
     alice.close().await.unwrap();
 }

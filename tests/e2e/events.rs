@@ -1,7 +1,11 @@
 //! Replies, edits, deletes and reactions through a real relay (memory
-//! and SQLite stores): the frames each member sees, the refusals, a rejoin
-//! with `since` that replays what happened to older messages, and the
-//! shared client model's unread count, which events do not move.
+//! and SQLite stores, and a two-relay cluster): the frames each member
+//! sees, live replies' quotes, the refusals, a rejoin with `since` that
+//! replays what happened to older messages, and the shared client model's
+//! unread count, which events do not move.
+//!
+//! A little over 400 lines: the cluster's quote test shares this file's
+//! helpers and belongs with the other event tests.
 
 use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
@@ -37,7 +41,7 @@ async fn relay_on(dir: Option<&std::path::Path>) -> InProcessRelay {
 #[tokio::test]
 async fn members_see_replies_edits_reactions_and_deletes_memory() {
     let relay = relay_on(None).await;
-    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url()).await;
     relay.stop().await.unwrap();
 }
 
@@ -45,15 +49,12 @@ async fn members_see_replies_edits_reactions_and_deletes_memory() {
 async fn members_see_replies_edits_reactions_and_deletes_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let relay = relay_on(Some(dir.path())).await;
-    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url(), true).await;
+    members_see_replies_edits_reactions_and_deletes(&relay.ws_url(), &relay.ws_url()).await;
     relay.stop().await.unwrap();
 }
 
-/// Alice on one relay of a cluster, bob on another: the events cross
-/// NATS. A live reply carries no quote in cluster mode (it is made when
-/// the reply is read).
-#[tokio::test]
-async fn members_see_replies_edits_reactions_and_deletes_across_a_cluster() {
+/// Two relays on one nats-server.
+async fn cluster() -> (tests::NatsServer, Vec<InProcessRelay>) {
     let nats = tests::NatsServer::start().await.unwrap();
     let mut relays = Vec::new();
     for _ in 0..2 {
@@ -63,22 +64,22 @@ async fn members_see_replies_edits_reactions_and_deletes_across_a_cluster() {
         relay.wait_ready().await.unwrap();
         relays.push(relay);
     }
-    members_see_replies_edits_reactions_and_deletes(
-        &relays[0].ws_url(),
-        &relays[1].ws_url(),
-        false,
-    )
-    .await;
+    (nats, relays)
+}
+
+/// Alice on one relay of a cluster, bob on another: the events cross
+/// NATS, and a live reply carries its quote there too.
+#[tokio::test]
+async fn members_see_replies_edits_reactions_and_deletes_across_a_cluster() {
+    let _heavy = tests::heavy().await;
+    let (_nats, relays) = cluster().await;
+    members_see_replies_edits_reactions_and_deletes(&relays[0].ws_url(), &relays[1].ws_url()).await;
     for relay in relays {
         relay.stop().await.unwrap();
     }
 }
 
-async fn members_see_replies_edits_reactions_and_deletes(
-    alice_url: &str,
-    url: &str,
-    live_quote: bool,
-) {
+async fn members_see_replies_edits_reactions_and_deletes(alice_url: &str, url: &str) {
     let mut alice = Client::hello(alice_url, "alice").await.unwrap();
     let mut bob = Client::hello(url, "bob").await.unwrap();
     alice.join("general", None).await.unwrap();
@@ -105,10 +106,8 @@ async fn members_see_replies_edits_reactions_and_deletes(
         unreachable!()
     };
     assert_eq!(delivered.state.reply_to, Some(question));
-    if live_quote {
-        let quote = delivered.state.quote.expect("a quote");
-        assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
-    }
+    let quote = delivered.state.quote.expect("a quote");
+    assert_eq!(quote.text.as_deref(), Some("lunch at noon?"));
 
     // Bob reacts: everyone gets the update, with its own seq.
     let react = ClientMsg::React {
@@ -195,6 +194,97 @@ async fn members_see_replies_edits_reactions_and_deletes(
         .quote
         .as_ref()
         .is_some_and(|q| q.deleted && q.text.is_none()));
+}
+
+/// In cluster mode a reply's stream message keeps no copy of its target:
+/// each relay quotes the target live as it is now, from what it delivered
+/// of the room (edited, deleted) or, for a target from before it followed
+/// the room, from the stream.
+#[tokio::test]
+async fn a_live_reply_carries_its_quote_across_a_cluster() {
+    let _heavy = tests::heavy().await;
+    let (_nats, relays) = cluster().await;
+    let mut alice = Client::hello(&relays[0].ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let edit = |seq: u64, text: &str, client_id: &str| ClientMsg::Edit {
+        room: room("general"),
+        seq,
+        text: Text::new(text).unwrap(),
+        client_id: id(client_id),
+    };
+    // Before the second relay follows the room.
+    let old = alice.say_acked("general", "old plan", "a1").await.unwrap();
+    acked(&mut alice, edit(old, "old plan, edited", "a2"), "a2")
+        .await
+        .unwrap();
+    let mut bob = Client::hello(&relays[1].ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let new = alice.say_acked("general", "new plan", "a3").await.unwrap();
+    acked(&mut alice, edit(new, "new plan, edited", "a4"), "a4")
+        .await
+        .unwrap();
+
+    // Each reply as both relays deliver it: to bob (the second relay)
+    // and to alice (the first).
+    async fn reply_quotes(
+        from: &mut Client,
+        to: &mut Client,
+        target: u64,
+        client_id: &str,
+    ) -> [Option<shared::protocol::Quote>; 2] {
+        let reply = ClientMsg::Send {
+            room: room("general"),
+            text: Text::new("re").unwrap(),
+            client_id: id(client_id),
+            reply_to: Some(target),
+            attachments: Vec::new(),
+        };
+        // The sender sees its message before its ack.
+        from.send(&reply).await.unwrap();
+        let own = |m: &ServerMsg| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id));
+        let ServerMsg::Message(sent) = from.recv_until(own).await.unwrap() else {
+            unreachable!()
+        };
+        let seq = sent.seq;
+        let is_reply = |m: &ServerMsg| matches!(m, ServerMsg::Message(m) if m.seq == seq);
+        let ServerMsg::Message(got) = to.recv_until(is_reply).await.unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(
+            (sent.state.reply_to, got.state.reply_to),
+            (Some(target), Some(target))
+        );
+        [sent.state.quote, got.state.quote]
+    }
+    let text = |quotes: [Option<shared::protocol::Quote>; 2]| {
+        quotes.map(|q| q.expect("a live reply carries its quote").text)
+    };
+    let edited = |s: &str| Some(s.to_string());
+    // The second relay never delivered the old message: read from the
+    // stream, its edit folded in.
+    assert_eq!(
+        text(reply_quotes(&mut alice, &mut bob, old, "a5").await),
+        [edited("old plan, edited"), edited("old plan, edited")]
+    );
+    // Both delivered the new one and its edit.
+    assert_eq!(
+        text(reply_quotes(&mut bob, &mut alice, new, "b1").await),
+        [edited("new plan, edited"), edited("new plan, edited")]
+    );
+    // Deleted: a tombstone, no text anywhere.
+    let delete = ClientMsg::Delete {
+        room: room("general"),
+        seq: new,
+        client_id: id("a6"),
+    };
+    acked(&mut alice, delete, "a6").await.unwrap();
+    for quote in reply_quotes(&mut bob, &mut alice, new, "b2").await {
+        let quote = quote.expect("a quote of the deleted message");
+        assert!(quote.deleted && quote.text.is_none(), "{quote:?}");
+    }
+    for relay in relays {
+        relay.stop().await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod chat;
 mod cli;
 mod cluster;
 mod cluster_outage;
+mod cluster_presence;
 mod cluster_routing;
 mod cluster_security;
 mod cluster_stream;

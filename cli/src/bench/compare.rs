@@ -94,7 +94,7 @@ struct Server {
 }
 
 /// A scratch directory for the durable store, removed afterwards.
-mod tempdir {
+pub(super) mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Drop for Dir {
         fn drop(&mut self) {
@@ -245,9 +245,9 @@ fn server(
 
 /// Kills the server when the run ends, however it ends (and removes its
 /// scratch directory after it).
-struct Running {
-    child: Child,
-    _data: Option<tempdir::Dir>,
+pub(super) struct Running {
+    pub(super) child: Child,
+    pub(super) _data: Option<tempdir::Dir>,
 }
 
 impl Drop for Running {
@@ -371,6 +371,7 @@ async fn one(
         text_bytes: args.text_bytes,
         threads: args.threads,
         connect_concurrency: 256,
+        run_gate: None,
     };
     let report = match scenario {
         "idle" => {

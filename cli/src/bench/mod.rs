@@ -16,8 +16,10 @@
 //! - [`compare`]: the same scenarios against Palaver and baseline servers,
 //!   one table.
 //! - [`baseline`]: a tuned raw axum broadcaster, one of those baselines.
+//! - [`cluster`]: 1, 2, 3 ... relays on one nats-server, what each is sent.
 
 mod baseline;
+mod cluster;
 mod compare;
 mod conn;
 mod procfs;
@@ -104,6 +106,10 @@ enum Scenario {
     /// gorilla/websocket hub) one after the other on loopback, drives each
     /// with the same scenarios and prints one table.
     Compare(compare::Args),
+    /// Starts a nats-server and 1, 2, 3 ... relays, splits the same rooms
+    /// over them and reports per relay what NATS sent it against its own
+    /// rooms' messages (routing by interest), CPU and memory.
+    Cluster(cluster::Args),
     /// Runs the raw axum baseline server (used by `compare`).
     #[command(hide = true)]
     Baseline(baseline::Args),
@@ -132,6 +138,10 @@ struct Common {
     /// Connections being set up at once.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// Loads that run side by side (`bench cluster`) wait here for each
+    /// other after setup, so their run phases overlap.
+    #[arg(skip)]
+    run_gate: Option<Arc<tokio::sync::Barrier>>,
 }
 
 impl Scenario {
@@ -141,7 +151,7 @@ impl Scenario {
             | Scenario::Rooms { common, .. }
             | Scenario::Idle { common, .. }
             | Scenario::Churn { common, .. } => Some(common),
-            Scenario::Compare(_) | Scenario::Baseline(_) => None,
+            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Cluster(_) => None,
         }
     }
 }
@@ -164,6 +174,7 @@ fn check_duration(duration: f64) -> anyhow::Result<()> {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let common = match args.scenario {
         Scenario::Compare(args) => return compare::run(args),
+        Scenario::Cluster(args) => return cluster::run(args),
         Scenario::Baseline(args) => return baseline::run(args),
         ref scenario => scenario.common().expect("a load scenario").clone(),
     };
@@ -220,7 +231,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 clients, room_size, ..
             } => idle(common, addr, nofile, 0, clients, room_size).await,
             Scenario::Churn { clients, .. } => churn(common, addr, clients, nofile).await,
-            Scenario::Compare(_) | Scenario::Baseline(_) => unreachable!("handled above"),
+            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Cluster(_) => {
+                unreachable!("handled above")
+            }
         }
     })?;
     report.print(common.json);
@@ -411,6 +424,9 @@ async fn load(
         );
     }
 
+    if let Some(gate) = &common.run_gate {
+        gate.wait().await;
+    }
     let relay_before = sample_relay(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
     let busy_before = procfs::machine_busy_secs();

@@ -1,12 +1,13 @@
 //! One message row: its header, the quote of what it replies to (a button
 //! that jumps there), its formatted text (or a tombstone), "(edited)",
-//! its reaction chips and, on hover or focus, its actions.
+//! its reaction chips and, on hover, focus or a long press, its actions.
 
 use leptos::prelude::*;
 use shared::client::{DayLabel, Row, RowStatus, Target};
 use shared::RoomName;
 
 use super::message_actions::MessageActions;
+use super::message_press::LongPress;
 use super::rich_text::rich_text;
 use super::ui::focus_soon;
 use super::{clock, full_time, iso_time};
@@ -20,7 +21,8 @@ pub fn row_id(target: &Target) -> String {
     }
 }
 
-/// One row of the list. `me` is our nick (highlighted where mentioned);
+/// One row of the list. `me` is our nick (highlighted where mentioned,
+/// more strongly than the others the row names);
 /// `flash` is the seq just jumped to.
 pub fn message(
     chat: Chat,
@@ -116,9 +118,10 @@ pub fn message(
                 </span>
             }
         });
+        let others: Vec<&str> = row.mentioned.iter().map(String::as_str).collect();
         view! {
             <div class="text" data-testid="message-text">
-                {rich_text(&row.text, &[me.as_str()])}
+                {rich_text(&row.text, &[me.as_str()], &others)}
                 {edited.is_some().then_some(" ")}
                 {edited}
             </div>
@@ -211,8 +214,16 @@ pub fn message(
     let actions = (!row.deleted && !matches!(row.status, RowStatus::Failed(_)))
         .then(|| view! { <MessageActions room=room.clone() row=row.clone() /> });
     let seq = row.seq;
+    // Touch has no hover: holding a finger on the row opens its actions.
+    let press = LongPress::new(row_id(&row.target));
     view! {
         <li
+            on:pointerdown=move |ev| press.down(ev)
+            on:pointermove=move |ev| press.moved(ev)
+            on:pointerup=move |_| press.cancel()
+            on:pointercancel=move |_| press.cancel()
+            on:click=move |ev| press.swallow(ev)
+            on:contextmenu=move |ev| press.menu(ev)
             class="message"
             class:head=row.first_of_group
             class:mine=row.mine

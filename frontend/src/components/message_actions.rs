@@ -1,5 +1,5 @@
-//! A message's actions: react (a small emoji picker), reply, edit and
-//! delete (ours), copy a link to it. Shown on hover and whenever focus is
+//! A message's actions: react (a small emoji picker), reply, edit (ours)
+//! and delete (ours, or anyone's for a moderator), copy a link to it. Shown on hover and whenever focus is
 //! inside the row, so they work by mouse and by keyboard alike: the
 //! toolbar is one Tab stop (its first button), the arrow keys move
 //! between its buttons (the ARIA toolbar pattern), Escape closes the
@@ -116,6 +116,12 @@ pub fn MessageActions(room: RoomName, row: Row) -> impl IntoView {
         }
     };
     let mine = row.mine;
+    // Ours, or anyone's for a moderator (the relay's `welcome.roles`,
+    // which may come after the row is drawn from the cache). Deleted rows
+    // have no actions, so the role is all there is to track here (cheap:
+    // every row's memo runs on every change of the model).
+    let may_delete = Memo::new(move |_| mine || chat.client.with(|c| c.is_moderator()));
+    let from = row.from.clone();
     let has_seq = row.seq.is_some();
     let editing_target = target.clone();
 
@@ -168,18 +174,32 @@ pub fn MessageActions(room: RoomName, row: Row) -> impl IntoView {
                             >
                                 "✎"
                             </button>
+                        }
+                    })}
+                {move || {
+                    may_delete
+                        .get()
+                        .then(|| {
+                        let label = if mine {
+                            "Delete".to_string()
+                        } else {
+                            format!("Delete {from}'s message (moderator)")
+                        };
+                        let ask_delete = ask_delete.clone();
+                        view! {
                             <button
                                 class="icon-button"
                                 data-testid="delete-button"
-                                aria-label="Delete"
-                                title="Delete"
+                                aria-label=label.clone()
+                                title=label
                                 tabindex="-1"
                                 on:click=ask_delete
                             >
                                 "🗑"
                             </button>
                         }
-                    })}
+                    })
+                }}
                 {has_seq
                     .then(|| {
                         view! {

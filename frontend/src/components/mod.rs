@@ -9,6 +9,7 @@ mod members;
 mod mention_picker;
 mod message;
 mod message_actions;
+mod message_press;
 mod messages;
 mod modal;
 mod nick_form;

@@ -8,18 +8,32 @@
 
 use leptos::prelude::*;
 use shared::markdown::{parse, Node};
+use shared::mentions;
 
-/// Renders `text`; `@name` of each of `mention_names` (and `@room`) is
-/// highlighted.
-pub fn rich_text(text: &str, mention_names: &[&str]) -> AnyView {
-    nodes(parse(text, mention_names))
+/// Renders `text`; a mention of the reader (`@name` of one of `mine`, or
+/// `@room`) is highlighted strongly (`mark.mention.mention-me`), one of `others`
+/// lightly (`mark.mention`).
+pub fn rich_text(text: &str, mine: &[&str], others: &[&str]) -> AnyView {
+    let names: Vec<&str> = mine.iter().chain(others).copied().collect();
+    let is_mine = |mention: &str| {
+        mentions::is_room(mention) || mine.iter().any(|nick| mentions::names(mention, nick))
+    };
+    nodes(parse(text, &names), &is_mine)
 }
 
-fn nodes(nodes: Vec<Node>) -> AnyView {
-    nodes.into_iter().map(node).collect_view().into_any()
+/// Whether a mention's text names the reader.
+type IsMine<'a> = dyn Fn(&str) -> bool + 'a;
+
+fn nodes(nodes: Vec<Node>, mine: &IsMine) -> AnyView {
+    nodes
+        .into_iter()
+        .map(|n| node(n, mine))
+        .collect_view()
+        .into_any()
 }
 
-fn node(node: Node) -> AnyView {
+fn node(node: Node, mine: &IsMine) -> AnyView {
+    let nodes = |c| nodes(c, mine);
     match node {
         Node::Paragraph(c) => view! { <p>{nodes(c)}</p> }.into_any(),
         Node::CodeBlock(code) => view! {
@@ -47,7 +61,19 @@ fn node(node: Node) -> AnyView {
             </a>
         }
         .into_any(),
-        Node::Mention(name) => view! { <mark class="mention">{name}</mark> }.into_any(),
+        Node::Mention(name) => {
+            let class = if mine(&name) {
+                "mention mention-me"
+            } else {
+                "mention"
+            };
+            view! {
+                <mark class=class data-testid="mention">
+                    {name}
+                </mark>
+            }
+            .into_any()
+        }
         Node::Break => view! { <br /> }.into_any(),
     }
 }

@@ -60,12 +60,35 @@ impl Hub {
         for (room, user) in leaves {
             self.remove_remote(inner, relay, room, user);
         }
-        for (room, user) in joins {
-            self.add_remote(inner, relay, room, user);
+        // Every member is in before any is announced: a room that a
+        // `members` answer makes big is announced as a big room (batched),
+        // not member by member up to the threshold. A relay that restarts
+        // and learns 34 rooms of 400 would otherwise send a newcomer
+        // 3,400 frames at once, enough to drop them as a slow reader.
+        let shown: Vec<&(RoomName, User)> = joins
+            .iter()
+            .filter(|(room, user)| self.insert_remote(inner, relay, room, user))
+            .collect();
+        for (room, user) in shown {
+            self.presence(inner, room, PresenceEvent::Join, user.clone());
         }
     }
 
     fn add_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &User) {
+        if self.insert_remote(inner, relay, room_name, user) {
+            self.presence(inner, room_name, PresenceEvent::Join, user.clone());
+        }
+    }
+
+    /// Records `user` as a member through `relay`; true when the room did
+    /// not show them before (their join is news to its local members).
+    fn insert_remote(
+        &self,
+        inner: &mut Inner,
+        relay: &str,
+        room_name: &RoomName,
+        user: &User,
+    ) -> bool {
         let room = inner.rooms.entry(room_name.clone()).or_default();
         let shown = room.has(&user.id);
         let new = room
@@ -78,9 +101,7 @@ impl Hub {
             self.metrics.remote_members.inc();
         }
         room.resync(&user.id);
-        if !shown {
-            self.presence(inner, room_name, PresenceEvent::Join, user.clone());
-        }
+        !shown
     }
 
     fn remove_remote(&self, inner: &mut Inner, relay: &str, room_name: &RoomName, user: &UserId) {
@@ -103,7 +124,7 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use shared::protocol::PresenceEvent;
+    use shared::{protocol::PresenceEvent, ServerMsg};
 
     use crate::hub::tests::{hub_with_alice, presence, user};
 
@@ -129,6 +150,38 @@ mod tests {
         hub.remote_leave("r-2", &room, &bob.id);
         assert_eq!(presence(&mut rx), [(PresenceEvent::Leave, "bob".into())]);
         assert_eq!(hub.members(&room).len(), 1);
+    }
+
+    #[test]
+    fn a_members_answer_that_makes_the_room_big_is_one_batch_not_a_frame_per_member() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let answer: Vec<_> = (0..150)
+            .map(|i| (room.clone(), user(&format!("u-{i}"), &format!("n{i}"))))
+            .collect();
+        hub.remote_changes("r-1", &answer, &[]);
+        assert_eq!(presence(&mut rx), [], "no member-by-member presence");
+        hub.flush_presence();
+        let batch = rx.try_recv().expect("one presence_batch").into_text();
+        let Ok(ServerMsg::PresenceBatch {
+            member_count,
+            joins,
+            ..
+        }) = ServerMsg::decode(batch.as_str())
+        else {
+            panic!("expected a presence_batch, got {batch}");
+        };
+        assert_eq!((member_count, joins), (151, 150));
+        assert!(rx.try_recv().is_err(), "and nothing else");
+    }
+
+    #[test]
+    fn a_members_answer_into_a_small_room_is_announced_member_by_member() {
+        let (hub, room, mut rx) = hub_with_alice();
+        let answer: Vec<_> = (0..3)
+            .map(|i| (room.clone(), user(&format!("u-{i}"), &format!("n{i}"))))
+            .collect();
+        hub.remote_changes("r-1", &answer, &[]);
+        assert_eq!(presence(&mut rx).len(), 3);
     }
 
     #[test]

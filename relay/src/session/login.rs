@@ -101,8 +101,8 @@ impl Session {
                     .state
                     .accounts
                     .login_verified(identity.id.clone(), identity.nick.clone());
-                self.welcome(user, resume);
                 self.adopt(identity);
+                self.welcome(user, resume);
                 true
             }
             Err(err) => {
@@ -122,9 +122,19 @@ impl Session {
             resume,
             limits: self.state.limits(),
             push_key: self.state.push.public_key(),
+            roles: self.roles(),
         });
         tracing::Span::current().record("user", user.id.0.as_str());
         self.user = Some(user);
+    }
+
+    /// The roles `welcome` names: those the relay acts on.
+    fn roles(&self) -> Vec<String> {
+        if self.moderator {
+            vec![shared::protocol::ROLE_MODERATOR.to_string()]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Token mode: the connection goes on under `identity`'s token: its

@@ -71,6 +71,12 @@ impl Client {
         Ok(self.change(room, target, action, Some(text), now_ms))
     }
 
+    /// Whether the relay's `welcome` gave us the moderator role: we may
+    /// delete anyone's message.
+    pub fn is_moderator(&self) -> bool {
+        self.moderator
+    }
+
     /// Deletes a message (ours; a moderator's token may delete any, so
     /// others' are left for the relay to refuse).
     pub fn delete(

@@ -8,7 +8,9 @@
 
 use super::{Client, Membership, Notice, Pacer, MAX_NOTICES};
 use crate::names::{ClientId, RoomName, UserId};
-use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, ServerMsg, User};
+use crate::protocol::{
+    ChatMessage, ClientMsg, ErrorCode, PresenceEvent, ServerMsg, User, ROLE_MODERATOR,
+};
 use crate::PROTOCOL_VERSION;
 
 /// One thing a frame changed, in the order it happened. Messages are named by
@@ -145,6 +147,7 @@ impl Client {
                 user,
                 resume,
                 limits,
+                roles,
                 ..
             } => {
                 if protocol != PROTOCOL_VERSION {
@@ -159,6 +162,7 @@ impl Client {
                 out.changes.push(Change::Welcome { user: user.clone() });
                 let previous = self.me.replace(user).map(|u| u.id);
                 self.resume = Some(resume);
+                self.moderator = roles.iter().any(|r| r == ROLE_MODERATOR);
                 // The relay's send budget is per connection: a fresh one.
                 self.pacer = Pacer::new(&limits);
                 self.limits = Some(limits);
@@ -177,6 +181,7 @@ impl Client {
             } => {
                 let count_unread = self.active.as_ref() != Some(&room);
                 let limit = self.page_limit();
+                let me_user = self.me.clone();
                 // A room left while its `joined` was on the way stays left.
                 if let Some(state) = self.room_mut(&room) {
                     let last = members.last().map(crate::protocol::roster_key);
@@ -197,8 +202,10 @@ impl Client {
                             around: None,
                         });
                     }
+                    // Updates come only after `since`: a rejoin, which
+                    // counts like live frames.
                     for update in &updates {
-                        if state.apply_update(update) {
+                        if state.apply_update(update, me_user.as_ref(), count_unread) {
                             out.changes.push(Change::Updated {
                                 room: room.clone(),
                                 seq: update.target,
@@ -218,8 +225,10 @@ impl Client {
                         });
                     }
                 }
+                let count = self.active.as_ref() != Some(&update.room);
+                let me = self.me.clone();
                 if let Some(state) = self.room_mut(&update.room) {
-                    if state.apply_update(&update) {
+                    if state.apply_update(&update, me.as_ref(), count) {
                         out.changes.push(Change::Updated {
                             room: update.room.clone(),
                             seq: update.target,

@@ -90,6 +90,11 @@ impl Client {
                     if let Some(text) = &change.text {
                         shown.text = text.clone();
                         state.edited_ts = Some(change.created_ms);
+                        if let Some(room) = self.room(room) {
+                            let found = find_mentions(text.as_str(), room.members());
+                            state.mentions = found.users;
+                            state.mentions_room = found.room;
+                        }
                     }
                 }
                 Action::Delete { .. } => {

@@ -108,6 +108,9 @@ pub struct Client {
     nick: Option<Nick>,
     resume: Option<String>,
     limits: Option<Limits>,
+    /// The relay's `welcome` said our token has the moderator role: we may
+    /// delete others' messages.
+    moderator: bool,
     /// Joined rooms, in the order the user joined them.
     rooms: Vec<Room>,
     active: Option<RoomName>,
@@ -144,6 +147,7 @@ impl Client {
             nick: None,
             resume: None,
             limits: None,
+            moderator: false,
             rooms: Vec::new(),
             active: None,
             outbox: Outbox::new(),
@@ -440,6 +444,8 @@ mod big_room_tests;
 mod events_tests;
 #[cfg(test)]
 mod markers_tests;
+#[cfg(test)]
+mod mentions_tests;
 #[cfg(test)]
 mod order_tests;
 #[cfg(test)]

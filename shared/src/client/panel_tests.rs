@@ -214,6 +214,7 @@ fn after_a_reconnect_the_subscription_and_the_search_are_asked_again() {
             resume: "r".into(),
             limits: client.limits().cloned().unwrap(),
             push_key: None,
+            roles: Vec::new(),
         },
         0,
     );
@@ -296,6 +297,7 @@ fn focus_tells_the_relay_the_room_on_screen_and_when_the_app_is_hidden() {
                 resume: "r".into(),
                 limits: client.limits().cloned().unwrap(),
                 push_key: None,
+                roles: Vec::new(),
             },
             0,
         )

@@ -1,7 +1,7 @@
 //! One room as a client sees it: members, messages by `seq`, unread count,
 //! who is typing, and how far back the scrollback goes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Change;
 use crate::names::{RoomName, UserId};
@@ -57,6 +57,10 @@ pub struct Room {
     unread: u32,
     /// Of the unread messages, those that mention us (`@nick` or `@room`).
     mentions: u32,
+    /// The loaded messages past the marker that mention us or did (counted
+    /// here, or before the edit that took the mention away): an edit that
+    /// adds a mention of us counts its message only once (`updates`).
+    mention_seqs: BTreeSet<u64>,
     /// The user's read marker (see `marker`): later messages count unread.
     read: u64,
     /// The notification level the relay listed for the user.
@@ -95,6 +99,7 @@ impl Room {
             last_update: 0,
             unread: 0,
             mentions: 0,
+            mention_seqs: BTreeSet::new(),
             read: 0,
             level: None,
             typing: HashMap::new(),
@@ -123,6 +128,11 @@ impl Room {
         let mut members: Vec<&User> = self.members.values().collect();
         members.sort_by_cached_key(|u| (u.nick.as_str().to_lowercase(), u.id.clone()));
         members
+    }
+
+    /// The members loaded, in no order (cheaper than [`Room::members`]).
+    pub(crate) fn members_unsorted(&self) -> impl Iterator<Item = &User> {
+        self.members.values()
     }
 
     pub fn is_member(&self, id: &UserId) -> bool {
@@ -191,6 +201,7 @@ impl Room {
     pub(crate) fn mark_read(&mut self) {
         self.unread = 0;
         self.mentions = 0;
+        self.mention_seqs.clear();
     }
 
     /// Drops the loaded messages (the relay's numbering may have started
@@ -203,6 +214,7 @@ impl Room {
             });
         }
         self.messages.clear();
+        self.mention_seqs.clear();
         self.last_seq = None;
         self.last_update = 0;
         self.gap = None;
@@ -310,6 +322,7 @@ impl Room {
             self.unread += 1;
             if mentions_me(&self.messages[&seq], me) {
                 self.mentions += 1;
+                self.mention_seqs.insert(seq);
             }
         }
         new

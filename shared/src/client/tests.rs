@@ -37,6 +37,7 @@ pub(super) fn welcome(me: &User) -> ServerMsg {
         resume: format!("resume-{}", me.id),
         limits: limits(),
         push_key: None,
+        roles: Vec::new(),
     }
 }
 

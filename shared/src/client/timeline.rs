@@ -6,11 +6,15 @@
 //! tested here natively; the time zone and the clock are passed in because
 //! only the driver can read them.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use super::{Client, PendingState, Shown, Target};
 use crate::names::{ClientId, Emoji, RoomName, UserId};
 use crate::protocol::Quote;
+
+/// Users' nicks by id, as loaded.
+type Nicks<'a> = HashMap<&'a UserId, &'a str>;
 
 /// Consecutive messages of one sender closer than this share one header.
 pub const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
@@ -88,6 +92,9 @@ pub struct Row {
     pub reactions: Vec<RowReaction>,
     /// It mentions us, by nick or `@room`.
     pub mentions_me: bool,
+    /// The nicks of the others it mentions, as loaded (members, senders):
+    /// what a view highlights besides our own nick and `@room`.
+    pub mentioned: Vec<String>,
     /// One of our changes of it (edit, delete, reaction) waits for the
     /// relay.
     pub changing: bool,
@@ -102,8 +109,9 @@ pub struct RowReaction {
     pub mine: bool,
 }
 
-/// The parts of a row that come from a message's [`Shown`] state.
-fn shown_parts(row: &mut Row, shown: Shown, me: Option<&UserId>) {
+/// The parts of a row that come from a message's [`Shown`] state; `nicks`
+/// names the users loaded.
+fn shown_parts(row: &mut Row, shown: Shown, me: Option<&UserId>, nicks: &Nicks) {
     row.text = shown.text.to_string();
     row.reply_to = shown.state.reply_to;
     row.quote = shown.state.quote;
@@ -111,6 +119,13 @@ fn shown_parts(row: &mut Row, shown: Shown, me: Option<&UserId>) {
     row.deleted = shown.state.deleted;
     row.mentions_me = !row.mine
         && (shown.state.mentions_room || me.is_some_and(|me| shown.state.mentions.contains(me)));
+    row.mentioned = shown
+        .state
+        .mentions
+        .iter()
+        .filter(|id| Some(*id) != me)
+        .filter_map(|id| nicks.get(id).map(|nick| nick.to_string()))
+        .collect();
     row.reactions = shown
         .state
         .reactions
@@ -136,6 +151,7 @@ fn fingerprint(row: &Row) -> u64 {
         &row.reactions,
         row.changing,
         row.mentions_me,
+        &row.mentioned,
     )
         .hash(&mut hasher);
     row.quote
@@ -153,6 +169,12 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
         return Vec::new();
     };
     let me = client.me().map(|u| &u.id);
+    // Who a mention's id is: members first, else a sender seen.
+    let mut nicks: Nicks = state
+        .messages()
+        .map(|m| (&m.from.id, m.from.nick.as_str()))
+        .collect();
+    nicks.extend(state.members_unsorted().map(|u| (&u.id, u.nick.as_str())));
     let gap = state.gap();
     let generation = state.generation();
     let blank = |target: Target| Row {
@@ -174,6 +196,7 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
         deleted: false,
         reactions: Vec::new(),
         mentions_me: false,
+        mentioned: Vec::new(),
         changing: false,
     };
     let mut rows: Vec<Row> = state
@@ -191,7 +214,7 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
                 ..blank(target.clone())
             };
             if let Some(shown) = client.shown(room, &target) {
-                shown_parts(&mut row, shown, me);
+                shown_parts(&mut row, shown, me, &nicks);
             }
             row
         })
@@ -221,7 +244,7 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
             ..blank(target.clone())
         };
         if let Some(shown) = client.shown(room, &target) {
-            shown_parts(&mut row, shown, me);
+            shown_parts(&mut row, shown, me, &nicks);
         }
         rows.push(row);
     }

@@ -47,6 +47,7 @@ impl JetStreamStore {
     /// (`epoch`), so they no longer say where its messages lie.
     pub(super) fn forget_recent(&self, room: &RoomName) {
         self.recent.lock().unwrap().remove(room);
+        self.quotes.forget(room);
     }
 
     /// Where to start reading the room's messages in `from..=end` when only

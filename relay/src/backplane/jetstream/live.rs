@@ -99,6 +99,8 @@ impl JetStreamStore {
         if let Some(follower) = self.followers.lock().unwrap().remove(room) {
             follower.stop.cancel();
             self.delivered.close(&room_subject(room));
+            // Its events will be missed from now on.
+            self.quotes.forget(room);
         }
     }
 
@@ -228,7 +230,7 @@ impl JetStreamStore {
             }
         }
         match decode_record(&message.payload, seq) {
-            Some(record) => self.deliver_record(record),
+            Some(record) => self.deliver_record(record).await,
             None => tracing::warn!("skipping undecodable message {seq} of {room}"),
         }
         self.delivered.record(key, seq);
@@ -274,7 +276,7 @@ impl JetStreamStore {
                 Record::Event(update, ..) => update.seq,
             };
             if self.delivered.mark(key).is_some_and(|mark| seq > mark) {
-                self.deliver_record(record);
+                self.deliver_record(record).await;
                 self.delivered.record(key, seq);
             }
         }

@@ -37,6 +37,7 @@ mod epoch;
 mod events;
 mod history;
 mod live;
+mod quotes;
 
 use std::{
     collections::VecDeque,
@@ -59,6 +60,7 @@ use self::{
     epoch::Epoch,
     history::timed,
     live::Followers,
+    quotes::Quotes,
 };
 use super::{
     connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
@@ -122,6 +124,9 @@ pub struct JetStreamStore {
     /// the room's first message. Rooms without deliveries age out.
     recent: Mutex<Aging<RoomName, VecDeque<u64>>>,
     recent_cap: usize,
+    /// The start of each followed room's latest messages, as they are
+    /// now: the quotes of live replies (`quotes`).
+    quotes: Quotes,
     /// How often idle rooms' `recent` state is dropped.
     room_idle: Duration,
     /// Where publish-to-ack latency goes (`/metrics`), once the relay says.
@@ -161,6 +166,12 @@ impl JetStreamStore {
         let drop_live = Faults::parse(&config.fault_inject)
             .ok()
             .and_then(|faults| faults.drop_live_room().cloned());
+        // One more than the largest page, to tell a full page from a
+        // truncated one.
+        let recent_cap = config
+            .join_history
+            .max(shared::limits::MAX_HISTORY_PAGE as usize)
+            + 1;
         let store = Arc::new(JetStreamStore {
             client,
             js,
@@ -182,12 +193,8 @@ impl JetStreamStore {
             recent: Mutex::new(Aging::default()),
             room_idle: config.room_idle(),
             acks: OnceLock::new(),
-            // One more than the largest page, to tell a full page from a
-            // truncated one.
-            recent_cap: config
-                .join_history
-                .max(shared::limits::MAX_HISTORY_PAGE as usize)
-                + 1,
+            recent_cap,
+            quotes: Quotes::new(recent_cap),
         });
         let _ = store.me.set(Arc::downgrade(&store));
         store
@@ -232,6 +239,7 @@ impl JetStreamStore {
     /// Forgets the per-room state of rooms idle since the previous sweep.
     fn sweep(&self) {
         self.recent.lock().unwrap().sweep();
+        self.quotes.sweep();
         self.delivered.sweep();
     }
 
@@ -286,7 +294,9 @@ impl JetStreamStore {
 
     /// Hands one message, edit, delete or reaction of a followed room to
     /// the hub.
-    fn deliver_record(&self, record: Record) {
+    async fn deliver_record(&self, record: Record) {
+        let record = self.quoted(record).await;
+        self.quotes.saw(&record);
         match record {
             Record::Message(chat) => {
                 self.remember(&chat.room, chat.seq);
@@ -465,7 +475,7 @@ impl Store for JetStreamStore {
     }
 
     fn room_entries(&self) -> usize {
-        self.recent.lock().unwrap().len() + self.delivered.rooms()
+        self.recent.lock().unwrap().len() + self.delivered.rooms() + self.quotes.len()
     }
 
     fn fault(&self) -> Option<String> {

@@ -20,13 +20,16 @@
 //! crashed, or lost NATS) is forgotten: its members leave every room. A
 //! relay that stops cleanly says goodbye.
 //!
-//! The task keeps its own view of local members (from the hub's events)
+//! The hub's events reach the task through [`outbox::Outbox`], which
+//! coalesces them (bounded by the hub's rooms and memberships, not by the
+//! rate of events). The task keeps its own view of local members (from the hub's events)
 //! and of remote members per relay and room, so digests, diffs and
 //! expiries cost O(changes) and the hub's lock is taken only to apply the
 //! changes. Announcements from one relay arrive in the order it sent them
 //! (one connection, one publisher task), so a heartbeat never overtakes
 //! the events it already counts.
 
+mod outbox;
 mod remote;
 mod view;
 mod wire;
@@ -39,6 +42,7 @@ use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{
+    outbox::Outbox,
     remote::Remote,
     view::{beat_parts, View, MEMBERS_PER_PART},
     wire::{presence_subject, Wire},
@@ -72,7 +76,8 @@ pub(super) fn spawn(
 ) -> Announce {
     let me = format!("r-{}", random_hex(6));
     tracing::info!("presence: this relay is {me} in the cluster");
-    let (tx, rx) = mpsc::unbounded_channel();
+    let outbox = Arc::new(Outbox::default());
+    let queue = outbox.clone();
     let state = client.clone();
     let announce: Announce = Arc::new(move |event| {
         // Typing is worth nothing late: while NATS is away it is dropped
@@ -80,7 +85,7 @@ pub(super) fn spawn(
         if matches!(event, LocalEvent::Typing { .. }) && !connected(&state) {
             return;
         }
-        let _ = tx.send(event);
+        queue.push(event);
     });
     let (incoming_tx, incoming) = mpsc::channel(INCOMING);
     let presence = Presence {
@@ -95,7 +100,7 @@ pub(super) fn spawn(
         tracker: tracker.clone(),
         shutdown: shutdown.clone(),
     };
-    tracker.spawn(presence.run(rx, incoming));
+    tracker.spawn(presence.run(outbox, incoming));
     announce
 }
 
@@ -120,11 +125,7 @@ struct Presence {
 }
 
 impl Presence {
-    async fn run(
-        mut self,
-        mut events: mpsc::UnboundedReceiver<LocalEvent>,
-        mut incoming: mpsc::Receiver<async_nats::Message>,
-    ) {
+    async fn run(mut self, outbox: Arc<Outbox>, mut incoming: mpsc::Receiver<async_nats::Message>) {
         let mut relays = match self.client.subscribe(RELAYS_SUBJECT).await {
             Ok(relays) => relays,
             Err(err) => {
@@ -138,10 +139,11 @@ impl Presence {
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => self.local_event(event).await,
-                    None => break,
-                },
+                () = outbox.ready() => {
+                    for event in outbox.take() {
+                        self.local_event(event).await;
+                    }
+                }
                 Some(message) = relays.next() => self.incoming(&message.payload).await,
                 Some(message) = incoming.recv() => self.incoming(&message.payload).await,
                 _ = beat.tick() => self.beat().await,

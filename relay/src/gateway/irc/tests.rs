@@ -46,6 +46,7 @@ fn registration_waits_for_nick_user_and_cap_end() {
                 max_history_page: 100,
             },
             push_key: None,
+            roles: Vec::new(),
         },
         &mut out,
     );

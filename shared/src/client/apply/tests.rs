@@ -224,6 +224,7 @@ fn a_relay_of_another_protocol_version_is_told() {
         resume,
         limits,
         push_key: None,
+        roles: Vec::new(),
     };
     let changes = changes(&mut client, welcome);
     assert!(

@@ -47,6 +47,7 @@ impl Room {
         self.unread = self.unread.min(unread.len() as u32);
         let mentions = unread.iter().filter(|m| super::mentions_me(m, me)).count();
         self.mentions = self.mentions.min(mentions as u32);
+        self.mention_seqs.retain(|s| *s > seq);
         true
     }
 
@@ -59,6 +60,7 @@ impl Room {
             self.read = entry.read;
             self.unread = entry.unread;
             self.mentions = entry.mentions;
+            self.mention_seqs.clear();
         } else {
             self.move_marker(entry.read, me);
         }
