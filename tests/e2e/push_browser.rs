@@ -3,7 +3,11 @@
 //! (captured and decrypted by the local push service) is handed to the
 //! service worker with DevTools' `ServiceWorker.deliverPushMessage`, and the
 //! notification it shows is read back with `registration.getNotifications()`;
-//! a click on it brings the open window to the message.
+//! a click on it brings the open window to the message. Two devices of
+//! one user (token mode, two Chromium profiles): both get a mention while
+//! both are away, a read on one clears the other's unread count, and
+//! nothing is pushed while one looks at the room. The harness is
+//! `tests::push_device`.
 //!
 //! Two stand-ins, because the real things cannot run here: Chromium's push
 //! service (FCM) is not reachable, so `PushManager.subscribe` is replaced in
@@ -14,264 +18,12 @@
 //! real click, and the handler goes on without it).
 
 use serde_json::{json, Value};
-use shared::ClientMsg;
 use tests::{
     browser::relay_serving_app_in_memory,
-    devtools::DevTools,
-    push_service::{hello_with_push_key, PushService, TestSubscription},
-    Browser, WAIT,
+    push_device::Device,
+    push_service::{hello_with_push_key, PushService},
+    WAIT,
 };
-
-/// Replaces the browser's push service in the page: `subscribe` answers
-/// with `sub` (remembered in localStorage, as the browser would keep it).
-fn push_service_shim(sub: &TestSubscription) -> String {
-    let ClientMsg::PushSubscribe { endpoint, keys, .. } = sub.subscribe_frame() else {
-        unreachable!()
-    };
-    let json = json!({ "endpoint": endpoint, "expirationTime": null, "keys": keys });
-    format!(
-        r#"(() => {{
-  const json = {json};
-  const sub = {{
-    endpoint: json.endpoint,
-    options: {{ userVisibleOnly: true }},
-    toJSON() {{ return json; }},
-    unsubscribe() {{ localStorage.setItem("test.push", "off"); return Promise.resolve(true); }},
-  }};
-  PushManager.prototype.subscribe = function () {{
-    localStorage.setItem("test.push", "on");
-    return Promise.resolve(sub);
-  }};
-  PushManager.prototype.getSubscription = function () {{
-    return Promise.resolve(localStorage.getItem("test.push") === "on" ? sub : null);
-  }};
-}})();"#
-    )
-}
-
-/// One browser on the app: its DevTools, the app tab's target and session.
-struct Device {
-    browser: Browser,
-    devtools: DevTools,
-    tab: String,
-    session: String,
-    origin: String,
-    /// The service worker's registration id.
-    registration: Value,
-}
-
-impl Device {
-    /// A browser whose push subscription is `sub`, notifications allowed,
-    /// on the app at `url` (the nick prompt answered with `nick`, if any).
-    async fn open(url: &str, sub: &TestSubscription, nick: Option<&str>) -> Device {
-        let browser = Browser::start().await.unwrap();
-        let mut devtools = browser.devtools().await.unwrap();
-        let (tab, context) = devtools.target("page", "").await.unwrap();
-        let session = devtools.attach(&tab).await.unwrap();
-        let origin = url.trim_end_matches('/').split('#').next().unwrap();
-        let origin = origin.trim_end_matches('/').to_string();
-        devtools
-            .call(
-                None,
-                "Browser.grantPermissions",
-                json!({ "origin": origin, "permissions": ["notifications"], "browserContextId": context }),
-            )
-            .await
-            .unwrap();
-        devtools
-            .call(Some(&session), "Page.enable", json!({}))
-            .await
-            .unwrap();
-        devtools
-            .call(
-                Some(&session),
-                "Page.addScriptToEvaluateOnNewDocument",
-                json!({ "source": push_service_shim(sub) }),
-            )
-            .await
-            .unwrap();
-        browser.goto(url).await.unwrap();
-        if let Some(nick) = nick {
-            browser
-                .type_into("[data-testid=nick-input]", nick)
-                .await
-                .unwrap();
-            browser.click("[data-testid=nick-submit]").await.unwrap();
-        }
-        browser.find("[data-testid=composer-input]").await.unwrap();
-        let mut device = Device {
-            browser,
-            devtools,
-            tab,
-            session,
-            origin,
-            registration: Value::Null,
-        };
-        device.registration = device.registration().await;
-        device
-    }
-
-    /// Turns notifications on with the app's switch (a click, as a person
-    /// would), which subscribes and sends `push_subscribe`.
-    async fn notifications_on(&mut self) {
-        self.browser
-            .click("[data-testid=notify-toggle]")
-            .await
-            .unwrap();
-        self.wait_until("localStorage.getItem('test.push') === 'on'")
-            .await;
-        let pressed = self
-            .browser
-            .find("[data-testid=notify-toggle]")
-            .await
-            .unwrap()
-            .attr("aria-pressed")
-            .await
-            .unwrap();
-        assert_eq!(pressed.as_deref(), Some("true"));
-    }
-
-    /// Another tab in front: the app is hidden (and tells the relay).
-    async fn hide(&mut self) -> String {
-        let other = self
-            .devtools
-            .call(None, "Target.createTarget", json!({ "url": "about:blank" }))
-            .await
-            .unwrap()["targetId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.devtools
-            .call(None, "Target.activateTarget", json!({ "targetId": other }))
-            .await
-            .unwrap();
-        self.wait_until("document.visibilityState === 'hidden'")
-            .await;
-        other
-    }
-
-    /// The app's tab in front again.
-    async fn show(&mut self) {
-        let tab = self.tab.clone();
-        self.devtools
-            .call(None, "Target.activateTarget", json!({ "targetId": tab }))
-            .await
-            .unwrap();
-        self.wait_until("document.visibilityState === 'visible'")
-            .await;
-    }
-
-    async fn eval(&mut self, expression: &str) -> Value {
-        let session = self.session.clone();
-        self.devtools.eval(&session, expression).await.unwrap()
-    }
-
-    /// Polls `expression` in the app's tab until it is true.
-    async fn wait_until(&mut self, expression: &str) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self.eval(expression).await != json!(true) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{expression} still false after {WAIT:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The service worker's registration id, which only a DevTools event
-    /// tells.
-    async fn registration(&mut self) -> Value {
-        let session = self.session.clone();
-        self.devtools
-            .call(Some(&session), "ServiceWorker.enable", json!({}))
-            .await
-            .unwrap();
-        let active = |e: &Value| {
-            e["params"]["registrations"]
-                .as_array()
-                .and_then(|r| r.iter().find(|r| r["isDeleted"] == false))
-                .map(|r| r["registrationId"].clone())
-        };
-        let event = self
-            .devtools
-            .event(|e| {
-                e["method"] == "ServiceWorker.workerRegistrationUpdated" && active(e).is_some()
-            })
-            .await
-            .unwrap();
-        active(&event).unwrap()
-    }
-
-    /// Hands `payload` to the service worker as a push.
-    async fn deliver(&mut self, payload: &Value) {
-        let session = self.session.clone();
-        let id = self.registration.clone();
-        let origin = self.origin.clone();
-        self.devtools
-            .call(
-                Some(&session),
-                "ServiceWorker.deliverPushMessage",
-                json!({ "origin": origin, "registrationId": id, "data": payload.to_string() }),
-            )
-            .await
-            .unwrap();
-    }
-
-    /// The notifications the service worker shows now.
-    async fn notifications(&mut self) -> Vec<Value> {
-        let shown = self
-            .eval(
-                "navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((all) =>
-                   all.map((n) => ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon, data: n.data })))",
-            )
-            .await;
-        shown.as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits until the service worker shows a notification of `tag`.
-    async fn notification(&mut self, tag: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(n) = self
-                .notifications()
-                .await
-                .into_iter()
-                .find(|n| n["tag"] == tag)
-            {
-                return n;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no notification {tag} within {WAIT:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Clicks the notification of `tag`, as far as headless Chromium
-    /// allows: the worker's `notificationclick` handler runs for it.
-    async fn click_notification(&mut self, tag: &str) {
-        let origin = self.origin.clone();
-        let (worker, _) = self
-            .devtools
-            .target("service_worker", &origin)
-            .await
-            .unwrap();
-        let session = self.devtools.attach(&worker).await.unwrap();
-        self.devtools
-            .eval(
-                &session,
-                &format!(
-                    "self.registration.getNotifications({{ tag: {tag:?} }}).then(([n]) => {{
-                       self.dispatchEvent(new NotificationEvent('notificationclick', {{ notification: n }}));
-                       return true;
-                     }})"
-                ),
-            )
-            .await
-            .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
@@ -354,5 +106,167 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
         assert!(tokio::time::Instant::now() < deadline, "{shown:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+
+    // "Hide message text in notifications": the next push carries only the
+    // room and the author, and the notification says no more.
+    alice
+        .browser
+        .click("[data-testid=hide-text]")
+        .await
+        .unwrap();
+    alice
+        .wait_until("localStorage.getItem('palaver.hide_text') === 'on'")
+        .await;
+    alice.hide().await;
+    let secret = bob
+        .say_acked("general", "@alice the code is 4711", "b2")
+        .await
+        .unwrap();
+    let pushed = service.wait_for(2).await.unwrap()[1].payload.clone();
+    assert_eq!(
+        pushed,
+        json!({ "room": "general", "seq": secret, "from": "bob", "mention": true })
+    );
+    alice.deliver(&pushed).await;
+    let shown = alice.notification("room:general").await;
+    assert_eq!(shown["body"], "Mentioned you");
     alice.browser.close().await.unwrap();
+}
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+fn token(sub: &str, name: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": sub, "name": name, "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A login service for token mode that signs every browser in as Ada:
+/// two browsers are two devices of one user.
+async fn serve_login() -> String {
+    use axum::{
+        http::{header, HeaderMap},
+        routing::get,
+        Router,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/token",
+        get(|headers: HeaderMap| async move {
+            let origin = headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (
+                [
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+                    (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into()),
+                ],
+                json!({ "token": token("ada", "Ada") }).to_string(),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/token")
+}
+
+/// The unread count the sidebar shows for `room`.
+async fn unread(device: &mut Device, room: &str) -> Value {
+    device
+        .eval(&format!(
+            "document.querySelector('[data-testid=room-entry][data-room={room}]')?.dataset.unread"
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
+    let _heavy = tests::heavy().await;
+    let dist = tests::browser::dist_with_config(&json!({ "token_url": serve_login().await }));
+    let mut config = relay::Config::for_tests();
+    config.static_dir = dist.path().to_path_buf();
+    config.auth_secret = Some(SECRET.into());
+    config.push_allow_insecure = true;
+    let relay = tests::InProcessRelay::start(config).await;
+    let service = PushService::start().await.unwrap();
+
+    let mut bob = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    let shared::ServerMsg::Welcome { push_key, .. } =
+        bob.hello_with_token(&token("bob", "Bob")).await.unwrap()
+    else {
+        panic!("bob is welcome")
+    };
+    service.trust(&push_key.expect("the relay pushes"));
+    bob.join("general", None).await.unwrap();
+    // Carol, subscribed and alone with bob in `side`: her push of a later
+    // message shows the sender is past the earlier ones (it takes them in
+    // order).
+    let mut carol = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    carol
+        .hello_with_token(&token("carol", "Carol"))
+        .await
+        .unwrap();
+    carol.join("side", None).await.unwrap();
+    carol
+        .send(&service.subscription("carol").subscribe_frame())
+        .await
+        .unwrap();
+    bob.join("side", None).await.unwrap();
+
+    let url = relay.http_url("/#/room/general");
+    let (laptop_sub, phone_sub) = (
+        service.subscription("laptop"),
+        service.subscription("phone"),
+    );
+    let mut laptop = Device::open(&url, &laptop_sub, None).await;
+    let mut phone = Device::open(&url, &phone_sub, None).await;
+    laptop.notifications_on().await;
+    phone.notifications_on().await;
+    laptop.hide().await;
+    phone.hide().await;
+
+    // Both away: a mention reaches both subscriptions, and each device's
+    // worker shows it.
+    let first = bob.say_acked("general", "@Ada lunch?", "b1").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    let mut names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["laptop", "phone"]);
+    assert!(got.iter().all(|r| r.payload["seq"] == first), "{got:?}");
+    for (device, name) in [(&mut laptop, "laptop"), (&mut phone, "phone")] {
+        let payload = got.iter().find(|r| r.name == name).unwrap().payload.clone();
+        device.deliver(&payload).await;
+        let shown = device.notification("room:general").await;
+        assert_eq!(
+            (&shown["title"], &shown["body"]),
+            (&json!("Bob in #general"), &json!("@Ada lunch?"))
+        );
+    }
+    phone
+        .wait_until("document.querySelector('[data-testid=room-entry][data-room=general]')?.dataset.unread === '1'")
+        .await;
+
+    // The laptop comes to the front on the room: it reads, and the phone's
+    // unread count clears.
+    laptop.show().await;
+    phone
+        .wait_until("document.querySelector('[data-testid=room-entry][data-room=general]')?.dataset.unread === '0'")
+        .await;
+    assert_eq!(unread(&mut laptop, "general").await, json!("0"));
+
+    // While the laptop looks, nothing is pushed to either device.
+    bob.say_acked("general", "@Ada seen it?", "b2")
+        .await
+        .unwrap();
+    bob.say_acked("side", "carol?", "b3").await.unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    assert_eq!(got[2].name, "carol", "{got:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
+    laptop.browser.close().await.unwrap();
+    phone.browser.close().await.unwrap();
 }

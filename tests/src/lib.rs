@@ -12,6 +12,7 @@ pub mod files;
 pub mod lines;
 pub mod memberships;
 pub mod nats;
+pub mod push_device;
 pub mod push_service;
 pub mod relay;
 
