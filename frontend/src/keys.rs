@@ -11,6 +11,8 @@ pub enum Action {
     NextUnread,
     /// The room switcher (Ctrl-K, Cmd-K on a Mac).
     Switcher,
+    /// The search dialog (`/`).
+    Search,
     /// The list of shortcuts.
     Help,
     /// Close the open drawer.
@@ -43,6 +45,7 @@ pub fn action(press: &Press) -> Option<Action> {
         "k" | "K" if (press.ctrl || press.meta) && !press.alt && !press.shift => {
             Some(Action::Switcher)
         }
+        "/" if !press.typing && !press.ctrl && !press.meta && !press.alt => Some(Action::Search),
         "?" if !press.typing && !press.ctrl && !press.meta && !press.alt => Some(Action::Help),
         "Escape" => Some(Action::Close),
         "PageUp" if !press.alt && !press.ctrl && !press.meta && !press.shift => {
@@ -65,6 +68,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "Ctrl + K (⌘ K on a Mac)",
         "Go to a room: type to filter, Enter to open",
+    ),
+    (
+        "/",
+        "Search your rooms: Enter searches, ↑ ↓ choose, Enter opens",
     ),
     ("Page Up / Page Down", "Scroll the messages"),
     (

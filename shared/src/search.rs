@@ -17,8 +17,16 @@
 //! `in:room` and `from:nick` to narrow; anything else is a word. A query is
 //! never an error: what cannot be read is taken as words, and an empty
 //! query matches nothing.
+//!
+//! For the clients' views: `pieces` cuts a hit's text at its highlights,
+//! `by_room` groups a results list by room.
 
 use crate::names::RoomName;
+
+mod groups;
+mod pieces;
+pub use groups::{by_room, display_order, RoomHits};
+pub use pieces::{pieces, Piece};
 
 /// A parsed search query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -323,6 +323,53 @@ async fn bench_compare_drives_the_relay_and_the_axum_baseline_alike() {
     }
 }
 
+/// `palaver bench search`, tiny: it fills a data directory with 2,000
+/// messages over 20 rooms through a relay, then searches it with each kind
+/// of query; every search is answered (hits found for each kind), the
+/// index is measured, and a second run only searches (the directory says
+/// it is filled). Figures are not asserted.
+#[tokio::test]
+async fn bench_search_fills_a_data_dir_once_and_measures_each_kind_of_query() {
+    let _heavy = tests::heavy().await;
+    let data = tempfile::tempdir().unwrap();
+    let relay_bin = tests::binary("palaver-relay");
+    let dir = data.path().join("bench");
+    let args = [
+        "search",
+        "--relay-bin",
+        relay_bin.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--messages",
+        "2000",
+        "--rooms",
+        "20",
+        "--queries",
+        "5",
+        "--fill-timeout",
+        "60",
+        "--json",
+    ];
+    let first: Value = serde_json::from_str(palaver_bench(&args, WAIT * 6).await.trim()).unwrap();
+    assert_eq!(first["messages"], 2000, "{first}");
+    assert!(
+        first["fill_secs"].as_f64().is_some(),
+        "the first run fills: {first}"
+    );
+    let kinds = first["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 3, "{first}");
+    for kind in kinds {
+        assert_eq!(kind["queries"], 5, "{kind}");
+        assert!(
+            kind["mean_hits"].as_f64().unwrap() > 0.0,
+            "found nothing: {kind}"
+        );
+    }
+    assert!(first["index_bytes"].as_u64().unwrap() > 0, "{first}");
+    let second: Value = serde_json::from_str(palaver_bench(&args, WAIT * 6).await.trim()).unwrap();
+    assert!(second["fill_secs"].is_null(), "filled only once: {second}");
+}
+
 /// Runs `palaver bench` with `args`, bounded by `wait`; asserts it
 /// succeeded and returns what it printed.
 async fn palaver_bench(args: &[&str], wait: std::time::Duration) -> String {
@@ -527,4 +574,96 @@ async fn chat_notify_sets_the_current_rooms_level_on_every_device() {
 
     ada.close_stdin();
     assert_eq!(ada.exit_code().await, 0);
+}
+
+/// `palaver chat --commands`: `/search` prints numbered hits, newest
+/// first, with room, seq, author and the matched words marked (Chinese
+/// found by a word inside a run); `/goto N` joins the hit's room again
+/// after a `/leave` and prints the page around the hit with the hit marked
+/// in its middle.
+#[tokio::test]
+async fn chat_search_lists_hits_and_goto_shows_the_page_around_one() {
+    let relay = RelayProcess::spawn(&["--store", "memory", "--rate-burst", "100"])
+        .await
+        .unwrap();
+    let mut bob = tests::Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.join("ops", None).await.unwrap();
+    let in_general = bob
+        .say_acked("general", "deploy the relay", "g-1")
+        .await
+        .unwrap();
+    for i in 1..=20 {
+        bob.say_acked("ops", &format!("filler {i}"), &format!("a-{i}"))
+            .await
+            .unwrap();
+    }
+    let hit = bob
+        .say_acked("ops", "我们的分布式聊天系统 deploys today", "hit")
+        .await
+        .unwrap();
+    for i in 21..=30 {
+        bob.say_acked("ops", &format!("filler {i}"), &format!("a-{i}"))
+            .await
+            .unwrap();
+    }
+
+    let mut alice = Chat::start(&relay.ws_url(), "alice", &["--commands"]);
+    alice
+        .until(&format!("#{in_general} bob: deploy the relay"))
+        .await;
+    alice.say("/join ops").await;
+    alice.until("bob: filler 30").await;
+
+    alice.say("/search deploy*").await;
+    assert_eq!(
+        alice.line().await,
+        format!("1. [ops] #{hit} bob: 我们的分布式聊天系统 *deploy*s today")
+    );
+    assert_eq!(
+        alice.line().await,
+        format!("2. [general] #{in_general} bob: *deploy* the relay")
+    );
+    alice.say("/search 聊天").await;
+    assert_eq!(
+        alice.line().await,
+        format!("1. [ops] #{hit} bob: 我们的分布式*聊天*系统 deploys today")
+    );
+
+    // Out of the room, then to the hit: joined again, the page around it.
+    alice.say("/leave").await;
+    alice.say("/goto 1").await;
+    // The rejoin's own history prints first; the page's lines are indented
+    // and its hit is marked.
+    let mut lines = Vec::new();
+    while !lines.last().is_some_and(|l: &String| l.starts_with("> ")) {
+        lines.push(alice.line().await);
+    }
+    let marked = lines.last().unwrap();
+    assert!(
+        marked.ends_with(&format!("#{hit} bob: 我们的分布式聊天系统 deploys today")),
+        "{marked}"
+    );
+    let before: Vec<&String> = lines.iter().rev().skip(1).take(5).collect();
+    let mut after = Vec::new();
+    for _ in 0..5 {
+        after.push(alice.line().await);
+    }
+    // Five messages on each side, in order, none of them marked.
+    for (i, line) in before.iter().enumerate() {
+        let seq = hit - 1 - i as u64;
+        assert!(
+            line.starts_with("  ") && line.contains(&format!("#{seq} bob: filler")),
+            "line {i} before the hit: {line}"
+        );
+    }
+    for (i, line) in after.iter().enumerate() {
+        let seq = hit + 1 + i as u64;
+        assert!(
+            line.starts_with("  ") && line.contains(&format!("#{seq} bob: filler")),
+            "line {i} after the hit: {line}"
+        );
+    }
+    alice.close_stdin();
+    assert_eq!(alice.exit_code().await, 0);
 }

@@ -42,6 +42,7 @@ mod pwa;
 mod retention;
 mod robustness;
 mod search;
+mod search_browser;
 mod slow_consumers;
 mod soak;
 mod store_conformance;

@@ -205,6 +205,12 @@ macro_rules! events {
             }
 
             #[tokio::test]
+            async fn an_edit_s_mentions_become_the_message_s() {
+                tests::events::an_edit_s_mentions_become_the_message_s(&mut super::$engine().await)
+                    .await;
+            }
+
+            #[tokio::test]
             async fn events_survive_a_restart() {
                 tests::events::events_survive_a_restart(&mut super::$engine().await).await;
             }

@@ -11,6 +11,7 @@ use std::{
 
 use relay::store::{Action, Appended, Deliver, DeliverUpdate, NewUpdate, Store, UpdateError};
 use shared::{
+    mentions::Mentions,
     protocol::{Update, UpdateKind, DELETED_TEXT},
     ChatMessage, ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
@@ -137,7 +138,7 @@ impl Events {
 }
 
 pub fn edit(text: &str) -> Action {
-    Action::Edit(Text::new(text).unwrap())
+    Action::Edit(Text::new(text).unwrap(), Default::default())
 }
 
 pub fn react(emoji: &str, on: bool) -> Action {
@@ -171,6 +172,47 @@ pub async fn an_edit_resent_is_stored_once<E: EventEngine>(engine: &mut E) {
     assert!(now.state.edited_ts.is_some());
     // The next message comes after the event.
     assert!(s.say("bob", "m2").await > seq);
+}
+
+/// An edit's mentions replace the message's: the message now mentions who
+/// the new text names (so unread mention counts and pushes follow edits),
+/// the delivered update says so, and a durable store keeps it.
+pub async fn an_edit_s_mentions_become_the_message_s<E: EventEngine>(engine: &mut E) {
+    let target = {
+        let s = Events::new(engine).await;
+        let target = s.say("alice", "m1").await;
+        assert!(s.read(target).await.state.mentions.is_empty());
+        let names_bob = Mentions {
+            users: vec![user("bob").id],
+            room: false,
+        };
+        let text = Text::new("now for @bob").unwrap();
+        s.change("alice", "e1", target, Action::Edit(text, names_bob))
+            .await
+            .unwrap();
+        let now = s.read(target).await;
+        assert_eq!(now.state.mentions, [user("bob").id]);
+        assert!(!now.state.mentions_room);
+        let delivered = s.delivered.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(delivered.mentions, [user("bob").id], "{delivered:?}");
+        // Edited again to name the room and no one: `@room` only.
+        let everyone = Mentions {
+            users: Vec::new(),
+            room: true,
+        };
+        let text = Text::new("now for @room").unwrap();
+        s.change("alice", "e2", target, Action::Edit(text, everyone))
+            .await
+            .unwrap();
+        let now = s.read(target).await;
+        assert!(now.state.mentions.is_empty() && now.state.mentions_room);
+        target
+    };
+    if E::DURABLE {
+        let s = Events::new(engine).await;
+        let now = s.read(target).await;
+        assert!(now.state.mentions.is_empty() && now.state.mentions_room);
+    }
 }
 
 /// Only the author edits; the author or a moderator deletes; after a

@@ -16,6 +16,8 @@
 //! - [`compare`]: the same scenarios against Palaver and baseline servers,
 //!   one table.
 //! - [`baseline`]: a tuned raw axum broadcaster, one of those baselines.
+//! - [`search`]: fills a data directory with many messages and measures
+//!   search against a relay on it.
 //! - [`cluster`]: 1, 2, 3 ... relays on one nats-server, what each is sent.
 
 mod baseline;
@@ -24,6 +26,7 @@ mod compare;
 mod conn;
 mod procfs;
 mod report;
+mod search;
 
 use std::{
     collections::HashMap,
@@ -106,6 +109,10 @@ enum Scenario {
     /// gorilla/websocket hub) one after the other on loopback, drives each
     /// with the same scenarios and prints one table.
     Compare(compare::Args),
+    /// Fills a data directory with messages over many rooms (once), then
+    /// measures search p50/p99 for one-word, two-word and Chinese queries
+    /// against a relay on it, and the index's size.
+    Search(search::Args),
     /// Starts a nats-server and 1, 2, 3 ... relays, splits the same rooms
     /// over them and reports per relay what NATS sent it against its own
     /// rooms' messages (routing by interest), CPU and memory.
@@ -151,7 +158,10 @@ impl Scenario {
             | Scenario::Rooms { common, .. }
             | Scenario::Idle { common, .. }
             | Scenario::Churn { common, .. } => Some(common),
-            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Cluster(_) => None,
+            Scenario::Compare(_)
+            | Scenario::Baseline(_)
+            | Scenario::Cluster(_)
+            | Scenario::Search(_) => None,
         }
     }
 }
@@ -176,6 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         Scenario::Compare(args) => return compare::run(args),
         Scenario::Cluster(args) => return cluster::run(args),
         Scenario::Baseline(args) => return baseline::run(args),
+        Scenario::Search(args) => return search::run(args),
         ref scenario => scenario.common().expect("a load scenario").clone(),
     };
     check_duration(common.duration)?;
@@ -231,7 +242,10 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 clients, room_size, ..
             } => idle(common, addr, nofile, 0, clients, room_size).await,
             Scenario::Churn { clients, .. } => churn(common, addr, clients, nofile).await,
-            Scenario::Compare(_) | Scenario::Baseline(_) | Scenario::Cluster(_) => {
+            Scenario::Compare(_)
+            | Scenario::Baseline(_)
+            | Scenario::Cluster(_)
+            | Scenario::Search(_) => {
                 unreachable!("handled above")
             }
         }

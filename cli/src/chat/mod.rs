@@ -15,10 +15,12 @@
 //! Messages show with their `#seq`, which `/reply`, `/edit`, `/delete`
 //! and `/react` take (`actions`); edits, deletes and reactions print as
 //! short `#seq` lines. Text is shown as written (Markdown source, plain).
+//! `/search` and `/goto` (`search`) find messages and show one in its room.
 
 mod actions;
 mod notify;
 mod output;
+mod search;
 mod token;
 mod upload;
 
@@ -122,6 +124,8 @@ struct Driver {
     token_cmd: Option<String>,
     /// When to run `--token-cmd` again for `reauth` (the shared policy).
     renewal: Renewal,
+    /// The last search's hits and a `/goto` on its way.
+    search: search::SearchState,
 }
 
 impl Driver {
@@ -158,6 +162,7 @@ impl Driver {
             failed: false,
             token_cmd: args.token_cmd.clone(),
             renewal: Renewal::default(),
+            search: search::SearchState::default(),
         })
     }
 
@@ -367,11 +372,24 @@ impl Driver {
             self.renew().await;
             return;
         }
+        if self.search_frame(&msg) {
+            return;
+        }
+        // A `/goto`'s page is printed whole, not as the model's changes.
+        let goto_page = self.goto_page(&msg);
         let applied = self.client.apply(msg, now_ms());
         for change in &applied.changes {
-            self.show(change);
+            let quiet = goto_page.is_some()
+                && matches!(change, Change::Message { .. } | Change::History { .. });
+            if !quiet {
+                self.show(change);
+            }
         }
-        self.write(applied.frames).await;
+        if let Some(seqs) = goto_page {
+            self.show_goto_page(&seqs);
+        }
+        let goto = self.goto_after(&applied.changes);
+        self.write(applied.frames.into_iter().chain(goto)).await;
     }
 
     /// Prints what the model says changed: each message once (the model
@@ -494,10 +512,12 @@ impl Driver {
             .map_or((command, ""), |(n, a)| (n, a.trim()));
         match name {
             "quit" | "q" => return false,
-            "help" | "h" | "?" => {
-                self.out
-                    .status(&format!("{HELP}\n{}\n{}", actions::HELP, notify::HELP))
-            }
+            "help" | "h" | "?" => self.out.status(&format!(
+                "{HELP}\n{}\n{}\n{}",
+                actions::HELP,
+                search::HELP,
+                notify::HELP
+            )),
             "join" | "j" => match RoomName::new(arg) {
                 Ok(room) => {
                     let frame = self.client.join(room.clone());
@@ -555,6 +575,7 @@ impl Driver {
                 None => self.out.status("you are in no room: /join ROOM first"),
             },
             _ if self.conversation_command(name, arg).await => {}
+            _ if self.search_command(name, arg).await => {}
             _ => self.out.status(&format!(
                 "unknown command /{name}; /help lists the commands"
             )),

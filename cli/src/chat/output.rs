@@ -54,7 +54,12 @@ impl Output {
     /// timestamp), prefixed with `[room]` in interactive mode; with seqs,
     /// `HH:MM #42 nick: text`, a reply `HH:MM #43 nick (re #42): text`.
     pub fn message(&self, m: &ChatMessage) {
-        let line = if self.json {
+        self.raw(&self.message_line(m));
+    }
+
+    /// The line [`Output::message`] prints.
+    pub fn message_line(&self, m: &ChatMessage) -> String {
+        if self.json {
             ServerMsg::Message(m.clone()).encode()
         } else {
             let time = Local
@@ -78,10 +83,24 @@ impl Output {
             } else {
                 format!("{time} {who}: {text}")
             }
-        };
+        }
+    }
+
+    /// One line on stdout, as it is.
+    pub fn raw(&self, line: &str) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
+    }
+
+    /// `--json`: stdout carries protocol frames only.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Stdout is a terminal, which shows ANSI bold.
+    pub fn ansi(&self) -> bool {
+        self.interactive
     }
 
     /// A message changed (edited, deleted, reacted to): one short line,

@@ -20,6 +20,7 @@
 //!   `reauth`.
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
 //! - `actions`: replies, edits, deletes, reactions and jumps to a message.
+//! - `search`: search and its answers, and the page around a hit.
 
 mod actions;
 mod browser;
@@ -29,6 +30,7 @@ mod pacing;
 mod persist;
 mod push;
 mod routing;
+mod search;
 mod socket;
 mod token;
 
@@ -41,6 +43,7 @@ use crate::storage;
 use browser::is_visible;
 pub use notify::notification_permission;
 pub use routing::{message_from_hash, message_href, navigate, room_href, route_from_hash};
+pub use search::{Around, Search};
 use socket::Link;
 
 /// The browser's clock, Unix milliseconds.
@@ -75,6 +78,10 @@ pub struct Chat {
     /// A message to scroll to and focus (a reply's quote was clicked, a
     /// link to a message opened); cleared once it is shown.
     pub jump: RwSignal<Option<(RoomName, u64)>>,
+    /// The search dialog's query and hits (`search`).
+    pub search: RwSignal<Search>,
+    /// A jump to a search hit: the room shows the page around it.
+    pub around: RwSignal<Option<Around>>,
     reconnect: StoredValue<Reconnect>,
     /// The open socket, if any.
     link: StoredValue<Option<Link>, LocalStorage>,
@@ -133,6 +140,8 @@ impl Chat {
             push_key: StoredValue::new(None),
             push_endpoint: StoredValue::new(None),
             jump: RwSignal::new(None),
+            search: RwSignal::new(Search::default()),
+            around: RwSignal::new(None),
             reconnect: StoredValue::new(Reconnect::default()),
             link: StoredValue::new_local(None),
             generation: StoredValue::new(0),

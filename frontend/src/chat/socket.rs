@@ -177,6 +177,9 @@ impl Chat {
         if let ServerMsg::Welcome { push_key, .. } = &msg {
             self.push_key.set_value(push_key.clone());
         }
+        if self.search_frame(&msg) {
+            return;
+        }
         let applied = self
             .client
             .try_update(|c| c.apply(msg, now))

@@ -9,9 +9,11 @@ use super::banner::{Banner, Notices};
 use super::composer::Composer;
 use super::draft::Draft;
 use super::members::Members;
-use super::messages::{MessageList, TypingIndicator};
+use super::messages::TypingIndicator;
 use super::nick_form::NickForm;
 use super::notify_settings::RoomNotify;
+use super::search::SearchDialog;
+use super::search_jump::RoomMessages;
 use super::shortcuts::{ShortcutHelp, Shortcuts};
 use super::sidebar::Sidebar;
 use super::switcher::Switcher;
@@ -137,7 +139,7 @@ pub fn App() -> impl IntoView {
                     {move || match route.get() {
                         Some(room) => {
                             view! {
-                                <MessageList room=room.clone() />
+                                <RoomMessages room=room.clone() />
                                 <TypingIndicator room=room.clone() />
                                 <Composer room=room />
                             }
@@ -164,6 +166,9 @@ pub fn App() -> impl IntoView {
             </Show>
             <Show when=move || ui.switcher_open.get()>
                 <Switcher />
+            </Show>
+            <Show when=move || ui.search_open.get()>
+                <SearchDialog />
             </Show>
         </Show>
         <Show when=move || (prompt.get() && !has_nick.get()) || editing_nick.get()>

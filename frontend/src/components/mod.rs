@@ -15,6 +15,8 @@ mod modal;
 mod nick_form;
 mod notify_settings;
 mod rich_text;
+mod search;
+mod search_jump;
 mod shortcuts;
 mod sidebar;
 mod switcher;

@@ -79,6 +79,10 @@ fn on_key(chat: Chat, ui: Ui, ev: &web_sys::KeyboardEvent) {
             ui.close_drawers();
             ui.switcher_open.set(true);
         }
+        Action::Search => {
+            ui.close_drawers();
+            ui.search_open.set(true);
+        }
         Action::Help => ui.help_open.set(true),
         Action::Close => {
             if !ui.close_drawers() {

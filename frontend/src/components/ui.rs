@@ -19,6 +19,8 @@ pub struct Ui {
     pub help_open: RwSignal<bool>,
     /// The room switcher (Ctrl-K).
     pub switcher_open: RwSignal<bool>,
+    /// The search dialog (`/`).
+    pub search_open: RwSignal<bool>,
     /// What had focus when each open dialog opened, innermost last.
     openers: StoredValue<Vec<web_sys::HtmlElement>, LocalStorage>,
 }
@@ -37,6 +39,7 @@ impl Ui {
             editing_nick: RwSignal::new(false),
             help_open: RwSignal::new(false),
             switcher_open: RwSignal::new(false),
+            search_open: RwSignal::new(false),
             openers: StoredValue::new_local(Vec::new()),
         }
     }

@@ -222,7 +222,7 @@ impl Session {
     }
 
     /// Who `text` mentions among `room`'s members (see `shared::mentions`).
-    fn mentions(&self, room: &RoomName, text: &Text) -> Mentions {
+    pub(super) fn mentions(&self, room: &RoomName, text: &Text) -> Mentions {
         if !text.as_str().contains('@') {
             return Mentions::default();
         }

@@ -311,7 +311,8 @@ impl Session {
                 text,
                 client_id,
             } => {
-                self.change(user, room, seq, client_id, Action::Edit(text))
+                let mentions = self.mentions(&room, &text);
+                self.change(user, room, seq, client_id, Action::Edit(text, mentions))
                     .await
             }
             ClientMsg::Delete {

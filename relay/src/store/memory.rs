@@ -127,11 +127,13 @@ impl MemoryStore {
         let own = target.from.id == new.from.id;
         let mut changed = ChatMessage::clone(target);
         let kind = match &new.action {
-            Action::Edit(_) if !own => return Err(UpdateError::Forbidden),
+            Action::Edit(..) if !own => return Err(UpdateError::Forbidden),
             Action::Delete if !own && !new.moderator => return Err(UpdateError::Forbidden),
-            Action::Edit(text) => {
+            Action::Edit(text, mentions) => {
                 changed.text = text.clone();
                 changed.state.edited_ts = Some(new.ts);
+                changed.state.mentions = mentions.users.clone();
+                changed.state.mentions_room = mentions.room;
                 UpdateKind::Edit
             }
             Action::Delete => {
@@ -162,10 +164,10 @@ impl MemoryStore {
         log.messages[index] = Arc::new(changed);
         log.last_seq += 1;
         let seq = log.last_seq;
-        let (text, emoji, on) = match new.action {
-            Action::Edit(text) => (Some(text), None, None),
-            Action::Delete => (None, None, None),
-            Action::React { emoji, on } => (None, Some(emoji), Some(on)),
+        let (text, emoji, on, mentions) = match new.action {
+            Action::Edit(text, mentions) => (Some(text), None, None, mentions),
+            Action::Delete => (None, None, None, Default::default()),
+            Action::React { emoji, on } => (None, Some(emoji), Some(on), Default::default()),
         };
         let update = Update {
             room: new.room,
@@ -178,6 +180,8 @@ impl MemoryStore {
             text,
             emoji,
             on,
+            mentions: mentions.users,
+            mentions_room: mentions.room,
         };
         log.updates.push_back(update.clone());
         if log.updates.len() > self.capacity {

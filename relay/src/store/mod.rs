@@ -16,7 +16,9 @@ mod timed;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use shared::{protocol::Update, ChatMessage, ClientId, Emoji, RoomName, Text, User};
+use shared::{
+    mentions::Mentions, protocol::Update, ChatMessage, ClientId, Emoji, RoomName, Text, User,
+};
 
 pub use memory::MemoryStore;
 pub use search::{Found, SearchRequest};
@@ -47,9 +49,13 @@ pub struct NewUpdate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Edit(Text),
+    /// The new text, and who it mentions (the target's mentions from now on).
+    Edit(Text, Mentions),
     Delete,
-    React { emoji: Emoji, on: bool },
+    React {
+        emoji: Emoji,
+        on: bool,
+    },
 }
 
 /// Why an edit, delete or reaction was not stored.

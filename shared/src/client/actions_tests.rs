@@ -169,6 +169,8 @@ fn our_update_acks_the_change_and_a_refused_change_is_dropped_with_a_notice() {
         .unwrap();
     let id = id_of(&frame);
     let update = Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: general.clone(),
         seq: 5,
         target: 4,
@@ -287,6 +289,8 @@ fn a_reaction_chip_toggles_ours() {
     let general = room("general");
     // Bob reacted already: our click adds ours, a second removes it.
     let mut update = Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: general.clone(),
         seq: 4,
         target: 2,

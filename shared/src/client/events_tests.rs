@@ -8,6 +8,8 @@ use crate::protocol::{ServerMsg, Update, UpdateKind, DELETED_TEXT};
 
 fn update(seq: u64, target: u64, kind: UpdateKind, from: &User) -> Update {
     Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: room("general"),
         seq,
         target,

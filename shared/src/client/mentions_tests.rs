@@ -8,6 +8,8 @@ use crate::protocol::{ServerMsg, Update, UpdateKind};
 
 fn edit(seq: u64, target: u64, from: &User, body: &str) -> ServerMsg {
     ServerMsg::Update(Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: room("general"),
         seq,
         target,

@@ -94,6 +94,8 @@ fn update(
     text: Option<Text>,
 ) -> ServerMsg {
     ServerMsg::Update(Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: room("general"),
         seq,
         target,

@@ -98,6 +98,13 @@ pub struct Update {
     pub emoji: Option<Emoji>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<bool>,
+    /// `edit`: who the new text mentions (the target's `mentions` from now
+    /// on), like a message's own `mentions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// `edit`: the new text mentions `@room`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mentions_room: bool,
 }
 
 impl MessageState {

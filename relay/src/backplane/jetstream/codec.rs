@@ -12,7 +12,7 @@ pub(in crate::backplane) enum Record {
     Message(ChatMessage),
     /// An edit, delete or reaction; a delete with its target's tombstone
     /// and its erased edits (without text).
-    Event(Update, Option<ChatMessage>, Vec<Update>),
+    Event(Update, Option<Box<ChatMessage>>, Vec<Update>),
 }
 
 /// The stored forms: an event is wrapped (`{"event":…}`), a message is the
@@ -25,7 +25,7 @@ enum Stored {
     Event {
         event: Update,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        tombstone: Option<ChatMessage>,
+        tombstone: Option<Box<ChatMessage>>,
         /// The target's edits, erased with it, without their text: still
         /// replayed after a cursor, in their place.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -67,7 +67,7 @@ pub(super) fn encode_event(
     event.seq = 0;
     let stored = Stored::Event {
         event,
-        tombstone,
+        tombstone: tombstone.map(Box::new),
         erased,
     };
     serde_json::to_vec(&stored).expect("an Update always serializes")

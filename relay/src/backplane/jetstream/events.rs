@@ -22,6 +22,7 @@ use std::collections::HashSet;
 
 use async_nats::{jetstream::context::PublishErrorKind, HeaderMap};
 use shared::{
+    mentions::Mentions,
     protocol::{Update, UpdateKind, DELETED_TEXT},
     ChatMessage, Emoji, RoomName, Text, UserId,
 };
@@ -64,10 +65,14 @@ impl JetStreamStore {
                 return Err(UpdateError::Gone);
             }
             let own = target.message.from.id == new.from.id;
+            let mut mentions = Mentions::default();
             let (kind, text, emoji, on) = match &new.action {
-                Action::Edit(_) if !own => return Err(UpdateError::Forbidden),
+                Action::Edit(..) if !own => return Err(UpdateError::Forbidden),
                 Action::Delete if !own && !new.moderator => return Err(UpdateError::Forbidden),
-                Action::Edit(text) => (UpdateKind::Edit, Some(text.clone()), None, None),
+                Action::Edit(text, new_mentions) => {
+                    mentions = new_mentions.clone();
+                    (UpdateKind::Edit, Some(text.clone()), None, None)
+                }
                 Action::Delete => (UpdateKind::Delete, None, None, None),
                 Action::React { emoji, on } => {
                     let had = target
@@ -90,6 +95,8 @@ impl JetStreamStore {
                 text,
                 emoji,
                 on,
+                mentions: mentions.users,
+                mentions_room: mentions.room,
             };
             let (tombstone, erased) = match kind {
                 UpdateKind::Delete => (Some(tombstone(&target.message)), target.edits.clone()),

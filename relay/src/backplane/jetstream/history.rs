@@ -240,7 +240,7 @@ pub(super) fn fold(records: Vec<Record>, start: u64, end: u64) -> (Vec<ChatMessa
             Record::Message(_) => {}
             Record::Event(update, tombstone, erased) => {
                 if let Some(tombstone) = tombstone.filter(|t| (start..=end).contains(&t.seq)) {
-                    messages.push(tombstone);
+                    messages.push(*tombstone);
                 }
                 events.extend(erased.into_iter().filter(|u| u.seq >= start));
                 events.push(update);
@@ -262,6 +262,8 @@ pub(super) fn fold(records: Vec<Record>, start: u64, end: u64) -> (Vec<ChatMessa
                 if let Some(text) = &update.text {
                     message.text = text.clone();
                     message.state.edited_ts = Some(update.ts);
+                    message.state.mentions = update.mentions.clone();
+                    message.state.mentions_room = update.mentions_room;
                 }
             }
             UpdateKind::Delete => {

@@ -183,6 +183,8 @@ mod tests {
     fn event(seq: u64, target: u64, kind: UpdateKind, text: Option<&str>) -> Record {
         Record::Event(
             Update {
+                mentions: Vec::new(),
+                mentions_room: false,
                 room: RoomName::new("general").unwrap(),
                 seq,
                 target,

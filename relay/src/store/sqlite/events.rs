@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use shared::{
+    mentions::Mentions,
     protocol::{quote_of, Quote, Update, UpdateKind},
     ChatMessage,
 };
@@ -111,6 +112,13 @@ pub(super) fn quote_for(
 }
 
 /// Inserts a numbered message with its state.
+/// The `mentions` column: a JSON array of the mentioned user ids, NULL when
+/// none.
+fn mentions_json(mentions: &Mentions) -> Option<String> {
+    (!mentions.users.is_empty())
+        .then(|| serde_json::to_string(&mentions.users).expect("user ids serialize"))
+}
+
 pub(super) fn insert_message(
     tx: &Transaction,
     room_id: i64,
@@ -118,8 +126,7 @@ pub(super) fn insert_message(
     msg: &NewMessage,
     quote: Option<&Quote>,
 ) -> rusqlite::Result<()> {
-    let mentions = (!msg.mentions.users.is_empty())
-        .then(|| serde_json::to_string(&msg.mentions.users).expect("user ids serialize"));
+    let mentions = mentions_json(&msg.mentions);
     let quote = quote.map(|q| serde_json::to_string(q).expect("a quote serializes"));
     tx.prepare_cached(
         "INSERT INTO messages (room_id, seq, user_id, nick, text, ts, client_id,
@@ -194,15 +201,23 @@ pub(super) fn apply(
     let own = author == new.from.id.0;
     let (room, target) = (room_id, to_sql(new.target));
     let kind = match &new.action {
-        Action::Edit(_) if !own => return Ok(Outcome::Refused(UpdateError::Forbidden)),
+        Action::Edit(..) if !own => return Ok(Outcome::Refused(UpdateError::Forbidden)),
         Action::Delete if !own && !new.moderator => {
             return Ok(Outcome::Refused(UpdateError::Forbidden))
         }
-        Action::Edit(text) => {
+        Action::Edit(text, mentions) => {
             tx.prepare_cached(
-                "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE room_id = ?1 AND seq = ?2",
+                "UPDATE messages SET text = ?3, edited_ts = ?4, mentions = ?5, mentions_room = ?6
+                 WHERE room_id = ?1 AND seq = ?2",
             )?
-            .execute(params![room, target, text.as_str(), to_sql(new.ts)])?;
+            .execute(params![
+                room,
+                target,
+                text.as_str(),
+                to_sql(new.ts),
+                mentions_json(mentions),
+                mentions.room
+            ])?;
             UpdateKind::Edit
         }
         Action::Delete => {
@@ -235,10 +250,10 @@ pub(super) fn apply(
             UpdateKind::React
         }
     };
-    let (text, emoji, on) = match &new.action {
-        Action::Edit(text) => (Some(text.clone()), None, None),
-        Action::Delete => (None, None, None),
-        Action::React { emoji, on } => (None, Some(emoji.clone()), Some(*on)),
+    let (text, emoji, on, mentions) = match &new.action {
+        Action::Edit(text, mentions) => (Some(text.clone()), None, None, mentions.clone()),
+        Action::Delete => (None, None, None, Default::default()),
+        Action::React { emoji, on } => (None, Some(emoji.clone()), Some(*on), Default::default()),
     };
     tx.prepare_cached(
         "INSERT INTO message_events
@@ -269,6 +284,8 @@ pub(super) fn apply(
         text,
         emoji,
         on,
+        mentions: mentions.users,
+        mentions_room: mentions.room,
     };
     Ok(Outcome::Stored(Applied {
         update,

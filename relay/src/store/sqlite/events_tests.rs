@@ -104,7 +104,7 @@ async fn messages_from_before_events_read_plainly_and_take_events() {
         &store,
         "e1",
         old,
-        Action::Edit(Text::new("and after").unwrap()),
+        Action::Edit(Text::new("and after").unwrap(), Default::default()),
     )
     .await;
     assert!(edit > old);
@@ -122,7 +122,7 @@ async fn search_finds_edits_by_their_new_text_and_never_a_deleted_message() {
         &store,
         "e1",
         typo,
-        Action::Edit(Text::new("the relay is down").unwrap()),
+        Action::Edit(Text::new("the relay is down").unwrap(), Default::default()),
     )
     .await;
     change(&store, "e2", gone, Action::Delete).await;
@@ -143,7 +143,7 @@ async fn retention_takes_the_events_and_reactions_of_what_it_deletes() {
         &store,
         "e1",
         first,
-        Action::Edit(Text::new("first!").unwrap()),
+        Action::Edit(Text::new("first!").unwrap(), Default::default()),
     )
     .await;
     let react = Action::React {

@@ -130,7 +130,14 @@ impl Shared {
 }
 
 enum Command {
-    Append(NewMessage, oneshot::Sender<Result<Appended, StoreError>>),
+    /// A message and its text as the search index keeps it
+    /// (`shared::search::index_text`), computed by the sender's task so
+    /// the one writer thread does not.
+    Append(
+        NewMessage,
+        String,
+        oneshot::Sender<Result<Appended, StoreError>>,
+    ),
     Update(NewUpdate, oneshot::Sender<Result<Appended, UpdateError>>),
     Retention(Option<oneshot::Sender<()>>),
     /// Forget the rooms idle since the previous sweep (writer and cache).
@@ -226,7 +233,8 @@ impl Store for SqliteStore {
     fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
         Box::pin(async move {
             let (reply, wait) = oneshot::channel();
-            self.send(Command::Append(msg, reply)).await?;
+            let body = shared::search::index_text(msg.text.as_str());
+            self.send(Command::Append(msg, body, reply)).await?;
             wait.await.map_err(|_| writer_gone())?
         })
     }

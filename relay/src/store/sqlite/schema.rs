@@ -90,7 +90,10 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS push_subscriptions_by_user ON push_subscriptions (user_id, created_ms);",
     ),
-    // 9: a subscription's "hide message text in notifications" (its pushes
+    // 9: new messages are indexed for search by the writer, in its
+    // transaction, not by a trigger per row (`search`).
+    Migration::Code(super::search::drop_insert_trigger),
+    // 10: a subscription's "hide message text in notifications" (its pushes
     // carry only the room and the author).
     Migration::Sql(
         "ALTER TABLE push_subscriptions ADD COLUMN hide_text INTEGER NOT NULL DEFAULT 0;",

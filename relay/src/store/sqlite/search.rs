@@ -1,16 +1,23 @@
-//! Search over the SQLite store: an FTS5 index of every message, kept by
-//! triggers so it never disagrees with what is committed.
+//! Search over the SQLite store: an FTS5 index of every message, written
+//! in the transaction that changes the message, so it never disagrees
+//! with what is committed.
 //!
 //! The index holds each message's text as `shared::search::index_text`
 //! writes it (lowercase words; Chinese and Japanese runs cut into
 //! overlapping bigrams, so `聊天` is found inside `分布式聊天系统`), in an
 //! FTS5 table with the `unicode61` tokenizer, which then only has to split
 //! on the spaces. The SQL function `palaver_search_text` is that Rust
-//! function, registered on every connection that writes messages; the
-//! triggers on `messages` call it on insert and update and drop the row on
-//! delete (retention, `delete-room`, deletes of single messages). An FTS
-//! row's rowid is `room_id << 40 | seq`, so it finds its message by primary
-//! key and is deleted by rowid.
+//! function, registered on every connection that writes messages. A new
+//! message is indexed by the writer ([`index`], its text cut by the
+//! sender's task before it reaches the one writer thread); triggers on
+//! `messages` follow an update of the text (edits, a delete's erasure) and
+//! drop the row on delete (retention, `delete-room`). An FTS row's rowid
+//! is `room_id << 40 | seq`, so it finds its message by primary key and is
+//! deleted by rowid.
+//!
+//! Until migration 9 an insert trigger indexed new messages too; a trigger
+//! per row calling back into Rust cost the writer thread about 40% of its
+//! flat-out append rate (docs/PERFORMANCE.md).
 
 use rusqlite::{functions::FunctionFlags, params, Connection};
 use shared::{search::index_text, RoomName};
@@ -66,6 +73,25 @@ pub fn create_index(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
         done += 1;
         tracing::info!("search index: room {name} ({done} of {total}): {indexed} messages");
     }
+    Ok(())
+}
+
+/// Migration 9: new messages are indexed by the writer ([`index`]), not
+/// by a trigger.
+pub fn drop_insert_trigger(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP TRIGGER IF EXISTS message_search_insert;")
+}
+
+/// Indexes a message just inserted, in the writer's transaction; `body`
+/// is `index_text` of its text.
+pub fn index(
+    tx: &rusqlite::Transaction,
+    room_id: i64,
+    seq: u64,
+    body: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?
+        .execute(params![(room_id << 40) | super::to_sql(seq), body])?;
     Ok(())
 }
 
@@ -295,10 +321,12 @@ mod tests {
         fill(&store).await;
         drop(store);
         // Without the index, as a relay before search left it; then the
-        // migration's work, as an upgrade runs it (whatever its number).
+        // migrations' work, as an upgrade runs it (whatever their numbers):
+        // the index with its triggers, then the writer's indexing instead
+        // of the insert trigger.
         let mut conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER message_search_insert;
+            "DROP TRIGGER IF EXISTS message_search_insert;
              DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
              DROP TABLE message_search;",
@@ -306,6 +334,7 @@ mod tests {
         .unwrap();
         let tx = conn.transaction().unwrap();
         super::create_index(&tx).unwrap();
+        super::drop_insert_trigger(&tx).unwrap();
         tx.commit().unwrap();
         drop(conn);
         let store = open(dir.path());

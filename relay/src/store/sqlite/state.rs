@@ -157,6 +157,10 @@ impl EventRow {
                     None => None,
                 },
                 on: self.on,
+                // Not kept per event: the target's own `mentions` has the
+                // latest (docs/PROTOCOL.md).
+                mentions: Vec::new(),
+                mentions_room: false,
             })
         })();
         if parsed.is_none() {

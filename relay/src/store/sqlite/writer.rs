@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::deliver::Done;
 pub(super) use self::deliver::{deliver_loop, Committed};
 pub(super) use self::retention::spawn_retention_ticker;
-use super::{events, to_sql, Command, Shared, SqliteOptions};
+use super::{events, search, to_sql, Command, Shared, SqliteOptions};
 use crate::{
     aging::Aging,
     store::{Appended, NewMessage, NewUpdate, StoreError, UpdateError},
@@ -95,7 +95,8 @@ pub(super) type UpdateReply = oneshot::Sender<Result<Appended, UpdateError>>;
 
 /// One write of a batch, in the order it came.
 pub(super) enum Write {
-    Append(NewMessage, Reply),
+    /// A message and its index text.
+    Append(NewMessage, String, Reply),
     Update(NewUpdate, UpdateReply),
 }
 
@@ -106,7 +107,7 @@ enum Written {
     /// messages it changed as they are now (for the cache).
     Event(
         Result<Appended, UpdateError>,
-        Option<(Update, Vec<Arc<ChatMessage>>)>,
+        Option<Box<(Update, Vec<Arc<ChatMessage>>)>>,
     ),
 }
 
@@ -167,7 +168,9 @@ impl Writer {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Append(msg, reply) => batch.push(Write::Append(msg, reply)),
+                    Command::Append(msg, body, reply) => {
+                        batch.push(Write::Append(msg, body, reply))
+                    }
                     Command::Update(update, reply) => batch.push(Write::Update(update, reply)),
                     Command::Retention(done) => retention.push(done),
                     Command::Sweep => {
@@ -209,7 +212,7 @@ impl Writer {
                 for written in &written {
                     match written {
                         Written::Message(_, Some(stored)) => cache.push(stored),
-                        Written::Event(_, Some((update, changed))) => cache.apply(update, changed),
+                        Written::Event(_, Some(stored)) => cache.apply(&stored.0, &stored.1),
                         _ => {}
                     }
                 }
@@ -221,11 +224,11 @@ impl Writer {
                     .into_iter()
                     .zip(written)
                     .map(|(write, written)| match (write, written) {
-                        (Write::Append(_, reply), Written::Message(appended, stored)) => {
+                        (Write::Append(_, _, reply), Written::Message(appended, stored)) => {
                             Done::Message(reply, Ok(appended), stored)
                         }
                         (Write::Update(_, reply), Written::Event(result, stored)) => {
-                            Done::Event(reply, result, stored.map(|(update, _)| update))
+                            Done::Event(reply, result, stored.map(|stored| stored.0))
                         }
                         _ => unreachable!("one answer per write, in order"),
                     })
@@ -240,7 +243,9 @@ impl Writer {
                 batch
                     .into_iter()
                     .map(|write| match write {
-                        Write::Append(_, reply) => Done::Message(reply, Err(failed.clone()), None),
+                        Write::Append(_, _, reply) => {
+                            Done::Message(reply, Err(failed.clone()), None)
+                        }
                         Write::Update(_, reply) => {
                             Done::Event(reply, Err(UpdateError::Store(failed.clone())), None)
                         }
@@ -268,7 +273,7 @@ impl Writer {
         let mut erased = false;
         for write in batch {
             let name = match write {
-                Write::Append(msg, _) => &msg.room,
+                Write::Append(msg, _, _) => &msg.room,
                 Write::Update(update, _) => &update.room,
             };
             let known = match touched.get(name) {
@@ -279,8 +284,8 @@ impl Writer {
                 Some(room) => room,
                 None => room_row(&tx, name)?,
             };
-            let msg = match write {
-                Write::Append(msg, _) => msg,
+            let (msg, body) = match write {
+                Write::Append(msg, body, _) => (msg, body),
                 Write::Update(update, _) => {
                     let next = room.last_seq + 1;
                     match events::apply(&tx, room.id, next, update, window_ms)? {
@@ -291,7 +296,7 @@ impl Writer {
                             let changed = events::changed_by(&tx, room.id, &applied.update)?;
                             written.push(Written::Event(
                                 Ok(Appended::New(next)),
-                                Some((applied.update, changed)),
+                                Some(Box::new((applied.update, changed))),
                             ));
                         }
                         events::Outcome::Answered(appended) => {
@@ -323,6 +328,9 @@ impl Writer {
             room.last_seq += 1;
             let quote = events::quote_for(&tx, room.id, msg)?;
             events::insert_message(&tx, room.id, room.last_seq, msg, quote.as_ref())?;
+            // In the same transaction: the index never disagrees with
+            // what is committed.
+            search::index(&tx, room.id, room.last_seq, body)?;
             touched.insert(msg.room.clone(), room);
             let stored = Arc::new(ChatMessage {
                 state: shared::protocol::MessageState {

@@ -332,6 +332,8 @@ fn rows_carry_quotes_edits_tombstones_and_change_key_when_changed() {
     // A pending reply quotes its target as the model has it.
     client.reply(&room("general"), text("sure"), Target::Seq(2), 1);
     let edit = |seq, target, kind, from: &crate::protocol::User| Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: room("general"),
         seq,
         target,

@@ -106,6 +106,8 @@ fn rooms_unused_for_a_whole_sweep_period_go() {
 
 fn edit(room: &str, seq: u64, target: u64) -> Update {
     Update {
+        mentions: Vec::new(),
+        mentions_room: false,
         room: RoomName::new(room).unwrap(),
         seq,
         target,

@@ -1,0 +1,509 @@
+//! `palaver bench search`: search speed over a big data directory.
+//!
+//! It starts a relay (`palaver-relay` next to this binary, or
+//! `--relay-bin`, with the durable store in `--data-dir` and every abuse
+//! limit off) on a free loopback port. If the directory has no messages
+//! yet it fills it first: `--writers` connections send `--messages`
+//! messages spread over `--rooms` rooms, flat out with a window of unacked
+//! sends each, through the relay's real path (so the index is built as in
+//! production); the text is English words, common and rare, and one in
+//! ten messages is Chinese (words run together, no spaces). A file
+//! `bench-search.json` in the directory records what it holds, so a
+//! second run only searches. Then one connection joins every room and
+//! sends `--queries` searches of each kind, one at a time: a one-word
+//! query, a two-word query and a Chinese word; the report is each kind's
+//! p50 and p99 (from the frame sent to its answer) and the index's size
+//! per million messages (FTS5 tables' pages, from `dbstat`, after the
+//! relay stopped). Everything is bounded: the fill by `--fill-timeout`,
+//! each search by 10 s.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use shared::{ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long one search or one setup step may take.
+const STEP: Duration = Duration::from_secs(10);
+/// What the fill wrote, kept in the data directory.
+const MARKER: &str = "bench-search.json";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The data directory: filled if it holds no messages yet, then searched.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Messages to fill it with.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: u64,
+    /// Rooms they are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    rooms: usize,
+    /// Searches of each kind.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Connections that fill, each with its share of the rooms.
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    /// Unacked sends per filling connection.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Seconds the fill may take at most.
+    #[arg(long, default_value_t = 1800.0)]
+    fill_timeout: f64,
+    /// The relay binary (default: `palaver-relay` next to this one).
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Filled {
+    messages: u64,
+    rooms: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    messages: u64,
+    rooms: usize,
+    /// Seconds the fill took, when this run filled.
+    fill_secs: Option<f64>,
+    kinds: Vec<Kind>,
+    /// Bytes of the FTS5 tables' pages, and per million messages.
+    index_bytes: u64,
+    index_bytes_per_million: u64,
+    /// The whole database file.
+    db_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Kind {
+    kind: &'static str,
+    queries: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Average hits on the first page (at most 20).
+    mean_hits: f64,
+}
+
+/// Words of the English text: the first ones are common, `w…` words rare.
+const COMMON: &[&str] = &[
+    "deploy", "relay", "server", "message", "room", "search", "index", "please", "review", "merge",
+    "release", "build", "test", "error", "latency", "database", "backup", "restart", "config",
+    "network", "client", "update", "version", "issue", "fix", "today", "tomorrow", "meeting",
+    "design", "docs",
+];
+/// Chinese words, run together into sentences.
+const CJK: &[&str] = &[
+    "分布式",
+    "聊天",
+    "系统",
+    "服务器",
+    "消息",
+    "搜索",
+    "数据库",
+    "部署",
+    "用户",
+    "房间",
+    "性能",
+    "测试",
+    "版本",
+    "更新",
+    "网络",
+    "延迟",
+];
+/// Rare English words: `w0` … `w4999`.
+const RARE: u64 = 5_000;
+
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    if args.rooms == 0 || args.messages == 0 || args.writers == 0 || args.queries == 0 {
+        bail!("--messages, --rooms, --writers and --queries must be at least 1");
+    }
+    if !(args.fill_timeout > 0.0 && args.fill_timeout <= 86_400.0) {
+        bail!("--fill-timeout must be between 0 and 86400 seconds");
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let want = Filled {
+        messages: args.messages,
+        rooms: args.rooms,
+    };
+    let marker = args.data_dir.join(MARKER);
+    let filled = match std::fs::read(&marker) {
+        Ok(bytes) => {
+            Some(serde_json::from_slice::<Filled>(&bytes).context("read bench-search.json")?)
+        }
+        Err(_) if args.data_dir.join("palaver.sqlite3").exists() => bail!(
+            "{} holds a relay's data not written by this bench; give an empty directory",
+            args.data_dir.display()
+        ),
+        Err(_) => None,
+    };
+    if filled.as_ref().is_some_and(|f| *f != want) {
+        bail!(
+            "{} holds {filled:?}, not {want:?}; give another directory",
+            args.data_dir.display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find this binary")?;
+    let relay_bin = args
+        .relay_bin
+        .clone()
+        .unwrap_or_else(|| exe.with_file_name("palaver-relay"));
+    let mut relay = Relay::start(&relay_bin, &args.data_dir)?;
+    let runtime = super::runtime(None)?;
+    let (fill_secs, kinds) = runtime.block_on(async {
+        relay.wait_ready().await?;
+        let fill_secs = match filled {
+            Some(_) => None,
+            None => {
+                let started = Instant::now();
+                let limit = Duration::from_secs_f64(args.fill_timeout);
+                tokio::time::timeout(limit, fill(&args, relay.addr))
+                    .await
+                    .context("the fill took longer than --fill-timeout")??;
+                std::fs::write(&marker, serde_json::to_vec(&want)?)?;
+                Some(started.elapsed().as_secs_f64())
+            }
+        };
+        let kinds = measure(&args, relay.addr).await?;
+        anyhow::Ok((fill_secs, kinds))
+    })?;
+    drop(relay);
+    let (index_bytes, db_bytes) = sizes(&args.data_dir)?;
+    let report = Report {
+        messages: args.messages,
+        rooms: args.rooms,
+        fill_secs,
+        kinds,
+        index_bytes,
+        index_bytes_per_million: (index_bytes as f64 * 1e6 / args.messages as f64) as u64,
+        db_bytes,
+    };
+    print(&report, args.json);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The relay under test, killed when dropped.
+struct Relay {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Relay {
+    fn start(bin: &Path, data: &Path) -> anyhow::Result<Relay> {
+        if !bin.exists() {
+            bail!(
+                "{} not found (cargo build --release -p relay)",
+                bin.display()
+            );
+        }
+        let addr = {
+            let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+            probe.local_addr()?
+        };
+        let mut cmd = Command::new(bin);
+        cmd.args(["--bind", &addr.to_string(), "--static-dir", "/nonexistent"])
+            .args(["--metrics-bind", "off"])
+            .args(["--store", "sqlite", "--data-dir"])
+            .arg(data);
+        for limit in [
+            "--rate-limit",
+            "--room-rate-limit",
+            "--max-conns-per-ip",
+            "--max-handshakes-per-ip-per-sec",
+            "--max-rooms-per-conn",
+            "--joins-per-minute",
+            "--read-bytes-per-sec",
+        ] {
+            cmd.args([limit, "0"]);
+        }
+        cmd.env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        Ok(Relay { child, addr })
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(self.addr).await.is_err() {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the relay exited ({status}) before it listened; its log is above");
+            }
+            if Instant::now() > deadline {
+                bail!("the relay did not listen on {} within 60 s", self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(addr: SocketAddr, nick: &str) -> anyhow::Result<Ws> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+    let hello = ClientMsg::Hello {
+        nick: Some(Nick::new(nick)?),
+        resume: None,
+        token: None,
+    };
+    ws.send(Message::Text(hello.encode().into())).await?;
+    Ok(ws)
+}
+
+/// The next frame, within [`STEP`].
+async fn next(ws: &mut Ws) -> anyhow::Result<ServerMsg> {
+    loop {
+        let frame = tokio::time::timeout(STEP, ws.next())
+            .await
+            .context("the relay went silent")?
+            .context("the relay closed the connection")??;
+        if let Message::Text(text) = frame {
+            return Ok(ServerMsg::decode(text.as_str())?);
+        }
+    }
+}
+
+fn room(r: usize) -> RoomName {
+    RoomName::new(&format!("s{r}")).expect("a valid room name")
+}
+
+/// Joins `rooms` and waits until every one is joined.
+async fn join_all(ws: &mut Ws, rooms: &[RoomName]) -> anyhow::Result<()> {
+    for room in rooms {
+        let join = ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+        };
+        ws.feed(Message::Text(join.encode().into())).await?;
+    }
+    ws.flush().await?;
+    let mut joined = 0;
+    while joined < rooms.len() {
+        match next(ws).await? {
+            ServerMsg::Joined { .. } => joined += 1,
+            ServerMsg::Error { message, .. } => bail!("a join was refused: {message}"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A small, fast, seeded generator: the texts are the same every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn word(&mut self) -> String {
+        match self.below(2) {
+            0 => COMMON[self.below(COMMON.len() as u64) as usize].to_owned(),
+            _ => format!("w{}", self.below(RARE)),
+        }
+    }
+
+    /// One message: 6 to 12 English words, or (one in ten) 3 to 6
+    /// Chinese words run together and one English word.
+    fn text(&mut self) -> String {
+        if self.below(10) == 0 {
+            let mut text: String = (0..3 + self.below(4))
+                .map(|_| CJK[self.below(CJK.len() as u64) as usize])
+                .collect();
+            text.push(' ');
+            text.push_str(&self.word());
+            return text;
+        }
+        let words: Vec<String> = (0..6 + self.below(7)).map(|_| self.word()).collect();
+        words.join(" ")
+    }
+}
+
+async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for k in 0..args.writers {
+        let rooms: Vec<RoomName> = (k..args.rooms).step_by(args.writers).map(room).collect();
+        if rooms.is_empty() {
+            continue;
+        }
+        let share = args.messages / args.writers as u64
+            + u64::from((k as u64) < args.messages % args.writers as u64);
+        let window = args.window.max(1);
+        tasks.push(tokio::spawn(async move {
+            let mut ws = connect(addr, &format!("writer{k}")).await?;
+            join_all(&mut ws, &rooms).await?;
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1));
+            let (mut sent, mut acked) = (0u64, 0u64);
+            while acked < share {
+                while sent < share && sent - acked < window as u64 {
+                    let send = ClientMsg::Send {
+                        room: rooms[(sent % rooms.len() as u64) as usize].clone(),
+                        text: Text::new(&rng.text())?,
+                        client_id: ClientId::new(&format!("f{k}-{sent}"))?,
+                        reply_to: None,
+                        attachments: Vec::new(),
+                    };
+                    ws.feed(Message::Text(send.encode().into())).await?;
+                    sent += 1;
+                }
+                ws.flush().await?;
+                match next(&mut ws).await? {
+                    ServerMsg::Ack { .. } => acked += 1,
+                    ServerMsg::Error { message, .. } => bail!("a send was refused: {message}"),
+                    _ => {}
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// Makes one query of a kind.
+type QueryOf = fn(&mut Rng) -> String;
+
+async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
+    let mut ws = connect(addr, "searcher").await?;
+    let rooms: Vec<RoomName> = (0..args.rooms).map(room).collect();
+    join_all(&mut ws, &rooms).await?;
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let kinds: [(&'static str, QueryOf); 3] = [
+        ("one word", |rng| rng.word()),
+        ("two words", |rng| format!("{} {}", rng.word(), rng.word())),
+        ("Chinese word", |rng| {
+            CJK[rng.below(CJK.len() as u64) as usize].to_owned()
+        }),
+    ];
+    let mut out = Vec::new();
+    for (kind, query) in kinds {
+        let mut times = Vec::with_capacity(args.queries);
+        let mut hits_total = 0usize;
+        for _ in 0..args.queries {
+            let q = query(&mut rng);
+            let frame = ClientMsg::Search {
+                q: q.clone(),
+                room: None,
+                from: None,
+                before: None,
+                limit: None,
+            };
+            let started = Instant::now();
+            ws.send(Message::Text(frame.encode().into())).await?;
+            loop {
+                match next(&mut ws).await? {
+                    ServerMsg::SearchResults {
+                        q: answered, hits, ..
+                    } if answered == q => {
+                        hits_total += hits.len();
+                        break;
+                    }
+                    ServerMsg::Error { message, .. } => bail!("search {q:?} refused: {message}"),
+                    _ => {}
+                }
+            }
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let at =
+            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        out.push(Kind {
+            kind,
+            queries: times.len(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+            mean_hits: hits_total as f64 / times.len() as f64,
+        });
+    }
+    Ok(out)
+}
+
+/// The FTS5 tables' bytes (their pages, from `dbstat`) and the database
+/// file's, read once the relay has stopped.
+fn sizes(data: &Path) -> anyhow::Result<(u64, u64)> {
+    let db = data.join("palaver.sqlite3");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("open {}", db.display()))?;
+    let index: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'message_search%'",
+            [],
+            |row| row.get(0),
+        )
+        .context("measure the index (dbstat)")?;
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    Ok((index.max(0) as u64, (pages * page).max(0) as u64))
+}
+
+fn print(report: &Report, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("a report serializes")
+        );
+        return;
+    }
+    println!(
+        "{} messages over {} rooms{}",
+        report.messages,
+        report.rooms,
+        report
+            .fill_secs
+            .map(|s| format!(
+                ", filled in {s:.1} s ({:.0} msg/s)",
+                report.messages as f64 / s
+            ))
+            .unwrap_or_default()
+    );
+    println!("| query | searches | p50 ms | p99 ms | max ms | hits on page 1 |");
+    println!("|---|---|---|---|---|---|");
+    for k in &report.kinds {
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            k.kind, k.queries, k.p50_ms, k.p99_ms, k.max_ms, k.mean_hits
+        );
+    }
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "index: {:.1} MiB ({:.1} MiB per million messages); database file {:.1} MiB",
+        mib(report.index_bytes),
+        mib(report.index_bytes_per_million),
+        mib(report.db_bytes)
+    );
+}

@@ -1,0 +1,243 @@
+//! Search in the web app, by keyboard alone, in headless Chromium: `/`
+//! opens the dialog, Enter searches, the hits are grouped by room with the
+//! matched words in `<mark>`s, ↑/↓ move the active hit (the combobox's
+//! `aria-activedescendant`), Enter opens one: its room shows the page of
+//! history around it (not the newest messages), the hit marked and
+//! focused, and "Jump to latest" brings the newest back. axe-core finds
+//! nothing serious in the dialog or the page around a hit, light or dark.
+//! Screenshots land in target/e2e/.
+
+use tests::browser::{dist_dir, ARROW_DOWN, ARROW_UP, ENTER, RELEASE, SHIFT, TAB};
+use tests::{Browser, RelayProcess, WAIT};
+
+/// Serious and critical axe violations now, in both themes (printed, and
+/// a screenshot of each).
+async fn audit(browser: &Browser, case: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    for theme in ["light", "dark"] {
+        browser.set_color_scheme(theme).await.unwrap();
+        for v in browser.axe().await.unwrap() {
+            let impact = v["impact"].as_str().unwrap_or("?").to_owned();
+            eprintln!("axe {case}-{theme}: {impact} {} {}", v["id"], v["nodes"]);
+            if matches!(impact.as_str(), "serious" | "critical") {
+                bad.push(format!("{case}-{theme}: {} {}", v["id"], v["nodes"]));
+            }
+        }
+        browser
+            .screenshot(&format!("search-{case}-{theme}"))
+            .await
+            .unwrap();
+    }
+    browser.set_color_scheme("light").await.unwrap();
+    bad
+}
+
+/// Evaluates `script` (which returns a value) until `ok` accepts it.
+async fn wait_js(
+    browser: &Browser,
+    what: &str,
+    script: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = browser.client.execute(script, vec![]).await.unwrap();
+        if ok(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited for {what}; last {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
+    let data = tempfile::tempdir().unwrap();
+    let dist = dist_dir();
+    let relay = RelayProcess::spawn(&[
+        "--static-dir",
+        dist.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--rate-limit",
+        "0",
+        "--room-rate-limit",
+        "0",
+    ])
+    .await
+    .unwrap();
+
+    // ops: 60 fillers, the hit, 60 more, so the hit is far from the
+    // newest page; general: an older English hit.
+    let mut bob = tests::Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.join("ops", None).await.unwrap();
+    bob.say_acked("general", "deploy the relay tonight", "g")
+        .await
+        .unwrap();
+    for i in 1..=60 {
+        bob.say_acked("ops", &format!("filler {i}"), &format!("a{i}"))
+            .await
+            .unwrap();
+    }
+    let hit = bob
+        .say_acked("ops", "我们的分布式聊天系统 deploys today", "hit")
+        .await
+        .unwrap();
+    for i in 61..=120 {
+        bob.say_acked("ops", &format!("filler {i}"), &format!("a{i}"))
+            .await
+            .unwrap();
+    }
+
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    alice.goto(&format!("{url}#/room/ops")).await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "filler 120")
+        .await
+        .unwrap();
+    alice.goto(&format!("{url}#/room/general")).await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "deploy the relay tonight")
+        .await
+        .unwrap();
+
+    // Out of the composer (where `/` is text), then `/`.
+    alice.find("[data-testid=composer-input]").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while alice.focused().await.unwrap() != "composer-input" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the composer never had focus"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    alice
+        .press(&format!("{SHIFT}{TAB}{RELEASE}"))
+        .await
+        .unwrap();
+    alice.press("/").await.unwrap();
+    alice.find("[data-testid=search]").await.unwrap();
+    assert_eq!(alice.focused().await.unwrap(), "search-input");
+
+    alice.press(&format!("deploy*{ENTER}")).await.unwrap();
+    let rooms = alice
+        .wait_texts("[data-testid=search-room]", "two rooms of hits", |t| {
+            t.len() == 2
+        })
+        .await
+        .unwrap();
+    assert_eq!(rooms, ["#ops", "#general"], "rooms by their newest hit");
+    let hits = alice.texts("[data-testid=search-text]").await.unwrap();
+    assert_eq!(
+        hits,
+        [
+            "我们的分布式聊天系统 deploys today",
+            "deploy the relay tonight"
+        ]
+    );
+    let marks = alice.texts("[data-testid=search-text] mark").await.unwrap();
+    assert_eq!(marks, ["deploy", "deploy"]);
+    let active = |b: &Browser| {
+        let b = b.client.clone();
+        async move {
+            b.execute(
+                "const i = document.querySelector('[data-testid=search-input]');
+                 const id = i.getAttribute('aria-activedescendant');
+                 const el = id && document.getElementById(id);
+                 return [id, el && el.getAttribute('aria-selected'),
+                         el && el.querySelector('[data-testid=search-text]').textContent];",
+                vec![],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        active(&alice).await,
+        serde_json::json!(["search-hit-0", "true", "我们的分布式聊天系统 deploys today"])
+    );
+    alice.press(ARROW_DOWN).await.unwrap();
+    assert_eq!(
+        active(&alice).await,
+        serde_json::json!(["search-hit-1", "true", "deploy the relay tonight"])
+    );
+    alice.press(ARROW_UP).await.unwrap();
+    assert_eq!(active(&alice).await[0], "search-hit-0");
+    assert_eq!(
+        alice.focused().await.unwrap(),
+        "search-input",
+        "focus stays in the field"
+    );
+    let mut bad = audit(&alice, "dialog").await;
+
+    // A Chinese word inside a run, then Enter on its hit.
+    alice
+        .press(&format!("\u{E009}a\u{E000}\u{E003}聊天{ENTER}"))
+        .await
+        .unwrap();
+    alice
+        .wait_texts("[data-testid=search-text] mark", "the Chinese hit", |t| {
+            t == ["聊天"]
+        })
+        .await
+        .unwrap();
+    alice.press(ENTER).await.unwrap();
+
+    // The room around the hit: the hit marked and focused, its neighbours
+    // loaded, the newest messages not.
+    let row = format!("msg-{hit}");
+    wait_js(
+        &alice,
+        "the hit focused",
+        "const el = document.activeElement; return [el && el.id, el && el.classList.contains('flash')];",
+        |v| v[0] == row.as_str() && v[1] == true,
+    )
+    .await;
+    assert!(alice
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("#/room/ops"));
+    let texts = alice.texts("[data-testid=message-text]").await.unwrap();
+    assert!(texts.iter().any(|t| t == "filler 60"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "filler 61"), "{texts:?}");
+    assert!(
+        !texts.iter().any(|t| t == "filler 120"),
+        "not the newest: {texts:?}"
+    );
+    alice.find("[data-testid=jump-latest]").await.unwrap();
+    bad.extend(audit(&alice, "around").await);
+
+    // Tab to "Jump to latest", Enter: the newest messages again.
+    let mut presses = 0;
+    while alice.focused().await.unwrap() != "jump-latest" {
+        presses += 1;
+        assert!(presses < 300, "Tab never reached Jump to latest");
+        alice.press(TAB).await.unwrap();
+    }
+    alice.press(ENTER).await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "filler 120")
+        .await
+        .unwrap();
+    assert!(alice
+        .client
+        .find_all(fantoccini::Locator::Css("[data-testid=jump-latest]"))
+        .await
+        .unwrap()
+        .is_empty());
+    alice.screenshot("search-back-to-latest").await.unwrap();
+    assert!(
+        bad.is_empty(),
+        "serious accessibility violations:\n{}",
+        bad.join("\n")
+    );
+    alice.close().await.unwrap();
+}
