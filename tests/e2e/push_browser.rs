@@ -40,11 +40,9 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
     let mut alice = Device::open(&relay.http_url("/#/room/general"), &sub, Some("alice")).await;
     alice.notifications_on().await;
     // In another room, then hidden behind another tab.
-    alice
-        .browser
-        .goto(&relay.http_url("/#/room/dev"))
-        .await
-        .unwrap();
+    // (In the page: a WebDriver navigation could reload it, and a reload
+    // subscribes again only once connected.)
+    alice.eval("location.hash = '#/room/dev'").await;
     alice
         .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
         .await;
@@ -267,6 +265,27 @@ async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
     let got = service.wait_for(3).await.unwrap();
     assert_eq!(got[2].name, "carol", "{got:?}");
     assert_eq!(got.len(), 3, "{got:?}");
+
+    // The room's level, chosen in the laptop's header, shows on the phone,
+    // and nothing of the room is pushed any more, even away.
+    let level = "document.querySelector('[data-testid=room-notify]')?.value";
+    assert_eq!(
+        phone.eval(level).await,
+        json!("all"),
+        "the default of a small room"
+    );
+    let menu = laptop
+        .browser
+        .find("[data-testid=room-notify]")
+        .await
+        .unwrap();
+    menu.select_by_value("none").await.unwrap();
+    phone.wait_until(&format!("{level} === 'none'")).await;
+    laptop.hide().await;
+    bob.say_acked("general", "@Ada muted?", "b4").await.unwrap();
+    bob.say_acked("side", "carol again", "b5").await.unwrap();
+    let got = service.wait_for(4).await.unwrap();
+    assert_eq!((got.len(), got[3].name.as_str()), (4, "carol"), "{got:?}");
     laptop.browser.close().await.unwrap();
     phone.browser.close().await.unwrap();
 }
