@@ -2,11 +2,14 @@
 //!
 //! - [`chat`]: `palaver chat`, an interactive or piped client on the
 //!   `shared` client model (reconnect, resume, outbox, dedup).
+//! - [`tui`]: `palaver chat` on a terminal, full-screen (ratatui), on the
+//!   same model.
 //! - [`bench`]: `palaver bench`, a load generator on protocol v1 that
 //!   measures a relay on this machine.
 
 mod bench;
 mod chat;
+mod tui;
 
 use clap::{Parser, Subcommand};
 

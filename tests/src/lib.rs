@@ -15,6 +15,7 @@ pub mod nats;
 pub mod push_device;
 pub mod push_service;
 pub mod relay;
+pub mod tmux;
 
 pub use browser::Browser;
 pub use client::Client;

@@ -21,7 +21,7 @@ mod actions;
 mod notify;
 mod output;
 mod search;
-mod token;
+pub(crate) mod token;
 mod upload;
 
 use std::{io::IsTerminal, time::Duration};
@@ -86,6 +86,24 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         )
     })?;
     check_url(&args.url)?;
+    // A terminal at both ends gets the full-screen UI (crate::tui).
+    if crate::tui::wanted() && !args.json && !args.commands {
+        let nick = args
+            .nick
+            .as_deref()
+            .map(Nick::new)
+            .transpose()
+            .map_err(|_| {
+                anyhow::anyhow!("not a nick: use 1 to 32 letters, digits, spaces, - _ . or '")
+            })?;
+        let options = crate::tui::Options {
+            url: args.url.clone(),
+            nick,
+            room,
+            token_cmd: args.token_cmd.clone(),
+        };
+        return crate::tui::run(options).await;
+    }
     let mut driver = Driver::new(&args, room, interactive)?;
     driver.run().await
 }
@@ -692,10 +710,10 @@ pub fn now_ms() -> u64 {
 }
 
 /// Uniform in [0, 1), for the reconnect backoff.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     f64::from(getrandom::u32().unwrap_or(0)) / (f64::from(u32::MAX) + 1.0)
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     format!("{:08x}", getrandom::u32().unwrap_or(0))
 }

@@ -1,0 +1,437 @@
+//! The TUI without a terminal: the reducer fed made-up keys and relay
+//! frames, and the view drawn on ratatui's `TestBackend`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::{backend::TestBackend, style::Color, Terminal};
+use shared::{
+    client::Client,
+    protocol::{Limits, PROTOCOL_VERSION},
+    ChatMessage, ClientMsg, Nick, RoomName, ServerMsg, Text, User, UserId,
+};
+
+use super::{app::App, theme::Theme, view};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn room(name: &str) -> RoomName {
+    RoomName::new(name).unwrap()
+}
+
+fn user(id: &str, nick: &str) -> User {
+    User {
+        id: UserId(id.into()),
+        nick: Nick::new(nick).unwrap(),
+    }
+}
+
+fn msg(name: &str, seq: u64, from: &User, text: &str) -> ChatMessage {
+    ChatMessage {
+        state: Default::default(),
+        room: room(name),
+        seq,
+        from: from.clone(),
+        text: Text::new(text).unwrap(),
+        ts: NOW - 60_000 + seq,
+        client_id: None,
+    }
+}
+
+fn joined(name: &str, members: &[&User], history: Vec<ChatMessage>) -> ServerMsg {
+    ServerMsg::Joined {
+        updates: Vec::new(),
+        room: room(name),
+        members: members.iter().map(|u| (*u).clone()).collect(),
+        history,
+        truncated: false,
+        member_count: None,
+        members_next: None,
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn typed(app: &mut App, text: &str) -> Vec<ClientMsg> {
+    text.chars()
+        .flat_map(|c| app.key(key(KeyCode::Char(c)), NOW))
+        .collect()
+}
+
+/// Bob on a 100x30 screen, online in `general` (with alice) and `random`;
+/// `general` has `history` messages 1..=history, `random` none.
+fn online(history: u64) -> (App, User, User) {
+    let alice = user("u-a", "alice");
+    let bob = user("u-b", "bob");
+    let mut client = Client::new("t");
+    client.set_nick(bob.nick.clone());
+    client.join(room("general"));
+    client.join(room("random"));
+    client.set_view(Some(room("general")), true);
+    let mut app = App::new(client, "ws://relay/ws", Theme { color: true }, (100, 30));
+    app.client.connected();
+    app.frame(
+        ServerMsg::Welcome {
+            protocol: PROTOCOL_VERSION,
+            user: bob.clone(),
+            resume: "r".into(),
+            limits: Limits {
+                max_text_chars: 4000,
+                max_frame_bytes: 32 * 1024,
+                rate_per_sec: 5,
+                rate_burst: 10,
+                max_rooms: 20,
+                max_history_page: 100,
+            },
+            push_key: None,
+            roles: Vec::new(),
+        },
+        NOW,
+    );
+    let messages = (1..=history)
+        .map(|seq| msg("general", seq, &alice, &format!("line {seq}")))
+        .collect();
+    app.frame(joined("general", &[&alice, &bob], messages), NOW);
+    app.frame(joined("random", &[&alice, &bob], Vec::new()), NOW);
+    (app, alice, bob)
+}
+
+/// The screen as text, one string per row.
+fn screen(app: &App) -> Vec<String> {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| view::render(f, app, NOW)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    (0..h)
+        .map(|y| (0..w).map(|x| buffer[(x, y)].symbol().to_owned()).collect())
+        .collect()
+}
+
+fn colours(app: &App) -> Vec<Color> {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| view::render(f, app, NOW)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    buffer
+        .content()
+        .iter()
+        .flat_map(|c| [c.fg, c.bg])
+        .filter(|c| *c != Color::Reset)
+        .collect()
+}
+
+#[test]
+fn enter_sends_to_the_room_on_screen_and_up_brings_the_line_back() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "hello there");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        matches!(&frames[..], [ClientMsg::Send { room: r, text, .. }] if *r == room("general") && text.as_str() == "hello there"),
+        "{frames:?}"
+    );
+    assert!(app.input.is_empty());
+    assert!(screen(&app)
+        .iter()
+        .any(|l| l.contains("bob: hello there (sending)")));
+    app.key(key(KeyCode::Up), NOW);
+    assert_eq!(app.input.text(), "hello there");
+}
+
+#[test]
+fn typing_a_message_says_so_but_a_command_does_not() {
+    let (mut app, ..) = online(0);
+    let frames = typed(&mut app, "/jo");
+    assert!(frames.is_empty(), "{frames:?}");
+    app.key(ctrl('u'), NOW);
+    let frames = typed(&mut app, "hi");
+    assert!(
+        matches!(&frames[..], [ClientMsg::Typing { .. }]),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn the_room_list_counts_unread_messages_and_mentions() {
+    let (mut app, alice, _) = online(0);
+    app.frame(ServerMsg::Message(msg("random", 1, &alice, "anyone?")), NOW);
+    let mut mention = msg("random", 2, &alice, "hey @bob");
+    mention.state.mentions.push(UserId("u-b".into()));
+    app.frame(ServerMsg::Message(mention), NOW);
+    let rows = screen(&app);
+    let random = rows.iter().find(|r| r.contains("│random")).unwrap();
+    assert!(random.contains("random        2 @1│"), "{random:?}");
+    // Messages in the room on screen are read at once.
+    app.frame(ServerMsg::Message(msg("general", 1, &alice, "here")), NOW);
+    let general = screen(&app)
+        .into_iter()
+        .find(|r| r.contains("│general"))
+        .unwrap();
+    assert!(general.contains("│general           │"), "{general:?}");
+    // Ctrl-N shows `random`: its counts go, its messages show.
+    app.key(ctrl('n'), NOW);
+    assert_eq!(app.current(), Some(room("random")));
+    let rows = screen(&app);
+    assert!(
+        rows.iter().any(|r| r.contains("│random            │")),
+        "{rows:#?}"
+    );
+    assert!(rows.iter().any(|r| r.contains("alice: hey @bob")));
+}
+
+#[test]
+fn page_up_at_the_top_of_what_is_loaded_asks_for_older_messages() {
+    let (mut app, alice, _) = online(0);
+    let messages: Vec<_> = (51..=100)
+        .map(|s| msg("general", s, &alice, &format!("line {s}")))
+        .collect();
+    app.client.leave(&room("general"));
+    app.client.join(room("general"));
+    app.client.set_view(Some(room("general")), true);
+    app.frame(joined("general", &[&alice], messages), NOW);
+    assert!(screen(&app).iter().any(|l| l.contains("line 100")));
+    // The first page up only scrolls (50 lines, 24 rows).
+    let frames = app.key(key(KeyCode::PageUp), NOW);
+    assert!(frames.is_empty(), "{frames:?}");
+    assert!(screen(&app)
+        .iter()
+        .any(|l| l.contains("#77 alice: line 77")));
+    let mut asked = Vec::new();
+    for _ in 0..3 {
+        asked.extend(app.key(key(KeyCode::PageUp), NOW));
+    }
+    assert!(
+        matches!(
+            &asked[..],
+            [ClientMsg::History {
+                before: Some(51),
+                ..
+            }]
+        ),
+        "{asked:?}"
+    );
+    assert!(screen(&app).iter().any(|l| l.contains("line 51")));
+    // The older page comes above; what was on screen stays.
+    let older: Vec<_> = (1..=50)
+        .map(|s| msg("general", s, &alice, &format!("line {s}")))
+        .collect();
+    app.frame(
+        ServerMsg::History {
+            room: room("general"),
+            messages: older,
+        },
+        NOW,
+    );
+    assert!(screen(&app).iter().any(|l| l.contains("line 51")));
+    app.key(key(KeyCode::PageUp), NOW);
+    assert!(screen(&app).iter().any(|l| l.contains("line 30")));
+    // The wheel scrolls too; PageDown comes back to the newest.
+    let scroll = app.scroll;
+    app.mouse(
+        MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 50,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        },
+        NOW,
+    );
+    assert_eq!(app.scroll, scroll - 3);
+    for _ in 0..10 {
+        app.key(key(KeyCode::PageDown), NOW);
+    }
+    assert_eq!(app.scroll, 0);
+    assert!(screen(&app).iter().any(|l| l.contains("line 100")));
+}
+
+#[test]
+fn scrolled_up_a_new_message_does_not_move_the_view() {
+    let (mut app, alice, _) = online(60);
+    app.key(key(KeyCode::PageUp), NOW);
+    let before = screen(&app);
+    app.frame(ServerMsg::Message(msg("general", 61, &alice, "new")), NOW);
+    let after = screen(&app);
+    let pane = |rows: &[String]| {
+        rows[2..25]
+            .iter()
+            .map(|r| r[..70].to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pane(&before), pane(&after));
+}
+
+#[test]
+fn tab_completes_commands_and_nicks() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "/jo");
+    app.key(key(KeyCode::Tab), NOW);
+    assert_eq!(app.input.text(), "/join ");
+    app.key(ctrl('u'), NOW);
+    typed(&mut app, "hi @al");
+    app.key(key(KeyCode::Tab), NOW);
+    assert_eq!(app.input.text(), "hi @alice ");
+    app.key(ctrl('u'), NOW);
+    typed(&mut app, "/re");
+    app.key(key(KeyCode::Tab), NOW);
+    assert_eq!(app.input.text(), "/re");
+    assert_eq!(app.status, "/react  /reply");
+}
+
+#[test]
+fn commands_join_leave_and_explain_their_usage() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "/join dev");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, ClientMsg::Join { room: r, .. } if *r == room("dev"))),
+        "{frames:?}"
+    );
+    assert_eq!(app.current(), Some(room("dev")));
+    typed(&mut app, "/leave");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        frames.iter().any(|f| matches!(f, ClientMsg::Leave { .. })),
+        "{frames:?}"
+    );
+    assert_eq!(app.current(), Some(room("general")));
+    typed(&mut app, "/react 99");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(app.status.starts_with("not an emoji"), "{}", app.status);
+    typed(&mut app, "/frobnicate");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(app.status.contains("unknown command /frobnicate"));
+    typed(&mut app, "/help");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(screen(&app).iter().any(|l| l.contains("/reply SEQ TEXT")));
+    app.key(key(KeyCode::Esc), NOW);
+    assert!(!screen(&app).iter().any(|l| l.contains("/reply SEQ TEXT")));
+}
+
+#[test]
+fn reply_and_react_name_messages_by_seq() {
+    let (mut app, ..) = online(3);
+    typed(&mut app, "/reply 2 sure");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        matches!(
+            &frames[..],
+            [ClientMsg::Send {
+                reply_to: Some(2),
+                ..
+            }]
+        ),
+        "{frames:?}"
+    );
+    let (mut app, ..) = online(3);
+    typed(&mut app, "/react #3 👍");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        matches!(&frames[..], [ClientMsg::React { seq: 3, .. }]),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_quits_and_ctrl_d_quits_on_an_empty_line() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "x");
+    app.key(ctrl('d'), NOW);
+    assert!(!app.quit);
+    app.key(ctrl('c'), NOW);
+    assert!(app.quit);
+    let (mut app, ..) = online(0);
+    app.key(ctrl('d'), NOW);
+    assert!(app.quit);
+}
+
+#[test]
+fn a_narrow_terminal_drops_the_side_lists_and_resizes() {
+    let (mut app, ..) = online(5);
+    assert!(screen(&app).iter().any(|l| l.contains("Members (2)")));
+    app.resize(60, 12, NOW);
+    let rows = screen(&app);
+    assert_eq!(rows.len(), 12);
+    assert!(!rows.iter().any(|l| l.contains("Members")));
+    assert!(rows.iter().any(|l| l.contains("Rooms")));
+    assert!(rows.iter().any(|l| l.contains("line 5")));
+    app.resize(49, 8, NOW);
+    assert!(!screen(&app).iter().any(|l| l.contains("Rooms")));
+}
+
+#[test]
+fn no_color_draws_without_a_single_colour() {
+    let (mut app, alice, _) = online(3);
+    app.frame(
+        ServerMsg::Message(msg("random", 1, &alice, "hey @bob")),
+        NOW,
+    );
+    assert!(!colours(&app).is_empty());
+    app.theme = Theme { color: false };
+    assert_eq!(colours(&app), Vec::<Color>::new());
+}
+
+#[test]
+fn a_click_on_a_room_shows_it() {
+    let (mut app, ..) = online(0);
+    let row = screen(&app)
+        .iter()
+        .position(|r| r.contains("│random"))
+        .unwrap() as u16;
+    app.mouse(
+        MouseEvent {
+            kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            column: 3,
+            row,
+            modifiers: KeyModifiers::NONE,
+        },
+        NOW,
+    );
+    assert_eq!(app.current(), Some(room("random")));
+}
+
+#[test]
+fn presence_in_the_room_on_screen_shows_on_the_status_line() {
+    let (mut app, alice, _) = online(0);
+    let renamed = user("u-a", "ally");
+    app.frame(
+        ServerMsg::Presence {
+            room: room("general"),
+            event: shared::protocol::PresenceEvent::Nick,
+            user: renamed,
+        },
+        NOW,
+    );
+    assert_eq!(app.status, "alice is now ally");
+    app.frame(
+        ServerMsg::Presence {
+            room: room("random"),
+            event: shared::protocol::PresenceEvent::Leave,
+            user: alice,
+        },
+        NOW,
+    );
+    assert_eq!(app.status, "alice is now ally", "not the room on screen");
+}
+
+#[test]
+fn edit_takes_a_seq_only_with_its_hash() {
+    let (mut app, ..) = online(0);
+    typed(&mut app, "first");
+    app.key(key(KeyCode::Enter), NOW);
+    // `3 apples` is the new text of the last message, not message 3.
+    typed(&mut app, "/edit 3 apples");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        screen(&app).iter().any(|l| l.contains("bob: 3 apples")),
+        "{}",
+        app.status
+    );
+    typed(&mut app, "/edit #3 apples");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(app.status.starts_with("no such message"), "{}", app.status);
+}
