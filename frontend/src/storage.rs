@@ -13,6 +13,8 @@ use web_sys::Storage;
 const NICK: &str = "palaver.nick";
 const ROOMS: &str = "palaver.rooms";
 const NOTIFY: &str = "palaver.notify";
+const HIDE_TEXT: &str = "palaver.hide_text";
+const PUSH_KEY: &str = "palaver.push_key";
 const RESUME: &str = "palaver.resume";
 const TAB: &str = "palaver.tab";
 const OUTBOX_PREFIX: &str = "palaver.outbox.";
@@ -70,6 +72,24 @@ pub fn notify() -> bool {
 
 pub fn set_notify(on: bool) {
     set(local(), NOTIFY, Some(if on { "on" } else { "off" }));
+}
+
+/// "Hide message text in notifications" on this device.
+pub fn hide_text() -> bool {
+    get(local(), HIDE_TEXT).as_deref() == Some("on")
+}
+
+pub fn set_hide_text(on: bool) {
+    set(local(), HIDE_TEXT, Some(if on { "on" } else { "off" }));
+}
+
+/// The relay key this device's push subscription was made with.
+pub fn push_key() -> Option<String> {
+    get(local(), PUSH_KEY)
+}
+
+pub fn set_push_key(key: &str) {
+    set(local(), PUSH_KEY, Some(key));
 }
 
 pub fn resume() -> Option<String> {

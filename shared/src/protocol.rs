@@ -173,6 +173,10 @@ pub enum ClientMsg {
     PushSubscribe {
         endpoint: String,
         keys: PushKeys,
+        /// This device's "hide message text in notifications": its pushes
+        /// then carry only the room and the author. Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hide_text: bool,
     },
     /// Web Push: stop pushing to `endpoint`.
     PushUnsubscribe {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tests::{RelayProcess, WAIT};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{Child, ChildStdin, ChildStdout, Command},
+    process::{Child, ChildStderr, ChildStdin, ChildStdout, Command},
 };
 
 /// A running `palaver chat` with its stdin and stdout piped.
@@ -16,25 +16,63 @@ struct Chat {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// Its status lines (`-- ...`), when captured.
+    stderr: Option<Lines<BufReader<ChildStderr>>>,
 }
 
 impl Chat {
     fn start(url: &str, nick: &str, extra: &[&str]) -> Chat {
+        Chat::spawn(url, nick, extra, false)
+    }
+
+    /// [`Chat::start`], reading its status lines too ([`Chat::status_until`]).
+    fn start_with_status(url: &str, nick: &str, extra: &[&str]) -> Chat {
+        Chat::spawn(url, nick, extra, true)
+    }
+
+    fn spawn(url: &str, nick: &str, extra: &[&str], status: bool) -> Chat {
         let mut child = Command::new(tests::binary("palaver"))
             .args(["chat", url, "--nick", nick, "--room", "general"])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if status {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("start palaver chat");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let stderr = child
+            .stderr
+            .take()
+            .map(|stderr| BufReader::new(stderr).lines());
         Chat {
             child,
             stdin,
             stdout,
+            stderr,
+        }
+    }
+
+    /// Status lines until one ends with `suffix`, within [`WAIT`].
+    async fn status_until(&mut self, suffix: &str) {
+        let stderr = self.stderr.as_mut().expect("started with its status read");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::time::timeout_at(deadline, stderr.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no status line ending {suffix:?}; saw {seen:?}"))
+                .unwrap()
+                .expect("palaver chat closed its stderr");
+            if line.ends_with(suffix) {
+                return;
+            }
+            seen.push(line);
         }
     }
 
@@ -463,6 +501,79 @@ async fn chat_commands_reply_edit_react_and_delete_by_seq() {
 
     alice.close_stdin();
     assert_eq!(alice.exit_code().await, 0);
+}
+
+/// `/notify LEVEL` in `palaver chat` sets the current room's level for
+/// the user on every device: the user's other connection (a phone, here
+/// a test client with the same token's `sub`) hears the `notify`; `/notify`
+/// alone shows it; a wrong level is a usage line and sends nothing.
+#[tokio::test]
+async fn chat_notify_sets_the_current_rooms_level_on_every_device() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use shared::{protocol::NotifyLevel, ServerMsg};
+
+    const SECRET: &str = "an HS256 secret of at least thirty-two bytes";
+    let relay = RelayProcess::spawn(&["--store", "memory", "--auth-secret", SECRET])
+        .await
+        .unwrap();
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({"sub": "ada", "name": "Ada",
+            "exp": jsonwebtoken::get_current_timestamp() + 600}),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let mut phone = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    phone.hello_with_token(&token).await.unwrap();
+    phone.join("general", None).await.unwrap();
+    let mut ada = Chat::start_with_status(
+        &relay.ws_url(),
+        "ada",
+        &["--commands", "--token-cmd", &format!("echo {token}")],
+    );
+    // Connected and in the room once it prints someone's message.
+    let mut bob = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    bob.hello_with_token(
+        &jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "bob", "name": "Bob",
+                "exp": jsonwebtoken::get_current_timestamp() + 600}),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    bob.join("general", None).await.unwrap();
+    bob.say_acked("general", "hello ada", "b1").await.unwrap();
+    ada.until("Bob: hello ada").await;
+
+    async fn level_heard(phone: &mut tests::Client) -> NotifyLevel {
+        match phone
+            .recv_until(|m| matches!(m, ServerMsg::Notify { .. }))
+            .await
+            .unwrap()
+        {
+            ServerMsg::Notify { room, level } => {
+                assert_eq!(room.as_str(), "general");
+                level
+            }
+            _ => unreachable!(),
+        }
+    }
+    ada.say("/notify mentions").await;
+    assert_eq!(level_heard(&mut phone).await, NotifyLevel::Mentions);
+    ada.status_until("notifications in general: mentions").await;
+    ada.say("/notify loud").await;
+    ada.status_until("usage: /notify all|mentions|none").await;
+    ada.say("/notify").await;
+    ada.status_until("notifications in general: mentions").await;
+    ada.say("/notify none").await;
+    assert_eq!(level_heard(&mut phone).await, NotifyLevel::Off);
+    ada.status_until("notifications in general: none").await;
+
+    ada.close_stdin();
+    assert_eq!(ada.exit_code().await, 0);
 }
 
 /// `palaver chat --commands`: `/search` prints numbered hits, newest

@@ -102,6 +102,7 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         "change-nick",
         "notify-toggle",
         "open-shortcuts",
+        "room-notify",
         "message-scroller",
         // The message's actions: one stop (arrows move inside).
         "react-button",

@@ -39,6 +39,7 @@ mod memberships_conformance;
 mod operations;
 mod process;
 mod push;
+mod push_browser;
 mod pwa;
 mod retention;
 mod robustness;

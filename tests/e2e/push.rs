@@ -316,6 +316,7 @@ async fn endpoints_the_relay_must_not_post_to_are_refused_without_the_test_flag(
         unreachable!()
     };
     let frame = |endpoint: &str| ClientMsg::PushSubscribe {
+        hide_text: false,
         endpoint: endpoint.into(),
         keys: keys.clone(),
     };
@@ -344,4 +345,87 @@ async fn endpoints_the_relay_must_not_post_to_are_refused_without_the_test_flag(
         .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn a_device_that_hides_message_text_gets_only_the_room_and_the_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["laptop"]).await;
+    let phone = service.subscription("phone");
+    alice
+        .send(&phone.subscribe_frame_hiding_text(true))
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+
+    let seq = bob
+        .say_acked("general", "@alice the door code is 4711", "b1")
+        .await
+        .unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    let to = |name: &str| got.iter().find(|r| r.name == name).unwrap().payload.clone();
+    assert_eq!(
+        to("phone"),
+        serde_json::json!({"room": "general", "seq": seq, "from": "bob", "mention": true}),
+        "no text for the device that hides it"
+    );
+    assert_eq!(to("laptop")["text"], "@alice the door code is 4711");
+
+    // Subscribing the same endpoint again changes the setting (and it is
+    // kept in the data directory).
+    alice
+        .send(&phone.subscribe_frame_hiding_text(false))
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    bob.say_acked("general", "@alice shown", "b2")
+        .await
+        .unwrap();
+    let got = service.wait_for(4).await.unwrap();
+    assert!(
+        got[2..].iter().all(|r| r.payload["text"] == "@alice shown"),
+        "{got:?}"
+    );
+}
+
+/// The queue's guarantee (docs/SECURITY.md): at most once per message and
+/// subscription, from the relay's memory. A push waiting for its retry
+/// when the relay is killed is lost, never sent again after the restart,
+/// and later messages are pushed as before (the subscription and the key
+/// are in the data directory).
+#[tokio::test]
+async fn a_push_queued_when_the_relay_is_killed_is_never_sent_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    // The push service is busy: the first push waits a minute, queued in
+    // the relay's memory, for its retry.
+    service.answer("phone", &[(429, Some(60))]);
+    let (alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone"]).await;
+    let lost = bob
+        .say_acked("general", "@alice before the crash", "b1")
+        .await
+        .unwrap();
+    let got = service.wait_for(1).await.unwrap();
+    assert_eq!(
+        (got[0].answered, &got[0].payload["seq"]),
+        (429, &lost.into())
+    );
+
+    relay.signal("KILL").unwrap();
+    relay.child.wait().await.unwrap();
+    drop((alice, bob));
+    let relay = self::relay(dir.path()).await;
+    let mut bob = Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("general", None).await.unwrap();
+    let after = bob
+        .say_acked("general", "after the crash", "b2")
+        .await
+        .unwrap();
+    let last = bob.say_acked("general", "and then", "b3").await.unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    let seqs: Vec<Option<u64>> = got.iter().map(|r| r.payload["seq"].as_u64()).collect();
+    assert_eq!(seqs, [Some(lost), Some(after), Some(last)], "{got:?}");
 }

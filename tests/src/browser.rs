@@ -412,6 +412,12 @@ impl Browser {
         serde_json::from_str(text).with_context(|| format!("axe-core answered {text}"))
     }
 
+    /// Chromium's own DevTools socket (events, other targets), beside
+    /// chromedriver's commands.
+    pub async fn devtools(&self) -> anyhow::Result<crate::devtools::DevTools> {
+        crate::devtools::DevTools::open(self._profile.path()).await
+    }
+
     pub async fn close(self) -> anyhow::Result<()> {
         self.client.close().await.context("close the browser")
     }

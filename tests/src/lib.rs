@@ -6,12 +6,14 @@
 pub mod browser;
 pub mod client;
 pub mod conformance;
+pub mod devtools;
 pub mod events;
 pub mod files;
 pub mod lines;
 pub mod memberships;
 pub mod nats;
 pub mod partition;
+pub mod push_device;
 pub mod push_service;
 pub mod relay;
 pub mod tmux;

@@ -62,7 +62,13 @@ pub struct TestSubscription {
 impl TestSubscription {
     /// The `push_subscribe` frame a browser with this subscription sends.
     pub fn subscribe_frame(&self) -> ClientMsg {
+        self.subscribe_frame_hiding_text(false)
+    }
+
+    /// The same, with the device's "hide message text" setting.
+    pub fn subscribe_frame_hiding_text(&self, hide_text: bool) -> ClientMsg {
         ClientMsg::PushSubscribe {
+            hide_text,
             endpoint: self.endpoint.clone(),
             keys: PushKeys {
                 p256dh: URL_SAFE_NO_PAD

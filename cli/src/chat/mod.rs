@@ -18,6 +18,7 @@
 //! `/search` and `/goto` (`search`) find messages and show one in its room.
 
 mod actions;
+mod notify;
 mod output;
 mod search;
 pub(crate) mod token;
@@ -533,10 +534,12 @@ impl Driver {
             .map_or((command, ""), |(n, a)| (n, a.trim()));
         match name {
             "quit" | "q" => return false,
-            "help" | "h" | "?" => {
-                self.out
-                    .status(&format!("{HELP}\n{}\n{}", actions::HELP, search::HELP))
-            }
+            "help" | "h" | "?" => self.out.status(&format!(
+                "{HELP}\n{}\n{}\n{}",
+                actions::HELP,
+                search::HELP,
+                notify::HELP
+            )),
             "join" | "j" => match RoomName::new(arg) {
                 Ok(room) => {
                     let frame = self.client.join(room.clone());
@@ -579,6 +582,7 @@ impl Driver {
                     .status("usage: /nick NAME (1 to 32 letters, digits, spaces, - _ . or ')"),
             },
             "who" => self.who(arg).await,
+            "notify" => self.notify(arg).await,
             "upload" | "up" => self.upload(arg).await,
             "history" => match self.current.clone() {
                 Some(_) if !self.client.is_connected() => {

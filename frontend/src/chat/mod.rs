@@ -14,7 +14,8 @@
 //! - `members`: the member panel's paging, search and subscription.
 //! - `routing`: the `#/room/NAME` URLs.
 //! - `persist`: keeping localStorage and the title in step with the model.
-//! - `notify`: desktop notifications.
+//! - `notify`: notifications and their permission.
+//! - `push`: the Web Push subscription and the service worker's messages.
 //! - `token`: token mode's fresh tokens from `token_url`, for `hello` and
 //!   `reauth`.
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
@@ -27,6 +28,7 @@ mod members;
 mod notify;
 mod pacing;
 mod persist;
+mod push;
 mod routing;
 mod search;
 mod socket;
@@ -61,8 +63,18 @@ pub struct Chat {
     pub now: RwSignal<u64>,
     /// The room in the URL (`#/room/NAME`), the one shown.
     pub route: RwSignal<Option<RoomName>>,
-    /// Desktop notifications are on (permission granted and wanted).
+    /// Notifications are on (permission granted and wanted).
     pub notify: RwSignal<bool>,
+    /// The browser's notification permission ("granted", "denied",
+    /// "default", "unsupported"), as last seen.
+    pub permission: RwSignal<&'static str>,
+    /// This device's "hide message text in notifications" (sent with
+    /// `push_subscribe`).
+    pub hide_text: RwSignal<bool>,
+    /// The relay's VAPID key from `welcome`: pushes are possible.
+    push_key: StoredValue<Option<String>>,
+    /// The endpoint this device last sent in `push_subscribe`.
+    push_endpoint: StoredValue<Option<String>>,
     /// A message to scroll to and focus (a reply's quote was clicked, a
     /// link to a message opened); cleared once it is shown.
     pub jump: RwSignal<Option<(RoomName, u64)>>,
@@ -123,6 +135,10 @@ impl Chat {
             now: RwSignal::new(now_ms()),
             route: RwSignal::new(None),
             notify: RwSignal::new(notify),
+            permission: RwSignal::new(notification_permission()),
+            hide_text: RwSignal::new(storage::hide_text()),
+            push_key: StoredValue::new(None),
+            push_endpoint: StoredValue::new(None),
             jump: RwSignal::new(None),
             search: RwSignal::new(Search::default()),
             around: RwSignal::new(None),
@@ -149,6 +165,7 @@ impl Chat {
         }
         self.started.set_value(true);
         self.listen_to_browser();
+        self.listen_to_service_worker();
         spawn_local(async move {
             let config = socket::app_config().await;
             self.token_url.set_value(config.token_url.clone());

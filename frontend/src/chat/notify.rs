@@ -1,8 +1,12 @@
-//! Desktop notifications: asked for from a click, shown for others' live
-//! messages while the tab is hidden.
+//! Notifications: permission asked for only from a click; while the relay
+//! pushes to this device (`push`), the service worker shows them, closed
+//! app or not; otherwise the page shows others' live messages while the
+//! tab is hidden.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use shared::protocol::NotifyLevel;
+use shared::RoomName;
 use wasm_bindgen_futures::JsFuture;
 
 use super::browser::is_visible;
@@ -10,23 +14,33 @@ use super::Chat;
 use crate::storage;
 
 impl Chat {
-    /// Turns desktop notifications on (asking for permission, which only
-    /// works from a click) or off.
+    /// Turns notifications on (asking for permission, which only works
+    /// from a click, then subscribing to pushes) or off (unsubscribing).
     pub fn toggle_notifications(self) {
         if self.notify.get_untracked() {
             self.notify.set(false);
             storage::set_notify(false);
+            self.drop_push();
             return;
         }
         spawn_local(async move {
             let granted = request_notification_permission().await;
+            self.permission.set(notification_permission());
             self.notify.set(granted);
             storage::set_notify(granted);
+            self.sync_push();
         });
     }
 
+    /// Sets which of `room`'s messages notify the user, on every device.
+    pub fn set_level(self, room: &RoomName, level: NotifyLevel) {
+        self.act(|c| c.set_level(room, level));
+    }
+
     pub(super) fn maybe_notify(self, msg: &shared::ChatMessage) {
-        if !self.notify.get_untracked() || is_visible() {
+        // With pushes the service worker shows it (the relay pushes to a
+        // hidden app), so the page would show it twice.
+        if !self.notify.get_untracked() || is_visible() || self.pushing() {
             return;
         }
         // The room's level (set on any device) decides; never one's own.
@@ -40,7 +54,8 @@ impl Chat {
         }
         let options = web_sys::NotificationOptions::new();
         options.set_body(msg.text.as_str());
-        options.set_tag(msg.room.as_str());
+        // The service worker's tag for the room, so either replaces the other.
+        options.set_tag(&format!("room:{}", msg.room));
         let title = format!("{} in #{}", msg.from.nick, msg.room);
         let _ = web_sys::Notification::new_with_options(&title, &options);
     }

@@ -174,6 +174,9 @@ impl Chat {
         if let ServerMsg::TokenExpiring { exp } = msg {
             self.token_expiring(exp);
         }
+        if let ServerMsg::Welcome { push_key, .. } = &msg {
+            self.push_key.set_value(push_key.clone());
+        }
         if self.search_frame(&msg) {
             return;
         }
@@ -187,6 +190,7 @@ impl Chat {
                 Change::Welcome { .. } => {
                     self.reconnect.update_value(|r| r.online());
                     self.sync_conn();
+                    self.sync_push();
                 }
                 Change::Message {
                     room,

@@ -11,6 +11,7 @@ use super::draft::Draft;
 use super::members::Members;
 use super::messages::TypingIndicator;
 use super::nick_form::NickForm;
+use super::notify_settings::RoomNotify;
 use super::search::SearchDialog;
 use super::search_jump::RoomMessages;
 use super::shortcuts::{ShortcutHelp, Shortcuts};
@@ -120,6 +121,7 @@ pub fn App() -> impl IntoView {
                         <h1 id="room-title" data-testid="room-title">
                             {title}
                         </h1>
+                        {move || route.get().map(|room| view! { <RoomNotify room=room /> })}
                         <button
                             id=MEMBERS_TOGGLE
                             class="members-toggle"

@@ -13,6 +13,7 @@ mod message_press;
 mod messages;
 mod modal;
 mod nick_form;
+mod notify_settings;
 mod rich_text;
 mod search;
 mod search_jump;

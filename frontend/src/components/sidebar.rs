@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use shared::RoomName;
 
+use super::notify_settings::NotifySettings;
 use super::ui::{Ui, SIDEBAR};
 use crate::chat::{navigate, notification_permission, room_href, Chat};
 
@@ -175,25 +176,7 @@ pub fn Sidebar(
                     "Change"
                 </button>
             </div>
-            {(notification_permission() != "unsupported")
-                .then(|| {
-                    view! {
-                        <button
-                            class="notify-toggle secondary"
-                            data-testid="notify-toggle"
-                            aria-pressed=move || chat.notify.get().to_string()
-                            on:click=move |_| chat.toggle_notifications()
-                        >
-                            {move || {
-                                if chat.notify.get() {
-                                    "Notifications: on"
-                                } else {
-                                    "Notifications: off"
-                                }
-                            }}
-                        </button>
-                    }
-                })}
+            {(notification_permission() != "unsupported").then(|| view! { <NotifySettings /> })}
             <button
                 class="link-button shortcuts-button"
                 data-testid="open-shortcuts"

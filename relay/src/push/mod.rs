@@ -78,6 +78,7 @@ impl Push {
         endpoint: String,
         p256dh: String,
         auth: String,
+        hide_text: bool,
     ) -> Result<(), SubscribeError> {
         if self.vapid.is_none() {
             return Err(SubscribeError::Off);
@@ -110,6 +111,7 @@ impl Push {
                     endpoint,
                     p256dh,
                     auth,
+                    hide_text,
                 },
             )
             .await?;

@@ -116,8 +116,8 @@ struct Payload<'a> {
     room: &'a str,
     seq: u64,
     from: &'a str,
-    /// Absent when it did not fit; a per-user "hide text" setting would
-    /// leave it out too (not yet).
+    /// Absent when it did not fit, or for a subscription that hides the
+    /// text (`push_subscribe`'s `hide_text`).
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<String>,
     mention: bool,
@@ -203,7 +203,8 @@ impl Sender {
             }
             let mention = message.state.mentions_room || message.state.mentions.contains(&user);
             let push = Arc::new(Push {
-                payload: payload(message, mention),
+                payload: payload(message, mention, true),
+                hidden: payload(message, mention, false),
                 urgency: if mention { "high" } else { "normal" },
                 topic: topic(message.room.as_str()),
             });
@@ -227,7 +228,7 @@ impl Sender {
                 let Ok(_permit) = self.in_flight.acquire().await else {
                     return;
                 };
-                self.post(push, &url, &keys).await
+                self.post(push, &url, &keys, sub.hide_text).await
             };
             let wait = match answer {
                 Ok(Answer { status, .. }) if (200..300).contains(&status) => {
@@ -284,8 +285,14 @@ impl Sender {
         push: &Push,
         url: &Url,
         keys: &UaKeys,
+        hide_text: bool,
     ) -> Result<Answer, client::PostError> {
-        let body = ece::encrypt(&push.payload, keys).expect("payloads are built to fit");
+        let payload = if hide_text {
+            &push.hidden
+        } else {
+            &push.payload
+        };
+        let body = ece::encrypt(payload, keys).expect("payloads are built to fit");
         let headers = [
             ("ttl", TTL_SECS.to_string()),
             ("urgency", push.urgency.to_string()),
@@ -304,19 +311,22 @@ impl Sender {
 /// One push to send to a user's subscriptions.
 struct Push {
     payload: Vec<u8>,
+    /// The same without the text, for subscriptions that hide it.
+    hidden: Vec<u8>,
     urgency: &'static str,
     topic: String,
 }
 
-/// The JSON a push carries: the text cut to [`MAX_TEXT_CHARS`], and left
-/// out if the whole would still not fit one push.
-fn payload(message: &ChatMessage, mention: bool) -> Vec<u8> {
+/// The JSON a push carries: with `with_text`, the text cut to
+/// [`MAX_TEXT_CHARS`] and left out if the whole would still not fit one
+/// push; without, only the room, the author and whether it mentions.
+fn payload(message: &ChatMessage, mention: bool, with_text: bool) -> Vec<u8> {
     let text: String = message.text.as_str().chars().take(MAX_TEXT_CHARS).collect();
     let mut payload = Payload {
         room: message.room.as_str(),
         seq: message.seq,
         from: message.from.nick.as_str(),
-        text: Some(text),
+        text: with_text.then_some(text),
         mention,
     };
     let json = serde_json::to_vec(&payload).expect("serializes");
@@ -366,7 +376,8 @@ mod tests {
             client_id: None,
             state: Default::default(),
         };
-        let json: serde_json::Value = serde_json::from_slice(&payload(&message, true)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&payload(&message, true, true)).unwrap();
         assert_eq!(json["room"], "general");
         assert_eq!(json["seq"], 7);
         assert_eq!(json["from"], "ada");
@@ -374,6 +385,12 @@ mod tests {
         assert_eq!(
             json["text"].as_str().unwrap().chars().count(),
             MAX_TEXT_CHARS
+        );
+        let hidden: serde_json::Value =
+            serde_json::from_slice(&payload(&message, true, false)).unwrap();
+        assert_eq!(
+            hidden,
+            serde_json::json!({"room": "general", "seq": 7, "from": "ada", "mention": true})
         );
         let topic = topic(&"x".repeat(200));
         assert_eq!(topic.len(), 32);

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use futures_util::future::BoxFuture;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 use shared::UserId;
 
 use super::subscriptions::{
@@ -43,7 +43,10 @@ impl SubscriptionStore for SqliteSubscriptions {
         // several subscriptions in one millisecond.
         let now = crate::clock::now_ms() as i64;
         self.blocking(move |conn| {
-            let tx = conn.transaction()?;
+            // Immediate: a deferred transaction that reads first cannot
+            // take the write lock once another connection (the store's)
+            // committed meanwhile ("database is locked", not retried).
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let last: Option<i64> = tx.query_row(
                 "SELECT MAX(created_ms) FROM push_subscriptions WHERE user_id = ?1",
                 params![user],
@@ -52,8 +55,16 @@ impl SubscriptionStore for SqliteSubscriptions {
             let created = last.map_or(now, |last| now.max(last + 1));
             tx.execute(
                 "INSERT OR REPLACE INTO push_subscriptions
-                 (endpoint, user_id, p256dh, auth, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![sub.endpoint, user, sub.p256dh, sub.auth, created],
+                 (endpoint, user_id, p256dh, auth, created_ms, hide_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    sub.endpoint,
+                    user,
+                    sub.p256dh,
+                    sub.auth,
+                    created,
+                    sub.hide_text
+                ],
             )?;
             tx.execute(
                 "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint NOT IN
@@ -81,7 +92,7 @@ impl SubscriptionStore for SqliteSubscriptions {
         let user = user.0.clone();
         self.blocking(move |conn| {
             conn.prepare_cached(
-                "SELECT endpoint, p256dh, auth FROM push_subscriptions
+                "SELECT endpoint, p256dh, auth, hide_text FROM push_subscriptions
                  WHERE user_id = ?1 ORDER BY created_ms",
             )?
             .query_map(params![user], |row| {
@@ -89,6 +100,7 @@ impl SubscriptionStore for SqliteSubscriptions {
                     endpoint: row.get(0)?,
                     p256dh: row.get(1)?,
                     auth: row.get(2)?,
+                    hide_text: row.get(3)?,
                 })
             })?
             .collect()

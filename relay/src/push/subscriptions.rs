@@ -24,6 +24,9 @@ pub struct Subscription {
     pub p256dh: String,
     /// `keys.auth`, base64url.
     pub auth: String,
+    /// Its pushes carry only the room and the author, not the text (the
+    /// device's "hide message text in notifications").
+    pub hide_text: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -105,6 +108,7 @@ pub async fn conformance(store: &dyn SubscriptionStore) {
         endpoint: format!("https://push.example/{n}"),
         p256dh: format!("key{n}"),
         auth: format!("auth{n}"),
+        hide_text: n % 2 == 1,
     };
     store.add(&ada, sub(1)).await.unwrap();
     store.add(&ada, sub(2)).await.unwrap();
@@ -112,6 +116,7 @@ pub async fn conformance(store: &dyn SubscriptionStore) {
     // The same endpoint again, now bob's: it moves, with its new keys.
     let mut moved = sub(1);
     moved.auth = "new".into();
+    moved.hide_text = false;
     store.add(&bob, moved.clone()).await.unwrap();
     assert_eq!(store.of(&ada).await.unwrap(), [sub(2)]);
     assert_eq!(store.of(&bob).await.unwrap(), [moved]);

@@ -356,9 +356,11 @@ impl Session {
             ClientMsg::Reauth { token } => self.reauth(&user, &token),
             ClientMsg::Read { room, seq } => self.mark_read(&user, room, seq).await,
             ClientMsg::Notify { room, level } => self.set_level(&user, room, level).await,
-            ClientMsg::PushSubscribe { endpoint, keys } => {
-                self.push_subscribe(&user, endpoint, keys).await
-            }
+            ClientMsg::PushSubscribe {
+                endpoint,
+                keys,
+                hide_text,
+            } => self.push_subscribe(&user, endpoint, keys, hide_text).await,
             ClientMsg::PushUnsubscribe { endpoint } => self.push_unsubscribe(&user, endpoint).await,
             ClientMsg::Search {
                 q,

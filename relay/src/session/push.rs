@@ -11,16 +11,18 @@ use crate::push::{EndpointError, SubscribeError};
 
 impl Session {
     /// `push_subscribe`: checks the endpoint (https, public addresses) and
-    /// the keys, then keeps the subscription for the user.
+    /// the keys, then keeps the subscription for the user, with its
+    /// device's `hide_text` setting (sent again to change it).
     pub(super) async fn push_subscribe(
         &mut self,
         user: &User,
         endpoint: String,
         keys: PushKeys,
+        hide_text: bool,
     ) -> Outcome {
         self.state
             .push
-            .subscribe(&user.id, endpoint, keys.p256dh, keys.auth)
+            .subscribe(&user.id, endpoint, keys.p256dh, keys.auth, hide_text)
             .await
             .map_err(refusal)
     }

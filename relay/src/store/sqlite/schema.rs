@@ -93,7 +93,27 @@ const MIGRATIONS: &[Migration] = &[
     // 9: new messages are indexed for search by the writer, in its
     // transaction, not by a trigger per row (`search`).
     Migration::Code(super::search::drop_insert_trigger),
+    // 10: a subscription's "hide message text in notifications" (its pushes
+    // carry only the room and the author).
+    Migration::Code(add_hide_text),
 ];
+
+/// Migration 10. Only if missing: replaying migrations (a test rewinding
+/// `user_version`, numbers changed at a merge) must do no harm, and
+/// `ADD COLUMN` has no `IF NOT EXISTS`.
+fn add_hide_text(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let has: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('push_subscriptions') WHERE name = 'hide_text'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has {
+        tx.execute_batch(
+            "ALTER TABLE push_subscriptions ADD COLUMN hide_text INTEGER NOT NULL DEFAULT 0;",
+        )?;
+    }
+    Ok(())
+}
 
 /// Migration 3: rewrites `identities` keyed by the SHA-256 of each token.
 /// Run with `secure_delete`, so the pages that held clear tokens are

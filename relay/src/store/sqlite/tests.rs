@@ -285,6 +285,20 @@ async fn a_second_store_on_the_same_dir_is_refused() {
     assert!(err.to_string().contains("in use by another relay"), "{err}");
 }
 
+/// Every migration from 4 on may run again over what it already made (a
+/// rewound `user_version`, migrations renumbered when branches merge):
+/// each creates only what is missing.
+#[tokio::test]
+async fn migrations_replayed_over_a_current_schema_do_no_harm() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(SqliteOptions::new(dir.path())));
+    {
+        let conn = Connection::open(db_path(dir.path())).unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    drop(open(SqliteOptions::new(dir.path())));
+}
+
 #[tokio::test]
 async fn a_newer_schema_or_a_file_as_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();

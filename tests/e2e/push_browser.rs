@@ -1,0 +1,291 @@
+//! The web app's side of Web Push in headless Chromium: the Notifications
+//! switch subscribes and sends `push_subscribe`; the relay's real push
+//! (captured and decrypted by the local push service) is handed to the
+//! service worker with DevTools' `ServiceWorker.deliverPushMessage`, and the
+//! notification it shows is read back with `registration.getNotifications()`;
+//! a click on it brings the open window to the message. Two devices of
+//! one user (token mode, two Chromium profiles): both get a mention while
+//! both are away, a read on one clears the other's unread count, and
+//! nothing is pushed while one looks at the room. The harness is
+//! `tests::push_device`.
+//!
+//! Two stand-ins, because the real things cannot run here: Chromium's push
+//! service (FCM) is not reachable, so `PushManager.subscribe` is replaced in
+//! the page by one that answers with a subscription of the local push
+//! service (`tests::push_service`), and a notification cannot be clicked
+//! headless, so the test dispatches `notificationclick` in the worker
+//! itself (which runs the same handler; `focus()` is refused without a
+//! real click, and the handler goes on without it).
+
+use serde_json::{json, Value};
+use tests::{
+    browser::relay_serving_app_in_memory,
+    push_device::Device,
+    push_service::{hello_with_push_key, PushService},
+    WAIT,
+};
+
+#[tokio::test]
+async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
+    let _heavy = tests::heavy().await;
+    let relay = relay_serving_app_in_memory(&["--push-allow-insecure", "--rate-limit", "0"])
+        .await
+        .unwrap();
+    let service = PushService::start().await.unwrap();
+    let (mut bob, key) = hello_with_push_key(&relay.ws_url(), "bob").await.unwrap();
+    service.trust(&key.expect("the relay pushes"));
+    bob.join("general", None).await.unwrap();
+
+    let sub = service.subscription("alice-browser");
+    let mut alice = Device::open(&relay.http_url("/#/room/general"), &sub, Some("alice")).await;
+    alice.notifications_on().await;
+    // In another room, then hidden behind another tab.
+    // (In the page: a WebDriver navigation could reload it, and a reload
+    // subscribes again only once connected.)
+    alice.eval("location.hash = '#/room/dev'").await;
+    alice
+        .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
+        .await;
+    alice.hide().await;
+
+    let seq = bob
+        .say_acked("general", "@alice lunch?", "b1")
+        .await
+        .unwrap();
+    let pushed = service.wait_for(1).await.unwrap()[0].payload.clone();
+    assert_eq!(pushed["seq"], seq);
+    alice.deliver(&pushed).await;
+    let shown = alice.notification("room:general").await;
+    assert_eq!(shown["title"], "bob in #general");
+    assert_eq!(shown["body"], "@alice lunch?");
+    assert_eq!(
+        shown["data"],
+        json!({ "room": "general", "seq": seq, "count": 1 })
+    );
+    assert!(
+        shown["icon"]
+            .as_str()
+            .unwrap()
+            .ends_with("/icons/icon-192.png"),
+        "{shown}"
+    );
+
+    // A click: the open window moves to the message, the notification goes.
+    alice.click_notification("room:general").await;
+    alice
+        .wait_until(&format!("location.hash === '#/room/general/{seq}'"))
+        .await;
+    alice
+        .wait_until(
+            "document.querySelector('[data-testid=room-title]')?.textContent === '#general'",
+        )
+        .await;
+    assert!(alice.notifications().await.is_empty());
+
+    // While the window is in front and shows the room, a push for it shows
+    // nothing; those for another room still do. The second one for `dev`
+    // comes after the one for `general`, so once it counts two, the one
+    // for `general` was handled.
+    alice.show().await;
+    let mut other = pushed.clone();
+    other["room"] = "dev".into();
+    alice.deliver(&other).await;
+    alice.notification("room:dev").await;
+    alice.deliver(&pushed).await;
+    alice.deliver(&other).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = alice.notifications().await;
+        if shown.iter().any(|n| n["data"]["count"] == 2) {
+            let tags: Vec<&Value> = shown.iter().map(|n| &n["tag"]).collect();
+            assert_eq!(tags, [&json!("room:dev")]);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{shown:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // "Hide message text in notifications": the next push carries only the
+    // room and the author, and the notification says no more.
+    alice
+        .browser
+        .click("[data-testid=hide-text]")
+        .await
+        .unwrap();
+    alice
+        .wait_until("localStorage.getItem('palaver.hide_text') === 'on'")
+        .await;
+    alice.hide().await;
+    let secret = bob
+        .say_acked("general", "@alice the code is 4711", "b2")
+        .await
+        .unwrap();
+    let pushed = service.wait_for(2).await.unwrap()[1].payload.clone();
+    assert_eq!(
+        pushed,
+        json!({ "room": "general", "seq": secret, "from": "bob", "mention": true })
+    );
+    alice.deliver(&pushed).await;
+    let shown = alice.notification("room:general").await;
+    assert_eq!(shown["body"], "Mentioned you");
+    alice.browser.close().await.unwrap();
+}
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+fn token(sub: &str, name: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": sub, "name": name, "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A login service for token mode that signs every browser in as Ada:
+/// two browsers are two devices of one user.
+async fn serve_login() -> String {
+    use axum::{
+        http::{header, HeaderMap},
+        routing::get,
+        Router,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/token",
+        get(|headers: HeaderMap| async move {
+            let origin = headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (
+                [
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+                    (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into()),
+                ],
+                json!({ "token": token("ada", "Ada") }).to_string(),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/token")
+}
+
+/// The unread count the sidebar shows for `room`.
+async fn unread(device: &mut Device, room: &str) -> Value {
+    device
+        .eval(&format!(
+            "document.querySelector('[data-testid=room-entry][data-room={room}]')?.dataset.unread"
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
+    let _heavy = tests::heavy().await;
+    let dist = tests::browser::dist_with_config(&json!({ "token_url": serve_login().await }));
+    let mut config = relay::Config::for_tests();
+    config.static_dir = dist.path().to_path_buf();
+    config.auth_secret = Some(SECRET.into());
+    config.push_allow_insecure = true;
+    let relay = tests::InProcessRelay::start(config).await;
+    let service = PushService::start().await.unwrap();
+
+    let mut bob = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    let shared::ServerMsg::Welcome { push_key, .. } =
+        bob.hello_with_token(&token("bob", "Bob")).await.unwrap()
+    else {
+        panic!("bob is welcome")
+    };
+    service.trust(&push_key.expect("the relay pushes"));
+    bob.join("general", None).await.unwrap();
+    // Carol, subscribed and alone with bob in `side`: her push of a later
+    // message shows the sender is past the earlier ones (it takes them in
+    // order).
+    let mut carol = tests::Client::connect(&relay.ws_url()).await.unwrap();
+    carol
+        .hello_with_token(&token("carol", "Carol"))
+        .await
+        .unwrap();
+    carol.join("side", None).await.unwrap();
+    carol
+        .send(&service.subscription("carol").subscribe_frame())
+        .await
+        .unwrap();
+    bob.join("side", None).await.unwrap();
+
+    let url = relay.http_url("/#/room/general");
+    let (laptop_sub, phone_sub) = (
+        service.subscription("laptop"),
+        service.subscription("phone"),
+    );
+    let mut laptop = Device::open(&url, &laptop_sub, None).await;
+    let mut phone = Device::open(&url, &phone_sub, None).await;
+    laptop.notifications_on().await;
+    phone.notifications_on().await;
+    laptop.hide().await;
+    phone.hide().await;
+
+    // Both away: a mention reaches both subscriptions, and each device's
+    // worker shows it.
+    let first = bob.say_acked("general", "@Ada lunch?", "b1").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    let mut names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["laptop", "phone"]);
+    assert!(got.iter().all(|r| r.payload["seq"] == first), "{got:?}");
+    for (device, name) in [(&mut laptop, "laptop"), (&mut phone, "phone")] {
+        let payload = got.iter().find(|r| r.name == name).unwrap().payload.clone();
+        device.deliver(&payload).await;
+        let shown = device.notification("room:general").await;
+        assert_eq!(
+            (&shown["title"], &shown["body"]),
+            (&json!("Bob in #general"), &json!("@Ada lunch?"))
+        );
+    }
+    phone
+        .wait_until("document.querySelector('[data-testid=room-entry][data-room=general]')?.dataset.unread === '1'")
+        .await;
+
+    // The laptop comes to the front on the room: it reads, and the phone's
+    // unread count clears.
+    laptop.show().await;
+    phone
+        .wait_until("document.querySelector('[data-testid=room-entry][data-room=general]')?.dataset.unread === '0'")
+        .await;
+    assert_eq!(unread(&mut laptop, "general").await, json!("0"));
+
+    // While the laptop looks, nothing is pushed to either device.
+    bob.say_acked("general", "@Ada seen it?", "b2")
+        .await
+        .unwrap();
+    bob.say_acked("side", "carol?", "b3").await.unwrap();
+    let got = service.wait_for(3).await.unwrap();
+    assert_eq!(got[2].name, "carol", "{got:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
+
+    // The room's level, chosen in the laptop's header, shows on the phone,
+    // and nothing of the room is pushed any more, even away.
+    let level = "document.querySelector('[data-testid=room-notify]')?.value";
+    assert_eq!(
+        phone.eval(level).await,
+        json!("all"),
+        "the default of a small room"
+    );
+    let menu = laptop
+        .browser
+        .find("[data-testid=room-notify]")
+        .await
+        .unwrap();
+    menu.select_by_value("none").await.unwrap();
+    phone.wait_until(&format!("{level} === 'none'")).await;
+    laptop.hide().await;
+    bob.say_acked("general", "@Ada muted?", "b4").await.unwrap();
+    bob.say_acked("side", "carol again", "b5").await.unwrap();
+    let got = service.wait_for(4).await.unwrap();
+    assert_eq!((got.len(), got[3].name.as_str()), (4, "carol"), "{got:?}");
+    laptop.browser.close().await.unwrap();
+    phone.browser.close().await.unwrap();
+}
