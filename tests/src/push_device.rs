@@ -192,8 +192,14 @@ impl Device {
         active(&event).unwrap()
     }
 
-    /// Hands `payload` to the service worker as a push.
+    /// Hands `payload` to the service worker as a push, once it is active
+    /// (a push handed to a worker still installing can be lost, which made
+    /// this flaky under load).
     pub async fn deliver(&mut self, payload: &Value) {
+        self.wait_until(
+            "navigator.serviceWorker.ready.then((r) => !!r.active && r.active.state === 'activated')",
+        )
+        .await;
         let session = self.session.clone();
         let id = self.registration.clone();
         let origin = self.origin.clone();
