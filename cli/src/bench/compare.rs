@@ -194,17 +194,7 @@ fn server(
             }
             let mut cmd = Command::new(relay_bin);
             cmd.args(["--bind", &bind, "--static-dir", "/nonexistent"]);
-            for limit in [
-                "--rate-limit",
-                "--room-rate-limit",
-                "--max-conns-per-ip",
-                "--max-handshakes-per-ip-per-sec",
-                "--max-room-members",
-                "--max-conns",
-                "--joins-per-minute",
-            ] {
-                cmd.args([limit, "0"]);
-            }
+            super::limits_off(&mut cmd);
             cmd.env("RUST_LOG", "warn");
             let data = if kind == "palaver-sqlite" {
                 let dir = std::env::temp_dir()

@@ -347,6 +347,24 @@ async fn loopback_addr(url: &str) -> anyhow::Result<SocketAddr> {
     }
 }
 
+/// Lifts every abuse limit of a relay the bench starts: a load test
+/// measures the relay's work, not its limits.
+fn limits_off(cmd: &mut std::process::Command) {
+    for limit in [
+        "--rate-limit",
+        "--room-rate-limit",
+        "--max-conns-per-ip",
+        "--max-handshakes-per-ip-per-sec",
+        "--max-room-members",
+        "--max-conns",
+        "--max-rooms-per-conn",
+        "--joins-per-minute",
+        "--read-bytes-per-sec",
+    ] {
+        cmd.args([limit, "0"]);
+    }
+}
+
 fn run_id() -> String {
     format!("{:06x}", getrandom::u32().unwrap_or(0) & 0xff_ffff)
 }

@@ -221,17 +221,7 @@ impl Relay {
             .args(["--metrics-bind", "off"])
             .args(["--store", "sqlite", "--data-dir"])
             .arg(data);
-        for limit in [
-            "--rate-limit",
-            "--room-rate-limit",
-            "--max-conns-per-ip",
-            "--max-handshakes-per-ip-per-sec",
-            "--max-rooms-per-conn",
-            "--joins-per-minute",
-            "--read-bytes-per-sec",
-        ] {
-            cmd.args([limit, "0"]);
-        }
+        super::limits_off(&mut cmd);
         cmd.env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

@@ -89,17 +89,7 @@ pub(super) async fn start_relay(
             Some(tempdir::Dir(dir))
         }
     };
-    for limit in [
-        "--rate-limit",
-        "--room-rate-limit",
-        "--max-conns-per-ip",
-        "--max-handshakes-per-ip-per-sec",
-        "--max-room-members",
-        "--max-conns",
-        "--joins-per-minute",
-    ] {
-        cmd.args([limit, "0"]);
-    }
+    super::super::limits_off(&mut cmd);
     let child = cmd
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
