@@ -142,6 +142,9 @@ pub struct Snapshot {
 pub struct Metrics {
     registry: Registry,
     pub connections: Level,
+    /// Connections whose app said it is visible (`focus`): their users get
+    /// no push.
+    pub visible_apps: Level,
     pub connections_total: Counter,
     pub connections_rejected: Counter,
     pub origins_rejected: Counter,
@@ -218,6 +221,12 @@ impl Metrics {
             "connections",
             "Open WebSocket connections",
             connections.0.clone(),
+        );
+        let visible_apps = Level::default();
+        r.register(
+            "visible_apps",
+            "Connections whose app is visible (focus): their users get no push",
+            visible_apps.0.clone(),
         );
         let connections_total = count(r, "connections_accepted", "WebSocket connections accepted");
         let connections_rejected = count(
@@ -452,6 +461,7 @@ impl Metrics {
             files,
             registry,
             connections,
+            visible_apps,
             connections_total,
             connections_rejected,
             origins_rejected,

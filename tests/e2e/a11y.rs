@@ -13,28 +13,6 @@ use tests::{
     Browser,
 };
 
-/// Serious and critical violations of the page as it is now, after
-/// printing all of them for the log.
-async fn audit(browser: &Browser, case: &str) -> Vec<String> {
-    let violations = browser.axe().await.unwrap();
-    let mut bad = Vec::new();
-    for v in &violations {
-        let impact = v["impact"].as_str().unwrap_or("?");
-        eprintln!(
-            "axe {case}: {impact} {} ({}): {}",
-            v["id"], v["help"], v["nodes"]
-        );
-        if matches!(impact, "serious" | "critical") {
-            bad.push(format!(
-                "{case}: {impact} {} {}: {}",
-                v["id"], v["help"], v["nodes"]
-            ));
-        }
-    }
-    browser.screenshot(&format!("a11y-{case}")).await.unwrap();
-    bad
-}
-
 const THEMES: [&str; 2] = ["light", "dark"];
 /// Select all, delete: empties a text field.
 const CLEAR: &str = "\u{E009}a\u{E000}\u{E003}";
@@ -56,7 +34,11 @@ async fn the_app_has_no_serious_accessibility_violations_in_any_state_theme_or_w
             visitor.set_viewport(width, height).await.unwrap();
             visitor.goto(&url).await.unwrap();
             visitor.find("[data-testid=nick-input]").await.unwrap();
-            bad.extend(audit(&visitor, &format!("nick-{theme}-{width}")).await);
+            bad.extend(
+                visitor
+                    .serious_violations(&format!("nick-{theme}-{width}"))
+                    .await,
+            );
         }
     }
     visitor.close().await.unwrap();
@@ -84,21 +66,41 @@ async fn the_app_has_no_serious_accessibility_violations_in_any_state_theme_or_w
         alice.set_color_scheme(theme).await.unwrap();
         for (width, height) in WIDTHS {
             alice.set_viewport(width, height).await.unwrap();
-            bad.extend(audit(&alice, &format!("chat-{theme}-{width}")).await);
+            bad.extend(
+                alice
+                    .serious_violations(&format!("chat-{theme}-{width}"))
+                    .await,
+            );
         }
         // The phone's drawers and the dialogs, open.
         alice.click("[data-testid=toggle-members]").await.unwrap();
-        bad.extend(audit(&alice, &format!("members-drawer-{theme}-390")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("members-drawer-{theme}-390"))
+                .await,
+        );
         alice.press(tests::browser::ESCAPE).await.unwrap();
         alice.click("[data-testid=toggle-rooms]").await.unwrap();
-        bad.extend(audit(&alice, &format!("rooms-drawer-{theme}-390")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("rooms-drawer-{theme}-390"))
+                .await,
+        );
         alice.click("[data-testid=change-nick]").await.unwrap();
         alice.find("[data-testid=nick-dialog]").await.unwrap();
-        bad.extend(audit(&alice, &format!("nick-dialog-{theme}-390")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("nick-dialog-{theme}-390"))
+                .await,
+        );
         alice.click("[data-testid=nick-cancel]").await.unwrap();
         alice.click("[data-testid=open-shortcuts]").await.unwrap();
         alice.find("[data-testid=shortcuts]").await.unwrap();
-        bad.extend(audit(&alice, &format!("shortcuts-{theme}-390")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("shortcuts-{theme}-390"))
+                .await,
+        );
         alice.click("[data-testid=shortcuts-close]").await.unwrap();
         alice.press(tests::browser::ESCAPE).await.unwrap();
     }
@@ -126,7 +128,11 @@ async fn the_member_panel_of_a_big_room_has_no_serious_violations_in_either_them
         // The list as `joined` left it: partial, with "Load more".
         alice.set_viewport(1280, 800).await.unwrap();
         alice.find("[data-testid=members-more]").await.unwrap();
-        bad.extend(audit(&alice, &format!("big-room-panel-{theme}-1280")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("big-room-panel-{theme}-1280"))
+                .await,
+        );
         // A search with its matches and status, then one that finds no one.
         for (typed, status, case) in [
             ("m001", "10 members match", "search"),
@@ -140,7 +146,11 @@ async fn the_member_panel_of_a_big_room_has_no_serious_violations_in_either_them
                 .wait_text("[data-testid=members-status]", status)
                 .await
                 .unwrap();
-            bad.extend(audit(&alice, &format!("big-room-{case}-{theme}-1280")).await);
+            bad.extend(
+                alice
+                    .serious_violations(&format!("big-room-{case}-{theme}-1280"))
+                    .await,
+            );
         }
         alice
             .type_into("[data-testid=member-search]", CLEAR)
@@ -150,7 +160,11 @@ async fn the_member_panel_of_a_big_room_has_no_serious_violations_in_either_them
         alice.set_viewport(390, 844).await.unwrap();
         alice.click("[data-testid=toggle-members]").await.unwrap();
         alice.find("[data-testid=members-more]").await.unwrap();
-        bad.extend(audit(&alice, &format!("big-room-drawer-{theme}-390")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("big-room-drawer-{theme}-390"))
+                .await,
+        );
         alice.press(tests::browser::ESCAPE).await.unwrap();
     }
     assert!(

@@ -78,17 +78,28 @@ fn row(seq: u64) -> String {
     format!("[data-testid=message][data-seq=\"{seq}\"]")
 }
 
-/// Focuses an element by script (what a Tab through the list would reach).
+/// Focuses an element by script (what a Tab through the list would reach),
+/// once it is there: a row's toolbar may still be rendering.
 async fn focus(browser: &Browser, css: &str) {
-    let found = js(
-        browser,
-        &format!(
-            "const el = document.querySelector({}); if (el) el.focus(); return !!el;",
-            Value::from(css)
-        ),
-    )
-    .await;
-    assert_eq!(found, Value::Bool(true), "{css}");
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    loop {
+        let found = js(
+            browser,
+            &format!(
+                "const el = document.querySelector({}); if (el) el.focus(); return !!el && document.activeElement === el;",
+                Value::from(css)
+            ),
+        )
+        .await;
+        if found == Value::Bool(true) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css} is not there to focus"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until `check` accepts what `script` returns; returns it.
@@ -593,6 +604,8 @@ async fn markdown_renders_as_elements_and_every_xss_payload_stays_text() {
 
 #[tokio::test]
 async fn the_conversation_ui_has_no_serious_accessibility_violations_in_either_theme() {
+    // Long and keyboard-driven: not beside the tests that load the machine.
+    let _heavy = tests::heavy().await;
     let relay = serve().await;
     let url = relay.http_url("/");
     let alice = open_as(&url, "alice").await;
@@ -648,7 +661,11 @@ async fn the_conversation_ui_has_no_serious_accessibility_violations_in_either_t
         .await;
         press(&alice, ENTER).await;
         alice.find("[data-testid=emoji-picker]").await.unwrap();
-        bad.extend(audit(&alice, &format!("conversations-{theme}")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("conversations-{theme}"))
+                .await,
+        );
         press(&alice, ESCAPE).await;
         // The composer with a reply bar and the mention list open.
         focus(
@@ -660,33 +677,16 @@ async fn the_conversation_ui_has_no_serious_accessibility_violations_in_either_t
         wait_focus(&alice, "composer-input").await;
         press(&alice, "@b").await;
         alice.find("[data-testid=mention-option]").await.unwrap();
-        bad.extend(audit(&alice, &format!("conversations-composer-{theme}")).await);
+        bad.extend(
+            alice
+                .serious_violations(&format!("conversations-composer-{theme}"))
+                .await,
+        );
         press(&alice, &format!("{ESCAPE}{CLEAR}{ESCAPE}")).await;
     }
     assert!(bad.is_empty(), "{bad:#?}");
     alice.close().await.unwrap();
     bob.close().await.unwrap();
-}
-
-/// Serious and critical axe violations now (all are printed).
-async fn audit(browser: &Browser, case: &str) -> Vec<String> {
-    let violations = browser.axe().await.unwrap();
-    let mut bad = Vec::new();
-    for v in &violations {
-        let impact = v["impact"].as_str().unwrap_or("?");
-        eprintln!(
-            "axe {case}: {impact} {} ({}): {}",
-            v["id"], v["help"], v["nodes"]
-        );
-        if matches!(impact, "serious" | "critical") {
-            bad.push(format!(
-                "{case}: {impact} {} {}: {}",
-                v["id"], v["help"], v["nodes"]
-            ));
-        }
-    }
-    browser.screenshot(&format!("a11y-{case}")).await.unwrap();
-    bad
 }
 
 /// A relay that lets one send a second through: a paste stays in the
@@ -947,7 +947,11 @@ async fn a_moderator_deletes_others_messages_from_the_toolbar() {
     let mut bad = Vec::new();
     for theme in ["light", "dark"] {
         moderator.set_color_scheme(theme).await.unwrap();
-        bad.extend(audit(&moderator, &format!("conversations-moderator-{theme}")).await);
+        bad.extend(
+            moderator
+                .serious_violations(&format!("conversations-moderator-{theme}"))
+                .await,
+        );
     }
     assert!(bad.is_empty(), "{bad:#?}");
     press(&moderator, &format!("{SHIFT}{TAB}{RELEASE}")).await;

@@ -47,6 +47,7 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
         .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
         .await;
     alice.hide().await;
+    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
 
     let seq = bob
         .say_acked("general", "@alice lunch?", "b1")
@@ -116,6 +117,7 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
         .wait_until("localStorage.getItem('palaver.hide_text') === 'on'")
         .await;
     alice.hide().await;
+    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
     let secret = bob
         .say_acked("general", "@alice the code is 4711", "b2")
         .await
@@ -130,6 +132,10 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
     assert_eq!(shown["body"], "Mentioned you");
     alice.browser.close().await.unwrap();
 }
+
+/// The relay's count of apps on screen: a hidden tab's `focus` has been
+/// read once it drops (the page hides before the relay hears of it).
+const VISIBLE: &str = "palaver_visible_apps";
 
 const SECRET: &str = "a test secret of at least thirty-two bytes";
 
@@ -227,6 +233,7 @@ async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
     phone.notifications_on().await;
     laptop.hide().await;
     phone.hide().await;
+    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
 
     // Both away: a mention reaches both subscriptions, and each device's
     // worker shows it.
@@ -252,6 +259,7 @@ async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
     // The laptop comes to the front on the room: it reads, and the phone's
     // unread count clears.
     laptop.show().await;
+    relay.wait_metric(VISIBLE, |v| v == 1).await.unwrap();
     phone
         .wait_until("document.querySelector('[data-testid=room-entry][data-room=general]')?.dataset.unread === '0'")
         .await;
@@ -282,6 +290,7 @@ async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
     menu.select_by_value("none").await.unwrap();
     phone.wait_until(&format!("{level} === 'none'")).await;
     laptop.hide().await;
+    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
     bob.say_acked("general", "@Ada muted?", "b4").await.unwrap();
     bob.say_acked("side", "carol again", "b5").await.unwrap();
     let got = service.wait_for(4).await.unwrap();

@@ -16,17 +16,11 @@ async fn audit(browser: &Browser, case: &str) -> Vec<String> {
     let mut bad = Vec::new();
     for theme in ["light", "dark"] {
         browser.set_color_scheme(theme).await.unwrap();
-        for v in browser.axe().await.unwrap() {
-            let impact = v["impact"].as_str().unwrap_or("?").to_owned();
-            eprintln!("axe {case}-{theme}: {impact} {} {}", v["id"], v["nodes"]);
-            if matches!(impact.as_str(), "serious" | "critical") {
-                bad.push(format!("{case}-{theme}: {} {}", v["id"], v["nodes"]));
-            }
-        }
-        browser
-            .screenshot(&format!("search-{case}-{theme}"))
-            .await
-            .unwrap();
+        bad.extend(
+            browser
+                .serious_violations(&format!("search-{case}-{theme}"))
+                .await,
+        );
     }
     browser.set_color_scheme("light").await.unwrap();
     bad

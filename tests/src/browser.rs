@@ -412,6 +412,29 @@ impl Browser {
         serde_json::from_str(text).with_context(|| format!("axe-core answered {text}"))
     }
 
+    /// Runs axe-core, prints every violation, saves a screenshot named
+    /// `a11y-{case}`, and returns the serious and critical ones (what the
+    /// accessibility tests refuse), each labelled with `case`.
+    pub async fn serious_violations(&self, case: &str) -> Vec<String> {
+        let violations = self.axe().await.unwrap();
+        let mut bad = Vec::new();
+        for v in &violations {
+            let impact = v["impact"].as_str().unwrap_or("?");
+            eprintln!(
+                "axe {case}: {impact} {} ({}): {}",
+                v["id"], v["help"], v["nodes"]
+            );
+            if matches!(impact, "serious" | "critical") {
+                bad.push(format!(
+                    "{case}: {impact} {} {}: {}",
+                    v["id"], v["help"], v["nodes"]
+                ));
+            }
+        }
+        self.screenshot(&format!("a11y-{case}")).await.unwrap();
+        bad
+    }
+
     /// Chromium's own DevTools socket (events, other targets), beside
     /// chromedriver's commands.
     pub async fn devtools(&self) -> anyhow::Result<crate::devtools::DevTools> {

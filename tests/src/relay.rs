@@ -102,6 +102,11 @@ impl InProcessRelay {
         metric(self.metrics_addr, name).await
     }
 
+    /// Waits until metric `name` satisfies `want`: see [`wait_metric`].
+    pub async fn wait_metric(&self, name: &str, want: impl Fn(u64) -> bool) -> anyhow::Result<u64> {
+        wait_metric(self.metrics_addr, name, want).await
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         tokio::time::timeout(WAIT, self.task)
@@ -298,6 +303,14 @@ impl RelayProcess {
         )
         .await
     }
+
+    /// Waits until metric `name` satisfies `want`: see [`wait_metric`].
+    pub async fn wait_metric(&self, name: &str, want: impl Fn(u64) -> bool) -> anyhow::Result<u64> {
+        let addr = self
+            .metrics_addr
+            .context("started with its own --metrics-bind")?;
+        wait_metric(addr, name, want).await
+    }
 }
 
 /// One value from a relay's /metrics (at its `--metrics-bind` address):
@@ -312,6 +325,29 @@ pub async fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<u64> {
             (key == name).then(|| value.parse().ok())?
         })
         .with_context(|| format!("no metric {name}"))
+}
+
+/// Waits until metric `name` satisfies `want` and returns its value. A
+/// counter moves after the work it counts is seen from outside (a push
+/// service counts a POST before the relay reads the answer), and a gauge
+/// after the frame that changes it is read: poll, never read once.
+pub async fn wait_metric(
+    addr: SocketAddr,
+    name: &str,
+    want: impl Fn(u64) -> bool,
+) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // A labelled counter shows only once it has moved.
+        let value = metric(addr, name).await.unwrap_or(0);
+        if want(value) {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{name} is still {value} after {WAIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A port that was free a moment ago.

@@ -154,6 +154,11 @@ impl Memberships {
             .get_mut(user)
             .and_then(|d| d.iter_mut().find(|d| d.peer.conn == conn));
         if let Some(device) = device {
+            match (device.attention.is_some(), attention.is_some()) {
+                (false, true) => self.metrics.visible_apps.inc(),
+                (true, false) => self.metrics.visible_apps.sub(1),
+                _ => {}
+            }
             device.attention = attention;
         }
     }
@@ -171,7 +176,12 @@ impl Memberships {
     pub fn disconnected(&self, user: &UserId, conn: ConnId) {
         let mut devices = self.devices.lock().unwrap();
         if let Some(peers) = devices.get_mut(user) {
+            let visible = |peers: &[Device]| peers.iter().filter(|d| d.attention.is_some()).count();
+            let before = visible(peers);
             peers.retain(|d| d.peer.conn != conn);
+            self.metrics
+                .visible_apps
+                .sub((before - visible(peers)) as u64);
             if peers.is_empty() {
                 devices.remove(user);
                 if let Some(remote) = self.remote.get() {
