@@ -29,13 +29,14 @@ use std::{io::IsTerminal, time::Duration};
 use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
-    client::{Backoff, Change, Client, PendingState, Reconnect, Renewal},
+    client::{Backoff, Change, Client, PendingState, Reconnect},
     ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
 use output::Output;
+use token::TokenSource;
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 
@@ -142,10 +143,8 @@ struct Driver {
     stdin_done: bool,
     /// A message was refused or a line could not be sent.
     failed: bool,
-    /// `--token-cmd`, in token mode.
-    token_cmd: Option<String>,
-    /// When to run `--token-cmd` again for `reauth` (the shared policy).
-    renewal: Renewal,
+    /// `--token-cmd`, in token mode, and when to run it again.
+    tokens: TokenSource,
     /// The last search's hits and a `/goto` on its way.
     search: search::SearchState,
 }
@@ -182,8 +181,7 @@ impl Driver {
             events,
             stdin_done: false,
             failed: false,
-            token_cmd: args.token_cmd.clone(),
-            renewal: Renewal::default(),
+            tokens: TokenSource::new(args.token_cmd.clone()),
             search: search::SearchState::default(),
         })
     }
@@ -212,7 +210,7 @@ impl Driver {
             let outbox = self.client.wake_at().map(|at| at.saturating_sub(now));
             let wait = [
                 self.reconnect.retry_in_ms(now),
-                self.renewal.due_in_ms(now),
+                self.tokens.renewal.due_in_ms(now),
                 outbox,
             ]
             .into_iter()
@@ -304,37 +302,25 @@ impl Driver {
         // `since`, or without when the relay forgot us) and the outbox.
         let mut frames = self.client.connected();
         if let Some(fresh) = self.fresh_token().await {
-            for frame in &mut frames {
-                if let ClientMsg::Hello { token, .. } = frame {
-                    *token = Some(fresh.clone());
-                }
-            }
+            token::stamp_hello(&mut frames, &fresh);
         }
         self.write(frames).await;
     }
 
     /// A token from `--token-cmd`, if there is one; a failure is told.
     async fn fresh_token(&mut self) -> Option<String> {
-        let command = self.token_cmd.as_deref()?;
-        match token::fetch(command).await {
-            Ok(token) => Some(token),
-            Err(err) => {
-                self.out.status(&format!("{err:#}"));
-                None
-            }
-        }
+        self.tokens.fresh().await.unwrap_or_else(|err| {
+            self.out.status(&format!("{err:#}"));
+            None
+        })
     }
 
-    /// Runs `--token-cmd` for `reauth` if the renewal policy says so now
-    /// (at once when warned, again while it fails, until the token expires).
+    /// Sends `reauth` with a fresh token when the renewal policy says so.
     async fn renew(&mut self) {
-        if self.token_cmd.is_none() || !self.renewal.poll(now_ms()) {
-            return;
-        }
-        let token = self.fresh_token().await;
-        self.renewal.fetched(token.is_some(), now_ms());
-        if let Some(token) = token {
-            self.write([ClientMsg::Reauth { token }]).await;
+        match self.tokens.due().await {
+            Ok(Some(token)) => self.write([ClientMsg::Reauth { token }]).await,
+            Ok(None) => {}
+            Err(err) => self.out.status(&format!("{err:#}")),
         }
     }
 
@@ -351,7 +337,7 @@ impl Driver {
     fn on_closed(&mut self, why: &str) {
         self.sink = None;
         self.client.disconnected();
-        self.renewal.disconnected();
+        self.tokens.renewal.disconnected();
         let retry_at = self.reconnect.closed(now_ms(), jitter());
         let wait = retry_at.map_or(0, |at| at.saturating_sub(now_ms()));
         self.out.status(&format!(
@@ -390,7 +376,7 @@ impl Driver {
         // Token mode: the relay warns before the token expires; a fresh one
         // from --token-cmd keeps the connection (not a model change).
         if let ServerMsg::TokenExpiring { exp } = msg {
-            self.renewal.expiring(exp, now_ms());
+            self.tokens.renewal.expiring(exp, now_ms());
             self.renew().await;
             return;
         }
@@ -646,7 +632,7 @@ impl Driver {
         if !self.client.is_connected() {
             return self.out.status("not connected; try again once connected");
         }
-        let token = match self.token_cmd.is_some() {
+        let token = match self.tokens.is_set() {
             true => self.fresh_token().await,
             false => self.client.resume_token().map(str::to_owned),
         };

@@ -11,6 +11,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use shared::{client::Renewal, ClientMsg};
+
+use super::now_ms;
 
 /// How long the command may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,4 +43,56 @@ pub async fn fetch(command: &str) -> anyhow::Result<String> {
         bail!("--token-cmd printed nothing");
     }
     Ok(token.to_string())
+}
+
+/// `--token-cmd` and when to run it again: what each chat UI (the line
+/// mode and the full-screen one) keeps, so both renew alike.
+#[derive(Default)]
+pub struct TokenSource {
+    command: Option<String>,
+    /// When to run the command again for `reauth` (the shared policy);
+    /// the UI tells it of `token_expiring` and of a lost connection.
+    pub renewal: Renewal,
+}
+
+impl TokenSource {
+    pub fn new(command: Option<String>) -> TokenSource {
+        TokenSource {
+            command,
+            renewal: Renewal::default(),
+        }
+    }
+
+    /// Whether a token comes from `--token-cmd` (token mode).
+    pub fn is_set(&self) -> bool {
+        self.command.is_some()
+    }
+
+    /// A fresh token from the command; `None` without one.
+    pub async fn fresh(&self) -> anyhow::Result<Option<String>> {
+        match &self.command {
+            Some(command) => fetch(command).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A token to send in `reauth`, if the renewal policy says now (at once
+    /// when warned, again while it fails, until the token expires).
+    pub async fn due(&mut self) -> anyhow::Result<Option<String>> {
+        if self.command.is_none() || !self.renewal.poll(now_ms()) {
+            return Ok(None);
+        }
+        let token = self.fresh().await;
+        self.renewal.fetched(token.is_ok(), now_ms());
+        token
+    }
+}
+
+/// Puts `token` in the `hello` among a connection's first frames.
+pub fn stamp_hello(frames: &mut [ClientMsg], fresh: &str) {
+    for frame in frames {
+        if let ClientMsg::Hello { token, .. } = frame {
+            *token = Some(fresh.to_owned());
+        }
+    }
 }

@@ -33,7 +33,7 @@ use std::{io::IsTerminal, time::Duration};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
-    client::{Backoff, Client, Reconnect, Renewal},
+    client::{Backoff, Client, Reconnect},
     ClientMsg, Nick, RoomName, ServerMsg,
 };
 use tokio::{
@@ -42,6 +42,8 @@ use tokio::{
     sync::mpsc,
 };
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+use crate::chat::token::{self, TokenSource};
 
 use app::App;
 use theme::Theme;
@@ -105,8 +107,7 @@ pub async fn run(options: Options) -> anyhow::Result<std::process::ExitCode> {
         conn: 0,
         events_tx,
         events,
-        token_cmd: options.token_cmd,
-        renewal: Renewal::default(),
+        tokens: TokenSource::new(options.token_cmd),
     };
     let result = driver.run(&mut guard.terminal).await;
     drop(guard);
@@ -132,10 +133,8 @@ struct Driver {
     /// The socket tasks send here; the driver is the only receiver.
     events_tx: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
-    /// `--token-cmd`, in token mode.
-    token_cmd: Option<String>,
-    /// When to run `--token-cmd` again for `reauth` (the shared policy).
-    renewal: Renewal,
+    /// `--token-cmd`, in token mode, and when to run it again.
+    tokens: TokenSource,
 }
 
 impl Driver {
@@ -157,7 +156,7 @@ impl Driver {
             let outbox = self.app.client.wake_at().map(|at| at.saturating_sub(now));
             let wait = [
                 self.reconnect.retry_in_ms(now),
-                self.renewal.due_in_ms(now),
+                self.tokens.renewal.due_in_ms(now),
                 outbox,
             ]
             .into_iter()
@@ -214,7 +213,7 @@ impl Driver {
             Event::Frame(conn, text) if conn == self.conn => self.on_frame(&text).await,
             Event::Closed(conn, why) if conn == self.conn => {
                 self.sink = None;
-                self.renewal.disconnected();
+                self.tokens.renewal.disconnected();
                 let retry = self.closed();
                 self.app.disconnected(&why, retry);
             }
@@ -275,11 +274,7 @@ impl Driver {
         // outbox.
         let mut frames = self.app.client.connected();
         if let Some(fresh) = self.fresh_token().await {
-            for frame in &mut frames {
-                if let ClientMsg::Hello { token, .. } = frame {
-                    *token = Some(fresh.clone());
-                }
-            }
+            token::stamp_hello(&mut frames, &fresh);
         }
         self.write(frames).await;
     }
@@ -293,7 +288,7 @@ impl Driver {
             }
         };
         if let ServerMsg::TokenExpiring { exp } = msg {
-            self.renewal.expiring(exp, now_ms());
+            self.tokens.renewal.expiring(exp, now_ms());
             return self.renew().await;
         }
         if matches!(msg, ServerMsg::Welcome { .. }) {
@@ -305,25 +300,18 @@ impl Driver {
 
     /// A token from `--token-cmd`, if there is one; a failure is told.
     async fn fresh_token(&mut self) -> Option<String> {
-        let command = self.token_cmd.as_deref()?;
-        match super::chat::token::fetch(command).await {
-            Ok(token) => Some(token),
-            Err(err) => {
-                self.app.status = format!("{err:#}");
-                None
-            }
-        }
+        self.tokens.fresh().await.unwrap_or_else(|err| {
+            self.app.status = format!("{err:#}");
+            None
+        })
     }
 
-    /// Runs `--token-cmd` for `reauth` when the renewal policy says so.
+    /// Sends `reauth` with a fresh token when the renewal policy says so.
     async fn renew(&mut self) {
-        if self.token_cmd.is_none() || !self.renewal.poll(now_ms()) {
-            return;
-        }
-        let token = self.fresh_token().await;
-        self.renewal.fetched(token.is_some(), now_ms());
-        if let Some(token) = token {
-            self.write([ClientMsg::Reauth { token }]).await;
+        match self.tokens.due().await {
+            Ok(Some(token)) => self.write([ClientMsg::Reauth { token }]).await,
+            Ok(None) => {}
+            Err(err) => self.app.status = format!("{err:#}"),
         }
     }
 
