@@ -47,11 +47,7 @@ async fn relay_on_node(cluster: &NatsCluster, node: usize) -> InProcessRelay {
 const RELAY: &str = "palaver-relay";
 
 async fn process_on(nats: &str) -> RelayProcess {
-    let relay = RelayProcess::spawn(&["--nats", nats, "--rate-limit", "0"])
-        .await
-        .unwrap();
-    relay.wait_ready().await.unwrap();
-    relay
+    RelayProcess::clustered(nats, &[]).await.unwrap()
 }
 
 fn nicks(joined: &ServerMsg) -> Vec<String> {

@@ -26,29 +26,10 @@ const NATS_TIMEOUT: Duration = Duration::from_secs(3);
 const RSS_BOUND_KIB: u64 = 20 * 1024;
 
 async fn relay_on(nats: &NatsServer) -> RelayProcess {
-    let relay = RelayProcess::spawn(&[
-        "--nats",
-        &nats.url(),
-        "--rate-limit",
-        "0",
-        "--room-rate-limit",
-        "0",
-        // Bob reads nothing while NATS is away (the long run's 60 s).
-        "--idle-timeout-secs",
-        "600",
-        "--joins-per-minute",
-        "0",
-        "--typing-every-ms",
-        "0",
-        "--max-conns-per-ip",
-        "0",
-        "--max-handshakes-per-ip-per-sec",
-        "0",
-    ])
-    .await
-    .unwrap();
-    relay.wait_ready().await.unwrap();
-    relay
+    // Bob reads nothing while NATS is away (the long run's 60 s).
+    RelayProcess::clustered(&nats.url(), &["--idle-timeout-secs", "600"])
+        .await
+        .unwrap()
 }
 
 /// Waits (bounded) until the relay's `/readyz` answers `code`.

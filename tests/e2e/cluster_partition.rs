@@ -33,24 +33,9 @@ const PARTITION: Duration = Duration::from_secs(10);
 const PACE: Duration = Duration::from_millis(250);
 
 async fn relay_on(nats_url: &str) -> RelayProcess {
-    let relay = RelayProcess::spawn(&[
-        "--nats",
-        nats_url,
-        "--rate-limit",
-        "0",
-        "--room-rate-limit",
-        "0",
-        "--idle-timeout-secs",
-        "600",
-        "--max-conns-per-ip",
-        "0",
-        "--max-handshakes-per-ip-per-sec",
-        "0",
-    ])
-    .await
-    .unwrap();
-    relay.wait_ready().await.unwrap();
-    relay
+    RelayProcess::clustered(nats_url, &["--idle-timeout-secs", "600"])
+        .await
+        .unwrap()
 }
 
 async fn readyz(relay: &RelayProcess) -> u16 {

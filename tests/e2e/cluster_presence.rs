@@ -21,22 +21,7 @@ fn rooms() -> Vec<String> {
 }
 
 async fn relay_on(nats: &NatsServer) -> RelayProcess {
-    let relay = RelayProcess::spawn(&[
-        "--nats",
-        &nats.url(),
-        "--rate-limit",
-        "0",
-        "--max-conns-per-ip",
-        "0",
-        "--max-handshakes-per-ip-per-sec",
-        "0",
-        "--joins-per-minute",
-        "0",
-    ])
-    .await
-    .unwrap();
-    relay.wait_ready().await.unwrap();
-    relay
+    RelayProcess::clustered(&nats.url(), &[]).await.unwrap()
 }
 
 /// A member that joins every room, says when it has, then keeps reading

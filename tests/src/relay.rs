@@ -115,6 +115,23 @@ impl InProcessRelay {
     }
 }
 
+/// Every per-client and per-room limit lifted: a test's many clients all
+/// come from 127.0.0.1, and its load is bounded by the test itself.
+pub const LIMITS_OFF: &[&str] = &[
+    "--rate-limit",
+    "0",
+    "--room-rate-limit",
+    "0",
+    "--joins-per-minute",
+    "0",
+    "--typing-every-ms",
+    "0",
+    "--max-conns-per-ip",
+    "0",
+    "--max-handshakes-per-ip-per-sec",
+    "0",
+];
+
 /// A `palaver-relay` child process, killed when dropped.
 pub struct RelayProcess {
     pub addr: SocketAddr,
@@ -302,6 +319,17 @@ impl RelayProcess {
             name,
         )
         .await
+    }
+
+    /// A cluster-mode relay on NATS at `nats`, with [`LIMITS_OFF`] and
+    /// `extra`, once `/readyz` says JetStream is reached.
+    pub async fn clustered(nats: &str, extra: &[&str]) -> anyhow::Result<RelayProcess> {
+        let mut args = vec!["--nats", nats];
+        args.extend_from_slice(LIMITS_OFF);
+        args.extend_from_slice(extra);
+        let relay = RelayProcess::spawn(&args).await?;
+        relay.wait_ready().await?;
+        Ok(relay)
     }
 
     /// Waits until metric `name` satisfies `want`: see [`wait_metric`].
