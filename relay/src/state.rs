@@ -90,13 +90,13 @@ impl AppState {
         // Before the store: the SQLite store migrates the database the
         // file index lives in.
         let (deliver, files_slot): (Deliver, _) = {
-            let (hub, faults) = (hub.clone(), faults.clone());
+            let (hub, faults, queue) = (hub.clone(), faults.clone(), push_queue.clone());
             let slot: Arc<std::sync::OnceLock<Arc<Files>>> = Arc::default();
             let files = slot.clone();
             let deliver: Deliver = Arc::new(move |message| {
                 faults.deliver(&message.room);
                 // Never waits: a full push queue drops the push.
-                push_queue.offer(message);
+                queue.offer(message);
                 // A message that posted files is delivered with them.
                 match files.get().and_then(|files| files.on_deliver(message)) {
                     Some(with_files) => hub.deliver(&with_files),
@@ -160,7 +160,7 @@ impl AppState {
                 (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
-        let push = push_state(&config)?;
+        let push = push_state(&config, push_queue)?;
         let files = Files::open(&config, metrics.files.clone())?;
         let _ = files_slot.set(files.clone());
         let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
@@ -252,7 +252,7 @@ impl AppState {
 
 /// Web Push's key and subscriptions for this store (after the store
 /// opened and migrated the data directory); off in cluster mode.
-fn push_state(config: &Config) -> anyhow::Result<Push> {
+fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
     let policy = if config.push_allow_insecure {
         tracing::warn!(
             "--push-allow-insecure: pushes may go to http endpoints and private addresses; \
@@ -264,6 +264,7 @@ fn push_state(config: &Config) -> anyhow::Result<Push> {
     };
     if config.clustered() {
         return Ok(Push {
+            queue,
             vapid: None,
             subscriptions: Arc::new(MemorySubscriptions::default()),
             policy,
@@ -291,6 +292,7 @@ fn push_state(config: &Config) -> anyhow::Result<Push> {
         Arc::new(MemorySubscriptions::default())
     };
     Ok(Push {
+        queue,
         vapid: Some(Arc::new(vapid)),
         subscriptions,
         policy,

@@ -10,9 +10,10 @@
 
 use std::path::Path;
 
-use shared::{protocol::NotifyLevel, ClientMsg, ErrorCode, ServerMsg};
+use shared::{protocol::NotifyLevel, ClientId, ClientMsg, ErrorCode, ServerMsg, Text};
 use tests::{
     client::room,
+    events::acked,
     push_service::{hello_with_push_key, PushService},
     Client, RelayProcess,
 };
@@ -431,4 +432,54 @@ async fn a_push_queued_when_the_relay_is_killed_is_never_sent_twice() {
     let mut seqs: Vec<Option<u64>> = got.iter().map(|r| r.payload["seq"].as_u64()).collect();
     seqs.sort();
     assert_eq!(seqs, [Some(lost), Some(after), Some(last)], "{got:?}");
+}
+
+/// An edit that mentions someone new notifies them as a mention would,
+/// with the new text, even at the `mentions` level where the message
+/// itself did not; fixing a typo in a message that mentioned them already
+/// notifies nobody again.
+#[tokio::test]
+async fn an_edit_that_adds_a_mention_is_pushed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&relay.ws_url(), &service, &["phone"]).await;
+    alice
+        .send(&ClientMsg::Notify {
+            room: room("general"),
+            level: NotifyLevel::Mentions,
+        })
+        .await
+        .unwrap();
+    settle(&mut alice).await;
+    let edit = |seq: u64, text: &str, client_id: &str| ClientMsg::Edit {
+        room: room("general"),
+        seq,
+        text: Text::new(text).unwrap(),
+        client_id: ClientId::new(client_id).unwrap(),
+    };
+
+    let lunch = bob.say_acked("general", "lunch?", "b1").await.unwrap();
+    acked(&mut bob, edit(lunch, "lunch, @alice?", "b2"), "b2")
+        .await
+        .unwrap();
+    let got = service.wait_for(1).await.unwrap();
+    assert_eq!(
+        (
+            &got[0].payload["seq"],
+            &got[0].payload["text"],
+            &got[0].payload["mention"]
+        ),
+        (&lunch.into(), &"lunch, @alice?".into(), &true.into()),
+        "{got:?}"
+    );
+
+    // The typo fix mentions nobody new; the next push is the next mention.
+    acked(&mut bob, edit(lunch, "lunch, @alice ?", "b3"), "b3")
+        .await
+        .unwrap();
+    let later = bob.say_acked("general", "@alice now", "b4").await.unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    let seqs: Vec<Option<u64>> = got.iter().map(|r| r.payload["seq"].as_u64()).collect();
+    assert_eq!(seqs, [Some(lunch), Some(later)], "{got:?}");
 }

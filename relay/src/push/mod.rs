@@ -46,6 +46,9 @@ const MAX_KEY_CHARS: usize = 96;
 /// Pushes as the sessions see them: the public key for `welcome`, and
 /// subscribing and unsubscribing.
 pub struct Push {
+    /// Where sessions offer what the store does not deliver as a message
+    /// (an edit's new mentions).
+    pub queue: PushQueue,
     /// `None` in cluster mode: no key is announced, nothing is sent.
     pub vapid: Option<Arc<Vapid>>,
     pub subscriptions: Arc<dyn SubscriptionStore>,

@@ -56,21 +56,29 @@ const TTL_SECS: u32 = 24 * 3600;
 /// The most characters of a message's text a push carries.
 const MAX_TEXT_CHARS: usize = 400;
 
+/// What the sender is asked to push about.
+pub enum Job {
+    /// A new message: to every member whose level it notifies.
+    Message(Arc<ChatMessage>),
+    /// An edit that mentions members the message did not mention before:
+    /// to those only (`state.mentions`, or everyone for a new `@room`), as
+    /// a mention, unless their level is `none`. The message carries its
+    /// new text.
+    NewMentions(Arc<ChatMessage>),
+}
+
 /// The delivery side of the queue: cheap to clone into the store's
-/// `deliver` closure.
+/// `deliver` closure and the sessions.
 #[derive(Clone)]
 pub struct PushQueue {
     /// `None` when pushes are off (cluster mode).
-    tx: Option<mpsc::Sender<Arc<ChatMessage>>>,
+    tx: Option<mpsc::Sender<Job>>,
     metrics: PushMetrics,
 }
 
 impl PushQueue {
     /// A queue and its receiving end; `enabled: false` makes offers no-ops.
-    pub fn new(
-        enabled: bool,
-        metrics: PushMetrics,
-    ) -> (PushQueue, Option<mpsc::Receiver<Arc<ChatMessage>>>) {
+    pub fn new(enabled: bool, metrics: PushMetrics) -> (PushQueue, Option<mpsc::Receiver<Job>>) {
         if !enabled {
             return (PushQueue { tx: None, metrics }, None);
         }
@@ -86,8 +94,13 @@ impl PushQueue {
 
     /// Offers a committed message without waiting.
     pub fn offer(&self, message: &Arc<ChatMessage>) {
+        self.offer_job(Job::Message(message.clone()));
+    }
+
+    /// Offers a committed job without waiting (a full queue drops it).
+    pub fn offer_job(&self, job: Job) {
         let Some(tx) = &self.tx else { return };
-        if tx.try_send(message.clone()).is_err() {
+        if tx.try_send(job).is_err() {
             self.metrics.dropped(Drop::QueueFull);
         }
         self.metrics
@@ -151,30 +164,34 @@ impl Sender {
     /// Takes messages off the queue until shutdown.
     pub async fn run(
         self: Arc<Self>,
-        mut queue: mpsc::Receiver<Arc<ChatMessage>>,
+        mut queue: mpsc::Receiver<Job>,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
         loop {
-            let message = tokio::select! {
+            let job = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                message = queue.recv() => match message {
-                    Some(message) => message,
+                job = queue.recv() => match job {
+                    Some(job) => job,
                     None => return,
                 },
             };
             self.metrics.queue_depth.set(queue.len() as i64);
-            self.fan_out(&message, &tracker, &shutdown).await;
+            self.fan_out(job, &tracker, &shutdown).await;
         }
     }
 
     /// Starts a delivery to each subscription of each member to notify.
     async fn fan_out(
         self: &Arc<Self>,
-        message: &Arc<ChatMessage>,
+        job: Job,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) {
+        let (message, only_mentioned) = match &job {
+            Job::Message(message) => (message, false),
+            Job::NewMentions(message) => (message, true),
+        };
         let members = match self.memberships.engine().members(&message.room).await {
             Ok(members) => members,
             Err(err) => {
@@ -184,9 +201,13 @@ impl Sender {
         };
         let default = NotifyLevel::default_for(self.hub.member_count(&message.room));
         for (user, level) in members {
-            if !level.unwrap_or(default).notifies(message, &user)
-                || self.memberships.attentive(&user)
-            {
+            let level = level.unwrap_or(default);
+            let wanted = match only_mentioned {
+                // A mention, at any level but `none` (`Off`).
+                true => level != NotifyLevel::Off && NotifyLevel::Mentions.notifies(message, &user),
+                false => level.notifies(message, &user),
+            };
+            if !wanted || self.memberships.attentive(&user) {
                 continue;
             }
             let subscriptions = match self.subscriptions.of(&user).await {

@@ -2,9 +2,14 @@
 //! guarded like a `send` (joined, within the send budgets), checked by the
 //! store against its target (author, moderator, deleted), stored as a room
 //! event with its own seq, delivered to the room as an `update`, and acked
-//! with that seq. A resend of the same `client_id` is acked again.
+//! with that seq. A resend of the same `client_id` is acked again. An edit
+//! that mentions someone new is pushed to them as a mention.
 
-use shared::{ClientId, ErrorCode, RoomName, ServerMsg, User};
+use std::sync::Arc;
+
+use shared::{
+    mentions::Mentions, ChatMessage, ClientId, ErrorCode, RoomName, ServerMsg, Text, User, UserId,
+};
 
 use super::{
     commands::{Outcome, Refusal},
@@ -12,7 +17,8 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    store::{Action, NewUpdate, StoreError, UpdateError},
+    push::sender::Job,
+    store::{Action, Appended, NewUpdate, StoreError, UpdateError},
 };
 
 impl Session {
@@ -28,6 +34,14 @@ impl Session {
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.spend_send(&room, reference.clone())?;
+        let before = match &action {
+            Action::Edit(..) => self.target(&room, target).await,
+            _ => None,
+        };
+        let edit = match &action {
+            Action::Edit(text, mentions) => Some((text.clone(), mentions.clone())),
+            _ => None,
+        };
         let update = NewUpdate {
             room: room.clone(),
             from: user,
@@ -40,6 +54,11 @@ impl Session {
         let store = self.state.store.clone();
         match store.update(update).await {
             Ok(appended) => {
+                if let (Appended::New(_), Some(before), Some((text, mentions))) =
+                    (&appended, before, edit)
+                {
+                    self.push_new_mentions(before, text, mentions);
+                }
                 self.reply(&ServerMsg::Ack {
                     room,
                     client_id,
@@ -58,5 +77,39 @@ impl Session {
                 Err(Refusal::new(code, err.to_string()).about(reference))
             }
         }
+    }
+
+    /// The message `seq` of `room` as stored now, if it is there.
+    async fn target(&self, room: &RoomName, seq: u64) -> Option<ChatMessage> {
+        let page = self
+            .state
+            .store
+            .before(room, Some(seq.saturating_add(1)), 1)
+            .await
+            .ok()?;
+        page.into_iter().find(|m| m.seq == seq)
+    }
+
+    /// An edit that mentions someone the message did not mention before
+    /// notifies them as a mention would (a typo fixed in a message that
+    /// mentioned them already notifies nobody again).
+    fn push_new_mentions(&self, before: ChatMessage, text: Text, mentions: Mentions) {
+        let added: Vec<UserId> = mentions
+            .users
+            .into_iter()
+            .filter(|user| !before.state.mentions.contains(user))
+            .collect();
+        let room_added = mentions.room && !before.state.mentions_room;
+        if added.is_empty() && !room_added {
+            return;
+        }
+        let mut message = before;
+        message.text = text;
+        message.state.mentions = added;
+        message.state.mentions_room = room_added;
+        self.state
+            .push
+            .queue
+            .offer_job(Job::NewMentions(Arc::new(message)));
     }
 }
