@@ -4,6 +4,7 @@
 
 use shared::{
     client::{ActionError, Target},
+    protocol::NotifyLevel,
     ClientMsg, Emoji, Nick, RoomName, Text,
 };
 
@@ -20,6 +21,8 @@ pub const HELP: &str = "\
 /edit TEXT        replace the text of your last message
 /delete SEQ       delete your message #SEQ
 /react SEQ EMOJI  add a reaction to #SEQ (again: take it back)
+/notify [all|mentions|none]
+                  which messages of this room notify you, on every device
 /quit             exit (also Ctrl-C, or Ctrl-D on an empty line)
 //text            send a line that starts with /
 
@@ -63,6 +66,7 @@ impl App {
                 }
             },
             "who" => frames.extend(self.who(arg)),
+            "notify" => frames.extend(self.notify(arg)),
             "history" => frames.extend(self.history()),
             "reply" | "edit" | "delete" | "react" => frames.extend(self.action(name, arg, now)),
             _ => self.status = format!("unknown command /{name}; /help lists the commands"),
@@ -81,6 +85,30 @@ impl App {
         let count = self.client.room(&name).map_or(0, |r| r.member_count());
         self.status = format!("{count} in {name} (the list is on the right)");
         self.client.more_members(&name)
+    }
+
+    /// `/notify LEVEL` sets the room's level on every device (the
+    /// `notify` frame); `/notify` alone shows the level in effect.
+    fn notify(&mut self, arg: &str) -> Option<ClientMsg> {
+        let Some(room) = self.current() else {
+            self.status = "you are in no room: /join ROOM first".into();
+            return None;
+        };
+        let Some(level) = NotifyLevel::parse(arg) else {
+            self.status = match self.client.room(&room) {
+                Some(r) if arg.is_empty() => {
+                    format!("notifications in {room}: {}", r.level_or_default().as_str())
+                }
+                _ => "usage: /notify all|mentions|none".into(),
+            };
+            return None;
+        };
+        if !self.client.is_ready() {
+            self.status = "not connected; try again once connected".into();
+            return None;
+        }
+        self.status = format!("notifications in {room}: {}", level.as_str());
+        self.client.set_level(&room, level)
     }
 
     fn history(&mut self) -> Option<ClientMsg> {

@@ -302,6 +302,21 @@ fn commands_join_leave_and_explain_their_usage() {
     typed(&mut app, "/react 99");
     app.key(key(KeyCode::Enter), NOW);
     assert!(app.status.starts_with("not an emoji"), "{}", app.status);
+    typed(&mut app, "/notify loud");
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.status, "usage: /notify all|mentions|none");
+    typed(&mut app, "/notify none");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(
+        frames,
+        [ClientMsg::Notify {
+            room: room("general"),
+            level: shared::protocol::NotifyLevel::Off
+        }]
+    );
+    typed(&mut app, "/notify");
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.status, "notifications in general: none");
     typed(&mut app, "/frobnicate");
     app.key(key(KeyCode::Enter), NOW);
     assert!(app.status.contains("unknown command /frobnicate"));
