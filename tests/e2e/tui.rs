@@ -393,3 +393,37 @@ async fn a_message_written_offline_goes_once_the_relay_is_back() {
         .collect();
     assert_eq!(texts, ["written while offline"]);
 }
+
+#[tokio::test]
+async fn search_lists_hits_and_goto_shows_an_old_one_marked() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    alice
+        .say_acked("general", "the picnic is on saturday", "m-0")
+        .await
+        .unwrap();
+    for i in 1..=60 {
+        alice
+            .say_acked("general", &format!("message {i}"), &format!("m-{i}"))
+            .await
+            .unwrap();
+    }
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    bob.until("the latest message", |s| {
+        s.contains("#61 alice: message 60")
+    })
+    .await;
+    bob.say("/search picnic").await;
+    bob.until("the hit in the panel", |s| {
+        s.contains("1. [general] #1 alice: the picnic is on saturday")
+            && s.contains("1 hit for picnic")
+    })
+    .await;
+    bob.say("/goto 1").await;
+    bob.until("the old message on screen, marked", |s| {
+        s.contains("> ")
+            && s.contains("#1 alice: the picnic is on saturday")
+            && !s.contains("#61 alice: message 60")
+    })
+    .await;
+}

@@ -20,7 +20,7 @@
 mod actions;
 mod notify;
 mod output;
-mod search;
+pub(crate) mod search;
 pub(crate) mod token;
 mod upload;
 
@@ -393,8 +393,8 @@ impl Driver {
                 self.show(change);
             }
         }
-        if let Some(seqs) = goto_page {
-            self.show_goto_page(&seqs);
+        if let Some(page) = goto_page {
+            self.show_goto_page(page);
         }
         let goto = self.goto_after(&applied.changes);
         self.write(applied.frames.into_iter().chain(goto)).await;

@@ -13,7 +13,7 @@ use shared::{
     ClientMsg, RoomName, ServerMsg, Text,
 };
 
-use super::{complete, input::Input, lines, theme::Theme, view};
+use super::{complete, input::Input, lines, search::Search, theme::Theme, view};
 
 /// Lines one mouse wheel notch scrolls.
 const WHEEL_LINES: usize = 3;
@@ -29,6 +29,8 @@ pub struct App {
     pub status: String,
     /// The help panel covers the messages until Esc.
     pub help: bool,
+    /// The last search's hits (their panel) and the hit a `/goto` shows.
+    pub search: Search,
     /// The user asked to quit; the driver exits after this input.
     pub quit: bool,
     /// The terminal's size, columns and rows.
@@ -49,6 +51,7 @@ impl App {
             scroll: 0,
             status: "type a message and press Enter; /help lists the commands".into(),
             help: false,
+            search: Search::default(),
             quit: false,
             size,
             url: url.to_owned(),
@@ -70,6 +73,9 @@ impl App {
 
     /// A frame from the relay, through the model; returns its answer.
     pub fn frame(&mut self, msg: ServerMsg, now: u64) -> Vec<ClientMsg> {
+        if self.search_results(&msg) {
+            return Vec::new();
+        }
         // Lines are counted only when scrolled up (it lays out the room).
         let before = (self.scroll > 0).then(|| self.total_lines(now));
         let applied = self.client.apply(msg, now);
@@ -83,7 +89,9 @@ impl App {
             let after = self.total_lines(now);
             self.scroll += after.saturating_sub(before);
         }
-        applied.frames
+        let mut frames = applied.frames;
+        frames.extend(self.goto_after(&applied.changes, now));
+        frames
     }
 
     /// What a change tells the user on the status line; everything else
@@ -177,7 +185,10 @@ impl App {
                 self.scroll = self.scroll.saturating_sub(page);
             }
             KeyCode::Tab => frames.extend(self.complete()),
-            KeyCode::Esc => self.help = false,
+            KeyCode::Esc => {
+                self.help = false;
+                self.search.open = false;
+            }
             KeyCode::Enter => {
                 let line = self.input.submit();
                 frames.extend(self.line(&line, now));
@@ -279,6 +290,18 @@ impl App {
     /// The message pane's height inside its border, in rows.
     pub fn page(&self) -> usize {
         usize::from(view::layout(self.size).messages_inner().height)
+    }
+
+    /// Scrolls so that the row a `/goto` marked is in the middle of the
+    /// message pane (or as near as the loaded lines allow).
+    pub(super) fn scroll_to_mark(&mut self, now: u64) {
+        let width = view::layout(self.size).messages_inner().width;
+        let (lines, mark) = lines::message_lines_marked(self, width, now);
+        let Some(mark) = mark else { return };
+        let below = lines.len().saturating_sub(mark + 1);
+        self.scroll = below
+            .saturating_sub(self.page() / 2)
+            .min(lines.len().saturating_sub(self.page()));
     }
 
     fn total_lines(&self, now: u64) -> usize {

@@ -21,6 +21,9 @@ pub const HELP: &str = "\
 /edit TEXT        replace the text of your last message
 /delete SEQ       delete your message #SEQ
 /react SEQ EMOJI  add a reaction to #SEQ (again: take it back)
+/search WORDS     search your rooms (\"a phrase\", prefix*, in:room, from:nick);
+                  /search alone: the next page of hits
+/goto N           show hit N in its room (joining it if needed)
 /notify [all|mentions|none]
                   which messages of this room notify you, on every device
 /quit             exit (also Ctrl-C, or Ctrl-D on an empty line)
@@ -67,6 +70,8 @@ impl App {
             },
             "who" => frames.extend(self.who(arg)),
             "notify" => frames.extend(self.notify(arg)),
+            "search" | "s" => frames.extend(self.search(arg)),
+            "goto" | "g" => frames.extend(self.goto(arg)),
             "history" => frames.extend(self.history()),
             "reply" | "edit" | "delete" | "react" => frames.extend(self.action(name, arg, now)),
             _ => self.status = format!("unknown command /{name}; /help lists the commands"),

@@ -16,13 +16,31 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Every line of the room on screen, oldest first, at most `width` columns.
 pub fn message_lines(app: &App, width: u16, now: u64) -> Vec<Line<'static>> {
+    message_lines_marked(app, width, now).0
+}
+
+/// [`message_lines`], and the index of the first line of the row a
+/// `/goto` marked, if it is in the room on screen.
+pub fn message_lines_marked(
+    app: &App,
+    width: u16,
+    now: u64,
+) -> (Vec<Line<'static>>, Option<usize>) {
     let theme = app.theme;
     let Some(room) = app.current() else {
-        return vec![Line::styled("you are in no room: /join ROOM", theme.dim())];
+        let none = Line::styled("you are in no room: /join ROOM", theme.dim());
+        return (vec![none], None);
     };
     let Some(state) = app.client.room(&room) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
+    let marked = app
+        .search
+        .mark
+        .as_ref()
+        .filter(|(r, _)| *r == room)
+        .map(|(_, seq)| *seq);
+    let mut mark = None;
     let head = if state.at_start() {
         format!("── the start of {room} ──")
     } else if state.is_loading_history() {
@@ -47,9 +65,14 @@ pub fn message_lines(app: &App, width: u16, now: u64) -> Vec<Line<'static>> {
         if row.gap_before {
             lines.push(Line::styled("… messages missing here …", theme.dim()));
         }
-        lines.extend(wrap(row_spans(app, &row), width));
+        let mut spans = row_spans(app, &row);
+        if row.seq.is_some() && row.seq == marked {
+            mark = Some(lines.len());
+            spans.insert(0, Span::styled("> ", theme.hit()));
+        }
+        lines.extend(wrap(spans, width));
     }
-    lines
+    (lines, mark)
 }
 
 fn row_spans(app: &App, row: &Row) -> Vec<Span<'static>> {

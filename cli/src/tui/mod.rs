@@ -21,6 +21,7 @@ mod commands;
 mod complete;
 mod input;
 mod lines;
+mod search;
 mod terminal;
 mod theme;
 mod view;

@@ -450,3 +450,71 @@ fn edit_takes_a_seq_only_with_its_hash() {
     app.key(key(KeyCode::Enter), NOW);
     assert!(app.status.starts_with("no such message"), "{}", app.status);
 }
+
+#[test]
+fn search_lists_hits_in_a_panel_and_goto_scrolls_to_the_marked_hit() {
+    let (mut app, alice, _) = online(60);
+    typed(&mut app, "/search lunch");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        matches!(&frames[..], [ClientMsg::Search { q, .. }] if q == "lunch"),
+        "{frames:?}"
+    );
+    let hit = |seq: u64| shared::protocol::SearchHit {
+        room: room("general"),
+        seq,
+        from: alice.clone(),
+        ts: NOW,
+        text: Text::new(&format!("lunch {seq}?")).unwrap(),
+        highlights: vec![[0, 5]],
+    };
+    app.frame(
+        ServerMsg::SearchResults {
+            q: "lunch".into(),
+            hits: vec![hit(50), hit(5)],
+            next: None,
+        },
+        NOW,
+    );
+    let shown = screen(&app);
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.contains("2. [general] #5 alice: lunch 5?")),
+        "{shown:#?}"
+    );
+    assert!(app.status.starts_with("2 hits for lunch"), "{}", app.status);
+    typed(&mut app, "/goto 3");
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.status, "usage: /goto N, with N from 1 to 2");
+
+    // Hit 2, #5, is far above the newest of the 60 lines on screen.
+    typed(&mut app, "/goto 2");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(
+        frames.iter().any(|f| matches!(
+            f,
+            ClientMsg::History {
+                around: Some(5),
+                ..
+            }
+        )),
+        "{frames:?}"
+    );
+    let marked = |app: &App| {
+        screen(app)
+            .iter()
+            .any(|l| l.contains("> ") && l.contains("#5 alice"))
+    };
+    assert!(!marked(&app), "the panel closes; #5 is not on screen yet");
+    let page = (1..=10).map(|s| msg("general", s, &alice, &format!("line {s}")));
+    app.frame(
+        ServerMsg::History {
+            room: room("general"),
+            messages: page.collect(),
+        },
+        NOW,
+    );
+    assert!(marked(&app), "{:#?}", screen(&app));
+    assert!(app.scroll > 0);
+}

@@ -55,6 +55,13 @@ impl Theme {
     }
 
     /// Times, `#seq`s, dividers, the typing line.
+    /// A search hit's matched words; and the row a `/goto` shows.
+    pub fn hit(self) -> Style {
+        Style::new()
+            .add_modifier(Modifier::BOLD)
+            .add_modifier(Modifier::UNDERLINED)
+    }
+
     pub fn dim(self) -> Style {
         self.fg(Color::DarkGray).add_modifier(Modifier::DIM)
     }

@@ -7,7 +7,7 @@ use ratatui::{
     layout::{Constraint, Layout, Rect},
     style::Style,
     text::{Line, Span},
-    widgets::{Block, Paragraph},
+    widgets::{Block, Paragraph, Wrap},
     Frame,
 };
 use shared::RoomName;
@@ -106,6 +106,9 @@ pub fn render(frame: &mut Frame, app: &App, now: u64) {
     frame.render_widget(block, panes.messages);
     if app.help {
         frame.render_widget(Paragraph::new(HELP), inner);
+    } else if app.search.open {
+        let hits = super::search::hit_lines(&app.search, theme);
+        frame.render_widget(Paragraph::new(hits).wrap(Wrap { trim: false }), inner);
     } else {
         let lines = message_lines(app, inner.width, now);
         let height = usize::from(inner.height);
