@@ -81,15 +81,28 @@ async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
         .say_acked("ops", "我们的分布式聊天系统 deploys today", "hit")
         .await
         .unwrap();
+    // Alice's own message right after the hit, then 60 more fillers.
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    alice.goto(&format!("{url}#/room/ops")).await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "deploys today")
+        .await
+        .unwrap();
+    alice.say("mine, next to the hit").await.unwrap();
+    let mine = "[data-testid=message].mine [data-testid=message-text]";
+    alice
+        .wait_text(mine, "mine, next to the hit")
+        .await
+        .unwrap();
+    bob.recv_until(|m| matches!(m, shared::ServerMsg::Message(m) if m.text.as_str() == "mine, next to the hit"))
+        .await
+        .unwrap();
     for i in 61..=120 {
         bob.say_acked("ops", &format!("filler {i}"), &format!("a{i}"))
             .await
             .unwrap();
     }
-
-    let url = relay.http_url("/");
-    let alice = Browser::open_app(&url, "alice").await.unwrap();
-    alice.goto(&format!("{url}#/room/ops")).await.unwrap();
     alice
         .wait_text("[data-testid=message-text]", "filler 120")
         .await
@@ -201,6 +214,12 @@ async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
         .ends_with("#/room/ops"));
     let texts = alice.texts("[data-testid=message-text]").await.unwrap();
     assert!(texts.iter().any(|t| t == "filler 60"), "{texts:?}");
+    // Alice's own message there is hers, as in the live list.
+    assert_eq!(
+        alice.texts(mine).await.unwrap(),
+        ["mine, next to the hit"],
+        "{texts:?}"
+    );
     assert!(texts.iter().any(|t| t == "filler 61"), "{texts:?}");
     assert!(
         !texts.iter().any(|t| t == "filler 120"),

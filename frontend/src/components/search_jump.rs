@@ -5,8 +5,8 @@
 //! as the live list (a model holding only the page), so rows look alike.
 
 use leptos::prelude::*;
-use shared::client::{timeline, Client, Row, Target, TimeZone};
-use shared::{ChatMessage, RoomName};
+use shared::client::{page_timeline, Row, Target, TimeZone};
+use shared::{protocol::User, ChatMessage, RoomName};
 use wasm_bindgen::JsCast;
 
 use super::message::{message, row_id};
@@ -46,10 +46,12 @@ fn AroundList(room: RoomName) -> impl IntoView {
     let page_room = room.clone();
     let target = Memo::new(move |_| chat.around.with(|a| a.as_ref().map(|a| a.seq)));
     let rows = Memo::new(move |_| {
+        // Who we are is known before any page is asked for (`welcome`).
+        let me = chat.client.with_untracked(|c| c.me().cloned());
         chat.around.with(|a| {
             a.as_ref()
                 .and_then(|a| a.page.as_ref())
-                .map(|page| page_rows(&page_room, page))
+                .map(|page| page_rows(me.as_ref(), &page_room, page))
         })
     });
     let flash = RwSignal::new(None::<u64>);
@@ -104,16 +106,13 @@ fn AroundList(room: RoomName) -> impl IntoView {
     }
 }
 
-/// The page's rows, as the shared timeline lays them out.
-fn page_rows(room: &RoomName, page: &[ChatMessage]) -> Vec<Row> {
-    let mut model = Client::new("around");
-    model.join(room.clone());
-    model.restore_cache(&serde_json::to_string(page).unwrap_or_default());
+/// The page's rows, as the shared timeline lays them out, for `me`.
+fn page_rows(me: Option<&User>, room: &RoomName, page: &[ChatMessage]) -> Vec<Row> {
     let tz = TimeZone {
         now_ms: crate::chat::now_ms(),
         offset_ms: -(js_sys::Date::new_0().get_timezone_offset() * 60_000.0) as i64,
     };
-    timeline(&model, room, tz)
+    page_timeline(me, room, page, tz)
 }
 
 /// Scrolls a row into the middle of the list and focuses it.

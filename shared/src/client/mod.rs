@@ -78,7 +78,7 @@ pub use pacer::Pacer;
 pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use renewal::{token_from_body, Renewal};
 pub use room::{Gap, Membership, Room};
-pub use timeline::{timeline, DayLabel, Row, RowStatus, TimeZone};
+pub use timeline::{page_timeline, timeline, DayLabel, Row, RowStatus, TimeZone};
 
 use crate::names::{ClientId, Nick, RoomName, Text};
 use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, Limits, User};

@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 
 use super::{Client, PendingState, Shown, Target};
 use crate::names::{ClientId, Emoji, RoomName, UserId};
-use crate::protocol::Quote;
+use crate::protocol::{ChatMessage, Quote, User};
 
 /// Users' nicks by id, as loaded.
 type Nicks<'a> = HashMap<&'a UserId, &'a str>;
@@ -159,6 +159,26 @@ fn fingerprint(row: &Row) -> u64 {
         .map(|q| (&q.text, q.deleted, q.from.nick.as_str()))
         .hash(&mut hasher);
     hasher.finish()
+}
+
+/// The rows of a page of `room`'s messages on its own (the page around a
+/// search hit), laid out as the live list lays out the room, for `me`: its
+/// own messages are "mine" and its mentions marked, as in the live list.
+pub fn page_timeline(
+    me: Option<&User>,
+    room: &RoomName,
+    page: &[ChatMessage],
+    tz: TimeZone,
+) -> Vec<Row> {
+    let mut model = Client::new("page");
+    model.me = me.cloned();
+    model.join(room.clone());
+    if let Some(state) = model.room_mut(room) {
+        for msg in page {
+            state.insert(msg.clone(), false, None, false, &mut Vec::new());
+        }
+    }
+    timeline(&model, room, tz)
 }
 
 /// The rows of `room`, oldest first: stored messages, then our sends not

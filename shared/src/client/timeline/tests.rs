@@ -365,3 +365,27 @@ fn rows_carry_quotes_edits_tombstones_and_change_key_when_changed() {
     assert_ne!(rows[0].key, before[0].key);
     assert_eq!(rows[1].key, before[1].key, "an unchanged row keeps its key");
 }
+
+#[test]
+fn a_page_on_its_own_knows_which_messages_are_mine_and_mention_me() {
+    let (_client, alice, bob) = online();
+    let t = MIDNIGHT_UTC + 10 * HOUR;
+    let mut page = Vec::new();
+    for (seq, from, text) in [(40, &bob, "hello @alice"), (41, &alice, "hi bob")] {
+        let mut m = msg("general", seq, from, text);
+        m.ts = t + seq;
+        if seq == 40 {
+            m.state.mentions = vec![alice.id.clone()];
+        }
+        page.push(m);
+    }
+    let rows = page_timeline(Some(&alice), &room("general"), &page, utc(t + HOUR));
+    let seen: Vec<(Option<u64>, bool, bool)> = rows
+        .iter()
+        .map(|r| (r.seq, r.mine, r.mentions_me))
+        .collect();
+    assert_eq!(seen, [(Some(40), false, true), (Some(41), true, false)]);
+    // Without a user, nothing is anyone's.
+    let rows = page_timeline(None, &room("general"), &page, utc(t + HOUR));
+    assert!(rows.iter().all(|r| !r.mine && !r.mentions_me));
+}
