@@ -411,3 +411,66 @@ async fn in_token_mode_pass_carries_the_token() {
     );
     relay.stop().await.unwrap();
 }
+
+/// IRC cannot change a line it showed: an edit or a delete by a WebSocket
+/// user reaches the channel as a NOTICE from its author; a reaction is not
+/// shown at all.
+#[tokio::test]
+async fn edits_and_deletes_reach_irc_as_notices_and_reactions_do_not() {
+    use shared::{ClientId, ClientMsg, Emoji, Text};
+    use tests::{client::room, events::acked};
+
+    let relay = InProcessRelay::with_gateways(Config::for_tests()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let alice_id = alice.user.clone().unwrap().id;
+    let from_alice = format!(":alice!{alice_id}@palaver NOTICE #general :");
+    let mut bob = register(&relay, "bob").await;
+    bob.send("JOIN #general").await.unwrap();
+    bob.expect_line(":palaver 366 bob #general :End of /NAMES list")
+        .await
+        .unwrap();
+
+    let seq = alice
+        .say_acked("general", "lunch at 12", "a-1")
+        .await
+        .unwrap();
+    bob.expect("the message", |l| {
+        l.ends_with("PRIVMSG #general :lunch at 12")
+    })
+    .await
+    .unwrap();
+    let id = |s: &str| ClientId::new(s).unwrap();
+    let react = ClientMsg::React {
+        room: room("general"),
+        seq,
+        emoji: Emoji::new("👍").unwrap(),
+        on: true,
+        client_id: id("a-2"),
+    };
+    acked(&mut alice, react, "a-2").await.unwrap();
+    let edit = ClientMsg::Edit {
+        room: room("general"),
+        seq,
+        text: Text::new("lunch at 1").unwrap(),
+        client_id: id("a-3"),
+    };
+    acked(&mut alice, edit, "a-3").await.unwrap();
+    // The next line is the edit's notice: the reaction showed nothing.
+    let line = bob.expect("any line", |_| true).await.unwrap();
+    assert!(
+        line.starts_with("@time=") && line.ends_with(&format!("{from_alice}[edited] lunch at 1")),
+        "{line}"
+    );
+    let delete = ClientMsg::Delete {
+        room: room("general"),
+        seq,
+        client_id: id("a-4"),
+    };
+    acked(&mut alice, delete, "a-4").await.unwrap();
+    let line = bob.expect("any line", |_| true).await.unwrap();
+    assert!(
+        line.ends_with(&format!("{from_alice}[deleted a message]")),
+        "{line}"
+    );
+}

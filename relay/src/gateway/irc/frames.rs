@@ -1,8 +1,11 @@
 //! The session's frames as IRC lines: the welcome numerics, a join's
-//! names, messages as `PRIVMSG`s, presence as `JOIN`/`PART`/`NICK`, errors
-//! as `NOTICE`s.
+//! names, messages as `PRIVMSG`s, presence as `JOIN`/`PART`/`NICK`, edits
+//! and deletes as `NOTICE`s to the channel, errors as `NOTICE`s.
 
-use shared::{protocol::PresenceEvent, ChatMessage, ErrorCode, RoomName, ServerMsg, User};
+use shared::{
+    protocol::{PresenceEvent, Update, UpdateKind},
+    ChatMessage, ErrorCode, RoomName, ServerMsg, User,
+};
 
 use super::{
     reply::{self, channel},
@@ -80,6 +83,7 @@ impl Irc {
                         .notice(&format!("error {}: {message}", code.as_str()));
                 }
             }
+            ServerMsg::Update(update) => self.update(&update, out),
             ServerMsg::TokenExpiring { .. } => self
                 .replies(out)
                 .notice("your token expires soon; reconnect with a fresh one (PASS)"),
@@ -87,6 +91,24 @@ impl Irc {
             // this gateway: nothing IRC shows.
             _ => {}
         }
+    }
+
+    /// An edit or a delete as a NOTICE to the channel from its author:
+    /// `[edited] new text`, `[deleted a message]`. IRC cannot change what
+    /// it showed, so the notice is what tells the channel. Reactions are
+    /// not shown: a NOTICE per emoji would drown the talk.
+    fn update(&mut self, update: &Update, out: &mut Out) {
+        if !self.channels.contains(&update.room) {
+            return;
+        }
+        let text = match (update.kind, &update.text) {
+            (UpdateKind::Edit, Some(text)) => format!("[edited] {}", text.as_str()),
+            (UpdateKind::Delete, _) => "[deleted a message]".to_owned(),
+            _ => return,
+        };
+        self.remember(&update.from);
+        let time = self.server_time.then_some(update.ts);
+        reply::notice_to_channel(out, &update.from, &update.room, &text, time);
     }
 
     fn message(&mut self, msg: &ChatMessage, out: &mut Out) {

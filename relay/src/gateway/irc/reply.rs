@@ -116,10 +116,27 @@ impl<'a> Replies<'a> {
 /// split to fit IRC's 512 bytes; tagged with its time (`server-time`) when
 /// `ts` is given.
 pub fn privmsg(out: &mut Out, from: &User, room: &RoomName, text: &str, ts: Option<u64>) {
+    to_channel(out, "PRIVMSG", from, room, text, ts);
+}
+
+/// Like [`privmsg`], as NOTICEs (what IRC clients show as not-talk: an
+/// edit or a delete of a message).
+pub fn notice_to_channel(out: &mut Out, from: &User, room: &RoomName, text: &str, ts: Option<u64>) {
+    to_channel(out, "NOTICE", from, room, text, ts);
+}
+
+fn to_channel(
+    out: &mut Out,
+    command: &str,
+    from: &User,
+    room: &RoomName,
+    text: &str,
+    ts: Option<u64>,
+) {
     let tag = ts
         .map(|ts| format!("@time={} ", iso8601(ts)))
         .unwrap_or_default();
-    let head = format!(":{} PRIVMSG {} :", prefix(from), channel(room));
+    let head = format!(":{} {command} {} :", prefix(from), channel(room));
     let room_for_text = IRC_LINE.saturating_sub(head.len() + 2);
     for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
         for piece in split_utf8(line, room_for_text) {
