@@ -33,6 +33,9 @@ mod routing;
 mod search;
 mod socket;
 mod token;
+mod upload;
+
+pub use upload::{UploadEvent, UploadHandle};
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;

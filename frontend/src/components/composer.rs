@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use shared::limits::MAX_TEXT_CHARS;
 use shared::{RoomName, Text};
 
+use super::attach::{AttachButton, UploadList, Uploads};
 use super::draft::{Draft, Mode, COMPOSER_INPUT};
 use super::mention_picker::{MentionList, Picker, LIST_ID};
 use crate::chat::Chat;
@@ -29,6 +30,7 @@ pub fn Composer(room: RoomName) -> impl IntoView {
     let counter_hidden = move || left() > COUNTER_WITHIN as i64;
     let textarea = NodeRef::<leptos::html::Textarea>::new();
     let picker = Picker::new(chat, room.clone());
+    let uploads = Uploads::new(chat);
     Effect::new(move |_| {
         if let Some(el) = textarea.get() {
             let _ = el.focus();
@@ -39,6 +41,34 @@ pub fn Composer(room: RoomName) -> impl IntoView {
     let submit = move || {
         let value = text.get_untracked();
         let trimmed = value.trim_matches(|c: char| c == '\n' || c == '\r' || c == ' ');
+        let files = uploads.done();
+        if uploads.busy() {
+            error.set(Some(
+                "Wait until the uploads finish, or cancel them.".into(),
+            ));
+            return;
+        }
+        if !files.is_empty() && !matches!(draft.mode.get_untracked(), Mode::Edit { .. }) {
+            let text_value = if trimmed.is_empty() {
+                Text::empty()
+            } else {
+                match Text::new(trimmed) {
+                    Ok(t) => t,
+                    Err(err) => return error.set(Some(err.to_string())),
+                }
+            };
+            let reply_to = match draft.mode.get_untracked() {
+                Mode::Reply { target, .. } => Some(target),
+                _ => None,
+            };
+            chat.send_files(&send_room, text_value, files, reply_to);
+            uploads.clear();
+            draft.done();
+            text.set(String::new());
+            error.set(None);
+            picker.close();
+            return;
+        }
         if trimmed.is_empty() {
             return;
         }
@@ -207,8 +237,18 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                 ev.prevent_default();
                 submit();
             }
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+                    if files.length() > 0 {
+                        ev.prevent_default();
+                        uploads.add_list(&files);
+                    }
+                }
+            }
         >
             {mode_bar}
+            <UploadList uploads=uploads />
             <label for=COMPOSER_INPUT class="sr-only">
                 {placeholder.clone()}
             </label>
@@ -232,6 +272,14 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                     chat.typing(&typing_room);
                 }
                 on:keydown=on_keydown
+                on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                    if let Some(files) = ev.clipboard_data().and_then(|d| d.files()) {
+                        if files.length() > 0 {
+                            ev.prevent_default();
+                            uploads.add_list(&files);
+                        }
+                    }
+                }
                 on:blur=move |_| picker.close()
             ></textarea>
             <MentionList
@@ -258,11 +306,12 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                     }
                 }}
             </span>
+            <AttachButton uploads=uploads />
             <button
                 type="submit"
                 class="send"
                 data-testid="send-button"
-                disabled=move || empty() || too_long()
+                disabled=move || (empty() && uploads.items.with(|i| i.is_empty())) || too_long()
             >
                 {submit_label}
             </button>

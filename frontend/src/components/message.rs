@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use shared::client::{DayLabel, Row, RowStatus, Target};
 use shared::RoomName;
 
+use super::attachments::Attachments;
 use super::message_actions::MessageActions;
 use super::message_press::LongPress;
 use super::rich_text::rich_text;
@@ -213,6 +214,8 @@ pub fn message(
     };
     let actions = (!row.deleted && !matches!(row.status, RowStatus::Failed(_)))
         .then(|| view! { <MessageActions room=room.clone() row=row.clone() /> });
+    let files = (!row.attachments.is_empty() && !row.deleted)
+        .then(|| view! { <Attachments files=row.attachments.clone() /> });
     let seq = row.seq;
     // Touch has no hover: holding a finger on the row opens its actions.
     let press = LongPress::new(row_id(&row.target));
@@ -246,6 +249,7 @@ pub fn message(
             {side_time}
             {quote}
             {body}
+            {files}
             {reactions}
             {footer}
             {actions}

@@ -2,9 +2,12 @@
 //! it and reads what it shows from the `Chat` context.
 
 mod app;
+mod attach;
+mod attachments;
 mod banner;
 mod composer;
 mod draft;
+mod lightbox;
 mod members;
 mod mention_picker;
 mod message;

@@ -10,7 +10,7 @@
 use super::outbox::{Action, Target};
 use super::Client;
 use crate::names::{ClientId, Emoji, RoomName, Text};
-use crate::protocol::{ChatMessage, ClientMsg};
+use crate::protocol::{AttachmentRef, ChatMessage, ClientMsg};
 
 /// Why a change of a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,24 @@ impl Client {
         let id = self.next_client_id();
         self.outbox
             .push_action(id.clone(), room.clone(), action, text, now_ms);
+        (id, self.poll(now_ms))
+    }
+
+    /// Sends files already uploaded (`POST /files`), with a text that may be
+    /// empty ([`Text::empty`]); queued in the outbox like [`Client::send`].
+    pub fn send_files(
+        &mut self,
+        room: &RoomName,
+        text: Text,
+        attachments: Vec<AttachmentRef>,
+        reply_to: Option<Target>,
+        now_ms: u64,
+    ) -> (ClientId, Option<ClientMsg>) {
+        let id = self.next_client_id();
+        let action = Action::Send { reply_to };
+        self.outbox
+            .push_action(id.clone(), room.clone(), action, Some(text), now_ms);
+        self.outbox.attach(&id, attachments);
         (id, self.poll(now_ms))
     }
 

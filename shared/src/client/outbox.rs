@@ -31,7 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::names::{ClientId, Emoji, RoomName, Text};
-use crate::protocol::{ClientMsg, ErrorCode};
+use crate::protocol::{AttachmentRef, ClientMsg, ErrorCode};
 
 /// A message an action is about: stored (its `seq`), or still ours in the
 /// outbox (its `client_id`, until it is acked).
@@ -138,6 +138,9 @@ pub struct Pending {
     pub action: Action,
     /// When the user wrote it, the client's clock in Unix milliseconds.
     pub created_ms: u64,
+    /// A send's files, uploaded before it was queued (`POST /files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
     #[serde(flatten)]
     pub state: PendingState,
 }
@@ -161,7 +164,7 @@ impl Pending {
                     Some(target) => Some(seq(target)?),
                     None => None,
                 },
-                attachments: Vec::new(),
+                attachments: self.attachments.clone(),
             },
             Action::Edit { target } => ClientMsg::Edit {
                 room,
@@ -275,8 +278,16 @@ impl Outbox {
                 text,
                 action,
                 created_ms,
+                attachments: Vec::new(),
                 state: PendingState::Queued,
             });
+        }
+    }
+
+    /// Gives the queued send `client_id` its files (before it is written).
+    pub fn attach(&mut self, client_id: &ClientId, attachments: Vec<AttachmentRef>) {
+        if let Some(entry) = self.get_mut(client_id) {
+            entry.attachments = attachments;
         }
     }
 

@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 
 use super::{Client, PendingState, Shown, Target};
 use crate::names::{ClientId, Emoji, RoomName, UserId};
-use crate::protocol::{ChatMessage, Quote, User};
+use crate::protocol::{Attachment, ChatMessage, Quote, User};
 
 /// Users' nicks by id, as loaded.
 type Nicks<'a> = HashMap<&'a UserId, &'a str>;
@@ -98,6 +98,8 @@ pub struct Row {
     /// One of our changes of it (edit, delete, reaction) waits for the
     /// relay.
     pub changing: bool,
+    /// Its files, as the relay delivered them.
+    pub attachments: Vec<Attachment>,
 }
 
 /// One reaction chip.
@@ -137,6 +139,7 @@ fn shown_parts(row: &mut Row, shown: Shown, me: Option<&UserId>, nicks: &Nicks) 
         })
         .collect();
     row.changing = shown.changing;
+    row.attachments = shown.state.attachments;
 }
 
 /// A short fingerprint of what a row shows besides its position, for its
@@ -218,6 +221,7 @@ pub fn timeline(client: &Client, room: &RoomName, tz: TimeZone) -> Vec<Row> {
         mentions_me: false,
         mentioned: Vec::new(),
         changing: false,
+        attachments: Vec::new(),
     };
     let mut rows: Vec<Row> = state
         .messages()

@@ -1,0 +1,243 @@
+//! Files being attached in the composer: the attach button (a labelled
+//! button opening a hidden file input), and one row per upload with a
+//! progress bar, a cancel button and, on failure, what to do. Paste and
+//! drop hand files to the same `Uploads`.
+
+use leptos::prelude::*;
+use shared::FileId;
+use wasm_bindgen::JsCast;
+
+use crate::chat::{Chat, UploadEvent, UploadHandle};
+
+/// Where one upload stands.
+#[derive(Clone, PartialEq)]
+pub enum Stage {
+    Sending { loaded: f64, total: f64 },
+    Done(FileId),
+    Failed(String),
+}
+
+#[derive(Clone, PartialEq)]
+pub struct Item {
+    pub key: u32,
+    pub name: String,
+    pub stage: Stage,
+}
+
+/// The composer's uploads. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Uploads {
+    chat: Chat,
+    pub items: RwSignal<Vec<Item>>,
+    /// The running requests by key, so cancel can abort them.
+    handles: StoredValue<Vec<(u32, UploadHandle)>, LocalStorage>,
+    next: StoredValue<u32>,
+}
+
+impl Uploads {
+    pub fn new(chat: Chat) -> Self {
+        Uploads {
+            chat,
+            items: RwSignal::new(Vec::new()),
+            handles: StoredValue::new_local(Vec::new()),
+            next: StoredValue::new(0),
+        }
+    }
+
+    /// Starts uploading each file of `files`.
+    pub fn add_list(self, files: &web_sys::FileList) {
+        for i in 0..files.length() {
+            if let Some(file) = files.get(i) {
+                self.add(&file);
+            }
+        }
+    }
+
+    pub fn add(self, file: &web_sys::File) {
+        let key = self.next.get_value();
+        self.next.set_value(key + 1);
+        let total = file.size();
+        self.items.update(|items| {
+            items.push(Item {
+                key,
+                name: file.name(),
+                stage: Stage::Sending { loaded: 0.0, total },
+            })
+        });
+        let items = self.items;
+        let handles = self.handles;
+        let set = move |stage: Stage| {
+            items.update(|items| {
+                if let Some(item) = items.iter_mut().find(|i| i.key == key) {
+                    item.stage = stage;
+                }
+            })
+        };
+        let started = self.chat.upload(file, move |event| match event {
+            UploadEvent::Progress { loaded, total } => set(Stage::Sending { loaded, total }),
+            UploadEvent::Done(result) => {
+                handles.update_value(|h| h.retain(|(k, _)| *k != key));
+                set(match result {
+                    Ok(id) => Stage::Done(id),
+                    Err(words) => Stage::Failed(words),
+                });
+            }
+        });
+        match started {
+            Ok(handle) => self.handles.update_value(|h| h.push((key, handle))),
+            Err(words) => set(Stage::Failed(words)),
+        }
+    }
+
+    /// Stops an upload (or forgets a finished one).
+    pub fn remove(self, key: u32) {
+        self.handles.update_value(|h| {
+            if let Some((_, handle)) = h.iter().find(|(k, _)| *k == key) {
+                handle.cancel();
+            }
+            h.retain(|(k, _)| *k != key);
+        });
+        self.items.update(|items| items.retain(|i| i.key != key));
+    }
+
+    pub fn busy(self) -> bool {
+        self.items
+            .with(|i| i.iter().any(|i| matches!(i.stage, Stage::Sending { .. })))
+    }
+
+    /// The uploaded files' ids.
+    pub fn done(self) -> Vec<FileId> {
+        self.items.with(|items| {
+            items
+                .iter()
+                .filter_map(|i| match &i.stage {
+                    Stage::Done(id) => Some(id.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// The message went: the list empties.
+    pub fn clear(self) {
+        self.items.set(Vec::new());
+    }
+}
+
+/// The attach button and its hidden file input.
+#[component]
+pub fn AttachButton(uploads: Uploads) -> impl IntoView {
+    let input = NodeRef::<leptos::html::Input>::new();
+    view! {
+        <input
+            type="file"
+            multiple
+            hidden
+            id="attach-input"
+            data-testid="attach-input"
+            node_ref=input
+            on:change=move |ev| {
+                let Some(el) = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
+                    return;
+                };
+                if let Some(files) = el.files() {
+                    uploads.add_list(&files);
+                }
+                el.set_value("");
+            }
+        />
+        <button
+            type="button"
+            class="attach"
+            data-testid="attach-button"
+            aria-label="Attach files"
+            title="Attach files (or paste or drop them here)"
+            on:click=move |_| {
+                if let Some(el) = input.get_untracked() {
+                    el.click();
+                }
+            }
+        >
+            "📎"
+        </button>
+    }
+}
+
+/// One row per upload.
+#[component]
+pub fn UploadList(uploads: Uploads) -> impl IntoView {
+    view! {
+        <ul class="uploads" data-testid="uploads" hidden=move || uploads.items.with(|i| i.is_empty())>
+            <For
+                each=move || uploads.items.get()
+                key=|item| (item.key, format!("{:?}", stage_key(&item.stage)))
+                let:item
+            >
+                {upload_row(uploads, item)}
+            </For>
+        </ul>
+    }
+}
+
+fn stage_key(stage: &Stage) -> (u8, u64) {
+    match stage {
+        Stage::Sending { loaded, .. } => (0, *loaded as u64),
+        Stage::Done(_) => (1, 0),
+        Stage::Failed(_) => (2, 0),
+    }
+}
+
+fn upload_row(uploads: Uploads, item: Item) -> impl IntoView {
+    let key = item.key;
+    let name = item.name.clone();
+    let (status, bar) = match &item.stage {
+        Stage::Sending { loaded, total } => {
+            let percent = if *total > 0.0 {
+                (loaded / total * 100.0).round().min(100.0)
+            } else {
+                0.0
+            };
+            let bar = view! {
+                <div
+                    class="upload-bar"
+                    role="progressbar"
+                    aria-label=format!("Uploading {name}")
+                    aria-valuemin="0"
+                    aria-valuemax="100"
+                    aria-valuenow=percent.to_string()
+                    data-testid="upload-progress"
+                >
+                    <div class="upload-fill" style=format!("width: {percent}%")></div>
+                </div>
+            };
+            (format!("{percent}%"), Some(bar))
+        }
+        Stage::Done(_) => ("Ready to send".to_string(), None),
+        Stage::Failed(words) => (words.clone(), None),
+    };
+    let failed = matches!(item.stage, Stage::Failed(_));
+    let action = match item.stage {
+        Stage::Sending { .. } => "Cancel the upload of",
+        _ => "Remove",
+    };
+    view! {
+        <li class="upload" class:failed=failed data-testid="upload">
+            <span class="upload-name">{item.name.clone()}</span>
+            {bar}
+            <span class="upload-status" data-testid="upload-status" role=failed.then_some("alert")>
+                {status}
+            </span>
+            <button
+                type="button"
+                class="icon-button"
+                data-testid="upload-cancel"
+                aria-label=format!("{action} {}", item.name)
+                on:click=move |_| uploads.remove(key)
+            >
+                "×"
+            </button>
+        </li>
+    }
+}
