@@ -102,27 +102,6 @@ async fn focus(browser: &Browser, css: &str) {
     }
 }
 
-/// Waits until `check` accepts what `script` returns; returns it.
-async fn wait_js(
-    browser: &Browser,
-    what: &str,
-    script: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + tests::WAIT;
-    loop {
-        let value = js(browser, script).await;
-        if check(&value) {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited for {what}: {value}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 async fn wait_focus(browser: &Browser, what: &str) {
     let deadline = tokio::time::Instant::now() + tests::WAIT;
     loop {
@@ -223,9 +202,7 @@ async fn a_reply_shows_its_quote_and_clicking_it_loads_and_shows_the_target() {
     // list's view and has focus.
     let target = row(original);
     wait_focus(&alice, "message").await;
-    let shown = wait_js(
-        &alice,
-        "the target in view",
+    let shown = alice.wait_js("the target in view",
         &format!(
             "const r = document.querySelector('{target}'); if (!r || document.activeElement !== r) return false;
              const s = document.querySelector('[data-testid=message-scroller]').getBoundingClientRect();
@@ -323,13 +300,13 @@ async fn up_edits_the_last_message_and_escape_cancels() {
     alice.find("[data-testid=editing]").await.unwrap();
     assert_eq!(composer_value(&alice).await, "helo wrld");
     press(&alice, ESCAPE).await;
-    wait_js(
-        &alice,
-        "the edit bar gone",
-        "return !document.querySelector('[data-testid=editing]');",
-        |v| v == &Value::Bool(true),
-    )
-    .await;
+    alice
+        .wait_js(
+            "the edit bar gone",
+            "return !document.querySelector('[data-testid=editing]');",
+            |v| v == &Value::Bool(true),
+        )
+        .await;
     assert_eq!(composer_value(&alice).await, "");
 
     press(&alice, ARROW_UP).await;
@@ -542,14 +519,14 @@ async fn markdown_renders_as_elements_and_every_xss_payload_stays_text() {
         .unwrap();
     // Every payload is there, as text (20 come with `joined`; scroll back
     // for the rest).
-    wait_js(
-        &alice,
-        "every message loaded",
-        "const s = document.querySelector('[data-testid=message-scroller]'); s.scrollTop = 0;
+    alice
+        .wait_js(
+            "every message loaded",
+            "const s = document.querySelector('[data-testid=message-scroller]'); s.scrollTop = 0;
          return document.querySelectorAll('[data-testid=message]').length;",
-        |v| v.as_u64() == Some(payloads.len() as u64 + 2),
-    )
-    .await;
+            |v| v.as_u64() == Some(payloads.len() as u64 + 2),
+        )
+        .await;
     let verdict = js(
         &alice,
         r#"const list = document.querySelector('[data-testid=message-list]');
@@ -755,16 +732,16 @@ async fn a_link_to_a_message_opens_the_room_at_it() {
     )
     .await
     .unwrap();
-    wait_js(
-        &alice,
-        "the linked message focused",
-        &format!(
+    alice
+        .wait_js(
+            "the linked message focused",
+            &format!(
             "const r = document.querySelector('{}'); return !!r && document.activeElement === r;",
             row(linked)
         ),
-        |v| v == &Value::Bool(true),
-    )
-    .await;
+            |v| v == &Value::Bool(true),
+        )
+        .await;
     // The copy button of a message puts the same kind of link on the
     // clipboard (by keyboard: the toolbar's last button).
     let later = seq_of(&alice, "later 30").await;
@@ -1042,17 +1019,17 @@ async fn a_long_press_on_touch_opens_a_messages_actions() {
     .concat();
     js(&alice, &script).await;
     wait_focus(&alice, "react-button").await;
-    let opened = wait_js(
-        &alice,
-        "the held row's toolbar shown",
-        &format!(
-            "const a = document.querySelector('{} .message-actions .actions');
+    let opened = alice
+        .wait_js(
+            "the held row's toolbar shown",
+            &format!(
+                "const a = document.querySelector('{} .message-actions .actions');
              return [window.focusedRows, getComputedStyle(a).opacity];",
-            row(held)
-        ),
-        |v| v[1] == "1",
-    )
-    .await;
+                row(held)
+            ),
+            |v| v[1] == "1",
+        )
+        .await;
     assert_eq!(
         opened[0],
         serde_json::json!([held]),

@@ -119,13 +119,14 @@ async fn tab_order_dialogs_drawers_and_shortcuts_work_by_keyboard() {
         forwards.push(press(&alice, TAB).await);
     }
     assert_eq!(forwards, expected, "Tab order to the composer");
-    // After the composer: the member panel's search box (the panel's
+    // After the composer: its attach button (Send is disabled while the
+    // composer is empty), the member panel's search box (the panel's
     // "Load more" is in tests/e2e/member_panel.rs), and back.
+    assert_eq!(press(&alice, TAB).await, "attach-button");
     assert_eq!(press(&alice, TAB).await, "member-search");
-    assert_eq!(
-        press(&alice, &format!("{SHIFT}{TAB}{RELEASE}")).await,
-        "composer-input"
-    );
+    for back in ["attach-button", "composer-input"] {
+        assert_eq!(press(&alice, &format!("{SHIFT}{TAB}{RELEASE}")).await, back);
+    }
 
     // `?` (outside a text field) opens the shortcuts; the dialog is modal:
     // Tab stays in it. Escape closes it and focus returns.

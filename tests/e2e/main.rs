@@ -24,6 +24,7 @@ mod erasure;
 mod events;
 mod fanout;
 mod files;
+mod files_browser;
 mod frame_budget;
 mod gateway_irc;
 mod gateway_irssi;

@@ -86,6 +86,7 @@ async fn the_member_panel_pages_searches_and_follows_a_big_room_by_keyboard() {
     // From the composer, Tab reaches the search box. "zed" sorts after
     // everyone loaded: only the relay can find them.
     alice.click("[data-testid=composer-input]").await.unwrap();
+    press_to(&alice, TAB, "attach-button").await;
     press_to(&alice, TAB, "member-search").await;
     alice.press("zed").await.unwrap();
     wait_rows(&alice, &nicks("zed", 0..4)).await;

@@ -26,27 +26,6 @@ async fn audit(browser: &Browser, case: &str) -> Vec<String> {
     bad
 }
 
-/// Evaluates `script` (which returns a value) until `ok` accepts it.
-async fn wait_js(
-    browser: &Browser,
-    what: &str,
-    script: &str,
-    ok: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let value = browser.client.execute(script, vec![]).await.unwrap();
-        if ok(&value) {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited for {what}; last {value}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
     let data = tempfile::tempdir().unwrap();
@@ -198,9 +177,7 @@ async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
     // The room around the hit: the hit marked and focused, its neighbours
     // loaded, the newest messages not.
     let row = format!("msg-{hit}");
-    wait_js(
-        &alice,
-        "the hit focused",
+    alice.wait_js("the hit focused",
         "const el = document.activeElement; return [el && el.id, el && el.classList.contains('flash')];",
         |v| v[0] == row.as_str() && v[1] == true,
     )

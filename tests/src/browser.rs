@@ -412,6 +412,29 @@ impl Browser {
         serde_json::from_str(text).with_context(|| format!("axe-core answered {text}"))
     }
 
+    /// Runs `script` (which returns a value) until `ok` accepts what it
+    /// returns, and returns that; fails the test after [`WAIT`] naming
+    /// `what` and the last value.
+    pub async fn wait_js(
+        &self,
+        what: &str,
+        script: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = self.client.execute(script, vec![]).await.unwrap();
+            if ok(&value) {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited for {what}; last {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs axe-core, prints every violation, saves a screenshot named
     /// `a11y-{case}`, and returns the serious and critical ones (what the
     /// accessibility tests refuse), each labelled with `case`.

@@ -165,45 +165,52 @@ pub fn AttachButton(uploads: Uploads) -> impl IntoView {
     }
 }
 
-/// One row per upload.
+/// One row per upload. A row is keyed by its upload alone and follows its
+/// progress in place, so a keyboard user on its Cancel button keeps focus
+/// while the bar moves.
 #[component]
 pub fn UploadList(uploads: Uploads) -> impl IntoView {
     view! {
         <ul class="uploads" data-testid="uploads" hidden=move || uploads.items.with(|i| i.is_empty())>
             <For
                 each=move || uploads.items.get()
-                key=|item| (item.key, format!("{:?}", stage_key(&item.stage)))
+                key=|item| item.key
                 let:item
             >
-                {upload_row(uploads, item)}
+                {upload_row(uploads, item.key, item.name)}
             </For>
         </ul>
     }
 }
 
-fn stage_key(stage: &Stage) -> (u8, u64) {
-    match stage {
-        Stage::Sending { loaded, .. } => (0, *loaded as u64),
-        Stage::Done(_) => (1, 0),
-        Stage::Failed(_) => (2, 0),
-    }
-}
-
-fn upload_row(uploads: Uploads, item: Item) -> impl IntoView {
-    let key = item.key;
-    let name = item.name.clone();
-    let (status, bar) = match &item.stage {
-        Stage::Sending { loaded, total } => {
-            let percent = if *total > 0.0 {
-                (loaded / total * 100.0).round().min(100.0)
-            } else {
-                0.0
-            };
-            let bar = view! {
+fn upload_row(uploads: Uploads, key: u32, name: String) -> impl IntoView {
+    let stage = Memo::new(move |_| {
+        uploads
+            .items
+            .with(|items| items.iter().find(|i| i.key == key).map(|i| i.stage.clone()))
+    });
+    let percent = move || match stage.get() {
+        Some(Stage::Sending { loaded, total }) if total > 0.0 => {
+            Some((loaded / total * 100.0).round().min(100.0))
+        }
+        Some(Stage::Sending { .. }) => Some(0.0),
+        _ => None,
+    };
+    let status = move || match stage.get() {
+        Some(Stage::Sending { .. }) => format!("{}%", percent().unwrap_or(0.0)),
+        Some(Stage::Done(_)) => "Ready to send".to_string(),
+        Some(Stage::Failed(words)) => words,
+        None => String::new(),
+    };
+    let failed = move || matches!(stage.get(), Some(Stage::Failed(_)));
+    let bar_label = format!("Uploading {name}");
+    let bar = move || {
+        percent().map(|percent| {
+            view! {
                 <div
                     class="upload-bar"
                     role="progressbar"
-                    aria-label=format!("Uploading {name}")
+                    aria-label=bar_label.clone()
                     aria-valuemin="0"
                     aria-valuemax="100"
                     aria-valuenow=percent.to_string()
@@ -211,29 +218,32 @@ fn upload_row(uploads: Uploads, item: Item) -> impl IntoView {
                 >
                     <div class="upload-fill" style=format!("width: {percent}%")></div>
                 </div>
-            };
-            (format!("{percent}%"), Some(bar))
-        }
-        Stage::Done(_) => ("Ready to send".to_string(), None),
-        Stage::Failed(words) => (words.clone(), None),
+            }
+        })
     };
-    let failed = matches!(item.stage, Stage::Failed(_));
-    let action = match item.stage {
-        Stage::Sending { .. } => "Cancel the upload of",
-        _ => "Remove",
+    let cancel_label = {
+        let name = name.clone();
+        move || match stage.get() {
+            Some(Stage::Sending { .. }) => format!("Cancel the upload of {name}"),
+            _ => format!("Remove {name}"),
+        }
     };
     view! {
         <li class="upload" class:failed=failed data-testid="upload">
-            <span class="upload-name">{item.name.clone()}</span>
+            <span class="upload-name">{name.clone()}</span>
             {bar}
-            <span class="upload-status" data-testid="upload-status" role=failed.then_some("alert")>
+            <span
+                class="upload-status"
+                data-testid="upload-status"
+                role=move || failed().then_some("alert")
+            >
                 {status}
             </span>
             <button
                 type="button"
                 class="icon-button"
                 data-testid="upload-cancel"
-                aria-label=format!("{action} {}", item.name)
+                aria-label=cancel_label
                 on:click=move |_| uploads.remove(key)
             >
                 "×"

@@ -1,0 +1,194 @@
+//! Attachments in the web app, as two people see them in headless
+//! Chromium against a real relay (SQLite store): a pasted screenshot and a
+//! picked file upload with their progress, go with the message, show on
+//! the other screen as a thumbnail (loaded, sized before it loads) and a
+//! download card, and the thumbnail opens a lightbox by keyboard. A
+//! cancelled upload sends nothing.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tests::{browser::relay_serving_app, files::png_with_exif, Browser};
+
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+
+async fn js(browser: &Browser, script: &str, args: Vec<Value>) -> Value {
+    browser.client.execute(script, args).await.unwrap()
+}
+
+/// A `File` of `bytes` in the page, handed over as the user's browser
+/// would: `paste` on the composer (a screenshot from the clipboard), or
+/// `pick` through the attach button's file input.
+async fn give_file(browser: &Browser, how: &str, name: &str, mime: &str, bytes: &[u8]) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    js(
+        browser,
+        "const [how, name, mime, b64] = arguments;
+         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+         const dt = new DataTransfer();
+         dt.items.add(new File([bytes], name, { type: mime }));
+         if (how === 'paste') {
+           const input = document.querySelector('[data-testid=composer-input]');
+           input.focus();
+           input.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+         } else {
+           const input = document.querySelector('[data-testid=attach-input]');
+           input.files = dt.files;
+           input.dispatchEvent(new Event('change', { bubbles: true }));
+         }",
+        vec![json!(how), json!(name), json!(mime), json!(b64)],
+    )
+    .await;
+}
+
+async fn wait_ready_to_send(browser: &Browser, n: usize) {
+    browser.wait_js("uploads ready to send",
+        "return Array.from(document.querySelectorAll('[data-testid=upload-status]')).map(e => e.textContent);",
+        |v| v.as_array().is_some_and(|a| a.len() == n && a.iter().all(|s| s == "Ready to send")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn attachments_upload_show_on_the_other_screen_and_open_by_keyboard() {
+    let data = tempfile::tempdir().unwrap();
+    let relay = relay_serving_app(None, data.path()).await.unwrap();
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    let bob = Browser::open_app(&url, "bob").await.unwrap();
+    let mut bad = Vec::new();
+
+    // A screenshot pasted into the composer: listed, uploaded, ready.
+    let png = png_with_exif(640, 320);
+    give_file(&alice, "paste", "screenshot.png", "image/png", &png).await;
+    wait_ready_to_send(&alice, 1).await;
+    assert_eq!(
+        alice.texts(".upload-name").await.unwrap(),
+        ["screenshot.png"]
+    );
+    for theme in ["light", "dark"] {
+        alice.set_color_scheme(theme).await.unwrap();
+        bad.extend(
+            alice
+                .serious_violations(&format!("files-ready-{theme}"))
+                .await,
+        );
+    }
+    alice.set_color_scheme("light").await.unwrap();
+    alice.say("look at this").await.unwrap();
+    // Sent: the composer's list empties.
+    alice
+        .wait_js(
+            "the upload list emptied",
+            "return document.querySelectorAll('[data-testid=upload]').length;",
+            |v| v == 0,
+        )
+        .await;
+
+    // Bob sees the thumbnail, loaded, sized to the relay's 320 px before
+    // it loaded, under the message.
+    let thumb = "[data-testid=attachment-image] img";
+    let loaded = bob.wait_js("the thumbnail loaded",
+        &format!(
+            "const i = document.querySelector('{thumb}');
+             return i && i.complete && [i.naturalWidth, i.getAttribute('width'), i.getAttribute('height'), i.alt];"
+        ),
+        |v| v.as_array().is_some_and(|a| a[0].as_u64().is_some_and(|w| w > 0)),
+    )
+    .await;
+    assert_eq!(loaded, json!([320, "320", "160", "screenshot.png"]));
+    bob.wait_text("[data-testid=message-text]", "look at this")
+        .await
+        .unwrap();
+    bob.screenshot("files-thumbnail").await.unwrap();
+
+    // Enter on the thumbnail opens the full image in a lightbox, focus
+    // inside; Escape closes it and focus is back on the thumbnail.
+    js(
+        &bob,
+        "document.querySelector('[data-testid=attachment-image]').focus();",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(bob.focused().await.unwrap(), "attachment-image");
+    bob.press(ENTER).await.unwrap();
+    bob.find("[data-testid=lightbox]").await.unwrap();
+    let full = bob.wait_js("the full image loaded",
+        "const i = document.querySelector('.lightbox-image'); return i && i.complete && i.naturalWidth;",
+        |v| v.as_u64().is_some_and(|w| w > 0),
+    )
+    .await;
+    assert_eq!(full, 640);
+    assert_eq!(bob.focused().await.unwrap(), "lightbox-close");
+    for theme in ["light", "dark"] {
+        bob.set_color_scheme(theme).await.unwrap();
+        bad.extend(
+            bob.serious_violations(&format!("files-lightbox-{theme}"))
+                .await,
+        );
+    }
+    bob.press(ESCAPE).await.unwrap();
+    bob.wait_js(
+        "the lightbox closed",
+        "return document.querySelectorAll('[data-testid=lightbox]').length;",
+        |v| v == 0,
+    )
+    .await;
+    assert_eq!(bob.focused().await.unwrap(), "attachment-image");
+
+    // A file picked with the attach button: a download card whose link
+    // gives the bytes back.
+    let notes = b"minutes of the meeting\n";
+    give_file(&alice, "pick", "notes.txt", "text/plain", notes).await;
+    wait_ready_to_send(&alice, 1).await;
+    alice.say("the notes").await.unwrap();
+    let card = bob.wait_js("the file's card",
+        "const a = document.querySelector('[data-testid=attachment-file]'); return a && [a.querySelector('.attachment-name').textContent, a.querySelector('.attachment-meta').textContent];",
+        |v| v.is_array(),
+    )
+    .await;
+    assert_eq!(card[0], "notes.txt");
+    assert!(
+        card[1].as_str().unwrap().starts_with("23 B, text/plain"),
+        "{card}"
+    );
+    let body: Value = bob
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.querySelector('[data-testid=attachment-file]').href)
+               .then(r => r.text()).then(done, e => done('error: ' + e));",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body, "minutes of the meeting\n");
+
+    // A cancelled upload: gone from the list, and the next message goes
+    // without it.
+    give_file(&alice, "pick", "wrong.png", "image/png", &png).await;
+    alice.find("[data-testid=upload-cancel]").await.unwrap();
+    alice.click("[data-testid=upload-cancel]").await.unwrap();
+    alice
+        .wait_js(
+            "the cancelled upload gone",
+            "return document.querySelectorAll('[data-testid=upload]').length;",
+            |v| v == 0,
+        )
+        .await;
+    alice.say("no file this time").await.unwrap();
+    bob.wait_text("[data-testid=message-text]", "no file this time")
+        .await
+        .unwrap();
+    let files_shown = js(
+        &bob,
+        "return document.querySelectorAll('[data-testid=attachments] li').length;",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(files_shown, 2, "the screenshot and the notes only");
+
+    assert!(bad.is_empty(), "{bad:#?}");
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
