@@ -2,10 +2,11 @@
 //! the sends, one at a time, resent with the same id, shown at once, and a
 //! change of a message still in the outbox written after its ack.
 
-use super::tests::{msg, online, room, text, user};
+use super::tests::{msg, online, reconnect, room, text, user};
 use super::*;
 use crate::names::Emoji;
-use crate::protocol::{ServerMsg, Update, UpdateKind};
+use crate::protocol::{AttachmentRef, ServerMsg, Update, UpdateKind};
+use crate::FileId;
 
 fn ack(client_id: &ClientId, seq: u64) -> ServerMsg {
     ServerMsg::Ack {
@@ -429,4 +430,37 @@ fn a_reply_without_the_relays_quote_quotes_its_loaded_target() {
     let shown = client.shown(&room("general"), &Target::Seq(4)).unwrap();
     let quote = shown.state.quote.unwrap();
     assert_eq!((quote.from, quote.text.as_deref()), (bob, Some("hi")));
+}
+
+#[test]
+fn files_go_with_their_message_empty_text_and_all_and_survive_a_reload() {
+    let (mut client, alice, _) = online();
+    let files = vec![AttachmentRef {
+        id: FileId::new("a".repeat(64).as_str()).unwrap(),
+    }];
+    let (id, frame) = client.send_files(&room("general"), Text::empty(), files.clone(), None, 5);
+    match frame {
+        Some(ClientMsg::Send {
+            text, attachments, ..
+        }) => assert_eq!((text.as_str(), attachments), ("", files.clone())),
+        other => panic!("expected the send at once, got {other:?}"),
+    }
+    // The tab closes before the ack: the saved outbox keeps the files, and
+    // the send goes again with them after the reload's welcome.
+    let saved = client.outbox().save();
+    let (mut reloaded, _, _) = online();
+    reloaded.disconnected();
+    reloaded.set_outbox(Outbox::restore(&saved));
+    let resent: Vec<ClientMsg> = reconnect(&mut reloaded, &alice)
+        .into_iter()
+        .filter(|f| matches!(f, ClientMsg::Send { .. }))
+        .collect();
+    match &resent[..] {
+        [ClientMsg::Send {
+            client_id,
+            attachments,
+            ..
+        }] => assert_eq!((client_id, attachments), (&id, &files)),
+        other => panic!("expected one resend, got {other:?}"),
+    }
 }
