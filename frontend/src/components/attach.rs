@@ -160,7 +160,22 @@ pub fn AttachButton(uploads: Uploads) -> impl IntoView {
                 }
             }
         >
-            "📎"
+            // A drawn paperclip: an emoji glyph is missing from some
+            // systems' fonts (a box where the button should say "attach").
+            <svg
+                width="20"
+                height="20"
+                viewBox="0 0 24 24"
+                aria-hidden="true"
+                focusable="false"
+                fill="none"
+                stroke="currentColor"
+                stroke-width="2"
+                stroke-linecap="round"
+                stroke-linejoin="round"
+            >
+                <path d="M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3l7.5-7.5"></path>
+            </svg>
         </button>
     }
 }
