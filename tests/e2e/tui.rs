@@ -427,3 +427,39 @@ async fn search_lists_hits_and_goto_shows_an_old_one_marked() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn upload_sends_a_file_with_its_message_and_shows_it() {
+    let relay = relay().await;
+    let mut alice = websocket_user(&relay, "alice", &["general"]).await;
+    let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
+    bob.until("alice in the member list", |s| s.contains("│alice "))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "minutes of the meeting\n").unwrap();
+
+    bob.say(&format!("/upload {} the notes", path.display()))
+        .await;
+    let got = alice
+        .recv_until(|m| matches!(m, ServerMsg::Message(_)))
+        .await
+        .unwrap();
+    let ServerMsg::Message(m) = got else {
+        unreachable!()
+    };
+    let files: Vec<(&str, u64)> = m
+        .state
+        .attachments
+        .iter()
+        .map(|a| (a.name.as_str(), a.size))
+        .collect();
+    assert_eq!(
+        (m.text.as_str(), files),
+        ("the notes", vec![("notes.txt", 23)])
+    );
+    bob.until("the file under the message", |s| {
+        s.contains("bob: the notes") && s.contains("↳ [file: notes.txt (23 B) http://")
+    })
+    .await;
+}

@@ -22,7 +22,7 @@ mod notify;
 mod output;
 pub(crate) mod search;
 pub(crate) mod token;
-mod upload;
+pub(crate) mod upload;
 
 use std::{io::IsTerminal, time::Duration};
 

@@ -39,14 +39,7 @@ impl Output {
         m.state
             .attachments
             .iter()
-            .map(|a| {
-                format!(
-                    " [file: {} ({}) {base}{}]",
-                    a.name,
-                    super::upload::human_size(a.size),
-                    a.url
-                )
-            })
+            .map(|a| super::upload::file_note(a, base))
             .collect()
     }
 

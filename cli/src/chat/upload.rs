@@ -30,6 +30,17 @@ pub struct Uploaded {
     pub mime: String,
 }
 
+/// One attachment as the terminal clients print it:
+/// ` [file: NAME (SIZE) URL]`, the URL made absolute with `base`.
+pub fn file_note(a: &shared::protocol::Attachment, base: &str) -> String {
+    format!(
+        " [file: {} ({}) {base}{}]",
+        a.name,
+        human_size(a.size),
+        a.url
+    )
+}
+
 /// `host:port` of a `ws://host:port/path` URL: the relay's HTTP address.
 pub fn http_authority(ws_url: &str) -> anyhow::Result<&str> {
     let rest = ws_url

@@ -18,6 +18,14 @@ use super::{complete, input::Input, lines, search::Search, theme::Theme, view};
 /// Lines one mouse wheel notch scrolls.
 const WHEEL_LINES: usize = 3;
 
+/// What `/upload PATH [text]` asks the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRequest {
+    pub room: RoomName,
+    pub path: String,
+    pub text: String,
+}
+
 pub struct App {
     pub client: Client,
     pub input: Input,
@@ -31,6 +39,8 @@ pub struct App {
     pub help: bool,
     /// The last search's hits (their panel) and the hit a `/goto` shows.
     pub search: Search,
+    /// An `/upload` for the driver to do (it is I/O; the reducer has none).
+    pub upload: Option<UploadRequest>,
     /// The user asked to quit; the driver exits after this input.
     pub quit: bool,
     /// The terminal's size, columns and rows.
@@ -52,6 +62,7 @@ impl App {
             status: "type a message and press Enter; /help lists the commands".into(),
             help: false,
             search: Search::default(),
+            upload: None,
             quit: false,
             size,
             url: url.to_owned(),

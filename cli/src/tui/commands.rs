@@ -8,7 +8,7 @@ use shared::{
     ClientMsg, Emoji, Nick, RoomName, Text,
 };
 
-use super::app::App;
+use super::app::{App, UploadRequest};
 
 pub const HELP: &str = "\
 /join ROOM        join a room (or switch to it)
@@ -21,6 +21,7 @@ pub const HELP: &str = "\
 /edit TEXT        replace the text of your last message
 /delete SEQ       delete your message #SEQ
 /react SEQ EMOJI  add a reaction to #SEQ (again: take it back)
+/upload PATH [TEXT]  send a file (with a message) to this room
 /search WORDS     search your rooms (\"a phrase\", prefix*, in:room, from:nick);
                   /search alone: the next page of hits
 /goto N           show hit N in its room (joining it if needed)
@@ -70,6 +71,7 @@ impl App {
             },
             "who" => frames.extend(self.who(arg)),
             "notify" => frames.extend(self.notify(arg)),
+            "upload" => self.ask_upload(arg),
             "search" | "s" => frames.extend(self.search(arg)),
             "goto" | "g" => frames.extend(self.goto(arg)),
             "history" => frames.extend(self.history()),
@@ -114,6 +116,32 @@ impl App {
         }
         self.status = format!("notifications in {room}: {}", level.as_str());
         self.client.set_level(&room, level)
+    }
+
+    /// `/upload PATH [TEXT]`: the driver uploads (`POST /files`) and
+    /// queues the message with the file.
+    fn ask_upload(&mut self, arg: &str) {
+        let (path, text) = arg
+            .split_once(char::is_whitespace)
+            .map_or((arg, ""), |(p, t)| (p, t.trim()));
+        let Some(room) = self.current() else {
+            self.status = "you are in no room: /join ROOM first".into();
+            return;
+        };
+        if path.is_empty() {
+            self.status = "usage: /upload PATH [TEXT]".into();
+            return;
+        }
+        if !self.client.is_ready() {
+            self.status = "not connected; try again once connected".into();
+            return;
+        }
+        self.status = format!("uploading {path}…");
+        self.upload = Some(UploadRequest {
+            room,
+            path: path.to_owned(),
+            text: text.to_owned(),
+        });
     }
 
     fn history(&mut self) -> Option<ClientMsg> {

@@ -8,7 +8,7 @@ use shared::{client::Client, ClientMsg, RoomName};
 /// The commands the TUI knows, for completion and `/help`.
 pub const COMMANDS: &[&str] = &[
     "delete", "edit", "goto", "help", "history", "join", "leave", "nick", "notify", "quit",
-    "react", "reply", "search", "who",
+    "react", "reply", "search", "upload", "who",
 ];
 
 /// What Tab does to the line.

@@ -11,6 +11,7 @@ use shared::client::{timeline, DayLabel, Row, RowStatus, TimeZone};
 use unicode_width::UnicodeWidthChar;
 
 use super::app::App;
+use crate::chat::upload;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -41,6 +42,10 @@ pub fn message_lines_marked(
         .filter(|(r, _)| *r == room)
         .map(|(_, seq)| *seq);
     let mut mark = None;
+    // Files' URLs are relative to the relay's HTTP address.
+    let base = upload::http_authority(&app.url)
+        .map(|authority| format!("http://{authority}"))
+        .unwrap_or_default();
     let head = if state.at_start() {
         format!("── the start of {room} ──")
     } else if state.is_loading_history() {
@@ -71,6 +76,13 @@ pub fn message_lines_marked(
             spans.insert(0, Span::styled("> ", theme.hit()));
         }
         lines.extend(wrap(spans, width));
+        for file in &row.attachments {
+            let note = upload::file_note(file, &base);
+            lines.extend(wrap(
+                vec![Span::styled(format!("  ↳{note}"), theme.dim())],
+                width,
+            ));
+        }
     }
     (lines, mark)
 }

@@ -35,7 +35,8 @@ use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Client, Reconnect},
-    ClientMsg, Nick, RoomName, ServerMsg,
+    protocol::AttachmentRef,
+    ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{
     net::TcpStream,
@@ -44,7 +45,10 @@ use tokio::{
 };
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
-use crate::chat::token::{self, TokenSource};
+use crate::chat::{
+    token::{self, TokenSource},
+    upload,
+};
 
 use app::App;
 use theme::Theme;
@@ -198,6 +202,58 @@ impl Driver {
             _ => Vec::new(),
         };
         self.write(frames).await;
+        if let Some(request) = self.app.upload.take() {
+            self.upload(request).await;
+        }
+    }
+
+    /// Uploads the file of an `/upload` and queues its message in the
+    /// outbox (sent in order, again after a reconnect, like any message).
+    /// The screen waits meanwhile: the status line says so.
+    async fn upload(&mut self, request: app::UploadRequest) {
+        let token = match self.tokens.is_set() {
+            true => self.fresh_token().await,
+            false => self.app.client.resume_token().map(str::to_owned),
+        };
+        let Some(token) = token else {
+            self.app.status = "no credentials for an upload yet".into();
+            return;
+        };
+        let text = match request.text.as_str() {
+            "" => Text::empty(),
+            text => match Text::new(text) {
+                Ok(text) => text,
+                Err(err) => {
+                    self.app.status = format!("not sent: {err}");
+                    return;
+                }
+            },
+        };
+        let uploaded = match upload::http_authority(&self.url) {
+            Ok(authority) => {
+                upload::upload(authority, &token, std::path::Path::new(&request.path)).await
+            }
+            Err(err) => Err(err),
+        };
+        let file = match uploaded {
+            Ok(file) => file,
+            Err(err) => {
+                self.app.status = format!("not sent: {err:#}");
+                return;
+            }
+        };
+        self.app.status = format!(
+            "uploaded {} ({}, {})",
+            file.name,
+            upload::human_size(file.size),
+            file.mime
+        );
+        let files = vec![AttachmentRef { id: file.id }];
+        let (_, frame) = self
+            .app
+            .client
+            .send_files(&request.room, text, files, None, now_ms());
+        self.write(frame).await;
     }
 
     async fn on_event(&mut self, event: Event) {

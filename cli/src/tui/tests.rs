@@ -518,3 +518,43 @@ fn search_lists_hits_in_a_panel_and_goto_scrolls_to_the_marked_hit() {
     assert!(marked(&app), "{:#?}", screen(&app));
     assert!(app.scroll > 0);
 }
+
+#[test]
+fn upload_asks_the_driver_and_files_show_under_their_message() {
+    let (mut app, alice, _) = online(0);
+    typed(&mut app, "/upload");
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.status, "usage: /upload PATH [TEXT]");
+    assert_eq!(app.upload, None);
+    typed(&mut app, "/upload /tmp/cat.png look at this");
+    let frames = app.key(key(KeyCode::Enter), NOW);
+    assert!(frames.is_empty(), "the driver uploads first: {frames:?}");
+    assert_eq!(
+        app.upload,
+        Some(super::app::UploadRequest {
+            room: room("general"),
+            path: "/tmp/cat.png".into(),
+            text: "look at this".into(),
+        })
+    );
+
+    let mut m = msg("general", 1, &alice, "the notes");
+    m.state.attachments = vec![shared::protocol::Attachment {
+        id: shared::FileId::new(&"a".repeat(64)).unwrap(),
+        name: "notes.txt".into(),
+        size: 2048,
+        mime: "text/plain".into(),
+        url: "/files/aaaa/notes.txt?sig=x".into(),
+        width: None,
+        height: None,
+        thumb: None,
+    }];
+    app.frame(ServerMsg::Message(m), NOW);
+    let shown = screen(&app);
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.contains("↳ [file: notes.txt (2.0 KiB) http://relay/files/aaaa/")),
+        "{shown:#?}"
+    );
+}
