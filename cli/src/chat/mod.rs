@@ -30,7 +30,8 @@ use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Change, Client, PendingState, Reconnect},
-    ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text,
+    protocol::AttachmentRef,
+    ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
@@ -632,6 +633,13 @@ impl Driver {
         if !self.client.is_connected() {
             return self.out.status("not connected; try again once connected");
         }
+        let text = match upload::message_text(text) {
+            Ok(text) => text,
+            Err(err) => {
+                self.failed = true;
+                return self.out.status(&format!("not sent: {err}"));
+            }
+        };
         let token = match self.tokens.is_set() {
             true => self.fresh_token().await,
             false => self.client.resume_token().map(str::to_owned),
@@ -656,15 +664,11 @@ impl Driver {
             upload::human_size(file.size),
             file.mime
         ));
-        let client_id =
-            ClientId::new(&format!("up-{}", random_hex())).expect("hex is a valid client id");
-        match upload::send_frame(&room, &file.id, text, client_id) {
-            Ok(frame) => self.write([frame]).await,
-            Err(err) => {
-                self.failed = true;
-                self.out.status(&format!("not sent: {err}"));
-            }
-        }
+        // Through the outbox, like a typed line: sent in order, and again
+        // after a reconnect until acked.
+        let files = vec![AttachmentRef { id: file.id }];
+        let (_, frame) = self.client.send_files(&room, text, files, None, now_ms());
+        self.write(frame).await;
     }
 }
 

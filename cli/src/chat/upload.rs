@@ -11,10 +11,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use shared::{
-    protocol::{AttachmentRef, ClientMsg},
-    ClientId, FileId, RoomName, Text,
-};
+use shared::{FileId, Text};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -98,25 +95,12 @@ pub async fn upload(authority: &str, token: &str, path: &Path) -> anyhow::Result
     serde_json::from_slice(body).context("the relay's answer is not a file record")
 }
 
-/// The `send` that posts an uploaded file, with `text` (maybe empty).
-pub fn send_frame(
-    room: &RoomName,
-    file: &FileId,
-    text: &str,
-    client_id: ClientId,
-) -> anyhow::Result<ClientMsg> {
-    let text = if text.trim().is_empty() {
-        Text::empty()
-    } else {
-        Text::new(text).map_err(|err| anyhow::anyhow!("{err}"))?
-    };
-    Ok(ClientMsg::Send {
-        room: room.clone(),
-        text,
-        client_id,
-        reply_to: None,
-        attachments: vec![AttachmentRef { id: file.clone() }],
-    })
+/// The text of a message that carries a file: empty is fine.
+pub fn message_text(text: &str) -> anyhow::Result<Text> {
+    if text.trim().is_empty() {
+        return Ok(Text::empty());
+    }
+    Text::new(text).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// A human size: `512 B`, `1.5 KiB`, `25.0 MiB`.

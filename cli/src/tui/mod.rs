@@ -36,7 +36,7 @@ use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Client, Reconnect},
     protocol::AttachmentRef,
-    ClientMsg, Nick, RoomName, ServerMsg, Text,
+    ClientMsg, Nick, RoomName, ServerMsg,
 };
 use tokio::{
     net::TcpStream,
@@ -219,15 +219,12 @@ impl Driver {
             self.app.status = "no credentials for an upload yet".into();
             return;
         };
-        let text = match request.text.as_str() {
-            "" => Text::empty(),
-            text => match Text::new(text) {
-                Ok(text) => text,
-                Err(err) => {
-                    self.app.status = format!("not sent: {err}");
-                    return;
-                }
-            },
+        let text = match upload::message_text(&request.text) {
+            Ok(text) => text,
+            Err(err) => {
+                self.app.status = format!("not sent: {err}");
+                return;
+            }
         };
         let uploaded = match upload::http_authority(&self.url) {
             Ok(authority) => {
