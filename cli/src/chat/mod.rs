@@ -30,7 +30,6 @@ use anyhow::bail;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Change, Client, PendingState, Reconnect},
-    protocol::AttachmentRef,
     ClientMsg, Nick, RoomName, ServerMsg, Text,
 };
 use tokio::{io::AsyncBufReadExt, net::TcpStream, sync::mpsc};
@@ -647,28 +646,17 @@ impl Driver {
         let Some(token) = token else {
             return self.out.status("no credentials for an upload yet");
         };
-        let uploaded = match upload::http_authority(&self.url) {
-            Ok(authority) => upload::upload(authority, &token, std::path::Path::new(path)).await,
-            Err(err) => Err(err),
-        };
-        let file = match uploaded {
-            Ok(file) => file,
+        let path = std::path::Path::new(path);
+        match upload::send_file(&mut self.client, &self.url, &token, &room, path, text).await {
+            Ok((told, frame)) => {
+                self.out.status(&told);
+                self.write(frame).await;
+            }
             Err(err) => {
                 self.failed = true;
-                return self.out.status(&format!("not sent: {err:#}"));
+                self.out.status(&format!("not sent: {err:#}"));
             }
-        };
-        self.out.status(&format!(
-            "uploaded {} ({}, {})",
-            file.name,
-            upload::human_size(file.size),
-            file.mime
-        ));
-        // Through the outbox, like a typed line: sent in order, and again
-        // after a reconnect until acked.
-        let files = vec![AttachmentRef { id: file.id }];
-        let (_, frame) = self.client.send_files(&room, text, files, None, now_ms());
-        self.write(frame).await;
+        }
     }
 }
 

@@ -204,11 +204,10 @@ impl Driver {
         let ServerMsg::SearchResults { q, hits, next } = msg else {
             return false;
         };
-        let (json, ansi) = (self.out.json(), self.out.ansi());
         let Some(answer) = self.search.answer(q, hits, next) else {
             return true; // an answer to a query since replaced
         };
-        if json {
+        if self.out.json() {
             self.out.raw(&msg.encode());
         }
         let (first, total) = (answer.first, answer.first - 1 + answer.hits.len());
@@ -216,20 +215,16 @@ impl Driver {
             self.out.status(&format!("no hits for {q}"));
             return true;
         }
-        let lines: Vec<String> = match json {
-            true => Vec::new(),
-            false => (answer.hits.iter().enumerate())
-                .map(|(i, hit)| hit_line(first + i, hit, ansi))
-                .collect(),
-        };
+        if !self.out.json() {
+            for (i, hit) in answer.hits.iter().enumerate() {
+                self.out.raw(&hit_line(first + i, hit, self.out.ansi()));
+            }
+        }
         let more = if answer.more {
             "; /search for more"
         } else {
             ""
         };
-        for line in lines {
-            self.out.raw(&line);
-        }
         self.out.status(&format!(
             "hits {first} to {total} for {q}; /goto N shows one{more}"
         ));

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use shared::{FileId, Text};
+use shared::{client::Client, protocol::AttachmentRef, ClientMsg, FileId, RoomName, Text};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -93,6 +93,30 @@ pub async fn upload(authority: &str, token: &str, path: &Path) -> anyhow::Result
     }
     sent.context("the upload broke off")?;
     serde_json::from_slice(body).context("the relay's answer is not a file record")
+}
+
+/// `/upload`'s work in either terminal UI: puts the file at `path` on the
+/// relay behind `ws_url`, then queues a message carrying it in `client`'s
+/// outbox (sent in order, and again after a reconnect until acked).
+/// Returns what to tell the user and the frame to write now.
+pub async fn send_file(
+    client: &mut Client,
+    ws_url: &str,
+    token: &str,
+    room: &RoomName,
+    path: &Path,
+    text: Text,
+) -> anyhow::Result<(String, Option<ClientMsg>)> {
+    let file = upload(http_authority(ws_url)?, token, path).await?;
+    let told = format!(
+        "uploaded {} ({}, {})",
+        file.name,
+        human_size(file.size),
+        file.mime
+    );
+    let files = vec![AttachmentRef { id: file.id }];
+    let (_, frame) = client.send_files(room, text, files, None, super::now_ms());
+    Ok((told, frame))
 }
 
 /// The text of a message that carries a file: empty is fine.

@@ -35,7 +35,6 @@ use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use shared::{
     client::{Backoff, Client, Reconnect},
-    protocol::AttachmentRef,
     ClientMsg, Nick, RoomName, ServerMsg,
 };
 use tokio::{
@@ -226,31 +225,15 @@ impl Driver {
                 return;
             }
         };
-        let uploaded = match upload::http_authority(&self.url) {
-            Ok(authority) => {
-                upload::upload(authority, &token, std::path::Path::new(&request.path)).await
+        let path = std::path::Path::new(&request.path);
+        let client = &mut self.app.client;
+        match upload::send_file(client, &self.url, &token, &request.room, path, text).await {
+            Ok((told, frame)) => {
+                self.app.status = told;
+                self.write(frame).await;
             }
-            Err(err) => Err(err),
-        };
-        let file = match uploaded {
-            Ok(file) => file,
-            Err(err) => {
-                self.app.status = format!("not sent: {err:#}");
-                return;
-            }
-        };
-        self.app.status = format!(
-            "uploaded {} ({}, {})",
-            file.name,
-            upload::human_size(file.size),
-            file.mime
-        );
-        let files = vec![AttachmentRef { id: file.id }];
-        let (_, frame) = self
-            .app
-            .client
-            .send_files(&request.room, text, files, None, now_ms());
-        self.write(frame).await;
+            Err(err) => self.app.status = format!("not sent: {err:#}"),
+        }
     }
 
     async fn on_event(&mut self, event: Event) {
