@@ -92,6 +92,11 @@ impl PushQueue {
         )
     }
 
+    /// Whether pushes are sent at all (not in cluster mode).
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Offers a committed message without waiting.
     pub fn offer(&self, message: &Arc<ChatMessage>) {
         self.offer_job(Job::Message(message.clone()));

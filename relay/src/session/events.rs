@@ -34,12 +34,16 @@ impl Session {
         self.require_joined(&room)
             .map_err(|refusal| refusal.about(reference.clone()))?;
         self.spend_send(&room, reference.clone())?;
-        let before = match &action {
-            Action::Edit(..) => self.target(&room, target).await,
-            _ => None,
-        };
+        // An edit that mentions someone may notify them anew: what the
+        // message mentioned before takes one read, done only then.
         let edit = match &action {
-            Action::Edit(text, mentions) => Some((text.clone(), mentions.clone())),
+            Action::Edit(text, mentions)
+                if self.state.push.queue.is_on()
+                    && (mentions.room || !mentions.users.is_empty()) =>
+            {
+                let before = self.target(&room, target).await;
+                before.map(|before| (before, text.clone(), mentions.clone()))
+            }
             _ => None,
         };
         let update = NewUpdate {
@@ -54,9 +58,7 @@ impl Session {
         let store = self.state.store.clone();
         match store.update(update).await {
             Ok(appended) => {
-                if let (Appended::New(_), Some(before), Some((text, mentions))) =
-                    (&appended, before, edit)
-                {
+                if let (Appended::New(_), Some((before, text, mentions))) = (&appended, edit) {
                     self.push_new_mentions(before, text, mentions);
                 }
                 self.reply(&ServerMsg::Ack {
