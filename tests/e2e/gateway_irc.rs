@@ -8,15 +8,6 @@ use relay::Config;
 use shared::{protocol::PresenceEvent, ServerMsg};
 use tests::{Client, InProcessRelay, LineClient, WAIT};
 
-/// The next chat message a WebSocket client sees.
-async fn next_message(client: &mut Client) -> shared::ChatMessage {
-    loop {
-        if let ServerMsg::Message(m) = client.recv().await.unwrap() {
-            return m;
-        }
-    }
-}
-
 /// Registers `nick` with `CAP LS 302` and `server-time`, as modern clients do.
 async fn register(relay: &InProcessRelay, nick: &str) -> LineClient {
     let mut irc = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
@@ -100,7 +91,7 @@ async fn an_irc_client_chats_with_a_websocket_user() {
 
     // Both ways.
     bob.send("PRIVMSG #general :hello from IRC").await.unwrap();
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!(
         (m.from.nick.as_str(), m.text.as_str()),
         ("bob", "hello from IRC")
@@ -108,7 +99,7 @@ async fn an_irc_client_chats_with_a_websocket_user() {
     bob.send("PRIVMSG #general :\u{1}ACTION waves\u{1}")
         .await
         .unwrap();
-    assert_eq!(next_message(&mut alice).await.text.as_str(), "* waves");
+    assert_eq!(alice.next_message().await.unwrap().text.as_str(), "* waves");
     alice
         .say_acked("general", "hi IRC\nsecond line", "a-1")
         .await
@@ -343,7 +334,7 @@ async fn the_ii_client_chats_with_a_websocket_user() {
     let channel = server.join("#general");
     wait_for_path(&channel.join("in")).await;
     write_fifo(&channel.join("in"), "hello from ii").await;
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!(
         (m.from.nick.as_str(), m.text.as_str()),
         ("iiuser", "hello from ii")

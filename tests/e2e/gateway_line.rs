@@ -32,15 +32,6 @@ async fn line_user(relay: &InProcessRelay, nick: &str) -> LineClient {
     client
 }
 
-/// The next chat message a WebSocket client sees.
-async fn next_message(client: &mut Client) -> shared::ChatMessage {
-    loop {
-        if let ServerMsg::Message(m) = client.recv().await.unwrap() {
-            return m;
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_line_clients_and_a_websocket_user_chat_in_one_room() {
     let relay = InProcessRelay::with_gateways(Config::for_tests()).await;
@@ -88,7 +79,7 @@ async fn two_line_clients_and_a_websocket_user_chat_in_one_room() {
 
     // A line is a message: the WebSocket user and the other line client see it.
     bob.send("hello from a terminal").await.unwrap();
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!(
         (m.from.nick.as_str(), m.text.as_str()),
         ("bob", "hello from a terminal")
@@ -113,7 +104,7 @@ async fn two_line_clients_and_a_websocket_user_chat_in_one_room() {
 
     // `//` escapes a leading slash; the sender sees no echo of its own line.
     carol.send("//shrug").await.unwrap();
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!((m.from.nick.as_str(), m.text.as_str()), ("carol", "/shrug"));
     bob.expect_line("[general] carol: /shrug").await.unwrap();
 
@@ -217,7 +208,7 @@ async fn bad_lines_are_refused_with_an_error_line_and_the_connection_kept() {
 
     // Still connected, still chatting; nothing of the above reached the room.
     bob.send("still here").await.unwrap();
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!(m.text.as_str(), "still here");
     assert_eq!(m.seq, 1, "no refused line was stored");
     relay.stop().await.unwrap();
@@ -244,8 +235,9 @@ async fn lines_past_the_send_rate_are_refused_and_the_connection_kept() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         bob.send("later").await.unwrap();
-        let ok = tokio::time::timeout(Duration::from_millis(1500), next_message(&mut alice)).await;
+        let ok = tokio::time::timeout(Duration::from_millis(1500), alice.next_message()).await;
         if let Ok(m) = ok {
+            let m = m.unwrap();
             assert_eq!(m.text.as_str(), "later");
             break;
         }
@@ -383,7 +375,7 @@ async fn nc_chats_with_a_websocket_user() {
         .write_all(b"/nick netcat\nhi from nc\n")
         .await
         .unwrap();
-    let m = next_message(&mut alice).await;
+    let m = alice.next_message().await.unwrap();
     assert_eq!(
         (m.from.nick.as_str(), m.text.as_str()),
         ("netcat", "hi from nc")

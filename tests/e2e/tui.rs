@@ -50,13 +50,7 @@ async fn a_terminal_user_and_a_websocket_user_chat() {
         .await;
 
     bob.say("hi alice, from a terminal").await;
-    let got = alice
-        .recv_until(|m| matches!(m, ServerMsg::Message(_)))
-        .await
-        .unwrap();
-    let ServerMsg::Message(m) = got else {
-        unreachable!()
-    };
+    let m = alice.next_message().await.unwrap();
     assert_eq!(
         (m.from.nick.as_str(), m.text.as_str()),
         ("bob", "hi alice, from a terminal")
@@ -441,13 +435,7 @@ async fn upload_sends_a_file_with_its_message_and_shows_it() {
 
     bob.say(&format!("/upload {} the notes", path.display()))
         .await;
-    let got = alice
-        .recv_until(|m| matches!(m, ServerMsg::Message(_)))
-        .await
-        .unwrap();
-    let ServerMsg::Message(m) = got else {
-        unreachable!()
-    };
+    let m = alice.next_message().await.unwrap();
     let files: Vec<(&str, u64)> = m
         .state
         .attachments

@@ -281,6 +281,17 @@ impl Client {
         }
     }
 
+    /// The next chat message this client is sent (other frames skipped).
+    pub async fn next_message(&mut self) -> anyhow::Result<shared::ChatMessage> {
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Message(_)))
+            .await?
+        {
+            ServerMsg::Message(m) => Ok(m),
+            _ => unreachable!("recv_until returns what matched"),
+        }
+    }
+
     /// Waits for an `error` frame and returns its code and ref.
     pub async fn expect_error(&mut self) -> anyhow::Result<(ErrorCode, Option<String>)> {
         match self
