@@ -465,3 +465,53 @@ async fn edits_and_deletes_reach_irc_as_notices_and_reactions_do_not() {
         "{line}"
     );
 }
+
+/// Palaver lets two users share a nick; IRC cannot. A nick someone uses in
+/// a room is refused with `433` (the IRC client then picks another), and a
+/// WebSocket user who takes the IRC user's nick later is shown apart.
+#[tokio::test]
+async fn nick_collisions_across_protocols_get_433_and_distinct_names() {
+    let relay = InProcessRelay::with_gateways(Config::for_tests()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let alice_id = alice.user.clone().unwrap().id;
+
+    let mut irc = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
+    irc.send("NICK Alice").await.unwrap();
+    irc.send("USER a 0 * :A").await.unwrap();
+    irc.expect_line(":palaver 433 * Alice :Nickname is already in use")
+        .await
+        .unwrap();
+    // What irssi and WeeChat do next: another nick.
+    irc.send("NICK alice_").await.unwrap();
+    irc.expect_line(":palaver 001 alice_ :Welcome to Palaver, alice_")
+        .await
+        .unwrap();
+    irc.send("JOIN #general").await.unwrap();
+    irc.expect_line(":palaver 366 alice_ #general :End of /NAMES list")
+        .await
+        .unwrap();
+    irc.send("NICK alice").await.unwrap();
+    irc.expect_line(":palaver 433 alice_ alice :Nickname is already in use")
+        .await
+        .unwrap();
+
+    // alice takes the IRC user's nick from the web: IRC shows her apart.
+    alice.rename("alice_").await.unwrap();
+    let tag: String = alice_id.0.chars().take(4).collect();
+    let renamed = irc
+        .expect("her rename", |l| l.contains(" NICK :"))
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed,
+        format!(":alice!{alice_id}@palaver NICK :alice_|{tag}")
+    );
+    alice.say_acked("general", "same name now", "c-1").await.unwrap();
+    irc.expect_line(&format!(
+        ":alice_|{tag}!{alice_id}@palaver PRIVMSG #general :same name now"
+    ))
+    .await
+    .unwrap();
+    relay.stop().await.unwrap();
+}

@@ -213,7 +213,6 @@ impl Client {
             .await
     }
 
-    /// The next protocol frame (pings and pongs skipped), within [`WAIT`].
     /// Sends `nick`.
     pub async fn rename(&mut self, nick: &str) -> anyhow::Result<()> {
         self.send(&ClientMsg::Nick {

@@ -17,7 +17,7 @@ pub mod irc;
 pub mod line;
 pub mod lines;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use shared::RoomName;
@@ -85,11 +85,14 @@ impl Listeners {
             let idle = state.config.idle_timeout();
             let ping = state.config.ping_interval();
             let token_mode = state.verifier.is_some();
+            let hub = state.hub.clone();
+            let in_use: irc::NickInUse = Arc::new(move |nick, except| hub.nick_in_use(nick, except));
             tracing::info!(addr = %listener.local_addr()?, "IRC gateway listening");
             state
                 .tracker
                 .spawn(accept_loop(listener, state.clone(), move || {
-                    conn::Setup::new(irc::Irc::new(token_mode), irc::MAX_LINE, idle).with_tick(ping)
+                    let irc = irc::Irc::new(token_mode, in_use.clone());
+                    conn::Setup::new(irc, irc::MAX_LINE, idle).with_tick(ping)
                 }));
         }
         Ok(())

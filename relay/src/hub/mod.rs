@@ -208,6 +208,24 @@ impl Hub {
         inner.rooms.get(room).map_or(0, |r| r.count() as u32)
     }
 
+    /// Whether someone other than `except` is in a room (on any relay this
+    /// one knows of) under `nick`, compared as IRC compares nicks: without
+    /// case, a space and an underscore alike. For the IRC gateway's `433`.
+    /// O(rooms × log members): for registrations and renames only.
+    pub fn nick_in_use(&self, nick: &str, except: Option<&UserId>) -> bool {
+        let wanted = nick.to_lowercase();
+        let keys = [wanted.clone(), wanted.replace('_', " ")];
+        let inner = self.inner.lock().unwrap();
+        inner.rooms.values().any(|room| {
+            keys.iter().any(|key| {
+                room.roster
+                    .range((key.clone(), UserId(String::new()))..)
+                    .take_while(|((k, _), _)| k == key)
+                    .any(|((_, id), _)| Some(id) != except)
+            })
+        })
+    }
+
     /// Whether a panic poisoned the hub's lock (for the relay's health):
     /// every later use of the hub would panic too.
     pub fn poisoned(&self) -> bool {
@@ -266,5 +284,18 @@ pub(crate) mod tests {
             }
         }
         seen
+    }
+
+    #[test]
+    fn a_nick_is_in_use_while_someone_else_is_in_a_room_under_it() {
+        let (hub, room, _rx) = hub_with_alice();
+        let _bob = join_as(&hub, &room, &user("u-b", "Bob Smith"), 2);
+        assert!(hub.nick_in_use("ALICE", None), "case does not matter");
+        assert!(hub.nick_in_use("bob_smith", None), "IRC's underscore for a space");
+        assert!(!hub.nick_in_use("alice", Some(&UserId("u-a".into()))), "not one's own");
+        assert!(!hub.nick_in_use("carol", None));
+        assert!(!hub.nick_in_use("alic", None), "whole nicks only");
+        hub.leave(&room, &UserId("u-a".into()), 1);
+        assert!(!hub.nick_in_use("alice", None), "free once she left");
     }
 }

@@ -9,7 +9,7 @@ use shared::{
 
 use super::{
     reply::{self, channel},
-    Irc, Query, KNOWN_NICKS,
+    Irc, Query,
 };
 use crate::gateway::Out;
 
@@ -43,18 +43,18 @@ impl Irc {
                 }
                 match event {
                     PresenceEvent::Join => {
-                        self.remember(&user);
-                        out.line(format!(":{} JOIN {}", reply::prefix(&user), channel(&room)));
+                        let prefix = self.prefix(&user);
+                        out.line(format!(":{prefix} JOIN {}", channel(&room)));
                     }
                     PresenceEvent::Leave => {
-                        out.line(format!(":{} PART {}", reply::prefix(&user), channel(&room)))
+                        let prefix = self.prefix(&user);
+                        out.line(format!(":{prefix} PART {}", channel(&room)))
                     }
                     PresenceEvent::Nick => {
-                        let new = reply::irc_nick(&user.nick);
-                        if let Some(old) = self.remember(&user).filter(|old| *old != new) {
+                        if let (new, Some(old)) = self.nicks.show(&user) {
                             out.line(format!(
-                                ":{old}!{}@palaver NICK :{new}",
-                                reply::ident(&user.id)
+                                ":{} NICK :{new}",
+                                reply::prefix(&old, &user)
                             ));
                         }
                     }
@@ -65,6 +65,7 @@ impl Irc {
                     return;
                 };
                 let (_, query) = self.queries.remove(at).expect("found");
+                let members = self.shown(members);
                 let mut r = self.replies(out);
                 match query {
                     Query::Names => r.names(&room, &members),
@@ -106,19 +107,26 @@ impl Irc {
             (UpdateKind::Delete, _) => "[deleted a message]".to_owned(),
             _ => return,
         };
-        self.remember(&update.from);
+        let from = self.prefix(&update.from);
         let time = self.server_time.then_some(update.ts);
-        reply::notice_to_channel(out, &update.from, &update.room, &text, time);
+        reply::notice_to_channel(out, &from, &update.room, &text, time);
+    }
+
+    /// Each member with the nick they are shown as here.
+    fn shown(&mut self, members: Vec<User>) -> Vec<(String, User)> {
+        (members.into_iter())
+            .map(|user| (self.nicks.show(&user).0, user))
+            .collect()
     }
 
     fn message(&mut self, msg: &ChatMessage, out: &mut Out) {
-        self.remember(&msg.from);
+        let from = self.prefix(&msg.from);
         let time = self.server_time.then_some(msg.ts);
-        reply::privmsg(out, &msg.from, &msg.room, msg.text.as_str(), time);
+        reply::privmsg(out, &from, &msg.room, msg.text.as_str(), time);
     }
 
     pub(super) fn welcome(&mut self, user: User, out: &mut Out) {
-        self.remember(&user);
+        self.nicks.set_me(&user);
         self.me = Some(user);
         let mut r = self.replies(out);
         r.numeric("001", &[], &format!("Welcome to Palaver, {}", r.nick()));
@@ -157,10 +165,9 @@ impl Irc {
         // The session always welcomes before a join; nothing to show if not.
         let Some(me) = self.me.clone() else { return };
         self.channels.insert(room.clone());
-        members.iter().take(KNOWN_NICKS).for_each(|u| {
-            self.remember(u);
-        });
-        out.line(format!(":{} JOIN {}", reply::prefix(&me), channel(&room)));
+        let members = self.shown(members);
+        let prefix = self.prefix(&me);
+        out.line(format!(":{prefix} JOIN {}", channel(&room)));
         let mut r = self.replies(out);
         r.numeric("331", &[&channel(&room)], "No topic is set");
         r.names(&room, &members);

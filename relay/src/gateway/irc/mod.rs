@@ -6,16 +6,25 @@
 //!   text on UTF-8 boundaries.
 //! - `frames`: the session's frames as IRC lines.
 //! - `reply`: numerics and the lines the server sends.
+//! - `nicks`: which IRC nick each user is shown under, so that two
+//!   Palaver users with one nick are two IRC nicks.
 //!
 //! Registration waits for `NICK` and `USER` (and `CAP END` once `CAP LS`
 //! began), then logs in with `hello` (`PASS` carries the token in token
 //! mode). Private messages do not exist in Palaver: they are refused (401).
+//! A nick someone else is using in a room is refused with `433`, as IRC
+//! servers do (anonymous registration and renames; in token mode the token
+//! names the user).
 
 mod frames;
 pub mod message;
+mod nicks;
 mod reply;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+};
 
 use shared::{ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text, User, UserId};
 
@@ -24,8 +33,9 @@ use super::{lines::Line, Dialect, Out};
 
 /// The longest line read: 512 bytes of IRC plus IRCv3's tag budget.
 pub const MAX_LINE: usize = 8191 + 512;
-/// Nicks remembered to announce renames; beyond, the memory starts over.
-const KNOWN_NICKS: usize = 4096;
+/// Whether a nick is used by someone (other than the given user) in a
+/// room: the relay's answer for `433` (`Hub::nick_in_use`).
+pub type NickInUse = Arc<dyn Fn(&str, Option<&UserId>) -> bool + Send + Sync>;
 /// Capabilities offered (IRCv3).
 const CAPS: &[&str] = &["server-time", "echo-message"];
 
@@ -37,6 +47,7 @@ enum Query {
 
 pub struct Irc {
     token_mode: bool,
+    in_use: NickInUse,
     /// Registration: what the client said so far.
     nick: Option<String>,
     user_seen: bool,
@@ -49,14 +60,15 @@ pub struct Irc {
     channels: HashSet<RoomName>,
     sent: HashSet<ClientId>,
     next_id: u64,
-    nicks: HashMap<UserId, String>,
+    nicks: nicks::Nicks,
     queries: VecDeque<(RoomName, Query)>,
 }
 
 impl Irc {
-    pub fn new(token_mode: bool) -> Self {
+    pub fn new(token_mode: bool, in_use: NickInUse) -> Self {
         Irc {
             token_mode,
+            in_use,
             nick: None,
             user_seen: false,
             pass: None,
@@ -68,7 +80,7 @@ impl Irc {
             channels: HashSet::new(),
             sent: HashSet::new(),
             next_id: 0,
-            nicks: HashMap::new(),
+            nicks: nicks::Nicks::default(),
             queries: VecDeque::new(),
         }
     }
@@ -82,12 +94,10 @@ impl Irc {
         )
     }
 
-    fn remember(&mut self, user: &User) -> Option<String> {
-        if self.nicks.len() >= KNOWN_NICKS {
-            self.nicks.clear();
-        }
-        self.nicks
-            .insert(user.id.clone(), reply::irc_nick(&user.nick))
+    /// `nick!id@palaver` for `user`, under the nick they are shown as here.
+    fn prefix(&mut self, user: &User) -> String {
+        let (nick, _) = self.nicks.show(user);
+        reply::prefix(&nick, user)
     }
 
     fn is_me(&self, user: &User) -> bool {
@@ -244,6 +254,14 @@ impl Irc {
                 .replies(out)
                 .numeric("432", &[nick], "Erroneous nickname");
         };
+        let me = self.me.as_ref().map(|me| me.id.clone());
+        let own = self.me.as_ref().is_some_and(|me| me.nick.as_str().eq_ignore_ascii_case(nick));
+        let checked = me.is_some() || !self.token_mode;
+        if checked && !own && (self.in_use)(nick, me.as_ref()) {
+            return self
+                .replies(out)
+                .numeric("433", &[nick], "Nickname is already in use");
+        }
         match &self.me {
             None => {
                 self.nick = Some(nick.to_owned());
@@ -252,13 +270,17 @@ impl Irc {
             Some(me) => {
                 // Announced at once: the relay answers a rename only to
                 // rooms, and the client must know its nick in none too.
-                let line = format!("{} NICK :{}", reply::prefix(me), reply::irc_nick(&valid));
+                let line = format!(
+                    "{} NICK :{}",
+                    reply::prefix(&reply::irc_nick(&me.nick), me),
+                    reply::irc_nick(&valid)
+                );
                 out.line(format!(":{line}"));
                 let renamed = User {
                     id: me.id.clone(),
                     nick: valid.clone(),
                 };
-                self.remember(&renamed);
+                self.nicks.set_me(&renamed);
                 self.me = Some(renamed);
                 out.send.push(ClientMsg::Nick { nick: valid });
             }
@@ -303,8 +325,9 @@ impl Irc {
             match self.joined(target) {
                 Some(room) => {
                     self.channels.remove(&room);
-                    let me = self.me.as_ref().expect("registered");
-                    out.line(format!(":{} PART {}", reply::prefix(me), channel(&room)));
+                    let me = self.me.clone().expect("registered");
+                    let prefix = self.prefix(&me);
+                    out.line(format!(":{prefix} PART {}", channel(&room)));
                     out.send.push(ClientMsg::Leave { room });
                 }
                 None => {

@@ -28,9 +28,10 @@ pub fn ident(id: &UserId) -> String {
         .collect()
 }
 
-/// `nick!id@palaver`.
-pub fn prefix(user: &User) -> String {
-    format!("{}!{}@palaver", irc_nick(&user.nick), ident(&user.id))
+/// `nick!id@palaver`, `nick` being what the user is shown as
+/// (`nicks::Nicks`).
+pub fn prefix(nick: &str, user: &User) -> String {
+    format!("{nick}!{}@palaver", ident(&user.id))
 }
 
 pub fn channel(room: &RoomName) -> String {
@@ -76,18 +77,18 @@ impl<'a> Replies<'a> {
         self.out.line(line);
     }
 
-    /// 353 lines of names, as many as fit, then 366.
-    pub fn names(&mut self, room: &RoomName, members: &[User]) {
+    /// 353 lines of names (each member as they are shown), as many as
+    /// fit, then 366.
+    pub fn names(&mut self, room: &RoomName, members: &[(String, User)]) {
         let chan = channel(room);
         let head = format!(":palaver 353 {} = {chan} :", self.nick);
         let mut line = head.clone();
-        for user in members {
-            let nick = irc_nick(&user.nick);
+        for (nick, _) in members {
             if line.len() + nick.len() + 3 > IRC_LINE && line.len() > head.len() {
                 self.out.line(line.trim_end());
                 line = head.clone();
             }
-            line.push_str(&nick);
+            line.push_str(nick);
             line.push(' ');
         }
         if line.len() > head.len() {
@@ -96,15 +97,14 @@ impl<'a> Replies<'a> {
         self.numeric("366", &[&chan], "End of /NAMES list");
     }
 
-    /// 352 per member, then 315.
-    pub fn who(&mut self, room: &RoomName, members: &[User]) {
+    /// 352 per member (as they are shown), then 315.
+    pub fn who(&mut self, room: &RoomName, members: &[(String, User)]) {
         let chan = channel(room);
-        for user in members {
-            let nick = irc_nick(&user.nick);
+        for (nick, user) in members {
             let trailing = format!("0 {}", user.nick);
             self.numeric(
                 "352",
-                &[&chan, &ident(&user.id), "palaver", "palaver", &nick, "H"],
+                &[&chan, &ident(&user.id), "palaver", "palaver", nick, "H"],
                 &trailing,
             );
         }
@@ -112,23 +112,23 @@ impl<'a> Replies<'a> {
     }
 }
 
-/// A message as PRIVMSGs from its sender: one per line of its text, each
-/// split to fit IRC's 512 bytes; tagged with its time (`server-time`) when
-/// `ts` is given.
-pub fn privmsg(out: &mut Out, from: &User, room: &RoomName, text: &str, ts: Option<u64>) {
+/// A message as PRIVMSGs from its sender (their prefix): one per line of
+/// its text, each split to fit IRC's 512 bytes; tagged with its time
+/// (`server-time`) when `ts` is given.
+pub fn privmsg(out: &mut Out, from: &str, room: &RoomName, text: &str, ts: Option<u64>) {
     to_channel(out, "PRIVMSG", from, room, text, ts);
 }
 
 /// Like [`privmsg`], as NOTICEs (what IRC clients show as not-talk: an
 /// edit or a delete of a message).
-pub fn notice_to_channel(out: &mut Out, from: &User, room: &RoomName, text: &str, ts: Option<u64>) {
+pub fn notice_to_channel(out: &mut Out, from: &str, room: &RoomName, text: &str, ts: Option<u64>) {
     to_channel(out, "NOTICE", from, room, text, ts);
 }
 
 fn to_channel(
     out: &mut Out,
     command: &str,
-    from: &User,
+    from: &str,
     room: &RoomName,
     text: &str,
     ts: Option<u64>,
@@ -136,7 +136,7 @@ fn to_channel(
     let tag = ts
         .map(|ts| format!("@time={} ", iso8601(ts)))
         .unwrap_or_default();
-    let head = format!(":{} {command} {} :", prefix(from), channel(room));
+    let head = format!(":{from} {command} {} :", channel(room));
     let room_for_text = IRC_LINE.saturating_sub(head.len() + 2);
     for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
         for piece in split_utf8(line, room_for_text) {

@@ -11,13 +11,31 @@ fn feed(irc: &mut Irc, line: &str) -> Out {
     out
 }
 
+/// A dialect on a relay where the nicks in `taken` are used in rooms by
+/// someone else (`u-other`).
+fn irc_where(taken: &'static [&'static str]) -> Irc {
+    let in_use: super::NickInUse = std::sync::Arc::new(move |nick, except| {
+        taken.iter().any(|t| t.eq_ignore_ascii_case(nick))
+            && except.is_none_or(|id| id.0 != "u-other")
+    });
+    Irc::new(false, in_use)
+}
+
+fn welcomed(irc: &mut Irc, id: &str, nick: &str) {
+    let user = User {
+        id: UserId(id.into()),
+        nick: Nick::new(nick).unwrap(),
+    };
+    irc.welcome(user, &mut Out::new("\r\n"));
+}
+
 fn text(out: &Out) -> String {
     String::from_utf8(out.write.clone()).unwrap()
 }
 
 #[test]
 fn registration_waits_for_nick_user_and_cap_end() {
-    let mut irc = Irc::new(false);
+    let mut irc = irc_where(&[]);
     assert!(feed(&mut irc, "CAP LS 302").send.is_empty());
     assert!(feed(&mut irc, "NICK ada").send.is_empty());
     assert!(
@@ -62,6 +80,65 @@ fn registration_waits_for_nick_user_and_cap_end() {
 }
 
 #[test]
+fn a_nick_in_use_is_refused_with_433_at_registration_and_on_rename() {
+    let mut irc = irc_where(&["bob", "carol"]);
+    let out = feed(&mut irc, "NICK Bob");
+    assert!(text(&out).contains(" 433 * Bob :Nickname is already in use"), "{}", text(&out));
+    assert!(feed(&mut irc, "USER b 0 * :B").send.is_empty(), "not registered under Bob");
+    let out = feed(&mut irc, "NICK bob_");
+    assert_eq!(out.send.len(), 1, "hello under a free nick");
+    welcomed(&mut irc, "u-me", "bob_");
+    let out = feed(&mut irc, "NICK carol");
+    assert!(text(&out).contains(" 433 bob_ carol :"), "{}", text(&out));
+    assert!(out.send.is_empty(), "no rename sent to the relay");
+    let out = feed(&mut irc, "NICK BOB_");
+    assert!(!text(&out).contains(" 433 "), "one's own nick, in another case");
+    assert_eq!(out.send.len(), 1);
+}
+
+#[test]
+fn someone_sharing_the_clients_nick_is_shown_under_another() {
+    let mut irc = irc_where(&[]);
+    feed(&mut irc, "NICK ada");
+    feed(&mut irc, "USER a 0 * :A");
+    welcomed(&mut irc, "u-me", "ada");
+    let twin = User {
+        id: UserId("u-twin".into()),
+        nick: Nick::new("ada").unwrap(),
+    };
+    let room = RoomName::new("general").unwrap();
+    let mut out = Out::new("\r\n");
+    irc.on_frame(
+        ServerMsg::Joined {
+            room: room.clone(),
+            members: vec![twin.clone()],
+            history: vec![],
+            truncated: false,
+            member_count: None,
+            members_next: None,
+            updates: vec![],
+        },
+        &mut out,
+    );
+    irc.on_frame(
+        ServerMsg::Message(ChatMessage {
+            room,
+            seq: 1,
+            from: twin,
+            text: Text::new("hi").unwrap(),
+            ts: 0,
+            client_id: None,
+            state: Default::default(),
+        }),
+        &mut out,
+    );
+    let text = text(&out);
+    assert!(text.contains(":ada!u-me@palaver JOIN #general"), "{text}");
+    assert!(text.contains(" 353 ada = #general :ada|u-tw"), "{text}");
+    assert!(text.contains(":ada|u-tw!u-twin@palaver PRIVMSG #general :hi"), "{text}");
+}
+
+#[test]
 fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
     let from = User {
         id: UserId("u2".into()),
@@ -79,7 +156,8 @@ fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
         state: Default::default(),
     };
     let mut out = Out::new("\r\n");
-    reply::privmsg(&mut out, &msg.from, &room, msg.text.as_str(), Some(msg.ts));
+    let from = reply::prefix("Grace_Hopper", &msg.from);
+    reply::privmsg(&mut out, &from, &room, msg.text.as_str(), Some(msg.ts));
     let text = text(&out);
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
     assert!(lines.len() >= 4, "{}", lines.len());
@@ -134,7 +212,7 @@ fn random_lines_never_panic() {
         seed ^= seed << 17;
         seed
     };
-    let mut irc = Irc::new(false);
+    let mut irc = irc_where(&[]);
     feed(&mut irc, "NICK fuzz");
     feed(&mut irc, "USER f 0 * :F");
     irc.welcome(
