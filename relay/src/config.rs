@@ -83,6 +83,26 @@ pub struct Config {
     #[arg(long, env = "PALAVER_IRC_BIND")]
     pub irc_bind: Option<SocketAddr>,
 
+    /// The IRC gateway speaks TLS only (IRC clients' TLS option; port 6697
+    /// by convention), with --gateway-tls-cert or else --tls-cert.
+    #[arg(long, env = "PALAVER_IRC_TLS")]
+    pub irc_tls: bool,
+
+    /// The line gateway speaks TLS only (`openssl s_client`, `ncat --ssl`),
+    /// with --gateway-tls-cert or else --tls-cert.
+    #[arg(long, env = "PALAVER_LINE_TLS")]
+    pub line_tls: bool,
+
+    /// TLS certificate chain (PEM) for --irc-tls and --line-tls, when it is
+    /// not --tls-cert's (e.g. HTTPS ends at a reverse proxy). Needs
+    /// --gateway-tls-key.
+    #[arg(long, env = "PALAVER_GATEWAY_TLS_CERT", requires = "gateway_tls_key")]
+    pub gateway_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --gateway-tls-cert.
+    #[arg(long, env = "PALAVER_GATEWAY_TLS_KEY", requires = "gateway_tls_cert")]
+    pub gateway_tls_key: Option<PathBuf>,
+
     /// A browser origin allowed to open WebSockets besides the relay's own
     /// origin and localhost, e.g. https://chat.example.com. Repeatable;
     /// comma-separated in the environment variable.

@@ -21,10 +21,16 @@ use tokio_rustls::{
 use tokio_util::sync::CancellationToken;
 
 /// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads the certificate chain and private key; errors say which file and why.
+/// Reads the certificate chain and private key; errors say which file and
+/// why. The acceptor offers HTTP/1.1 by ALPN.
 pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    acceptor_for(cert, key, &[b"http/1.1"])
+}
+
+/// [`acceptor`] offering `alpn` (none for the gateways' line protocols).
+pub fn acceptor_for(cert: &Path, key: &Path, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
     let chain = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -43,7 +49,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("the TLS certificate and key do not fit together")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -507,7 +507,10 @@ async fn nick_collisions_across_protocols_get_433_and_distinct_names() {
         renamed,
         format!(":alice!{alice_id}@palaver NICK :alice_|{tag}")
     );
-    alice.say_acked("general", "same name now", "c-1").await.unwrap();
+    alice
+        .say_acked("general", "same name now", "c-1")
+        .await
+        .unwrap();
     irc.expect_line(&format!(
         ":alice_|{tag}!{alice_id}@palaver PRIVMSG #general :same name now"
     ))

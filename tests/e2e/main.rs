@@ -29,6 +29,7 @@ mod frame_budget;
 mod gateway_irc;
 mod gateway_irssi;
 mod gateway_line;
+mod gateway_tls;
 mod hostile;
 mod identities;
 mod keyboard;

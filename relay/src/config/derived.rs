@@ -21,6 +21,15 @@ impl Config {
         ])
     }
 
+    /// The certificate and key of the gateways' TLS: their own, else the
+    /// relay's; `None` when neither is set.
+    pub fn gateway_tls(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        match (&self.gateway_tls_cert, &self.gateway_tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            _ => Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?)),
+        }
+    }
+
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs)
     }

@@ -12,8 +12,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use shared::{close, ClientMsg, ErrorCode, ServerMsg};
 use tokio::{
-    io::{AsyncWriteExt, BufReader},
-    net::TcpStream,
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
     sync::mpsc,
 };
 use tracing::Instrument;
@@ -105,9 +104,10 @@ impl<D: Dialect> Setup<D> {
     }
 }
 
-/// Serves one accepted connection until either side ends it.
+/// Serves one accepted connection (TCP, or TLS over it) until either side
+/// ends it.
 pub async fn serve<D: Dialect>(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Send + 'static,
     state: AppState,
     slot: ConnSlot,
     setup: Setup<D>,
@@ -134,7 +134,7 @@ pub async fn serve<D: Dialect>(
     let session =
         tokio::spawn(session::run_driven(state.clone(), peer, input_rx, idle).in_current_span());
 
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = tokio::io::split(stream);
     let mut lines = LineReader::new(BufReader::with_capacity(1024, read), max_line);
     let mut input = Some(input_tx);
     let mut pending: VecDeque<ClientMsg> = VecDeque::new();

@@ -10,6 +10,10 @@
 //! - `line`: the plain TCP line dialect (`--line-bind`).
 //! - `irc`: the IRC dialect (`--irc-bind`).
 //!
+//! Either gateway may speak TLS (`--line-tls`, `--irc-tls`): the handshake
+//! runs in the connection's own task, bounded in time, after the same caps
+//! as a plain connection.
+//!
 //! docs/GATEWAYS.md describes both for users and operators.
 
 mod conn;
@@ -21,7 +25,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use shared::RoomName;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tokio_rustls::TlsAcceptor;
 use tracing::{field::Empty, Instrument};
 
 pub use self::conn::{Dialect, Out};
@@ -61,6 +69,9 @@ impl Listeners {
 
     /// Starts an accept loop for each listener, on the relay's tracker.
     pub fn spawn(self, state: &AppState) -> anyhow::Result<()> {
+        let config = &state.config;
+        let line_tls = tls_for(config, config.line_tls && self.line.is_some(), "--line-tls")?;
+        let irc_tls = tls_for(config, config.irc_tls && self.irc.is_some(), "--irc-tls")?;
         if let Some(listener) = self.line {
             let room = RoomName::new(&state.config.line_room).map_err(|_| {
                 anyhow::anyhow!(
@@ -70,10 +81,11 @@ impl Listeners {
             })?;
             let idle = Duration::from_secs(state.config.line_idle_timeout_secs.max(1));
             let token_mode = state.verifier.is_some();
-            tracing::info!(addr = %listener.local_addr()?, "line gateway listening");
+            let tls = line_tls.is_some();
+            tracing::info!(addr = %listener.local_addr()?, tls, "line gateway listening");
             state
                 .tracker
-                .spawn(accept_loop(listener, state.clone(), move || {
+                .spawn(accept_loop(listener, line_tls, state.clone(), move || {
                     conn::Setup::new(
                         line::Line::new(room.clone(), token_mode),
                         line::MAX_LINE,
@@ -86,11 +98,13 @@ impl Listeners {
             let ping = state.config.ping_interval();
             let token_mode = state.verifier.is_some();
             let hub = state.hub.clone();
-            let in_use: irc::NickInUse = Arc::new(move |nick, except| hub.nick_in_use(nick, except));
-            tracing::info!(addr = %listener.local_addr()?, "IRC gateway listening");
+            let in_use: irc::NickInUse =
+                Arc::new(move |nick, except| hub.nick_in_use(nick, except));
+            let tls = irc_tls.is_some();
+            tracing::info!(addr = %listener.local_addr()?, tls, "IRC gateway listening");
             state
                 .tracker
-                .spawn(accept_loop(listener, state.clone(), move || {
+                .spawn(accept_loop(listener, irc_tls, state.clone(), move || {
                     let irc = irc::Irc::new(token_mode, in_use.clone());
                     conn::Setup::new(irc, irc::MAX_LINE, idle).with_tick(ping)
                 }));
@@ -99,10 +113,27 @@ impl Listeners {
     }
 }
 
+/// The gateways' TLS acceptor when `wanted` (the flag `flag` is set).
+fn tls_for(config: &Config, wanted: bool, flag: &str) -> anyhow::Result<Option<TlsAcceptor>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let Some((cert, key)) = config.gateway_tls() else {
+        anyhow::bail!(
+            "{flag} needs a certificate: give --gateway-tls-cert and --gateway-tls-key \
+             (or --tls-cert and --tls-key)"
+        );
+    };
+    crate::tls::acceptor_for(cert, key, &[])
+        .with_context(|| format!("{flag}: cannot load the gateways' certificate"))
+        .map(Some)
+}
+
 /// Accepts connections until shutdown; each is counted against the same
 /// per-IP and total caps, and the same handshake rate, as WebSockets.
 async fn accept_loop<D: Dialect + 'static>(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: AppState,
     setup: impl Fn() -> conn::Setup<D> + Send + 'static,
 ) {
@@ -121,7 +152,7 @@ async fn accept_loop<D: Dialect + 'static>(
                 continue;
             }
         };
-        admit(stream, addr, &state, setup());
+        admit(stream, addr, tls.clone(), &state, setup());
     }
 }
 
@@ -130,6 +161,7 @@ async fn accept_loop<D: Dialect + 'static>(
 fn admit<D: Dialect + 'static>(
     stream: TcpStream,
     addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
     state: &AppState,
     setup: conn::Setup<D>,
 ) {
@@ -152,18 +184,58 @@ fn admit<D: Dialect + 'static>(
             let span = tracing::info_span!("conn", conn = Empty, ip = %addr.ip(), user = Empty);
             let state2 = state.clone();
             state.tracker.spawn(
-                async move { conn::serve(stream, state2, slot, setup).await }.instrument(span),
+                async move {
+                    match tls {
+                        None => conn::serve(stream, state2, slot, setup).await,
+                        Some(tls) => {
+                            if let Some(stream) = handshake(&tls, stream).await {
+                                conn::serve(stream, state2, slot, setup).await;
+                            }
+                        }
+                    }
+                }
+                .instrument(span),
             );
         }
         Err(why) => {
             let line = setup.dialect.refusal(why);
             state.tracker.spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let mut stream = stream;
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(2), stream.write_all(line.as_bytes()))
-                        .await;
+                match tls {
+                    None => refuse(stream, &line).await,
+                    Some(tls) => {
+                        if let Some(stream) = handshake(&tls, stream).await {
+                            refuse(stream, &line).await;
+                        }
+                    }
+                }
             });
         }
     }
+}
+
+/// The TLS handshake, bounded in time; `None` (logged) when it fails.
+async fn handshake(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(err)) => {
+            tracing::debug!("gateway TLS handshake failed: {err}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("gateway TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Writes the one line of a refusal, for at most 2 s, and closes.
+async fn refuse(mut stream: impl AsyncRead + AsyncWrite + Unpin, line: &str) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(line.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
 }

@@ -291,8 +291,14 @@ pub(crate) mod tests {
         let (hub, room, _rx) = hub_with_alice();
         let _bob = join_as(&hub, &room, &user("u-b", "Bob Smith"), 2);
         assert!(hub.nick_in_use("ALICE", None), "case does not matter");
-        assert!(hub.nick_in_use("bob_smith", None), "IRC's underscore for a space");
-        assert!(!hub.nick_in_use("alice", Some(&UserId("u-a".into()))), "not one's own");
+        assert!(
+            hub.nick_in_use("bob_smith", None),
+            "IRC's underscore for a space"
+        );
+        assert!(
+            !hub.nick_in_use("alice", Some(&UserId("u-a".into()))),
+            "not one's own"
+        );
         assert!(!hub.nick_in_use("carol", None));
         assert!(!hub.nick_in_use("alic", None), "whole nicks only");
         hub.leave(&room, &UserId("u-a".into()), 1);

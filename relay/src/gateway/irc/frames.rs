@@ -52,10 +52,7 @@ impl Irc {
                     }
                     PresenceEvent::Nick => {
                         if let (new, Some(old)) = self.nicks.show(&user) {
-                            out.line(format!(
-                                ":{} NICK :{new}",
-                                reply::prefix(&old, &user)
-                            ));
+                            out.line(format!(":{} NICK :{new}", reply::prefix(&old, &user)));
                         }
                     }
                 }

@@ -255,7 +255,10 @@ impl Irc {
                 .numeric("432", &[nick], "Erroneous nickname");
         };
         let me = self.me.as_ref().map(|me| me.id.clone());
-        let own = self.me.as_ref().is_some_and(|me| me.nick.as_str().eq_ignore_ascii_case(nick));
+        let own = self
+            .me
+            .as_ref()
+            .is_some_and(|me| me.nick.as_str().eq_ignore_ascii_case(nick));
         let checked = me.is_some() || !self.token_mode;
         if checked && !own && (self.in_use)(nick, me.as_ref()) {
             return self

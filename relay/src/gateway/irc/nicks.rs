@@ -51,8 +51,8 @@ impl Nicks {
             }
         }
         if self.shown.len() >= KNOWN_NICKS {
-            let me = (self.me.as_ref())
-                .and_then(|id| Some((id.clone(), self.shown.get(id)?.clone())));
+            let me =
+                (self.me.as_ref()).and_then(|id| Some((id.clone(), self.shown.get(id)?.clone())));
             self.shown.clear();
             self.owners.clear();
             if let Some((id, (base, shown))) = me {
@@ -136,7 +136,11 @@ mod tests {
         assert_eq!(nicks.show(&user("zed", "zoe")).0, "zoe");
         nicks.set_me(&user("me", "zoe"));
         assert_eq!(nicks.show(&user("zed", "zoe")).0, "zoe|zed");
-        assert_eq!(nicks.show(&user("x", "ada")).0, "ada", "the old nick is free again");
+        assert_eq!(
+            nicks.show(&user("x", "ada")).0,
+            "ada",
+            "the old nick is free again"
+        );
     }
 
     #[test]

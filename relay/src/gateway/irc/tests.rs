@@ -83,8 +83,15 @@ fn registration_waits_for_nick_user_and_cap_end() {
 fn a_nick_in_use_is_refused_with_433_at_registration_and_on_rename() {
     let mut irc = irc_where(&["bob", "carol"]);
     let out = feed(&mut irc, "NICK Bob");
-    assert!(text(&out).contains(" 433 * Bob :Nickname is already in use"), "{}", text(&out));
-    assert!(feed(&mut irc, "USER b 0 * :B").send.is_empty(), "not registered under Bob");
+    assert!(
+        text(&out).contains(" 433 * Bob :Nickname is already in use"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        feed(&mut irc, "USER b 0 * :B").send.is_empty(),
+        "not registered under Bob"
+    );
     let out = feed(&mut irc, "NICK bob_");
     assert_eq!(out.send.len(), 1, "hello under a free nick");
     welcomed(&mut irc, "u-me", "bob_");
@@ -92,7 +99,10 @@ fn a_nick_in_use_is_refused_with_433_at_registration_and_on_rename() {
     assert!(text(&out).contains(" 433 bob_ carol :"), "{}", text(&out));
     assert!(out.send.is_empty(), "no rename sent to the relay");
     let out = feed(&mut irc, "NICK BOB_");
-    assert!(!text(&out).contains(" 433 "), "one's own nick, in another case");
+    assert!(
+        !text(&out).contains(" 433 "),
+        "one's own nick, in another case"
+    );
     assert_eq!(out.send.len(), 1);
 }
 
@@ -135,7 +145,10 @@ fn someone_sharing_the_clients_nick_is_shown_under_another() {
     let text = text(&out);
     assert!(text.contains(":ada!u-me@palaver JOIN #general"), "{text}");
     assert!(text.contains(" 353 ada = #general :ada|u-tw"), "{text}");
-    assert!(text.contains(":ada|u-tw!u-twin@palaver PRIVMSG #general :hi"), "{text}");
+    assert!(
+        text.contains(":ada|u-tw!u-twin@palaver PRIVMSG #general :hi"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -196,8 +209,9 @@ fn formatting_codes_are_stripped_and_actions_kept() {
     assert_eq!(super::message::plain("\u{1}ACTION waves\u{1}"), "* waves");
 }
 
-/// Until the fuzz target exists: many random lines, built from IRC's own
-/// pieces and raw bytes, through the whole dialect, registered and not.
+/// Beside the fuzz target (`fuzz/run irc_line`, the parser alone): many
+/// random lines, built from IRC's own pieces and raw bytes, through the
+/// whole dialect, registered and not.
 #[test]
 fn random_lines_never_panic() {
     const PIECES: &[&str] = &[
