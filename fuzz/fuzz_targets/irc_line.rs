@@ -10,8 +10,9 @@
 //! instrumentation on every cold CI run, for these 130 lines.
 //!
 //! Invariants checked besides "no panic": a parsed command is non-empty
-//! and upper-case, only the last parameter may hold a space, pieces fit
-//! and rebuild the text, and `plain` leaves no formatting codes.
+//! and upper-case, only the last parameter may hold a space, an escaped
+//! tag value parses back to itself, pieces fit and rebuild the text, and
+//! `plain` leaves no formatting codes.
 
 #![no_main]
 
@@ -35,6 +36,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(middle.iter().all(|p| !p.is_empty() && !p.contains(' ')));
         }
     }
+    // A tag value sent escaped comes back as it was.
+    let tagged = format!("@k={} PING", message::escape(line));
+    let parsed = message::parse(&tagged).expect("a command");
+    assert_eq!(parsed.tag("k"), Some(line));
     let max = usize::from(max);
     let pieces = message::split_utf8(line, max);
     assert!(pieces.iter().all(|p| p.len() <= max.max(4)));

@@ -16,7 +16,7 @@ async fn register(relay: &InProcessRelay, nick: &str) -> LineClient {
     irc.send(&format!("USER {nick} 0 * :A Tester"))
         .await
         .unwrap();
-    irc.expect_line(":palaver CAP * LS :server-time echo-message")
+    irc.expect_line(":palaver CAP * LS :server-time echo-message message-tags")
         .await
         .unwrap();
     irc.send("CAP REQ :server-time").await.unwrap();
@@ -513,6 +513,72 @@ async fn nick_collisions_across_protocols_get_433_and_distinct_names() {
         .unwrap();
     irc.expect_line(&format!(
         ":alice_|{tag}!{alice_id}@palaver PRIVMSG #general :same name now"
+    ))
+    .await
+    .unwrap();
+    relay.stop().await.unwrap();
+}
+
+/// IRCv3 `message-tags` with a WebSocket user: messages carry their
+/// `msgid`, `+draft/reply` answers one, and typing crosses both ways as
+/// `TAGMSG +typing`.
+#[tokio::test]
+async fn message_tags_carry_replies_and_typing_between_irc_and_the_web() {
+    let relay = InProcessRelay::with_gateways(Config::for_tests()).await;
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let alice_id = alice.user.clone().unwrap().id;
+
+    let mut irc = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
+    irc.send("CAP LS 302").await.unwrap();
+    irc.send("NICK tagger").await.unwrap();
+    irc.send("USER t 0 * :T").await.unwrap();
+    irc.send("CAP REQ :message-tags").await.unwrap();
+    irc.expect_line(":palaver CAP * ACK :message-tags")
+        .await
+        .unwrap();
+    irc.send("CAP END").await.unwrap();
+    irc.send("JOIN #general").await.unwrap();
+    irc.expect_line(":palaver 366 tagger #general :End of /NAMES list")
+        .await
+        .unwrap();
+    alice.recv_presence(PresenceEvent::Join).await.unwrap();
+
+    let seq = alice
+        .say_acked("general", "question?", "a-1")
+        .await
+        .unwrap();
+    irc.expect_line(&format!(
+        "@msgid=general:{seq} :alice!{alice_id}@palaver PRIVMSG #general :question?"
+    ))
+    .await
+    .unwrap();
+    irc.send(&format!(
+        "@+draft/reply=general:{seq} PRIVMSG #general :answer!"
+    ))
+    .await
+    .unwrap();
+    let answer = alice.next_message().await.unwrap();
+    assert_eq!(answer.text.as_str(), "answer!");
+    assert_eq!(answer.state.reply_to, Some(seq), "a reply on the web too");
+
+    irc.send("@+typing=active TAGMSG #general").await.unwrap();
+    let typing = alice
+        .recv_until(|m| matches!(m, ServerMsg::Typing { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&typing, ServerMsg::Typing { user, .. } if user.nick.as_str() == "tagger"),
+        "{typing:?}"
+    );
+    alice
+        .send(&shared::ClientMsg::Typing {
+            room: shared::RoomName::new("general").unwrap(),
+        })
+        .await
+        .unwrap();
+    irc.expect_line(&format!(
+        "@+typing=active :alice!{alice_id}@palaver TAGMSG #general"
     ))
     .await
     .unwrap();

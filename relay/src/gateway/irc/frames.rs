@@ -8,6 +8,7 @@ use shared::{
 };
 
 use super::{
+    msgid,
     reply::{self, channel},
     Irc, Query,
 };
@@ -82,11 +83,20 @@ impl Irc {
                 }
             }
             ServerMsg::Update(update) => self.update(&update, out),
+            ServerMsg::Typing { room, user }
+                if self.tags && self.channels.contains(&room) && !self.is_me(&user) =>
+            {
+                let prefix = self.prefix(&user);
+                out.line(format!(
+                    "@+typing=active :{prefix} TAGMSG {}",
+                    channel(&room)
+                ));
+            }
             ServerMsg::TokenExpiring { .. } => self
                 .replies(out)
                 .notice("your token expires soon; reconnect with a fresh one (PASS)"),
-            // Typing, pongs, big rooms' batches, and frames newer than
-            // this gateway: nothing IRC shows.
+            // Pongs, big rooms' batches, and frames newer than this
+            // gateway: nothing IRC shows.
             _ => {}
         }
     }
@@ -105,8 +115,8 @@ impl Irc {
             _ => return,
         };
         let from = self.prefix(&update.from);
-        let time = self.server_time.then_some(update.ts);
-        reply::notice_to_channel(out, &from, &update.room, &text, time);
+        let tags = self.tags_for(&update.room, None, Some(update.target), update.ts);
+        reply::notice_to_channel(out, &from, &update.room, &text, &tags);
     }
 
     /// Each member with the nick they are shown as here.
@@ -118,8 +128,33 @@ impl Irc {
 
     fn message(&mut self, msg: &ChatMessage, out: &mut Out) {
         let from = self.prefix(&msg.from);
-        let time = self.server_time.then_some(msg.ts);
-        reply::privmsg(out, &from, &msg.room, msg.text.as_str(), time);
+        let tags = self.tags_for(&msg.room, Some(msg.seq), msg.state.reply_to, msg.ts);
+        reply::privmsg(out, &from, &msg.room, msg.text.as_str(), &tags);
+    }
+
+    /// The tags this client asked for on a line about a message: its time
+    /// (`server-time`); its `msgid` and what it replies to
+    /// (`message-tags`).
+    fn tags_for(
+        &self,
+        room: &RoomName,
+        seq: Option<u64>,
+        reply_to: Option<u64>,
+        ts: u64,
+    ) -> String {
+        let mut tags = Vec::new();
+        if self.server_time {
+            tags.push(("time", reply::iso8601(ts)));
+        }
+        if self.tags {
+            if let Some(seq) = seq {
+                tags.push(("msgid", msgid::of(room, seq)));
+            }
+            if let Some(target) = reply_to {
+                tags.push(("+draft/reply", msgid::of(room, target)));
+            }
+        }
+        reply::tags(&tags)
     }
 
     pub(super) fn welcome(&mut self, user: User, out: &mut Out) {

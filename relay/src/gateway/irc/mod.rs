@@ -6,6 +6,7 @@
 //!   text on UTF-8 boundaries.
 //! - `frames`: the session's frames as IRC lines.
 //! - `reply`: numerics and the lines the server sends.
+//! - `msgid`: a message's IRCv3 `msgid` (`room:seq`), for replies.
 //! - `nicks`: which IRC nick each user is shown under, so that two
 //!   Palaver users with one nick are two IRC nicks.
 //!
@@ -18,6 +19,7 @@
 
 mod frames;
 pub mod message;
+mod msgid;
 mod nicks;
 mod reply;
 
@@ -37,7 +39,7 @@ pub const MAX_LINE: usize = 8191 + 512;
 /// room: the relay's answer for `433` (`Hub::nick_in_use`).
 pub type NickInUse = Arc<dyn Fn(&str, Option<&UserId>) -> bool + Send + Sync>;
 /// Capabilities offered (IRCv3).
-const CAPS: &[&str] = &["server-time", "echo-message"];
+const CAPS: &[&str] = &["server-time", "echo-message", "message-tags"];
 
 /// What a `members` request was for.
 enum Query {
@@ -56,6 +58,8 @@ pub struct Irc {
     hello_sent: bool,
     server_time: bool,
     echo: bool,
+    /// IRCv3 `message-tags`: `msgid`, `+draft/reply`, `+typing`.
+    tags: bool,
     me: Option<User>,
     channels: HashSet<RoomName>,
     sent: HashSet<ClientId>,
@@ -76,6 +80,7 @@ impl Irc {
             hello_sent: false,
             server_time: false,
             echo: false,
+            tags: false,
             me: None,
             channels: HashSet::new(),
             sent: HashSet::new(),
@@ -155,7 +160,21 @@ impl Irc {
                 .numeric("451", &[], "You have not registered"),
             "JOIN" => self.join(p(0), out),
             "PART" => self.part(p(0), out),
-            "PRIVMSG" | "NOTICE" => self.privmsg(p(0), p(1), out),
+            "PRIVMSG" | "NOTICE" => {
+                let reply_to = msg
+                    .tag("+draft/reply")
+                    .and_then(|id| msgid::seq_in(id, p(0)));
+                self.privmsg(p(0), p(1), reply_to, out)
+            }
+            // Typing from clients with message-tags (WeeChat, The Lounge);
+            // `paused` and `done` need nothing: typing times out.
+            "TAGMSG" => {
+                if msg.tag("+typing") == Some("active") {
+                    if let Some(room) = self.joined(p(0)) {
+                        out.send.push(ClientMsg::Typing { room });
+                    }
+                }
+            }
             "NAMES" | "WHO" => {
                 let query = if msg.command == "WHO" {
                     Query::Who
@@ -220,6 +239,7 @@ impl Irc {
                         match cap.trim_start_matches('-') {
                             "server-time" => self.server_time = on,
                             "echo-message" => self.echo = on,
+                            "message-tags" => self.tags = on,
                             _ => {}
                         }
                     }
@@ -232,6 +252,7 @@ impl Irc {
                 let on: Vec<&str> = [
                     ("server-time", self.server_time),
                     ("echo-message", self.echo),
+                    ("message-tags", self.tags),
                 ]
                 .iter()
                 .filter(|(_, on)| *on)
@@ -342,7 +363,7 @@ impl Irc {
         }
     }
 
-    fn privmsg(&mut self, target: &str, text: &str, out: &mut Out) {
+    fn privmsg(&mut self, target: &str, text: &str, reply_to: Option<u64>, out: &mut Out) {
         if !target.starts_with('#') {
             out.refused.push(ErrorCode::BadFrame);
             return self.replies(out).numeric(
@@ -376,7 +397,7 @@ impl Irc {
             room,
             text,
             client_id,
-            reply_to: None,
+            reply_to,
             attachments: Vec::new(),
         });
     }

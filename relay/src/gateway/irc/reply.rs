@@ -112,30 +112,31 @@ impl<'a> Replies<'a> {
     }
 }
 
+/// IRCv3 tags as a line's start: `@k=v;k2=v2 `, or nothing.
+pub fn tags(tags: &[(&str, String)]) -> String {
+    if tags.is_empty() {
+        return String::new();
+    }
+    let tags: Vec<String> = (tags.iter())
+        .map(|(k, v)| format!("{k}={}", super::message::escape(v)))
+        .collect();
+    format!("@{} ", tags.join(";"))
+}
+
 /// A message as PRIVMSGs from its sender (their prefix): one per line of
-/// its text, each split to fit IRC's 512 bytes; tagged with its time
-/// (`server-time`) when `ts` is given.
-pub fn privmsg(out: &mut Out, from: &str, room: &RoomName, text: &str, ts: Option<u64>) {
-    to_channel(out, "PRIVMSG", from, room, text, ts);
+/// its text, each split to fit IRC's 512 bytes (tags, as from [`tags`],
+/// do not count: IRCv3 gives them their own budget).
+pub fn privmsg(out: &mut Out, from: &str, room: &RoomName, text: &str, tags: &str) {
+    to_channel(out, "PRIVMSG", from, room, text, tags);
 }
 
 /// Like [`privmsg`], as NOTICEs (what IRC clients show as not-talk: an
 /// edit or a delete of a message).
-pub fn notice_to_channel(out: &mut Out, from: &str, room: &RoomName, text: &str, ts: Option<u64>) {
-    to_channel(out, "NOTICE", from, room, text, ts);
+pub fn notice_to_channel(out: &mut Out, from: &str, room: &RoomName, text: &str, tags: &str) {
+    to_channel(out, "NOTICE", from, room, text, tags);
 }
 
-fn to_channel(
-    out: &mut Out,
-    command: &str,
-    from: &str,
-    room: &RoomName,
-    text: &str,
-    ts: Option<u64>,
-) {
-    let tag = ts
-        .map(|ts| format!("@time={} ", iso8601(ts)))
-        .unwrap_or_default();
+fn to_channel(out: &mut Out, command: &str, from: &str, room: &RoomName, text: &str, tag: &str) {
     let head = format!(":{from} {command} {} :", channel(room));
     let room_for_text = IRC_LINE.saturating_sub(head.len() + 2);
     for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {

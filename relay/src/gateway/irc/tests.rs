@@ -1,6 +1,6 @@
 //! The IRC dialect without sockets: registration, replies, splitting.
 
-use shared::{ChatMessage, Nick, RoomName, ServerMsg, Text, User, UserId};
+use shared::{ChatMessage, ClientMsg, Nick, RoomName, ServerMsg, Text, User, UserId};
 
 use super::{reply, Irc};
 use crate::gateway::{lines::Line, Dialect, Out};
@@ -152,6 +152,138 @@ fn someone_sharing_the_clients_nick_is_shown_under_another() {
 }
 
 #[test]
+fn message_tags_carry_msgids_replies_and_typing_both_ways() {
+    let mut irc = irc_where(&[]);
+    feed(&mut irc, "CAP LS 302");
+    assert!(text(&feed(&mut irc, "CAP REQ :message-tags")).contains("ACK :message-tags"));
+    feed(&mut irc, "NICK ada");
+    feed(&mut irc, "USER a 0 * :A");
+    feed(&mut irc, "CAP END");
+    welcomed(&mut irc, "u-me", "ada");
+    let room = RoomName::new("general").unwrap();
+    let bob = User {
+        id: UserId("u-bob".into()),
+        nick: Nick::new("bob").unwrap(),
+    };
+    let mut out = Out::new("\r\n");
+    irc.on_frame(
+        ServerMsg::Joined {
+            room: room.clone(),
+            members: vec![bob.clone()],
+            history: vec![],
+            truncated: false,
+            member_count: None,
+            members_next: None,
+            updates: vec![],
+        },
+        &mut out,
+    );
+    let mut reply = ChatMessage {
+        room: room.clone(),
+        seq: 8,
+        from: bob.clone(),
+        text: Text::new("a reply").unwrap(),
+        ts: 0,
+        client_id: None,
+        state: Default::default(),
+    };
+    reply.state.reply_to = Some(7);
+    let mut out = Out::new("\r\n");
+    irc.on_frame(ServerMsg::Message(reply), &mut out);
+    irc.on_frame(
+        ServerMsg::Typing {
+            room: room.clone(),
+            user: bob,
+        },
+        &mut out,
+    );
+    assert_eq!(
+        text(&out),
+        "@msgid=general:8;+draft/reply=general:7 :bob!u-bob@palaver PRIVMSG #general :a reply\r\n\
+         @+typing=active :bob!u-bob@palaver TAGMSG #general\r\n"
+    );
+
+    let out = feed(&mut irc, "@+draft/reply=general:8 PRIVMSG #general :answer");
+    assert!(
+        matches!(
+            &out.send[..],
+            [ClientMsg::Send {
+                reply_to: Some(8),
+                ..
+            }]
+        ),
+        "{:?}",
+        out.send
+    );
+    let out = feed(
+        &mut irc,
+        "@+draft/reply=random:8 PRIVMSG #general :elsewhere",
+    );
+    assert!(matches!(
+        &out.send[..],
+        [ClientMsg::Send { reply_to: None, .. }]
+    ));
+    let out = feed(&mut irc, "@+typing=active TAGMSG #general");
+    assert!(
+        matches!(&out.send[..], [ClientMsg::Typing { .. }]),
+        "{:?}",
+        out.send
+    );
+    assert!(feed(&mut irc, "@+typing=done TAGMSG #general")
+        .send
+        .is_empty());
+    assert!(feed(&mut irc, "@+typing=active TAGMSG #notjoined")
+        .send
+        .is_empty());
+}
+
+#[test]
+fn without_message_tags_lines_carry_no_tags() {
+    let mut irc = irc_where(&[]);
+    feed(&mut irc, "NICK ada");
+    feed(&mut irc, "USER a 0 * :A");
+    welcomed(&mut irc, "u-me", "ada");
+    let room = RoomName::new("general").unwrap();
+    let bob = User {
+        id: UserId("u-bob".into()),
+        nick: Nick::new("bob").unwrap(),
+    };
+    let mut out = Out::new("\r\n");
+    irc.on_frame(
+        ServerMsg::Joined {
+            room: room.clone(),
+            members: vec![],
+            history: vec![],
+            truncated: false,
+            member_count: None,
+            members_next: None,
+            updates: vec![],
+        },
+        &mut out,
+    );
+    let mut out = Out::new("\r\n");
+    irc.on_frame(
+        ServerMsg::Typing {
+            room: room.clone(),
+            user: bob.clone(),
+        },
+        &mut out,
+    );
+    let mut msg = ChatMessage {
+        room,
+        seq: 8,
+        from: bob,
+        text: Text::new("hi").unwrap(),
+        ts: 0,
+        client_id: None,
+        state: Default::default(),
+    };
+    msg.state.reply_to = Some(7);
+    irc.on_frame(ServerMsg::Message(msg), &mut out);
+    assert_eq!(text(&out), ":bob!u-bob@palaver PRIVMSG #general :hi\r\n");
+}
+
+#[test]
 fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
     let from = User {
         id: UserId("u2".into()),
@@ -170,7 +302,8 @@ fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
     };
     let mut out = Out::new("\r\n");
     let from = reply::prefix("Grace_Hopper", &msg.from);
-    reply::privmsg(&mut out, &from, &room, msg.text.as_str(), Some(msg.ts));
+    let tags = reply::tags(&[("time", reply::iso8601(msg.ts))]);
+    reply::privmsg(&mut out, &from, &room, msg.text.as_str(), &tags);
     let text = text(&out);
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
     assert!(lines.len() >= 4, "{}", lines.len());
