@@ -1,6 +1,6 @@
 //! The IRC gateway (`--irc-bind`): a scripted IRC client for the protocol
-//! details, and Debian's `ii` (a real IRC client driven through its FIFOs)
-//! chatting with a WebSocket user.
+//! details, and Debian's `ii` and WeeChat (real IRC clients driven through
+//! their FIFOs) chatting with a WebSocket user.
 
 use std::{path::Path, time::Duration};
 
@@ -293,7 +293,7 @@ async fn write_fifo(path: &Path, line: &str) {
     use tokio::io::AsyncWriteExt;
     let mut fifo = tokio::time::timeout(WAIT, tokio::fs::OpenOptions::new().write(true).open(path))
         .await
-        .expect("ii reads its FIFO")
+        .expect("the client reads its FIFO")
         .unwrap();
     fifo.write_all(format!("{line}\n").as_bytes())
         .await
@@ -582,5 +582,90 @@ async fn message_tags_carry_replies_and_typing_between_irc_and_the_web() {
     ))
     .await
     .unwrap();
+    relay.stop().await.unwrap();
+}
+
+/// Waits until the file at `path` holds `text`, and returns the file.
+async fn wait_for_text(path: &Path, text: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = std::fs::read_to_string(path).unwrap_or_default();
+        if now.contains(text) {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never held {text:?}; it holds:\n{now}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Debian's WeeChat (headless: no terminal; driven through its FIFO, read
+/// through its log files) registers with its own IRCv3 capabilities,
+/// autojoins and chats with a WebSocket user both ways.
+#[tokio::test]
+async fn weechat_chats_with_a_websocket_user() {
+    let relay = InProcessRelay::with_gateways(Config::for_tests()).await;
+    let irc = relay.irc_addr.unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let fifo = home.join("fifo");
+    let setup = [
+        format!("/set fifo.file.path {}", fifo.display()),
+        "/fifo enable".into(),
+        format!("/set logger.file.path {}", home.join("logs").display()),
+        "/set logger.file.flush_delay 0".into(),
+        format!(
+            "/server add palaver {}/{} -notls -nicks=carol -username=carol -autojoin=#general",
+            irc.ip(),
+            irc.port()
+        ),
+        "/connect palaver".into(),
+    ]
+    .join(";");
+    let _weechat = tokio::process::Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(home)
+        .args(["--run-command", &setup])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("weechat-headless is installed (./x setup --test)");
+
+    let ServerMsg::Presence { user: carol, .. } =
+        alice.recv_presence(PresenceEvent::Join).await.unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(carol.nick.as_str(), "carol");
+    wait_for_path(&fifo).await;
+    write_fifo(&fifo, "irc.palaver.#general *hello from weechat").await;
+    let said = alice.next_message().await.unwrap();
+    assert_eq!(
+        (said.from.id, said.text.as_str()),
+        (carol.id, "hello from weechat")
+    );
+
+    alice
+        .say_acked("general", "hi weechat, from the web", "a-1")
+        .await
+        .unwrap();
+    let log = home.join("logs").join("irc.palaver.#general.weechatlog");
+    let logged = wait_for_text(&log, "hi weechat, from the web").await;
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.ends_with("alice\thi weechat, from the web")),
+        "{logged}"
+    );
+    write_fifo(&fifo, "irc.server.palaver */quit").await;
+    alice.recv_presence(PresenceEvent::Leave).await.unwrap();
     relay.stop().await.unwrap();
 }
