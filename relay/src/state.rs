@@ -155,8 +155,9 @@ impl AppState {
                     },
                 )?;
                 // After the store, which locked and migrated the database.
-                let accounts = SqliteAccounts::open(&config.data_dir, config.resume_ttl())?;
-                let memberships = SqliteMemberships::open(&config.data_dir)?;
+                let accounts =
+                    SqliteAccounts::open(&config.data_dir, config.resume_ttl(), config.sync)?;
+                let memberships = SqliteMemberships::open(&config.data_dir, config.sync)?;
                 (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
@@ -287,7 +288,7 @@ fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
         subject,
     )?;
     let subscriptions: Arc<dyn SubscriptionStore> = if durable {
-        Arc::new(SqliteSubscriptions::open(&config.data_dir)?)
+        Arc::new(SqliteSubscriptions::open(&config.data_dir, config.sync)?)
     } else {
         Arc::new(MemorySubscriptions::default())
     };

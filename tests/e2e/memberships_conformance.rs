@@ -23,7 +23,7 @@ async fn the_memory_engine_keeps_the_contract() {
 async fn the_sqlite_engine_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let _store = SqliteStore::open(SqliteOptions::new(dir.path()), Arc::new(|_| {})).unwrap();
-    contract(&SqliteMemberships::open(dir.path()).unwrap()).await;
+    contract(&SqliteMemberships::open(dir.path(), relay::config::SyncLevel::Normal).unwrap()).await;
 }
 
 #[tokio::test]

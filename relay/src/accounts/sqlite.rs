@@ -14,7 +14,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{Nick, User, UserId};
 
 use super::{AccountStore, AccountsError, Saved, TokenHash};
-use crate::store::sqlite::{OpenError, SideConnection};
+use crate::{
+    config::SyncLevel,
+    store::sqlite::{OpenError, SideConnection},
+};
 
 pub struct SqliteAccounts {
     conn: SideConnection,
@@ -23,10 +26,10 @@ pub struct SqliteAccounts {
 
 impl SqliteAccounts {
     /// Opens the database of `dir`, which the store has already locked and
-    /// migrated (open the store first).
-    pub fn open(dir: &Path, ttl: Duration) -> Result<SqliteAccounts, OpenError> {
+    /// migrated (open the store first), committing at the store's `sync`.
+    pub fn open(dir: &Path, ttl: Duration, sync: SyncLevel) -> Result<SqliteAccounts, OpenError> {
         Ok(SqliteAccounts {
-            conn: SideConnection::open(dir)?,
+            conn: SideConnection::open(dir, sync)?,
             ttl,
         })
     }

@@ -19,7 +19,7 @@ fn nick(n: &str) -> Nick {
 /// the accounts engine on it; the store holds the lock, so keep it.
 fn sqlite(dir: &Path, ttl: Duration) -> (SqliteStore, Arc<SqliteAccounts>) {
     let store = SqliteStore::open(SqliteOptions::new(dir), Arc::new(|_| {})).unwrap();
-    let accounts = SqliteAccounts::open(dir, ttl).unwrap();
+    let accounts = SqliteAccounts::open(dir, ttl, crate::config::SyncLevel::Normal).unwrap();
     (store, Arc::new(accounts))
 }
 

@@ -8,10 +8,7 @@
 //! nothing outlives the process, like the messages) and `SqliteMemberships`
 //! (the data directory).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
-};
+use std::{collections::HashMap, sync::Mutex};
 
 use futures_util::future::BoxFuture;
 use shared::{protocol::NotifyLevel, RoomName, UserId};
@@ -71,17 +68,53 @@ pub trait MembershipStore: Send + Sync + 'static {
 /// `--store memory`: memberships in the relay's memory.
 #[derive(Default)]
 pub struct MemoryMemberships {
-    users: Mutex<HashMap<UserId, BTreeMap<RoomName, Membership>>>,
+    users: Mutex<HashMap<UserId, Rooms>>,
+}
+
+/// One user's rooms, sorted by name: a vector, since a user is in few rooms
+/// and most in one, where a `BTreeMap` node cost ~700 bytes per user (DHAT,
+/// docs/PERFORMANCE.md).
+#[derive(Default)]
+struct Rooms(Vec<Membership>);
+
+impl Rooms {
+    fn at(&self, room: &RoomName) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by(|m| m.room.cmp(room))
+    }
+
+    fn get(&self, room: &RoomName) -> Option<&Membership> {
+        self.at(room).ok().map(|i| &self.0[i])
+    }
+
+    fn get_mut(&mut self, room: &RoomName) -> Option<&mut Membership> {
+        self.at(room).ok().map(|i| &mut self.0[i])
+    }
+
+    /// Adds `membership` unless its room is there; true when added.
+    fn insert(&mut self, membership: Membership) -> bool {
+        match self.at(&membership.room) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, membership);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, room: &RoomName) -> bool {
+        self.at(room).map(|i| self.0.remove(i)).is_ok()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl MemoryMemberships {
     /// Runs `f` on the user's rooms under the lock; a user left with no
     /// room is forgotten.
-    fn with<T>(
-        &self,
-        user: &UserId,
-        f: impl FnOnce(&mut BTreeMap<RoomName, Membership>) -> T,
-    ) -> T {
+    fn with<T>(&self, user: &UserId, f: impl FnOnce(&mut Rooms) -> T) -> T {
         let mut users = self.users.lock().unwrap();
         let rooms = users.entry(user.clone()).or_default();
         let out = f(rooms);
@@ -94,19 +127,17 @@ impl MemoryMemberships {
 
 impl MembershipStore for MemoryMemberships {
     fn list(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Membership>>> {
-        let rooms = self.with(user, |rooms| rooms.values().cloned().collect());
+        let rooms = self.with(user, |rooms| rooms.0.clone());
         Box::pin(async move { Ok(rooms) })
     }
 
     fn join(&self, user: &UserId, room: &RoomName, read: u64) -> BoxFuture<'_, Result<bool>> {
         let new = self.with(user, |rooms| {
-            let new = !rooms.contains_key(room);
-            rooms.entry(room.clone()).or_insert_with(|| Membership {
+            rooms.insert(Membership {
                 room: room.clone(),
                 read,
                 level: None,
-            });
-            new
+            })
         });
         Box::pin(async move { Ok(new) })
     }
@@ -125,7 +156,7 @@ impl MembershipStore for MemoryMemberships {
     }
 
     fn leave(&self, user: &UserId, room: &RoomName) -> BoxFuture<'_, Result<bool>> {
-        let was = self.with(user, |rooms| rooms.remove(room).is_some());
+        let was = self.with(user, |rooms| rooms.remove(room));
         Box::pin(async move { Ok(was) })
     }
 

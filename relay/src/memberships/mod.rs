@@ -140,6 +140,9 @@ impl Memberships {
                 remote.watch(user);
             }
         }
+        // One at a time: most users have one device; a first push would
+        // allocate four slots.
+        mine.reserve_exact(1);
         mine.push(Device {
             peer,
             attention: None,

@@ -13,7 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use shared::{protocol::NotifyLevel, RoomName, UserId};
 
 use super::{Member, Membership, MembershipStore, MembershipsError, Result};
-use crate::store::sqlite::{OpenError, SideConnection};
+use crate::{
+    config::SyncLevel,
+    store::sqlite::{OpenError, SideConnection},
+};
 
 pub struct SqliteMemberships {
     conn: SideConnection,
@@ -22,9 +25,9 @@ pub struct SqliteMemberships {
 impl SqliteMemberships {
     /// Opens the database of `dir`, which the store has already locked and
     /// migrated (open the store first).
-    pub fn open(dir: &Path) -> std::result::Result<SqliteMemberships, OpenError> {
+    pub fn open(dir: &Path, sync: SyncLevel) -> std::result::Result<SqliteMemberships, OpenError> {
         Ok(SqliteMemberships {
-            conn: SideConnection::open(dir)?,
+            conn: SideConnection::open(dir, sync)?,
         })
     }
 

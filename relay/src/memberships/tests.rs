@@ -22,7 +22,7 @@ async fn the_sqlite_engines_rows_outlive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let _store = SqliteStore::open(SqliteOptions::new(dir.path()), Arc::new(|_| {})).unwrap();
-        let engine = SqliteMemberships::open(dir.path()).unwrap();
+        let engine = SqliteMemberships::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
         engine
             .join(&user("alice"), &room("general"), 7)
             .await
@@ -38,7 +38,7 @@ async fn the_sqlite_engines_rows_outlive_a_reopen() {
             .unwrap();
     }
     let _store = SqliteStore::open(SqliteOptions::new(dir.path()), Arc::new(|_| {})).unwrap();
-    let engine = SqliteMemberships::open(dir.path()).unwrap();
+    let engine = SqliteMemberships::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
     let rooms = engine.list(&user("alice")).await.unwrap();
     assert_eq!(
         rooms

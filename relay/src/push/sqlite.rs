@@ -12,7 +12,10 @@ use shared::UserId;
 use super::subscriptions::{
     Result, Subscription, SubscriptionStore, SubscriptionsError, MAX_PER_USER,
 };
-use crate::store::sqlite::{OpenError, SideConnection};
+use crate::{
+    config::SyncLevel,
+    store::sqlite::{OpenError, SideConnection},
+};
 
 pub struct SqliteSubscriptions {
     conn: SideConnection,
@@ -20,10 +23,13 @@ pub struct SqliteSubscriptions {
 
 impl SqliteSubscriptions {
     /// Opens the database of `dir`, which the store has already locked and
-    /// migrated (open the store first).
-    pub fn open(dir: &Path) -> std::result::Result<SqliteSubscriptions, OpenError> {
+    /// migrated (open the store first), committing at the store's `sync`.
+    pub fn open(
+        dir: &Path,
+        sync: SyncLevel,
+    ) -> std::result::Result<SqliteSubscriptions, OpenError> {
         Ok(SqliteSubscriptions {
-            conn: SideConnection::open(dir)?,
+            conn: SideConnection::open(dir, sync)?,
         })
     }
 
@@ -117,10 +123,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _store =
             SqliteStore::open(SqliteOptions::new(dir.path()), std::sync::Arc::new(|_| {})).unwrap();
-        let subs = super::SqliteSubscriptions::open(dir.path()).unwrap();
+        let subs =
+            super::SqliteSubscriptions::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
         super::super::subscriptions::conformance(&subs).await;
         drop(subs);
-        let again = super::SqliteSubscriptions::open(dir.path()).unwrap();
+        let again =
+            super::SqliteSubscriptions::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
         use super::SubscriptionStore;
         let kept = again.of(&shared::UserId("ada".into())).await.unwrap();
         assert_eq!(kept.len(), super::MAX_PER_USER);

@@ -41,7 +41,7 @@ impl Session {
         let Some(user) = self.user.take() else { return };
         let state = &self.state;
         state.memberships.disconnected(&user.id, self.peer.conn);
-        let rooms: Vec<RoomName> = std::mem::take(&mut self.rooms).into_iter().collect();
+        let rooms: Vec<RoomName> = self.rooms.take();
         let grace = state.config.resume_grace();
         let lingers = state
             .hub

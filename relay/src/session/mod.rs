@@ -25,6 +25,7 @@ mod cleanup;
 mod commands;
 mod events;
 mod history;
+mod joined;
 mod login;
 mod pipeline;
 mod push;
@@ -119,7 +120,7 @@ struct Session {
     peer: Peer,
     /// Set by `hello`, or by the first other frame (a guest identity).
     user: Option<User>,
-    rooms: BTreeSet<RoomName>,
+    rooms: joined::JoinedRooms,
     /// In token mode, the token from the URL, until the first frame uses it.
     query_token: Option<String>,
     /// In token mode, the rooms the token allows (`None`: any room).
@@ -163,7 +164,7 @@ impl Session {
             state,
             peer,
             user: None,
-            rooms: BTreeSet::new(),
+            rooms: joined::JoinedRooms::default(),
             query_token: None,
             allowed_rooms: None,
             moderator: false,

@@ -193,6 +193,17 @@ pub fn lock(dir: &Path) -> Result<File, OpenError> {
     }
 }
 
+/// `PRAGMA synchronous` (per connection: every connection that writes
+/// must set it, or SQLite's default, FULL, fsyncs its every commit).
+pub fn set_sync(conn: &Connection, sync: SyncLevel) -> rusqlite::Result<()> {
+    let level = match sync {
+        SyncLevel::Off => "OFF",
+        SyncLevel::Normal => "NORMAL",
+        SyncLevel::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", level)
+}
+
 /// Opens the writing connection: WAL mode, the chosen sync level, and the
 /// schema migrated to [`SCHEMA_VERSION`].
 pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError> {
@@ -208,13 +219,7 @@ pub fn open_writer(dir: &Path, sync: SyncLevel) -> Result<Connection, OpenError>
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!("sqlite did not switch to WAL mode (got {mode}); writes will be slower");
     }
-    let level = match sync {
-        SyncLevel::Off => "OFF",
-        SyncLevel::Normal => "NORMAL",
-        SyncLevel::Full => "FULL",
-    };
-    conn.pragma_update(None, "synchronous", level)
-        .map_err(sqlite)?;
+    set_sync(&conn, sync).map_err(sqlite)?;
     // Before the migrations: the search index's triggers call it.
     super::search::register(&conn).map_err(sqlite)?;
     migrate(&mut conn).map_err(sqlite)?;
