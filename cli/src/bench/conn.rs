@@ -310,7 +310,15 @@ async fn traffic(
                     break;
                 }
                 if *phase_rx.borrow() == Phase::Run {
-                    ticker.reset();
+                    // Each sender at its own phase of the period, spread
+                    // evenly (the golden ratio's multiples mod 1), as
+                    // people type: senders that all start on the same
+                    // tick send in lockstep, and every period becomes one
+                    // burst of every room's message at once.
+                    if let (Some(id), Some(period)) = (sender, period) {
+                        let phase = (f64::from(id) * 0.618_033_988_75).fract();
+                        ticker.reset_at(tokio::time::Instant::now() + period.mul_f64(phase));
+                    }
                 }
             }
             frame = ws.next() => match frame {
