@@ -97,7 +97,7 @@ impl Files {
                 let root = config.data_dir.join("files");
                 std::fs::create_dir_all(&root)?;
                 let signer = Signer::load_or_create(&root.join("secret"), ttl)?;
-                let db = Arc::new(sqlite::SqliteFiles::open(&config.data_dir)?);
+                let db = Arc::new(sqlite::SqliteFiles::open(&config.data_dir, config.sync)?);
                 (root, None, Some(db), signer)
             } else {
                 let temp = tempfile::Builder::new()

@@ -63,10 +63,11 @@ fn to_sql(n: u64) -> i64 {
 
 impl SqliteFiles {
     /// Opens the database of `dir`, which the store has already locked and
-    /// migrated.
-    pub fn open(dir: &Path) -> rusqlite::Result<SqliteFiles> {
+    /// migrated, committing at the store's `sync` level.
+    pub fn open(dir: &Path, sync: crate::config::SyncLevel) -> rusqlite::Result<SqliteFiles> {
         let conn = Connection::open(db_path(dir))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        crate::store::sqlite::schema::set_sync(&conn, sync)?;
         Ok(SqliteFiles {
             conn: Arc::new(Mutex::new(conn)),
         })
