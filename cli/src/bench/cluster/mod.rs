@@ -85,6 +85,10 @@ struct Row {
     own_messages: u64,
     /// What NATS sent this relay during the run (none standalone).
     nats_in: Option<NatsIn>,
+    /// nats-server's CPU during the run per delivery of the whole cluster
+    /// (the same in each row of a run; none standalone): the stream's
+    /// storage work, which a standalone relay does itself.
+    nats_cpu_per_delivery_us: Option<f64>,
     report: Report,
 }
 
@@ -214,10 +218,14 @@ async fn one(
     tokio::pin!(loads);
     // What NATS sent before the run (hellos, joins, membership writes) is
     // set-up, not the cost of messages: count from when every load is set up.
-    let at_run = tokio::select! {
+    let nats_cpu = || {
+        let pid = nats.as_ref()?.pid();
+        crate::bench::procfs::sample(&pid.to_string()).ok()
+    };
+    let (at_run, nats_cpu_at_run) = tokio::select! {
         _ = gate.wait() => match &nats {
-            Some(nats) => Some(connz(nats.monitor).await?),
-            None => None,
+            Some(nats) => (Some(connz(nats.monitor).await?), nats_cpu()),
+            None => (None, None),
         },
         result = &mut loads => {
             result?;
@@ -225,9 +233,17 @@ async fn one(
         }
     };
     let reports = loads.await?;
+    let nats_cpu_after = nats_cpu();
     let after = match &nats {
         Some(nats) => Some(connz(nats.monitor).await?),
         None => None,
+    };
+    let deliveries: u64 = reports.iter().map(|r| r.deliveries).sum();
+    let nats_cpu_per_delivery_us = match (nats_cpu_at_run, nats_cpu_after) {
+        (Some(before), Some(after)) if deliveries > 0 => {
+            Some((after.cpu_secs - before.cpu_secs) * 1e6 / deliveries as f64)
+        }
+        _ => None,
     };
     let mut rows = Vec::with_capacity(count);
     for (i, mut report) in reports.into_iter().enumerate() {
@@ -253,6 +269,7 @@ async fn one(
             clients: report.clients,
             own_messages: report.acked,
             nats_in,
+            nats_cpu_per_delivery_us,
             report,
         });
     }
@@ -261,7 +278,7 @@ async fn one(
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:>8} {:>5} {:>6} {:>7} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7} {:>5}",
+        "{:>8} {:>5} {:>6} {:>7} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>7} {:>5}",
         "relays",
         "relay",
         "rooms",
@@ -273,6 +290,7 @@ fn print_table(rows: &[Row]) {
         "per msg",
         "deliv/s",
         "µs/deliv",
+        "NATS µs",
         "RSS MiB",
         "p99 ms",
         "lost"
@@ -285,7 +303,7 @@ fn print_table(rows: &[Row]) {
             own => format!("{:.2}", n as f64 / own as f64),
         };
         println!(
-            "{:>8} {:>5} {:>6} {:>7} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8.0} {:>9} {:>8.1} {:>7} {:>5}",
+            "{:>8} {:>5} {:>6} {:>7} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8.0} {:>9} {:>9} {:>8.1} {:>7} {:>5}",
             if r.relays == 0 { "alone".to_string() } else { r.relays.to_string() },
             r.relay,
             r.rooms,
@@ -299,6 +317,8 @@ fn print_table(rows: &[Row]) {
             relay
                 .and_then(|x| x.cpu_per_delivery_us)
                 .map_or_else(dash, |x| format!("{x:.1}")),
+            r.nats_cpu_per_delivery_us
+                .map_or_else(dash, |x| format!("{x:.1}")),
             relay.map_or(0.0, |x| x.rss_bytes as f64 / 1048576.0),
             r.report
                 .latency_ms
@@ -308,7 +328,7 @@ fn print_table(rows: &[Row]) {
         );
     }
     println!(
-        "live in: room messages NATS sent the relay during the run; ratio: live in / own msgs (1.00 is routing by interest); NATS in: every message NATS sent it during the run, per msg: per own message"
+        "live in: room messages NATS sent the relay during the run; ratio: live in / own msgs (1.00 is routing by interest); NATS in: every message NATS sent it during the run, per msg: per own message; µs/deliv: the relay's CPU per delivery; NATS µs: nats-server's CPU per delivery of the whole cluster (its storage work, which a standalone relay does itself)"
     );
     for r in rows.iter().filter(|r| !r.report.warnings.is_empty()) {
         for w in &r.report.warnings {

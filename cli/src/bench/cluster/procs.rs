@@ -25,7 +25,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) struct Nats {
     client: SocketAddr,
     pub(super) monitor: SocketAddr,
-    _process: Running,
+    process: Running,
+}
+
+impl Nats {
+    /// nats-server's process id, to read its CPU time.
+    pub(super) fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
 }
 
 pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
@@ -60,7 +67,7 @@ pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
     Ok(Nats {
         client: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         monitor,
-        _process: process,
+        process,
     })
 }
 
