@@ -298,3 +298,98 @@ async fn two_devices_of_one_user_share_reads_and_pushes_stop_while_one_looks() {
     laptop.browser.close().await.unwrap();
     phone.browser.close().await.unwrap();
 }
+
+/// A browser that blocks notifications for the site: the switch asks, is
+/// refused, stays off, says how to allow them again, and nothing is
+/// subscribed; the section has no serious accessibility violation in
+/// either theme.
+#[tokio::test]
+async fn notifications_blocked_by_the_browser_stay_off_and_say_how_to_allow_them() {
+    let _heavy = tests::heavy().await;
+    let relay = relay_serving_app_in_memory(&["--push-allow-insecure"])
+        .await
+        .unwrap();
+    let url = relay.http_url("/");
+    let origin = url.trim_end_matches('/').to_string();
+    let browser = tests::browser::Browser::start().await.unwrap();
+    let mut devtools = browser.devtools().await.unwrap();
+    let (_tab, context) = devtools.target("page", "").await.unwrap();
+    devtools
+        .call(
+            None,
+            "Browser.setPermission",
+            json!({
+                "origin": origin,
+                "permission": { "name": "notifications" },
+                "setting": "denied",
+                "browserContextId": context,
+            }),
+        )
+        .await
+        .unwrap();
+    browser.goto(&url).await.unwrap();
+    browser
+        .type_into("[data-testid=nick-input]", "dora")
+        .await
+        .unwrap();
+    browser.click("[data-testid=nick-submit]").await.unwrap();
+    browser.find("[data-testid=composer-input]").await.unwrap();
+    assert_eq!(
+        browser
+            .wait_js(
+                "the browser's answer",
+                "return Notification.permission",
+                |_| true
+            )
+            .await,
+        "denied"
+    );
+
+    browser.click("[data-testid=notify-toggle]").await.unwrap();
+    browser
+        .wait_text(
+            "[data-testid=notify-help]",
+            "Notifications are blocked for this site",
+        )
+        .await
+        .unwrap();
+    let pressed = browser
+        .wait_js(
+            "the switch to stay off",
+            "return document.querySelector('[data-testid=notify-toggle]').getAttribute('aria-pressed')",
+            |v| v == "false",
+        )
+        .await;
+    assert_eq!(pressed, "false");
+    assert_eq!(
+        browser.texts("[data-testid=notify-toggle]").await.unwrap(),
+        ["Notifications: off"]
+    );
+    assert!(
+        browser
+            .texts("[data-testid=hide-text]")
+            .await
+            .unwrap()
+            .is_empty(),
+        "no push options while off"
+    );
+    assert_eq!(
+        relay
+            .metric("palaver_frames_in_total{kind=\"push_subscribe\"}")
+            .await
+            .unwrap(),
+        0,
+        "nothing subscribed"
+    );
+
+    let mut bad = Vec::new();
+    for scheme in ["light", "dark"] {
+        browser.set_color_scheme(scheme).await.unwrap();
+        bad.extend(
+            browser
+                .serious_violations(&format!("notifications-denied-{scheme}"))
+                .await,
+        );
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
