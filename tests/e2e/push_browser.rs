@@ -327,13 +327,7 @@ async fn notifications_blocked_by_the_browser_stay_off_and_say_how_to_allow_them
         )
         .await
         .unwrap();
-    browser.goto(&url).await.unwrap();
-    browser
-        .type_into("[data-testid=nick-input]", "dora")
-        .await
-        .unwrap();
-    browser.click("[data-testid=nick-submit]").await.unwrap();
-    browser.find("[data-testid=composer-input]").await.unwrap();
+    browser.enter_app(&url, "dora").await.unwrap();
     assert_eq!(
         browser
             .wait_js(

@@ -210,11 +210,18 @@ impl Browser {
     /// composer of a room ready.
     pub async fn open_app(url: &str, nick: &str) -> anyhow::Result<Browser> {
         let browser = Browser::start().await?;
-        browser.goto(url).await?;
-        browser.type_into("[data-testid=nick-input]", nick).await?;
-        browser.click("[data-testid=nick-submit]").await?;
-        browser.find("[data-testid=composer-input]").await?;
+        browser.enter_app(url, nick).await?;
         Ok(browser)
+    }
+
+    /// Opens the app at `url` in this browser and answers its nick prompt
+    /// with `nick`; returns once a room's composer is ready.
+    pub async fn enter_app(&self, url: &str, nick: &str) -> anyhow::Result<()> {
+        self.goto(url).await?;
+        self.type_into("[data-testid=nick-input]", nick).await?;
+        self.click("[data-testid=nick-submit]").await?;
+        self.find("[data-testid=composer-input]").await?;
+        Ok(())
     }
 
     /// Types `text` into the composer and presses Enter.
