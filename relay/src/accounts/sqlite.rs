@@ -96,11 +96,25 @@ impl AccountStore for SqliteAccounts {
         })
     }
 
+    /// Deletes the identities not saved for a TTL, and with them what
+    /// only they could use: the memberships and push subscriptions of an
+    /// anonymous user whose every identity expired (nobody can log in as
+    /// them again). Token users have no identity here: theirs stay.
     fn expire(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
         let cutoff = self.cutoff_ms();
         self.blocking(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            const GONE: &str = "SELECT user_id FROM identities WHERE seen_ms < ?1
+                 EXCEPT SELECT user_id FROM identities WHERE seen_ms >= ?1";
+            for table in ["memberships", "push_subscriptions"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE user_id IN ({GONE})"),
+                    params![cutoff],
+                )?;
+            }
             let deleted =
-                conn.execute("DELETE FROM identities WHERE seen_ms < ?1", params![cutoff])?;
+                tx.execute("DELETE FROM identities WHERE seen_ms < ?1", params![cutoff])?;
+            tx.commit()?;
             Ok(deleted as u64)
         })
     }

@@ -209,3 +209,65 @@ fn migration_3_hashes_the_saved_tokens_and_leaves_none_in_the_file() {
         "the clear token is gone from the file"
     );
 }
+
+/// An anonymous user whose identity expired can never log in again: their
+/// rooms and push subscriptions go with it. A token user's (no identity
+/// here) and a fresh anonymous user's stay.
+#[tokio::test]
+async fn an_expired_identity_takes_its_memberships_and_push_subscriptions_along() {
+    use crate::memberships::{MembershipStore, SqliteMemberships};
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(60);
+    let (_store, engine) = sqlite(dir.path(), ttl);
+    let memberships =
+        SqliteMemberships::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
+    let user = |id: &str| UserId(id.into());
+    let room = shared::RoomName::new("general").unwrap();
+    engine
+        .save(vec![Saved {
+            token: TokenHash::of("old-token"),
+            user: User {
+                id: user("u-old"),
+                nick: nick("olga"),
+            },
+        }])
+        .await
+        .unwrap();
+    for id in ["u-old", "u-new", "token-sub"] {
+        memberships.join(&user(id), &room, 0).await.unwrap();
+    }
+    let conn = Connection::open(db_path(dir.path())).unwrap();
+    conn.execute(
+        "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_ms)
+         VALUES ('https://push.example/old', 'u-old', 'k', 'a', 0)",
+        [],
+    )
+    .unwrap();
+    age_identities(dir.path(), ttl + Duration::from_secs(10));
+    engine
+        .save(vec![Saved {
+            token: TokenHash::of("new-token"),
+            user: User {
+                id: user("u-new"),
+                nick: nick("nina"),
+            },
+        }])
+        .await
+        .unwrap();
+
+    assert_eq!(engine.expire().await.unwrap(), 1);
+    let members: Vec<String> = memberships
+        .members(&room)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id.0)
+        .collect();
+    let mut members = members;
+    members.sort();
+    assert_eq!(members, ["token-sub", "u-new"]);
+    let subs: i64 = conn
+        .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(subs, 0, "the expired user's subscription is gone");
+}
