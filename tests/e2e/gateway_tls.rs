@@ -158,3 +158,62 @@ fn gateway_tls_without_a_certificate_is_refused_at_start_saying_what_to_add() {
     assert!(err.contains("--irc-tls needs a certificate"), "{err}");
     assert!(err.contains("--gateway-tls-cert"), "{err}");
 }
+
+/// Over the per-address cap, a TLS client still gets the refusal's one
+/// line, over TLS, and is closed within the refusal's 2 s.
+#[tokio::test]
+async fn a_refused_tls_client_is_told_why_over_tls_and_closed() {
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    use tokio_rustls::{
+        rustls::{self, pki_types::ServerName, RootCertStore},
+        TlsConnector,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let mut config = Config::for_tests();
+    config.irc_tls = true;
+    config.gateway_tls_cert = Some(cert);
+    config.gateway_tls_key = Some(key);
+    config.max_conns_per_ip = 1;
+    let relay = InProcessRelay::with_gateways(config).await;
+
+    let mut roots = RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(client));
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(relay.irc_addr.unwrap())
+            .await
+            .unwrap();
+        connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .expect("a TLS handshake")
+    };
+    let mut first = connect().await;
+    let mut greeting = [0u8; 64];
+    let n = first.read(&mut greeting).await.unwrap();
+    assert!(String::from_utf8_lossy(&greeting[..n]).contains("NOTICE"));
+
+    let mut second = connect().await;
+    let mut said = String::new();
+    tokio::time::timeout(WAIT, second.read_to_string(&mut said))
+        .await
+        .expect("closed within WAIT")
+        .ok();
+    assert!(
+        said.starts_with("ERROR :Closing link: too many connections from your address"),
+        "{said:?}"
+    );
+    drop(first);
+    relay.stop().await.unwrap();
+}

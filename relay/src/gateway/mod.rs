@@ -202,10 +202,17 @@ fn admit<D: Dialect + 'static>(
             state.tracker.spawn(async move {
                 match tls {
                     None => refuse(stream, &line).await,
+                    // Refused connections hold no slot, so the handshake
+                    // and the line together get the plain refusal's 2 s,
+                    // not a handshake's 10: a flood of them cannot hold
+                    // descriptors for long.
                     Some(tls) => {
-                        if let Some(stream) = handshake(&tls, stream).await {
-                            refuse(stream, &line).await;
-                        }
+                        let _ = tokio::time::timeout(REFUSAL_TIME, async {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                refuse(stream, &line).await;
+                            }
+                        })
+                        .await;
                     }
                 }
             });
@@ -231,9 +238,13 @@ async fn handshake(
     }
 }
 
-/// Writes the one line of a refusal, for at most 2 s, and closes.
+/// How long a refused connection is served: its one line, and closed.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+
+/// Writes the one line of a refusal, for at most [`REFUSAL_TIME`], and
+/// closes.
 async fn refuse(mut stream: impl AsyncRead + AsyncWrite + Unpin, line: &str) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
         stream.write_all(line.as_bytes()).await?;
         stream.shutdown().await
     })
