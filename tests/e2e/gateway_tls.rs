@@ -12,10 +12,16 @@ use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     process::Command,
 };
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 /// A relay whose gateways speak TLS with a fresh certificate for
-/// `localhost` and 127.0.0.1, written to `dir/cert.pem`.
-async fn relay_with_gateway_tls(dir: &Path) -> InProcessRelay {
+/// `localhost` and 127.0.0.1, written to `dir/cert.pem`, with `tweak`
+/// applied to its configuration; and the certificate, for a client to
+/// trust.
+async fn relay_with_gateway_tls(
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> (InProcessRelay, CertificateDer<'static>) {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert = dir.join("cert.pem");
@@ -27,13 +33,15 @@ async fn relay_with_gateway_tls(dir: &Path) -> InProcessRelay {
     config.line_tls = true;
     config.gateway_tls_cert = Some(cert);
     config.gateway_tls_key = Some(key);
-    InProcessRelay::with_gateways(config).await
+    tweak(&mut config);
+    let relay = InProcessRelay::with_gateways(config).await;
+    (relay, certified.cert.der().clone())
 }
 
 #[tokio::test]
 async fn irssi_chats_over_tls_and_a_plain_client_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_with_gateway_tls(dir.path()).await;
+    let (relay, _) = relay_with_gateway_tls(dir.path(), |_| {}).await;
     let irc = relay.irc_addr.unwrap();
     // The WebSocket stays plain: only the gateways were given TLS.
     let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
@@ -96,7 +104,7 @@ async fn irssi_chats_over_tls_and_a_plain_client_gets_nothing() {
 #[tokio::test]
 async fn openssl_s_client_chats_on_the_tls_line_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_with_gateway_tls(dir.path()).await;
+    let (relay, _) = relay_with_gateway_tls(dir.path(), |_| {}).await;
     let line = relay.line_addr.unwrap();
     let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
     alice.join("general", None).await.unwrap();
@@ -170,19 +178,10 @@ async fn a_refused_tls_client_is_told_why_over_tls_and_closed() {
         TlsConnector,
     };
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let mut config = Config::for_tests();
-    config.irc_tls = true;
-    config.gateway_tls_cert = Some(cert);
-    config.gateway_tls_key = Some(key);
-    config.max_conns_per_ip = 1;
-    let relay = InProcessRelay::with_gateways(config).await;
+    let (relay, cert) = relay_with_gateway_tls(dir.path(), |c| c.max_conns_per_ip = 1).await;
 
     let mut roots = RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).unwrap();
+    roots.add(cert).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
