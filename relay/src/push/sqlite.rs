@@ -3,7 +3,11 @@
 //! `store::sqlite::schema`), so pushes reach a closed app after a restart.
 //! Its own connection (`SideConnection`), like the memberships'.
 
-use std::path::Path;
+use std::{
+    collections::HashSet,
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
 use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -19,6 +23,13 @@ use crate::{
 
 pub struct SqliteSubscriptions {
     conn: SideConnection,
+    /// The users who may have a subscription (every user who has one, and
+    /// perhaps a few whose last one went since): after each message the
+    /// sender asks for the subscriptions of every away member, and most
+    /// have none, which this answers without a query. Each of those
+    /// queries took a trip to the connection's thread: at chat rate in
+    /// rooms of 10 they were most of the relay's CPU (docs/PERFORMANCE.md).
+    subscribed: Arc<Mutex<HashSet<String>>>,
 }
 
 impl SqliteSubscriptions {
@@ -28,8 +39,22 @@ impl SqliteSubscriptions {
         dir: &Path,
         sync: SyncLevel,
     ) -> std::result::Result<SqliteSubscriptions, OpenError> {
+        let sqlite = |source| OpenError::Sqlite {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let conn =
+            rusqlite::Connection::open(crate::store::sqlite::db_path(dir)).map_err(sqlite)?;
+        let subscribed = conn
+            .prepare("SELECT DISTINCT user_id FROM push_subscriptions")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<HashSet<_>>>()
+            })
+            .map_err(sqlite)?;
         Ok(SqliteSubscriptions {
             conn: SideConnection::open(dir, sync)?,
+            subscribed: Arc::new(Mutex::new(subscribed)),
         })
     }
 
@@ -48,6 +73,7 @@ impl SubscriptionStore for SqliteSubscriptions {
         // Strictly increasing per relay, so "oldest" is exact even for
         // several subscriptions in one millisecond.
         let now = crate::clock::now_ms() as i64;
+        let subscribed = self.subscribed.clone();
         self.blocking(move |conn| {
             // Immediate: a deferred transaction that reads first cannot
             // take the write lock once another connection (the store's)
@@ -78,7 +104,9 @@ impl SubscriptionStore for SqliteSubscriptions {
                   ORDER BY created_ms DESC LIMIT ?2)",
                 params![user, MAX_PER_USER as i64],
             )?;
-            tx.commit()
+            tx.commit()?;
+            subscribed.lock().unwrap().insert(user);
+            Ok(())
         })
     }
 
@@ -95,21 +123,31 @@ impl SubscriptionStore for SqliteSubscriptions {
     }
 
     fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>> {
+        if !self.subscribed.lock().unwrap().contains(&user.0) {
+            return Box::pin(async { Ok(Vec::new()) });
+        }
         let user = user.0.clone();
+        let subscribed = self.subscribed.clone();
         self.blocking(move |conn| {
-            conn.prepare_cached(
-                "SELECT endpoint, p256dh, auth, hide_text FROM push_subscriptions
+            let subs: Vec<Subscription> = conn
+                .prepare_cached(
+                    "SELECT endpoint, p256dh, auth, hide_text FROM push_subscriptions
                  WHERE user_id = ?1 ORDER BY created_ms",
-            )?
-            .query_map(params![user], |row| {
-                Ok(Subscription {
-                    endpoint: row.get(0)?,
-                    p256dh: row.get(1)?,
-                    auth: row.get(2)?,
-                    hide_text: row.get(3)?,
-                })
-            })?
-            .collect()
+                )?
+                .query_map(params![user], |row| {
+                    Ok(Subscription {
+                        endpoint: row.get(0)?,
+                        p256dh: row.get(1)?,
+                        auth: row.get(2)?,
+                        hide_text: row.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            // Their last one went (a dead endpoint, an expired user).
+            if subs.is_empty() {
+                subscribed.lock().unwrap().remove(&user);
+            }
+            Ok(subs)
         })
     }
 }
