@@ -28,7 +28,8 @@ pub struct SqliteSubscriptions {
     /// sender asks for the subscriptions of every away member, and most
     /// have none, which this answers without a query. Each of those
     /// queries took a trip to the connection's thread: at chat rate in
-    /// rooms of 10 they were most of the relay's CPU (docs/PERFORMANCE.md).
+    /// rooms of 10 they cost about a quarter of the relay's CPU
+    /// (docs/PERFORMANCE.md).
     subscribed: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -39,21 +40,13 @@ impl SqliteSubscriptions {
         dir: &Path,
         sync: SyncLevel,
     ) -> std::result::Result<SqliteSubscriptions, OpenError> {
-        let sqlite = |source| OpenError::Sqlite {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let conn =
-            rusqlite::Connection::open(crate::store::sqlite::db_path(dir)).map_err(sqlite)?;
-        let subscribed = conn
-            .prepare("SELECT DISTINCT user_id FROM push_subscriptions")
-            .and_then(|mut stmt| {
-                stmt.query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<HashSet<_>>>()
-            })
-            .map_err(sqlite)?;
+        let (conn, subscribed) = SideConnection::open_with(dir, sync, |conn| {
+            conn.prepare("SELECT DISTINCT user_id FROM push_subscriptions")?
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<HashSet<_>>>()
+        })?;
         Ok(SqliteSubscriptions {
-            conn: SideConnection::open(dir, sync)?,
+            conn,
             subscribed: Arc::new(Mutex::new(subscribed)),
         })
     }

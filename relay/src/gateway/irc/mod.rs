@@ -275,13 +275,11 @@ impl Irc {
                 .replies(out)
                 .numeric("432", &[nick], "Erroneous nickname");
         };
+        // The relay does not count the client itself (`except`): a change
+        // of case of one's own nick is no collision.
         let me = self.me.as_ref().map(|me| me.id.clone());
-        let own = self
-            .me
-            .as_ref()
-            .is_some_and(|me| me.nick.as_str().eq_ignore_ascii_case(nick));
         let checked = me.is_some() || !self.token_mode;
-        if checked && !own && (self.in_use)(nick, me.as_ref()) {
+        if checked && (self.in_use)(nick, me.as_ref()) {
             return self
                 .replies(out)
                 .numeric("433", &[nick], "Nickname is already in use");

@@ -1,5 +1,6 @@
 //! A second connection to the data directory's database, for what is kept
-//! beside the messages (accounts, memberships): each write is awaited by
+//! beside the messages (accounts, memberships, push subscriptions; one
+//! connection each): each write is awaited by
 //! whoever asked, never queued behind messages or dropped when the message
 //! writer is busy. The two connections take turns on SQLite's write lock
 //! (WAL, with a busy timeout).
@@ -43,6 +44,16 @@ impl SideConnection {
     /// tasks sent and closes the connection (SQLite's checkpoint on close
     /// included), as dropping a `Connection` does.
     pub fn open(dir: &Path, sync: SyncLevel) -> Result<SideConnection, OpenError> {
+        Self::open_with(dir, sync, |_| Ok(())).map(|(side, ())| side)
+    }
+
+    /// [`SideConnection::open`], running `init` on the connection before
+    /// its thread takes it (what an engine loads once at start-up).
+    pub fn open_with<T>(
+        dir: &Path,
+        sync: SyncLevel,
+        init: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<(SideConnection, T), OpenError> {
         let sqlite = |source| OpenError::Sqlite {
             path: dir.to_path_buf(),
             source,
@@ -53,6 +64,7 @@ impl SideConnection {
         // (SQLite's default, FULL), whatever --sync said: two fsyncs per
         // user joining (docs/PERFORMANCE.md).
         set_sync(&conn, sync).map_err(sqlite)?;
+        let loaded = init(&conn).map_err(sqlite)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("palaver-sqlite-side".into())
@@ -65,10 +77,11 @@ impl SideConnection {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        Ok(SideConnection {
+        let side = SideConnection {
             jobs: Some(jobs),
             thread: Some(thread),
-        })
+        };
+        Ok((side, loaded))
     }
 
     /// Runs `work` on the connection's thread; a failure is its message,
