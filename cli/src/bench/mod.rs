@@ -393,7 +393,8 @@ fn shared(
     })
 }
 
-fn sample_relay(pid: Option<u32>) -> anyhow::Result<Option<procfs::Sample>> {
+/// CPU time and RSS of process `pid` (the relay, or nats-server), if any.
+fn sample_process(pid: Option<u32>) -> anyhow::Result<Option<procfs::Sample>> {
     pid.map(|pid| procfs::sample(&pid.to_string())).transpose()
 }
 
@@ -409,7 +410,7 @@ async fn load(
     let total = plans.len();
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
     let shared = shared(common, addr, phase_rx, source_offset);
-    let relay_idle = sample_relay(common.relay_pid)?;
+    let relay_idle = sample_process(common.relay_pid)?;
     let senders_by_room = {
         let mut map: HashMap<String, Vec<u32>> = HashMap::new();
         for plan in &plans {
@@ -459,7 +460,7 @@ async fn load(
     if let Some(gate) = &common.run_gate {
         gate.wait().await;
     }
-    let relay_before = sample_relay(common.relay_pid)?;
+    let relay_before = sample_process(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
     let busy_before = procfs::machine_busy_secs();
     let delivered_before = shared.deliveries.load(Ordering::Relaxed);
@@ -473,7 +474,7 @@ async fn load(
     }
     let wall = run_started.elapsed();
     let delivered = shared.deliveries.load(Ordering::Relaxed) - delivered_before;
-    let relay_after = sample_relay(common.relay_pid)?;
+    let relay_after = sample_process(common.relay_pid)?;
     let self_after = procfs::sample("self")?;
     let busy = procfs::machine_busy_secs() - busy_before;
     let _ = phase_tx.send(Phase::Drain);
@@ -550,7 +551,7 @@ async fn churn(
 ) -> anyhow::Result<Report> {
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
     let shared = shared(common, addr, phase_rx, 0);
-    let relay_before = sample_relay(common.relay_pid)?;
+    let relay_before = sample_process(common.relay_pid)?;
     let self_before = procfs::sample("self")?;
     let busy_before = procfs::machine_busy_secs();
     let duration = Duration::from_secs_f64(common.duration);
@@ -596,7 +597,7 @@ async fn churn(
         }
     }
     let wall = started.elapsed();
-    let relay_after = sample_relay(common.relay_pid)?;
+    let relay_after = sample_process(common.relay_pid)?;
     let self_after = procfs::sample("self")?;
     let busy = procfs::machine_busy_secs() - busy_before;
     let _ = phase_tx.send(Phase::Done);

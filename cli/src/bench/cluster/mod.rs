@@ -33,7 +33,7 @@ use super::{
     conn::{Plan, SendMode},
     load,
     report::Report,
-    run_id, Common,
+    run_id, sample_process, Common,
 };
 
 #[derive(Debug, clap::Args)]
@@ -218,13 +218,10 @@ async fn one(
     tokio::pin!(loads);
     // What NATS sent before the run (hellos, joins, membership writes) is
     // set-up, not the cost of messages: count from when every load is set up.
-    let nats_cpu = || {
-        let pid = nats.as_ref()?.pid();
-        crate::bench::procfs::sample(&pid.to_string()).ok()
-    };
+    let nats_pid = nats.as_ref().map(|nats| nats.pid());
     let (at_run, nats_cpu_at_run) = tokio::select! {
         _ = gate.wait() => match &nats {
-            Some(nats) => (Some(connz(nats.monitor).await?), nats_cpu()),
+            Some(nats) => (Some(connz(nats.monitor).await?), sample_process(nats_pid)?),
             None => (None, None),
         },
         result = &mut loads => {
@@ -233,7 +230,7 @@ async fn one(
         }
     };
     let reports = loads.await?;
-    let nats_cpu_after = nats_cpu();
+    let nats_cpu_after = sample_process(nats_pid)?;
     let after = match &nats {
         Some(nats) => Some(connz(nats.monitor).await?),
         None => None,
