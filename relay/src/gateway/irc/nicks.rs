@@ -105,16 +105,8 @@ impl Nicks {
 
 #[cfg(test)]
 mod tests {
-    use shared::Nick;
-
     use super::*;
-
-    fn user(id: &str, nick: &str) -> User {
-        User {
-            id: UserId(id.into()),
-            nick: Nick::new(nick).unwrap(),
-        }
-    }
+    use crate::hub::tests::user;
 
     #[test]
     fn two_users_with_one_nick_are_shown_apart_and_stay_so() {

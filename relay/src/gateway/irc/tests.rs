@@ -1,9 +1,12 @@
 //! The IRC dialect without sockets: registration, replies, splitting.
 
-use shared::{ChatMessage, ClientMsg, Nick, RoomName, ServerMsg, Text, User, UserId};
+use shared::{ChatMessage, ClientMsg, RoomName, ServerMsg, Text, User};
 
 use super::{reply, Irc};
-use crate::gateway::{lines::Line, Dialect, Out};
+use crate::{
+    gateway::{lines::Line, Dialect, Out},
+    hub::tests::user,
+};
 
 fn feed(irc: &mut Irc, line: &str) -> Out {
     let mut out = Out::new("\r\n");
@@ -22,11 +25,33 @@ fn irc_where(taken: &'static [&'static str]) -> Irc {
 }
 
 fn welcomed(irc: &mut Irc, id: &str, nick: &str) {
-    let user = User {
-        id: UserId(id.into()),
-        nick: Nick::new(nick).unwrap(),
-    };
-    irc.welcome(user, &mut Out::new("\r\n"));
+    irc.welcome(user(id, nick), &mut Out::new("\r\n"));
+}
+
+/// `joined` for `room` with `members`, no history.
+fn joined(room: &RoomName, members: Vec<User>) -> ServerMsg {
+    ServerMsg::Joined {
+        room: room.clone(),
+        members,
+        history: vec![],
+        truncated: false,
+        member_count: None,
+        members_next: None,
+        updates: vec![],
+    }
+}
+
+/// Message `seq` of `from` in `room`, sent at time 0.
+fn said(room: &RoomName, seq: u64, from: &User, text: &str) -> ChatMessage {
+    ChatMessage {
+        room: room.clone(),
+        seq,
+        from: from.clone(),
+        text: Text::new(text).unwrap(),
+        ts: 0,
+        client_id: None,
+        state: Default::default(),
+    }
 }
 
 fn text(out: &Out) -> String {
@@ -46,14 +71,10 @@ fn registration_waits_for_nick_user_and_cap_end() {
     let out = feed(&mut irc, "CAP END");
     assert_eq!(out.send.len(), 1, "hello");
     let mut out = Out::new("\r\n");
-    let user = User {
-        id: UserId("u1".into()),
-        nick: Nick::new("ada").unwrap(),
-    };
     irc.on_frame(
         ServerMsg::Welcome {
             protocol: 1,
-            user,
+            user: user("u1", "ada"),
             resume: "r".into(),
             limits: shared::protocol::Limits {
                 max_text_chars: 4000,
@@ -112,36 +133,11 @@ fn someone_sharing_the_clients_nick_is_shown_under_another() {
     feed(&mut irc, "NICK ada");
     feed(&mut irc, "USER a 0 * :A");
     welcomed(&mut irc, "u-me", "ada");
-    let twin = User {
-        id: UserId("u-twin".into()),
-        nick: Nick::new("ada").unwrap(),
-    };
+    let twin = user("u-twin", "ada");
     let room = RoomName::new("general").unwrap();
     let mut out = Out::new("\r\n");
-    irc.on_frame(
-        ServerMsg::Joined {
-            room: room.clone(),
-            members: vec![twin.clone()],
-            history: vec![],
-            truncated: false,
-            member_count: None,
-            members_next: None,
-            updates: vec![],
-        },
-        &mut out,
-    );
-    irc.on_frame(
-        ServerMsg::Message(ChatMessage {
-            room,
-            seq: 1,
-            from: twin,
-            text: Text::new("hi").unwrap(),
-            ts: 0,
-            client_id: None,
-            state: Default::default(),
-        }),
-        &mut out,
-    );
+    irc.on_frame(joined(&room, vec![twin.clone()]), &mut out);
+    irc.on_frame(ServerMsg::Message(said(&room, 1, &twin, "hi")), &mut out);
     let text = text(&out);
     assert!(text.contains(":ada!u-me@palaver JOIN #general"), "{text}");
     assert!(text.contains(" 353 ada = #general :ada|u-tw"), "{text}");
@@ -161,32 +157,9 @@ fn message_tags_carry_msgids_replies_and_typing_both_ways() {
     feed(&mut irc, "CAP END");
     welcomed(&mut irc, "u-me", "ada");
     let room = RoomName::new("general").unwrap();
-    let bob = User {
-        id: UserId("u-bob".into()),
-        nick: Nick::new("bob").unwrap(),
-    };
-    let mut out = Out::new("\r\n");
-    irc.on_frame(
-        ServerMsg::Joined {
-            room: room.clone(),
-            members: vec![bob.clone()],
-            history: vec![],
-            truncated: false,
-            member_count: None,
-            members_next: None,
-            updates: vec![],
-        },
-        &mut out,
-    );
-    let mut reply = ChatMessage {
-        room: room.clone(),
-        seq: 8,
-        from: bob.clone(),
-        text: Text::new("a reply").unwrap(),
-        ts: 0,
-        client_id: None,
-        state: Default::default(),
-    };
+    let bob = user("u-bob", "bob");
+    irc.on_frame(joined(&room, vec![bob.clone()]), &mut Out::new("\r\n"));
+    let mut reply = said(&room, 8, &bob, "a reply");
     reply.state.reply_to = Some(7);
     let mut out = Out::new("\r\n");
     irc.on_frame(ServerMsg::Message(reply), &mut out);
@@ -244,23 +217,8 @@ fn without_message_tags_lines_carry_no_tags() {
     feed(&mut irc, "USER a 0 * :A");
     welcomed(&mut irc, "u-me", "ada");
     let room = RoomName::new("general").unwrap();
-    let bob = User {
-        id: UserId("u-bob".into()),
-        nick: Nick::new("bob").unwrap(),
-    };
-    let mut out = Out::new("\r\n");
-    irc.on_frame(
-        ServerMsg::Joined {
-            room: room.clone(),
-            members: vec![],
-            history: vec![],
-            truncated: false,
-            member_count: None,
-            members_next: None,
-            updates: vec![],
-        },
-        &mut out,
-    );
+    let bob = user("u-bob", "bob");
+    irc.on_frame(joined(&room, vec![]), &mut Out::new("\r\n"));
     let mut out = Out::new("\r\n");
     irc.on_frame(
         ServerMsg::Typing {
@@ -269,15 +227,7 @@ fn without_message_tags_lines_carry_no_tags() {
         },
         &mut out,
     );
-    let mut msg = ChatMessage {
-        room,
-        seq: 8,
-        from: bob,
-        text: Text::new("hi").unwrap(),
-        ts: 0,
-        client_id: None,
-        state: Default::default(),
-    };
+    let mut msg = said(&room, 8, &bob, "hi");
     msg.state.reply_to = Some(7);
     irc.on_frame(ServerMsg::Message(msg), &mut out);
     assert_eq!(text(&out), ":bob!u-bob@palaver PRIVMSG #general :hi\r\n");
@@ -285,21 +235,14 @@ fn without_message_tags_lines_carry_no_tags() {
 
 #[test]
 fn long_messages_are_split_within_512_bytes_on_utf8_boundaries() {
-    let from = User {
-        id: UserId("u2".into()),
-        nick: Nick::new("Grace Hopper").unwrap(),
-    };
     let room = RoomName::new("general").unwrap();
     let body = "é".repeat(1500);
-    let msg = ChatMessage {
-        room: room.clone(),
-        seq: 1,
-        from: from.clone(),
-        text: Text::new(&format!("{body}\nsecond")).unwrap(),
-        ts: 0,
-        client_id: None,
-        state: Default::default(),
-    };
+    let msg = said(
+        &room,
+        1,
+        &user("u2", "Grace Hopper"),
+        &format!("{body}\nsecond"),
+    );
     let mut out = Out::new("\r\n");
     let from = reply::prefix("Grace_Hopper", &msg.from);
     let tags = reply::tags(&[("time", reply::iso8601(msg.ts))]);
@@ -362,13 +305,7 @@ fn random_lines_never_panic() {
     let mut irc = irc_where(&[]);
     feed(&mut irc, "NICK fuzz");
     feed(&mut irc, "USER f 0 * :F");
-    irc.welcome(
-        User {
-            id: UserId("u".into()),
-            nick: Nick::new("fuzz").unwrap(),
-        },
-        &mut Out::new("\r\n"),
-    );
+    welcomed(&mut irc, "u", "fuzz");
     for round in 0..20_000 {
         let mut line = Vec::new();
         for _ in 0..next() % 12 {
@@ -379,22 +316,10 @@ fn random_lines_never_panic() {
             }
         }
         if round == 100 {
-            let mut out = Out::new("\r\n");
-            let user = User {
-                id: UserId("u".into()),
-                nick: Nick::new("fuzz").unwrap(),
-            };
+            let general = RoomName::new("general").unwrap();
             irc.on_frame(
-                ServerMsg::Joined {
-                    room: RoomName::new("general").unwrap(),
-                    members: vec![user.clone()],
-                    history: vec![],
-                    truncated: false,
-                    member_count: None,
-                    members_next: None,
-                    updates: vec![],
-                },
-                &mut out,
+                joined(&general, vec![user("u", "fuzz")]),
+                &mut Out::new("\r\n"),
             );
         }
         let mut out = Out::new("\r\n");
