@@ -10,6 +10,11 @@ use tests::{Client, InProcessRelay, LineClient, WAIT};
 
 /// Registers `nick` with `CAP LS 302` and `server-time`, as modern clients do.
 async fn register(relay: &InProcessRelay, nick: &str) -> LineClient {
+    register_with(relay, nick, "server-time").await
+}
+
+/// Registers `nick` with `CAP LS 302`, asking for the capabilities `caps`.
+async fn register_with(relay: &InProcessRelay, nick: &str, caps: &str) -> LineClient {
     let mut irc = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
     irc.send("CAP LS 302").await.unwrap();
     irc.send(&format!("NICK {nick}")).await.unwrap();
@@ -19,8 +24,8 @@ async fn register(relay: &InProcessRelay, nick: &str) -> LineClient {
     irc.expect_line(":palaver CAP * LS :server-time echo-message message-tags")
         .await
         .unwrap();
-    irc.send("CAP REQ :server-time").await.unwrap();
-    irc.expect_line(":palaver CAP * ACK :server-time")
+    irc.send(&format!("CAP REQ :{caps}")).await.unwrap();
+    irc.expect_line(&format!(":palaver CAP * ACK :{caps}"))
         .await
         .unwrap();
     irc.send("CAP END").await.unwrap();
@@ -529,15 +534,7 @@ async fn message_tags_carry_replies_and_typing_between_irc_and_the_web() {
     alice.join("general", None).await.unwrap();
     let alice_id = alice.user.clone().unwrap().id;
 
-    let mut irc = LineClient::connect(relay.irc_addr.unwrap()).await.unwrap();
-    irc.send("CAP LS 302").await.unwrap();
-    irc.send("NICK tagger").await.unwrap();
-    irc.send("USER t 0 * :T").await.unwrap();
-    irc.send("CAP REQ :message-tags").await.unwrap();
-    irc.expect_line(":palaver CAP * ACK :message-tags")
-        .await
-        .unwrap();
-    irc.send("CAP END").await.unwrap();
+    let mut irc = register_with(&relay, "tagger", "message-tags").await;
     irc.send("JOIN #general").await.unwrap();
     irc.expect_line(":palaver 366 tagger #general :End of /NAMES list")
         .await
