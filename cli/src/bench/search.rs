@@ -21,6 +21,10 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -52,6 +56,11 @@ pub struct Args {
     /// Searches of each kind.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Rooms the searching user is in, spread over all of them (default:
+    /// every room). In a few rooms of many, a search passes over the
+    /// matches in rooms the user is not in.
+    #[arg(long)]
+    member_of: Option<usize>,
     /// Connections that fill, each with its share of the rooms.
     #[arg(long, default_value_t = 8)]
     writers: usize,
@@ -79,6 +88,8 @@ struct Filled {
 struct Report {
     messages: u64,
     rooms: usize,
+    /// Rooms the searching user is in.
+    member_of: usize,
     /// Seconds the fill took, when this run filled.
     fill_secs: Option<f64>,
     kinds: Vec<Kind>,
@@ -188,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let report = Report {
         messages: args.messages,
         rooms: args.rooms,
+        member_of: searched_rooms(&args).len(),
         fill_secs,
         kinds,
         index_bytes,
@@ -341,6 +353,8 @@ impl Rng {
 }
 
 async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
+    let stored = Arc::new(AtomicU64::new(0));
+    let progress = tokio::spawn(report_progress(stored.clone(), args.messages));
     let mut tasks = Vec::new();
     for k in 0..args.writers {
         let rooms: Vec<RoomName> = (k..args.rooms).step_by(args.writers).map(room).collect();
@@ -350,6 +364,7 @@ async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
         let share = args.messages / args.writers as u64
             + u64::from((k as u64) < args.messages % args.writers as u64);
         let window = args.window.max(1);
+        let stored = stored.clone();
         tasks.push(tokio::spawn(async move {
             let mut ws = connect(addr, &format!("writer{k}")).await?;
             join_all(&mut ws, &rooms).await?;
@@ -369,7 +384,10 @@ async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
                 }
                 ws.flush().await?;
                 match next(&mut ws).await? {
-                    ServerMsg::Ack { .. } => acked += 1,
+                    ServerMsg::Ack { .. } => {
+                        acked += 1;
+                        stored.fetch_add(1, Ordering::Relaxed);
+                    }
                     ServerMsg::Error { message, .. } => bail!("a send was refused: {message}"),
                     _ => {}
                 }
@@ -380,16 +398,37 @@ async fn fill(args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
     for task in tasks {
         task.await??;
     }
+    progress.abort();
     Ok(())
+}
+
+/// Prints how far the fill got every 10 s, on stderr.
+async fn report_progress(stored: Arc<AtomicU64>, total: u64) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let done = stored.load(Ordering::Relaxed);
+        eprintln!(
+            "filling: {done} of {total} messages stored ({:.0}%) after {:.0} s",
+            done as f64 * 100.0 / total as f64,
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// Makes one query of a kind.
 type QueryOf = fn(&mut Rng) -> String;
 
+/// The rooms the searching user joins: `--member-of` of them, evenly
+/// spread.
+fn searched_rooms(args: &Args) -> Vec<RoomName> {
+    let n = args.member_of.unwrap_or(args.rooms).clamp(1, args.rooms);
+    (0..n).map(|k| room(k * args.rooms / n)).collect()
+}
+
 async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
     let mut ws = connect(addr, "searcher").await?;
-    let rooms: Vec<RoomName> = (0..args.rooms).map(room).collect();
-    join_all(&mut ws, &rooms).await?;
+    join_all(&mut ws, &searched_rooms(args)).await?;
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let kinds: [(&'static str, QueryOf); 3] = [
         ("one word", |rng| rng.word()),
@@ -470,9 +509,10 @@ fn print(report: &Report, json: bool) {
         return;
     }
     println!(
-        "{} messages over {} rooms{}",
+        "{} messages over {} rooms, searched by a user in {} of them{}",
         report.messages,
         report.rooms,
+        report.member_of,
         report
             .fill_secs
             .map(|s| format!(

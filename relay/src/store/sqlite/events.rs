@@ -123,6 +123,7 @@ pub(super) fn insert_message(
     tx: &Transaction,
     room_id: i64,
     seq: u64,
+    sid: i64,
     msg: &NewMessage,
     quote: Option<&Quote>,
 ) -> rusqlite::Result<()> {
@@ -130,8 +131,8 @@ pub(super) fn insert_message(
     let quote = quote.map(|q| serde_json::to_string(q).expect("a quote serializes"));
     tx.prepare_cached(
         "INSERT INTO messages (room_id, seq, user_id, nick, text, ts, client_id,
-            reply_to, quote, mentions, mentions_room)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            reply_to, quote, mentions, mentions_room, sid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         room_id,
@@ -145,6 +146,7 @@ pub(super) fn insert_message(
         quote,
         mentions,
         msg.mentions.room,
+        sid,
     ])?;
     Ok(())
 }

@@ -96,6 +96,10 @@ const MIGRATIONS: &[Migration] = &[
     // 10: a subscription's "hide message text in notifications" (its pushes
     // carry only the room and the author).
     Migration::Code(add_hide_text),
+    // 11: messages numbered by time (`messages.sid`), and the search index
+    // rebuilt with those numbers as rowids, so a page of hits is the
+    // index's newest rows rather than every match sorted (`search`).
+    Migration::Code(super::search::number_by_time),
 ];
 
 /// Migration 10. Only if missing: replaying migrations (a test rewinding

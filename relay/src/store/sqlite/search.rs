@@ -11,22 +11,33 @@
 //! message is indexed by the writer ([`index`], its text cut by the
 //! sender's task before it reaches the one writer thread); triggers on
 //! `messages` follow an update of the text (edits, a delete's erasure) and
-//! drop the row on delete (retention, `delete-room`). An FTS row's rowid
-//! is `room_id << 40 | seq`, so it finds its message by primary key and is
-//! deleted by rowid.
+//! drop the row on delete (retention, `delete-room`).
 //!
-//! Until migration 9 an insert trigger indexed new messages too; a trigger
-//! per row calling back into Rust cost the writer thread about 40% of its
-//! flat-out append rate (docs/PERFORMANCE.md).
+//! An index row's rowid is its message's `sid`: a number the writer gives
+//! messages in commit order ([`next_sid`]), kept in `messages.sid` so the
+//! triggers find the row, with the message's room and seq beside it as
+//! unindexed columns. FTS5 walks a word's rows in rowid order, so newest
+//! first is `ORDER BY rowid DESC` and a page of 20 stops after 20 matches,
+//! however common the word. Rowids that only grow also let FTS5 hold a
+//! whole group commit in memory before it writes a segment (it writes one
+//! whenever a rowid is not above the last).
+//!
+//! Until migration 9 an insert trigger indexed new messages; a trigger per
+//! row calling back into Rust cost the writer thread about 40% of its
+//! flat-out append rate (docs/PERFORMANCE.md). Until migration 11 a rowid
+//! was `room_id << 40 | seq`, and a page had to sort every match by time.
 
-use rusqlite::{functions::FunctionFlags, params, Connection};
+use rusqlite::{functions::FunctionFlags, params, Connection, OptionalExtension};
 use shared::{search::index_text, RoomName};
 
 use super::read::StoredRow;
-use crate::store::{Found, SearchRequest};
+use crate::store::{search::Cursor, Found, SearchRequest};
+
+/// Messages indexed per step of migration 11, each step logged.
+const REINDEX_STEP: i64 = 100_000;
 
 /// Registers `palaver_search_text(text)` on a writing connection (the
-/// triggers and the migration call it).
+/// triggers and the migrations call it).
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         "palaver_search_text",
@@ -39,8 +50,9 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Migration 4: the index, its triggers, and every stored message indexed
-/// (room by room, with progress in the log).
+/// Migration 4: the first index (rowid `room_id << 40 | seq`), its
+/// triggers, and every stored message indexed. Migration 11 replaces it;
+/// a shipped migration never changes.
 pub fn create_index(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE VIRTUAL TABLE message_search USING fts5(
@@ -82,50 +94,156 @@ pub fn drop_insert_trigger(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("DROP TRIGGER IF EXISTS message_search_insert;")
 }
 
-/// Indexes a message just inserted, in the writer's transaction; `body`
-/// is `index_text` of its text.
+/// Migration 11: every message numbered by time (`messages.sid`, in the
+/// order of `ts`), and the index rebuilt with those numbers as rowids, in
+/// steps of [`REINDEX_STEP`] with progress in the log. The table keeps
+/// FTS5 `secure-delete`, so a deleted message's words leave the index's
+/// pages (`events`), and has `columnsize=0`: nothing ranks by `bm25`, so
+/// no row of word counts per message.
+pub fn number_by_time(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let has_sid: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('messages') WHERE name = 'sid'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_sid {
+        tx.execute_batch("ALTER TABLE messages ADD COLUMN sid INTEGER;")?;
+    }
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS message_search_insert;
+         DROP TRIGGER IF EXISTS message_search_update;
+         DROP TRIGGER IF EXISTS message_search_delete;
+         DROP TABLE IF EXISTS message_search;
+         CREATE VIRTUAL TABLE message_search USING fts5(
+            body, room_id UNINDEXED, seq UNINDEXED,
+            tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
+         );
+         INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+         UPDATE messages SET sid = numbered.n
+         FROM (SELECT room_id AS r, seq AS s,
+                      row_number() OVER (ORDER BY ts, room_id, seq) AS n
+               FROM messages) AS numbered
+         WHERE room_id = numbered.r AND seq = numbered.s;
+         CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages BEGIN
+            UPDATE message_search SET body = palaver_search_text(NEW.text)
+            WHERE rowid = NEW.sid;
+         END;
+         CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.sid;
+         END;
+         CREATE INDEX reindex_by_sid ON messages (sid);",
+    )?;
+    let total: i64 = tx.query_row("SELECT count(*) FROM messages", [], |row| row.get(0))?;
+    if total > 0 {
+        tracing::info!("search index: numbering {total} messages by time and indexing them again");
+    }
+    // In rowid order: FTS5 writes a segment whenever a rowid is not above
+    // the last one, so any other order would write one per message.
+    let mut done = 0;
+    while done < total {
+        let to = (done + REINDEX_STEP).min(total);
+        tx.execute(
+            "INSERT INTO message_search (rowid, body, room_id, seq)
+             SELECT sid, palaver_search_text(text), room_id, seq
+             FROM messages INDEXED BY reindex_by_sid
+             WHERE sid > ?1 AND sid <= ?2 ORDER BY sid",
+            params![done, to],
+        )?;
+        done = to;
+        tracing::info!("search index: {done} of {total} messages indexed");
+    }
+    tx.execute_batch("DROP INDEX reindex_by_sid;")
+}
+
+/// The number the writer gives the next message it commits: above every
+/// indexed message's, so the index's rowids grow with time.
+pub fn next_sid(conn: &Connection) -> rusqlite::Result<i64> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT rowid FROM message_search ORDER BY rowid DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// Indexes a message just inserted as number `sid`, in the writer's
+/// transaction; `body` is `index_text` of its text.
 pub fn index(
     tx: &rusqlite::Transaction,
+    sid: i64,
     room_id: i64,
     seq: u64,
     body: &str,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![(room_id << 40) | super::to_sql(seq), body])?;
+    tx.prepare_cached(
+        "INSERT INTO message_search (rowid, body, room_id, seq) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![sid, body, room_id, super::to_sql(seq)])?;
     Ok(())
 }
 
-/// One page of hits for `request`, newest first.
+/// Where a page that ended at `cursor` goes on: below that message's
+/// `sid`. A message deleted since (retention) has none; then below its
+/// time.
+fn resume_at(conn: &Connection, cursor: &Cursor) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    let sid: Option<i64> = conn
+        .prepare_cached(
+            "SELECT m.sid FROM messages m JOIN rooms r ON r.id = m.room_id
+             WHERE r.name = ?1 AND m.seq = ?2",
+        )?
+        .query_row(
+            params![cursor.room.as_str(), super::to_sql(cursor.seq)],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(match sid {
+        Some(sid) => (Some(sid), None),
+        None => (None, Some(super::to_sql(cursor.ts))),
+    })
+}
+
+/// A page of hits: the index is the outer loop (`CROSS JOIN`), walked
+/// from its newest row down, so the page ends after `limit + 1` admitted
+/// hits rather than after sorting every match.
+pub(super) const SEARCH_PAGE: &str =
+    "SELECT r.name, m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
+     FROM message_search s
+     CROSS JOIN messages m ON m.room_id = s.room_id AND m.seq = s.seq
+     CROSS JOIN rooms r ON r.id = m.room_id
+     WHERE message_search MATCH ?1
+       AND s.room_id IN (SELECT id FROM rooms WHERE name IN (SELECT value FROM json_each(?2)))
+       AND (?3 IS NULL OR s.rowid < ?3)
+       AND m.deleted = 0
+       AND (?4 IS NULL OR m.user_id = ?4)
+       AND (?5 IS NULL OR lower(m.nick) = ?5)
+       AND (?6 IS NULL OR m.ts < ?6)
+     ORDER BY s.rowid DESC
+     LIMIT ?7";
+
+/// One page of hits for `request`, newest first (in commit order).
 pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Found> {
     let Some(expr) = request.query.fts5() else {
         return Ok(Found::default());
     };
     let rooms: Vec<&str> = request.rooms.iter().map(RoomName::as_str).collect();
     let rooms = serde_json::to_string(&rooms).expect("names serialize");
-    let before = request.before.as_ref();
+    let (below_sid, before_ts) = match &request.before {
+        Some(cursor) => resume_at(conn, cursor)?,
+        None => (None, None),
+    };
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-    let mut statement = conn.prepare_cached(
-        "SELECT r.name, m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
-         FROM message_search s
-         JOIN messages m ON m.room_id = (s.rowid >> 40) AND m.seq = (s.rowid & 1099511627775)
-         JOIN rooms r ON r.id = m.room_id
-         WHERE message_search MATCH ?1 AND m.deleted = 0
-           AND r.name IN (SELECT value FROM json_each(?2))
-           AND (?3 IS NULL OR m.user_id = ?3)
-           AND (?4 IS NULL OR lower(m.nick) = ?4)
-           AND (?5 IS NULL OR (m.ts, r.name, m.seq) < (?5, ?6, ?7))
-         ORDER BY m.ts DESC, r.name DESC, m.seq DESC
-         LIMIT ?8",
-    )?;
+    let mut statement = conn.prepare_cached(SEARCH_PAGE)?;
     let rows = statement.query_map(
         params![
             expr,
             rooms,
+            below_sid,
             request.from.as_ref().map(|id| id.0.as_str()),
             request.query.from.as_deref(),
-            before.map(|c| super::to_sql(c.ts)),
-            before.map(|c| c.room.as_str()),
-            before.map(|c| super::to_sql(c.seq)),
+            before_ts,
             limit + 1,
         ],
         |row| {
@@ -356,26 +474,47 @@ mod tests {
         let store = open(dir.path());
         fill(&store).await;
         drop(store);
-        // Without the index, as a relay before search left it; then the
-        // migrations' work, as an upgrade runs it (whatever their numbers):
-        // the index with its triggers, then the writer's indexing instead
-        // of the insert trigger.
+        // As a relay before search left it: no index, no `sid`; then the
+        // old migrations' index (rowids by room), as schema 10 had it.
         let mut conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER IF EXISTS message_search_insert;
-             DROP TRIGGER message_search_update;
+            "DROP TRIGGER message_search_update;
              DROP TRIGGER message_search_delete;
-             DROP TABLE message_search;",
+             DROP TABLE message_search;
+             ALTER TABLE messages DROP COLUMN sid;",
         )
         .unwrap();
         let tx = conn.transaction().unwrap();
         super::create_index(&tx).unwrap();
         super::drop_insert_trigger(&tx).unwrap();
         tx.commit().unwrap();
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        drop(conn);
+        // Opening runs migration 11: numbered by time, indexed again.
+        let store = open(dir.path());
+        let both = ["general", "ops"];
+        assert_eq!(found(&store, "分布式", &["general"]).await.len(), 1);
+        assert_eq!(
+            found(&store, "聊天", &both).await,
+            ["deploy finished; 聊天 works", "我们的分布式聊天系统上线了"]
+        );
+        // New messages are numbered after the old ones: found first.
+        say(&store, "general", "dave", "分布式 again", 9).await;
+        assert_eq!(
+            found(&store, "分布式", &both).await,
+            ["分布式 again", "我们的分布式聊天系统上线了"]
+        );
+        drop(store);
+        // And the triggers follow the new numbers.
+        let conn = schema::open_writer(dir.path(), crate::config::SyncLevel::Full).unwrap();
+        conn.execute(
+            "UPDATE messages SET text = 'gone' WHERE text = '分布式 again'",
+            [],
+        )
+        .unwrap();
         drop(conn);
         let store = open(dir.path());
-        assert_eq!(found(&store, "分布式", &["general"]).await.len(), 1);
-        say(&store, "general", "dave", "分布式 again", 9).await;
-        assert_eq!(found(&store, "分布式", &["general"]).await.len(), 2);
+        assert_eq!(found(&store, "gone", &both).await, ["gone"]);
+        assert_eq!(found(&store, "分布式", &both).await.len(), 1);
     }
 }

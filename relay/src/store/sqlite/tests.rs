@@ -387,4 +387,22 @@ fn hot_queries_use_their_indexes() {
         dedup.contains("INDEX messages_by_client_id (room_id=? AND user_id=? AND client_id=?)"),
         "{dedup}"
     );
+    // Search walks the index newest first and stops at the page's end:
+    // no sort of every match.
+    let mut stmt = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::search::SEARCH_PAGE
+        ))
+        .unwrap();
+    let search: Vec<String> = stmt
+        .query_map(params!["w", "[]", 1, "u", "n", 0, 21], |row| row.get(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(search[0].starts_with("SCAN s VIRTUAL TABLE"), "{search:?}");
+    assert!(
+        !search.iter().any(|step| step.contains("TEMP B-TREE")),
+        "{search:?}"
+    );
 }

@@ -73,6 +73,10 @@ pub(super) struct Writer {
     /// fails, then read again); rooms without messages for a while age out
     /// and are read again when they have one.
     rooms: Aging<RoomName, RoomRow>,
+    /// The `sid` of the next message, as committed (cleared with `rooms`
+    /// when a write fails): messages are numbered in commit order
+    /// (`search`).
+    next_sid: Option<i64>,
     shared: Arc<Shared>,
     /// Committed batches, in commit order, for the deliverer thread.
     committed: std::sync::mpsc::Sender<Committed>,
@@ -147,6 +151,7 @@ impl Writer {
         Writer {
             conn,
             rooms: Aging::default(),
+            next_sid: None,
             shared,
             committed,
             options,
@@ -237,6 +242,7 @@ impl Writer {
             Err(err) => {
                 tracing::error!("storing {} messages and events failed: {err}", batch.len());
                 self.rooms.clear();
+                self.next_sid = None;
                 self.shared.cache.lock().unwrap().clear();
                 let failed =
                     StoreError::Unavailable(format!("the message could not be stored: {err}"));
@@ -268,6 +274,10 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut sid = match self.next_sid {
+            Some(sid) => sid,
+            None => search::next_sid(&tx)?,
+        };
         let mut touched: HashMap<RoomName, RoomRow> = HashMap::new();
         let mut written = Vec::with_capacity(batch.len());
         let mut erased = false;
@@ -327,10 +337,11 @@ impl Writer {
             }
             room.last_seq += 1;
             let quote = events::quote_for(&tx, room.id, msg)?;
-            events::insert_message(&tx, room.id, room.last_seq, msg, quote.as_ref())?;
+            events::insert_message(&tx, room.id, room.last_seq, sid, msg, quote.as_ref())?;
             // In the same transaction: the index never disagrees with
             // what is committed.
-            search::index(&tx, room.id, room.last_seq, body)?;
+            search::index(&tx, sid, room.id, room.last_seq, body)?;
+            sid += 1;
             touched.insert(msg.room.clone(), room);
             let stored = Arc::new(ChatMessage {
                 state: shared::protocol::MessageState {
@@ -354,6 +365,7 @@ impl Writer {
                 .execute(params![room.id, to_sql(room.last_seq)])?;
         }
         tx.commit()?;
+        self.next_sid = Some(sid);
         for (name, room) in touched {
             self.rooms.insert(name, room);
         }
