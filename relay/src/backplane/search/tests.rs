@@ -204,3 +204,42 @@ fn messages_past_the_streams_max_age_leave_the_index() {
     assert!(found(&index, "聊天", &["general"]).is_empty());
     assert!(found(&index, "relay", &["ops"]).is_empty());
 }
+
+#[test]
+fn the_request_and_answer_on_palaver_search_keep_their_form() {
+    let request = SearchRequest {
+        query: Query::parse("聊天 deploy* from:Alice"),
+        rooms: vec![RoomName::new("general").unwrap()],
+        from: None,
+        before: Some(Cursor {
+            ts: 7,
+            room: RoomName::new("general").unwrap(),
+            seq: 3,
+        }),
+        limit: 20,
+    };
+    let ask = Ask::of(&request).unwrap();
+    let json = serde_json::to_string(&ask).unwrap();
+    assert_eq!(
+        json,
+        r#"{"fts5":"(\"聊天\") AND (\"deploy\" *)","nick":"alice","rooms":["general"],"before":"7.3.general","limit":20}"#
+    );
+    let back: Ask = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.cursor().unwrap(), request.before);
+    let error = super::wire::Answer::Error {
+        error: "boom".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&error).unwrap(),
+        r#"{"error":"boom"}"#
+    );
+    let hits: super::wire::Answer =
+        serde_json::from_str(r#"{"messages":[],"more":false}"#).unwrap();
+    assert_eq!(
+        hits,
+        super::wire::Answer::Hits {
+            messages: Vec::new(),
+            more: false
+        }
+    );
+}
