@@ -136,7 +136,7 @@ async fn position(
                 "search index: resuming consumer {name} after stream sequence {applied}; {} records to index",
                 info.num_pending
             );
-            return Ok(stream.get_consumer(name).await?);
+            return stream.get_consumer(name).await;
         }
         Ok(info) => {
             tracing::info!(
