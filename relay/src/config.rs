@@ -277,6 +277,15 @@ pub struct Config {
     #[arg(long, env = "PALAVER_NATS_MAX_AGE", default_value_t = 30 * 86_400)]
     pub nats_max_age_secs: u64,
 
+    /// Cluster mode only: make this relay a search indexer, keeping its own
+    /// index of every room's messages in DIR (a SQLite database, fed by a
+    /// durable JetStream consumer; restarted on the same DIR it resumes
+    /// where it stopped) and answering searches from every relay. Run one
+    /// or more: they share the searches. While none runs, cluster searches
+    /// are refused as `unavailable` (docs/DEPLOY.md, "Search in a cluster").
+    #[arg(long, env = "PALAVER_SEARCH_INDEX", value_name = "DIR")]
+    pub search_index: Option<PathBuf>,
+
     /// A NATS credentials file (a user JWT and its nkey seed, as `nsc`
     /// writes them) the relay authenticates with.
     #[arg(long, env = "PALAVER_NATS_CREDS", conflicts_with_all = ["nats_user", "nats_token"])]

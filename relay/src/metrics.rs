@@ -48,6 +48,17 @@ pub struct LiveCounters {
     pub resets: Counter,
 }
 
+/// Cluster search's counters, which an indexer bumps
+/// (`backplane::search`).
+#[derive(Clone, Default)]
+pub struct SearchCounters {
+    /// Stream records (messages, edits, deletes, reactions) applied to the
+    /// index by this process.
+    pub indexed: Counter,
+    /// Search requests this indexer answered.
+    pub answered: Counter,
+}
+
 /// A gauge that goes up and down with what it counts (open connections).
 #[derive(Clone, Default)]
 pub struct Level(gauge::Gauge);
@@ -181,6 +192,8 @@ pub struct Metrics {
     pub publish_ack: Histogram,
     /// Cluster mode: live messages, repairs and resets.
     pub live: LiveCounters,
+    /// Cluster mode, `--search-index`: records indexed, searches answered.
+    pub search: SearchCounters,
     /// Uploads, downloads, garbage collection (`files`).
     pub files: crate::files::FileMetrics,
     // Set on each scrape from a `Snapshot`.
@@ -319,6 +332,19 @@ impl Metrics {
                 r,
                 "stream_resets",
                 "Cluster mode: followed rooms found delivered past the stream's end, and recreated streams, reset",
+            ),
+        };
+
+        let search = SearchCounters {
+            indexed: count(
+                r,
+                "search_indexed",
+                "Cluster search indexer: stream records (messages, edits, deletes, reactions) this process applied to its index",
+            ),
+            answered: count(
+                r,
+                "search_answered",
+                "Cluster search indexer: search requests this process answered",
             ),
         };
 
@@ -490,6 +516,7 @@ impl Metrics {
             store_reads,
             publish_ack,
             live,
+            search,
             rooms,
             tasks,
             room_entries,

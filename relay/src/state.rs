@@ -73,6 +73,12 @@ impl AppState {
     /// Builds the state; in cluster mode also starts the NATS backplane
     /// (whose tasks join `tracker` and watch `shutdown`).
     pub async fn new(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        if let (Some(dir), false) = (&config.search_index, config.clustered()) {
+            anyhow::bail!(
+                "--search-index {} needs cluster mode (--nats URL): a standalone relay searches its own store already",
+                dir.display()
+            );
+        }
         let tracker = TaskTracker::new();
         let metrics = Arc::new(Metrics::new(match config.store {
             _ if config.clustered() => "jetstream",
@@ -122,6 +128,16 @@ impl AppState {
                     let hub = hub.clone();
                     Arc::new(move |update| hub.deliver_update(update))
                 });
+                if let Some(dir) = &config.search_index {
+                    backplane::search::start(
+                        started.client.clone(),
+                        dir,
+                        config.nats_max_age(),
+                        metrics.search.clone(),
+                        &tracker,
+                        &shutdown,
+                    )?;
+                }
                 nats = Some(started.client);
                 (started.store, started.accounts, started.memberships)
             }

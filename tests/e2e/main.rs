@@ -15,6 +15,7 @@ mod cluster_outage;
 mod cluster_partition;
 mod cluster_presence;
 mod cluster_routing;
+mod cluster_search;
 mod cluster_security;
 mod cluster_stream;
 mod conversations;

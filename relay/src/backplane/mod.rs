@@ -21,6 +21,9 @@
 //! - [`NatsMemberships`] is the memberships' engine
 //!   ([`MembershipStore`](crate::memberships::MembershipStore)): every
 //!   user's rooms, read markers and levels, shared the same way.
+//! - [`search`] answers the store's `search`: relays with
+//!   `--search-index DIR` index the stream and answer searches for every
+//!   relay over NATS request/reply.
 //!
 //! A message's `seq` is its JetStream *stream* sequence: strictly increasing
 //! within a room (with gaps, where other rooms' messages sit), the same on
@@ -34,6 +37,7 @@ mod devices;
 mod jetstream;
 mod memberships;
 pub mod presence;
+pub mod search;
 
 use std::sync::Arc;
 

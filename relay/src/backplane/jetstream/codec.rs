@@ -74,7 +74,7 @@ pub(super) fn encode_event(
 }
 
 /// A room's stream message `seq`, if it decodes.
-pub(super) fn decode_record(payload: &[u8], seq: u64) -> Option<Record> {
+pub(in crate::backplane) fn decode_record(payload: &[u8], seq: u64) -> Option<Record> {
     match serde_json::from_slice(payload).ok()? {
         Stored::Event {
             mut event,

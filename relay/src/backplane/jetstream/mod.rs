@@ -39,6 +39,8 @@ mod history;
 mod live;
 mod quotes;
 
+pub(in crate::backplane) use codec::{decode_record, Record};
+
 use std::{
     collections::VecDeque,
     sync::{atomic::AtomicU64, Arc, Mutex, OnceLock, Weak},
@@ -55,13 +57,7 @@ use shared::{ChatMessage, RoomName};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use self::{
-    codec::{encode, Record},
-    epoch::Epoch,
-    history::timed,
-    live::Followers,
-    quotes::Quotes,
-};
+use self::{codec::encode, epoch::Epoch, history::timed, live::Followers, quotes::Quotes};
 use super::{
     connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
     ROOM_SUBJECTS, STREAM,
@@ -72,8 +68,8 @@ use crate::{
     faults::Faults,
     metrics::{Counter, LiveCounters},
     store::{
-        Appended, Deliver, DeliverUpdate, NewMessage, NewUpdate, Page, Store, StoreError,
-        UpdateError,
+        Appended, Deliver, DeliverUpdate, Found, NewMessage, NewUpdate, Page, SearchRequest, Store,
+        StoreError, UpdateError,
     },
 };
 
@@ -472,6 +468,11 @@ impl Store for JetStreamStore {
 
     fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
         Box::pin(self.change(update))
+    }
+
+    /// Asks the cluster's search indexers (`backplane::search`).
+    fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
+        Box::pin(super::search::ask(&self.client, request))
     }
 
     fn room_entries(&self) -> usize {
