@@ -21,6 +21,16 @@ impl SearchRequest {
     /// Whether `msg` satisfies everything but the words (which the engine
     /// matches its own way).
     pub fn admits(&self, msg: &ChatMessage) -> bool {
+        self.may_show(msg)
+            && self
+                .before
+                .as_ref()
+                .is_none_or(|cursor| Cursor::of(msg) < *cursor)
+    }
+
+    /// Whether `msg` may be a hit for this asker, wherever the page is: in
+    /// an asked room, not deleted, from the asked user or nick.
+    pub fn may_show(&self, msg: &ChatMessage) -> bool {
         // A deleted message's text is a placeholder: never a hit.
         !msg.state.deleted
             && self.rooms.contains(&msg.room)
@@ -30,16 +40,15 @@ impl SearchRequest {
                 .from
                 .as_ref()
                 .is_none_or(|nick| msg.from.nick.as_str().to_lowercase() == *nick)
-            && self
-                .before
-                .as_ref()
-                .is_none_or(|cursor| Cursor::of(msg) < *cursor)
     }
 }
 
-/// Where a page of hits ends, in newest-first order: `(ts, room, seq)`
-/// compared as a tuple. On the wire it is the opaque `next` string
-/// `ts.seq.room` (room names have no dots).
+/// Where a page of hits ended: its last hit's `(ts, room, seq)`. Each
+/// engine goes on below it in its own newest-first order: the memory
+/// store by that tuple, SQLite by commit order (below the hit's `sid`), a
+/// cluster's indexers by stream sequence (below `seq`, unique across rooms
+/// there). On the wire it is the opaque `next` string `ts.seq.room` (room
+/// names have no dots).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
     pub ts: u64,

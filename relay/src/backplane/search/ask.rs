@@ -42,7 +42,7 @@ pub async fn ask(client: &async_nats::Client, request: SearchRequest) -> Result<
             // an indexer says.
             messages: messages
                 .into_iter()
-                .filter(|m: &ChatMessage| request.admits(m))
+                .filter(|m: &ChatMessage| request.may_show(m))
                 .take(request.limit)
                 .collect(),
             more,

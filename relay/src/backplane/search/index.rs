@@ -56,7 +56,7 @@ const SCHEMA: &str = "
         deleted INTEGER NOT NULL DEFAULT 0
     );
     CREATE VIRTUAL TABLE message_search USING fts5(
-        body, tokenize = 'unicode61 remove_diacritics 2'
+        body, tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
     );";
 
 /// The index: a writer connection (the feed) and a reader connection
@@ -204,8 +204,10 @@ impl Index {
         conn.execute("DELETE FROM messages WHERE ts < ?1", [to_sql(ts)])
     }
 
-    /// One page of hits for `ask`, newest first, starting below `before`:
-    /// what the standalone SQLite store answers for the same messages.
+    /// One page of hits for `ask`, newest first in stream order, starting
+    /// below `before`'s seq. The index is the outer loop (`CROSS JOIN`),
+    /// walked from its newest row down, so a page ends after `limit + 1`
+    /// hits rather than after sorting every match.
     pub fn search(&self, ask: &Ask, before: Option<&Cursor>) -> rusqlite::Result<Found> {
         let rooms: Vec<&str> = ask.rooms.iter().map(RoomName::as_str).collect();
         let rooms = serde_json::to_string(&rooms).expect("names serialize");
@@ -213,14 +215,14 @@ impl Index {
         let conn = self.reader.lock().unwrap();
         let mut statement = conn.prepare_cached(
             "SELECT m.room, m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id, m.edited_ts
-             FROM message_search s JOIN messages m ON m.seq = s.rowid
+             FROM message_search s CROSS JOIN messages m ON m.seq = s.rowid
              WHERE message_search MATCH ?1 AND m.deleted = 0
                AND m.room IN (SELECT value FROM json_each(?2))
                AND (?3 IS NULL OR m.user_id = ?3)
                AND (?4 IS NULL OR lower(m.nick) = ?4)
-               AND (?5 IS NULL OR (m.ts, m.room, m.seq) < (?5, ?6, ?7))
-             ORDER BY m.ts DESC, m.room DESC, m.seq DESC
-             LIMIT ?8",
+               AND (?5 IS NULL OR s.rowid < ?5)
+             ORDER BY s.rowid DESC
+             LIMIT ?6",
         )?;
         let rows = statement.query_map(
             params![
@@ -228,8 +230,6 @@ impl Index {
                 rooms,
                 ask.from.as_ref().map(|id| id.0.as_str()),
                 ask.nick.as_deref(),
-                before.map(|c| to_sql(c.ts)),
-                before.map(|c| c.room.as_str()),
                 before.map(|c| to_sql(c.seq)),
                 limit + 1,
             ],
