@@ -3,13 +3,16 @@
 //! picked file upload with their progress, go with the message, show on
 //! the other screen as a thumbnail (loaded, sized before it loads) and a
 //! download card, and the thumbnail opens a lightbox by keyboard. A
-//! cancelled upload sends nothing.
+//! cancelled upload sends nothing. A screenshot pasted and sent while the
+//! relay is down goes when it is back.
 
 use base64::Engine;
 use serde_json::{json, Value};
 use tests::{browser::relay_serving_app, files::png_with_exif, Browser};
 
 const ENTER: &str = "\u{E007}";
+/// A page's reconnect backoff is capped at 30 s.
+const BACKOFF_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
 const ESCAPE: &str = "\u{E00C}";
 
 async fn js(browser: &Browser, script: &str, args: Vec<Value>) -> Value {
@@ -188,6 +191,94 @@ async fn attachments_upload_show_on_the_other_screen_and_open_by_keyboard() {
     .await;
     assert_eq!(files_shown, 2, "the screenshot and the notes only");
 
+    assert!(bad.is_empty(), "{bad:#?}");
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_screenshot_sent_while_the_relay_is_down_goes_when_it_is_back() {
+    // Two pages' reconnect backoff against a restarting relay.
+    let _heavy = tests::heavy().await;
+    let data = tempfile::tempdir().unwrap();
+    let relay = relay_serving_app(None, data.path()).await.unwrap();
+    let port = relay.port();
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    let bob = Browser::open_app(&url, "bob").await.unwrap();
+    alice.say("going into the tunnel").await.unwrap();
+    bob.wait_text("[data-testid=message-text]", "going into the tunnel")
+        .await
+        .unwrap();
+
+    relay.signal("KILL").unwrap();
+    drop(relay);
+    alice
+        .wait_texts(
+            "[data-testid=connection-banner]",
+            "a reconnecting banner",
+            |t| t.iter().any(|t| !t.is_empty()),
+        )
+        .await
+        .unwrap();
+    // Pasted and sent offline: the file waits, and so does the message.
+    let png = png_with_exif(640, 320);
+    give_file(&alice, "paste", "tunnel.png", "image/png", &png).await;
+    alice
+        .wait_texts("[data-testid=upload-status]", "the upload waiting", |t| {
+            t == ["Waiting for the relay: uploads when you are back online"]
+        })
+        .await
+        .unwrap();
+    alice.say("from the tunnel").await.unwrap();
+    alice
+        .wait_texts("[data-testid=composer-error]", "the message waiting", |t| {
+            t == ["Sends when the uploads finish."]
+        })
+        .await
+        .unwrap();
+    let mut bad = Vec::new();
+    for theme in ["light", "dark"] {
+        alice.set_color_scheme(theme).await.unwrap();
+        bad.extend(
+            alice
+                .serious_violations(&format!("files-waiting-{theme}"))
+                .await,
+        );
+    }
+    alice.set_color_scheme("light").await.unwrap();
+
+    // Back: the upload goes by itself, then the message with it.
+    let _relay = relay_serving_app(Some(port), data.path()).await.unwrap();
+    alice
+        .wait_js_for(
+            BACKOFF_WAIT,
+            "the upload list emptied",
+            "return document.querySelectorAll('[data-testid=upload]').length;",
+            |v| v == 0,
+        )
+        .await;
+    let thumb = bob
+        .wait_js_for(
+            BACKOFF_WAIT,
+            "bob's thumbnail of the tunnel screenshot",
+            "const i = document.querySelector('[data-testid=attachment-image] img');
+             return i && i.complete && i.naturalWidth > 0 && i.alt;",
+            |v| v.is_string(),
+        )
+        .await;
+    assert_eq!(thumb, "tunnel.png");
+    let texts = bob.texts("[data-testid=message-text]").await.unwrap();
+    assert_eq!(
+        texts.iter().filter(|t| *t == "from the tunnel").count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(
+        alice.texts("[data-testid=composer-error]").await.unwrap(),
+        [""]
+    );
+    bob.screenshot("files-after-the-tunnel").await.unwrap();
     assert!(bad.is_empty(), "{bad:#?}");
     alice.close().await.unwrap();
     bob.close().await.unwrap();

@@ -428,7 +428,18 @@ impl Browser {
         script: &str,
         ok: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_js_for(WAIT, what, script, ok).await
+    }
+
+    /// [`Browser::wait_js`] for up to `within` (a reconnect's backoff).
+    pub async fn wait_js_for(
+        &self,
+        within: Duration,
+        what: &str,
+        script: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let value = self.client.execute(script, vec![]).await.unwrap();
             if ok(&value) {

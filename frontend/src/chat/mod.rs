@@ -35,7 +35,7 @@ mod socket;
 mod token;
 mod upload;
 
-pub use upload::{UploadEvent, UploadHandle};
+pub use upload::{UploadEvent, UploadFailure, UploadHandle};
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;

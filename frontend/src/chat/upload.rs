@@ -17,7 +17,16 @@ use super::{now_ms, Chat};
 /// What an upload reports: bytes sent of all, then its end.
 pub enum UploadEvent {
     Progress { loaded: f64, total: f64 },
-    Done(Result<FileId, String>),
+    Done(Result<FileId, UploadFailure>),
+}
+
+/// Why an upload ended without a file.
+pub enum UploadFailure {
+    /// The relay could not be reached (or the request was cancelled): the
+    /// same file may be sent again when it is back.
+    Unreachable,
+    /// The relay answered no, in words with what to do.
+    Refused(String),
 }
 
 /// A running upload; dropping it does not stop it, `cancel` does.
@@ -115,39 +124,41 @@ impl Chat {
     }
 }
 
-/// The file id, or what went wrong in words with what to do.
-fn outcome(xhr: &web_sys::XmlHttpRequest) -> Result<FileId, String> {
+/// The file id, or why not: unreachable, or refused in words with what
+/// to do.
+fn outcome(xhr: &web_sys::XmlHttpRequest) -> Result<FileId, UploadFailure> {
     let status = xhr.status().unwrap_or(0);
     let body = xhr.response_text().ok().flatten().unwrap_or_default();
+    let refused = |words: String| Err(UploadFailure::Refused(words));
     match status {
         200..=299 => serde_json::from_str::<Uploaded>(&body)
             .map(|u| u.id)
-            .map_err(|_| "The relay's answer was unreadable. Try again.".into()),
-        0 => Err(
-            "The upload stopped: it was cancelled or the relay could not be reached. \
-                  Check your connection and try again."
-                .into(),
-        ),
+            .map_err(|_| {
+                UploadFailure::Refused("The relay's answer was unreadable. Try again.".into())
+            }),
+        0 | 502..=504 => Err(UploadFailure::Unreachable),
         401 | 403 => {
-            Err("The relay did not accept your session. Reload the page and try again.".into())
+            refused("The relay did not accept your session. Reload the page and try again.".into())
         }
-        413 => Err(
+        413 => refused(
             "This file is larger than the relay accepts, or your storage is full. \
                     Send a smaller file."
                 .into(),
         ),
-        422 => Err("The relay could not read this image. Send it in another format.".into()),
+        422 => refused("The relay could not read this image. Send it in another format.".into()),
         429 => {
             let wait = xhr
                 .get_response_header("Retry-After")
                 .ok()
                 .flatten()
                 .map_or("a minute".to_string(), |s| format!("{s} seconds"));
-            Err(format!(
-                "Too many uploads just now. Wait {wait} and try again."
+            refused(format!(
+                "Too many uploads just now. Wait {wait} and attach it again."
             ))
         }
-        other => Err(format!("The upload failed (HTTP {other}). Try again.")),
+        other => refused(format!(
+            "The upload failed (HTTP {other}). Attach it again."
+        )),
     }
 }
 

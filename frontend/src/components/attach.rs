@@ -2,17 +2,28 @@
 //! button opening a hidden file input), and one row per upload with a
 //! progress bar, a cancel button and, on failure, what to do. Paste and
 //! drop hand files to the same `Uploads`.
+//!
+//! Offline first: a file attached while the relay is unreachable, or whose
+//! upload the network cut, waits, and uploads again by itself once the
+//! relay welcomes this tab again (the composer then sends a message that
+//! was waiting for it). A file the relay refused (too large, unreadable)
+//! does not: that needs the user.
 
 use leptos::prelude::*;
 use shared::FileId;
 use wasm_bindgen::JsCast;
 
-use crate::chat::{Chat, UploadEvent, UploadHandle};
+use crate::chat::{Chat, UploadEvent, UploadFailure, UploadHandle};
 
 /// Where one upload stands.
 #[derive(Clone, PartialEq)]
 pub enum Stage {
-    Sending { loaded: f64, total: f64 },
+    Sending {
+        loaded: f64,
+        total: f64,
+    },
+    /// Not reachable now: uploads when the relay is back.
+    Waiting,
     Done(FileId),
     Failed(String),
 }
@@ -31,17 +42,29 @@ pub struct Uploads {
     pub items: RwSignal<Vec<Item>>,
     /// The running requests by key, so cancel can abort them.
     handles: StoredValue<Vec<(u32, UploadHandle)>, LocalStorage>,
+    /// The files by key, until the list empties, so a waiting upload can
+    /// start again.
+    files: StoredValue<Vec<(u32, web_sys::File)>, LocalStorage>,
     next: StoredValue<u32>,
 }
 
 impl Uploads {
     pub fn new(chat: Chat) -> Self {
-        Uploads {
+        let uploads = Uploads {
             chat,
             items: RwSignal::new(Vec::new()),
             handles: StoredValue::new_local(Vec::new()),
+            files: StoredValue::new_local(Vec::new()),
             next: StoredValue::new(0),
-        }
+        };
+        // Welcomed again: what waited for the relay uploads now.
+        let connected = Memo::new(move |_| chat.client.with(|c| c.is_connected()));
+        Effect::new(move |_| {
+            if connected.get() {
+                uploads.start_waiting();
+            }
+        });
+        uploads
     }
 
     /// Starts uploading each file of `files`.
@@ -56,14 +79,44 @@ impl Uploads {
     pub fn add(self, file: &web_sys::File) {
         let key = self.next.get_value();
         self.next.set_value(key + 1);
-        let total = file.size();
         self.items.update(|items| {
             items.push(Item {
                 key,
                 name: file.name(),
-                stage: Stage::Sending { loaded: 0.0, total },
+                stage: Stage::Waiting,
             })
         });
+        self.files.update_value(|f| f.push((key, file.clone())));
+        if self.chat.client.with_untracked(|c| c.is_connected()) {
+            self.start(key);
+        }
+    }
+
+    /// Starts again every upload that waits for the relay.
+    fn start_waiting(self) {
+        let waiting: Vec<u32> = self.items.with_untracked(|items| {
+            items
+                .iter()
+                .filter(|i| i.stage == Stage::Waiting)
+                .map(|i| i.key)
+                .collect()
+        });
+        for key in waiting {
+            self.start(key);
+        }
+    }
+
+    /// Uploads the file of `key`.
+    fn start(self, key: u32) {
+        let Some(file) = self.files.with_value(|f| {
+            f.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, file)| file.clone())
+        }) else {
+            return;
+        };
+        let file = &file;
+        let total = file.size();
         let items = self.items;
         let handles = self.handles;
         let set = move |stage: Stage| {
@@ -73,13 +126,15 @@ impl Uploads {
                 }
             })
         };
+        set(Stage::Sending { loaded: 0.0, total });
         let started = self.chat.upload(file, move |event| match event {
             UploadEvent::Progress { loaded, total } => set(Stage::Sending { loaded, total }),
             UploadEvent::Done(result) => {
                 handles.update_value(|h| h.retain(|(k, _)| *k != key));
                 set(match result {
                     Ok(id) => Stage::Done(id),
-                    Err(words) => Stage::Failed(words),
+                    Err(UploadFailure::Unreachable) => Stage::Waiting,
+                    Err(UploadFailure::Refused(words)) => Stage::Failed(words),
                 });
             }
         });
@@ -97,12 +152,22 @@ impl Uploads {
             }
             h.retain(|(k, _)| *k != key);
         });
+        self.files.update_value(|f| f.retain(|(k, _)| *k != key));
         self.items.update(|items| items.retain(|i| i.key != key));
     }
 
+    /// Some upload is under way or waits for the relay.
     pub fn busy(self) -> bool {
+        self.items.with(|i| {
+            i.iter()
+                .any(|i| matches!(i.stage, Stage::Sending { .. } | Stage::Waiting))
+        })
+    }
+
+    /// Some upload was refused and needs the user.
+    pub fn failed(self) -> bool {
         self.items
-            .with(|i| i.iter().any(|i| matches!(i.stage, Stage::Sending { .. })))
+            .with(|i| i.iter().any(|i| matches!(i.stage, Stage::Failed(_))))
     }
 
     /// The uploaded files' ids.
@@ -120,6 +185,7 @@ impl Uploads {
 
     /// The message went: the list empties.
     pub fn clear(self) {
+        self.files.set_value(Vec::new());
         self.items.set(Vec::new());
     }
 }
@@ -213,6 +279,7 @@ fn upload_row(uploads: Uploads, key: u32, name: String) -> impl IntoView {
     };
     let status = move || match stage.get() {
         Some(Stage::Sending { .. }) => format!("{}%", percent().unwrap_or(0.0)),
+        Some(Stage::Waiting) => "Waiting for the relay: uploads when you are back online".into(),
         Some(Stage::Done(_)) => "Ready to send".to_string(),
         Some(Stage::Failed(words)) => words,
         None => String::new(),
@@ -239,7 +306,7 @@ fn upload_row(uploads: Uploads, key: u32, name: String) -> impl IntoView {
     let cancel_label = {
         let name = name.clone();
         move || match stage.get() {
-            Some(Stage::Sending { .. }) => format!("Cancel the upload of {name}"),
+            Some(Stage::Sending { .. } | Stage::Waiting) => format!("Cancel the upload of {name}"),
             _ => format!("Remove {name}"),
         }
     };

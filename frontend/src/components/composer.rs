@@ -37,16 +37,24 @@ pub fn Composer(room: RoomName) -> impl IntoView {
         }
     });
 
+    // Enter while files upload or wait for the relay: the message goes
+    // when they are done (offline first), with the text then in the box.
+    let send_when_uploaded = RwSignal::new(false);
     let send_room = room.clone();
     let submit = move || {
         let value = text.get_untracked();
         let trimmed = value.trim_matches(|c: char| c == '\n' || c == '\r' || c == ' ');
         let files = uploads.done();
         if uploads.busy() {
-            error.set(Some(
-                "Wait until the uploads finish, or cancel them.".into(),
-            ));
+            send_when_uploaded.set(true);
+            error.set(Some("Sends when the uploads finish.".into()));
             return;
+        }
+        if uploads.failed() {
+            send_when_uploaded.set(false);
+            return error.set(Some(
+                "An upload failed: remove it or attach the file again, then send.".into(),
+            ));
         }
         if !files.is_empty() && !matches!(draft.mode.get_untracked(), Mode::Edit { .. }) {
             let text_value = if trimmed.is_empty() {
@@ -104,6 +112,15 @@ pub fn Composer(room: RoomName) -> impl IntoView {
             Err(err) => error.set(Some(err.to_string())),
         }
     };
+    Effect::new({
+        let submit = submit.clone();
+        move |_| {
+            if send_when_uploaded.get() && !uploads.busy() {
+                send_when_uploaded.set(false);
+                submit();
+            }
+        }
+    });
     let submit_key = submit.clone();
     let typing_room = room.clone();
     let edit_room = room.clone();
