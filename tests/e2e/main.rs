@@ -14,6 +14,7 @@ mod cluster;
 mod cluster_outage;
 mod cluster_partition;
 mod cluster_presence;
+mod cluster_push;
 mod cluster_routing;
 mod cluster_search;
 mod cluster_security;
