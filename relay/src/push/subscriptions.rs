@@ -52,7 +52,7 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>>;
 }
 
-/// `--store memory` (and cluster mode for now): in the relay's memory.
+/// `--store memory`: in the relay's memory.
 #[derive(Default)]
 pub struct MemorySubscriptions {
     /// Each user's subscriptions, oldest first.
