@@ -44,6 +44,7 @@ mod operations;
 mod process;
 mod push;
 mod push_browser;
+mod push_subscriptions_conformance;
 mod pwa;
 mod retention;
 mod robustness;
