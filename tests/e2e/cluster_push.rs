@@ -3,7 +3,8 @@
 //! them (the one that stored the message) pushes each message, only when
 //! the member's app is visible on no relay. The local push service
 //! (`tests::push_service`) verifies each push's JWT against the announced
-//! key and decrypts it, as a browser would.
+//! key and decrypts it, as a browser would. Relays given one
+//! `--vapid-key FILE` announce that key instead.
 
 use std::time::Duration;
 
@@ -129,4 +130,25 @@ async fn one_relay_pushes_each_message_and_none_while_the_app_is_visible_on_anot
     }
     assert_eq!(got[0].payload["text"], "now away");
     assert_eq!(got[1].payload["text"], "and gone");
+}
+
+#[tokio::test]
+async fn relays_given_one_vapid_key_file_announce_that_key() {
+    let _heavy = tests::heavy().await;
+    let nats = NatsServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vapid.pem");
+    let secret = relay::push::vapid::random_secret();
+    std::fs::write(&file, relay::push::vapid::pem(&secret)).unwrap();
+    let expected = relay::push::Vapid::new(secret, String::new())
+        .public_key()
+        .to_string();
+    let file = file.display().to_string();
+    let args = ["--push-allow-insecure", "--vapid-key", file.as_str()];
+    let one = RelayProcess::clustered(&nats.url(), &args).await.unwrap();
+    let two = RelayProcess::clustered(&nats.url(), &args).await.unwrap();
+    for relay in [&one, &two] {
+        let (_client, key) = hello_with_push_key(&relay.ws_url(), "ada").await.unwrap();
+        assert_eq!(key.as_deref(), Some(expected.as_str()));
+    }
 }
