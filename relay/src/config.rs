@@ -345,7 +345,9 @@ pub struct Config {
     /// The VAPID private key (PEM, PKCS#8 or SEC1, P-256) that signs
     /// pushes. Without it the relay keeps one in --data-dir
     /// (`vapid-key.pem`, made on first start); with `--store memory`, one
-    /// in memory. Changing it orphans every push subscription.
+    /// in memory; in cluster mode (--nats), one kept in NATS for every
+    /// relay (give all relays the same file, or none). Changing it
+    /// orphans every push subscription.
     #[arg(long, env = "PALAVER_VAPID_KEY")]
     pub vapid_key: Option<PathBuf>,
 

@@ -12,7 +12,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     accounts::{AccountStore, Accounts, NoAccountStore, SqliteAccounts},
     auth::Verifier,
-    backplane,
+    backplane::{self, NatsPush},
     config::{Config, StoreKind},
     faults::Faults,
     files::{Files, WithFiles},
@@ -24,7 +24,7 @@ use crate::{
     origin::Origins,
     push::{
         MemorySubscriptions, Policy, Push, PushQueue, Sender, SqliteSubscriptions,
-        SubscriptionStore, Vapid,
+        SubscriptionStore, Vapid, VapidSlot,
     },
     reads::ReadGate,
     store::{Deliver, MemoryStore, SqliteOptions, SqliteStore, Store, Timed},
@@ -91,8 +91,10 @@ impl AppState {
             config.big_rooms(),
         ));
         let faults = Arc::new(Faults::parse(&config.fault_inject)?);
-        // Pushes are off in cluster mode: every relay would send each one.
-        let (push_queue, push_jobs) = PushQueue::new(!config.clustered(), metrics.push.clone());
+        let (push_queue, push_jobs) = PushQueue::new(true, metrics.push.clone());
+        // In cluster mode every relay following a room delivers each
+        // message; only the one that committed it pushes (`on_commit`).
+        let push_on_deliver = !config.clustered();
         // Before the store: the SQLite store migrates the database the
         // file index lives in.
         let (deliver, files_slot): (Deliver, _) = {
@@ -102,7 +104,9 @@ impl AppState {
             let deliver: Deliver = Arc::new(move |message| {
                 faults.deliver(&message.room);
                 // Never waits: a full push queue drops the push.
-                queue.offer(message);
+                if push_on_deliver {
+                    queue.offer(message);
+                }
                 // A message that posted files is delivered with them.
                 match files.get().and_then(|files| files.on_deliver(message)) {
                     Some(with_files) => hub.deliver(&with_files),
@@ -114,6 +118,7 @@ impl AppState {
         // Each store comes with the accounts and memberships engines that
         // last as long.
         let mut nats = None;
+        let mut cluster_push = None;
         let (store, kept, rooms): (
             Arc<dyn Store>,
             Arc<dyn AccountStore>,
@@ -128,6 +133,11 @@ impl AppState {
                     let hub = hub.clone();
                     Arc::new(move |update| hub.deliver_update(update))
                 });
+                started.store.on_commit({
+                    let queue = push_queue.clone();
+                    Arc::new(move |message| queue.offer(message))
+                });
+                cluster_push = Some(started.push.clone());
                 if let Some(dir) = &config.search_index {
                     backplane::search::start(
                         started.client.clone(),
@@ -177,7 +187,7 @@ impl AppState {
                 (Arc::new(store), Arc::new(accounts), Arc::new(memberships))
             }
         };
-        let push = push_state(&config, push_queue)?;
+        let push = push_state(&config, push_queue, cluster_push, &tracker, &shutdown)?;
         let files = Files::open(&config, metrics.files.clone())?;
         let _ = files_slot.set(files.clone());
         let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
@@ -210,9 +220,9 @@ impl AppState {
         let per_second_twice_in_a_burst =
             |rate: u32| Budget::per_second(rate, rate.saturating_mul(2));
         let reads = Arc::new(ReadGate::new(config.max_store_reads));
-        if let (Some(jobs), Some(vapid)) = (push_jobs, push.vapid.clone()) {
+        if let Some(jobs) = push_jobs {
             let sender = Arc::new(Sender::new(
-                vapid,
+                push.vapid.clone(),
                 push.subscriptions.clone(),
                 memberships.clone(),
                 hub.clone(),
@@ -268,8 +278,16 @@ impl AppState {
 }
 
 /// Web Push's key and subscriptions for this store (after the store
-/// opened and migrated the data directory); off in cluster mode.
-fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
+/// opened and migrated the data directory). In cluster mode (`cluster`)
+/// both are the cluster's: the key from `--vapid-key` or, once NATS
+/// answers, the one kept there.
+fn push_state(
+    config: &Config,
+    queue: PushQueue,
+    cluster: Option<Arc<NatsPush>>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Push> {
     let policy = if config.push_allow_insecure {
         tracing::warn!(
             "--push-allow-insecure: pushes may go to http endpoints and private addresses; \
@@ -279,14 +297,6 @@ fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
     } else {
         Policy::Public
     };
-    if config.clustered() {
-        return Ok(Push {
-            queue,
-            vapid: None,
-            subscriptions: Arc::new(MemorySubscriptions::default()),
-            policy,
-        });
-    }
     let subject = config
         .vapid_subject
         .clone()
@@ -297,12 +307,38 @@ fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
                 .map(|u| u.origin().ascii_serialization())
         })
         .unwrap_or_else(|| "mailto:admin@palaver.invalid".into());
+    let vapid = VapidSlot::default();
+    if let Some(cluster) = cluster {
+        match &config.vapid_key {
+            Some(file) => {
+                let _ = vapid.set(Arc::new(Vapid::load(Some(file), None, subject)?));
+            }
+            None => {
+                let (slot, nats) = (vapid.clone(), cluster.clone());
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move {
+                    tokio::select! {
+                        key = nats.key() => {
+                            let _ = slot.set(Arc::new(Vapid::new(key, subject)));
+                        }
+                        () = shutdown.cancelled() => {}
+                    }
+                });
+            }
+        }
+        return Ok(Push {
+            queue,
+            vapid,
+            subscriptions: cluster,
+            policy,
+        });
+    }
     let durable = matches!(config.store, StoreKind::Sqlite);
-    let vapid = Vapid::load(
+    let _ = vapid.set(Arc::new(Vapid::load(
         config.vapid_key.as_deref(),
         durable.then_some(config.data_dir.as_path()),
         subject,
-    )?;
+    )?));
     let subscriptions: Arc<dyn SubscriptionStore> = if durable {
         Arc::new(SqliteSubscriptions::open(&config.data_dir, config.sync)?)
     } else {
@@ -310,7 +346,7 @@ fn push_state(config: &Config, queue: PushQueue) -> anyhow::Result<Push> {
     };
     Ok(Push {
         queue,
-        vapid: Some(Arc::new(vapid)),
+        vapid,
         subscriptions,
         policy,
     })

@@ -15,6 +15,7 @@ pub mod nats;
 pub mod partition;
 pub mod push_device;
 pub mod push_service;
+pub mod push_subscriptions;
 pub mod relay;
 pub mod tmux;
 

@@ -5,13 +5,21 @@
 //! while it holds one of their connections, so it hears only its own
 //! users. Nothing is stored: a device that is offline gets the state with
 //! its next `rooms` list.
+//!
+//! Attention travels the other way, asked for: while a user's app is
+//! visible on a relay, that relay answers requests on
+//! `palaver.attention.<user>`. The relay deciding a push asks there;
+//! "no responders" (at once, from the server) means no relay shows the
+//! app. A relay that dies stops answering with its connection, so nothing
+//! needs expiring.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
+    time::Duration,
 };
 
-use futures_util::StreamExt;
+use futures_util::{future::BoxFuture, StreamExt};
 use serde::{Deserialize, Serialize};
 use shared::{ServerMsg, UserId};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +31,11 @@ use crate::{
 };
 
 const SUBJECTS: &str = "palaver.user";
+const ATTENTION: &str = "palaver.attention";
+/// How long a push decision waits for another relay to say the user is
+/// looking; past it the user counts as not looking (a push too many rather
+/// than a lost one).
+const ATTENTION_WAIT: Duration = Duration::from_millis(500);
 
 /// What travels on a user's subject.
 #[derive(Serialize, Deserialize)]
@@ -42,6 +55,8 @@ pub struct NatsDevices {
     memberships: Weak<Memberships>,
     /// The subscription of each user with a connection here.
     watched: Mutex<HashMap<UserId, CancellationToken>>,
+    /// The attention responder of each user whose app is visible here.
+    attending: Mutex<HashMap<UserId, CancellationToken>>,
     shutdown: CancellationToken,
 }
 
@@ -57,6 +72,7 @@ impl NatsDevices {
             relay: random_hex(8),
             memberships: Arc::downgrade(memberships),
             watched: Mutex::default(),
+            attending: Mutex::default(),
             shutdown,
         });
         memberships.set_remote(devices);
@@ -65,6 +81,10 @@ impl NatsDevices {
 
 fn subject(user: &UserId) -> String {
     format!("{SUBJECTS}.{}", hex_token(&user.0))
+}
+
+fn attention_subject(user: &UserId) -> String {
+    format!("{ATTENTION}.{}", hex_token(&user.0))
 }
 
 impl RemoteDevices for NatsDevices {
@@ -124,6 +144,58 @@ impl RemoteDevices for NatsDevices {
 
     fn rooms_changed(&self, user: &UserId) {
         self.send(user, None);
+    }
+
+    fn attention(&self, user: &UserId, visible: bool) {
+        let mut attending = self.attending.lock().unwrap();
+        if !visible {
+            if let Some(stop) = attending.remove(user) {
+                stop.cancel();
+            }
+            return;
+        }
+        if attending.contains_key(user) {
+            return;
+        }
+        let stop = self.shutdown.child_token();
+        attending.insert(user.clone(), stop.clone());
+        let (client, subject) = (self.client.clone(), attention_subject(user));
+        tokio::spawn(async move {
+            let mut requests = match client.subscribe(subject).await {
+                Ok(requests) => requests,
+                Err(err) => {
+                    tracing::warn!("cannot answer for a user's attention: {err}");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    next = requests.next() => {
+                        let Some(request) = next else { break };
+                        if let Some(reply) = request.reply {
+                            let _ = client.publish(reply, "visible".into()).await;
+                        }
+                    }
+                }
+            }
+            let _ = requests.unsubscribe().await;
+        });
+    }
+
+    fn attentive_elsewhere(&self, user: &UserId) -> BoxFuture<'static, bool> {
+        let (client, subject) = (self.client.clone(), attention_subject(user));
+        Box::pin(async move {
+            let request = async_nats::Request::new().timeout(Some(ATTENTION_WAIT));
+            match client.send_request(subject, request).await {
+                Ok(_) => true,
+                Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => false,
+                Err(err) => {
+                    tracing::debug!("no answer about a user's attention: {err}");
+                    false
+                }
+            }
+        })
     }
 }
 

@@ -21,6 +21,11 @@
 //! - [`NatsMemberships`] is the memberships' engine
 //!   ([`MembershipStore`](crate::memberships::MembershipStore)): every
 //!   user's rooms, read markers and levels, shared the same way.
+//! - [`NatsPush`] is the push subscriptions' engine
+//!   ([`SubscriptionStore`](crate::push::SubscriptionStore)) and keeps the
+//!   cluster's one VAPID key; the relay that commits a message is the one
+//!   that pushes it ([`JetStreamStore::on_commit`]), and [`NatsDevices`]
+//!   tells it whether the user's app is visible on another relay.
 //! - [`search`] answers the store's `search`: relays with
 //!   `--search-index DIR` index the stream and answer searches for every
 //!   relay over NATS request/reply.
@@ -35,8 +40,10 @@ mod connection;
 mod delivered;
 mod devices;
 mod jetstream;
+mod kv;
 mod memberships;
 pub mod presence;
+mod push;
 pub mod search;
 
 use std::sync::Arc;
@@ -55,6 +62,7 @@ pub use accounts::NatsAccounts;
 pub use devices::NatsDevices;
 pub use jetstream::JetStreamStore;
 pub use memberships::NatsMemberships;
+pub use push::NatsPush;
 
 /// The JetStream stream holding every room's messages.
 pub const STREAM: &str = "PALAVER_MSGS";
@@ -127,6 +135,11 @@ pub async fn start(
         config,
     ));
     memberships.clone().spawn(tracker, shutdown.clone());
+    let push = NatsPush::new(
+        async_nats::jetstream::new(client.clone()),
+        config.nats_replicas,
+    );
+    push.spawn(tracker, shutdown.clone());
     let presence = presence::spawn(client.clone(), hub.clone(), tracker, shutdown.clone());
     // Under the hub's lock: following a room only spawns its task.
     let follower = store.clone();
@@ -142,6 +155,7 @@ pub async fn start(
         store,
         accounts,
         memberships,
+        push,
         client,
     })
 }
@@ -152,6 +166,7 @@ pub struct Started {
     pub store: Arc<JetStreamStore>,
     pub accounts: Arc<NatsAccounts>,
     pub memberships: Arc<NatsMemberships>,
+    pub push: Arc<NatsPush>,
     pub client: async_nats::Client,
 }
 

@@ -24,6 +24,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
+use futures_util::future::BoxFuture;
 use shared::{protocol::RoomEntry, RoomName, ServerMsg, UserId};
 
 use crate::{
@@ -51,6 +52,17 @@ pub trait RemoteDevices: Send + Sync + 'static {
     /// changed: each lists it for its own connections (nobody lists it
     /// when the user has no connection elsewhere).
     fn rooms_changed(&self, user: &UserId);
+    /// Whether the user's app is visible on this relay changed: other
+    /// relays deciding a push ask while it is.
+    fn attention(&self, user: &UserId, visible: bool);
+    /// Whether the user's app is visible on another relay (bounded; a
+    /// relay that does not answer in time counts as not visible).
+    fn attentive_elsewhere(&self, user: &UserId) -> BoxFuture<'static, bool>;
+}
+
+/// How many of a user's connections show a visible app.
+fn visible(devices: &[Device]) -> usize {
+    devices.iter().filter(|d| d.attention.is_some()).count()
 }
 
 /// Where a room list's counts come from, set once the store is built.
@@ -156,13 +168,31 @@ impl Memberships {
         let device = devices
             .get_mut(user)
             .and_then(|d| d.iter_mut().find(|d| d.peer.conn == conn));
-        if let Some(device) = device {
-            match (device.attention.is_some(), attention.is_some()) {
-                (false, true) => self.metrics.visible_apps.inc(),
-                (true, false) => self.metrics.visible_apps.sub(1),
-                _ => {}
-            }
-            device.attention = attention;
+        let Some(device) = device else { return };
+        match (device.attention.is_some(), attention.is_some()) {
+            (false, true) => self.metrics.visible_apps.inc(),
+            (true, false) => self.metrics.visible_apps.sub(1),
+            _ => {}
+        }
+        device.attention = attention;
+        let visible = visible(&devices[user]) > 0;
+        self.tell_attention(user, visible);
+    }
+
+    /// Tells other relays whether the user's app is visible here (the
+    /// backplane keeps only changes).
+    fn tell_attention(&self, user: &UserId, visible: bool) {
+        if let Some(remote) = self.remote.get() {
+            remote.attention(user, visible);
+        }
+    }
+
+    /// Whether the user's app is visible on another relay (cluster mode;
+    /// false on a relay alone).
+    pub async fn attentive_elsewhere(&self, user: &UserId) -> bool {
+        match self.remote.get() {
+            Some(remote) => remote.attentive_elsewhere(user).await,
+            None => false,
         }
     }
 
@@ -179,12 +209,13 @@ impl Memberships {
     pub fn disconnected(&self, user: &UserId, conn: ConnId) {
         let mut devices = self.devices.lock().unwrap();
         if let Some(peers) = devices.get_mut(user) {
-            let visible = |peers: &[Device]| peers.iter().filter(|d| d.attention.is_some()).count();
             let before = visible(peers);
             peers.retain(|d| d.peer.conn != conn);
-            self.metrics
-                .visible_apps
-                .sub((before - visible(peers)) as u64);
+            let after = visible(peers);
+            self.metrics.visible_apps.sub((before - after) as u64);
+            if before > 0 && after == 0 {
+                self.tell_attention(user, false);
+            }
             if peers.is_empty() {
                 devices.remove(user);
                 if let Some(remote) = self.remote.get() {

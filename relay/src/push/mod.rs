@@ -3,8 +3,16 @@
 //! A browser subscribes with `push_subscribe` (its push service's endpoint
 //! and keys); after a message is committed, the sender POSTs an encrypted
 //! payload to the subscriptions of each member who should hear of it and
-//! has no visible app. Off in cluster mode (every relay would send each
-//! push; exactly-once across relays is not built yet).
+//! has no visible app.
+//!
+//! In cluster mode every relay announces one key (`--vapid-key FILE` on
+//! each, or the one the backplane keeps in NATS), the subscriptions live
+//! in NATS (the backplane's `NatsPush` engine), and exactly one relay
+//! sends each push: the one that committed the message (it offers it to
+//! its queue when JetStream acks the publish, not when the live feed
+//! delivers it, which happens on every relay following the room). "No
+//! visible app" then means on no relay: a relay where the user's app is
+//! visible answers for them over NATS (`Memberships::attentive_anywhere`).
 //!
 //! - `vapid`: the relay's key pair and the JWT that signs each push.
 //! - `ece`: the payload encryption (aes128gcm).
@@ -24,7 +32,7 @@ mod sqlite;
 pub mod subscriptions;
 pub mod vapid;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use p256::PublicKey;
@@ -43,14 +51,18 @@ pub use self::{
 /// 16 bytes are 87 and 22 characters; some browsers pad).
 const MAX_KEY_CHARS: usize = 96;
 
+/// Where the key is, once known (shared with the sender).
+pub type VapidSlot = Arc<OnceLock<Arc<Vapid>>>;
+
 /// Pushes as the sessions see them: the public key for `welcome`, and
 /// subscribing and unsubscribing.
 pub struct Push {
     /// Where sessions offer what the store does not deliver as a message
     /// (an edit's new mentions).
     pub queue: PushQueue,
-    /// `None` in cluster mode: no key is announced, nothing is sent.
-    pub vapid: Option<Arc<Vapid>>,
+    /// The key, once known: at start, or in cluster mode once NATS gave
+    /// the cluster's (until then no key is announced, nothing is sent).
+    pub vapid: VapidSlot,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub policy: Policy,
 }
@@ -71,7 +83,7 @@ pub enum SubscribeError {
 impl Push {
     /// The public key for `welcome`, when pushes are on.
     pub fn public_key(&self) -> Option<String> {
-        self.vapid.as_ref().map(|v| v.public_key().to_string())
+        self.vapid.get().map(|v| v.public_key().to_string())
     }
 
     /// Checks and keeps a subscription for `user`.
@@ -83,7 +95,7 @@ impl Push {
         auth: String,
         hide_text: bool,
     ) -> Result<(), SubscribeError> {
-        if self.vapid.is_none() {
+        if self.vapid.get().is_none() {
             return Err(SubscribeError::Off);
         }
         let url = endpoint::parse(&endpoint, self.policy)?;

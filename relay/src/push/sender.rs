@@ -6,7 +6,8 @@
 //! slow push service can never slow delivery or acks. One task takes
 //! messages off the queue and, for every member of the room whose level
 //! notifies of it (`NotifyLevel::notifies`, the default by the room's size)
-//! and who has no visible app (`Memberships::attentive`), within the
+//! and who has no visible app (`Memberships::attentive`, then
+//! `attentive_elsewhere` on other relays in cluster mode), within the
 //! per-user cap, starts one delivery per subscription. A delivery encrypts
 //! the payload (`ece`), signs (`vapid`), POSTs (`client`), retries a 429,
 //! a 5xx or no answer with backoff (honouring `Retry-After`), and removes
@@ -32,7 +33,7 @@ use super::{
     endpoint::Policy,
     metrics::{Drop, PushMetrics},
     subscriptions::{Subscription, SubscriptionStore},
-    vapid::Vapid,
+    VapidSlot,
 };
 use crate::{
     hub::Hub,
@@ -116,7 +117,8 @@ impl PushQueue {
 
 /// What the sender needs, shared by its deliveries.
 pub struct Sender {
-    pub vapid: Arc<Vapid>,
+    /// The key; a job before it is known is dropped.
+    pub vapid: VapidSlot,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub memberships: Arc<Memberships>,
     pub hub: Arc<Hub>,
@@ -143,7 +145,7 @@ struct Payload<'a> {
 
 impl Sender {
     pub fn new(
-        vapid: Arc<Vapid>,
+        vapid: VapidSlot,
         subscriptions: Arc<dyn SubscriptionStore>,
         memberships: Arc<Memberships>,
         hub: Arc<Hub>,
@@ -193,6 +195,10 @@ impl Sender {
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) {
+        if self.vapid.get().is_none() {
+            tracing::debug!("no push: the cluster's VAPID key is not known yet");
+            return;
+        }
         let (message, only_mentioned) = match &job {
             Job::Message(message) => (message, false),
             Job::NewMentions(message) => (message, true),
@@ -223,6 +229,10 @@ impl Sender {
                     continue;
                 }
             };
+            // Asked last: in cluster mode it is a round trip to NATS.
+            if self.memberships.attentive_elsewhere(&user).await {
+                continue;
+            }
             if !self.per_user.allow(&user) {
                 self.metrics.dropped(Drop::UserCap);
                 continue;
@@ -327,7 +337,10 @@ impl Sender {
             ("content-type", "application/octet-stream".to_string()),
             (
                 "authorization",
-                self.vapid.authorization(url, crate::clock::now_ms() / 1000),
+                self.vapid
+                    .get()
+                    .expect("checked before fan-out")
+                    .authorization(url, crate::clock::now_ms() / 1000),
             ),
         ];
         client::post(url, self.policy, &headers, body).await

@@ -150,17 +150,26 @@ mod tests {
     use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
     #[tokio::test]
-    async fn the_sqlite_engine_keeps_the_contract_and_its_rows() {
+    async fn the_sqlite_engine_keeps_its_rows_across_opens() {
         let dir = tempfile::tempdir().unwrap();
         let _store =
             SqliteStore::open(SqliteOptions::new(dir.path()), std::sync::Arc::new(|_| {})).unwrap();
         let subs =
             super::SqliteSubscriptions::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
-        super::super::subscriptions::conformance(&subs).await;
+        use super::SubscriptionStore;
+        let ada = shared::UserId("ada".into());
+        for n in 0..super::MAX_PER_USER + 2 {
+            let sub = super::Subscription {
+                endpoint: format!("https://push.example/{n}"),
+                p256dh: format!("key{n}"),
+                auth: format!("auth{n}"),
+                hide_text: false,
+            };
+            subs.add(&ada, sub).await.unwrap();
+        }
         drop(subs);
         let again =
             super::SqliteSubscriptions::open(dir.path(), crate::config::SyncLevel::Normal).unwrap();
-        use super::SubscriptionStore;
         let kept = again.of(&shared::UserId("ada".into())).await.unwrap();
         assert_eq!(kept.len(), super::MAX_PER_USER);
     }

@@ -52,7 +52,7 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>>;
 }
 
-/// `--store memory` (and cluster mode for now): in the relay's memory.
+/// `--store memory`: in the relay's memory.
 #[derive(Default)]
 pub struct MemorySubscriptions {
     /// Each user's subscriptions, oldest first.
@@ -97,48 +97,5 @@ impl SubscriptionStore for MemorySubscriptions {
             .cloned()
             .unwrap_or_default();
         Box::pin(async { Ok(subs) })
-    }
-}
-
-/// One behaviour, every engine: run by the memory and SQLite tests.
-#[cfg(test)]
-pub async fn conformance(store: &dyn SubscriptionStore) {
-    let (ada, bob) = (UserId("ada".into()), UserId("bob".into()));
-    let sub = |n: usize| Subscription {
-        endpoint: format!("https://push.example/{n}"),
-        p256dh: format!("key{n}"),
-        auth: format!("auth{n}"),
-        hide_text: n % 2 == 1,
-    };
-    store.add(&ada, sub(1)).await.unwrap();
-    store.add(&ada, sub(2)).await.unwrap();
-    assert_eq!(store.of(&ada).await.unwrap(), [sub(1), sub(2)]);
-    // The same endpoint again, now bob's: it moves, with its new keys.
-    let mut moved = sub(1);
-    moved.auth = "new".into();
-    moved.hide_text = false;
-    store.add(&bob, moved.clone()).await.unwrap();
-    assert_eq!(store.of(&ada).await.unwrap(), [sub(2)]);
-    assert_eq!(store.of(&bob).await.unwrap(), [moved]);
-    // Only the owner unsubscribes; a push service's "gone" removes it for anyone.
-    assert!(!store.remove(Some(&ada), &sub(1).endpoint).await.unwrap());
-    assert!(store.remove(None, &sub(1).endpoint).await.unwrap());
-    assert!(store.of(&bob).await.unwrap().is_empty());
-    assert!(store.remove(Some(&ada), &sub(2).endpoint).await.unwrap());
-    // Past the cap, the oldest goes.
-    for n in 0..MAX_PER_USER + 2 {
-        store.add(&ada, sub(n)).await.unwrap();
-    }
-    let kept = store.of(&ada).await.unwrap();
-    assert_eq!(kept.len(), MAX_PER_USER);
-    assert_eq!(kept[0], sub(2));
-    assert_eq!(kept.last(), Some(&sub(MAX_PER_USER + 1)));
-}
-
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn the_memory_engine_keeps_the_contract() {
-        super::conformance(&super::MemorySubscriptions::default()).await;
     }
 }

@@ -6,7 +6,9 @@
 //! The key is read from `--vapid-key FILE` (PEM, PKCS#8 or SEC1), or kept
 //! in the data directory (`vapid-key.pem`, created on first start, mode
 //! 0600): a new key would orphan every subscription. With `--store memory`
-//! and no file the key lives in memory, like the subscriptions.
+//! and no file the key lives in memory, like the subscriptions. In
+//! cluster mode every relay signs with one key: `--vapid-key FILE` on
+//! each, or the one the backplane keeps in NATS.
 
 use std::{
     io::Write,
@@ -134,16 +136,30 @@ pub fn random_secret() -> SecretKey {
     }
 }
 
+/// A P-256 private key from PEM (PKCS#8 or SEC1).
+pub fn parse_pem(pem: &str) -> Option<SecretKey> {
+    SecretKey::from_pkcs8_pem(pem)
+        .or_else(|_| SecretKey::from_sec1_pem(pem))
+        .ok()
+}
+
+/// The key as PKCS#8 PEM (the data directory's file, the cluster's
+/// stored key).
+pub fn pem(secret: &SecretKey) -> String {
+    secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("a P-256 key encodes")
+        .to_string()
+}
+
 fn read(path: &Path) -> Result<SecretKey, VapidError> {
     let pem = std::fs::read_to_string(path).map_err(|source| VapidError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    SecretKey::from_pkcs8_pem(&pem)
-        .or_else(|_| SecretKey::from_sec1_pem(&pem))
-        .map_err(|_| VapidError::Format {
-            path: path.to_path_buf(),
-        })
+    parse_pem(&pem).ok_or_else(|| VapidError::Format {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Writes a new key readable by its owner only.
@@ -152,9 +168,7 @@ fn write(path: &Path, secret: &SecretKey) -> Result<(), VapidError> {
         path: path.to_path_buf(),
         source,
     };
-    let pem = secret
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+    let pem = pem(secret);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -96,6 +96,9 @@ pub struct JetStreamStore {
     deliver: Deliver,
     /// Where edits, deletes and reactions go, once the relay says.
     deliver_update: OnceLock<DeliverUpdate>,
+    /// Told of each message this relay committed (once, at the ack; the
+    /// push sender's queue).
+    committed: OnceLock<Deliver>,
     stream_config: stream::Config,
     /// Counts NATS (re)connections: followers then look for what they
     /// missed while disconnected.
@@ -177,6 +180,7 @@ impl JetStreamStore {
             followers: Mutex::new(Followers::new()),
             deliver,
             deliver_update: OnceLock::new(),
+            committed: OnceLock::new(),
             stream_config,
             connections,
             me: OnceLock::new(),
@@ -312,6 +316,13 @@ impl JetStreamStore {
         let _ = self.deliver_update.set(deliver);
     }
 
+    /// Who hears of each message this relay stores, once, when JetStream
+    /// acks it (every relay following the room delivers it; only the one
+    /// that stored it is told here), from now on.
+    pub fn on_commit(&self, committed: Deliver) {
+        let _ = self.committed.set(committed);
+    }
+
     /// Follows the room and waits (bounded) until it is followed.
     async fn follow_now(&self, room: &RoomName) -> Result<(), StoreError> {
         self.follow(room);
@@ -370,6 +381,7 @@ impl JetStreamStore {
         let room = msg.room.clone();
         let subject = room_subject(&room);
         let payload = encode(msg);
+        let stored = self.committed.get().map(|_| payload.clone());
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
         let start = std::time::Instant::now();
@@ -410,6 +422,11 @@ impl JetStreamStore {
         };
         if ack.duplicate {
             return Ok(Appended::Duplicate(ack.sequence));
+        }
+        if let (Some(committed), Some(stored)) = (self.committed.get(), stored) {
+            if let Some(Record::Message(chat)) = codec::decode_record(&stored, ack.sequence) {
+                committed(&Arc::new(chat));
+            }
         }
         self.caught_up(&room, ack.sequence).await;
         Ok(Appended::New(ack.sequence))
