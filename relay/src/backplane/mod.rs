@@ -21,6 +21,9 @@
 //! - [`NatsMemberships`] is the memberships' engine
 //!   ([`MembershipStore`](crate::memberships::MembershipStore)): every
 //!   user's rooms, read markers and levels, shared the same way.
+//! - [`NatsFiles`] holds uploaded files' bytes (a JetStream Object Store
+//!   bucket), their records and the signing secret of their URLs, so every
+//!   relay serves every file.
 //! - [`search`] answers the store's `search`: relays with
 //!   `--search-index DIR` index the stream and answer searches for every
 //!   relay over NATS request/reply.
@@ -34,6 +37,7 @@ mod accounts;
 mod connection;
 mod delivered;
 mod devices;
+mod files;
 mod jetstream;
 mod memberships;
 pub mod presence;
@@ -53,6 +57,7 @@ use crate::{
 
 pub use accounts::NatsAccounts;
 pub use devices::NatsDevices;
+pub use files::NatsFiles;
 pub use jetstream::JetStreamStore;
 pub use memberships::NatsMemberships;
 
