@@ -15,7 +15,14 @@
 //!   same stream, written once with compare-and-set (expected last
 //!   subject sequence 0), so relays starting together agree on one.
 
-use std::{path::Path, sync::Arc, sync::OnceLock, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, OnceLock,
+    },
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{
@@ -37,6 +44,8 @@ const INDEX_STREAM: &str = "PALAVER_FILE_INDEX";
 const RECORDS: &str = "palaver.files.record";
 const POSTS: &str = "palaver.files.post";
 const SECRET: &str = "palaver.files.secret";
+/// The records and posts (not the secret).
+const FOLLOWED: &str = "palaver.files.*.>";
 
 /// The shared bucket and index of a relay in cluster mode.
 pub struct NatsFiles {
@@ -45,6 +54,10 @@ pub struct NatsFiles {
     bucket: OnceLock<ObjectStore>,
     bucket_config: stream::Config,
     index_config: stream::Config,
+    /// Whether the index stream was read up to where it stood when this
+    /// relay started: until then history could lack attachments, so the
+    /// relay is not ready (`/readyz`).
+    caught_up: AtomicBool,
 }
 
 /// An upload record as the index stream holds it.
@@ -80,6 +93,7 @@ impl NatsFiles {
         Arc::new(NatsFiles {
             js: jetstream::new(client),
             bucket: OnceLock::new(),
+            caught_up: AtomicBool::new(false),
             bucket_config: stream::Config {
                 name: format!("OBJ_{BUCKET}"),
                 subjects: vec![format!("$O.{BUCKET}.C.>"), format!("$O.{BUCKET}.M.>")],
@@ -184,47 +198,60 @@ impl NatsFiles {
 
     /// Reads the index stream from its start and then as it grows, into
     /// `files`' index (what this relay wrote itself comes back and is
-    /// already there).
+    /// already there). Each write is also taken from a core subscription
+    /// as it is published: a post reaches the other relays before the
+    /// message that posts it (written after it), which a consumer of the
+    /// stream cannot promise; the consumer is what a relay missed.
     async fn follow(&self, index: &stream::Stream, files: &Files) -> anyhow::Result<()> {
+        let mut live = self.js.client().subscribe(FOLLOWED).await?;
         let consumer = index
-            .create_consumer(consumer::push::OrderedConfig {
-                filter_subject: "palaver.files.*.>".into(),
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: FOLLOWED.into(),
                 deliver_policy: consumer::DeliverPolicy::All,
                 ..Default::default()
             })
             .await?;
-        let mut messages = consumer.messages().await?;
-        while let Some(message) = messages.next().await {
-            let message = message?;
-            let subject = message.subject.as_str();
-            if subject.starts_with(RECORDS) {
-                match serde_json::from_slice::<StoredRecord>(&message.payload) {
-                    Ok(record) => files.index.add(record.into()),
-                    Err(err) => tracing::warn!("an unreadable file record on {subject}: {err}"),
-                }
-            } else if subject.starts_with(POSTS) {
-                match serde_json::from_slice::<StoredPost>(&message.payload) {
-                    Ok(stored) => {
-                        let (key, post) = stored.into_post();
-                        files.index.post(key, post);
+        let mut behind = consumer.cached_info().num_pending;
+        if behind == 0 {
+            self.caught_up.store(true, Ordering::Relaxed);
+        }
+        let mut stored = consumer.messages().await?;
+        loop {
+            tokio::select! {
+                Some(message) = live.next() => apply(files, &message.subject, &message.payload),
+                message = stored.next() => {
+                    let message = message.context("the file index's consumer ended")??;
+                    apply(files, &message.subject, &message.payload);
+                    behind = behind.saturating_sub(1);
+                    if behind == 0 {
+                        self.caught_up.store(true, Ordering::Relaxed);
                     }
-                    Err(err) => tracing::warn!("an unreadable post on {subject}: {err}"),
                 }
             }
         }
-        anyhow::bail!("the file index's consumer ended")
     }
 
-    fn bucket(&self) -> anyhow::Result<&ObjectStore> {
-        self.bucket
-            .get()
-            .with_context(|| format!("the file bucket {BUCKET} is not open yet"))
+    /// Whether this relay knows every file and post that existed when it
+    /// started.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// The bucket, waiting a few seconds for it while the relay starts.
+    async fn bucket(&self) -> anyhow::Result<&ObjectStore> {
+        for _ in 0..50 {
+            if let Some(bucket) = self.bucket.get() {
+                return Ok(bucket);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the file bucket {BUCKET} is not open yet")
     }
 
     /// Puts the blob `sha`, read from `path`, in the bucket (unless an
     /// object of that name is there: the same bytes).
     pub async fn put_blob(&self, sha: &str, path: &Path) -> anyhow::Result<()> {
-        let bucket = self.bucket()?;
+        let bucket = self.bucket().await?;
         if bucket.info(sha).await.is_ok_and(|info| !info.deleted) {
             return Ok(());
         }
@@ -241,7 +268,8 @@ impl NatsFiles {
     /// Copies the blob `sha` from the bucket to `path`.
     pub async fn get_blob(&self, sha: &str, path: &Path) -> anyhow::Result<()> {
         let mut object = self
-            .bucket()?
+            .bucket()
+            .await?
             .get(sha)
             .await
             .with_context(|| format!("getting blob {sha} from {BUCKET}"))?;
@@ -288,6 +316,24 @@ impl NatsFiles {
             .await
             .with_context(|| format!("writing {subject}"))?;
         Ok(())
+    }
+}
+
+/// One write of the index (a record or a post) applied to `files`' index.
+fn apply(files: &Files, subject: &str, payload: &[u8]) {
+    if subject.starts_with(RECORDS) {
+        match serde_json::from_slice::<StoredRecord>(payload) {
+            Ok(record) => files.index.add(record.into()),
+            Err(err) => tracing::warn!("an unreadable file record on {subject}: {err}"),
+        }
+    } else if subject.starts_with(POSTS) {
+        match serde_json::from_slice::<StoredPost>(payload) {
+            Ok(stored) => {
+                let (key, post) = stored.into_post();
+                files.index.post(key, post);
+            }
+            Err(err) => tracing::warn!("an unreadable post on {subject}: {err}"),
+        }
     }
 }
 

@@ -219,7 +219,8 @@ impl Store for WithFiles {
     }
 
     fn ready(&self) -> bool {
-        self.inner.ready()
+        // In cluster mode, not before the shared file index is read.
+        self.inner.ready() && self.files.ready()
     }
 
     fn room_entries(&self) -> usize {

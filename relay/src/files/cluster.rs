@@ -19,6 +19,11 @@ use super::{
 };
 
 impl Files {
+    /// Whether this relay knows the cluster's files (always, standalone).
+    pub fn ready(&self) -> bool {
+        self.shared.as_ref().is_none_or(|shared| shared.caught_up())
+    }
+
     /// Shares an upload: its blobs, then its record.
     pub(super) async fn share_upload(&self, record: &FileRecord) -> anyhow::Result<()> {
         let Some(shared) = &self.shared else {
