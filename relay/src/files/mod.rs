@@ -99,8 +99,9 @@ pub struct Files {
 impl Files {
     /// Opens the files of a relay: under `--data-dir/files` with the
     /// SQLite store, in a temporary directory (and memory) otherwise. In
-    /// cluster mode the files are also `shared`'s (`NatsFiles`), the temporary directory a
-    /// cache, and the signing secret comes from NATS (`NatsFiles::spawn`).
+    /// cluster mode the files are also `shared`'s (`NatsFiles`), the
+    /// temporary directory a cache of its bucket, and the signing secret
+    /// comes from NATS (`NatsFiles::spawn`).
     pub fn open(
         config: &Config,
         metrics: FileMetrics,
