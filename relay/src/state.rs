@@ -188,7 +188,13 @@ impl AppState {
             }
         };
         let push = push_state(&config, push_queue, cluster_push, &tracker, &shutdown)?;
-        let files = Files::open(&config, metrics.files.clone())?;
+        let shared_files = nats
+            .as_ref()
+            .map(|client| backplane::NatsFiles::new(client.clone(), &config));
+        let files = Files::open(&config, metrics.files.clone(), shared_files.clone())?;
+        if let Some(shared) = shared_files {
+            shared.spawn(files.clone(), &tracker, shutdown.clone());
+        }
         let _ = files_slot.set(files.clone());
         let store: Arc<dyn Store> = Arc::new(WithFiles::new(store, files.clone()));
         let store: Arc<dyn Store> = Arc::new(Timed::new(store, metrics.clone()));

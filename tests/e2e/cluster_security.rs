@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use relay::{backplane::STREAM, Config};
-use tests::{client::history_of, relay::run_relay, Client, InProcessRelay, NatsServer, WAIT};
+use tests::{
+    client::history_of, files::upload, relay::run_relay, Client, InProcessRelay, NatsServer, WAIT,
+};
 
 /// Writes `text` as `name` in `dir`; returns its path.
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -28,7 +30,7 @@ authorization {
   users = [
     { user: relay, password: relay-secret,
       permissions: {
-        publish:   ["palaver.>", "$JS.API.>", "_INBOX.>"]
+        publish:   ["palaver.>", "$JS.API.>", "$O.PALAVER_FILES.>", "_INBOX.>"]
         subscribe: ["palaver.>", "_INBOX.>"]
       } }
     { user: watcher, password: watcher-secret,
@@ -57,6 +59,11 @@ async fn relay_works(config: Config) {
     let joined = bob.join("vault", None).await.unwrap();
     let seqs: Vec<u64> = history_of(&joined).iter().map(|m| m.seq).collect();
     assert_eq!(seqs, [seq]);
+    // Files too: the relays' rights cover the file bucket.
+    let up = upload(relay.addr, alice.resume.as_deref(), "note.txt", b"hello")
+        .await
+        .unwrap();
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
     relay.stop().await.unwrap();
 }
 

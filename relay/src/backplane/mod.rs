@@ -26,6 +26,9 @@
 //!   cluster's one VAPID key; the relay that commits a message is the one
 //!   that pushes it ([`JetStreamStore::on_commit`]), and [`NatsDevices`]
 //!   tells it whether the user's app is visible on another relay.
+//! - [`NatsFiles`] holds uploaded files' bytes (a JetStream Object Store
+//!   bucket), their records and the signing secret of their URLs, so every
+//!   relay serves every file.
 //! - [`search`] answers the store's `search`: relays with
 //!   `--search-index DIR` index the stream and answer searches for every
 //!   relay over NATS request/reply.
@@ -39,6 +42,7 @@ mod accounts;
 mod connection;
 mod delivered;
 mod devices;
+mod files;
 mod jetstream;
 mod kv;
 mod memberships;
@@ -60,6 +64,7 @@ use crate::{
 
 pub use accounts::NatsAccounts;
 pub use devices::NatsDevices;
+pub use files::NatsFiles;
 pub use jetstream::JetStreamStore;
 pub use memberships::NatsMemberships;
 pub use push::NatsPush;

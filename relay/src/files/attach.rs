@@ -67,11 +67,16 @@ impl Files {
             return Ok(()); // a resend: recorded already
         }
         if let Some(db) = self.index.durable() {
-            if let Err(err) = db.insert_post(key.clone(), post).await {
+            if let Err(err) = db.insert_post(key.clone(), post.clone()).await {
                 self.index.remove_posts(&[key]);
                 tracing::warn!("cannot record a message's files: {err}");
                 return Err("the relay could not record the attachments; resend".into());
             }
+        }
+        if let Err(err) = self.share_post(&key, &post).await {
+            self.index.remove_posts(&[key]);
+            tracing::warn!("cannot share a message's files with the cluster: {err:#}");
+            return Err("the relay could not record the attachments; resend".into());
         }
         Ok(())
     }
@@ -214,7 +219,8 @@ impl Store for WithFiles {
     }
 
     fn ready(&self) -> bool {
-        self.inner.ready()
+        // In cluster mode, not before the shared file index is read.
+        self.inner.ready() && self.files.ready()
     }
 
     fn room_entries(&self) -> usize {

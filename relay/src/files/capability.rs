@@ -16,7 +16,7 @@
 //! rounded up to the hour so a message's URLs stay the same, and the
 //! browser's cache keeps working, for an hour at a time.
 
-use std::{io, path::Path};
+use std::{io, path::Path, sync::OnceLock};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -28,7 +28,9 @@ use super::blobs::hex;
 const ALIGN_SECS: u64 = 3600;
 
 pub struct Signer {
-    key: [u8; 32],
+    /// The secret; empty in cluster mode until NATS gave the cluster's
+    /// (`backplane::NatsFiles`), and while empty no URL is valid.
+    key: OnceLock<[u8; 32]>,
     /// How long a URL stays valid at least, in seconds.
     ttl_secs: u64,
 }
@@ -43,7 +45,30 @@ pub struct Grant {
 
 impl Signer {
     pub fn new(key: [u8; 32], ttl_secs: u64) -> Signer {
-        Signer { key, ttl_secs }
+        Signer {
+            key: OnceLock::from(key),
+            ttl_secs,
+        }
+    }
+
+    /// A signer whose secret comes later ([`Signer::set_key`]): the
+    /// cluster's, shared by every relay through NATS.
+    pub fn awaiting_key(ttl_secs: u64) -> Signer {
+        Signer {
+            key: OnceLock::new(),
+            ttl_secs,
+        }
+    }
+
+    /// Gives an [`awaiting_key`](Signer::awaiting_key) signer its secret
+    /// (once; later calls are ignored).
+    pub fn set_key(&self, key: [u8; 32]) {
+        let _ = self.key.set(key);
+    }
+
+    /// A new random secret.
+    pub fn random_key() -> [u8; 32] {
+        random_key()
     }
 
     /// The relay's secret kept in `path` (created with 32 random bytes,
@@ -78,10 +103,10 @@ impl Signer {
         Ok(Signer::new(key, ttl_secs))
     }
 
-    fn mac(&self, id: &FileId, room: &RoomName, exp: u64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+    fn mac(&self, id: &FileId, room: &RoomName, exp: u64) -> Option<Hmac<Sha256>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.get()?).expect("any key length");
         mac.update(format!("palaver-file-v1\n{id}\n{room}\n{exp}").as_bytes());
-        mac
+        Some(mac)
     }
 
     /// The expiry of a URL made at `now` (Unix seconds).
@@ -91,7 +116,11 @@ impl Signer {
 
     pub fn grant(&self, id: &FileId, room: &RoomName, now: u64) -> Grant {
         let exp = self.expiry(now);
-        let sig = hex(&self.mac(id, room, exp).finalize().into_bytes()[..16]);
+        // Without a secret yet, a signature nothing accepts.
+        let sig = self
+            .mac(id, room, exp)
+            .map(|mac| hex(&mac.finalize().into_bytes()[..16]))
+            .unwrap_or_default();
         Grant {
             room: room.clone(),
             exp,
@@ -108,8 +137,7 @@ impl Signer {
             return false;
         };
         self.mac(id, &grant.room, grant.exp)
-            .verify_truncated_left(&sig)
-            .is_ok()
+            .is_some_and(|mac| mac.verify_truncated_left(&sig).is_ok())
             && sig.len() == 16
     }
 }

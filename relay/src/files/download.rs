@@ -8,7 +8,9 @@
 //! opened directly), and `Content-Disposition: attachment` for every type
 //! but raster images. The bytes never change (content-addressed), so
 //! `Cache-Control` is `immutable`; Range requests work (tower-http's
-//! `ServeFile`), for large files and video seeking.
+//! `ServeFile`), for large files and video seeking. In cluster mode a blob
+//! this relay lacks is first copied from the shared bucket to its local
+//! blob directory (`cluster`), so the same `ServeFile` serves it.
 
 use axum::{
     body::Body,
@@ -94,7 +96,17 @@ async fn serve(
     let Ok(mime_type) = mime.parse::<mime::Mime>() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let path = files.blobs.path(&sha);
+    let path = match files.local_blob(&sha).await {
+        Ok(path) => path,
+        Err(err) => {
+            tracing::warn!(file = %record.id, "cannot fetch a file's blob from the cluster: {err:#}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the file cannot be read right now; try again\n",
+            )
+                .into_response();
+        }
+    };
     let served = match ServeFile::new_with_mime(&path, &mime_type)
         .oneshot(request)
         .await

@@ -121,9 +121,14 @@ impl Index {
             .unwrap_or(0)
     }
 
-    /// Adds an upload's record (in memory; the caller writes it through).
+    /// Adds an upload's record (in memory; the caller writes it through);
+    /// a record known already is kept (in cluster mode each record comes
+    /// back from the shared index).
     pub fn add(&self, file: FileRecord) {
         let mut inner = self.inner.lock().unwrap();
+        if inner.files.contains_key(&file.id) {
+            return;
+        }
         *inner.owned.entry(file.owner.clone()).or_default() += file.size;
         inner.files.insert(file.id.clone(), file);
     }

@@ -16,12 +16,17 @@
 //!   files on delivery and in history (a `Store` wrapper, so no storage
 //!   engine knows files exist).
 //! - `upload`, `download`: the HTTP handlers; `cors`: their CORS.
+//! - `cluster`: in cluster mode, uploads and posts written to the
+//!   backplane (`backplane::NatsFiles`: a JetStream object store bucket
+//!   and a key-value stream) and blobs fetched from it, so every relay
+//!   serves every file.
 //! - `gc`: files no message posts any more are deleted.
 //! - `metrics`: the files' counters for `/metrics`.
 
 mod attach;
 mod blobs;
 mod capability;
+mod cluster;
 mod cors;
 mod download;
 mod gc;
@@ -43,6 +48,7 @@ use shared::UserId;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::{
+    backplane::NatsFiles,
     config::{Config, StoreKind},
     limits::{Budget, KeyedRate},
     state::AppState,
@@ -50,7 +56,7 @@ use crate::{
 
 pub use attach::WithFiles;
 pub use capability::Signer;
-pub use index::{FileRecord, Index};
+pub use index::{FileRecord, Index, Post, PostKey};
 pub use metrics::FileMetrics;
 
 /// The limits of uploads, from the flags.
@@ -82,6 +88,9 @@ pub struct Files {
     /// Deliveries' seqs on their way to SQLite (written by a task, since
     /// a delivery runs on the store's thread and must not block on disk).
     seqs: Option<mpsc::UnboundedSender<(index::PostKey, u64)>>,
+    /// In cluster mode: the bucket and index every relay shares; the
+    /// local blob directory is then a cache of the bucket.
+    shared: Option<Arc<NatsFiles>>,
     /// With `--store memory`: the temporary directory of the blobs,
     /// deleted with the relay.
     _temp: Option<tempfile::TempDir>,
@@ -89,8 +98,15 @@ pub struct Files {
 
 impl Files {
     /// Opens the files of a relay: under `--data-dir/files` with the
-    /// SQLite store, in a temporary directory (and memory) otherwise.
-    pub fn open(config: &Config, metrics: FileMetrics) -> anyhow::Result<Arc<Files>> {
+    /// SQLite store, in a temporary directory (and memory) otherwise. In
+    /// cluster mode the files are also `shared`'s (`NatsFiles`), the
+    /// temporary directory a cache of its bucket, and the signing secret
+    /// comes from NATS (`NatsFiles::spawn`).
+    pub fn open(
+        config: &Config,
+        metrics: FileMetrics,
+        shared: Option<Arc<NatsFiles>>,
+    ) -> anyhow::Result<Arc<Files>> {
         let ttl = config.file_url_ttl_secs;
         let (root, temp, durable, signer): (PathBuf, _, _, _) =
             if config.store == StoreKind::Sqlite && !config.clustered() {
@@ -107,7 +123,10 @@ impl Files {
                     temp.path().to_path_buf(),
                     Some(temp),
                     None,
-                    capability::ephemeral(ttl),
+                    match shared {
+                        Some(_) => Signer::awaiting_key(ttl),
+                        None => capability::ephemeral(ttl),
+                    },
                 )
             };
         let blobs = blobs::Blobs::open(&root)?;
@@ -143,6 +162,7 @@ impl Files {
             metrics,
             decodes: Semaphore::new(thumbnail::DECODES_AT_ONCE),
             seqs,
+            shared,
             _temp: temp,
         }))
     }

@@ -235,6 +235,10 @@ async fn receive(
             .await
             .map_err(UploadError::internal)?;
     }
+    files
+        .share_upload(&record)
+        .await
+        .map_err(|err| UploadError::internal(format!("{err:#}")))?;
     files.index.add(record.clone());
     Ok(record)
 }
