@@ -25,15 +25,13 @@ use std::{
 };
 
 use anyhow::Context as _;
-use async_nats::jetstream::{
-    self, consumer, context::PublishErrorKind, object_store::ObjectStore, stream,
-};
+use async_nats::jetstream::{self, consumer, object_store::ObjectStore, stream};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::{ClientId, FileId, RoomName, UserId};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::hex_token;
+use super::{hex_token, kv::first_write_wins};
 use crate::{
     config::Config,
     files::{FileRecord, Files, Post, PostKey},
@@ -58,21 +56,6 @@ pub struct NatsFiles {
     /// relay started: until then history could lack attachments, so the
     /// relay is not ready (`/readyz`).
     caught_up: AtomicBool,
-}
-
-/// An upload record as the index stream holds it.
-#[derive(Serialize, Deserialize)]
-struct StoredRecord {
-    id: FileId,
-    sha256: String,
-    name: String,
-    size: u64,
-    mime: String,
-    width: Option<u32>,
-    height: Option<u32>,
-    thumb: Option<String>,
-    owner: UserId,
-    created_ms: u64,
 }
 
 /// A post as the index stream holds it (its seq is each relay's to learn
@@ -172,28 +155,14 @@ impl NatsFiles {
     /// The cluster's secret: the one stored, or a new one stored now
     /// unless another relay stored one first.
     async fn secret(&self, index: &stream::Stream) -> anyhow::Result<[u8; 32]> {
-        loop {
-            match index.get_last_raw_message_by_subject(SECRET).await {
-                Ok(message) => {
-                    return message.payload[..]
-                        .try_into()
-                        .context("the cluster's file secret is not 32 bytes")
-                }
-                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
-                Err(err) => return Err(err).context("reading the file secret"),
-            }
-            let key = crate::files::Signer::random_key();
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(key.to_vec().into())
-                .expected_last_subject_sequence(0);
-            let ack = self.js.send_publish(SECRET, publish).await?;
-            match ack.await {
-                Ok(_) => return Ok(key),
-                // Another relay stored one first: read it.
-                Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => {}
-                Err(err) => return Err(err).context("storing the file secret"),
-            }
-        }
+        let (key, _) = first_write_wins(&self.js, index, SECRET, || {
+            crate::files::Signer::random_key().to_vec()
+        })
+        .await
+        .context("reading or storing the file secret")?;
+        key[..]
+            .try_into()
+            .context("the cluster's file secret is not 32 bytes")
     }
 
     /// Reads the index stream from its start and then as it grows, into
@@ -286,8 +255,7 @@ impl NatsFiles {
     /// Writes an upload's record (acknowledged: every relay will know it).
     pub async fn put_record(&self, record: &FileRecord) -> anyhow::Result<()> {
         let subject = format!("{RECORDS}.{}", hex_token(record.id.as_str()));
-        self.publish(subject, &StoredRecord::from(record.clone()))
-            .await
+        self.publish(subject, record).await
     }
 
     /// Writes which files a message posts.
@@ -322,8 +290,8 @@ impl NatsFiles {
 /// One write of the index (a record or a post) applied to `files`' index.
 fn apply(files: &Files, subject: &str, payload: &[u8]) {
     if subject.starts_with(RECORDS) {
-        match serde_json::from_slice::<StoredRecord>(payload) {
-            Ok(record) => files.index.add(record.into()),
+        match serde_json::from_slice::<FileRecord>(payload) {
+            Ok(record) => files.index.add(record),
             Err(err) => tracing::warn!("an unreadable file record on {subject}: {err}"),
         }
     } else if subject.starts_with(POSTS) {
@@ -333,40 +301,6 @@ fn apply(files: &Files, subject: &str, payload: &[u8]) {
                 files.index.post(key, post);
             }
             Err(err) => tracing::warn!("an unreadable post on {subject}: {err}"),
-        }
-    }
-}
-
-impl From<FileRecord> for StoredRecord {
-    fn from(r: FileRecord) -> Self {
-        StoredRecord {
-            id: r.id,
-            sha256: r.sha256,
-            name: r.name,
-            size: r.size,
-            mime: r.mime,
-            width: r.width,
-            height: r.height,
-            thumb: r.thumb,
-            owner: r.owner,
-            created_ms: r.created_ms,
-        }
-    }
-}
-
-impl From<StoredRecord> for FileRecord {
-    fn from(r: StoredRecord) -> Self {
-        FileRecord {
-            id: r.id,
-            sha256: r.sha256,
-            name: r.name,
-            size: r.size,
-            mime: r.mime,
-            width: r.width,
-            height: r.height,
-            thumb: r.thumb,
-            owner: r.owner,
-            created_ms: r.created_ms,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A key-value store by hand on a JetStream stream that keeps the last
 //! message per subject (async-nats' own KV cannot create buckets on a 2.9
-//! server): what the push key and the push subscriptions are kept in.
+//! server): what memberships, the push key and the push subscriptions are
+//! kept in.
 //!
 //! A write may name the subject's last sequence it read
 //! (`Nats-Expected-Last-Subject-Sequence`, 0 for "none yet"), so two
@@ -118,6 +119,16 @@ impl Kv {
         }
     }
 
+    /// The subject's value, or `make()`'s stored now unless another writer
+    /// stored one first (then that one); true when it is this call's.
+    pub async fn get_or_put(
+        &self,
+        subject: &str,
+        make: impl Fn() -> Vec<u8>,
+    ) -> Result<(Vec<u8>, bool), KvError> {
+        first_write_wins(&self.js, self.open()?, subject, make).await
+    }
+
     /// Forgets the subject.
     pub async fn delete(&self, subject: &str) -> Result<(), KvError> {
         self.open()?
@@ -172,5 +183,39 @@ impl Kv {
         let _ = stream.delete_consumer(&name).await;
         out.sort_by_key(|entry| entry.seq);
         Ok(out)
+    }
+}
+
+/// The value of `subject` in `stream`, or `make()`'s written there now
+/// with `Nats-Expected-Last-Subject-Sequence: 0`, so of relays starting
+/// together one writes and the others read what it wrote; true when this
+/// call wrote it. For a value made once for the whole cluster (a key, a
+/// secret).
+pub async fn first_write_wins(
+    js: &jetstream::Context,
+    stream: &stream::Stream,
+    subject: &str,
+    make: impl Fn() -> Vec<u8>,
+) -> Result<(Vec<u8>, bool), KvError> {
+    loop {
+        match stream.get_last_raw_message_by_subject(subject).await {
+            Ok(message) => return Ok((message.payload.to_vec(), false)),
+            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+            Err(err) => return Err(unavailable(err)),
+        }
+        let value = make();
+        let publish = PublishMessage::build()
+            .payload(value.clone().into())
+            .expected_last_subject_sequence(0);
+        let ack = js
+            .send_publish(subject.to_string(), publish)
+            .await
+            .map_err(unavailable)?;
+        match ack.await {
+            Ok(_) => return Ok((value, true)),
+            // Another writer came first: read theirs.
+            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => {}
+            Err(err) => return Err(unavailable(err)),
+        }
     }
 }

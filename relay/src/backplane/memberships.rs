@@ -5,27 +5,23 @@
 //! payload `{"read":…,"level":…}`). A key-value store by hand, like the
 //! accounts' (async-nats' own KV cannot create buckets on a 2.9 server).
 //!
-//! Changes are compare-and-set: a write names the subject's last sequence
-//! it read (`Nats-Expected-Last-Subject-Sequence`, 0 for "none yet"), so
-//! two relays moving one marker at once never move it back; the loser reads
-//! again and retries. A `leave` purges the subject. Listing a user's rooms
+//! The store is [`Kv`](super::kv::Kv). Changes are compare-and-set: a
+//! write names the subject's last sequence it read
+//! (`Nats-Expected-Last-Subject-Sequence`, 0 for "none yet"), so two relays
+//! moving one marker at once never move it back; the loser reads again and
+//! retries. A `leave` purges the subject. Listing a user's rooms
 //! (or a room's members) reads the last message of each subject through a
 //! short-lived consumer filtered on the user (or room) token.
 //!
 //! Nothing waits toward NATS while it is away: every call fails at once,
 //! like the accounts' (a join still works; `read` answers `unavailable`).
 
-use std::{sync::OnceLock, time::Duration};
-
-use async_nats::jetstream::{
-    self, consumer, context::PublishErrorKind, message::PublishMessage, stream,
-};
-use futures_util::{future::BoxFuture, StreamExt};
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use shared::{protocol::NotifyLevel, RoomName, UserId};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{hex_token, room_token};
+use super::{hex_token, kv::Kv, room_token};
 use crate::{
     config::Config,
     memberships::{Member, Membership, MembershipStore, MembershipsError, Result},
@@ -36,13 +32,9 @@ const SUBJECTS: &str = "palaver.membership";
 /// Compare-and-set rounds before a change gives up (each loses only to
 /// another change of the same membership).
 const CAS_ROUNDS: usize = 8;
-/// How long a listing waits for each batch of its consumer.
-const FETCH_WAIT: Duration = Duration::from_secs(2);
 
 pub struct NatsMemberships {
-    js: jetstream::Context,
-    stream: OnceLock<stream::Stream>,
-    config: stream::Config,
+    kv: Kv,
 }
 
 /// What one subject holds.
@@ -70,78 +62,38 @@ fn unavailable(err: impl std::fmt::Display) -> MembershipsError {
 }
 
 impl NatsMemberships {
-    pub fn new(js: jetstream::Context, config: &Config) -> Self {
+    pub fn new(js: async_nats::jetstream::Context, config: &Config) -> Self {
         NatsMemberships {
-            js,
-            stream: OnceLock::new(),
-            config: stream::Config {
-                name: STREAM.to_string(),
-                subjects: vec![format!("{SUBJECTS}.*.*")],
-                max_messages_per_subject: 1,
-                num_replicas: config.nats_replicas.max(1),
-                ..Default::default()
-            },
+            kv: Kv::new(js, STREAM, &format!("{SUBJECTS}.*.*"), config.nats_replicas),
         }
     }
 
     /// Opens (or creates) the stream, retrying until NATS answers.
     pub fn spawn(self: std::sync::Arc<Self>, tracker: &TaskTracker, shutdown: CancellationToken) {
         tracker.spawn(async move {
-            let open = async {
-                let _ = self
-                    .stream
-                    .set(super::open_stream(&self.js, &self.config).await);
-            };
             tokio::select! {
-                () = open => {}
+                () = self.kv.open_now() => {}
                 () = shutdown.cancelled() => {}
             }
         });
     }
 
-    /// The stream, while NATS is connected.
-    fn open(&self) -> Result<&stream::Stream> {
-        let stream = self
-            .stream
-            .get()
-            .ok_or_else(|| unavailable(format!("{STREAM} is not open yet")))?;
-        if self.js.client().connection_state() != async_nats::connection::State::Connected {
-            return Err(unavailable("NATS is unreachable"));
-        }
-        Ok(stream)
-    }
-
     /// The subject's record and its stream sequence (0: none).
     async fn get(&self, subject: &str) -> Result<(Option<Record>, u64)> {
-        match self.open()?.get_last_raw_message_by_subject(subject).await {
-            Ok(message) => Ok((
-                serde_json::from_slice(&message.payload).ok(),
-                message.sequence,
-            )),
-            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                Ok((None, 0))
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(match self.kv.get(subject).await.map_err(unavailable)? {
+            Some(entry) => (serde_json::from_slice(&entry.value).ok(), entry.seq),
+            None => (None, 0),
+        })
     }
 
     /// Writes `record` if the subject is still at `last`; false when
     /// another write came first.
     async fn put(&self, subject: &str, record: Record, last: u64) -> Result<bool> {
         let payload = serde_json::to_vec(&record).expect("a record serializes");
-        let publish = PublishMessage::build()
-            .payload(payload.into())
-            .expected_last_subject_sequence(last);
-        let ack = self
-            .js
-            .send_publish(subject.to_string(), publish)
+        self.kv
+            .put(subject, payload, Some(last))
             .await
-            .map_err(unavailable)?;
-        match ack.await {
-            Ok(_) => Ok(true),
-            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+            .map_err(unavailable)
     }
 
     /// Applies `change` to a member's record, compare-and-set: `None` when
@@ -173,43 +125,17 @@ impl NatsMemberships {
 
     /// The last record of every subject matching `filter`.
     async fn scan(&self, filter: String) -> Result<Vec<(String, Record)>> {
-        let stream = self.open()?;
-        let mut consumer: consumer::PullConsumer = stream
-            .create_consumer(consumer::pull::Config {
-                filter_subject: filter,
-                deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-                ack_policy: consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(30),
-                memory_storage: true,
-                ..Default::default()
-            })
+        Ok(self
+            .kv
+            .scan(filter)
             .await
-            .map_err(unavailable)?;
-        let mut left = consumer.info().await.map_err(unavailable)?.num_pending;
-        let name = consumer.cached_info().name.clone();
-        let mut out = Vec::new();
-        while left > 0 {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(left.min(256) as usize)
-                .expires(FETCH_WAIT)
-                .messages()
-                .await
-                .map_err(unavailable)?;
-            let before = out.len();
-            while let Some(message) = batch.next().await {
-                let message = message.map_err(unavailable)?;
-                if let Ok(record) = serde_json::from_slice(&message.payload) {
-                    out.push((message.subject.to_string(), record));
-                }
-                left = message.info().map_or(0, |info| info.pending);
-            }
-            if out.len() == before {
-                break;
-            }
-        }
-        let _ = stream.delete_consumer(&name).await;
-        Ok(out)
+            .map_err(unavailable)?
+            .into_iter()
+            .filter_map(|entry| {
+                let record = serde_json::from_slice(&entry.value).ok()?;
+                Some((entry.subject, record))
+            })
+            .collect())
     }
 }
 
@@ -238,7 +164,6 @@ impl MembershipStore for NatsMemberships {
     fn join(&self, user: &UserId, room: &RoomName, read: u64) -> BoxFuture<'_, Result<bool>> {
         let subject = subject(user, room);
         Box::pin(async move {
-            self.open()?;
             // Only where there is nothing yet: a member keeps their marker.
             self.put(&subject, Record { read, level: None }, 0).await
         })
@@ -266,11 +191,7 @@ impl MembershipStore for NatsMemberships {
             if record.is_none() {
                 return Ok(false);
             }
-            self.open()?
-                .purge()
-                .filter(subject)
-                .await
-                .map_err(unavailable)?;
+            self.kv.delete(&subject).await.map_err(unavailable)?;
             Ok(true)
         })
     }

@@ -98,24 +98,18 @@ impl NatsPush {
 
     async fn try_key(&self) -> std::result::Result<SecretKey, String> {
         self.kv.open_now().await;
-        loop {
-            if let Some(entry) = self.kv.get(KEY_SUBJECT).await.map_err(|e| e.to_string())? {
-                let pem = String::from_utf8_lossy(&entry.value);
-                return vapid::parse_pem(&pem)
-                    .ok_or_else(|| format!("{KEY_SUBJECT} is not a P-256 private key in PEM"));
-            }
-            let fresh = vapid::random_secret();
-            let made = self
-                .kv
-                .put(KEY_SUBJECT, vapid::pem(&fresh).into_bytes(), Some(0))
-                .await
-                .map_err(|e| e.to_string())?;
-            if made {
-                tracing::info!("generated the cluster's VAPID key");
-                return Ok(fresh);
-            }
-            // Another relay stored one first: read it.
+        let (pem, made) = self
+            .kv
+            .get_or_put(KEY_SUBJECT, || {
+                vapid::pem(&vapid::random_secret()).into_bytes()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if made {
+            tracing::info!("generated the cluster's VAPID key");
         }
+        vapid::parse_pem(&String::from_utf8_lossy(&pem))
+            .ok_or_else(|| format!("{KEY_SUBJECT} is not a P-256 private key in PEM"))
     }
 
     /// Every subject of `endpoint`, whoever's.

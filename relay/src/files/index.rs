@@ -20,8 +20,8 @@ use shared::{ClientId, FileId, RoomName, UserId};
 
 use super::sqlite::SqliteFiles;
 
-/// One upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One upload (also as a cluster's index stream holds it, in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileRecord {
     pub id: FileId,
     /// The blob holding the bytes (as served: metadata stripped).
