@@ -92,14 +92,7 @@ async fn pages_reconnect_after_a_relay_restart_and_deliver_the_outbox_once() {
 
     relay.signal("KILL").unwrap();
     drop(relay);
-    alice
-        .wait_texts(
-            "[data-testid=connection-banner]",
-            "a reconnecting banner",
-            |t| t.iter().any(|t| !t.is_empty()),
-        )
-        .await
-        .unwrap();
+    alice.wait_reconnecting().await.unwrap();
     say(&alice, "typed during the outage").await;
     alice.screenshot("restart-offline-alice").await.unwrap();
 

@@ -2,21 +2,14 @@
 //! downloads from any other, through the shared JetStream bucket, index
 //! and signing secret, and outlives the relay it was uploaded on.
 
-use shared::{protocol::AttachmentRef, ChatMessage, ClientId, ClientMsg, FileId, ServerMsg, Text};
+use shared::{protocol::AttachmentRef, ChatMessage, ClientId, ClientMsg, FileId, Text};
 use tests::{
     files::{get, png_with_exif, sha256_hex, upload},
     Client, NatsServer, RelayProcess,
 };
 
 async fn received(client: &mut Client, client_id: &str) -> ChatMessage {
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
-        .await
-        .unwrap()
-    {
-        ServerMsg::Message(message) => message,
-        _ => unreachable!(),
-    }
+    client.message_with_client_id(client_id).await.unwrap()
 }
 
 /// `url` with its signature's first hex digit changed.

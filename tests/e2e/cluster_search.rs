@@ -20,21 +20,7 @@ use tests::{
 /// Sends `search` and returns its hits' texts, or the refusal's code and
 /// message.
 async fn search(client: &mut Client, q: &str) -> Result<Vec<String>, (ErrorCode, String)> {
-    client
-        .send(&ClientMsg::Search {
-            q: q.into(),
-            room: None,
-            from: None,
-            before: None,
-            limit: None,
-        })
-        .await
-        .unwrap();
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::SearchResults { .. } | ServerMsg::Error { .. }))
-        .await
-        .unwrap()
-    {
+    match client.search(q, None, None, None).await.unwrap() {
         ServerMsg::SearchResults { hits, .. } => Ok(texts(&hits)),
         ServerMsg::Error { code, message, .. } => Err((code, message)),
         other => unreachable!("{other:?}"),

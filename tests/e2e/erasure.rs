@@ -70,23 +70,9 @@ fn id(s: &str) -> ClientId {
 }
 
 async fn searched(client: &mut Client, q: &str) -> usize {
-    client
-        .send(&ClientMsg::Search {
-            q: q.into(),
-            room: None,
-            from: None,
-            before: None,
-            limit: None,
-        })
-        .await
-        .unwrap();
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::SearchResults { .. }))
-        .await
-        .unwrap()
-    {
+    match client.search(q, None, None, None).await.unwrap() {
         ServerMsg::SearchResults { hits, .. } => hits.len(),
-        _ => unreachable!(),
+        other => panic!("search {q:?} refused: {other:?}"),
     }
 }
 

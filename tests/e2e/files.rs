@@ -89,14 +89,7 @@ async fn post(
 }
 
 async fn received(client: &mut Client, client_id: &str) -> ChatMessage {
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
-        .await
-        .unwrap()
-    {
-        ServerMsg::Message(message) => message,
-        _ => unreachable!(),
-    }
+    client.message_with_client_id(client_id).await.unwrap()
 }
 
 async fn two_in_general(relay: &InProcessRelay) -> (Client, Client) {

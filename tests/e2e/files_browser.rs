@@ -213,14 +213,7 @@ async fn a_screenshot_sent_while_the_relay_is_down_goes_when_it_is_back() {
 
     relay.signal("KILL").unwrap();
     drop(relay);
-    alice
-        .wait_texts(
-            "[data-testid=connection-banner]",
-            "a reconnecting banner",
-            |t| t.iter().any(|t| !t.is_empty()),
-        )
-        .await
-        .unwrap();
+    alice.wait_reconnecting().await.unwrap();
     // Pasted and sent offline: the file waits, and so does the message.
     let png = png_with_exif(640, 320);
     give_file(&alice, "paste", "tunnel.png", "image/png", &png).await;

@@ -13,21 +13,7 @@ async fn search(
     before: Option<String>,
     limit: Option<u32>,
 ) -> (Vec<SearchHit>, Option<String>) {
-    client
-        .send(&ClientMsg::Search {
-            q: q.into(),
-            room: room.map(tests::client::room),
-            from: None,
-            before,
-            limit,
-        })
-        .await
-        .unwrap();
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::SearchResults { .. } | ServerMsg::Error { .. }))
-        .await
-        .unwrap()
-    {
+    match client.search(q, room, before, limit).await.unwrap() {
         ServerMsg::SearchResults {
             q: echoed,
             hits,
@@ -89,19 +75,16 @@ async fn members_search_their_rooms_only(store: &str) {
     let (hits, _) = search(&mut bob, "聊天", None, None, None).await;
     assert_eq!(texts(&hits), ["我们的分布式聊天系统上线了"]);
     for (q, room) in [("聊天", Some("ops")), ("聊天 in:ops", None)] {
-        bob.send(&ClientMsg::Search {
-            q: q.into(),
-            room: room.map(tests::client::room),
-            from: None,
-            before: None,
-            limit: None,
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            bob.expect_error().await.unwrap().0,
-            ErrorCode::NotJoined,
-            "{q}"
+        let refused = bob.search(q, room, None, None).await.unwrap();
+        assert!(
+            matches!(
+                refused,
+                ServerMsg::Error {
+                    code: ErrorCode::NotJoined,
+                    ..
+                }
+            ),
+            "{q}: {refused:?}"
         );
     }
 

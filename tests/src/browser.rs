@@ -224,6 +224,18 @@ impl Browser {
         Ok(())
     }
 
+    /// Waits until the page shows that it lost the relay (the banner says
+    /// it is reconnecting).
+    pub async fn wait_reconnecting(&self) -> anyhow::Result<()> {
+        self.wait_texts(
+            "[data-testid=connection-banner]",
+            "a reconnecting banner",
+            |t| t.iter().any(|t| !t.is_empty()),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Types `text` into the composer and presses Enter.
     pub async fn say(&self, text: &str) -> anyhow::Result<()> {
         self.type_into("[data-testid=composer-input]", &format!("{text}{ENTER}"))

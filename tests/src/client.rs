@@ -195,6 +195,27 @@ impl Client {
         }
     }
 
+    /// Sends `search` and waits for its answer: `search_results`, or the
+    /// `error` refusing it.
+    pub async fn search(
+        &mut self,
+        q: &str,
+        room: Option<&str>,
+        before: Option<String>,
+        limit: Option<u32>,
+    ) -> anyhow::Result<ServerMsg> {
+        self.send(&ClientMsg::Search {
+            q: q.into(),
+            room: room.map(self::room),
+            from: None,
+            before,
+            limit,
+        })
+        .await?;
+        self.recv_until(|m| matches!(m, ServerMsg::SearchResults { .. } | ServerMsg::Error { .. }))
+            .await
+    }
+
     /// Asks for a page of scrollback and waits for it.
     pub async fn history(
         &mut self,
@@ -292,6 +313,20 @@ impl Client {
     }
 
     /// Waits for an `error` frame and returns its code and ref.
+    /// Waits for the `message` whose client id is `client_id`.
+    pub async fn message_with_client_id(
+        &mut self,
+        client_id: &str,
+    ) -> anyhow::Result<shared::ChatMessage> {
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
+            .await?
+        {
+            ServerMsg::Message(message) => Ok(message),
+            other => bail!("expected a message, got {other:?}"),
+        }
+    }
+
     pub async fn expect_error(&mut self) -> anyhow::Result<(ErrorCode, Option<String>)> {
         match self
             .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
