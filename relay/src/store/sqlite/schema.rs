@@ -100,6 +100,10 @@ const MIGRATIONS: &[Migration] = &[
     // rebuilt with those numbers as rowids, so a page of hits is the
     // index's newest rows rather than every match sorted (`search`).
     Migration::Code(super::search::number_by_time),
+    // 12: the search index has each message's room as a word of its own
+    // column, so a search in a few rooms walks only their matches
+    // (`search`).
+    Migration::Code(super::search::index_rooms),
 ];
 
 /// Migration 10. Only if missing: replaying migrations (a test rewinding
