@@ -286,6 +286,13 @@ pub struct Config {
     #[arg(long, env = "PALAVER_SEARCH_INDEX", value_name = "DIR")]
     pub search_index: Option<PathBuf>,
 
+    /// Seconds between a search indexer's passes that drop the messages
+    /// the stream no longer holds (past `--nats-max-age`, or pushed out of
+    /// a room by `--history-limit`), so search never finds what history
+    /// cannot show.
+    #[arg(long, env = "PALAVER_SEARCH_PRUNE_SECS", default_value_t = 600)]
+    pub search_prune_secs: u64,
+
     /// A NATS credentials file (a user JWT and its nkey seed, as `nsc`
     /// writes them) the relay authenticates with.
     #[arg(long, env = "PALAVER_NATS_CREDS", conflicts_with_all = ["nats_user", "nats_token"])]

@@ -142,7 +142,10 @@ impl AppState {
                     backplane::search::start(
                         started.client.clone(),
                         dir,
-                        config.nats_max_age(),
+                        backplane::search::Retention {
+                            max_age: config.nats_max_age(),
+                            every: std::time::Duration::from_secs(config.search_prune_secs.max(1)),
+                        },
                         metrics.search.clone(),
                         &tracker,
                         &shutdown,

@@ -232,3 +232,57 @@ async fn a_search_index_needs_cluster_mode() {
         "{stderr}"
     );
 }
+
+/// The stream keeps `--history-limit` records a room; what it pushed out
+/// history no longer shows, and the indexer drops it too at its next pass
+/// (`--search-prune-secs`), so search does not find it either.
+#[tokio::test]
+async fn messages_pushed_out_of_a_room_by_the_history_limit_are_not_found() {
+    let _heavy = tests::heavy().await;
+    let nats = NatsServer::start().await.unwrap();
+    let index = tempfile::tempdir().unwrap();
+    let dir = index.path().to_str().unwrap();
+    let relay = RelayProcess::clustered(
+        &nats.url(),
+        &[
+            "--search-index",
+            dir,
+            "--history-limit",
+            "3",
+            "--search-prune-secs",
+            "1",
+        ],
+    )
+    .await
+    .unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    alice.join("ops", None).await.unwrap();
+    alice.say_acked("ops", "ping ops", "o-1").await.unwrap();
+    for n in 1..=3 {
+        alice
+            .say_acked("general", &format!("ping {n}"), &format!("a-{n}"))
+            .await
+            .unwrap();
+    }
+    // Indexed while the stream still holds them.
+    search_until(
+        &mut alice,
+        "ping",
+        &["ping 3", "ping 2", "ping 1", "ping ops"],
+    )
+    .await;
+    for n in 4..=5 {
+        alice
+            .say_acked("general", &format!("ping {n}"), &format!("a-{n}"))
+            .await
+            .unwrap();
+    }
+    // 1 and 2 left general; ops keeps its one message.
+    search_until(
+        &mut alice,
+        "ping",
+        &["ping 5", "ping 4", "ping 3", "ping ops"],
+    )
+    .await;
+}

@@ -204,6 +204,55 @@ impl Index {
         conn.execute("DELETE FROM messages WHERE ts < ?1", [to_sql(ts)])
     }
 
+    /// Each room in the index with its oldest message's stream sequence:
+    /// what [`Index::forget_below`] checks against the stream.
+    pub fn oldest_per_room(&self) -> rusqlite::Result<Vec<(String, u64)>> {
+        let conn = self.reader.lock().unwrap();
+        let mut statement =
+            conn.prepare_cached("SELECT room, min(seq) FROM messages GROUP BY room")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        rows.map(|row| row.map(|(room, seq)| (room, u64::try_from(seq).unwrap_or(0))))
+            .collect()
+    }
+
+    /// Drops, for each `(room, first)`, the room's messages below `first`:
+    /// the stream holds nothing of that room below it any more (its
+    /// per-room limit, `--history-limit`, pushed them out), so history no
+    /// longer shows them and search must not either. One pass over the
+    /// messages below the highest `first`.
+    pub fn forget_below(&self, firsts: &[(String, u64)]) -> rusqlite::Result<usize> {
+        if firsts.is_empty() {
+            return Ok(0);
+        }
+        let firsts: serde_json::Map<String, serde_json::Value> = firsts
+            .iter()
+            .map(|(room, first)| (room.clone(), serde_json::Value::from(*first)))
+            .collect();
+        let firsts = serde_json::Value::Object(firsts).to_string();
+        let mut conn = self.writer.lock().unwrap();
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS gone (seq INTEGER PRIMARY KEY);
+             DELETE FROM gone;",
+        )?;
+        tx.execute(
+            "INSERT INTO gone (seq)
+             SELECT m.seq FROM messages m JOIN json_each(?1) f ON f.key = m.room
+             WHERE m.seq < f.value",
+            [&firsts],
+        )?;
+        tx.execute_batch("DELETE FROM message_search WHERE rowid IN (SELECT seq FROM gone);")?;
+        let dropped = tx.execute(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM gone)",
+            [],
+        )?;
+        tx.execute_batch("DELETE FROM gone;")?;
+        tx.commit()?;
+        Ok(dropped)
+    }
+
     /// One page of hits for `ask`, newest first in stream order, starting
     /// below `before`'s seq. The index is the outer loop (`CROSS JOIN`),
     /// walked from its newest row down, so a page ends after `limit + 1`

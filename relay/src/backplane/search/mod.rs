@@ -24,6 +24,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use index::Index;
 
+use super::{room_subject, STREAM};
+
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use ask::ask;
@@ -37,17 +39,13 @@ pub const QUEUE: &str = "palaver-search";
 /// Pause before the feed or the responder tries again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-/// How often messages older than the stream's max age leave the index.
-const EXPIRE_EVERY: Duration = Duration::from_secs(600);
-
 /// Opens the index in `dir` (an error names the directory) and starts its
-/// feed and its responder, which stop at `shutdown`. Messages older than
-/// `max_age` (the stream's, `--nats-max-age`; zero: forever) leave the
-/// index as they leave the stream.
+/// feed and its responder, which stop at `shutdown`. Every `prune_every`
+/// the index follows the stream's retention (`follow_retention`).
 pub fn start(
     client: async_nats::Client,
     dir: &Path,
-    max_age: Duration,
+    retention: Retention,
     counters: SearchCounters,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
@@ -60,7 +58,7 @@ pub fn start(
     );
     let js = async_nats::jetstream::new(client.clone());
     tracker.spawn(feed::feed(
-        js,
+        js.clone(),
         index.clone(),
         counters.clone(),
         shutdown.clone(),
@@ -71,27 +69,95 @@ pub fn start(
         counters,
         shutdown.clone(),
     ));
-    if !max_age.is_zero() {
-        tracker.spawn(expire(index, max_age, shutdown.clone()));
-    }
+    tracker.spawn(follow_retention(js, index, retention, shutdown.clone()));
     Ok(())
 }
 
-/// Drops the messages past `max_age` every [`EXPIRE_EVERY`].
-async fn expire(index: Arc<Index>, max_age: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(EXPIRE_EVERY);
+/// How the stream lets messages go, which the index follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// The stream's max age (`--nats-max-age`; zero: forever).
+    pub max_age: Duration,
+    /// How often the index drops what the stream no longer holds
+    /// (`--search-prune-secs`).
+    pub every: Duration,
+}
+
+/// Every `retention.every`, drops from the index what the stream no longer
+/// holds, so search never finds a message that history cannot show: the
+/// messages past the max age, then, room by room, those below the room's
+/// first record in the stream (its per-room limit, `--history-limit`,
+/// pushed them out). That costs one request to the stream per room whose
+/// oldest indexed message might be gone.
+async fn follow_retention(
+    js: async_nats::jetstream::Context,
+    index: Arc<Index>,
+    retention: Retention,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(retention.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let before = crate::clock::now_ms().saturating_sub(max_age.as_millis() as u64);
-        let index = index.clone();
-        match tokio::task::spawn_blocking(move || index.forget_before(before)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("search index: {n} messages past --nats-max-age dropped"),
-            Ok(Err(err)) => tracing::warn!("search index: cannot drop old messages: {err}"),
-            Err(err) => tracing::warn!("search index: cannot drop old messages: {err}"),
+        if !retention.max_age.is_zero() {
+            let before =
+                crate::clock::now_ms().saturating_sub(retention.max_age.as_millis() as u64);
+            let index = index.clone();
+            match tokio::task::spawn_blocking(move || index.forget_before(before)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    tracing::info!("search index: {n} messages past --nats-max-age dropped")
+                }
+                Ok(Err(err)) => tracing::warn!("search index: cannot drop old messages: {err}"),
+                Err(err) => tracing::warn!("search index: cannot drop old messages: {err}"),
+            }
+        }
+        match forget_what_the_stream_dropped(&js, &index).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                "search index: {n} messages no longer in the stream (--history-limit) dropped"
+            ),
+            Err(err) => tracing::warn!(
+                "search index: cannot check the rooms' first messages in the stream: {err:#}"
+            ),
         }
     }
+}
+
+/// Drops each room's messages below the room's first record in the
+/// stream (all of them when the stream has none of the room).
+async fn forget_what_the_stream_dropped(
+    js: &async_nats::jetstream::Context,
+    index: &Arc<Index>,
+) -> anyhow::Result<usize> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+
+    let stream = js.get_stream_no_info(STREAM).await?;
+    let oldest = {
+        let index = index.clone();
+        tokio::task::spawn_blocking(move || index.oldest_per_room()).await??
+    };
+    let mut firsts = Vec::new();
+    for (room, oldest) in oldest {
+        let Ok(name) = shared::RoomName::new(&room) else {
+            continue;
+        };
+        let first = match stream
+            .get_first_raw_message_by_subject(room_subject(&name), 1)
+            .await
+        {
+            Ok(message) => message.sequence,
+            Err(err) if err.kind() == RawMessageErrorKind::NoMessageFound => i64::MAX as u64,
+            Err(err) => return Err(err.into()),
+        };
+        if first > oldest {
+            firsts.push((room, first));
+        }
+    }
+    let index = index.clone();
+    Ok(tokio::task::spawn_blocking(move || index.forget_below(&firsts)).await??)
 }

@@ -206,6 +206,38 @@ fn messages_past_the_streams_max_age_leave_the_index() {
 }
 
 #[test]
+fn messages_the_stream_pushed_out_of_a_room_leave_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    let mut records = stream();
+    records.push(message("general", 7, "聊天 later"));
+    records.push(message("ops", 8, "relay up"));
+    index.apply(&records, 8).unwrap();
+    assert_eq!(
+        index.oldest_per_room().unwrap(),
+        [("general".to_string(), 1), ("ops".to_string(), 2)]
+    );
+    // The stream's first record of general is now 5: 1 and 3 are gone
+    // from history (3, a tombstone, with them). ops keeps everything.
+    let dropped = index
+        .forget_below(&[("general".to_string(), 5), ("ops".to_string(), 2)])
+        .unwrap();
+    assert_eq!(dropped, 2);
+    let both = ["general", "ops"];
+    assert_eq!(found(&index, "聊天", &both), ["聊天 later"]);
+    assert_eq!(
+        found(&index, "relay", &both),
+        ["relay up", "the relay is down again"]
+    );
+    // A room the stream holds nothing of any more loses every message.
+    index
+        .forget_below(&[("ops".to_string(), i64::MAX as u64)])
+        .unwrap();
+    assert!(found(&index, "relay", &both).is_empty());
+    assert_eq!(index.len().unwrap(), 1);
+}
+
+#[test]
 fn the_request_and_answer_on_palaver_search_keep_their_form() {
     let request = SearchRequest {
         query: Query::parse("聊天 deploy* from:Alice"),
