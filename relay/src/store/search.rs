@@ -43,6 +43,28 @@ impl SearchRequest {
     }
 }
 
+/// A search in at most this many rooms asks an FTS5 index for their room
+/// words too (`room : (r1 OR r2 …)`), which FTS5 intersects with the
+/// user's words, so it walks only those rooms' matches. In more rooms the
+/// plain newest-first walk is as fast (it passes over the matches of the
+/// rooms the user is not in, fewer the more rooms the user is in), and an
+/// `OR` of hundreds of words would cost more than it saves.
+pub const ROOM_FILTER_MAX: usize = 32;
+
+/// The FTS5 expression for the words `expr` (from `Query::fts5`) in an
+/// index whose rows have the text in `body` and their room as one word in
+/// `room`: the user's words are asked in `body` only, so `r12` typed in a
+/// search finds the text `r12`, never a room's messages; `room_words` (the
+/// asked rooms' words) are added when there are at most
+/// [`ROOM_FILTER_MAX`].
+pub fn fts5_in_rooms(expr: &str, room_words: &[String]) -> String {
+    if room_words.len() <= ROOM_FILTER_MAX {
+        format!("room : ({}) AND body : ({expr})", room_words.join(" OR "))
+    } else {
+        format!("body : ({expr})")
+    }
+}
+
 /// Where a page of hits ended: its last hit's `(ts, room, seq)`. Each
 /// engine goes on below it in its own newest-first order: the memory
 /// store by that tuple, SQLite by commit order (below the hit's `sid`), a

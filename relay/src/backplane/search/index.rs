@@ -9,6 +9,10 @@
 //! standalone SQLite store does, so a query finds the same messages in
 //! both modes.
 //!
+//! Each row also has its room as one word of a `room` column (`r` and the
+//! room name's bytes in hex), so a search in a few rooms walks only their
+//! matches, as the standalone index does (`store::search::fts5_in_rooms`).
+//!
 //! Applying a record is idempotent, because the feed may deliver a record
 //! again (a crash between the commit and the ack): a message is inserted
 //! once; an edit applies only if it is newer than the last edit applied
@@ -30,13 +34,17 @@ use super::wire::Ask;
 use crate::{
     backplane::jetstream::Record,
     random::random_hex,
-    store::{search::Cursor, Found},
+    store::{
+        search::{fts5_in_rooms, Cursor},
+        Found,
+    },
 };
 
 /// The database file inside the index directory.
 pub const INDEX_FILE: &str = "search-index.sqlite3";
-/// The schema this code writes (`PRAGMA user_version`).
-const VERSION: i64 = 1;
+/// The schema this code writes (`PRAGMA user_version`): 2 added the
+/// `room` column ([`add_rooms`]).
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -56,7 +64,7 @@ const SCHEMA: &str = "
         deleted INTEGER NOT NULL DEFAULT 0
     );
     CREATE VIRTUAL TABLE message_search USING fts5(
-        body, tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
+        body, room, tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
     );";
 
 /// The index: a writer connection (the feed) and a reader connection
@@ -91,7 +99,7 @@ impl Index {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             Ok(conn)
         };
-        let writer = open()?;
+        let mut writer = open()?;
         let version: i64 = writer.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         match version {
             0 => {
@@ -101,6 +109,8 @@ impl Index {
                     ))
                     .with_context(|| format!("cannot create the index in {}", path.display()))?;
             }
+            1 => add_rooms(&mut writer)
+                .with_context(|| format!("cannot upgrade the index in {}", path.display()))?,
             VERSION => {}
             other => anyhow::bail!(
                 "{} has index schema {other}, newer than this relay's {VERSION}: run a newer relay, or remove the directory to index again",
@@ -259,6 +269,8 @@ impl Index {
     /// hits rather than after sorting every match.
     pub fn search(&self, ask: &Ask, before: Option<&Cursor>) -> rusqlite::Result<Found> {
         let rooms: Vec<&str> = ask.rooms.iter().map(RoomName::as_str).collect();
+        let words: Vec<String> = rooms.iter().map(|room| room_word(room)).collect();
+        let expr = fts5_in_rooms(&ask.fts5, &words);
         let rooms = serde_json::to_string(&rooms).expect("names serialize");
         let limit = i64::try_from(ask.limit).unwrap_or(i64::MAX);
         let conn = self.reader.lock().unwrap();
@@ -275,7 +287,7 @@ impl Index {
         )?;
         let rows = statement.query_map(
             params![
-                ask.fts5,
+                expr,
                 rooms,
                 ask.from.as_ref().map(|id| id.0.as_str()),
                 ask.nick.as_deref(),
@@ -378,9 +390,50 @@ fn insert(
     if inserted == 0 || deleted {
         return Ok(0);
     }
-    tx.prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![to_sql(message.seq), index_text(text)])?;
+    tx.prepare_cached("INSERT INTO message_search (rowid, body, room) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            to_sql(message.seq),
+            index_text(text),
+            room_word(message.room.as_str())
+        ])?;
     Ok(1)
+}
+
+/// A room's word in the index's `room` column.
+fn room_word(room: &str) -> String {
+    format!("r{}", crate::backplane::hex_token(room))
+}
+
+/// Schema 1 to 2: the FTS table made again with the `room` column, every
+/// message not deleted indexed again in stream order.
+fn add_rooms(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "DROP TABLE message_search;
+         CREATE VIRTUAL TABLE message_search USING fts5(
+            body, room, tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
+         );",
+    )?;
+    let mut indexed = 0u64;
+    {
+        let mut read =
+            tx.prepare("SELECT seq, room, text FROM messages WHERE deleted = 0 ORDER BY seq")?;
+        let mut write =
+            tx.prepare("INSERT INTO message_search (rowid, body, room) VALUES (?1, ?2, ?3)")?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let (seq, room, text): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            write.execute(params![seq, index_text(&text), room_word(&room)])?;
+            indexed += 1;
+            if indexed.is_multiple_of(100_000) {
+                tracing::info!("search index: {indexed} messages indexed again with their room");
+            }
+        }
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {VERSION};"))?;
+    tx.commit()?;
+    tracing::info!("search index: upgraded, {indexed} messages indexed with their room");
+    Ok(())
 }
 
 /// A hit as read from the database.

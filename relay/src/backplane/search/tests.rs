@@ -238,6 +238,39 @@ fn messages_the_stream_pushed_out_of_a_room_leave_the_index() {
 }
 
 #[test]
+fn an_index_from_before_room_words_is_indexed_again_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    index.apply(&stream(), 6).unwrap();
+    drop(index);
+    // As schema 1 left it: no `room` column.
+    let conn = rusqlite::Connection::open(dir.path().join(super::index::INDEX_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE message_search;
+         CREATE VIRTUAL TABLE message_search USING fts5(
+            body, tokenize = 'unicode61 remove_diacritics 2', columnsize = 0
+         );
+         INSERT INTO message_search (rowid, body)
+         SELECT seq, lower(text) FROM messages WHERE deleted = 0;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let index = Index::open(dir.path()).unwrap();
+    let both = ["general", "ops"];
+    assert_eq!(found(&index, "聊天", &both), ["我们的分布式聊天系统上线了"]);
+    assert_eq!(
+        found(&index, "relay", &["ops"]),
+        ["the relay is down again"]
+    );
+    assert!(found(&index, "relay", &["general"]).is_empty());
+    assert!(found(&index, "secret", &both).is_empty());
+    // A room's word is not a word of the text.
+    let general = format!("r{}", crate::backplane::hex_token("general"));
+    assert!(found(&index, &general, &both).is_empty());
+}
+
+#[test]
 fn the_request_and_answer_on_palaver_search_keep_their_form() {
     let request = SearchRequest {
         query: Query::parse("聊天 deploy* from:Alice"),

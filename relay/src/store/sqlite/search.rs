@@ -24,7 +24,7 @@
 //!
 //! Each row also has the message's room as a word of its own column,
 //! `room` ([`room_token`]: `r` and the room's id). A search in a few
-//! rooms (at most [`ROOM_FILTER_MAX`]) asks FTS5 for the room words too,
+//! rooms (at most `store::search::ROOM_FILTER_MAX`) asks FTS5 for the room words too,
 //! so it walks only the matches in those rooms: a user in 1 room of 1,000
 //! no longer passes over the 999 others' matches to fill a page. The
 //! user's words are asked in `body` only, so `r12` typed in a search
@@ -40,17 +40,13 @@ use rusqlite::{functions::FunctionFlags, params, Connection, OptionalExtension};
 use shared::{search::index_text, RoomName};
 
 use super::read::StoredRow;
-use crate::store::{search::Cursor, Found, SearchRequest};
+use crate::store::{
+    search::{fts5_in_rooms, Cursor},
+    Found, SearchRequest,
+};
 
 /// Messages indexed per step of migrations 11 and 12, each step logged.
 const REINDEX_STEP: i64 = 100_000;
-
-/// A search in at most this many rooms asks the index for their room
-/// words (`room : (r1 OR r2 …)`), which FTS5 intersects with the user's
-/// words. In more rooms the plain walk is as fast: it passes over the
-/// matches of the rooms the user is not in, fewer the more rooms the user
-/// is in, and an `OR` of hundreds of words would cost more than it saves.
-const ROOM_FILTER_MAX: usize = 32;
 
 /// The word that stands for a room in the index's `room` column. Migration
 /// 12 writes the same (`'r' || room_id`).
@@ -315,12 +311,8 @@ pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Fo
     if room_ids.is_empty() {
         return Ok(Found::default());
     }
-    let expr = if room_ids.len() <= ROOM_FILTER_MAX {
-        let words: Vec<String> = room_ids.into_iter().map(room_token).collect();
-        format!("room : ({}) AND body : ({expr})", words.join(" OR "))
-    } else {
-        format!("body : ({expr})")
-    };
+    let words: Vec<String> = room_ids.into_iter().map(room_token).collect();
+    let expr = fts5_in_rooms(&expr, &words);
     let (below_sid, before_ts) = match &request.before {
         Some(cursor) => resume_at(conn, cursor)?,
         None => (None, None),
@@ -528,7 +520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         // More rooms than the index is asked for by name.
-        let rooms: Vec<String> = (0..super::ROOM_FILTER_MAX + 8)
+        let rooms: Vec<String> = (0..crate::store::search::ROOM_FILTER_MAX + 8)
             .map(|n| format!("room-{n}"))
             .collect();
         for (ts, name) in (1..).zip(&rooms) {
@@ -551,6 +543,12 @@ mod tests {
         for rooms in [&all[..], &few[..]] {
             assert_eq!(found(&store, "r1", rooms).await, ["ping r1 r2 r3"]);
             assert_eq!(found(&store, "r1*", rooms).await, ["ping r1 r2 r3"]);
+            for n in 0..=rooms.len() + 8 {
+                let word = format!("r{n}");
+                for hit in found(&store, &word, rooms).await {
+                    assert!(hit.split(' ').any(|w| w == word), "{word}: {hit}");
+                }
+            }
         }
         assert!(found(&store, "r2", &["room-0"]).await.is_empty());
         assert!(found(&store, "ping", &["nowhere"]).await.is_empty());
