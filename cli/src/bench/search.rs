@@ -16,6 +16,14 @@
 //! per million messages (FTS5 tables' pages, from `dbstat`, after the
 //! relay stopped). Everything is bounded: the fill by `--fill-timeout`,
 //! each search by 10 s.
+//!
+//! With `--cluster` the same is measured on cluster search: a nats-server
+//! (its store kept in `DATA_DIR/nats`), an indexer relay (`--search-index
+//! DATA_DIR/index`) and a relay the users connect to, which asks the
+//! indexer over NATS, so each search crosses NATS twice. It also reports
+//! how long the index took to hold every message after the fill, and the
+//! index's lag: `--lag-samples` messages sent one at a time, each searched
+//! for from its ack until it is found.
 
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
@@ -34,6 +42,8 @@ use serde::{Deserialize, Serialize};
 use shared::{ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+use super::cluster::procs;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -73,6 +83,18 @@ pub struct Args {
     /// The relay binary (default: `palaver-relay` next to this one).
     #[arg(long)]
     relay_bin: Option<PathBuf>,
+    /// Search a cluster: a nats-server, an indexer relay and a relay that
+    /// asks it (see above).
+    #[arg(long)]
+    cluster: bool,
+    /// The nats-server binary for `--cluster` (default: `$NATS_SERVER`,
+    /// else `nats-server` on the PATH, else /usr/sbin/nats-server).
+    #[arg(long)]
+    nats_server: Option<PathBuf>,
+    /// With `--cluster`: messages sent one at a time after the searches,
+    /// each searched for until found (the index's lag).
+    #[arg(long, default_value_t = 50)]
+    lag_samples: usize,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -86,6 +108,8 @@ struct Filled {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// `standalone` (SQLite) or `cluster` (an indexer over NATS).
+    mode: &'static str,
     messages: u64,
     rooms: usize,
     /// Rooms the searching user is in.
@@ -96,8 +120,29 @@ struct Report {
     /// Bytes of the FTS5 tables' pages, and per million messages.
     index_bytes: u64,
     index_bytes_per_million: u64,
-    /// The whole database file.
+    /// The whole database file (the indexer's, in a cluster).
     db_bytes: u64,
+    /// In a cluster: seconds from the fill's end (or the start, when the
+    /// directory was filled before) until the index held every message.
+    caught_up_secs: Option<f64>,
+    /// In a cluster: from a message's ack until a search finds it.
+    lag: Option<Lag>,
+}
+
+#[derive(Debug, Serialize)]
+struct Lag {
+    samples: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// What one run measured, in either mode.
+struct Measured {
+    fill_secs: Option<f64>,
+    kinds: Vec<Kind>,
+    caught_up_secs: Option<f64>,
+    lag: Option<Lag>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,10 +203,21 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         Ok(bytes) => {
             Some(serde_json::from_slice::<Filled>(&bytes).context("read bench-search.json")?)
         }
-        Err(_) if args.data_dir.join("palaver.sqlite3").exists() => bail!(
-            "{} holds a relay's data not written by this bench; give an empty directory",
-            args.data_dir.display()
-        ),
+        Err(_)
+            if args
+                .data_dir
+                .join(if args.cluster {
+                    "nats"
+                } else {
+                    "palaver.sqlite3"
+                })
+                .exists() =>
+        {
+            bail!(
+                "{} holds a relay's data not written by this bench; give an empty directory",
+                args.data_dir.display()
+            )
+        }
         Err(_) => None,
     };
     if filled.as_ref().is_some_and(|f| *f != want) {
@@ -175,39 +231,163 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         .relay_bin
         .clone()
         .unwrap_or_else(|| exe.with_file_name("palaver-relay"));
-    let mut relay = Relay::start(&relay_bin, &args.data_dir)?;
     let runtime = super::runtime(None)?;
-    let (fill_secs, kinds) = runtime.block_on(async {
-        relay.wait_ready().await?;
-        let fill_secs = match filled {
-            Some(_) => None,
-            None => {
-                let started = Instant::now();
-                let limit = Duration::from_secs_f64(args.fill_timeout);
-                tokio::time::timeout(limit, fill(&args, relay.addr))
-                    .await
-                    .context("the fill took longer than --fill-timeout")??;
-                std::fs::write(&marker, serde_json::to_vec(&want)?)?;
-                Some(started.elapsed().as_secs_f64())
-            }
-        };
-        let kinds = measure(&args, relay.addr).await?;
-        anyhow::Ok((fill_secs, kinds))
-    })?;
-    drop(relay);
-    let (index_bytes, db_bytes) = sizes(&args.data_dir)?;
+    let (measured, db) = if args.cluster {
+        let measured = runtime.block_on(cluster(&args, &relay_bin, filled.is_none(), &marker))?;
+        (
+            measured,
+            args.data_dir.join("index").join("search-index.sqlite3"),
+        )
+    } else {
+        let mut relay = Relay::start(&relay_bin, &args.data_dir)?;
+        let measured = runtime.block_on(async {
+            relay.wait_ready().await?;
+            let fill_secs = match filled {
+                Some(_) => None,
+                None => Some(fill_and_mark(&args, relay.addr, &marker).await?),
+            };
+            let mut ws = connect(relay.addr, "searcher").await?;
+            join_all(&mut ws, &searched_rooms(&args)).await?;
+            let kinds = measure(&args, &mut ws).await?;
+            anyhow::Ok(Measured {
+                fill_secs,
+                kinds,
+                caught_up_secs: None,
+                lag: None,
+            })
+        })?;
+        drop(relay);
+        (measured, args.data_dir.join("palaver.sqlite3"))
+    };
+    let (index_bytes, db_bytes) = sizes(&db)?;
     let report = Report {
+        mode: if args.cluster {
+            "cluster"
+        } else {
+            "standalone"
+        },
         messages: args.messages,
         rooms: args.rooms,
         member_of: searched_rooms(&args).len(),
-        fill_secs,
-        kinds,
+        fill_secs: measured.fill_secs,
+        kinds: measured.kinds,
         index_bytes,
         index_bytes_per_million: (index_bytes as f64 * 1e6 / args.messages as f64) as u64,
         db_bytes,
+        caught_up_secs: measured.caught_up_secs,
+        lag: measured.lag,
     };
     print(&report, args.json);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Fills through the relay at `addr` within `--fill-timeout` and writes
+/// the marker; returns the seconds it took.
+async fn fill_and_mark(args: &Args, addr: SocketAddr, marker: &Path) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let limit = Duration::from_secs_f64(args.fill_timeout);
+    tokio::time::timeout(limit, fill(args, addr))
+        .await
+        .context("the fill took longer than --fill-timeout")??;
+    let want = Filled {
+        messages: args.messages,
+        rooms: args.rooms,
+    };
+    std::fs::write(marker, serde_json::to_vec(&want)?)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `--cluster`: nats-server on `DATA_DIR/nats`, an indexer on
+/// `DATA_DIR/index` and the relay the searcher uses; filled first when
+/// `fill` (through that relay), then searched.
+async fn cluster(
+    args: &Args,
+    relay_bin: &Path,
+    fill: bool,
+    marker: &Path,
+) -> anyhow::Result<Measured> {
+    let nats_bin = args
+        .nats_server
+        .clone()
+        .unwrap_or_else(super::cluster::nats_on_path);
+    let store = args.data_dir.join("nats");
+    std::fs::create_dir_all(&store)
+        .with_context(|| format!("cannot create {}", store.display()))?;
+    let nats = procs::start_nats(&nats_bin, Some(&store)).await?;
+    let index = args.data_dir.join("index");
+    let index = index.to_str().context("--data-dir must be UTF-8")?;
+    let indexer = procs::start_relay(relay_bin, Some(&nats), 1, &["--search-index", index]).await?;
+    let relay = procs::start_relay(relay_bin, Some(&nats), 0, &[]).await?;
+    let fill_secs = match fill {
+        true => Some(fill_and_mark(args, relay.http, marker).await?),
+        false => None,
+    };
+    let started = Instant::now();
+    let mut ws = connect(relay.http, "searcher").await?;
+    let rooms = searched_rooms(args);
+    join_all(&mut ws, &rooms).await?;
+    // The index applies the stream in order: once a message sent now is
+    // found, every message before it is indexed.
+    let last = format!("fillend{}", super::run_id());
+    let limit = Duration::from_secs_f64(args.fill_timeout);
+    tokio::time::timeout(limit, say_and_find(&mut ws, &rooms[0], &last, 0))
+        .await
+        .context("the index did not catch up within --fill-timeout")??;
+    let caught_up_secs = started.elapsed().as_secs_f64();
+    eprintln!("the index holds every message, {caught_up_secs:.1} s after the fill");
+    let kinds = measure(args, &mut ws).await?;
+    let mut lags = Vec::with_capacity(args.lag_samples);
+    for n in 0..args.lag_samples {
+        let word = format!("lag{n}x{}", super::run_id());
+        let lag = say_and_find(&mut ws, &rooms[0], &word, n + 1).await?;
+        lags.push(lag.as_secs_f64() * 1000.0);
+    }
+    drop((relay, indexer, nats));
+    let lag = (!lags.is_empty()).then(|| {
+        let (p50_ms, p99_ms, max_ms) = percentiles(&mut lags);
+        Lag {
+            samples: lags.len(),
+            p50_ms,
+            p99_ms,
+            max_ms,
+        }
+    });
+    Ok(Measured {
+        fill_secs,
+        kinds,
+        caught_up_secs: Some(caught_up_secs),
+        lag,
+    })
+}
+
+/// Sends `word` to `room` and searches for it until a hit comes back;
+/// returns the time from the send's ack to the search that found it.
+async fn say_and_find(
+    ws: &mut Ws,
+    room: &RoomName,
+    word: &str,
+    n: usize,
+) -> anyhow::Result<Duration> {
+    let send = ClientMsg::Send {
+        room: room.clone(),
+        text: Text::new(word)?,
+        client_id: ClientId::new(&format!("searcher-{n}-{}", super::run_id()))?,
+        reply_to: None,
+        attachments: Vec::new(),
+    };
+    ws.send(Message::Text(send.encode().into())).await?;
+    loop {
+        match next(ws).await? {
+            ServerMsg::Ack { .. } => break,
+            ServerMsg::Error { message, .. } => bail!("a send was refused: {message}"),
+            _ => {}
+        }
+    }
+    let acked = Instant::now();
+    while search(ws, word).await? == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(acked.elapsed())
 }
 
 /// The relay under test, killed when dropped.
@@ -426,9 +606,37 @@ fn searched_rooms(args: &Args) -> Vec<RoomName> {
     (0..n).map(|k| room(k * args.rooms / n)).collect()
 }
 
-async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
-    let mut ws = connect(addr, "searcher").await?;
-    join_all(&mut ws, &searched_rooms(args)).await?;
+/// Searches `q` once; returns the hits on the first page.
+async fn search(ws: &mut Ws, q: &str) -> anyhow::Result<usize> {
+    let frame = ClientMsg::Search {
+        q: q.to_owned(),
+        room: None,
+        from: None,
+        before: None,
+        limit: None,
+    };
+    ws.send(Message::Text(frame.encode().into())).await?;
+    loop {
+        match next(ws).await? {
+            ServerMsg::SearchResults {
+                q: answered, hits, ..
+            } if answered == q => return Ok(hits.len()),
+            ServerMsg::Error { message, .. } => bail!("search {q:?} refused: {message}"),
+            _ => {}
+        }
+    }
+}
+
+/// p50, p99 and max of `times`, which it sorts.
+fn percentiles(times: &mut [f64]) -> (f64, f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    (at(0.50), at(0.99), at(1.0))
+}
+
+/// Each kind's searches, one at a time, on `ws` (which has joined the
+/// searched rooms).
+async fn measure(args: &Args, ws: &mut Ws) -> anyhow::Result<Vec<Kind>> {
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let kinds: [(&'static str, QueryOf); 3] = [
         ("one word", |rng| rng.word()),
@@ -443,38 +651,17 @@ async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
         let mut hits_total = 0usize;
         for _ in 0..args.queries {
             let q = query(&mut rng);
-            let frame = ClientMsg::Search {
-                q: q.clone(),
-                room: None,
-                from: None,
-                before: None,
-                limit: None,
-            };
             let started = Instant::now();
-            ws.send(Message::Text(frame.encode().into())).await?;
-            loop {
-                match next(&mut ws).await? {
-                    ServerMsg::SearchResults {
-                        q: answered, hits, ..
-                    } if answered == q => {
-                        hits_total += hits.len();
-                        break;
-                    }
-                    ServerMsg::Error { message, .. } => bail!("search {q:?} refused: {message}"),
-                    _ => {}
-                }
-            }
+            hits_total += search(ws, &q).await?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
-        times.sort_by(f64::total_cmp);
-        let at =
-            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        let (p50_ms, p99_ms, max_ms) = percentiles(&mut times);
         out.push(Kind {
             kind,
             queries: times.len(),
-            p50_ms: at(0.50),
-            p99_ms: at(0.99),
-            max_ms: at(1.0),
+            p50_ms,
+            p99_ms,
+            max_ms,
             mean_hits: hits_total as f64 / times.len() as f64,
         });
     }
@@ -483,10 +670,9 @@ async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Kind>> {
 
 /// The FTS5 tables' bytes (their pages, from `dbstat`) and the database
 /// file's, read once the relay has stopped.
-fn sizes(data: &Path) -> anyhow::Result<(u64, u64)> {
-    let db = data.join("palaver.sqlite3");
+fn sizes(db: &Path) -> anyhow::Result<(u64, u64)> {
     let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("open {}", db.display()))?;
     let index: i64 = conn
         .query_row(
@@ -509,7 +695,13 @@ fn print(report: &Report, json: bool) {
         return;
     }
     println!(
-        "{} messages over {} rooms, searched by a user in {} of them{}",
+        "{} ({}): {} messages over {} rooms, searched by a user in {} of them{}",
+        report.mode,
+        if report.mode == "cluster" {
+            "through an indexer over NATS"
+        } else {
+            "SQLite"
+        },
         report.messages,
         report.rooms,
         report.member_of,
@@ -536,4 +728,13 @@ fn print(report: &Report, json: bool) {
         mib(report.index_bytes_per_million),
         mib(report.db_bytes)
     );
+    if let Some(secs) = report.caught_up_secs {
+        println!("the index held every message {secs:.1} s after the fill (or the start)");
+    }
+    if let Some(lag) = &report.lag {
+        println!(
+            "index lag, ack to found ({} messages): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            lag.samples, lag.p50_ms, lag.p99_ms, lag.max_ms
+        );
+    }
 }

@@ -17,7 +17,7 @@
 //! - [`connz`]: what nats-server says each connection was sent.
 
 mod connz;
-mod procs;
+pub(super) mod procs;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -148,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     })
 }
 
-fn nats_on_path() -> PathBuf {
+pub(super) fn nats_on_path() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
         return PathBuf::from(path);
     }
@@ -173,12 +173,12 @@ async fn one(
 ) -> anyhow::Result<Vec<Row>> {
     let nats = match n {
         0 => None,
-        _ => Some(start_nats(nats_bin).await?),
+        _ => Some(start_nats(nats_bin, None).await?),
     };
     let count = n.max(1);
     let mut relays = Vec::with_capacity(count);
     for i in 0..count {
-        relays.push(start_relay(relay_bin, nats.as_ref(), i).await?);
+        relays.push(start_relay(relay_bin, nats.as_ref(), i, &[]).await?);
         eprintln!("cluster: relay {} of {count} ready", i + 1);
     }
     let id = run_id();

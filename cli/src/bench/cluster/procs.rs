@@ -1,5 +1,6 @@
-//! The processes of a `bench cluster` run: a nats-server on a scratch
-//! store and the relays, each killed (and its scratch directory removed)
+//! The processes of a `bench cluster` run (and of `bench search
+//! --cluster`): a nats-server on a scratch store (or a kept one) and the
+//! relays, each killed (and its scratch directory removed)
 //! when dropped, and the plain HTTP GET that waits for them and reads
 //! nats-server's monitoring.
 
@@ -22,21 +23,29 @@ use super::super::{
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// nats-server and its scratch store; killed and removed when dropped.
-pub(super) struct Nats {
+pub(in crate::bench) struct Nats {
     client: SocketAddr,
-    pub(super) monitor: SocketAddr,
+    pub(in crate::bench) monitor: SocketAddr,
     process: Running,
 }
 
 impl Nats {
     /// nats-server's process id, to read its CPU time.
-    pub(super) fn pid(&self) -> u32 {
+    pub(in crate::bench) fn pid(&self) -> u32 {
         self.process.child.id()
     }
 }
 
-pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
-    let dir = scratch_dir("nats")?;
+/// Starts nats-server with JetStream on free loopback ports; its store is
+/// `store` (kept), or a scratch directory removed when it stops.
+pub(in crate::bench) async fn start_nats(
+    bin: &std::path::Path,
+    store: Option<&std::path::Path>,
+) -> anyhow::Result<Nats> {
+    let (dir, scratch) = match store {
+        Some(dir) => (dir.to_path_buf(), false),
+        None => (scratch_dir("nats")?, true),
+    };
     let (port, monitor_port) = (free_port()?, free_port()?);
     let child = Command::new(bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
@@ -44,7 +53,13 @@ pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
         .arg(&dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match scratch {
+            true => Stdio::null(),
+            // A kept store keeps nats-server's log beside it.
+            false => std::fs::File::create(dir.with_extension("log"))
+                .with_context(|| format!("cannot write {}.log", dir.display()))?
+                .into(),
+        })
         .spawn()
         .with_context(|| {
             format!(
@@ -54,16 +69,17 @@ pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
         })?;
     let mut process = Running {
         child,
-        _data: Some(tempdir::Dir(dir)),
+        _data: scratch.then(|| tempdir::Dir(dir)),
     };
     let monitor = SocketAddr::from((Ipv4Addr::LOCALHOST, monitor_port));
-    wait_ready(
-        &mut process,
-        monitor,
-        "/healthz?js-enabled-only=true",
-        "nats-server",
-    )
-    .await?;
+    // A kept store is restored at start: until `/healthz` says every
+    // stream is current, a relay would find no stream and make a new,
+    // empty one in its place.
+    let health = match scratch {
+        true => "/healthz?js-enabled-only=true",
+        false => "/healthz",
+    };
+    wait_ready(&mut process, monitor, health, "nats-server").await?;
     Ok(Nats {
         client: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         monitor,
@@ -71,15 +87,18 @@ pub(super) async fn start_nats(bin: &std::path::Path) -> anyhow::Result<Nats> {
     })
 }
 
-pub(super) struct Relay {
-    pub(super) http: SocketAddr,
-    pub(super) process: Running,
+pub(in crate::bench) struct Relay {
+    pub(in crate::bench) http: SocketAddr,
+    pub(in crate::bench) process: Running,
 }
 
-pub(super) async fn start_relay(
+/// Starts relay `i` (for messages) with every limit off: on `nats`, or
+/// standalone on SQLite in a scratch directory; `extra` are more flags.
+pub(in crate::bench) async fn start_relay(
     bin: &std::path::Path,
     nats: Option<&Nats>,
     i: usize,
+    extra: &[&str],
 ) -> anyhow::Result<Relay> {
     let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let mut cmd = Command::new(bin);
@@ -97,6 +116,7 @@ pub(super) async fn start_relay(
         }
     };
     super::super::limits_off(&mut cmd);
+    cmd.args(extra);
     let child = cmd
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -147,7 +167,10 @@ async fn wait_ready(
 }
 
 /// A plain HTTP/1.0 GET (no chunking to undo) on loopback.
-pub(super) async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+pub(in crate::bench) async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
