@@ -16,7 +16,10 @@ use shared::{
 };
 use tests::{
     client::{history_of, room},
-    files::{get, noise, png_bomb, png_with_exif, request, sha256_hex, upload, Answer},
+    files::{
+        get, noise, png_bomb, png_with_exif, post, request, sha256_hex, upload, uploaded,
+        wait_gone, Answer,
+    },
     Client, InProcessRelay, RelayProcess, WAIT,
 };
 
@@ -29,63 +32,6 @@ fn config() -> Config {
 /// The resume token a client got in `welcome`: its upload credentials.
 fn token(client: &Client) -> String {
     client.resume.clone().expect("welcomed")
-}
-
-/// Uploads, expecting 201; returns the answer's JSON.
-async fn uploaded(
-    addr: SocketAddr,
-    client: &Client,
-    name: &str,
-    bytes: &[u8],
-) -> serde_json::Value {
-    let answer = upload(addr, Some(&token(client)), name, bytes)
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json()
-}
-
-/// Sends `text` with the files `ids` and returns the message as the
-/// sender's room delivered it.
-async fn post(
-    client: &mut Client,
-    room_name: &str,
-    text: &str,
-    ids: &[&str],
-    client_id: &str,
-) -> ChatMessage {
-    client
-        .send(&ClientMsg::Send {
-            room: room(room_name),
-            text: if text.is_empty() {
-                Text::empty()
-            } else {
-                Text::new(text).unwrap()
-            },
-            client_id: ClientId::new(client_id).unwrap(),
-            reply_to: None,
-            attachments: ids
-                .iter()
-                .map(|id| AttachmentRef {
-                    id: FileId::new(id).unwrap(),
-                })
-                .collect(),
-        })
-        .await
-        .unwrap();
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
-        .await
-        .unwrap()
-    {
-        ServerMsg::Message(message) => message,
-        _ => unreachable!(),
-    }
 }
 
 async fn received(client: &mut Client, client_id: &str) -> ChatMessage {
@@ -519,7 +465,7 @@ async fn a_deleted_message_and_one_past_retention_lose_their_files() {
         })
         .await
         .unwrap();
-    gone(relay.addr, &url).await;
+    wait_gone(relay.addr, &url).await;
     assert_eq!(
         get(relay.addr, &url2, &[]).await.unwrap().status,
         200,
@@ -533,25 +479,9 @@ async fn a_deleted_message_and_one_past_retention_lose_their_files() {
             .await
             .unwrap();
     }
-    gone(relay.addr, &url2).await;
+    wait_gone(relay.addr, &url2).await;
     assert!(relay.metric("palaver_files_collected_total").await.unwrap() >= 2);
     relay.stop().await.unwrap();
-}
-
-/// Waits (bounded) until `url` answers 404: the file was collected.
-async fn gone(addr: SocketAddr, url: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = get(addr, url, &[]).await.unwrap().status;
-        if status == 404 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url} still answers {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -939,7 +869,7 @@ async fn sqlite_retention_collects_the_files_of_trimmed_messages() {
     ])
     .await
     .unwrap();
-    gone(relay.addr, &old_url).await;
+    wait_gone(relay.addr, &old_url).await;
     assert_eq!(get(relay.addr, &new_url, &[]).await.unwrap().status, 200);
     relay.stop().await.unwrap();
 }
