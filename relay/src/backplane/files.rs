@@ -562,3 +562,23 @@ impl StoredPost {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_post_subject_names_its_post_and_nothing_else_does() {
+        let key = PostKey {
+            room: RoomName::new("café").unwrap(),
+            user: UserId("u-1.2".into()),
+            client_id: ClientId::new("c-9").unwrap(),
+        };
+        assert_eq!(post_key(&post_subject(&key)), Some(key));
+        assert_eq!(post_key(&format!("{POSTS}.zz.00.00")), None);
+        assert_eq!(
+            post_key(&record_subject(&FileId::new("f-1").unwrap())),
+            None
+        );
+    }
+}
