@@ -262,3 +262,40 @@ async fn cluster_gc_and_a_post_of_the_same_file_cannot_both_win() {
     tracker.close();
     tracker.wait().await;
 }
+
+/// A message that leaves the stream by retention (`--history-limit`, the
+/// stream's messages per room) loses its file, from the bucket too.
+#[tokio::test]
+async fn cluster_gc_deletes_the_file_of_a_message_past_retention() {
+    let _heavy = tests::heavy().await;
+    let nats = NatsServer::start().await.unwrap();
+    let flags = ["--files-gc-secs", "1", "--history-limit", "2"];
+    let relay = RelayProcess::clustered(&nats.url(), &flags).await.unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let old = uploaded(relay.addr, &alice, "old.txt", b"pushed out").await;
+    let url = post(
+        &mut alice,
+        "general",
+        "",
+        &[old["id"].as_str().unwrap()],
+        "a-1",
+    )
+    .await
+    .state
+    .attachments[0]
+        .url
+        .clone();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let bucket = js.get_object_store("PALAVER_FILES").await.unwrap();
+    let sha = old["sha256"].as_str().unwrap();
+    assert!(in_bucket(&bucket, sha).await);
+    for i in 2..=3 {
+        alice
+            .say_acked("general", "more", &format!("a-{i}"))
+            .await
+            .unwrap();
+    }
+    left_bucket(&bucket, sha).await;
+    wait_gone(relay.addr, &url).await;
+}
