@@ -93,6 +93,8 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("exported {count} messages of {room}");
                 return Ok(());
             };
+            // The data directory's errors before anything is written.
+            drop(relay::store::sqlite::schema::open_reader(&data_dir)?);
             let mut export = FileExport::create(&data_dir, room.as_str(), &dir)
                 .with_context(|| format!("cannot write files to {}", dir.display()))?;
             let count = tools::export_room(&data_dir, &room, &mut out, |conn, message| {
