@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use relay::{shutdown, store::sqlite::tools, Config};
+use relay::{files::export::FileExport, shutdown, store::sqlite::tools, Config};
 use shared::RoomName;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +39,12 @@ enum Tool {
         /// The data directory of the sqlite store.
         #[arg(long, env = "PALAVER_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
+        /// Also write the files the exported messages post to DIR: each
+        /// once, named by its SHA-256 (checked while copied), and
+        /// DIR/ROOM.files.jsonl with each file's message seq, id, name,
+        /// type, size and sha256. Deleted messages' files are left out.
+        #[arg(long, value_name = "DIR")]
+        files: Option<PathBuf>,
     },
     /// Delete a room's stored history (seqs are not reused afterwards). Stop
     /// the relay first.
@@ -76,10 +82,29 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         None => serve(cli.config),
-        Some(Tool::Export { room, data_dir }) => {
+        Some(Tool::Export {
+            room,
+            data_dir,
+            files,
+        }) => {
             let mut out = std::io::stdout().lock();
-            let count = tools::export_room(&data_dir, &room, &mut out)?;
-            tracing::info!("exported {count} messages of {room}");
+            let Some(dir) = files else {
+                let count = tools::export_room(&data_dir, &room, &mut out, |_, _| Ok(()))?;
+                tracing::info!("exported {count} messages of {room}");
+                return Ok(());
+            };
+            // The data directory's errors before anything is written.
+            drop(relay::store::sqlite::schema::open_reader(&data_dir)?);
+            let mut export = FileExport::create(&data_dir, room.as_str(), &dir)
+                .with_context(|| format!("cannot write files to {}", dir.display()))?;
+            let count = tools::export_room(&data_dir, &room, &mut out, |conn, message| {
+                export.message(conn, message)
+            })?;
+            let (files, bytes) = export.finish()?;
+            tracing::info!(
+                "exported {count} messages of {room}, and {files} files ({bytes} bytes written) to {}",
+                dir.display()
+            );
             Ok(())
         }
         Some(Tool::DeleteRoom { room, data_dir }) => {

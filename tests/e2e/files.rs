@@ -16,7 +16,10 @@ use shared::{
 };
 use tests::{
     client::{history_of, room},
-    files::{get, noise, png_bomb, png_with_exif, request, sha256_hex, upload, Answer},
+    files::{
+        get, noise, png_bomb, png_with_exif, post, request, sha256_hex, upload, uploaded,
+        wait_gone, Answer,
+    },
     Client, InProcessRelay, RelayProcess, WAIT,
 };
 
@@ -29,63 +32,6 @@ fn config() -> Config {
 /// The resume token a client got in `welcome`: its upload credentials.
 fn token(client: &Client) -> String {
     client.resume.clone().expect("welcomed")
-}
-
-/// Uploads, expecting 201; returns the answer's JSON.
-async fn uploaded(
-    addr: SocketAddr,
-    client: &Client,
-    name: &str,
-    bytes: &[u8],
-) -> serde_json::Value {
-    let answer = upload(addr, Some(&token(client)), name, bytes)
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json()
-}
-
-/// Sends `text` with the files `ids` and returns the message as the
-/// sender's room delivered it.
-async fn post(
-    client: &mut Client,
-    room_name: &str,
-    text: &str,
-    ids: &[&str],
-    client_id: &str,
-) -> ChatMessage {
-    client
-        .send(&ClientMsg::Send {
-            room: room(room_name),
-            text: if text.is_empty() {
-                Text::empty()
-            } else {
-                Text::new(text).unwrap()
-            },
-            client_id: ClientId::new(client_id).unwrap(),
-            reply_to: None,
-            attachments: ids
-                .iter()
-                .map(|id| AttachmentRef {
-                    id: FileId::new(id).unwrap(),
-                })
-                .collect(),
-        })
-        .await
-        .unwrap();
-    match client
-        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
-        .await
-        .unwrap()
-    {
-        ServerMsg::Message(message) => message,
-        _ => unreachable!(),
-    }
 }
 
 async fn received(client: &mut Client, client_id: &str) -> ChatMessage {
@@ -519,7 +465,7 @@ async fn a_deleted_message_and_one_past_retention_lose_their_files() {
         })
         .await
         .unwrap();
-    gone(relay.addr, &url).await;
+    wait_gone(relay.addr, &url).await;
     assert_eq!(
         get(relay.addr, &url2, &[]).await.unwrap().status,
         200,
@@ -533,25 +479,9 @@ async fn a_deleted_message_and_one_past_retention_lose_their_files() {
             .await
             .unwrap();
     }
-    gone(relay.addr, &url2).await;
+    wait_gone(relay.addr, &url2).await;
     assert!(relay.metric("palaver_files_collected_total").await.unwrap() >= 2);
     relay.stop().await.unwrap();
-}
-
-/// Waits (bounded) until `url` answers 404: the file was collected.
-async fn gone(addr: SocketAddr, url: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = get(addr, url, &[]).await.unwrap().status;
-        if status == 404 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url} still answers {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -939,7 +869,123 @@ async fn sqlite_retention_collects_the_files_of_trimmed_messages() {
     ])
     .await
     .unwrap();
-    gone(relay.addr, &old_url).await;
+    wait_gone(relay.addr, &old_url).await;
     assert_eq!(get(relay.addr, &new_url, &[]).await.unwrap().status, 200);
     relay.stop().await.unwrap();
+}
+
+/// `palaver-relay export --files DIR` on a live data directory writes each
+/// file still posted once, named by its SHA-256, and a manifest matching
+/// messages to files; a deleted message's file is left out, and a
+/// damaged blob stops the export with a clear error.
+#[tokio::test]
+async fn export_with_files_writes_each_posted_file_once_and_checks_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let relay = RelayProcess::spawn(&["--data-dir", &data]).await.unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let kept_bytes = noise(70_000);
+    let kept = uploaded(relay.addr, &alice, "kept.bin", &kept_bytes).await;
+    let twice = uploaded(relay.addr, &alice, "twice.txt", b"posted twice").await;
+    let deleted = uploaded(relay.addr, &alice, "deleted.txt", b"in a deleted message").await;
+    let id = |json: &serde_json::Value| json["id"].as_str().unwrap().to_owned();
+    let first = post(&mut alice, "general", "one", &[&id(&kept)], "a-1").await;
+    let second = post(&mut alice, "general", "", &[&id(&twice)], "a-2").await;
+    let third = post(&mut alice, "general", "", &[&id(&twice)], "a-3").await;
+    let gone = post(&mut alice, "general", "", &[&id(&deleted)], "a-4").await;
+    alice
+        .send(&ClientMsg::Delete {
+            room: room("general"),
+            seq: gone.seq,
+            client_id: ClientId::new("a-5").unwrap(),
+        })
+        .await
+        .unwrap();
+    alice
+        .recv_until(
+            |m| matches!(m, ServerMsg::Ack { client_id, .. } if client_id.as_str() == "a-5"),
+        )
+        .await
+        .unwrap();
+
+    // While the relay runs.
+    let out = tempfile::tempdir().unwrap();
+    let files = out.path().join("files");
+    let files_arg = files.display().to_string();
+    let args = [
+        "export",
+        "--room",
+        "general",
+        "--data-dir",
+        &data,
+        "--files",
+        &files_arg,
+    ];
+    let run = tests::relay::run_relay(&args).await;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 4);
+
+    let mut names: Vec<String> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let sha = |json: &serde_json::Value| json["sha256"].as_str().unwrap().to_owned();
+    let mut want = vec![sha(&kept), sha(&twice), "general.files.jsonl".to_owned()];
+    want.sort();
+    assert_eq!(names, want, "each posted file once, the deleted one not");
+    let written = std::fs::read(files.join(sha(&kept))).unwrap();
+    assert_eq!(written, kept_bytes);
+    assert_eq!(sha256_hex(&written), sha(&kept));
+    let twice_written = std::fs::read(files.join(sha(&twice))).unwrap();
+    assert_eq!(sha256_hex(&twice_written), sha(&twice));
+
+    let manifest: Vec<serde_json::Value> =
+        std::fs::read_to_string(files.join("general.files.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+    let line = |seq: u64, file: &serde_json::Value, name: &str, size: usize| {
+        serde_json::json!({
+            "seq": seq, "id": id(file), "name": name, "type": file["type"],
+            "size": size, "sha256": sha(file),
+        })
+    };
+    assert_eq!(
+        manifest,
+        [
+            line(first.seq, &kept, "kept.bin", kept_bytes.len()),
+            line(second.seq, &twice, "twice.txt", 12),
+            line(third.seq, &twice, "twice.txt", 12),
+        ]
+    );
+
+    // A blob damaged on disk: the export says which, and fails.
+    relay.stop().await.unwrap();
+    let blob = dir
+        .path()
+        .join("files/blobs")
+        .join(&sha(&twice)[..2])
+        .join(sha(&twice));
+    std::fs::write(&blob, b"posted twicE").unwrap();
+    let again = out.path().join("again").display().to_string();
+    let args = [
+        "export",
+        "--room",
+        "general",
+        "--data-dir",
+        &data,
+        "--files",
+        &again,
+    ];
+    let run = tests::relay::run_relay(&args).await;
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("is damaged"), "{stderr}");
 }

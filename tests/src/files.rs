@@ -2,14 +2,16 @@
 //! over a raw socket, so the test sees exactly what the relay sent, and
 //! images made with the `image` crate (a photo with EXIF, a PNG bomb).
 
-use std::{io::Cursor, net::SocketAddr};
+use std::{io::Cursor, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::WAIT;
+use shared::{protocol::AttachmentRef, ChatMessage, ClientId, ClientMsg, FileId, ServerMsg, Text};
+
+use crate::{client::room, Client, WAIT};
 
 /// What an HTTP request got: status, headers (lowercased names), body.
 #[derive(Debug)]
@@ -136,6 +138,79 @@ pub async fn upload(
         url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
     );
     request(addr, "POST", &path, &headers, bytes).await
+}
+
+/// Uploads, expecting 201; returns the answer's JSON.
+pub async fn uploaded(
+    addr: SocketAddr,
+    client: &Client,
+    name: &str,
+    bytes: &[u8],
+) -> serde_json::Value {
+    let answer = upload(addr, client.resume.as_deref(), name, bytes)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json()
+}
+
+/// Sends `text` with the files `ids` and returns the message as the
+/// sender's room delivered it.
+pub async fn post(
+    client: &mut Client,
+    room_name: &str,
+    text: &str,
+    ids: &[&str],
+    client_id: &str,
+) -> ChatMessage {
+    client
+        .send(&ClientMsg::Send {
+            room: room(room_name),
+            text: if text.is_empty() {
+                Text::empty()
+            } else {
+                Text::new(text).unwrap()
+            },
+            client_id: ClientId::new(client_id).unwrap(),
+            reply_to: None,
+            attachments: ids
+                .iter()
+                .map(|id| AttachmentRef {
+                    id: FileId::new(id).unwrap(),
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    match client
+        .recv_until(|m| matches!(m, ServerMsg::Message(m) if m.client_id.as_ref().is_some_and(|c| c.as_str() == client_id)))
+        .await
+        .unwrap()
+    {
+        ServerMsg::Message(message) => message,
+        _ => unreachable!(),
+    }
+}
+
+/// Waits (bounded) until `url` answers 404: the file was collected.
+pub async fn wait_gone(addr: SocketAddr, url: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = get(addr, url, &[]).await.unwrap().status;
+        if status == 404 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} still answers {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `GET path` with extra headers.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use shared::{protocol::NotifyLevel, RoomName, UserId};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{hex_token, kv::Kv, room_token};
+use super::{hex_token, kv::Kv, room_token, unhex};
 use crate::{
     config::Config,
     memberships::{Member, Membership, MembershipStore, MembershipsError, Result},
@@ -43,14 +43,6 @@ struct Record {
     read: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     level: Option<NotifyLevel>,
-}
-
-fn unhex(token: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
 }
 
 fn subject(user: &UserId, room: &RoomName) -> String {

@@ -111,6 +111,15 @@ fn hex_token(name: &str) -> String {
     name.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The name `hex_token` made a token of (`None`: not one of its tokens).
+fn unhex(token: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 fn room_subject(room: &RoomName) -> String {
     format!("{ROOM_SUBJECTS}.{}", room_token(room))
 }

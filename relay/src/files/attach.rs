@@ -73,10 +73,17 @@ impl Files {
                 return Err("the relay could not record the attachments; resend".into());
             }
         }
-        if let Err(err) = self.share_post(&key, &post).await {
-            self.index.remove_posts(&[key]);
-            tracing::warn!("cannot share a message's files with the cluster: {err:#}");
-            return Err("the relay could not record the attachments; resend".into());
+        match self.share_post(&key, &post).await {
+            Ok(None) => {}
+            Ok(Some(gone)) => {
+                self.index.remove_posts(&[key]);
+                return Err(format!("no file {gone} uploaded by you"));
+            }
+            Err(err) => {
+                self.index.remove_posts(&[key]);
+                tracing::warn!("cannot share a message's files with the cluster: {err:#}");
+                return Err("the relay could not record the attachments; resend".into());
+            }
         }
         Ok(())
     }

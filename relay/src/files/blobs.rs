@@ -61,8 +61,7 @@ impl Blobs {
 
     /// Where the blob `sha` is (whether or not it exists).
     pub fn path(&self, sha: &str) -> PathBuf {
-        let shard = sha.get(..2).unwrap_or("__");
-        self.root.join("blobs").join(shard).join(sha)
+        path_in(&self.root, sha)
     }
 
     /// A new temporary file for an upload.
@@ -193,6 +192,13 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Where the blob `sha` is under the files directory `root`, without
+/// opening it (`export` reads a live data directory).
+pub fn path_in(root: &Path, sha: &str) -> PathBuf {
+    let shard = sha.get(..2).unwrap_or("__");
+    root.join("blobs").join(shard).join(sha)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use shared::FileId;
 
 use super::{
     index::{FileRecord, Post, PostKey},
@@ -32,15 +33,61 @@ impl Files {
         for sha in std::iter::once(&record.sha256).chain(&record.thumb) {
             shared.put_blob(sha, &self.blobs.path(sha)).await?;
         }
-        shared.put_record(record).await
+        shared.put_record(record).await?;
+        // The same bytes' earlier blob may have been collected between
+        // `put_blob` seeing it and the record: put it again.
+        for sha in std::iter::once(&record.sha256).chain(&record.thumb) {
+            if !shared.has_blob(sha).await? {
+                shared.put_blob(sha, &self.blobs.path(sha)).await?;
+            }
+        }
+        Ok(())
     }
 
-    /// Shares which files a message posts.
-    pub(super) async fn share_post(&self, key: &PostKey, post: &Post) -> anyhow::Result<()> {
-        match &self.shared {
-            Some(shared) => shared.put_post(key, post).await,
-            None => Ok(()),
+    /// Shares which files a message posts: the post, then each file's
+    /// record touched (`NatsFiles::touch`), so a collector that read the
+    /// record before cannot delete it any more, and one that read it
+    /// after sees the post. `Ok(Some(id))`: file `id` was collected
+    /// meanwhile.
+    pub(super) async fn share_post(
+        &self,
+        key: &PostKey,
+        post: &Post,
+    ) -> anyhow::Result<Option<FileId>> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        shared.put_post(key, post).await?;
+        for id in &post.files {
+            let touched = match self.index.file(id) {
+                Some(record) => shared.touch(&record).await?,
+                None => false,
+            };
+            if !touched {
+                shared.forget_post(key).await?;
+                return Ok(Some(id.clone()));
+            }
         }
+        Ok(None)
+    }
+
+    /// Forgets file records (collected), and deletes the local blobs no
+    /// record names any more.
+    pub fn forget_files(&self, ids: &[FileId]) {
+        let blobs: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.index.file(id))
+            .flat_map(|file| std::iter::once(file.sha256).chain(file.thumb))
+            .collect();
+        self.index.remove_files(ids);
+        for sha in blobs {
+            if !self.index.names_blob(&sha) {
+                if let Err(err) = self.blobs.remove(&sha) {
+                    tracing::warn!("cannot delete a file blob: {err}");
+                }
+            }
+        }
+        self.metrics.stored_bytes.set(self.blobs.bytes() as i64);
     }
 
     /// Where blob `sha` is on this relay's disk: in cluster mode copied

@@ -203,6 +203,15 @@ impl Index {
         self.inner.lock().unwrap().files.values().cloned().collect()
     }
 
+    /// Whether some record's file or thumbnail is blob `sha`.
+    pub fn names_blob(&self, sha: &str) -> bool {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .files
+            .values()
+            .any(|file| file.sha256 == sha || file.thumb.as_deref() == Some(sha))
+    }
+
     /// Forgets posts (their messages are gone).
     pub fn remove_posts(&self, keys: &[PostKey]) {
         let mut inner = self.inner.lock().unwrap();

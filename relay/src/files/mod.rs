@@ -21,6 +21,8 @@
 //!   and a key-value stream) and blobs fetched from it, so every relay
 //!   serves every file.
 //! - `gc`: files no message posts any more are deleted.
+//! - `export`: `palaver-relay export --files`, the files of the exported
+//!   messages, checked against their SHA-256.
 //! - `metrics`: the files' counters for `/metrics`.
 
 mod attach;
@@ -29,6 +31,7 @@ mod capability;
 mod cluster;
 mod cors;
 mod download;
+pub mod export;
 mod gc;
 mod index;
 mod metrics;

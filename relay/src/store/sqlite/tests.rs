@@ -338,7 +338,7 @@ async fn export_and_delete_room() {
     }
     // Export works while the store is open.
     let mut out = Vec::new();
-    let count = tools::export_room(dir.path(), &room("a"), &mut out).unwrap();
+    let count = tools::export_room(dir.path(), &room("a"), &mut out, |_, _| Ok(())).unwrap();
     assert_eq!(count, 1250);
     let exported: Vec<ChatMessage> = String::from_utf8(out)
         .unwrap()

@@ -23,11 +23,21 @@ pub enum ToolError {
     Sqlite(#[from] rusqlite::Error),
     #[error("writing the export failed: {0}")]
     Write(#[from] std::io::Error),
+    /// A stored file is not what its record says (`export --files`).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// Writes every stored message of `room` to `out` as JSON lines (one
-/// `ChatMessage` per line, oldest first); returns how many.
-pub fn export_room(dir: &Path, room: &RoomName, out: &mut impl Write) -> Result<u64, ToolError> {
+/// `ChatMessage` per line, oldest first); returns how many. `each` sees
+/// every message too, with the export's read transaction (what
+/// `files::export` writes a message's files with).
+pub fn export_room(
+    dir: &Path,
+    room: &RoomName,
+    out: &mut impl Write,
+    mut each: impl FnMut(&rusqlite::Connection, &shared::ChatMessage) -> Result<(), ToolError>,
+) -> Result<u64, ToolError> {
     let conn = schema::open_reader(dir)?;
     // One read transaction: the export is a consistent snapshot even while
     // the relay keeps writing.
@@ -41,6 +51,7 @@ pub fn export_room(dir: &Path, room: &RoomName, out: &mut impl Write) -> Result<
         for message in &page {
             serde_json::to_writer(&mut *out, message).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
+            each(&conn, message)?;
             count += 1;
         }
     }
