@@ -20,6 +20,7 @@
 use serde_json::{json, Value};
 use tests::{
     browser::relay_serving_app_in_memory,
+    login::{serve_login, token, SECRET},
     push_device::Device,
     push_service::{hello_with_push_key, PushService},
     WAIT,
@@ -136,48 +137,6 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
 /// The relay's count of apps on screen: a hidden tab's `focus` has been
 /// read once it drops (the page hides before the relay hears of it).
 const VISIBLE: &str = "palaver_visible_apps";
-
-const SECRET: &str = "a test secret of at least thirty-two bytes";
-
-fn token(sub: &str, name: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({ "sub": sub, "name": name, "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// A login service for token mode that signs every browser in as Ada:
-/// two browsers are two devices of one user.
-async fn serve_login() -> String {
-    use axum::{
-        http::{header, HeaderMap},
-        routing::get,
-        Router,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route(
-        "/token",
-        get(|headers: HeaderMap| async move {
-            let origin = headers
-                .get(header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            (
-                [
-                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
-                    (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into()),
-                ],
-                json!({ "token": token("ada", "Ada") }).to_string(),
-            )
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/token")
-}
 
 /// The unread count the sidebar shows for `room`.
 async fn unread(device: &mut Device, room: &str) -> Value {
