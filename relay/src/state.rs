@@ -10,7 +10,7 @@ use shared::{protocol::Limits, RoomName};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    accounts::{AccountStore, Accounts, NoAccountStore, SqliteAccounts},
+    accounts::{AccountStore, Accounts, Leftovers, NoAccountStore, SqliteAccounts},
     auth::Verifier,
     backplane::{self, NatsPush},
     config::{Config, StoreKind},
@@ -204,6 +204,10 @@ impl AppState {
         let accounts = Arc::new(Accounts::new(kept, config.resume_ttl()));
         let memberships = Arc::new(Memberships::new(rooms, metrics.clone()));
         memberships.set_sources(store.clone(), hub.clone());
+        accounts.set_leftovers(Leftovers {
+            memberships: memberships.shared_engine(),
+            subscriptions: push.subscriptions.clone(),
+        });
         if let Some(client) = nats {
             backplane::NatsDevices::attach(client, &memberships, shutdown.child_token());
         }

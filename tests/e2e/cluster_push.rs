@@ -11,8 +11,8 @@ use std::time::Duration;
 use shared::{ClientMsg, ServerMsg};
 use tests::{
     client::room,
-    push_service::{hello_with_push_key, PushService},
-    Client, NatsServer, RelayProcess, WAIT,
+    push_service::{hello_with_cluster_key, hello_with_push_key, PushService},
+    Client, NatsServer, RelayProcess,
 };
 
 /// Long enough for a second push of the same message to have come (a
@@ -23,23 +23,6 @@ async fn relay_on(nats: &str) -> RelayProcess {
     RelayProcess::clustered(nats, &["--push-allow-insecure"])
         .await
         .unwrap()
-}
-
-/// Says hello until `welcome` carries the push key (the cluster's key is
-/// read from NATS just after the relay is ready).
-async fn hello_with_key(url: &str, nick: &str) -> (Client, String) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (client, key) = hello_with_push_key(url, nick).await.unwrap();
-        if let Some(key) = key {
-            return (client, key);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no push key in welcome within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A round trip, so every frame sent before it has been handled.
@@ -70,8 +53,8 @@ async fn one_relay_pushes_each_message_and_none_while_the_app_is_visible_on_anot
     let service = PushService::start().await.unwrap();
 
     // One key for the cluster, whichever relay a browser subscribed on.
-    let (mut alice, key_one) = hello_with_key(&one.ws_url(), "alice").await;
-    let (mut bob, key_two) = hello_with_key(&two.ws_url(), "bob").await;
+    let (mut alice, key_one) = hello_with_cluster_key(&one.ws_url(), "alice").await;
+    let (mut bob, key_two) = hello_with_cluster_key(&two.ws_url(), "bob").await;
     assert_eq!(key_one, key_two, "both relays announce the cluster's key");
     service.trust(&key_one);
     alice.join("general", None).await.unwrap();
@@ -85,7 +68,7 @@ async fn one_relay_pushes_each_message_and_none_while_the_app_is_visible_on_anot
     // Carol, subscribed on relay one, alone with alice in `side`: her
     // push tells that relay one's sender (one task, messages in order) has
     // decided the messages before it.
-    let (mut carol, _) = hello_with_key(&one.ws_url(), "carol").await;
+    let (mut carol, _) = hello_with_cluster_key(&one.ws_url(), "carol").await;
     carol.join("side", None).await.unwrap();
     carol
         .send(&service.subscription("carol-phone").subscribe_frame())

@@ -11,7 +11,7 @@ use shared::{
     protocol::{Update, UpdateKind, DELETED_TEXT},
     ClientId, ClientMsg, Emoji, ErrorCode, ServerMsg, Text,
 };
-use tests::{client::room, events::acked, Client, InProcessRelay};
+use tests::{client::room, events::acked, Client, InProcessRelay, Member};
 
 fn id(s: &str) -> ClientId {
     ClientId::new(s).unwrap()
@@ -343,44 +343,6 @@ async fn a_message_lists_the_members_it_mentions() {
     };
     assert!(msg.state.mentions.is_empty() && !msg.state.mentions_room);
     relay.stop().await.unwrap();
-}
-
-/// A member as the web app and `palaver chat` run one: the shared client
-/// model, fed every frame from a real socket, its frames sent back.
-struct Member {
-    socket: Client,
-    model: shared::client::Client,
-}
-
-impl Member {
-    async fn join(url: &str, nick: &str, name: &str) -> Member {
-        let socket = Client::connect(url).await.unwrap();
-        let mut model = shared::client::Client::new(nick);
-        model.set_nick(shared::Nick::new(nick).unwrap());
-        model.join(room(name));
-        let mut member = Member { socket, model };
-        let hello = member.model.connected();
-        member.send(hello).await;
-        member
-            .until(|m| m.room(&room(name)).is_some_and(|r| r.last_seq().is_some()))
-            .await;
-        member
-    }
-
-    async fn send(&mut self, frames: Vec<ClientMsg>) {
-        for frame in frames {
-            self.socket.send(&frame).await.unwrap();
-        }
-    }
-
-    /// Applies frames until `done` holds (each wait bounded by `WAIT`).
-    async fn until(&mut self, done: impl Fn(&shared::client::Client) -> bool) {
-        while !done(&self.model) {
-            let frame = self.socket.recv().await.unwrap();
-            let applied = self.model.apply(frame, 0);
-            self.send(applied.frames).await;
-        }
-    }
 }
 
 /// Edits, reactions and deletes are room events with their own seqs, but

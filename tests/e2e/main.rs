@@ -22,6 +22,7 @@ mod cluster_security;
 mod cluster_stream;
 mod conversations;
 mod deploy;
+mod devices_browser;
 mod durable;
 mod erasure;
 mod events;

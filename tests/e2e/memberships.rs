@@ -1,7 +1,8 @@
 //! A user's rooms on every device, through the real binary and its SQLite
 //! store: a second connection with the same identity opens with the same
 //! rooms and counts, a `read` on one clears the other, levels follow the
-//! user, and all of it outlives a restart.
+//! user, a room left on one is left on the others (by the client model),
+//! and all of it outlives a restart.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use shared::{
     protocol::{NotifyLevel, RoomEntry},
     ClientMsg, ErrorCode, ServerMsg,
 };
-use tests::{client::room, Client, RelayProcess};
+use tests::{client::room, Client, Member, RelayProcess};
 
 async fn spawn(dir: &Path) -> RelayProcess {
     let dir = dir.display().to_string();
@@ -155,6 +156,50 @@ async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_ot
         rooms.iter().map(|r| r.room.as_str()).collect::<Vec<_>>(),
         ["general", "random"]
     );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_room_left_on_one_device_is_left_by_the_client_on_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn(dir.path()).await;
+    let url = relay.ws_url();
+    let (mut phone, resume, mut bob) = alice_and_bob(&url).await;
+    phone.join("dev", None).await.unwrap();
+    bob.join("dev", None).await.unwrap();
+    // The laptop runs the client model: it opens with the phone's rooms.
+    let mut laptop = Member::device(&url, &resume).await;
+    let dev = room("dev");
+    assert!(laptop.model.room(&dev).is_some());
+
+    phone
+        .send(&ClientMsg::Leave { room: dev.clone() })
+        .await
+        .unwrap();
+    let seen = laptop.until(|m| m.room(&dev).is_none()).await;
+    let Some(ServerMsg::Rooms { rooms }) = seen.last() else {
+        panic!("the room went with a rooms frame: {seen:?}")
+    };
+    assert_eq!(summary(rooms)[0].0, "general");
+    assert_eq!(rooms.len(), 1, "the relay's list lacks dev");
+    // The laptop's `leave` ended its join: alice is gone from dev for bob,
+    // and bob's next message there does not reach the laptop.
+    bob.recv_until(|m| {
+        matches!(m, ServerMsg::Presence { room, event: shared::protocol::PresenceEvent::Leave, .. } if *room == dev)
+    })
+    .await
+    .unwrap();
+    bob.say_acked("dev", "still there?", "b1").await.unwrap();
+    let seq = bob.say_acked("general", "over here", "b2").await.unwrap();
+    let general = room("general");
+    let seen = laptop
+        .until(|m| m.room(&general).is_some_and(|r| r.message(seq).is_some()))
+        .await;
+    let from_dev: Vec<_> = seen
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::Message(msg) if msg.room == dev))
+        .collect();
+    assert!(from_dev.is_empty(), "dev reached the laptop: {from_dev:?}");
     relay.stop().await.unwrap();
 }
 

@@ -483,3 +483,103 @@ async fn an_edit_that_adds_a_mention_is_pushed_once() {
     let seqs: Vec<Option<u64>> = got.iter().map(|r| r.payload["seq"].as_u64()).collect();
     assert_eq!(seqs, [Some(lunch), Some(later)], "{got:?}");
 }
+
+/// An anonymous user's rooms and push subscriptions go with their
+/// identity, `--resume-ttl-secs` after their last connection, whatever
+/// the store (`engine`'s flags): pushes to them stop, and their token
+/// starts someone new, who has no rooms. Carol, who stays, is pushed
+/// every message; the sender takes messages in order, so once carol has
+/// message n + 1, whether alice got message n is settled.
+async fn expiry_takes_rooms_and_pushes_along(engine: &[&str]) {
+    let mut args = vec![
+        "--rate-limit",
+        "0",
+        "--push-allow-insecure",
+        "--resume-ttl-secs",
+        "1",
+    ];
+    args.extend_from_slice(engine);
+    let relay = RelayProcess::spawn(&args).await.unwrap();
+    relay.wait_ready().await.unwrap();
+    let url = relay.ws_url();
+    let service = PushService::start().await.unwrap();
+    let (mut alice, mut bob) = alice_and_bob(&url, &service, &["alice-phone"]).await;
+    let (alice_id, resume) = (
+        alice.user.clone().unwrap().id,
+        alice.resume.clone().unwrap(),
+    );
+    alice.join("dev", None).await.unwrap();
+    let mut carol = Client::hello(&url, "carol").await.unwrap();
+    carol.join("general", None).await.unwrap();
+    carol
+        .send(&service.subscription("carol-phone").subscribe_frame())
+        .await
+        .unwrap();
+    settle(&mut carol).await;
+    drop(alice);
+
+    let pushed = |name: &str, seq: u64| {
+        service
+            .received()
+            .iter()
+            .any(|p| p.name == name && p.payload["seq"] == seq)
+    };
+    let mut to_alice = Vec::new();
+    let mut previous = None;
+    for round in 0.. {
+        let seq = bob
+            .say_acked("general", &format!("round {round}"), &format!("r{round}"))
+            .await
+            .unwrap();
+        while !pushed("carol-phone", seq) {
+            let n = service.received().len();
+            service.wait_for(n + 1).await.unwrap();
+        }
+        if let Some(previous) = previous {
+            if !pushed("alice-phone", previous) {
+                break;
+            }
+            to_alice.push(previous);
+        }
+        // A round every 0.4 s, at most 15 (past 20 a minute, carol's
+        // pushes would be dropped): 6 s for an expiry due after 1.25 s.
+        assert!(
+            round < 15,
+            "alice's subscription outlived her identity: pushed {to_alice:?}"
+        );
+        previous = Some(seq);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    assert!(!to_alice.is_empty(), "alice, away, was pushed at first");
+
+    let mut again = Client::connect(&url).await.unwrap();
+    let user = again.login(None, Some(resume)).await.unwrap();
+    assert_ne!(user.id, alice_id, "her token starts someone new");
+    again.send(&ClientMsg::Ping).await.unwrap();
+    assert_eq!(
+        again.recv().await.unwrap(),
+        ServerMsg::Pong,
+        "with no rooms"
+    );
+    relay.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_anonymous_user_takes_rooms_and_pushes_along_in_memory() {
+    expiry_takes_rooms_and_pushes_along(&["--store", "memory"]).await;
+}
+
+#[tokio::test]
+async fn an_expired_anonymous_user_takes_rooms_and_pushes_along_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().display().to_string();
+    expiry_takes_rooms_and_pushes_along(&["--data-dir", &dir]).await;
+}
+
+#[tokio::test]
+async fn an_expired_anonymous_user_takes_rooms_and_pushes_along_in_a_cluster() {
+    let _heavy = tests::heavy().await;
+    let nats = tests::NatsServer::start().await.unwrap();
+    let url = nats.url();
+    expiry_takes_rooms_and_pushes_along(&["--nats", &url]).await;
+}

@@ -6,8 +6,9 @@
 //! a click on it brings the open window to the message. Two devices of
 //! one user (token mode, two Chromium profiles): both get a mention while
 //! both are away, a read on one clears the other's unread count, and
-//! nothing is pushed while one looks at the room. The harness is
-//! `tests::push_device`.
+//! nothing is pushed while one looks at the room. In cluster mode, a
+//! message on one relay to a user whose hidden app is on the other shows
+//! one notification. The harness is `tests::push_device`.
 //!
 //! Two stand-ins, because the real things cannot run here: Chromium's push
 //! service (FCM) is not reachable, so `PushManager.subscribe` is replaced in
@@ -20,8 +21,9 @@
 use serde_json::{json, Value};
 use tests::{
     browser::relay_serving_app_in_memory,
+    login::{serve_login, token, SECRET},
     push_device::Device,
-    push_service::{hello_with_push_key, PushService},
+    push_service::{hello_with_cluster_key, hello_with_push_key, PushService},
     WAIT,
 };
 
@@ -136,48 +138,6 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
 /// The relay's count of apps on screen: a hidden tab's `focus` has been
 /// read once it drops (the page hides before the relay hears of it).
 const VISIBLE: &str = "palaver_visible_apps";
-
-const SECRET: &str = "a test secret of at least thirty-two bytes";
-
-fn token(sub: &str, name: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({ "sub": sub, "name": name, "exp": jsonwebtoken::get_current_timestamp() + 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// A login service for token mode that signs every browser in as Ada:
-/// two browsers are two devices of one user.
-async fn serve_login() -> String {
-    use axum::{
-        http::{header, HeaderMap},
-        routing::get,
-        Router,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route(
-        "/token",
-        get(|headers: HeaderMap| async move {
-            let origin = headers
-                .get(header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            (
-                [
-                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
-                    (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into()),
-                ],
-                json!({ "token": token("ada", "Ada") }).to_string(),
-            )
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/token")
-}
 
 /// The unread count the sidebar shows for `room`.
 async fn unread(device: &mut Device, room: &str) -> Value {
@@ -386,4 +346,62 @@ async fn notifications_blocked_by_the_browser_stay_off_and_say_how_to_allow_them
         );
     }
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[tokio::test]
+async fn in_a_cluster_a_message_on_one_relay_shows_one_notification_on_a_device_of_the_other() {
+    let _heavy = tests::heavy().await;
+    let nats = tests::NatsServer::start().await.unwrap();
+    let dist = tests::browser::dist_dir();
+    let dist = dist.to_str().unwrap();
+    let flags = ["--push-allow-insecure", "--static-dir", dist];
+    let one = tests::RelayProcess::clustered(&nats.url(), &flags)
+        .await
+        .unwrap();
+    let two = tests::RelayProcess::clustered(&nats.url(), &flags)
+        .await
+        .unwrap();
+    let service = PushService::start().await.unwrap();
+    let (mut bob, key) = hello_with_cluster_key(&one.ws_url(), "bob").await;
+    service.trust(&key);
+    bob.join("general", None).await.unwrap();
+
+    // Alice's app is on relay two, in another room, then hidden.
+    let sub = service.subscription("alice-browser");
+    let mut alice = Device::open(&two.http_url("/#/room/general"), &sub, Some("alice")).await;
+    alice.notifications_on().await;
+    alice.eval("location.hash = '#/room/dev'").await;
+    alice
+        .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
+        .await;
+    alice.hide().await;
+    two.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
+
+    let seq = bob
+        .say_acked("general", "@alice lunch?", "b1")
+        .await
+        .unwrap();
+    let pushed = service.wait_for(1).await.unwrap()[0].payload.clone();
+    assert_eq!(pushed["seq"], seq);
+    alice.deliver(&pushed).await;
+    let shown = alice.notification("room:general").await;
+    assert_eq!(shown["title"], "bob in #general");
+    assert_eq!(shown["body"], "@alice lunch?");
+    // Only the relay that stored the message pushed it: a later message's
+    // push comes second, with nothing between.
+    let next = bob
+        .say_acked("general", "@alice still?", "b2")
+        .await
+        .unwrap();
+    let got = service.wait_for(2).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|p| p.payload["seq"].clone())
+            .collect::<Vec<_>>(),
+        [json!(seq), json!(next)],
+        "one push per message"
+    );
+    let shown = alice.notifications().await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    alice.browser.close().await.unwrap();
 }

@@ -91,4 +91,15 @@ pub async fn contract(engine: &dyn MembershipStore) {
         (3, None),
         "a new membership forgets the old"
     );
+
+    // An expired anonymous user's rooms all go; the others' stay.
+    engine.join(&bob, &room("dev"), 0).await.unwrap();
+    engine.forget(&alice).await.unwrap();
+    assert!(engine.list(&alice).await.unwrap().is_empty());
+    assert_eq!(
+        engine.members(&room("dev")).await.unwrap(),
+        [(bob.clone(), None)]
+    );
+    assert!(engine.members(&room("general")).await.unwrap().is_empty());
+    engine.forget(&alice).await.unwrap();
 }

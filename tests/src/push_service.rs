@@ -383,3 +383,20 @@ fn decrypt(body: &[u8], secret: &SecretKey, auth: &[u8; 16]) -> anyhow::Result<V
 fn getrandom(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the OS random source works");
 }
+
+/// Says hello until `welcome` carries the push key (a cluster's key is
+/// read from NATS just after the relay is ready); the client and the key.
+pub async fn hello_with_cluster_key(url: &str, nick: &str) -> (Client, String) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (client, key) = hello_with_push_key(url, nick).await.unwrap();
+        if let Some(key) = key {
+            return (client, key);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no push key in welcome within {WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

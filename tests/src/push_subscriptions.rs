@@ -37,4 +37,9 @@ pub async fn contract(store: &dyn SubscriptionStore) {
     assert_eq!(kept.len(), MAX_PER_USER);
     assert_eq!(kept[0], sub(2));
     assert_eq!(kept.last(), Some(&sub(MAX_PER_USER + 1)));
+    // An expired anonymous user's subscriptions all go; the others' stay.
+    store.add(&bob, sub(100)).await.unwrap();
+    store.forget(&ada).await.unwrap();
+    assert!(store.of(&ada).await.unwrap().is_empty());
+    assert_eq!(store.of(&bob).await.unwrap(), [sub(100)]);
 }

@@ -467,6 +467,17 @@ impl Driver {
                 }
             }
             Change::Notice(notice) => self.out.status(&format!("relay: {}", notice.message)),
+            Change::Dropped { room } => {
+                let mut status = format!("left {room} on another device");
+                if self.current.as_ref() == Some(room) {
+                    self.current = self.client.fallback_room();
+                    self.client.set_active(self.current.clone());
+                    if let Some(now) = &self.current {
+                        status.push_str(&format!("; now talking in {now}"));
+                    }
+                }
+                self.out.status(&status);
+            }
             Change::Updated { room, seq } if self.commands => {
                 if let Some(m) = self.client.room(room).and_then(|r| r.message(*seq)) {
                     self.out.update(m);

@@ -102,6 +102,27 @@ impl App {
         }
         let mut frames = applied.frames;
         frames.extend(self.goto_after(&applied.changes, now));
+        for change in &applied.changes {
+            if let Change::Dropped { room } = change {
+                frames.extend(self.dropped(room));
+            }
+        }
+        frames
+    }
+
+    /// The user left `room` on another device: the model dropped it; the
+    /// screen moves off it when it was shown.
+    fn dropped(&mut self, room: &RoomName) -> Vec<ClientMsg> {
+        let mut frames = Vec::new();
+        let mut status = format!("left {room} on another device");
+        if self.current().is_none() {
+            let next = self.client.fallback_room();
+            frames = self.show_room(next.clone());
+            if let Some(next) = next {
+                status.push_str(&format!("; now in {next}"));
+            }
+        }
+        self.status = status;
         frames
     }
 

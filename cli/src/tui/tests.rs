@@ -558,3 +558,33 @@ fn upload_asks_the_driver_and_files_show_under_their_message() {
         "{shown:#?}"
     );
 }
+
+#[test]
+fn a_room_left_on_another_device_goes_and_the_screen_moves_on() {
+    let (mut app, alice, _) = online(2);
+    app.frame(joined("random", &[&alice], Vec::new()), NOW);
+    let entry = |name: &str| shared::protocol::RoomEntry {
+        room: room(name),
+        last_seq: 0,
+        read: 0,
+        unread: 0,
+        mentions: 0,
+        unread_capped: false,
+        level: shared::protocol::NotifyLevel::All,
+    };
+    let frames = app.frame(
+        ServerMsg::Rooms {
+            rooms: vec![entry("random")],
+        },
+        NOW,
+    );
+    assert!(
+        frames.contains(&ClientMsg::Leave {
+            room: room("general")
+        }),
+        "{frames:?}"
+    );
+    assert_eq!(app.current(), Some(room("random")));
+    assert_eq!(app.status, "left general on another device; now in random");
+    assert!(!screen(&app).iter().any(|l| l.contains("line 2")));
+}

@@ -85,6 +85,9 @@ pub struct Chat {
     pub search: RwSignal<Search>,
     /// A jump to a search hit: the room shows the page around it.
     pub around: RwSignal<Option<Around>>,
+    /// What a polite live region says about something the user did not
+    /// do here (a room left on another device).
+    pub announcement: RwSignal<String>,
     reconnect: StoredValue<Reconnect>,
     /// The open socket, if any.
     link: StoredValue<Option<Link>, LocalStorage>,
@@ -145,6 +148,7 @@ impl Chat {
             jump: RwSignal::new(None),
             search: RwSignal::new(Search::default()),
             around: RwSignal::new(None),
+            announcement: RwSignal::new(String::new()),
             reconnect: StoredValue::new(Reconnect::default()),
             link: StoredValue::new_local(None),
             generation: StoredValue::new(0),
@@ -203,15 +207,34 @@ impl Chat {
 
     pub fn leave(self, room: &RoomName) {
         self.act(|c| c.leave(room));
-        if self.route.get_untracked().as_ref() == Some(room) {
-            let next = self
-                .client
-                .with_untracked(|c| c.rooms().first().map(|r| r.name().clone()));
-            if next.is_none() {
-                self.route.set(None);
-            }
-            navigate(next.as_ref());
+        self.move_off(room);
+    }
+
+    /// The user left `room` on another device and the model dropped it:
+    /// the view moves off it if it was shown, and screen readers hear
+    /// why (the `announcement` region).
+    pub(super) fn dropped(self, room: &RoomName) {
+        let mut said = format!("You left #{room} on another device.");
+        if let Some(next) = self.move_off(room) {
+            said.push_str(&format!(" Now showing #{next}."));
         }
+        self.announcement.set(said);
+    }
+
+    /// When `room` is on screen, shows `general` or the first room
+    /// instead (whose composer takes the focus), or, with no room left,
+    /// moves the focus to the join form. Returns the room moved to.
+    fn move_off(self, room: &RoomName) -> Option<RoomName> {
+        if self.route.get_untracked().as_ref() != Some(room) {
+            return None;
+        }
+        let next = self.client.with_untracked(|c| c.fallback_room());
+        if next.is_none() {
+            self.route.set(None);
+            focus_join_form();
+        }
+        navigate(next.as_ref());
+        next
     }
 
     pub fn send(self, room: &RoomName, text: Text) {
@@ -255,6 +278,18 @@ impl Chat {
     pub fn retry_now(self) {
         self.reconnect.update_value(|r| r.wake(now_ms()));
         self.tick();
+    }
+}
+
+/// The focus goes to the join form's box (nothing else is left to do).
+fn focus_join_form() {
+    use wasm_bindgen::JsCast;
+    let input = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("join-input"))
+        .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(input) = input {
+        let _ = input.focus();
     }
 }
 

@@ -204,6 +204,7 @@ impl Chat {
                         self.maybe_notify(&msg);
                     }
                 }
+                Change::Dropped { room } => self.dropped(&room),
                 _ => {}
             }
         }

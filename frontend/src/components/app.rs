@@ -155,6 +155,9 @@ pub fn App() -> impl IntoView {
                         }
                     }}
                 </main>
+                <p class="sr-only" role="status" data-testid="announcement">
+                    {move || chat.announcement.get()}
+                </p>
                 <Members inert=Signal::derive(move || ui.rooms_open.get()) />
                 <div class="scrim" on:click=move |_| {
                     ui.close_drawers();

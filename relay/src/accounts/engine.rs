@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use shared::User;
+use shared::{User, UserId};
 
 use super::TokenHash;
 
@@ -43,6 +43,18 @@ pub trait AccountStore: Send + Sync + 'static {
     fn expire(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
         Box::pin(async { Ok(0) })
     }
+
+    /// Of these anonymous accounts, which this relay just expired (idle
+    /// for the TTL), the users nobody can be again because the engine no
+    /// longer keeps their identity either: the caller deletes what only
+    /// they could use (memberships, push subscriptions). None by default:
+    /// the SQLite engine deletes those itself, in `expire`'s transaction.
+    fn gone(
+        &self,
+        _expired: Vec<(UserId, TokenHash)>,
+    ) -> BoxFuture<'_, Result<Vec<UserId>, AccountsError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// `--store memory`: accounts live only in the relay's memory, like the
@@ -56,6 +68,15 @@ impl AccountStore for NoAccountStore {
 
     fn save(&self, _identities: Vec<Saved>) -> BoxFuture<'_, Result<(), AccountsError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Nothing keeps an identity beyond the relay's memory: an account
+    /// expired here is gone.
+    fn gone(
+        &self,
+        expired: Vec<(UserId, TokenHash)>,
+    ) -> BoxFuture<'_, Result<Vec<UserId>, AccountsError>> {
+        Box::pin(async move { Ok(expired.into_iter().map(|(user, _)| user).collect()) })
     }
 }
 

@@ -16,7 +16,11 @@
 //! whenever a relay dies, even by `kill -9`, an online user's record is
 //! fresh on disk and in NATS; after the last connection closes the account
 //! is saved once more and expires a TTL (`--resume-ttl-secs`) later,
-//! here and in the engine.
+//! here and in the engine. An anonymous user nobody can be again takes
+//! their memberships and push subscriptions along ([`Leftovers`]): the
+//! SQLite engine in its expiry's transaction; with the memory store and in
+//! cluster mode the relay that expires the account asks its engine
+//! ([`AccountStore::gone`]) and deletes them.
 //!
 //! - `token`: the token hash. `engine`: the [`AccountStore`] trait and the
 //!   engine for `--store memory`. `sqlite`: the SQLite engine. The NATS
@@ -38,7 +42,7 @@ use shared::{Nick, User, UserId};
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::random::random_hex;
+use crate::{memberships::MembershipStore, push::SubscriptionStore, random::random_hex};
 
 pub use engine::{refresh_period, AccountStore, AccountsError, NoAccountStore, Saved};
 pub use sqlite::SqliteAccounts;
@@ -56,6 +60,16 @@ pub struct Accounts {
     /// Wakes the refresher: an account changed (renamed, its last
     /// connection closed, a save failed) and is to be saved now.
     changed: Notify,
+    /// Where an expired anonymous user's rooms and subscriptions are.
+    leftovers: std::sync::OnceLock<Leftovers>,
+}
+
+/// What an anonymous user leaves behind beyond their identity: their
+/// memberships and push subscriptions, deleted when nobody can be them
+/// again.
+pub struct Leftovers {
+    pub memberships: Arc<dyn MembershipStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
 }
 
 #[derive(Default)]
@@ -96,7 +110,14 @@ impl Accounts {
             store,
             ttl,
             changed: Notify::new(),
+            leftovers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The engines an expired anonymous user's memberships and push
+    /// subscriptions are deleted from (set once, after they are built).
+    pub fn set_leftovers(&self, leftovers: Leftovers) {
+        let _ = self.leftovers.set(leftovers);
     }
 
     /// Identifies a new connection in anonymous mode: the account of
@@ -257,21 +278,52 @@ impl Accounts {
     }
 
     /// Forgets the accounts idle for longer than the TTL: their tokens stop
-    /// working here (the engine forgets them by itself).
-    pub fn expire_idle(&self) {
+    /// working here (the engine forgets them by itself). Returns the
+    /// anonymous ones, with their token.
+    pub fn expire_idle(&self) -> Vec<(UserId, TokenHash)> {
         let now = Instant::now();
         let ttl = self.ttl;
+        let mut expired = Vec::new();
         let mut guard = self.inner.lock().unwrap();
         let inner = &mut *guard;
-        inner.accounts.retain(|_, account| {
+        inner.accounts.retain(|id, account| {
             let keep = account
                 .idle_since
                 .is_none_or(|since| now.duration_since(since) < ttl);
             if let (false, Some(token)) = (keep, account.token) {
                 inner.tokens.remove(&token);
+                expired.push((id.clone(), token));
             }
             keep
         });
+        expired
+    }
+
+    /// Of the anonymous accounts just expired here, those the engine says
+    /// nobody can be again lose their memberships and push subscriptions.
+    /// A failure is logged; what it left stays.
+    async fn forget_gone(&self, expired: Vec<(UserId, TokenHash)>) {
+        let Some(leftovers) = self.leftovers.get() else {
+            return;
+        };
+        if expired.is_empty() {
+            return;
+        }
+        let gone = match self.store.gone(expired).await {
+            Ok(gone) => gone,
+            Err(err) => {
+                tracing::warn!("cannot tell which expired accounts are gone: {err}");
+                return;
+            }
+        };
+        for user in gone {
+            if let Err(err) = leftovers.memberships.forget(&user).await {
+                tracing::warn!(%user, "memberships of an expired user kept: {err}");
+            }
+            if let Err(err) = leftovers.subscriptions.forget(&user).await {
+                tracing::warn!(%user, "push subscriptions of an expired user kept: {err}");
+            }
+        }
     }
 
     /// The accounts to save: the changed ones and, when `online`, every
@@ -321,7 +373,8 @@ impl Accounts {
                 tokio::select! {
                     _ = tick.tick() => {
                         accounts.refresh(true).await;
-                        accounts.expire_idle();
+                        let expired = accounts.expire_idle();
+                        accounts.forget_gone(expired).await;
                         match accounts.store.expire().await {
                             Ok(0) => {}
                             Ok(n) => tracing::debug!("{n} expired accounts deleted"),

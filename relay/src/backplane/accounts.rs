@@ -11,12 +11,18 @@
 //! it again every quarter TTL, so an online user's record never expires
 //! and, when their relay dies, another one finds it and keeps their id
 //! (JetStream's dedup key includes the user id).
+//!
+//! When a relay expires an anonymous account (its last connection there
+//! closed a TTL ago), the user is gone (`gone`) if their record is too, or
+//! if nobody wrote it for [`stale`]'s time (no relay holds a connection of
+//! theirs): the record is purged then, so the token stops working at once,
+//! and the relay deletes their memberships and push subscriptions.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
 use async_nats::jetstream::{self, stream};
 use futures_util::future::BoxFuture;
-use shared::User;
+use shared::{User, UserId};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -36,6 +42,15 @@ pub struct NatsAccounts {
     /// The stream, once NATS answered.
     stream: OnceLock<stream::Stream>,
     config: stream::Config,
+    /// A record older than this is nobody's online account.
+    stale: Duration,
+}
+
+/// How old a record is when no relay refreshes it: twice the refresh
+/// period, or half the TTL, whichever is longer (a relay holding a
+/// connection writes it every refresh period).
+pub(super) fn stale(ttl: Duration) -> Duration {
+    (crate::accounts::refresh_period(ttl) * 2).max(ttl / 2)
 }
 
 impl NatsAccounts {
@@ -51,6 +66,7 @@ impl NatsAccounts {
                 num_replicas: config.nats_replicas.max(1),
                 ..Default::default()
             },
+            stale: stale(config.resume_ttl()),
         }
     }
 
@@ -180,6 +196,33 @@ impl AccountStore for NatsAccounts {
                 ack.await.map_err(unavailable)?;
             }
             Ok(())
+        })
+    }
+
+    fn gone(
+        &self,
+        expired: Vec<(UserId, TokenHash)>,
+    ) -> BoxFuture<'_, Result<Vec<UserId>, AccountsError>> {
+        Box::pin(async move {
+            let stream = self.open()?;
+            let now_ms = i128::from(crate::clock::now_ms());
+            let mut gone = Vec::new();
+            for (user, token) in expired {
+                let subject = subject(token);
+                match stream.get_last_raw_message_by_subject(&subject).await {
+                    Ok(message) => {
+                        let written_ms = message.time.unix_timestamp_nanos() / 1_000_000;
+                        if now_ms - written_ms < self.stale.as_millis() as i128 {
+                            continue;
+                        }
+                        stream.purge().filter(subject).await.map_err(unavailable)?;
+                    }
+                    Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                    Err(err) => return Err(unavailable(err)),
+                }
+                gone.push(user);
+            }
+            Ok(gone)
         })
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A membership is (user, room) with the user's read marker and their
 //! notification level (none chosen: the default by the room's size). It is
-//! made by `join`, ended only by `leave`: a closed connection or a relay
+//! made by `join`, ended only by `leave` (or, for an anonymous user, the
+//! expiry of their identity: `forget`): a closed connection or a relay
 //! restart keeps it. The engines: [`MemoryMemberships`] (`--store memory`:
 //! nothing outlives the process, like the messages) and `SqliteMemberships`
 //! (the data directory).
@@ -63,6 +64,18 @@ pub trait MembershipStore: Send + Sync + 'static {
         room: &RoomName,
         level: NotifyLevel,
     ) -> BoxFuture<'_, Result<bool>>;
+
+    /// Ends every membership of the user (an anonymous user whose identity
+    /// expired: nobody can be them again). The SQLite engine's expiry
+    /// deletes them in its own transaction instead (`SqliteAccounts`).
+    fn forget<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for membership in self.list(user).await? {
+                self.leave(user, &membership.room).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// `--store memory`: memberships in the relay's memory.

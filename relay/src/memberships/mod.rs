@@ -143,6 +143,11 @@ impl Memberships {
         self.engine.as_ref()
     }
 
+    /// The engine, shared (the accounts' expiry deletes through it).
+    pub fn shared_engine(&self) -> Arc<dyn MembershipStore> {
+        self.engine.clone()
+    }
+
     /// A connection of `user` opened (after `welcome`).
     pub fn connected(&self, user: &UserId, peer: Peer) {
         let mut devices = self.devices.lock().unwrap();

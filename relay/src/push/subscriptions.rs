@@ -50,6 +50,17 @@ pub trait SubscriptionStore: Send + Sync + 'static {
 
     /// The user's subscriptions, oldest first.
     fn of(&self, user: &UserId) -> BoxFuture<'_, Result<Vec<Subscription>>>;
+
+    /// Removes every subscription of the user (an anonymous user whose
+    /// identity expired, like their memberships).
+    fn forget<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for sub in self.of(user).await? {
+                self.remove(Some(user), &sub.endpoint).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// `--store memory`: in the relay's memory.

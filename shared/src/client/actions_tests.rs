@@ -398,7 +398,23 @@ fn mention_counts_come_from_the_relays_list_and_go_with_another_devices_marker()
         unread_capped: false,
         level: NotifyLevel::All,
     };
-    client.apply(ServerMsg::Rooms { rooms: vec![dev] }, 0);
+    // The list has every room of the user: a joined one it lacked would
+    // be dropped (left on another device).
+    let general = RoomEntry {
+        room: room("general"),
+        last_seq: 3,
+        read: 3,
+        unread: 0,
+        mentions: 0,
+        unread_capped: false,
+        level: NotifyLevel::All,
+    };
+    client.apply(
+        ServerMsg::Rooms {
+            rooms: vec![dev, general],
+        },
+        0,
+    );
     assert_eq!(client.room(&room("dev")).unwrap().mentions(), 3);
 
     // Here: two mentions of us after 3; another device reads up to the first.

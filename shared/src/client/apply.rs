@@ -64,6 +64,10 @@ pub enum Change {
     /// The room list, a read marker or a level changed from the relay's
     /// memberships (`rooms`, `read`, `notify`: another device of the user).
     Rooms,
+    /// The user left `room` on another device: the relay's room list no
+    /// longer has it, so this device dropped it (and sent `leave`). A view
+    /// showing it moves to another room.
+    Dropped { room: RoomName },
 }
 
 /// What [`Client::apply`] returns: frames to write, then what changed.

@@ -1,6 +1,7 @@
 //! The user's rooms on every device (docs/PROTOCOL.md, `rooms`, `read`,
 //! `notify`): the relay's room list adds the rooms this device does not
-//! show yet, and read markers go both ways. The room on screen in a
+//! show yet and drops those left on another device, and read markers go
+//! both ways. The room on screen in a
 //! visible app is read: its latest seq is sent as `read`, at most once per
 //! [`READ_EVERY_MS`] (from [`Client::poll`], timed by [`Client::wake_at`]),
 //! and a marker from another device clears this one's unread count.
@@ -48,8 +49,25 @@ impl Client {
     }
 
     /// `rooms`: rooms this device does not show are added and joined; the
-    /// others take the marker and level.
+    /// others take the marker and level. A room the list lacks that the
+    /// relay confirmed on this connection (`joined`) was left on another
+    /// device: it is dropped here too, with a `leave` so this connection
+    /// stops receiving it. A room still joining is kept: its `join` is
+    /// on its way and makes the user a member again (the welcome-time
+    /// list, sent before this connection's joins, lists only what the
+    /// user was a member of before them).
     pub(crate) fn rooms_listed(&mut self, entries: Vec<RoomEntry>, out: &mut Applied) {
+        let left: Vec<RoomName> = self
+            .rooms
+            .iter()
+            .filter(|r| r.membership() == Membership::Joined)
+            .map(|r| r.name().clone())
+            .filter(|name| !entries.iter().any(|e| e.room == *name))
+            .collect();
+        for room in left {
+            out.frames.extend(self.leave(&room));
+            out.changes.push(Change::Dropped { room });
+        }
         let me = self.me.as_ref().map(|u| u.id.clone());
         for entry in entries {
             let added = self.room(&entry.room).is_none();
@@ -71,6 +89,17 @@ impl Client {
             }
         }
         out.changes.push(Change::Rooms);
+    }
+
+    /// Where a view goes when the room it showed is gone (left here or on
+    /// another device): `general` if this device is in it, else the first
+    /// room, else none.
+    pub fn fallback_room(&self) -> Option<RoomName> {
+        self.rooms
+            .iter()
+            .find(|r| r.name().as_str() == "general")
+            .or_else(|| self.rooms.first())
+            .map(|r| r.name().clone())
     }
 
     /// Another device read `room` up to `seq`.

@@ -4,7 +4,7 @@
 //! as unread.
 
 use super::markers::READ_EVERY_MS;
-use super::tests::{joined, msg, online, reconnect, room, user};
+use super::tests::{joined, msg, online, reconnect, room, text, user};
 use super::*;
 use crate::protocol::{NotifyLevel, RoomEntry, ServerMsg};
 
@@ -165,4 +165,100 @@ fn a_level_set_here_is_sent_and_one_set_elsewhere_is_kept() {
         client.room(&room("general")).unwrap().level(),
         Some(NotifyLevel::Mentions)
     );
+}
+
+fn list(names: &[&str]) -> ServerMsg {
+    ServerMsg::Rooms {
+        rooms: names
+            .iter()
+            .map(|n| entry(n, 0, 0, NotifyLevel::All))
+            .collect(),
+    }
+}
+
+fn names(client: &Client) -> Vec<String> {
+    client
+        .rooms()
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect()
+}
+
+#[test]
+fn a_joined_room_the_relays_list_lacks_was_left_elsewhere_and_is_dropped() {
+    let (mut client, alice, _bob) = online();
+    client.join(room("dev"));
+    client.apply(joined("dev", &[&alice], Vec::new(), false), 0);
+    let (id, _) = client.send(&room("general"), text("unsent"), 0);
+    assert!(client.outbox().iter().any(|p| p.client_id == id));
+
+    let applied = client.apply(list(&["dev"]), 0);
+    assert_eq!(
+        applied.frames,
+        [ClientMsg::Leave {
+            room: room("general")
+        }],
+        "this connection stops receiving it"
+    );
+    assert!(applied.changes.contains(&Change::Dropped {
+        room: room("general")
+    }));
+    assert_eq!(names(&client), ["dev"]);
+    assert_eq!(client.active(), None, "the view moves on");
+    assert_eq!(client.fallback_room(), Some(room("dev")));
+    assert!(
+        client.outbox().iter().all(|p| p.client_id != id),
+        "its unsent messages go with it"
+    );
+
+    // A list without any room drops the rest.
+    let applied = client.apply(list(&[]), 0);
+    assert_eq!(applied.frames, [ClientMsg::Leave { room: room("dev") }]);
+    assert!(names(&client).is_empty());
+}
+
+#[test]
+fn a_room_still_joining_is_kept_when_the_list_lacks_it() {
+    // This device joins `dev` while another device leaves it: the list
+    // that lacks it may come before our `joined`, and our join makes the
+    // user a member again, so the room stays.
+    let (mut client, alice, _bob) = online();
+    assert!(client.join(room("dev")).is_some());
+    let applied = client.apply(list(&["general"]), 0);
+    assert!(applied.frames.is_empty(), "{:?}", applied.frames);
+    assert!(!applied
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Dropped { .. })));
+    assert_eq!(names(&client), ["general", "dev"]);
+    client.apply(joined("dev", &[&alice], Vec::new(), false), 0);
+    assert_eq!(
+        client.room(&room("dev")).unwrap().membership(),
+        Membership::Joined
+    );
+}
+
+#[test]
+fn the_welcome_time_list_drops_nothing_this_device_rejoins() {
+    // After a reconnect every room is joined again; the list right after
+    // `welcome` comes before those `joined`s and keeps them all.
+    let (mut client, alice, _bob) = online();
+    client.join(room("dev"));
+    client.apply(joined("dev", &[&alice], Vec::new(), false), 0);
+    client.disconnected();
+    let frames = reconnect(&mut client, &alice);
+    assert_eq!(frames.len(), 3, "hello and two joins: {frames:?}");
+    let applied = client.apply(list(&["general"]), 0);
+    assert!(applied.frames.is_empty(), "{:?}", applied.frames);
+    assert_eq!(names(&client), ["general", "dev"]);
+    assert_eq!(
+        client.fallback_room(),
+        Some(room("general")),
+        "before the first"
+    );
+    // Once confirmed, a later list that lacks a room drops it.
+    client.apply(joined("general", &[&alice], Vec::new(), false), 0);
+    client.apply(joined("dev", &[&alice], Vec::new(), false), 0);
+    let applied = client.apply(list(&["general"]), 0);
+    assert_eq!(applied.frames, [ClientMsg::Leave { room: room("dev") }]);
 }
