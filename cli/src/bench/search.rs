@@ -39,7 +39,7 @@ use std::{
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, ClientMsg, Nick, RoomName, ServerMsg, Text};
+use shared::{ClientId, ClientMsg, ErrorCode, Nick, RoomName, ServerMsg, Text};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
@@ -375,12 +375,25 @@ async fn say_and_find(
         reply_to: None,
         attachments: Vec::new(),
     };
-    ws.send(Message::Text(send.encode().into())).await?;
-    loop {
-        match next(ws).await? {
-            ServerMsg::Ack { .. } => break,
-            ServerMsg::Error { message, .. } => bail!("a send was refused: {message}"),
-            _ => {}
+    // A store that could not take it (NATS busy) asks for the same send
+    // again, as a client would.
+    let mut tries = 0;
+    'sent: loop {
+        ws.send(Message::Text(send.encode().into())).await?;
+        loop {
+            match next(ws).await? {
+                ServerMsg::Ack { .. } => break 'sent,
+                ServerMsg::Error {
+                    code: ErrorCode::Unavailable,
+                    ..
+                } if tries < 10 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue 'sent;
+                }
+                ServerMsg::Error { message, .. } => bail!("a send was refused: {message}"),
+                _ => {}
+            }
         }
     }
     let acked = Instant::now();
