@@ -94,6 +94,7 @@ impl Chat {
             before: None,
             limit: Some(AROUND),
             around: Some(seq),
+            after: None,
         }]);
     }
 

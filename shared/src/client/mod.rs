@@ -425,6 +425,7 @@ impl Client {
             before,
             limit: Some(limit),
             around: None,
+            after: None,
         })
     }
 
