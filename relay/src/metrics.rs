@@ -417,12 +417,12 @@ impl Metrics {
         );
         let store_reads =
             Family::<ReadLabel, Histogram>::new_with_constructor(latency as fn() -> Histogram);
-        for read in ["after", "before", "search"] {
+        for read in ["after", "before", "newer", "search"] {
             let _ = store_reads.get_or_create(&ReadLabel { read });
         }
         engine_registry.register_with_unit(
             "store_read",
-            "Store reads: read=after is a join's catch-up, read=before a history page",
+            "Store reads: read=after is a join's catch-up, read=before a history page, read=newer a history page after a seq",
             Unit::Seconds,
             store_reads.clone(),
         );

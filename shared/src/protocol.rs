@@ -95,8 +95,10 @@ pub enum ClientMsg {
         room: RoomName,
     },
     /// Scrollback: up to `limit` messages with `seq` below `before` (the
-    /// latest ones when `before` is absent), or a page with `around` in
-    /// its middle (a search hit, a reply's target).
+    /// latest ones when `before` is absent), a page with `around` in its
+    /// middle (a search hit, a reply's target), or the oldest `limit`
+    /// with `seq` above `after` (reading on, newer, from such a page). At
+    /// most one of the three.
     History {
         room: RoomName,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +107,8 @@ pub enum ClientMsg {
         limit: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         around: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
     },
     /// Change the nick; every room the user is in sees a `presence` `nick`.
     Nick {

@@ -82,14 +82,20 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             client_id
         }),
         room().prop_map(|room| ClientMsg::Typing { room }),
-        (room(), of(any::<u64>()), of(any::<u32>()), of(any::<u64>())).prop_map(
-            |(room, before, limit, around)| ClientMsg::History {
+        (
+            room(),
+            of(any::<u64>()),
+            of(any::<u32>()),
+            of(any::<u64>()),
+            of(any::<u64>())
+        )
+            .prop_map(|(room, before, limit, around, after)| ClientMsg::History {
                 room,
                 before,
                 limit,
                 around,
-            }
-        ),
+                after,
+            }),
         nick().prop_map(|nick| ClientMsg::Nick { nick }),
         Just(ClientMsg::Ping),
         any::<String>().prop_map(|token| ClientMsg::Reauth { token }),

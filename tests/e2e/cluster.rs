@@ -279,6 +279,21 @@ async fn since_and_history_cursors_work_on_any_relay() {
         .await
         .unwrap();
     assert_eq!(texts(&history_of(&page)), ["m6", "m7", "m8", "m9"]);
+    // Reading on, newer, on the relay that did not store them.
+    let page = bob
+        .history_after("general", seqs[4], Some(4))
+        .await
+        .unwrap();
+    assert_eq!(texts(&history_of(&page)), ["m6", "m7", "m8", "m9"]);
+    let page = bob
+        .history_after("general", seqs[9], Some(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&history_of(&page)),
+        ["m11", "m12"],
+        "the end is short"
+    );
     // The latest page, flagged as such, on a relay that shows 5 on join.
     let mut carol = Client::hello(&b.ws_url(), "carol").await.unwrap();
     let joined = carol.join("general", None).await.unwrap();

@@ -344,6 +344,7 @@ async fn a_history_loop_is_held_to_its_read_budget_and_bystanders_do_not_notice(
                     before: None,
                     limit: Some(100),
                     around: None,
+                    after: None,
                 }
                 .encode();
                 let (mut bytes, mut pages, mut refused) = (0u64, 0u64, 0u64);

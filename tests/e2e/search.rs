@@ -140,6 +140,7 @@ async fn history_around_a_seq_has_it_in_the_middle_or_at_the_rooms_ends() {
                 before,
                 limit: Some(10),
                 around: Some(around),
+                after: None,
             })
             .await
             .unwrap();
@@ -162,6 +163,92 @@ async fn history_around_a_seq_has_it_in_the_middle_or_at_the_rooms_ends() {
             ..
         }
     ));
+    relay.stop().await.unwrap();
+}
+
+/// `history` with `after`, reading on from a page in the middle of a
+/// durable room: the oldest `limit` newer than the cursor, oldest first,
+/// a deleted message as its tombstone, a short page at the room's end
+/// and an empty one past it; `after` with `before` or `around` is
+/// `bad_frame`.
+#[tokio::test]
+async fn history_after_a_seq_reads_on_to_the_end_of_the_room() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let relay = RelayProcess::spawn(&[
+        "--store",
+        "sqlite",
+        "--data-dir",
+        data_dir,
+        "--rate-limit",
+        "0",
+        "--room-rate-limit",
+        "0",
+    ])
+    .await
+    .unwrap();
+    let mut alice = Client::hello(&relay.ws_url(), "alice").await.unwrap();
+    alice.join("general", None).await.unwrap();
+    let mut seqs = Vec::new();
+    for n in 1..=25 {
+        seqs.push(
+            alice
+                .say_acked("general", &format!("m{n}"), &format!("c{n}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let delete = ClientMsg::Delete {
+        room: tests::client::room("general"),
+        seq: seqs[12],
+        client_id: shared::ClientId::new("d-1").unwrap(),
+    };
+    alice.send(&delete).await.unwrap();
+    alice
+        .recv_until(
+            |m| matches!(m, ServerMsg::Ack { client_id, .. } if client_id.as_str() == "d-1"),
+        )
+        .await
+        .unwrap();
+    // Page by page from the start, as a client reads on: every message
+    // once, in order, then nothing.
+    let mut read = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = alice
+            .history_after("general", cursor, Some(10))
+            .await
+            .unwrap();
+        let messages = tests::client::history_of(&page);
+        let Some(last) = messages.last() else {
+            break;
+        };
+        cursor = last.seq;
+        assert!(
+            messages.len() == 10 || cursor == seqs[24],
+            "only the end is short"
+        );
+        read.extend(messages);
+    }
+    let read_seqs: Vec<u64> = read.iter().map(|m| m.seq).collect();
+    assert_eq!(read_seqs, seqs);
+    assert!(read[12].state.deleted, "a deleted message is its tombstone");
+    assert_ne!(read[12].text.as_str(), "m13");
+    assert_eq!(read[13].text.as_str(), "m14");
+    for (before, around) in [(Some(3), None), (None, Some(3))] {
+        alice
+            .send(&ClientMsg::History {
+                room: tests::client::room("general"),
+                before,
+                limit: None,
+                around,
+                after: Some(5),
+            })
+            .await
+            .unwrap();
+        let (code, _) = alice.expect_error().await.unwrap();
+        assert_eq!(code, ErrorCode::BadFrame, "{before:?} {around:?}");
+    }
     relay.stop().await.unwrap();
 }
 

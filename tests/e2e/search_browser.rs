@@ -3,11 +3,15 @@
 //! matched words in `<mark>`s, ↑/↓ move the active hit (the combobox's
 //! `aria-activedescendant`), Enter opens one: its room shows the page of
 //! history around it (not the newest messages), the hit marked and
-//! focused, and "Jump to latest" brings the newest back. axe-core finds
+//! focused, and "Jump to latest" brings the newest back. Scrolling that
+//! page by keyboard reads on: older pages above, newer ones below, until
+//! it meets the newest and the room is live again. axe-core finds
 //! nothing serious in the dialog or the page around a hit, light or dark.
 //! Screenshots land in target/e2e/.
 
-use tests::browser::{dist_dir, ARROW_DOWN, ARROW_UP, ENTER, RELEASE, SHIFT, TAB};
+use tests::browser::{
+    dist_dir, ARROW_DOWN, ARROW_UP, END, ENTER, PAGE_DOWN, PAGE_UP, RELEASE, SHIFT, TAB,
+};
 use tests::{Browser, RelayProcess, WAIT};
 
 /// Serious and critical axe violations now, in both themes (printed, and
@@ -205,12 +209,16 @@ async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
     alice.find("[data-testid=jump-latest]").await.unwrap();
     bad.extend(audit(&alice, "around").await);
 
-    // Tab to "Jump to latest", Enter: the newest messages again.
+    // Shift+Tab to "Jump to latest" (before the list, since Tab through
+    // the rows reads on, newer), Enter: the newest messages again.
     let mut presses = 0;
     while alice.focused().await.unwrap() != "jump-latest" {
         presses += 1;
-        assert!(presses < 300, "Tab never reached Jump to latest");
-        alice.press(TAB).await.unwrap();
+        assert!(presses < 300, "Shift+Tab never reached Jump to latest");
+        alice
+            .press(&format!("{SHIFT}{TAB}{RELEASE}"))
+            .await
+            .unwrap();
     }
     alice.press(ENTER).await.unwrap();
     alice
@@ -224,6 +232,188 @@ async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
         .unwrap()
         .is_empty());
     alice.screenshot("search-back-to-latest").await.unwrap();
+    assert!(
+        bad.is_empty(),
+        "serious accessibility violations:\n{}",
+        bad.join("\n")
+    );
+    alice.close().await.unwrap();
+}
+
+/// Presses `key` in the page around a hit until `done` (a JS expression)
+/// holds, letting each page asked for come first.
+async fn press_until(browser: &Browser, key: &str, done: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT * 4;
+    let loading = "return !document.querySelector(\
+        '[data-testid=loading-older],[data-testid=loading-newer]')";
+    loop {
+        let value = browser
+            .client
+            .execute(&format!("return {done};"), vec![])
+            .await
+            .unwrap();
+        if value == true {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let state = browser
+                .client
+                .execute(
+                    "const s = document.querySelector('[data-testid=message-scroller]');
+                     const a = document.activeElement;
+                     return [s.scrollTop, s.scrollHeight, s.clientHeight,
+                             document.querySelectorAll('[data-testid=message]').length,
+                             a && (a.id || a.getAttribute('data-testid'))];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            panic!("never {what}: scroll top, height, view, rows, focus: {state}");
+        }
+        browser.press(key).await.unwrap();
+        browser
+            .wait_js("the page asked for", loading, |v| *v == true)
+            .await;
+    }
+}
+
+/// 300 messages, one old one with a word no other has: Enter on its hit,
+/// then PageUp reads older pages up to the room's start, End (focus in
+/// the list) a newer one, and PageDown newer ones until the page meets
+/// the newest; then the room is live: every
+/// message once, in order, "Jump to latest" gone, a new message shown.
+#[tokio::test]
+async fn the_page_around_a_hit_grows_both_ways_until_the_room_is_live() {
+    let data = tempfile::tempdir().unwrap();
+    let dist = dist_dir();
+    let relay = RelayProcess::spawn(&[
+        "--static-dir",
+        dist.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--rate-limit",
+        "0",
+        "--room-rate-limit",
+        "0",
+    ])
+    .await
+    .unwrap();
+    let line = |n: usize| match n {
+        100 => "the old zebra line".to_string(),
+        n => format!("line {n}"),
+    };
+    let mut bob = tests::Client::hello(&relay.ws_url(), "bob").await.unwrap();
+    bob.join("lore", None).await.unwrap();
+    let mut hit = 0;
+    for n in 1..=300 {
+        let seq = bob
+            .say_acked("lore", &line(n), &format!("l{n}"))
+            .await
+            .unwrap();
+        if n == 100 {
+            hit = seq;
+        }
+    }
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    alice.goto(&format!("{url}#/room/lore")).await.unwrap();
+    alice
+        .wait_text("[data-testid=message-text]", "line 300")
+        .await
+        .unwrap();
+    alice.find("[data-testid=composer-input]").await.unwrap();
+    alice
+        .wait_js(
+            "the composer focused",
+            "return document.activeElement && \
+            document.activeElement.getAttribute('data-testid');",
+            |v| *v == "composer-input",
+        )
+        .await;
+    alice
+        .press(&format!("{SHIFT}{TAB}{RELEASE}"))
+        .await
+        .unwrap();
+    alice.press("/").await.unwrap();
+    alice.find("[data-testid=search]").await.unwrap();
+    alice.press(&format!("zebra{ENTER}")).await.unwrap();
+    alice
+        .wait_texts("[data-testid=search-text]", "the one hit", |t| {
+            t == ["the old zebra line"]
+        })
+        .await
+        .unwrap();
+    alice.press(ENTER).await.unwrap();
+    let row = format!("msg-{hit}");
+    alice
+        .wait_js(
+            "the hit focused",
+            "const el = document.activeElement; return el && el.id;",
+            |v| *v == row.as_str(),
+        )
+        .await;
+    let texts = alice.texts("[data-testid=message-text]").await.unwrap();
+    assert!(
+        !texts.iter().any(|t| t == "line 1" || t == "line 300"),
+        "{texts:?}"
+    );
+
+    // Up by PageUp: older pages, to the room's start.
+    press_until(
+        &alice,
+        PAGE_UP,
+        "!!document.querySelector('[data-testid=room-start]')",
+        "the room's start",
+    )
+    .await;
+    let texts = alice.texts("[data-testid=message-text]").await.unwrap();
+    assert_eq!(texts.first().map(String::as_str), Some("line 1"));
+    assert!(!texts.iter().any(|t| t == "line 300"), "{texts:?}");
+    alice.find("[data-testid=jump-latest]").await.unwrap();
+    let bad = audit(&alice, "grown").await;
+
+    // End, with focus on the list: the next newer page.
+    let shown = alice
+        .texts("[data-testid=message-text]")
+        .await
+        .unwrap()
+        .len();
+    alice
+        .client
+        .execute(
+            "document.querySelector('[data-testid=message-scroller]').focus();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    alice.press(END).await.unwrap();
+    alice
+        .wait_texts("[data-testid=message-text]", "a newer page", |t| {
+            t.len() > shown
+        })
+        .await
+        .unwrap();
+
+    // Down by PageDown: newer pages, until the page meets the newest.
+    press_until(
+        &alice,
+        PAGE_DOWN,
+        "!document.querySelector('[data-testid=jump-latest]')",
+        "live again",
+    )
+    .await;
+    let texts = alice.texts("[data-testid=message-text]").await.unwrap();
+    let every: Vec<String> = (1..=300).map(line).collect();
+    assert_eq!(texts, every, "every message once, in order");
+    // Live: a new message shows, in the same list.
+    bob.say_acked("lore", "line 301", "l301").await.unwrap();
+    alice
+        .wait_texts("[data-testid=message-text]", "the new message last", |t| {
+            t.last().map(String::as_str) == Some("line 301")
+        })
+        .await
+        .unwrap();
+    alice.screenshot("search-grown-to-live").await.unwrap();
     assert!(
         bad.is_empty(),
         "serious accessibility violations:\n{}",

@@ -228,6 +228,27 @@ impl Client {
             before,
             limit,
             around: None,
+            after: None,
+        })
+        .await?;
+        self.recv_until(|m| matches!(m, ServerMsg::History { .. }))
+            .await
+    }
+
+    /// Sends `history` with `after` (the oldest `limit` messages newer
+    /// than `after`) and waits for the page.
+    pub async fn history_after(
+        &mut self,
+        name: &str,
+        after: u64,
+        limit: Option<u32>,
+    ) -> anyhow::Result<ServerMsg> {
+        self.send(&ClientMsg::History {
+            room: room(name),
+            before: None,
+            limit,
+            around: None,
+            after: Some(after),
         })
         .await?;
         self.recv_until(|m| matches!(m, ServerMsg::History { .. }))
@@ -257,6 +278,7 @@ impl Client {
                 before: None,
                 limit: Some(100),
                 around: None,
+                after: None,
             })
             .await?;
         }

@@ -83,6 +83,10 @@ impl Opened {
     async fn before(&self, name: &str, before: Option<u64>, limit: usize) -> Vec<u64> {
         seqs(&self.store.before(&room(name), before, limit).await.unwrap())
     }
+
+    async fn newer(&self, name: &str, after: u64, limit: usize) -> Vec<u64> {
+        seqs(&self.store.newer(&room(name), after, limit).await.unwrap())
+    }
 }
 
 fn seqs(messages: &[ChatMessage]) -> Vec<u64> {
@@ -218,9 +222,10 @@ pub async fn survives_a_restart<E: Engine>(engine: &mut E) {
     );
 }
 
-/// `after` (for `join … since`) and `before` (for `history`): the right
-/// window, oldest first, the latest ones when the limit cuts, `truncated`
-/// exactly when it does; the same again after a restart (cold caches).
+/// `after` (for `join … since`), `before` and `newer` (for `history`): the
+/// right window, oldest first, the latest ones when the limit cuts (the
+/// oldest ones for `newer`), `truncated` exactly when it does; the same
+/// again after a restart (cold caches).
 pub async fn pages_after_and_before<E: Engine>(engine: &mut E) {
     let s = Opened::new(engine).await;
     let mut seqs = Vec::new();
@@ -277,6 +282,32 @@ pub async fn pages_after_and_before<E: Engine>(engine: &mut E) {
         );
         assert_eq!(
             s.before("paging", Some(seqs[0]), 10).await,
+            Vec::<u64>::new(),
+            "{context}"
+        );
+        // `newer`: from the start, the middle and the end of the room.
+        assert_eq!(s.newer("paging", 0, 3).await, at(0..3), "{context}");
+        assert_eq!(s.newer("paging", seqs[4], 4).await, at(5..9), "{context}");
+        // Between two of this room's seqs (another room's, in an engine
+        // that numbers one stream): the next one on.
+        assert_eq!(
+            s.newer("paging", seqs[5] - 1, 2).await,
+            at(5..7),
+            "{context}"
+        );
+        assert_eq!(s.newer("paging", seqs[8], 10).await, at(9..12), "{context}");
+        assert_eq!(
+            s.newer("paging", seqs[11], 10).await,
+            Vec::<u64>::new(),
+            "{context}"
+        );
+        assert_eq!(
+            s.newer("paging", u64::MAX, 10).await,
+            Vec::<u64>::new(),
+            "{context}"
+        );
+        assert_eq!(
+            s.newer("nowhere", 0, 10).await,
             Vec::<u64>::new(),
             "{context}"
         );

@@ -267,6 +267,12 @@ pub async fn delete_erases_and_then_everything_is_gone<E: EventEngine>(engine: &
         !format!("{page:?}").contains("secret-words"),
         "the deleted text is still served"
     );
+    // Pages before and after it hold the tombstone alike.
+    let older = s.store.before(&room("r"), Some(target + 1), 10).await;
+    let newer = s.store.newer(&room("r"), target - 1, 10).await;
+    let (older, newer) = (older.unwrap(), newer.unwrap());
+    assert_eq!(newer.first(), older.last(), "one tombstone either way");
+    assert_eq!(newer[0], tombstone);
 }
 
 /// A reaction is unique per (message, user, emoji): adding it twice (under

@@ -273,6 +273,7 @@ pub(crate) fn around(room: RoomName, seq: u64) -> ClientMsg {
         before: None,
         limit: Some(AROUND),
         around: Some(seq),
+        after: None,
     }
 }
 

@@ -496,6 +496,7 @@ fn search_lists_hits_in_a_panel_and_goto_scrolls_to_the_marked_hit() {
             f,
             ClientMsg::History {
                 around: Some(5),
+                after: None,
                 ..
             }
         )),

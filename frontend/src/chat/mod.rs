@@ -39,14 +39,14 @@ pub use upload::{UploadEvent, UploadFailure, UploadHandle};
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::client::{Client, ConnState, Liveness, Outbox, Reconnect, Renewal};
+use shared::client::{Client, ConnState, Liveness, Outbox, Reconnect, Renewal, Window};
 use shared::{ClientId, Nick, RoomName, Text};
 
 use crate::storage;
 use browser::is_visible;
 pub use notify::notification_permission;
 pub use routing::{message_from_hash, message_href, navigate, room_href, route_from_hash};
-pub use search::{Around, Search};
+pub use search::Search;
 use socket::Link;
 
 /// The browser's clock, Unix milliseconds.
@@ -84,7 +84,7 @@ pub struct Chat {
     /// The search dialog's query and hits (`search`).
     pub search: RwSignal<Search>,
     /// A jump to a search hit: the room shows the page around it.
-    pub around: RwSignal<Option<Around>>,
+    pub around: RwSignal<Option<Window>>,
     /// What a polite live region says about something the user did not
     /// do here (a room left on another device).
     pub announcement: RwSignal<String>,

@@ -1,19 +1,14 @@
 //! Search and the jump to a hit: the `search` frames and their answers
-//! (kept in [`Search`]), and [`Around`], the page of a room's history
-//! around a hit (`history` with `around`).
-//!
-//! The page around a hit is shown on its own, not merged into the shared
-//! model: the model's loaded messages are the newest of the room (plus
-//! older pages above them), and a page from the middle would sit in the
-//! list as if nothing were missing between it and them. So the page's
-//! `history` answer is taken here, before the model sees it, and the
-//! message list shows it until "Jump to latest". Answers on one socket
-//! come in the order they were asked, so the page is the first `history`
-//! of its room after the request, unless the model was waiting for a
-//! page of that room already (then the second).
+//! (kept in [`Search`]), and the room's detached window around a hit
+//! (`shared::client::Window`): its first page (`history` with `around`),
+//! older pages (`before`) and newer ones (`after`), taken here before the
+//! model sees them, until a newer page meets the room's live tail and the
+//! window joins the model's room (`Client::attach`): the room is live
+//! again, scrolled to where the reader was.
 
 use leptos::prelude::*;
-use shared::{protocol::SearchHit, ChatMessage, ClientMsg, RoomName, ServerMsg};
+use shared::client::{Client, Grown, Window};
+use shared::{protocol::SearchHit, ClientMsg, RoomName, ServerMsg};
 
 use super::Chat;
 
@@ -34,17 +29,6 @@ pub struct Search {
     pub waiting: bool,
     /// The relay refused the last request (its reason).
     pub refused: Option<String>,
-}
-
-/// A jump to a hit: the room's page around `seq`, once it came.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Around {
-    pub room: RoomName,
-    pub seq: u64,
-    /// `None` while the page is on its way.
-    pub page: Option<Vec<ChatMessage>>,
-    /// `history` answers of this room still owed to the model before ours.
-    skip: u32,
 }
 
 impl Chat {
@@ -79,27 +63,52 @@ impl Chat {
     /// Shows hit `seq` of `room`: the room opens on the page of history
     /// around it, the hit marked and focused.
     pub fn open_hit(self, room: &RoomName, seq: u64) {
-        let skip = self
+        let (window, frame) = self
             .client
-            .with_untracked(|c| u32::from(c.room(room).is_some_and(|r| r.is_loading_history())));
-        self.around.set(Some(Around {
-            room: room.clone(),
-            seq,
-            page: None,
-            skip,
-        }));
+            .with_untracked(|c| Window::open(c, room.clone(), seq, AROUND));
+        self.around.set(Some(window));
         super::navigate(Some(room));
-        self.write([ClientMsg::History {
-            room: room.clone(),
-            before: None,
-            limit: Some(AROUND),
-            around: Some(seq),
-        }]);
+        self.write([frame]);
+    }
+
+    /// Asks for the page before the window's oldest message (scrolled to
+    /// its top), unless one is on its way or the room's start is shown.
+    pub fn read_older(self) {
+        self.grow(Window::older);
+    }
+
+    /// Asks for the page after the window's newest message (scrolled to
+    /// its bottom), unless one is on its way.
+    pub fn read_newer(self) {
+        self.grow(Window::newer);
+    }
+
+    fn grow(self, ask: impl FnOnce(&mut Window, &Client) -> Option<ClientMsg>) {
+        let frame = self.client.with_untracked(|c| {
+            self.around
+                .try_maybe_update(|around| {
+                    let frame = around.as_mut().and_then(|w| ask(w, c));
+                    (frame.is_some(), frame)
+                })
+                .flatten()
+        });
+        self.write(frame);
     }
 
     /// Back from a jump to the room's newest messages.
     pub fn jump_to_latest(self) {
         self.around.set(None);
+    }
+
+    /// The socket closed: the window's request will not be answered.
+    pub(super) fn window_lost(self) {
+        self.around.maybe_update(|around| {
+            around.as_mut().is_some_and(|w| {
+                let waiting = w.loading().is_some();
+                w.lost();
+                waiting
+            })
+        });
     }
 
     /// Takes what is search's of a frame before the model sees it; true
@@ -116,23 +125,35 @@ impl Chat {
                 });
                 true
             }
-            ServerMsg::History { room, messages } => {
-                let mut taken = false;
-                self.around.update(|around| {
-                    let Some(a) = around
-                        .as_mut()
-                        .filter(|a| a.room == *room && a.page.is_none())
-                    else {
-                        return;
-                    };
-                    if a.skip > 0 {
-                        a.skip -= 1;
-                    } else {
-                        a.page = Some(messages.clone());
-                        taken = true;
-                    }
+            ServerMsg::History { room, .. } => {
+                let ours = self
+                    .around
+                    .with_untracked(|a| a.as_ref().is_some_and(|w| w.room() == room));
+                if !ours {
+                    return false;
+                }
+                // The newest message before the page: where the reader is
+                // when a newer page comes.
+                let (grown, newest) = self.client.with_untracked(|c| {
+                    self.around
+                        .try_maybe_update(|around| {
+                            let Some(w) = around.as_mut() else {
+                                return (false, (None, None));
+                            };
+                            let newest = w.messages().last().map(|m| m.seq);
+                            let grown = w.take(msg, c);
+                            (grown.is_some(), (grown, newest))
+                        })
+                        .unwrap_or_default()
                 });
-                taken
+                match grown {
+                    None => false,
+                    Some(Grown::Live) => {
+                        self.attach(newest);
+                        true
+                    }
+                    Some(Grown::Grew(_)) => true,
+                }
             }
             // A refusal while a search waits is its answer (the budget,
             // `not_joined`); other errors are the model's too.
@@ -150,6 +171,22 @@ impl Chat {
                 false
             }
             _ => false,
+        }
+    }
+
+    /// The window met the live tail: its messages join the model's room,
+    /// whose live list shows them, scrolled to `reading` (the window's
+    /// newest message before its last page came: where the reader was).
+    fn attach(self, reading: Option<u64>) {
+        let Some(window) = self.around.try_update(Option::take).flatten() else {
+            return;
+        };
+        let room = window.room().clone();
+        self.client.update(|c| {
+            c.attach(window);
+        });
+        if let Some(seq) = reading {
+            self.jump.set(Some((room, seq)));
         }
     }
 }

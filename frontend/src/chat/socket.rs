@@ -159,6 +159,7 @@ impl Chat {
     /// No connection any more: queue what was in flight, plan a retry.
     pub(super) fn lost(self) {
         self.client.update(|c| c.disconnected());
+        self.window_lost();
         self.renewal.update_value(|r| r.disconnected());
         let (now, jitter) = (now_ms(), js_sys::Math::random());
         self.reconnect.update_value(|r| {

@@ -15,9 +15,9 @@ use super::message::{message, row_id};
 use crate::chat::Chat;
 
 /// "At the bottom" within this many pixels.
-const BOTTOM_SLACK: i32 = 48;
+pub(super) const BOTTOM_SLACK: i32 = 48;
 /// Older history is asked for within this many pixels of the top.
-const TOP_SLACK: i32 = 120;
+pub(super) const TOP_SLACK: i32 = 120;
 
 #[component]
 pub fn MessageList(room: RoomName) -> impl IntoView {

@@ -1,16 +1,20 @@
-//! A room's messages after a jump to a search hit: the page of history
-//! around the hit (`Chat::around`), the hit marked and focused, with
-//! "Jump to latest" back to the live list. [`RoomMessages`] picks which
-//! list a room shows. The page is laid out by the same shared timeline
-//! as the live list (a model holding only the page), so rows look alike.
+//! A room's messages after a jump to a search hit: the room's detached
+//! window around the hit (`Chat::around`, a `shared::client::Window`),
+//! the hit marked and focused, older pages on scrolling to the top and
+//! newer ones on scrolling to the bottom (or the "Load older/newer
+//! messages" buttons), until the window meets the live tail and the room
+//! is live again; "Jump to latest" goes back to the live list at once.
+//! [`RoomMessages`] picks which list a room shows. The page is laid out
+//! by the same shared timeline as the live list (a model holding only
+//! the page), so rows look alike.
 
 use leptos::prelude::*;
-use shared::client::{page_timeline, Row, Target, TimeZone};
+use shared::client::{page_timeline, Dir, Row, Target, TimeZone, Window};
 use shared::{protocol::User, ChatMessage, RoomName};
 use wasm_bindgen::JsCast;
 
 use super::message::{message, row_id};
-use super::messages::MessageList;
+use super::messages::{MessageList, BOTTOM_SLACK, TOP_SLACK};
 use super::ui::focus_soon;
 use crate::chat::Chat;
 
@@ -21,7 +25,7 @@ pub fn RoomMessages(room: RoomName) -> impl IntoView {
     let here = room.clone();
     let jumped = Memo::new(move |_| {
         chat.around
-            .with(|a| a.as_ref().is_some_and(|a| a.room == here))
+            .with(|a| a.as_ref().is_some_and(|a| *a.room() == here))
     });
     // Leaving the room leaves the jump (a jump to another room replaced
     // it already).
@@ -29,7 +33,7 @@ pub fn RoomMessages(room: RoomName) -> impl IntoView {
     on_cleanup(move || {
         if chat
             .around
-            .with_untracked(|a| a.as_ref().is_some_and(|a| a.room == gone))
+            .with_untracked(|a| a.as_ref().is_some_and(|a| *a.room() == gone))
         {
             chat.around.set(None);
         }
@@ -44,40 +48,91 @@ pub fn RoomMessages(room: RoomName) -> impl IntoView {
 fn AroundList(room: RoomName) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let page_room = room.clone();
-    let target = Memo::new(move |_| chat.around.with(|a| a.as_ref().map(|a| a.seq)));
+    let target = Memo::new(move |_| chat.around.with(|a| a.as_ref().map(Window::target)));
     let rows = Memo::new(move |_| {
         // Who we are is known before any page is asked for (`welcome`).
         let me = chat.client.with_untracked(|c| c.me().cloned());
         chat.around.with(|a| {
-            a.as_ref()
-                .and_then(|a| a.page.as_ref())
-                .map(|page| page_rows(me.as_ref(), &page_room, page))
+            a.as_ref().filter(|w| w.is_loaded()).map(|w| {
+                let page: Vec<ChatMessage> = w.messages().cloned().collect();
+                page_rows(me.as_ref(), &page_room, &page)
+            })
         })
     });
+    // Which way a page is on its way, and whether the room's start shows.
+    let edges = Memo::new(move |_| {
+        chat.around.with(|a| {
+            a.as_ref()
+                .map_or((None, true), |w| (w.loading(), w.at_start()))
+        })
+    });
+    let scroller = NodeRef::<leptos::html::Div>::new();
     let flash = RwSignal::new(None::<u64>);
-    // Once the page is drawn: mark the hit, scroll it to the middle and
-    // focus it.
+    let shown = StoredValue::new(false);
+    let prev_height = StoredValue::new(0i32);
+    let prev_first = StoredValue::new(None::<String>);
+    // Once the first page is drawn: mark the hit, scroll it to the middle
+    // and focus it. After that, keep the reader's place when an older
+    // page goes above (a newer one below moves nothing).
     Effect::new(move |_| {
-        let loaded = rows.with(|r| r.as_ref().is_some_and(|r| !r.is_empty()));
-        let Some(seq) = target.get().filter(|_| loaded) else {
+        let first = rows.with(|r| r.as_ref().and_then(|r| r.first().map(|r| r.key.clone())));
+        let Some(seq) = target.get().filter(|_| first.is_some()) else {
             return;
         };
-        flash.set(Some(seq));
+        let first_time = !shown.get_value();
+        shown.set_value(true);
+        if first_time {
+            flash.set(Some(seq));
+        }
         request_animation_frame(move || {
-            request_animation_frame(move || show_row(&row_id(&Target::Seq(seq))))
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
+            let height = el.scroll_height();
+            if first_time {
+                request_animation_frame(move || show_row(&row_id(&Target::Seq(seq))));
+            } else if prev_first.get_value() != first && prev_height.get_value() > 0 {
+                el.set_scroll_top(el.scroll_top() + height - prev_height.get_value());
+            }
+            prev_height.set_value(height);
+            prev_first.set_value(first);
         });
     });
+    // Scrolled (by mouse, touch or keys: PageUp, PageDown, Home, End) to
+    // an end of the page: the next page that way.
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        if !shown.get_value() {
+            return;
+        }
+        if el.scroll_height() - el.scroll_top() - el.client_height() < BOTTOM_SLACK {
+            chat.read_newer();
+        } else if el.scroll_top() < TOP_SLACK {
+            chat.read_older();
+        }
+    };
     let me = Memo::new(move |_| chat.client.with(|c| c.display_nick()));
     let back = move |_| {
         chat.jump_to_latest();
         focus_soon("[data-testid=composer-input]".into());
     };
     let label = format!("Messages around a search result in #{room}");
+    let room_name = room.to_string();
     view! {
         <div class="messages-wrap">
+            // Before the list in focus order (shown below it): reading on
+            // through the rows by Tab grows the page, and may make it live,
+            // so the way back must not lie past them.
+            <button class="new-messages" data-testid="jump-latest" on:click=back>
+                "Jump to latest ↓"
+            </button>
             <div
                 class="scroller"
                 data-testid="message-scroller"
+                node_ref=scroller
+                on:scroll=on_scroll
                 tabindex="0"
                 role="region"
                 aria-label=label
@@ -88,6 +143,38 @@ fn AroundList(room: RoomName) -> impl IntoView {
                         false => "Loading the messages around the search result…",
                     }}
                 </p>
+                <div class="history-edge">
+                    {move || match edges.get() {
+                        (_, true) => {
+                            view! {
+                                <p class="start" data-testid="room-start">
+                                    {format!("This is the beginning of #{room_name}.")}
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        (Some(Dir::Older), false) => {
+                            view! {
+                                <p class="loading" data-testid="loading-older">
+                                    "Loading older messages…"
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        _ => {
+                            view! {
+                                <button
+                                    class="link-button"
+                                    data-testid="load-older"
+                                    on:click=move |_| chat.read_older()
+                                >
+                                    "Load older messages"
+                                </button>
+                            }
+                                .into_any()
+                        }
+                    }}
+                </div>
                 <ol class="message-list" data-testid="message-list">
                     <For
                         each=move || rows.get().unwrap_or_default()
@@ -98,10 +185,31 @@ fn AroundList(room: RoomName) -> impl IntoView {
                         }
                     />
                 </ol>
+                <div class="history-edge">
+                    {move || match edges.get().0 {
+                        Some(Dir::Newer) => {
+                            view! {
+                                <p class="loading" data-testid="loading-newer">
+                                    "Loading newer messages…"
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        _ => {
+                            view! {
+                                <button
+                                    class="link-button"
+                                    data-testid="load-newer"
+                                    on:click=move |_| chat.read_newer()
+                                >
+                                    "Load newer messages"
+                                </button>
+                            }
+                                .into_any()
+                        }
+                    }}
+                </div>
             </div>
-            <button class="new-messages" data-testid="jump-latest" on:click=back>
-                "Jump to latest ↓"
-            </button>
         </div>
     }
 }

@@ -214,6 +214,20 @@ impl Store for WithFiles {
         })
     }
 
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let read = self.inner.newer(room, after, limit);
+        Box::pin(async move {
+            let mut messages = read.await?;
+            self.files.hydrate(&mut messages);
+            Ok(messages)
+        })
+    }
+
     fn update(
         &self,
         update: crate::store::NewUpdate,

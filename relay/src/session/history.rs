@@ -14,34 +14,59 @@ use crate::{
     store::StoreError,
 };
 
+/// Where a `history` page lies: its optional `before`, `around` and
+/// `after`, of which at most one may be given.
+pub(super) struct Cursor {
+    pub before: Option<u64>,
+    pub around: Option<u64>,
+    pub after: Option<u64>,
+}
+
 impl Session {
     pub(super) async fn history(
         &mut self,
         room: RoomName,
-        before: Option<u64>,
         limit: Option<u32>,
-        around: Option<u64>,
+        cursor: Cursor,
     ) -> Outcome {
         self.require_joined(&room)?;
-        if before.is_some() && around.is_some() {
+        let Cursor {
+            before,
+            around,
+            after,
+        } = cursor;
+        let given = [before, around, after]
+            .iter()
+            .filter(|c| c.is_some())
+            .count();
+        if given > 1 {
             return Err(Refusal::new(
                 ErrorCode::BadFrame,
-                "history takes `before` or `around`, not both",
+                "history takes one of `before`, `around` and `after`, not more",
             ));
         }
         self.check_read_budget()?;
         let limit = limit
             .unwrap_or(50)
             .clamp(1, shared::limits::MAX_HISTORY_PAGE) as usize;
-        // Around `seq`: the page of `limit` that ends `limit / 2` seqs
-        // after it. At most that many messages are newer than `seq` there,
-        // so `seq` is always on the page (the room's start or end only
-        // shortens one side).
-        let before = around.map_or(before, |seq| {
-            Some(seq.saturating_add(limit as u64 / 2).saturating_add(1))
-        });
-        let read = self.state.store.before(&room, before, limit);
-        let messages = self.read(read).await?;
+        let messages = match after {
+            // Reading on: the oldest `limit` newer than `after`.
+            Some(after) => {
+                self.read(self.state.store.newer(&room, after, limit))
+                    .await?
+            }
+            None => {
+                // Around `seq`: the page of `limit` that ends `limit / 2`
+                // seqs after it. At most that many messages are newer than
+                // `seq` there, so `seq` is always on the page (the room's
+                // start or end only shortens one side).
+                let before = around.map_or(before, |seq| {
+                    Some(seq.saturating_add(limit as u64 / 2).saturating_add(1))
+                });
+                self.read(self.state.store.before(&room, before, limit))
+                    .await?
+            }
+        };
         let page = encode(&ServerMsg::History { room, messages });
         self.charge_read(&page);
         self.peer.push(page, &self.state.metrics);

@@ -44,6 +44,7 @@ use tracing::Instrument;
 use self::{
     budget::Budgets,
     commands::{Outcome, Refusal},
+    history::Cursor,
     pipeline::Pipeline,
 };
 use crate::{
@@ -340,7 +341,19 @@ impl Session {
                 before,
                 limit,
                 around,
-            } => self.history(room, before, limit, around).await,
+                after,
+            } => {
+                self.history(
+                    room,
+                    limit,
+                    Cursor {
+                        before,
+                        around,
+                        after,
+                    },
+                )
+                .await
+            }
             ClientMsg::Nick { nick } => self.nick(&user, nick),
             ClientMsg::Members {
                 room,

@@ -298,6 +298,23 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(page) })
     }
 
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let page = self.read(room, |messages| {
+            messages
+                .iter()
+                .filter(|m| m.seq > after)
+                .take(limit)
+                .map(|m| ChatMessage::clone(m))
+                .collect()
+        });
+        Box::pin(async move { Ok(page) })
+    }
+
     fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
         let updated = self.update_now(update);
         Box::pin(async move { updated })

@@ -158,6 +158,16 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
 
+    /// At most `limit` messages with seq above `after`, the oldest of
+    /// those, oldest first (`history … after`: reading on from a page in
+    /// the middle of the room). Fewer than `limit` means the room ended.
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
+
     /// Checks an edit, delete or reaction against its target, stores it
     /// under the room's next seq (or recognises a resend by `client_id`)
     /// and, when new, delivers it before returning. A reaction that

@@ -63,6 +63,21 @@ impl Store for Timed {
         })
     }
 
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let read = self.inner.newer(room, after, limit);
+        Box::pin(async move {
+            let start = Instant::now();
+            let messages = read.await;
+            self.metrics.store_read("newer", start.elapsed());
+            messages
+        })
+    }
+
     fn update(
         &self,
         update: super::NewUpdate,

@@ -204,6 +204,7 @@ impl Client {
                             before,
                             limit: Some(limit),
                             around: None,
+                            after: None,
                         });
                     }
                     // Updates come only after `since`: a rejoin, which

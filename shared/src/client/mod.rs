@@ -64,6 +64,7 @@ pub mod reconnect;
 pub mod renewal;
 pub mod room;
 pub mod timeline;
+pub mod window;
 
 use std::collections::HashMap;
 
@@ -79,6 +80,7 @@ pub use reconnect::{Backoff, ConnState, Reconnect};
 pub use renewal::{token_from_body, Renewal};
 pub use room::{Gap, Membership, Room};
 pub use timeline::{page_timeline, timeline, DayLabel, Row, RowStatus, TimeZone};
+pub use window::{Dir, Grown, Window};
 
 use crate::names::{ClientId, Nick, RoomName, Text};
 use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, Limits, User};
@@ -425,6 +427,7 @@ impl Client {
             before,
             limit: Some(limit),
             around: None,
+            after: None,
         })
     }
 
@@ -452,3 +455,5 @@ mod order_tests;
 mod panel_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;

@@ -478,6 +478,7 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
             before: Some(150),
             limit: Some(HISTORY_PAGE),
             around: None,
+            after: None,
         }]
     );
     client.apply(
@@ -501,6 +502,7 @@ fn a_truncated_rejoin_records_the_gap_and_fills_it() {
             before: Some(100),
             limit: Some(HISTORY_PAGE),
             around: None,
+            after: None,
         })
     );
     assert_eq!(
@@ -557,6 +559,7 @@ fn scrollback_pages_until_the_start() {
             before: Some(61),
             limit: Some(HISTORY_PAGE),
             around: None,
+            after: None,
         }
     );
     assert!(client.room(&room("general")).unwrap().is_loading_history());

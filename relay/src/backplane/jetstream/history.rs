@@ -190,6 +190,32 @@ impl JetStreamStore {
         };
         Ok((page, last))
     }
+
+    /// The room's first `limit` messages with seq above `after`, oldest
+    /// first, each as it is now. The read goes on to the room's end, as
+    /// [`JetStreamStore::read`]'s does, for the later events.
+    pub(super) async fn read_newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let last = self.last_of(room).await?;
+        let Some(from) = after.checked_add(1).filter(|from| *from <= last) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let records = self.scan(room, from, last).await?;
+        let left = not_erased(&records);
+        if !left.is_empty() {
+            self.erase_seqs(room, left).await;
+        }
+        let (mut messages, _) = fold(records, from, last);
+        messages.truncate(limit);
+        Ok(messages)
+    }
 }
 
 /// The seqs among `records` that a delete should have erased: a deleted

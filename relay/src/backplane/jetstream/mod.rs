@@ -483,6 +483,16 @@ impl Store for JetStreamStore {
         })
     }
 
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let room = room.clone();
+        Box::pin(async move { timed(self.read_newer(&room, after, limit)).await })
+    }
+
     fn update(&self, update: NewUpdate) -> BoxFuture<'_, Result<Appended, UpdateError>> {
         Box::pin(self.change(update))
     }

@@ -50,7 +50,7 @@ pub use self::schema::OpenError;
 pub use self::side::SideConnection;
 use self::{
     cache::Cache,
-    read::{blocking, read_before},
+    read::{blocking, read_before, read_newer},
     writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
 use super::{
@@ -280,6 +280,21 @@ impl Store for SqliteStore {
         let room = room.clone();
         Box::pin(blocking(move || {
             shared.with_reader(|conn| read_before(conn, &room, before, limit))
+        }))
+    }
+
+    /// From disk: the cache holds a room's latest messages, and a page
+    /// after a seq is mostly read far from them (a search hit's).
+    fn newer(
+        &self,
+        room: &RoomName,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let shared = self.shared.clone();
+        let room = room.clone();
+        Box::pin(blocking(move || {
+            shared.with_reader(|conn| read_newer(conn, &room, after, limit))
         }))
     }
 

@@ -165,6 +165,24 @@ macro_rules! message_columns {
     };
 }
 
+/// At most `limit` messages with seq above `after`, the oldest of them,
+/// oldest first.
+pub(super) fn read_newer(
+    conn: &Connection,
+    room: &RoomName,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    read_range_from(conn, room, after, u64::MAX, limit, End::Oldest)
+}
+
+/// Which end of a range a page is cut from.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Newest,
+    Oldest,
+}
+
 /// The newest `limit` messages with `above < seq < below`, oldest first,
 /// each with its current state.
 pub(crate) fn read_range(
@@ -174,15 +192,36 @@ pub(crate) fn read_range(
     below: u64,
     limit: usize,
 ) -> rusqlite::Result<Vec<ChatMessage>> {
+    read_range_from(conn, room, above, below, limit, End::Newest)
+}
+
+/// The `limit` messages with `above < seq < below` nearest `end`, oldest
+/// first, each with its current state.
+fn read_range_from(
+    conn: &Connection,
+    room: &RoomName,
+    above: u64,
+    below: u64,
+    limit: usize,
+    end: End,
+) -> rusqlite::Result<Vec<ChatMessage>> {
     let Some(room_id) = room_id(conn, room)? else {
         return Ok(Vec::new());
     };
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m WHERE m.room_id = ?1 AND m.seq > ?2 AND m.seq < ?3
-         ORDER BY m.seq DESC LIMIT ?4"
-    ))?;
+    let mut stmt = conn.prepare_cached(match end {
+        End::Newest => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m WHERE m.room_id = ?1 AND m.seq > ?2 AND m.seq < ?3
+             ORDER BY m.seq DESC LIMIT ?4"
+        ),
+        End::Oldest => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m WHERE m.room_id = ?1 AND m.seq > ?2 AND m.seq < ?3
+             ORDER BY m.seq ASC LIMIT ?4"
+        ),
+    })?;
     let rows = stmt.query_map(
         params![
             room_id,
@@ -198,7 +237,9 @@ pub(crate) fn read_range(
             messages.push(message);
         }
     }
-    messages.reverse();
+    if end == End::Newest {
+        messages.reverse();
+    }
     add_reactions(conn, room_id, &mut messages)?;
     Ok(messages)
 }

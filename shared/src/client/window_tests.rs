@@ -1,0 +1,178 @@
+//! The detached window: grows older and newer a page at a time, takes
+//! only its own answers, and attaches when it meets the live tail.
+
+use super::tests::{joined, msg, room, user, welcome};
+use super::*;
+use crate::protocol::ServerMsg;
+
+const PAGE: u32 = 10;
+
+/// Alice in `general`, whose live tail is 251..=300 of a 300-message room.
+fn live() -> (Client, User) {
+    let alice = user("u-a", "alice");
+    let bob = user("u-b", "bob");
+    let mut client = Client::new("t");
+    client.set_nick(alice.nick.clone());
+    client.join(room("general"));
+    client.connected();
+    client.apply(welcome(&alice), 0);
+    let history = (251..=300).map(|s| msg("general", s, &bob, "x")).collect();
+    client.apply(joined("general", &[&alice, &bob], history, true), 0);
+    (client, bob)
+}
+
+/// The relay's answer to `frame` in a room of messages 1..=`last`.
+fn answer(frame: &ClientMsg, last: u64, from: &User) -> ServerMsg {
+    let ClientMsg::History {
+        room: name,
+        before,
+        limit,
+        around,
+        after,
+    } = frame
+    else {
+        panic!("not a history request: {frame:?}");
+    };
+    let limit = u64::from(limit.unwrap());
+    let seqs: Vec<u64> = match (before, around, after) {
+        (_, _, Some(after)) => (after + 1..=last).take(limit as usize).collect(),
+        (_, Some(seq), _) => {
+            let below = seq + limit / 2 + 1;
+            let end = below.min(last + 1);
+            (end.saturating_sub(limit).max(1)..end).collect()
+        }
+        (before, ..) => {
+            let end = before.unwrap_or(last + 1).min(last + 1);
+            (end.saturating_sub(limit).max(1)..end).collect()
+        }
+    };
+    ServerMsg::History {
+        room: name.clone(),
+        messages: seqs
+            .into_iter()
+            .map(|s| msg(name.as_str(), s, from, "x"))
+            .collect(),
+    }
+}
+
+fn window_seqs(window: &Window) -> Vec<u64> {
+    window.messages().map(|m| m.seq).collect()
+}
+
+#[test]
+fn a_window_reads_on_newer_until_it_meets_the_live_tail_then_attaches() {
+    let (mut client, bob) = live();
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    assert!(matches!(
+        frame,
+        ClientMsg::History {
+            around: Some(20),
+            after: None,
+            before: None,
+            ..
+        }
+    ));
+    assert_eq!(window.newer(&client), None, "nothing before the first page");
+    let grown = window.take(&answer(&frame, 300, &bob), &client);
+    assert_eq!(grown, Some(Grown::Grew(Dir::Around)));
+    assert_eq!(window_seqs(&window), (16..=25).collect::<Vec<_>>());
+    let mut pages = 0;
+    let grown = loop {
+        let frame = window.newer(&client).expect("idle, so it asks");
+        assert_eq!(window.newer(&client), None, "one page at a time");
+        assert_eq!(window.loading(), Some(Dir::Newer));
+        let newest = window.messages().last().unwrap().seq;
+        assert!(matches!(frame, ClientMsg::History { after: Some(a), .. } if a == newest));
+        pages += 1;
+        match window.take(&answer(&frame, 300, &bob), &client).unwrap() {
+            Grown::Grew(Dir::Newer) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(grown, Grown::Live);
+    // 26..=251 in pages of 10: the page that reaches 251 meets the tail.
+    assert_eq!(pages, 23);
+    assert_eq!(window_seqs(&window), (16..=255).collect::<Vec<_>>());
+    client.attach(window);
+    let room_seqs: Vec<u64> = client
+        .room(&room("general"))
+        .unwrap()
+        .messages()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(
+        room_seqs,
+        (16..=300).collect::<Vec<_>>(),
+        "once each, in order"
+    );
+}
+
+#[test]
+fn a_short_newer_page_is_the_room_s_end_and_attaches() {
+    let bob = user("u-b", "bob");
+    // A model that holds none of the room: only the short page tells.
+    let mut empty = Client::new("e");
+    empty.join(room("general"));
+    let (mut window, frame) = Window::open(&empty, room("general"), 295, PAGE);
+    window.take(&answer(&frame, 300, &bob), &empty);
+    assert_eq!(window_seqs(&window), (291..=300).collect::<Vec<_>>());
+    let frame = window.newer(&empty).unwrap();
+    assert_eq!(
+        window.take(&answer(&frame, 300, &bob), &empty),
+        Some(Grown::Live)
+    );
+}
+
+#[test]
+fn older_pages_grow_the_window_up_to_the_room_s_start() {
+    let (client, bob) = live();
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    window.take(&answer(&frame, 300, &bob), &client);
+    let frame = window.older(&client).unwrap();
+    assert!(matches!(
+        frame,
+        ClientMsg::History {
+            before: Some(16),
+            after: None,
+            around: None,
+            ..
+        }
+    ));
+    assert_eq!(
+        window.take(&answer(&frame, 300, &bob), &client),
+        Some(Grown::Grew(Dir::Older))
+    );
+    assert_eq!(window_seqs(&window), (6..=25).collect::<Vec<_>>());
+    assert!(!window.at_start());
+    let frame = window.older(&client).unwrap();
+    window.take(&answer(&frame, 300, &bob), &client);
+    assert!(window.at_start(), "a short page is the start");
+    assert_eq!(window_seqs(&window), (1..=25).collect::<Vec<_>>());
+    assert_eq!(window.older(&client), None, "nothing before the start");
+}
+
+#[test]
+fn the_model_s_own_page_asked_first_is_left_to_the_model() {
+    let (mut client, bob) = live();
+    let waiting = client
+        .load_older(&room("general"))
+        .expect("the model pages");
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    // The model's answer comes first, then the window's.
+    assert_eq!(window.take(&answer(&waiting, 300, &bob), &client), None);
+    assert_eq!(
+        window.take(&answer(&frame, 300, &bob), &client),
+        Some(Grown::Grew(Dir::Around))
+    );
+    // Other rooms' pages and other frames are never the window's.
+    let frame = window.newer(&client).unwrap();
+    let mut elsewhere = answer(&frame, 300, &bob);
+    if let ServerMsg::History { room: r, .. } = &mut elsewhere {
+        *r = room("random");
+    }
+    assert_eq!(window.take(&elsewhere, &client), None);
+    assert_eq!(window.take(&ServerMsg::Pong, &client), None);
+    // A lost socket forgets the request; the window may ask again.
+    window.lost();
+    assert!(window.newer(&client).is_some());
+}
