@@ -21,9 +21,13 @@
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
 //! - `actions`: replies, edits, deletes, reactions and jumps to a message.
 //! - `search`: search and its answers, and the page around a hit.
+//! - `upload`: a file's upload over HTTP; `upload_store`: waiting uploads
+//!   and their message kept in IndexedDB across a reload, forgotten once
+//!   the message is acked (`kept_uploads`).
 
 mod actions;
 mod browser;
+mod kept_uploads;
 mod members;
 mod notify;
 mod pacing;
@@ -34,6 +38,7 @@ mod search;
 mod socket;
 mod token;
 mod upload;
+pub mod upload_store;
 
 pub use upload::{UploadEvent, UploadFailure, UploadHandle};
 
@@ -101,6 +106,9 @@ pub struct Chat {
     started: StoredValue<bool>,
     /// When the outbox's timer fires, if one is set (`pacing`).
     outbox_timer: StoredValue<Option<u64>>,
+    /// Kept files (`upload_store` record ids) of messages in the outbox,
+    /// forgotten once the outbox is done with their message.
+    kept_sent: StoredValue<Vec<(ClientId, Vec<String>)>>,
 }
 
 impl Chat {
@@ -155,6 +163,7 @@ impl Chat {
             liveness: StoredValue::new(Liveness::new(now_ms())),
             started: StoredValue::new(false),
             outbox_timer: StoredValue::new(None),
+            kept_sent: StoredValue::new(Vec::new()),
         }
     }
 
@@ -188,6 +197,11 @@ impl Chat {
     }
 
     // ---- what components call ----
+
+    /// This tab's id (the key of what it keeps across a reload).
+    pub fn tab_id(self) -> String {
+        self.tab.get_value()
+    }
 
     /// Shows a room, joining it first if needed (deep links, the join
     /// form), and tells the relay it is on screen (`focus`).
