@@ -6,11 +6,17 @@
 //! cancelled upload sends nothing. A screenshot pasted and sent while the
 //! relay is down goes when it is back, and a file attached and sent while
 //! it is down survives a reload of the page (kept in IndexedDB until the
-//! message is acked).
+//! message is acked). An image left open past its URLs' expiry (a relay
+//! with a 5 s TTL) still loads, in the list and the lightbox: the page
+//! asked for fresh URLs.
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tests::{browser::relay_serving_app, files::png_with_exif, Browser};
+use tests::{
+    browser::{relay_serving_app, relay_serving_app_in_memory},
+    files::png_with_exif,
+    Browser,
+};
 
 const ENTER: &str = "\u{E007}";
 /// A page's reconnect backoff is capped at 30 s.
@@ -475,6 +481,104 @@ async fn a_file_waiting_for_the_relay_survives_a_reload() {
     // Acked: nothing is kept any more.
     wait_kept_uploads(&alice, 0).await;
     assert!(bad.is_empty(), "{bad:#?}");
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+/// An attachment URL's expiry (`e=`).
+fn url_expiry(url: &Value) -> u64 {
+    let url = url.as_str().unwrap_or_else(|| panic!("not a URL: {url}"));
+    let query = url.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("e="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The relay's status for a GET of `url` (absolute, on the relay), asked
+/// outside the browser and its cache.
+async fn status(relay: &tests::RelayProcess, url: &Value) -> u16 {
+    let url = url.as_str().unwrap();
+    let path = &url[url
+        .find("/thumbs/")
+        .or_else(|| url.find("/files/"))
+        .unwrap()..];
+    tests::files::get(relay.addr, path, &[])
+        .await
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn an_image_left_open_past_its_urls_expiry_still_loads() {
+    // URLs that expire within 5 to 10 s.
+    let relay = relay_serving_app_in_memory(&["--file-url-ttl-secs", "5"])
+        .await
+        .unwrap();
+    let url = relay.http_url("/");
+    let alice = Browser::open_app(&url, "alice").await.unwrap();
+    let bob = Browser::open_app(&url, "bob").await.unwrap();
+    give_file(
+        &alice,
+        "paste",
+        "board.png",
+        "image/png",
+        &png_with_exif(64, 48),
+    )
+    .await;
+    wait_ready_to_send(&alice, 1).await;
+    alice.say("the board").await.unwrap();
+    let thumb = "const i = document.querySelector('[data-testid=attachment-image] img');
+                 return i && i.complete && i.naturalWidth > 0 ? i.src : null;";
+    let first = bob
+        .wait_js("bob's thumbnail", thumb, |v| v.is_string())
+        .await;
+    let expires = url_expiry(&first);
+
+    // Past the expiry: the page asked for fresh URLs and shows the image
+    // from one that works.
+    let fresh = bob
+        .wait_js_for(
+            std::time::Duration::from_secs(30),
+            "a fresh thumbnail URL, loaded",
+            thumb,
+            |v| v.is_string() && url_expiry(v) > expires,
+        )
+        .await;
+    assert_eq!(status(&relay, &fresh).await, 200);
+    // The relay takes a URL up to its expiry's second inclusive.
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    while unix() <= expires {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&relay, &first).await, 403, "the first expired");
+
+    // The lightbox and its download link use the fresh URL too.
+    bob.click("[data-testid=attachment-image]").await.unwrap();
+    let download = "const i = document.querySelector('.lightbox-image');
+         const a = document.querySelector('[data-testid=lightbox-download]');
+         return i && a && i.complete && i.naturalWidth > 0 ? a.href : null;";
+    let href = bob
+        .wait_js("the lightbox's image loaded", download, |v| v.is_string())
+        .await;
+    assert!(url_expiry(&href) > expires, "{href}");
+    // The link works (read again if it was swapped just then: the URLs
+    // of a 5 s TTL are renewed every few seconds).
+    let deadline = tokio::time::Instant::now() + tests::WAIT;
+    loop {
+        let href = bob.client.execute(download, vec![]).await.unwrap();
+        if status(&relay, &href).await == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{href} never loads");
+    }
     alice.close().await.unwrap();
     bob.close().await.unwrap();
 }

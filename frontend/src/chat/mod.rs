@@ -21,12 +21,14 @@
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
 //! - `actions`: replies, edits, deletes, reactions and jumps to a message.
 //! - `search`: search and its answers, and the page around a hit.
+//! - `file_urls`: fresh attachment URLs before (or once) they expire.
 //! - `upload`: a file's upload over HTTP; `upload_store`: waiting uploads
 //!   and their message kept in IndexedDB across a reload, forgotten once
 //!   the message is acked (`kept_uploads`).
 
 mod actions;
 mod browser;
+pub mod file_urls;
 mod kept_uploads;
 mod members;
 mod notify;
@@ -109,6 +111,8 @@ pub struct Chat {
     /// Kept files (`upload_store` record ids) of messages in the outbox,
     /// forgotten once the outbox is done with their message.
     kept_sent: StoredValue<Vec<(ClientId, Vec<String>)>>,
+    /// Attachment URLs already asked to be refreshed (`file_urls`).
+    refreshed: StoredValue<std::collections::HashSet<String>>,
 }
 
 impl Chat {
@@ -164,6 +168,7 @@ impl Chat {
             started: StoredValue::new(false),
             outbox_timer: StoredValue::new(None),
             kept_sent: StoredValue::new(Vec::new()),
+            refreshed: StoredValue::new(Default::default()),
         }
     }
 

@@ -9,8 +9,9 @@
 //! `history` answer is taken here, before the model sees it, and the
 //! message list shows it until "Jump to latest". Answers on one socket
 //! come in the order they were asked, so the page is the first `history`
-//! of its room after the request, unless the model was waiting for a
-//! page of that room already (then the second).
+//! of its room after the request, unless the model was waiting for
+//! pages of that room already (scrollback, fresh attachment URLs: then
+//! the one after those).
 
 use leptos::prelude::*;
 use shared::{protocol::SearchHit, ChatMessage, ClientMsg, RoomName, ServerMsg};
@@ -81,7 +82,7 @@ impl Chat {
     pub fn open_hit(self, room: &RoomName, seq: u64) {
         let skip = self
             .client
-            .with_untracked(|c| u32::from(c.room(room).is_some_and(|r| r.is_loading_history())));
+            .with_untracked(|c| c.room(room).map_or(0, |r| r.history_owed()));
         self.around.set(Some(Around {
             room: room.clone(),
             seq,
