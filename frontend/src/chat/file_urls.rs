@@ -16,20 +16,24 @@ use super::Chat;
 
 impl Chat {
     /// Asks once for fresh URLs of `room`'s message `seq`, whose `url`
-    /// expires or failed; false if that URL was asked about already.
+    /// expired or failed; false if that URL was asked about already. Not
+    /// connected, nothing is asked (nor counted): the clock asks again
+    /// once the relay is back.
     pub fn refresh_file_url(self, room: &RoomName, seq: u64, url: &str) -> bool {
-        let new = self
-            .refreshed
-            .try_update_value(|asked: &mut HashSet<String>| asked.insert(url.to_owned()))
-            .unwrap_or(false);
-        if new {
-            let frames = self
-                .client
-                .try_update(|c| c.refresh_files(room, &[seq]))
-                .unwrap_or_default();
+        if self.refreshed.with_value(|asked| asked.contains(url)) {
+            return false;
+        }
+        let frames = self
+            .client
+            .try_update(|c| c.refresh_files(room, &[seq]))
+            .unwrap_or_default();
+        if !frames.is_empty() {
+            self.refreshed.update_value(|asked: &mut HashSet<String>| {
+                asked.insert(url.to_owned());
+            });
             self.write(frames);
         }
-        new
+        true
     }
 }
 
