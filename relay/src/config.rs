@@ -464,7 +464,8 @@ pub struct Config {
     pub files_max_bytes: u64,
 
     /// Seconds an attachment's signed URL stays valid at least (rounded
-    /// up to the hour); history gives fresh ones.
+    /// up to the hour; under an hour, to a multiple of itself, for tests:
+    /// the relay warns); history gives fresh ones.
     #[arg(long, env = "PALAVER_FILE_URL_TTL", default_value_t = 86_400)]
     pub file_url_ttl_secs: u64,
 

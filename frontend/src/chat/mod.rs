@@ -21,9 +21,15 @@
 //! - `pacing`: the outbox's timer (messages wait for the relay's rate).
 //! - `actions`: replies, edits, deletes, reactions and jumps to a message.
 //! - `search`: search and its answers, and the page around a hit.
+//! - `file_urls`: fresh attachment URLs before (or once) they expire.
+//! - `upload`: a file's upload over HTTP; `upload_store`: waiting uploads
+//!   and their message kept in IndexedDB across a reload, forgotten once
+//!   the message is acked (`kept_uploads`).
 
 mod actions;
 mod browser;
+pub mod file_urls;
+mod kept_uploads;
 mod members;
 mod notify;
 mod pacing;
@@ -34,6 +40,7 @@ mod search;
 mod socket;
 mod token;
 mod upload;
+pub mod upload_store;
 
 pub use upload::{UploadEvent, UploadFailure, UploadHandle};
 
@@ -104,6 +111,11 @@ pub struct Chat {
     started: StoredValue<bool>,
     /// When the outbox's timer fires, if one is set (`pacing`).
     outbox_timer: StoredValue<Option<u64>>,
+    /// Kept files (`upload_store` record ids) of messages in the outbox,
+    /// forgotten once the outbox is done with their message.
+    kept_sent: StoredValue<Vec<(ClientId, Vec<String>)>>,
+    /// Attachment URLs already asked to be refreshed (`file_urls`).
+    refreshed: StoredValue<std::collections::HashSet<String>>,
 }
 
 impl Chat {
@@ -159,6 +171,8 @@ impl Chat {
             liveness: StoredValue::new(Liveness::new(now_ms())),
             started: StoredValue::new(false),
             outbox_timer: StoredValue::new(None),
+            kept_sent: StoredValue::new(Vec::new()),
+            refreshed: StoredValue::new(Default::default()),
         }
     }
 
@@ -192,6 +206,11 @@ impl Chat {
     }
 
     // ---- what components call ----
+
+    /// This tab's id (the key of what it keeps across a reload).
+    pub fn tab_id(self) -> String {
+        self.tab.get_value()
+    }
 
     /// Shows a room, joining it first if needed (deep links, the join
     /// form), and tells the relay it is on screen (`focus`).

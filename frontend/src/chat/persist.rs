@@ -15,6 +15,7 @@ impl Chat {
     /// tab's outbox (so a reload loses no typed message), and the title.
     /// Call it from a component, so the effect has an owner.
     pub fn persist(self) {
+        self.forget_kept_when_acked();
         let client = self.client;
         let saved = Memo::new(move |_| {
             client.with(|c| {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::Deserialize;
 use shared::client::Target;
 use shared::protocol::AttachmentRef;
-use shared::{FileId, RoomName, Text};
+use shared::{ClientId, FileId, RoomName, Text};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
@@ -63,17 +63,23 @@ impl Chat {
         }
     }
 
-    /// Sends uploaded files with `text` (maybe empty), through the outbox.
+    /// Sends uploaded files with `text` (maybe empty), through the outbox;
+    /// the message's id there.
     pub fn send_files(
         self,
         room: &RoomName,
         text: Text,
         files: Vec<FileId>,
         reply_to: Option<Target>,
-    ) {
+    ) -> Option<ClientId> {
         let now = now_ms();
         let refs = files.into_iter().map(|id| AttachmentRef { id }).collect();
-        self.act(|c| c.send_files(room, text, refs, reply_to, now).1);
+        let sent = self
+            .client
+            .try_update(|c| c.send_files(room, text, refs, reply_to, now));
+        let (id, frame) = sent.unzip();
+        self.write(frame.flatten());
+        id
     }
 
     /// Starts uploading `file`; `on` hears its progress and its end.

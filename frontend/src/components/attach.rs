@@ -8,11 +8,20 @@
 //! relay welcomes this tab again (the composer then sends a message that
 //! was waiting for it). A file the relay refused (too large, unreadable)
 //! does not: that needs the user.
+//!
+//! Kept across a reload: each attached file, and the text of a message
+//! waiting for its uploads, is kept in IndexedDB (`chat::upload_store`)
+//! until the message is acked or the file removed; the composer of the
+//! room shows them again after a reload and sends the message once they
+//! are uploaded. A file that cannot be kept (too large, no IndexedDB)
+//! says so in its row.
 
 use leptos::prelude::*;
-use shared::FileId;
+use leptos::task::spawn_local;
+use shared::{ClientId, FileId, RoomName};
 use wasm_bindgen::JsCast;
 
+use crate::chat::upload_store::{self, Kept};
 use crate::chat::{Chat, UploadEvent, UploadFailure, UploadHandle};
 
 /// Where one upload stands.
@@ -33,12 +42,19 @@ pub struct Item {
     pub key: u32,
     pub name: String,
     pub stage: Stage,
+    /// Its record in `upload_store`.
+    pub record: String,
+    /// Whether it survives a reload.
+    pub kept: Kept,
 }
 
 /// The composer's uploads. Cheap to copy.
 #[derive(Clone, Copy)]
 pub struct Uploads {
     chat: Chat,
+    room: StoredValue<RoomName>,
+    /// A message waits for the uploads and its text is kept.
+    message_kept: StoredValue<bool>,
     pub items: RwSignal<Vec<Item>>,
     /// The running requests by key, so cancel can abort them.
     handles: StoredValue<Vec<(u32, UploadHandle)>, LocalStorage>,
@@ -49,9 +65,11 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    pub fn new(chat: Chat) -> Self {
+    pub fn new(chat: Chat, room: RoomName) -> Self {
         let uploads = Uploads {
             chat,
+            room: StoredValue::new(room),
+            message_kept: StoredValue::new(false),
             items: RwSignal::new(Vec::new()),
             handles: StoredValue::new_local(Vec::new()),
             files: StoredValue::new_local(Vec::new()),
@@ -77,6 +95,31 @@ impl Uploads {
     }
 
     pub fn add(self, file: &web_sys::File) {
+        let (tab, room) = (self.chat.tab_id(), self.room.get_value());
+        let record = upload_store::file_record_id(&tab, room.as_str());
+        let key = self.push(file, record.clone(), Kept::Yes);
+        let file = file.clone();
+        let (items, files) = (self.items, self.files);
+        spawn_local(async move {
+            let kept = upload_store::keep_file(&record, &tab, room.as_str(), &file).await;
+            // Removed meanwhile: its record goes too.
+            if files.with_value(|f| !f.iter().any(|(k, _)| *k == key)) {
+                upload_store::forget(&[record]).await;
+                return;
+            }
+            items.update(|items| {
+                if let Some(item) = items.iter_mut().find(|i| i.key == key) {
+                    item.kept = kept;
+                }
+            });
+        });
+        if self.chat.client.with_untracked(|c| c.is_connected()) {
+            self.start(key);
+        }
+    }
+
+    /// A row for `file`, waiting; its key.
+    fn push(self, file: &web_sys::File, record: String, kept: Kept) -> u32 {
         let key = self.next.get_value();
         self.next.set_value(key + 1);
         self.items.update(|items| {
@@ -84,12 +127,91 @@ impl Uploads {
                 key,
                 name: file.name(),
                 stage: Stage::Waiting,
+                record,
+                kept,
             })
         });
         self.files.update_value(|f| f.push((key, file.clone())));
-        if self.chat.client.with_untracked(|c| c.is_connected()) {
-            self.start(key);
+        key
+    }
+
+    /// Shows again what this room's composer kept before a reload: the
+    /// files as waiting uploads, and hands `on_message` the text of the
+    /// message that waited for them.
+    pub fn restore(self, on_message: impl FnOnce(String) + 'static) {
+        let (tab, room) = (self.chat.tab_id(), self.room.get_value());
+        spawn_local(async move {
+            let restored = upload_store::restore(&tab).await;
+            let mine = |r: &str| r == room.as_str();
+            for kept in restored.files {
+                if mine(&kept.room) && kept.client_id.is_none() {
+                    self.push(&kept.file, kept.id, Kept::Yes);
+                }
+            }
+            if let Some((_, text)) = restored.messages.into_iter().find(|(r, _)| mine(r)) {
+                self.message_kept.set_value(true);
+                on_message(text);
+            }
+            if self.chat.client.with_untracked(|c| c.is_connected()) {
+                self.start_waiting();
+            }
+        });
+    }
+
+    /// Enter while uploads are busy: `text` goes once they are done, also
+    /// after a reload.
+    pub fn keep_message(self, text: &str) {
+        self.message_kept.set_value(true);
+        let (tab, room, text) = (self.chat.tab_id(), self.room.get_value(), text.to_owned());
+        spawn_local(async move { upload_store::keep_message(&tab, room.as_str(), &text).await });
+    }
+
+    /// A message went without files: a kept text waiting for uploads is
+    /// not needed any more.
+    pub fn forget_message(self) {
+        if self.message_kept.get_value() {
+            self.message_kept.set_value(false);
+            let (tab, room) = (self.chat.tab_id(), self.room.get_value());
+            spawn_local(async move { upload_store::forget_message(&tab, room.as_str()).await });
         }
+    }
+
+    /// The message went: into the outbox as `sent` with the uploaded
+    /// files (kept until it is acked), or without them. The list empties.
+    pub fn sent(self, sent: Option<ClientId>) {
+        let (tab, room) = (self.chat.tab_id(), self.room.get_value());
+        let kept: Vec<(String, web_sys::File)> = self.items.with_untracked(|items| {
+            items
+                .iter()
+                .filter(|i| i.kept == Kept::Yes && matches!(i.stage, Stage::Done(_)))
+                .filter_map(|i| {
+                    let file = self.file(i.key)?;
+                    Some((i.record.clone(), file))
+                })
+                .collect()
+        });
+        let chat = self.chat;
+        match sent {
+            // Marking them sent forgets the message's text too.
+            Some(id) if !kept.is_empty() => {
+                self.message_kept.set_value(false);
+                spawn_local(async move {
+                    upload_store::mark_sent(&kept, &tab, room.as_str(), id.as_str()).await;
+                    chat.kept_sent(id, kept.into_iter().map(|(record, _)| record).collect());
+                })
+            }
+            _ => self.forget_message(),
+        }
+        self.files.set_value(Vec::new());
+        self.items.set(Vec::new());
+    }
+
+    fn file(self, key: u32) -> Option<web_sys::File> {
+        self.files.with_value(|f| {
+            f.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, file)| file.clone())
+        })
     }
 
     /// Starts again every upload that waits for the relay.
@@ -108,11 +230,7 @@ impl Uploads {
 
     /// Uploads the file of `key`.
     fn start(self, key: u32) {
-        let Some(file) = self.files.with_value(|f| {
-            f.iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, file)| file.clone())
-        }) else {
+        let Some(file) = self.file(key) else {
             return;
         };
         let file = &file;
@@ -153,7 +271,17 @@ impl Uploads {
             h.retain(|(k, _)| *k != key);
         });
         self.files.update_value(|f| f.retain(|(k, _)| *k != key));
-        self.items.update(|items| items.retain(|i| i.key != key));
+        let record = self.items.try_update(|items| {
+            let record = items
+                .iter()
+                .find(|i| i.key == key)
+                .map(|i| i.record.clone());
+            items.retain(|i| i.key != key);
+            record
+        });
+        if let Some(record) = record.flatten() {
+            spawn_local(async move { upload_store::forget(&[record]).await });
+        }
     }
 
     /// Some upload is under way or waits for the relay.
@@ -181,12 +309,6 @@ impl Uploads {
                 })
                 .collect()
         })
-    }
-
-    /// The message went: the list empties.
-    pub fn clear(self) {
-        self.files.set_value(Vec::new());
-        self.items.set(Vec::new());
     }
 }
 
@@ -277,9 +399,26 @@ fn upload_row(uploads: Uploads, key: u32, name: String) -> impl IntoView {
         Some(Stage::Sending { .. }) => Some(0.0),
         _ => None,
     };
+    let kept = Memo::new(move |_| {
+        uploads
+            .items
+            .with(|items| items.iter().find(|i| i.key == key).map(|i| i.kept))
+    });
     let status = move || match stage.get() {
         Some(Stage::Sending { .. }) => format!("{}%", percent().unwrap_or(0.0)),
-        Some(Stage::Waiting) => "Waiting for the relay: uploads when you are back online".into(),
+        Some(Stage::Waiting) => {
+            let waiting = "Waiting for the relay: uploads when you are back online";
+            match kept.get() {
+                Some(Kept::TooLarge) => format!(
+                    "{waiting}. Too large to keep if the page reloads: keep this page open."
+                ),
+                Some(Kept::Unavailable) => format!(
+                    "{waiting}. This browser keeps no files across a reload \
+                     (private browsing?): keep this page open."
+                ),
+                _ => waiting.into(),
+            }
+        }
         Some(Stage::Done(_)) => "Ready to send".to_string(),
         Some(Stage::Failed(words)) => words,
         None => String::new(),

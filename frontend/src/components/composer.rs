@@ -12,6 +12,9 @@ use super::draft::{Draft, Mode, COMPOSER_INPUT};
 use super::mention_picker::{MentionList, Picker, LIST_ID};
 use crate::chat::Chat;
 
+/// What the composer says while a message waits for its uploads.
+const WAITING_FOR_UPLOADS: &str = "Sends when the uploads finish.";
+
 /// The counter shows when fewer than this many characters are left.
 const COUNTER_WITHIN: usize = MAX_TEXT_CHARS - shared::limits::TEXT_COUNTER_FROM;
 
@@ -30,7 +33,7 @@ pub fn Composer(room: RoomName) -> impl IntoView {
     let counter_hidden = move || left() > COUNTER_WITHIN as i64;
     let textarea = NodeRef::<leptos::html::Textarea>::new();
     let picker = Picker::new(chat, room.clone());
-    let uploads = Uploads::new(chat);
+    let uploads = Uploads::new(chat, room.clone());
     Effect::new(move |_| {
         if let Some(el) = textarea.get() {
             let _ = el.focus();
@@ -47,7 +50,8 @@ pub fn Composer(room: RoomName) -> impl IntoView {
         let files = uploads.done();
         if uploads.busy() {
             send_when_uploaded.set(true);
-            error.set(Some("Sends when the uploads finish.".into()));
+            uploads.keep_message(trimmed);
+            error.set(Some(WAITING_FOR_UPLOADS.into()));
             return;
         }
         if uploads.failed() {
@@ -69,8 +73,8 @@ pub fn Composer(room: RoomName) -> impl IntoView {
                 Mode::Reply { target, .. } => Some(target),
                 _ => None,
             };
-            chat.send_files(&send_room, text_value, files, reply_to);
-            uploads.clear();
+            let sent = chat.send_files(&send_room, text_value, files, reply_to);
+            uploads.sent(sent);
             draft.done();
             text.set(String::new());
             error.set(None);
@@ -104,6 +108,7 @@ pub fn Composer(room: RoomName) -> impl IntoView {
         };
         match result {
             Ok(()) => {
+                uploads.forget_message();
                 draft.done();
                 text.set(String::new());
                 error.set(None);
@@ -112,6 +117,15 @@ pub fn Composer(room: RoomName) -> impl IntoView {
             Err(err) => error.set(Some(err.to_string())),
         }
     };
+    // A message that waited for its uploads when the page was closed
+    // waits again, with its text back in the box.
+    uploads.restore(move |kept| {
+        if text.with_untracked(|t| t.trim().is_empty()) {
+            text.set(kept);
+        }
+        send_when_uploaded.set(true);
+        error.set(Some(WAITING_FOR_UPLOADS.into()));
+    });
     Effect::new({
         let submit = submit.clone();
         move |_| {

@@ -6,14 +6,14 @@ use leptos::prelude::*;
 use super::modal::Modal;
 
 #[component]
-pub fn Lightbox(url: String, name: String, on_close: Callback<()>) -> impl IntoView {
+pub fn Lightbox(url: Signal<String>, name: String, on_close: Callback<()>) -> impl IntoView {
     view! {
         <Modal labelled_by="lightbox-title" testid="lightbox" on_close=on_close>
             <div class="lightbox">
                 <h2 id="lightbox-title" class="lightbox-title">{name.clone()}</h2>
-                <img class="lightbox-image" src=url.clone() alt=name.clone() />
+                <img class="lightbox-image" src=url alt=name.clone() />
                 <div class="lightbox-actions">
-                    <a href=url download=name.clone()>"Download"</a>
+                    <a href=url download=name.clone() data-testid="lightbox-download">"Download"</a>
                     <button
                         type="button"
                         data-testid="lightbox-close"

@@ -214,8 +214,9 @@ pub fn message(
     };
     let actions = (!row.deleted && !matches!(row.status, RowStatus::Failed(_)))
         .then(|| view! { <MessageActions room=room.clone() row=row.clone() /> });
-    let files = (!row.attachments.is_empty() && !row.deleted)
-        .then(|| view! { <Attachments files=row.attachments.clone() /> });
+    let files = (!row.attachments.is_empty() && !row.deleted).then(
+        || view! { <Attachments room=room.clone() seq=row.seq files=row.attachments.clone() /> },
+    );
     let seq = row.seq;
     // Touch has no hover: holding a finger on the row opens its actions.
     let press = LongPress::new(row_id(&row.target));

@@ -14,7 +14,9 @@
 //! for all its recipients, and a URL that leaks works for whoever holds
 //! it either way (no browser request can prove who is asking). Expiry is
 //! rounded up to the hour so a message's URLs stay the same, and the
-//! browser's cache keeps working, for an hour at a time.
+//! browser's cache keeps working, for an hour at a time; a TTL under an
+//! hour (tests of URL refresh; the relay warns at start) is rounded up to
+//! a multiple of itself instead, so a URL never lives past twice its TTL.
 
 use std::{io, path::Path, sync::OnceLock};
 
@@ -24,8 +26,9 @@ use shared::{FileId, RoomName};
 
 use super::blobs::hex;
 
-/// Expiries are rounded up to a multiple of this many seconds.
-const ALIGN_SECS: u64 = 3600;
+/// Expiries are rounded up to a multiple of this many seconds (or of the
+/// TTL, when it is shorter).
+pub const ALIGN_SECS: u64 = 3600;
 
 pub struct Signer {
     /// The secret; empty in cluster mode until NATS gave the cluster's
@@ -111,7 +114,8 @@ impl Signer {
 
     /// The expiry of a URL made at `now` (Unix seconds).
     pub fn expiry(&self, now: u64) -> u64 {
-        (now / ALIGN_SECS + 1) * ALIGN_SECS + self.ttl_secs
+        let align = ALIGN_SECS.min(self.ttl_secs).max(1);
+        (now / align + 1) * align + self.ttl_secs
     }
 
     pub fn grant(&self, id: &FileId, room: &RoomName, now: u64) -> Grant {
@@ -246,6 +250,22 @@ mod tests {
         );
         assert!(!Signer::new([8; 32], 86_400).check(&id, &grant, 1_000_000));
         assert_eq!(Grant::parse(&grant.query()), Some(grant));
+    }
+
+    #[test]
+    fn a_short_ttl_is_aligned_to_itself_not_to_the_hour() {
+        let signer = Signer::new([7; 32], 5);
+        for now in [1_000_000, 1_000_001, 1_000_004] {
+            let exp = signer.expiry(now);
+            assert!(exp > now + 5 && exp <= now + 10, "{now}: {exp}");
+            assert_eq!(exp % 5, 0);
+        }
+        let day = Signer::new([7; 32], 86_400);
+        assert_eq!(
+            (day.expiry(1_000_000) - 86_400) % 3600,
+            0,
+            "a day: to the hour"
+        );
     }
 
     #[test]

@@ -111,6 +111,14 @@ impl Files {
         shared: Option<Arc<NatsFiles>>,
     ) -> anyhow::Result<Arc<Files>> {
         let ttl = config.file_url_ttl_secs;
+        if ttl < capability::ALIGN_SECS {
+            tracing::warn!(
+                "--file-url-ttl-secs {ttl}: attachment URLs expire within {} s and are \
+                 re-signed every {ttl} s, so browsers cache files for that long only; \
+                 meant for tests",
+                2 * ttl.max(1)
+            );
+        }
         let (root, temp, durable, signer): (PathBuf, _, _, _) =
             if config.store == StoreKind::Sqlite && !config.clustered() {
                 let root = config.data_dir.join("files");

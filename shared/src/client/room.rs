@@ -8,6 +8,7 @@ use crate::names::{RoomName, UserId};
 use crate::protocol::{ChatMessage, User};
 
 mod marker;
+mod refresh;
 mod roster;
 mod updates;
 
@@ -71,6 +72,8 @@ pub struct Room {
     /// A `history` request is in flight: the `before` and `limit` it asked
     /// for.
     loading: Option<(Option<u64>, u32)>,
+    /// Pages asked for fresh attachment URLs, on their way (`refresh`).
+    refreshes: refresh::Refreshes,
     /// The relay has nothing older than what is loaded.
     at_start: bool,
     /// Counts how often the loaded messages were dropped because the relay
@@ -105,6 +108,7 @@ impl Room {
             typing: HashMap::new(),
             gap: None,
             loading: None,
+            refreshes: refresh::Refreshes::default(),
             at_start: false,
             generation: 0,
             member_count: None,
@@ -225,6 +229,7 @@ impl Room {
         self.membership = Membership::Joining;
         self.typing.clear();
         self.loading = None;
+        self.forget_refreshes();
         // Nothing asked on the old connection will be answered.
         self.requests = roster::Requests::default();
         if let Some(search) = &mut self.search {
@@ -384,6 +389,9 @@ impl Room {
         me: Option<&UserId>,
         changes: &mut Vec<Change>,
     ) {
+        if self.take_refresh() {
+            return self.refresh(messages, changes);
+        }
         changes.push(Change::History {
             room: self.name.clone(),
             count: messages.len(),
@@ -396,6 +404,7 @@ impl Room {
             }
             return;
         };
+        self.page_answered();
         let oldest = messages.first().map(|m| m.seq);
         let count = messages.len();
         // Scrollback is old news: it never counts as unread and never moves

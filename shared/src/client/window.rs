@@ -135,13 +135,10 @@ impl Window {
     }
 
     fn ask(&mut self, client: &Client, dir: Dir) -> ClientMsg {
-        let skip = client
-            .room(&self.room)
-            .is_some_and(Room::is_loading_history);
-        self.asked = Some(Asked {
-            dir,
-            skip: u32::from(skip),
-        });
+        // The room's own pages asked before this one (scrollback, fresh
+        // attachment URLs) are answered first.
+        let skip = client.room(&self.room).map_or(0, Room::history_owed);
+        self.asked = Some(Asked { dir, skip });
         let oldest = self.messages.keys().next().copied();
         let newest = self.messages.keys().next_back().copied();
         // An empty window (an empty page came) reads on from the start.
