@@ -176,3 +176,20 @@ fn the_model_s_own_page_asked_first_is_left_to_the_model() {
     window.lost();
     assert!(window.newer(&client).is_some());
 }
+
+#[test]
+fn a_refresh_of_attachment_urls_asked_first_is_answered_first_and_left_to_the_model() {
+    let (mut client, bob) = live();
+    let refresh = client.refresh_files(&room("general"), &[290]);
+    assert_eq!(refresh.len(), 1);
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    // The refresh's answer comes first: the model's, not the window's.
+    let fresh = answer(&refresh[0], 300, &bob);
+    assert_eq!(window.take(&fresh, &client), None);
+    client.apply(fresh, 0);
+    assert_eq!(
+        window.take(&answer(&frame, 300, &bob), &client),
+        Some(Grown::Grew(Dir::Around))
+    );
+    assert_eq!(window_seqs(&window), (16..=25).collect::<Vec<_>>());
+}
