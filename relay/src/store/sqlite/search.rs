@@ -281,14 +281,15 @@ fn resume_at(conn: &Connection, cursor: &Cursor) -> rusqlite::Result<(Option<i64
 
 /// A page of hits: the index is the outer loop (`CROSS JOIN`), walked
 /// from its newest row down, so the page ends after `limit + 1` admitted
-/// hits rather than after sorting every match.
+/// hits rather than after sorting every match. `?2` is the asked rooms'
+/// ids as a JSON array, looked up once by [`search`] for the room words too.
 pub(super) const SEARCH_PAGE: &str =
     "SELECT r.name, m.seq, m.user_id, m.nick, m.text, m.ts, m.client_id
      FROM message_search s
      CROSS JOIN messages m ON m.room_id = s.room_id AND m.seq = s.seq
      CROSS JOIN rooms r ON r.id = m.room_id
      WHERE message_search MATCH ?1
-       AND s.room_id IN (SELECT id FROM rooms WHERE name IN (SELECT value FROM json_each(?2)))
+       AND s.room_id IN (SELECT value FROM json_each(?2))
        AND (?3 IS NULL OR s.rowid < ?3)
        AND m.deleted = 0
        AND (?4 IS NULL OR m.user_id = ?4)
@@ -311,8 +312,9 @@ pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Fo
     if room_ids.is_empty() {
         return Ok(Found::default());
     }
-    let words: Vec<String> = room_ids.into_iter().map(room_token).collect();
+    let words: Vec<String> = room_ids.iter().copied().map(room_token).collect();
     let expr = fts5_in_rooms(&expr, &words);
+    let room_ids = serde_json::to_string(&room_ids).expect("ids serialize");
     let (below_sid, before_ts) = match &request.before {
         Some(cursor) => resume_at(conn, cursor)?,
         None => (None, None),
@@ -322,7 +324,7 @@ pub fn search(conn: &Connection, request: &SearchRequest) -> rusqlite::Result<Fo
     let rows = statement.query_map(
         params![
             expr,
-            rooms,
+            room_ids,
             below_sid,
             request.from.as_ref().map(|id| id.0.as_str()),
             request.query.from.as_deref(),
