@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use shared::{ClientMsg, ServerMsg};
+use shared::ClientMsg;
 use tests::{
     client::room,
     push_service::{hello_with_cluster_key, hello_with_push_key, PushService},
@@ -25,15 +25,6 @@ async fn relay_on(nats: &str) -> RelayProcess {
         .unwrap()
 }
 
-/// A round trip, so every frame sent before it has been handled.
-async fn settle(client: &mut Client) {
-    client.send(&ClientMsg::Ping).await.unwrap();
-    client
-        .recv_until(|m| matches!(m, ServerMsg::Pong))
-        .await
-        .unwrap();
-}
-
 async fn focus(client: &mut Client, visible: bool) {
     client
         .send(&ClientMsg::Focus {
@@ -42,7 +33,7 @@ async fn focus(client: &mut Client, visible: bool) {
         })
         .await
         .unwrap();
-    settle(client).await;
+    client.settle().await.unwrap();
 }
 
 #[tokio::test]
@@ -63,7 +54,7 @@ async fn one_relay_pushes_each_message_and_none_while_the_app_is_visible_on_anot
     bob.send(&service.subscription("bob-phone").subscribe_frame())
         .await
         .unwrap();
-    settle(&mut bob).await;
+    bob.settle().await.unwrap();
 
     // Carol, subscribed on relay one, alone with alice in `side`: her
     // push tells that relay one's sender (one task, messages in order) has
@@ -74,7 +65,7 @@ async fn one_relay_pushes_each_message_and_none_while_the_app_is_visible_on_anot
         .send(&service.subscription("carol-phone").subscribe_frame())
         .await
         .unwrap();
-    settle(&mut carol).await;
+    carol.settle().await.unwrap();
     alice.join("side", None).await.unwrap();
 
     // Bob's app is visible on relay two: no push for alice's message on

@@ -233,6 +233,16 @@ async fn a_search_index_needs_cluster_mode() {
     );
 }
 
+/// Sends `ping N` to `general` for each N, each acked.
+async fn say_pings(client: &mut Client, ns: std::ops::RangeInclusive<u32>) {
+    for n in ns {
+        client
+            .say_acked("general", &format!("ping {n}"), &format!("a-{n}"))
+            .await
+            .unwrap();
+    }
+}
+
 /// The stream keeps `--history-limit` records a room; what it pushed out
 /// history no longer shows, and the indexer drops it too at its next pass
 /// (`--search-prune-secs`), so search does not find it either.
@@ -259,12 +269,7 @@ async fn messages_pushed_out_of_a_room_by_the_history_limit_are_not_found() {
     alice.join("general", None).await.unwrap();
     alice.join("ops", None).await.unwrap();
     alice.say_acked("ops", "ping ops", "o-1").await.unwrap();
-    for n in 1..=3 {
-        alice
-            .say_acked("general", &format!("ping {n}"), &format!("a-{n}"))
-            .await
-            .unwrap();
-    }
+    say_pings(&mut alice, 1..=3).await;
     // Indexed while the stream still holds them.
     search_until(
         &mut alice,
@@ -272,12 +277,7 @@ async fn messages_pushed_out_of_a_room_by_the_history_limit_are_not_found() {
         &["ping 3", "ping 2", "ping 1", "ping ops"],
     )
     .await;
-    for n in 4..=5 {
-        alice
-            .say_acked("general", &format!("ping {n}"), &format!("a-{n}"))
-            .await
-            .unwrap();
-    }
+    say_pings(&mut alice, 4..=5).await;
     // 1 and 2 left general; ops keeps its one message.
     search_until(
         &mut alice,

@@ -28,11 +28,7 @@ async fn stay_connected(client: &mut Client, span: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < until {
         tick.tick().await;
-        client.send(&ClientMsg::Ping).await.unwrap();
-        client
-            .recv_until(|m| matches!(m, ServerMsg::Pong))
-            .await
-            .unwrap();
+        client.settle().await.unwrap();
     }
 }
 

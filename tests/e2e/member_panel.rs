@@ -194,11 +194,7 @@ async fn the_member_panel_pages_searches_and_follows_a_big_room_by_keyboard() {
         })
         .await
         .unwrap();
-    typist.send(&ClientMsg::Ping).await.unwrap();
-    typist
-        .recv_until(|m| matches!(m, ServerMsg::Pong))
-        .await
-        .unwrap();
+    typist.settle().await.unwrap();
     alice.client.switch_to_window(this_tab).await.unwrap();
     alice.wait_text(NICKS, "m0002x").await.unwrap();
     let hidings = alice

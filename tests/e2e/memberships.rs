@@ -146,11 +146,7 @@ async fn a_second_device_opens_with_the_same_rooms_and_reads_on_one_clear_the_ot
         .send(&ClientMsg::Leave { room: room("dev") })
         .await
         .unwrap();
-    tablet.send(&ClientMsg::Ping).await.unwrap();
-    tablet
-        .recv_until(|m| matches!(m, ServerMsg::Pong))
-        .await
-        .unwrap();
+    tablet.settle().await.unwrap();
     let (_again, rooms) = device(&relay.ws_url(), &resume).await;
     assert_eq!(
         rooms.iter().map(|r| r.room.as_str()).collect::<Vec<_>>(),
@@ -313,11 +309,7 @@ async fn in_a_cluster_a_device_on_another_relay_opens_with_the_same_rooms() {
         })
         .await
         .unwrap();
-    phone.send(&ClientMsg::Ping).await.unwrap();
-    phone
-        .recv_until(|m| matches!(m, ServerMsg::Pong))
-        .await
-        .unwrap();
+    phone.settle().await.unwrap();
     let (mut laptop, rooms) = device(&b.ws_url(), &resume).await;
     assert_eq!(
         summary(&rooms),

@@ -32,15 +32,6 @@ async fn relay(dir: &Path) -> RelayProcess {
     .unwrap()
 }
 
-/// A round trip, so every frame sent before it has been handled.
-async fn settle(client: &mut Client) {
-    client.send(&ClientMsg::Ping).await.unwrap();
-    client
-        .recv_until(|m| matches!(m, ServerMsg::Pong))
-        .await
-        .unwrap();
-}
-
 /// Alice (subscribed through `service`, the key trusted) and Bob, both in
 /// `general`.
 async fn alice_and_bob(url: &str, service: &PushService, subs: &[&str]) -> (Client, Client) {
@@ -53,7 +44,7 @@ async fn alice_and_bob(url: &str, service: &PushService, subs: &[&str]) -> (Clie
             .await
             .unwrap();
     }
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     let mut bob = Client::hello(url, "bob").await.unwrap();
     bob.join("general", None).await.unwrap();
     (alice, bob)
@@ -129,7 +120,7 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         .send(&service.subscription("carol-phone").subscribe_frame())
         .await
         .unwrap();
-    settle(&mut carol).await;
+    carol.settle().await.unwrap();
     bob.join("side", None).await.unwrap();
     let mut synced = 0;
     let mut sync = async |bob: &mut Client| {
@@ -147,7 +138,7 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         })
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     bob.say_acked("general", "@alice seen?", "b1")
         .await
         .unwrap();
@@ -161,7 +152,7 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         })
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     bob.say_acked("general", "@alice now?", "b2").await.unwrap();
     service.wait_for(2).await.unwrap();
 
@@ -173,7 +164,7 @@ async fn nothing_is_pushed_while_the_app_is_visible_or_the_level_is_none() {
         })
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     bob.say_acked("general", "@alice muted", "b3")
         .await
         .unwrap();
@@ -250,7 +241,7 @@ async fn an_unsubscribed_endpoint_gets_nothing_and_the_others_go_on() {
         })
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     bob.say_acked("general", "@alice one", "b1").await.unwrap();
     service.wait_for(1).await.unwrap();
     bob.say_acked("general", "@alice two", "b2").await.unwrap();
@@ -262,7 +253,7 @@ async fn an_unsubscribed_endpoint_gets_nothing_and_the_others_go_on() {
     })
     .await
     .unwrap();
-    settle(&mut bob).await;
+    bob.settle().await.unwrap();
     bob.say_acked("general", "@alice three", "b3")
         .await
         .unwrap();
@@ -359,7 +350,7 @@ async fn a_device_that_hides_message_text_gets_only_the_room_and_the_author() {
         .send(&phone.subscribe_frame_hiding_text(true))
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
 
     let seq = bob
         .say_acked("general", "@alice the door code is 4711", "b1")
@@ -380,7 +371,7 @@ async fn a_device_that_hides_message_text_gets_only_the_room_and_the_author() {
         .send(&phone.subscribe_frame_hiding_text(false))
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     bob.say_acked("general", "@alice shown", "b2")
         .await
         .unwrap();
@@ -451,7 +442,7 @@ async fn an_edit_that_adds_a_mention_is_pushed_once() {
         })
         .await
         .unwrap();
-    settle(&mut alice).await;
+    alice.settle().await.unwrap();
     let edit = |seq: u64, text: &str, client_id: &str| ClientMsg::Edit {
         room: room("general"),
         seq,
@@ -515,7 +506,7 @@ async fn expiry_takes_rooms_and_pushes_along(engine: &[&str]) {
         .send(&service.subscription("carol-phone").subscribe_frame())
         .await
         .unwrap();
-    settle(&mut carol).await;
+    carol.settle().await.unwrap();
     drop(alice);
 
     let pushed = |name: &str, seq: u64| {

@@ -23,9 +23,26 @@ use tests::{
     browser::relay_serving_app_in_memory,
     login::{serve_login, token, SECRET},
     push_device::Device,
-    push_service::{hello_with_cluster_key, hello_with_push_key, PushService},
+    push_service::{hello_with_cluster_key, hello_with_push_key, PushService, TestSubscription},
     WAIT,
 };
+
+/// Alice's app on `relay` with notifications on, moved to another room
+/// (#dev) and then hidden behind another tab: away from `general`, as the
+/// relay's count of visible apps confirms. (The move is made in the page:
+/// a WebDriver navigation could reload it, and a reload subscribes again
+/// only once connected.)
+async fn away_from_general(relay: &tests::RelayProcess, sub: &TestSubscription) -> Device {
+    let mut alice = Device::open(&relay.http_url("/#/room/general"), sub, Some("alice")).await;
+    alice.notifications_on().await;
+    alice.eval("location.hash = '#/room/dev'").await;
+    alice
+        .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
+        .await;
+    alice.hide().await;
+    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
+    alice
+}
 
 #[tokio::test]
 async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
@@ -39,17 +56,7 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
     bob.join("general", None).await.unwrap();
 
     let sub = service.subscription("alice-browser");
-    let mut alice = Device::open(&relay.http_url("/#/room/general"), &sub, Some("alice")).await;
-    alice.notifications_on().await;
-    // In another room, then hidden behind another tab.
-    // (In the page: a WebDriver navigation could reload it, and a reload
-    // subscribes again only once connected.)
-    alice.eval("location.hash = '#/room/dev'").await;
-    alice
-        .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
-        .await;
-    alice.hide().await;
-    relay.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
+    let mut alice = away_from_general(&relay, &sub).await;
 
     let seq = bob
         .say_acked("general", "@alice lunch?", "b1")
@@ -368,14 +375,7 @@ async fn in_a_cluster_a_message_on_one_relay_shows_one_notification_on_a_device_
 
     // Alice's app is on relay two, in another room, then hidden.
     let sub = service.subscription("alice-browser");
-    let mut alice = Device::open(&two.http_url("/#/room/general"), &sub, Some("alice")).await;
-    alice.notifications_on().await;
-    alice.eval("location.hash = '#/room/dev'").await;
-    alice
-        .wait_until("document.querySelector('[data-testid=room-title]')?.textContent === '#dev'")
-        .await;
-    alice.hide().await;
-    two.wait_metric(VISIBLE, |v| v == 0).await.unwrap();
+    let mut alice = away_from_general(&two, &sub).await;
 
     let seq = bob
         .say_acked("general", "@alice lunch?", "b1")

@@ -323,6 +323,14 @@ impl Client {
         }
     }
 
+    /// A ping and its pong, every frame before the pong dropped: once it
+    /// returns, the relay has handled every frame sent before it.
+    pub async fn settle(&mut self) -> anyhow::Result<()> {
+        self.send(&ClientMsg::Ping).await?;
+        self.recv_until(|m| matches!(m, ServerMsg::Pong)).await?;
+        Ok(())
+    }
+
     /// The next chat message this client is sent (other frames skipped).
     pub async fn next_message(&mut self) -> anyhow::Result<shared::ChatMessage> {
         match self
