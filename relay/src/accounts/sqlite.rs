@@ -10,13 +10,13 @@
 use std::{path::Path, time::Duration};
 
 use futures_util::future::BoxFuture;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use shared::{Nick, User, UserId};
 
 use super::{AccountStore, AccountsError, Saved, TokenHash};
 use crate::{
     config::SyncLevel,
-    store::sqlite::{OpenError, SideConnection},
+    store::sqlite::{write_tx, OpenError, SideConnection},
 };
 
 pub struct SqliteAccounts {
@@ -76,7 +76,7 @@ impl AccountStore for SqliteAccounts {
     fn save(&self, identities: Vec<Saved>) -> BoxFuture<'_, Result<(), AccountsError>> {
         let now = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
         self.blocking(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = write_tx(conn)?;
             for saved in &identities {
                 tx.prepare_cached(
                     "INSERT INTO identities (token_sha256, user_id, nick, seen_ms)
@@ -103,7 +103,7 @@ impl AccountStore for SqliteAccounts {
     fn expire(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
         let cutoff = self.cutoff_ms();
         self.blocking(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = write_tx(conn)?;
             const GONE: &str = "SELECT user_id FROM identities WHERE seen_ms < ?1
                  EXCEPT SELECT user_id FROM identities WHERE seen_ms >= ?1";
             for table in ["memberships", "push_subscriptions"] {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection};
 use shared::UserId;
 
 use super::subscriptions::{
@@ -18,7 +18,7 @@ use super::subscriptions::{
 };
 use crate::{
     config::SyncLevel,
-    store::sqlite::{OpenError, SideConnection},
+    store::sqlite::{write_tx, OpenError, SideConnection},
 };
 
 pub struct SqliteSubscriptions {
@@ -68,10 +68,7 @@ impl SubscriptionStore for SqliteSubscriptions {
         let now = crate::clock::now_ms() as i64;
         let subscribed = self.subscribed.clone();
         self.blocking(move |conn| {
-            // Immediate: a deferred transaction that reads first cannot
-            // take the write lock once another connection (the store's)
-            // committed meanwhile ("database is locked", not retried).
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = write_tx(conn)?;
             let last: Option<i64> = tx.query_row(
                 "SELECT MAX(created_ms) FROM push_subscriptions WHERE user_id = ?1",
                 params![user],

@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use self::read::read_range;
 pub use self::schema::OpenError;
-pub use self::side::SideConnection;
+pub use self::side::{write_tx, SideConnection, WriteTx};
 use self::{
     cache::Cache,
     read::{blocking, read_before, read_newer},
