@@ -11,12 +11,15 @@
 //!   reactions; `state` reads reactions and the events `since` replays.
 //! - `search`: the FTS5 search index, kept by triggers.
 //! - `schema`: opening, locking and migrating the database.
+//! - `checkpoint`: WAL checkpoints on a thread of their own, never in a
+//!   commit.
 //! - `tools`: export and inspection for the `palaver` command line.
 //!
 //! docs/STORE.md has the settings, the sync levels and how group commit
 //! behaves under load.
 
 mod cache;
+mod checkpoint;
 mod events;
 #[cfg(test)]
 mod events_tests;
@@ -50,6 +53,7 @@ pub use self::schema::OpenError;
 pub use self::side::{write_tx, SideConnection, WriteTx};
 use self::{
     cache::Cache,
+    checkpoint::{leave_checkpoints, Checkpointer},
     read::{blocking, read_before, read_newer},
     writer::{deliver_loop, spawn_retention_ticker, spawn_sweep_ticker, Writer},
 };
@@ -103,6 +107,9 @@ pub struct SqliteStore {
     /// on drop after the writer (which feeds it).
     deliverer: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+    /// Checkpoints the WAL off the writer's path; stops after the threads
+    /// above (a field drops after `Drop::drop`).
+    _checkpointer: Checkpointer,
 }
 
 /// What the writer and the readers share.
@@ -162,6 +169,11 @@ impl SqliteStore {
         let dir = options.data_dir.clone();
         let lock = schema::lock(&dir)?;
         let conn = schema::open_writer(&dir, options.sync)?;
+        leave_checkpoints(&conn).map_err(|source| OpenError::Sqlite {
+            path: dir.clone(),
+            source,
+        })?;
+        let checkpointer = Checkpointer::start(&dir, options.sync)?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             cache: Mutex::new(Cache::new(options.cache_per_room)),
@@ -194,6 +206,7 @@ impl SqliteStore {
             writer: Some(handle),
             deliverer: Some(deliverer),
             shared,
+            _checkpointer: checkpointer,
         })
     }
 

@@ -79,6 +79,7 @@ impl SideConnection {
         // (SQLite's default, FULL), whatever --sync said: two fsyncs per
         // user joining (docs/PERFORMANCE.md).
         set_sync(&conn, sync).map_err(sqlite)?;
+        super::checkpoint::leave_checkpoints(&conn).map_err(sqlite)?;
         let loaded = init(&conn).map_err(sqlite)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()

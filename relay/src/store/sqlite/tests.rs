@@ -406,3 +406,22 @@ fn hot_queries_use_their_indexes() {
         "{search:?}"
     );
 }
+
+#[tokio::test]
+async fn the_wal_is_copied_into_the_database_file_while_the_store_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(SqliteOptions::new(dir.path()));
+    let db = db_path(dir.path());
+    let before = std::fs::metadata(&db).unwrap().len();
+    // Far fewer WAL pages than SQLite's own checkpoint waits for (1,000):
+    // only the checkpointer's thread copies them into the file.
+    append_n(&store, "a", 20).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&db).unwrap().len() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was checkpointed into the database file"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
