@@ -284,11 +284,12 @@ async fn press_until(browser: &Browser, key: &str, done: &str, what: &str) {
     }
 }
 
-/// 300 messages, one old one with a word no other has: Enter on its hit,
+/// 300 messages, one old one with a word no other has: Enter on its hit
+/// (another client's edit of a message on the page shows there at once),
 /// then PageUp reads older pages up to the room's start, End (focus in
 /// the list) a newer one, and PageDown newer ones until the page meets
-/// the newest; then the room is live: every
-/// message once, in order, "Jump to latest" gone, a new message shown.
+/// the newest; then the room is live: every message once, in order,
+/// "Jump to latest" gone, a new message shown.
 #[tokio::test]
 async fn the_page_around_a_hit_grows_both_ways_until_the_room_is_live() {
     let data = tempfile::tempdir().unwrap();
@@ -364,6 +365,23 @@ async fn the_page_around_a_hit_grows_both_ways_until_the_room_is_live() {
         !texts.iter().any(|t| t == "line 1" || t == "line 300"),
         "{texts:?}"
     );
+    // Another client edits a message on the page: the page shows the new
+    // text at once, still apart from the live list.
+    let edited = "line 101, edited while detached";
+    let edit = shared::ClientMsg::Edit {
+        room: tests::client::room("lore"),
+        seq: hit + 1,
+        text: shared::Text::new(edited).unwrap(),
+        client_id: shared::ClientId::new("e1").unwrap(),
+    };
+    tests::events::acked(&mut bob, edit, "e1").await.unwrap();
+    alice
+        .wait_texts("[data-testid=message-text]", "the edit on the page", |t| {
+            t.iter().any(|t| *t == format!("{edited} (edited)"))
+        })
+        .await
+        .unwrap();
+    alice.find("[data-testid=jump-latest]").await.unwrap();
 
     // Up by PageUp: older pages, to the room's start.
     press_until(
@@ -410,7 +428,12 @@ async fn the_page_around_a_hit_grows_both_ways_until_the_room_is_live() {
     )
     .await;
     let texts = alice.texts("[data-testid=message-text]").await.unwrap();
-    let every: Vec<String> = (1..=300).map(line).collect();
+    let every: Vec<String> = (1..=300)
+        .map(|n| match n {
+            101 => format!("{edited} (edited)"),
+            n => line(n),
+        })
+        .collect();
     assert_eq!(texts, every, "every message once, in order");
     // Live: a new message shows, in the same list.
     bob.say_acked("lore", "line 301", "l301").await.unwrap();

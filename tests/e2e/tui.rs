@@ -158,9 +158,9 @@ async fn page_up_pages_into_history_until_the_start_of_the_room() {
         })
         .await;
     assert!(!screen.contains("message 70\n"), "{screen}");
-    assert!(!screen.contains("the start of general"), "{screen}");
+    assert!(!screen.contains("beginning of #general"), "{screen}");
     let mut presses = 0;
-    while !screen.contains("the start of general") {
+    while !screen.contains("beginning of #general") {
         presses += 1;
         assert!(presses < 40, "PageUp never reached the start:\n{screen}");
         bob.keys(&["PageUp"]).await;
@@ -169,7 +169,7 @@ async fn page_up_pages_into_history_until_the_start_of_the_room() {
     // Two pages of 50 came after the join's 20. (Conditions, not single
     // captures: a capture can catch the terminal half redrawn.)
     bob.until("message 1 under the start of the room", |s| {
-        s.contains("the start of general") && s.contains("#1 alice: message 1 ")
+        s.contains("beginning of #general") && s.contains("#1 alice: message 1 ")
     })
     .await;
     // The mouse wheel (the terminal's SGR report of a wheel notch down,
@@ -177,7 +177,7 @@ async fn page_up_pages_into_history_until_the_start_of_the_room() {
     bob.type_text("\u{1b}[<65;50;10M").await;
     let mut screen = bob
         .until("three lines further down", |s| {
-            !s.contains("the start of general")
+            !s.contains("beginning of #general")
                 && !s.contains("#1 alice: message 1 ")
                 && s.contains("#2 alice: message 2 ")
         })
@@ -388,25 +388,38 @@ async fn a_message_written_offline_goes_once_the_relay_is_back() {
     assert_eq!(texts, ["written while offline"]);
 }
 
-#[tokio::test]
-async fn search_lists_hits_and_goto_shows_an_old_one_marked() {
+/// `general` with "the picnic is on saturday" as #1, then alice's
+/// `message N` as #N up to #`last`; bob in the TUI with the latest on
+/// screen.
+async fn an_old_picnic(last: u64) -> (RelayProcess, Client, Pane) {
     let relay = relay().await;
     let mut alice = websocket_user(&relay, "alice", &["general"]).await;
     alice
-        .say_acked("general", "the picnic is on saturday", "m-0")
+        .say_acked("general", "the picnic is on saturday", "m-1")
         .await
         .unwrap();
-    for i in 1..=60 {
+    for i in 2..=last {
         alice
             .say_acked("general", &format!("message {i}"), &format!("m-{i}"))
             .await
             .unwrap();
     }
     let bob = Pane::start(&relay.ws_url(), "bob", &[]).await;
-    bob.until("the latest message", |s| {
-        s.contains("#61 alice: message 60")
-    })
-    .await;
+    let latest = format!("#{last} alice: message {last}");
+    bob.until("the latest message", |s| s.contains(&latest))
+        .await;
+    (relay, alice, bob)
+}
+
+#[tokio::test]
+async fn search_lists_hits_and_goto_shows_an_old_one_marked() {
+    let (_relay, _alice, bob) = an_old_picnic(61).await;
+    goto_the_picnic(&bob, 61).await;
+}
+
+/// `/search picnic`, then `/goto 1`: the hit on screen, marked, without
+/// the room's latest, #`last`.
+async fn goto_the_picnic(bob: &Pane, last: u64) {
     bob.say("/search picnic").await;
     bob.until("the hit in the panel", |s| {
         s.contains("1. [general] #1 alice: the picnic is on saturday")
@@ -414,12 +427,102 @@ async fn search_lists_hits_and_goto_shows_an_old_one_marked() {
     })
     .await;
     bob.say("/goto 1").await;
+    let latest = format!("#{last} alice");
     bob.until("the old message on screen, marked", |s| {
         s.contains("> ")
             && s.contains("#1 alice: the picnic is on saturday")
-            && !s.contains("#61 alice: message 60")
+            && !s.contains(&latest)
+            && s.contains("marked with >")
     })
     .await;
+}
+
+/// The seqs of the message rows on a screen (`12:00 #5 alice: ...`), top
+/// to bottom.
+fn seqs_on(screen: &str) -> Vec<u64> {
+    screen
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" #")?;
+            let (seq, rest) = rest.split_once(' ')?;
+            rest.starts_with("alice: ").then(|| seq.parse().ok())?
+        })
+        .collect()
+}
+
+/// Waits until the screen is no longer `before`, no page is on its way,
+/// and two captures in a row agree (a capture can catch the terminal half
+/// redrawn).
+async fn settled(pane: &Pane, before: &str) -> String {
+    let mut screen = pane
+        .until("a change, with no page loading", |s| {
+            s != before && !s.contains("loading")
+        })
+        .await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let again = pane.screen().await;
+        if again == screen {
+            return screen;
+        }
+        screen = again;
+    }
+}
+
+#[tokio::test]
+async fn goto_reads_on_from_an_old_hit_page_by_page_until_the_room_is_live() {
+    let (_relay, mut alice, bob) = an_old_picnic(120).await;
+    goto_the_picnic(&bob, 120).await;
+    // Another client edits a message on the page: it changes there.
+    let edit = ClientMsg::Edit {
+        room: room("general"),
+        seq: 3,
+        text: shared::Text::new("message 3, corrected").unwrap(),
+        client_id: shared::ClientId::new("e-1").unwrap(),
+    };
+    tests::events::acked(&mut alice, edit, "e-1").await.unwrap();
+    let mut screen = bob
+        .until("the edit on the page", |s| {
+            s.contains("#3 alice: message 3, corrected (edited)")
+        })
+        .await;
+
+    // PageDown to the end: every message once, in order, and the room
+    // live again on the way.
+    let mut seen: Vec<u64> = Vec::new();
+    let mut live = false;
+    let mut presses = 0;
+    loop {
+        let shown = seqs_on(&screen);
+        assert!(
+            shown.windows(2).all(|w| w[0] < w[1]),
+            "in order, once each:\n{screen}"
+        );
+        let newest = seen.last().copied().unwrap_or(0);
+        assert!(
+            shown.first().is_some_and(|first| *first <= newest + 1),
+            "nothing skipped after #{newest}:\n{screen}"
+        );
+        seen.extend(shown.into_iter().filter(|s| *s > newest));
+        live |= screen.contains("#general is live again");
+        if seen.last() == Some(&120) {
+            break;
+        }
+        presses += 1;
+        assert!(presses < 60, "PageDown never reached the newest:\n{screen}");
+        bob.keys(&["PageDown"]).await;
+        screen = settled(&bob, &screen).await;
+    }
+    assert_eq!(seen, (1..=120).collect::<Vec<_>>());
+    assert!(live, "the status line said the room is live again");
+
+    // Live: a new message shows at once (#122: the edit was #121).
+    alice
+        .say_acked("general", "a new one", "m-121")
+        .await
+        .unwrap();
+    bob.until("the new message", |s| s.contains("#122 alice: a new one"))
+        .await;
 }
 
 #[tokio::test]

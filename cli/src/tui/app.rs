@@ -84,7 +84,7 @@ impl App {
 
     /// A frame from the relay, through the model; returns its answer.
     pub fn frame(&mut self, msg: ServerMsg, now: u64) -> Vec<ClientMsg> {
-        if self.search_results(&msg) {
+        if self.search_results(&msg) || self.window_frame(&msg, now) {
             return Vec::new();
         }
         // Lines are counted only when scrolled up (it lays out the room).
@@ -101,7 +101,7 @@ impl App {
             self.scroll += after.saturating_sub(before);
         }
         let mut frames = applied.frames;
-        frames.extend(self.goto_after(&applied.changes, now));
+        frames.extend(self.goto_after(&applied.changes));
         for change in &applied.changes {
             if let Change::Dropped { room } = change {
                 frames.extend(self.dropped(room));
@@ -172,6 +172,13 @@ impl App {
     /// The socket closed (`why`) and the driver retries in `retry_ms`.
     pub fn disconnected(&mut self, why: &str, retry_ms: u64) {
         self.online = false;
+        if let Some(window) = self.search.window.as_mut() {
+            window.lost();
+            // Its first page never came: asked again after the rejoin.
+            if !window.is_loaded() {
+                self.search.waiting = Some((window.room().clone(), window.target()));
+            }
+        }
         self.client.disconnected();
         self.status = format!(
             "{why}; reconnecting in {:.1} s (unsent messages are kept)",
@@ -205,6 +212,8 @@ impl App {
             KeyCode::Left => self.input.left(),
             KeyCode::Right => self.input.right(),
             KeyCode::Home => self.input.home(),
+            // On an empty line (or with Ctrl), End is the room's newest.
+            KeyCode::End if ctrl || self.input.is_empty() => self.back_to_latest(),
             KeyCode::End => self.input.end(),
             KeyCode::Up => self.input.older(),
             KeyCode::Down => self.input.newer(),
@@ -214,7 +223,7 @@ impl App {
             }
             KeyCode::PageDown => {
                 let page = self.page().saturating_sub(1).max(1);
-                self.scroll = self.scroll.saturating_sub(page);
+                frames.extend(self.scroll_down(page));
             }
             KeyCode::Tab => frames.extend(self.complete()),
             KeyCode::Esc => {
@@ -238,10 +247,7 @@ impl App {
     pub fn mouse(&mut self, mouse: MouseEvent, now: u64) -> Vec<ClientMsg> {
         match mouse.kind {
             MouseEventKind::ScrollUp => self.scroll_up(WHEEL_LINES, now).into_iter().collect(),
-            MouseEventKind::ScrollDown => {
-                self.scroll = self.scroll.saturating_sub(WHEEL_LINES);
-                Vec::new()
-            }
+            MouseEventKind::ScrollDown => self.scroll_down(WHEEL_LINES),
             MouseEventKind::Down(MouseButton::Left) => {
                 // A click on a room in the list shows it.
                 let room = view::room_at(self, mouse.column, mouse.row);
@@ -270,7 +276,7 @@ impl App {
         };
         match Text::new(text) {
             Ok(text) => {
-                self.scroll = 0;
+                self.back_to_latest();
                 self.client.send(&room, text, now).1.into_iter().collect()
             }
             Err(err) => {
@@ -283,6 +289,10 @@ impl App {
     /// Shows `room` (or none): unread goes to zero, the relay is told.
     pub fn show_room(&mut self, room: Option<RoomName>) -> Vec<ClientMsg> {
         self.scroll = 0;
+        // Another room leaves the window (a `/goto` opens a new one).
+        if self.search.window.as_ref().map(|w| w.room()) != room.as_ref() {
+            self.search.window = None;
+        }
         self.status.clear();
         self.client.set_view(room, true).into_iter().collect()
     }
@@ -336,7 +346,19 @@ impl App {
             .min(lines.len().saturating_sub(self.page()));
     }
 
-    fn total_lines(&self, now: u64) -> usize {
+    /// Scrolls so that the row of `seq` (the last one read) ends at the
+    /// bottom of the message pane, the rows after it just below: the
+    /// reader's place when a window joins the live room.
+    pub(super) fn scroll_to_after(&mut self, seq: Option<u64>, now: u64) {
+        let width = view::layout(self.size).messages_inner().width;
+        let Some(seq) = seq else { return };
+        let (lines, next) = lines::message_lines_finding(self, width, now, |s| s > seq);
+        let Some(next) = next else { return };
+        let below = lines.len().saturating_sub(next);
+        self.scroll = below.min(lines.len().saturating_sub(self.page()));
+    }
+
+    pub(super) fn total_lines(&self, now: u64) -> usize {
         let width = view::layout(self.size).messages_inner().width;
         lines::message_lines(self, width, now).len()
     }
@@ -346,14 +368,30 @@ impl App {
     }
 
     /// Scrolls toward older lines; at the top of what is loaded, asks the
-    /// relay for the previous page of history.
+    /// relay for the previous page of history (of the `/goto` window when
+    /// it is shown).
     pub fn scroll_up(&mut self, by: usize, now: u64) -> Option<ClientMsg> {
         let max = self.max_scroll(now);
         self.scroll = (self.scroll + by).min(max);
         if self.scroll < max || !self.client.is_ready() {
             return None;
         }
+        let mut frames = Vec::new();
+        if self.window_older(&mut frames) {
+            return frames.pop();
+        }
         let room = self.current()?;
         self.client.load_older(&room)
+    }
+
+    /// Scrolls toward newer lines; at the bottom of a `/goto` window, asks
+    /// the relay for the page after it.
+    pub fn scroll_down(&mut self, by: usize) -> Vec<ClientMsg> {
+        self.scroll = self.scroll.saturating_sub(by);
+        let mut frames = Vec::new();
+        if self.scroll == 0 {
+            self.window_newer(&mut frames);
+        }
+        frames
     }
 }

@@ -24,14 +24,16 @@ pub const HELP: &str = "\
 /upload PATH [TEXT]  send a file (with a message) to this room
 /search WORDS     search your rooms (\"a phrase\", prefix*, in:room, from:nick);
                   /search alone: the next page of hits
-/goto N           show hit N in its room (joining it if needed)
+/goto N           show hit N in its room (joining it if needed), on its page:
+                  PageUp/PageDown read on, End back to the newest
 /notify [all|mentions|none]
                   which messages of this room notify you, on every device
 /quit             exit (also Ctrl-C, or Ctrl-D on an empty line)
 //text            send a line that starts with /
 
 keys: Enter send · Up/Down lines sent · Tab complete /commands and @nicks
-      PageUp/PageDown or the mouse wheel scroll · Ctrl-N/Ctrl-P or Alt-arrows
+      PageUp/PageDown or the mouse wheel scroll · End (empty line) the newest
+      · Ctrl-N/Ctrl-P or Alt-arrows
       next/previous room · Ctrl-A/E/U/K/W edit · Esc close this help";
 
 impl App {

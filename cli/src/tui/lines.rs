@@ -7,7 +7,8 @@ use ratatui::{
     style::Style,
     text::{Line, Span},
 };
-use shared::client::{timeline, DayLabel, Row, RowStatus, TimeZone};
+use shared::client::{page_timeline, timeline, DayLabel, Dir, Row, RowStatus, TimeZone};
+use shared::ChatMessage;
 use unicode_width::UnicodeWidthChar;
 
 use super::app::App;
@@ -27,6 +28,23 @@ pub fn message_lines_marked(
     width: u16,
     now: u64,
 ) -> (Vec<Line<'static>>, Option<usize>) {
+    let marked = app
+        .current()
+        .and_then(|room| app.search.mark.as_ref().filter(|(r, _)| *r == room))
+        .map(|(_, seq)| *seq);
+    message_lines_finding(app, width, now, |seq| Some(seq) == marked)
+}
+
+/// [`message_lines`], and the index of the first line of the first row
+/// whose seq is `found`, if one is shown. The room on screen shows its
+/// detached window (`search`'s `/goto`) while it has one, else its live
+/// messages.
+pub fn message_lines_finding(
+    app: &App,
+    width: u16,
+    now: u64,
+    found: impl Fn(u64) -> bool,
+) -> (Vec<Line<'static>>, Option<usize>) {
     let theme = app.theme;
     let Some(room) = app.current() else {
         let none = Line::styled("you are in no room: /join ROOM", theme.dim());
@@ -41,14 +59,21 @@ pub fn message_lines_marked(
         .as_ref()
         .filter(|(r, _)| *r == room)
         .map(|(_, seq)| *seq);
+    let window = app.search.window_of(&room);
     let mut mark = None;
     // Files' URLs are relative to the relay's HTTP address.
     let base = upload::http_authority(&app.url)
         .map(|authority| format!("http://{authority}"))
         .unwrap_or_default();
-    let head = if state.at_start() {
-        format!("── the start of {room} ──")
-    } else if state.is_loading_history() {
+    let (at_start, loading_older) = match window {
+        Some(w) => (w.at_start(), w.loading() == Some(Dir::Older)),
+        None => (state.at_start(), state.is_loading_history()),
+    };
+    let head = if window.is_some_and(|w| !w.is_loaded()) {
+        "── loading the messages around the search hit… ──".to_owned()
+    } else if at_start {
+        format!("── beginning of #{room} ──")
+    } else if loading_older {
         "── loading older messages… ──".to_owned()
     } else {
         "── PageUp for older messages ──".to_owned()
@@ -58,7 +83,14 @@ pub fn message_lines_marked(
         now_ms: now,
         offset_ms: app.tz_offset_ms,
     };
-    for row in timeline(&app.client, &room, tz) {
+    let rows = match window {
+        Some(w) => {
+            let page: Vec<ChatMessage> = w.messages().cloned().collect();
+            page_timeline(app.client.me(), &room, &page, tz)
+        }
+        None => timeline(&app.client, &room, tz),
+    };
+    for row in rows {
         if let Some(day) = row.day {
             let label = match day {
                 DayLabel::Today => "today".to_owned(),
@@ -71,8 +103,10 @@ pub fn message_lines_marked(
             lines.push(Line::styled("… messages missing here …", theme.dim()));
         }
         let mut spans = row_spans(app, &row);
-        if row.seq.is_some() && row.seq == marked {
+        if mark.is_none() && row.seq.is_some_and(&found) {
             mark = Some(lines.len());
+        }
+        if row.seq.is_some() && row.seq == marked {
             spans.insert(0, Span::styled("> ", theme.hit()));
         }
         lines.extend(wrap(spans, width));
@@ -83,6 +117,14 @@ pub fn message_lines_marked(
                 width,
             ));
         }
+    }
+    // A window reads on below until it meets the live messages.
+    if let Some(w) = window.filter(|w| w.is_loaded()) {
+        let foot = match w.loading() {
+            Some(Dir::Newer) => "── loading newer messages… ──",
+            _ => "── PageDown for newer messages · End: the latest ──",
+        };
+        lines.push(Line::styled(foot, theme.dim()));
     }
     (lines, mark)
 }

@@ -62,6 +62,25 @@ fn typed(app: &mut App, text: &str) -> Vec<ClientMsg> {
         .collect()
 }
 
+/// The relay's `welcome` of `me`.
+fn welcome(me: &User) -> ServerMsg {
+    ServerMsg::Welcome {
+        protocol: PROTOCOL_VERSION,
+        user: me.clone(),
+        resume: "r".into(),
+        limits: Limits {
+            max_text_chars: 4000,
+            max_frame_bytes: 32 * 1024,
+            rate_per_sec: 5,
+            rate_burst: 10,
+            max_rooms: 20,
+            max_history_page: 100,
+        },
+        push_key: None,
+        roles: Vec::new(),
+    }
+}
+
 /// Bob on a 100x30 screen, online in `general` (with alice) and `random`;
 /// `general` has `history` messages 1..=history, `random` none.
 fn online(history: u64) -> (App, User, User) {
@@ -74,24 +93,7 @@ fn online(history: u64) -> (App, User, User) {
     client.set_view(Some(room("general")), true);
     let mut app = App::new(client, "ws://relay/ws", Theme { color: true }, (100, 30));
     app.client.connected();
-    app.frame(
-        ServerMsg::Welcome {
-            protocol: PROTOCOL_VERSION,
-            user: bob.clone(),
-            resume: "r".into(),
-            limits: Limits {
-                max_text_chars: 4000,
-                max_frame_bytes: 32 * 1024,
-                rate_per_sec: 5,
-                rate_burst: 10,
-                max_rooms: 20,
-                max_history_page: 100,
-            },
-            push_key: None,
-            roles: Vec::new(),
-        },
-        NOW,
-    );
+    app.frame(welcome(&bob), NOW);
     let messages = (1..=history)
         .map(|seq| msg("general", seq, &alice, &format!("line {seq}")))
         .collect();
@@ -491,17 +493,7 @@ fn search_lists_hits_in_a_panel_and_goto_scrolls_to_the_marked_hit() {
     // Hit 2, #5, is far above the newest of the 60 lines on screen.
     typed(&mut app, "/goto 2");
     let frames = app.key(key(KeyCode::Enter), NOW);
-    assert!(
-        frames.iter().any(|f| matches!(
-            f,
-            ClientMsg::History {
-                around: Some(5),
-                after: None,
-                ..
-            }
-        )),
-        "{frames:?}"
-    );
+    assert!(asks_around(&frames, 5), "{frames:?}");
     let marked = |app: &App| {
         screen(app)
             .iter()
@@ -517,7 +509,8 @@ fn search_lists_hits_in_a_panel_and_goto_scrolls_to_the_marked_hit() {
         NOW,
     );
     assert!(marked(&app), "{:#?}", screen(&app));
-    assert!(app.scroll > 0);
+    // The page around the hit, apart from the room's live messages.
+    assert!(!screen(&app).iter().any(|l| l.contains("#60 alice")));
 }
 
 #[test]
@@ -588,4 +581,213 @@ fn a_room_left_on_another_device_goes_and_the_screen_moves_on() {
     assert_eq!(app.current(), Some(room("random")));
     assert_eq!(app.status, "left general on another device; now in random");
     assert!(!screen(&app).iter().any(|l| l.contains("line 2")));
+}
+
+/// `frames` ask for the page around `seq` (a `/goto`'s first page).
+fn asks_around(frames: &[ClientMsg], seq: u64) -> bool {
+    frames.iter().any(|f| {
+        matches!(f, ClientMsg::History { around: Some(s), after: None, before: None, .. } if *s == seq)
+    })
+}
+
+/// The `history` frames among `frames`: their `before` and `after`.
+fn history_asked(frames: &[ClientMsg]) -> Vec<(Option<u64>, Option<u64>)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ClientMsg::History { before, after, .. } => Some((*before, *after)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn page(from: &User, seqs: std::ops::RangeInclusive<u64>) -> ServerMsg {
+    ServerMsg::History {
+        room: room("general"),
+        messages: seqs
+            .map(|s| msg("general", s, from, &format!("line {s}")))
+            .collect(),
+    }
+}
+
+/// `/search line` answered with one hit, #5 of `general`.
+fn hit_five(app: &mut App, alice: &User) {
+    typed(app, "/search line");
+    app.key(key(KeyCode::Enter), NOW);
+    app.frame(
+        ServerMsg::SearchResults {
+            q: "line".into(),
+            hits: vec![shared::protocol::SearchHit {
+                room: room("general"),
+                seq: 5,
+                from: alice.clone(),
+                ts: NOW,
+                text: Text::new("line 5").unwrap(),
+                highlights: vec![[0, 4]],
+            }],
+            next: None,
+        },
+        NOW,
+    );
+}
+
+/// [`hit_five`], then `/goto 1`: the frames it asks for.
+fn goto_five(app: &mut App, alice: &User) -> Vec<ClientMsg> {
+    hit_five(app, alice);
+    typed(app, "/goto 1");
+    app.key(key(KeyCode::Enter), NOW)
+}
+
+/// Presses `code` until a `history` frame is asked (at most 20 times).
+fn press_until_asked(app: &mut App, code: KeyCode) -> (Option<u64>, Option<u64>) {
+    for _ in 0..20 {
+        let asked = history_asked(&app.key(key(code), NOW));
+        if let [one] = asked[..] {
+            return one;
+        }
+        assert!(asked.is_empty(), "{asked:?}");
+    }
+    panic!("{code:?} never asked for a page: {:#?}", screen(app));
+}
+
+#[test]
+fn goto_opens_a_window_that_grows_both_ways_until_it_meets_the_live_room() {
+    let (mut app, alice, _) = online(0);
+    // `general`'s live tail is 91..=120, the hit #5 far above it.
+    let live = (91..=120).map(|s| msg("general", s, &alice, &format!("line {s}")));
+    app.client.leave(&room("general"));
+    app.client.join(room("general"));
+    app.client.set_view(Some(room("general")), true);
+    app.frame(joined("general", &[&alice], live.collect()), NOW);
+    let frames = goto_five(&mut app, &alice);
+    assert!(asks_around(&frames, 5), "{frames:?}");
+    let shows = |app: &App, text: &str| screen(app).iter().any(|l| l.contains(text));
+    assert!(shows(&app, "loading the messages around the search hit"));
+    app.frame(page(&alice, 1..=20), NOW);
+    assert!(shows(&app, "> ") && shows(&app, "#5 alice: line 5"));
+    assert!(!shows(&app, "line 120"), "the window, not the live room");
+    assert!(app.status.contains("marked with >"), "{}", app.status);
+
+    // Up past the top: the page before the window; an empty one is the
+    // beginning of the room.
+    assert_eq!(
+        press_until_asked(&mut app, KeyCode::PageUp),
+        (Some(1), None)
+    );
+    assert!(
+        app.status.starts_with("loading older messages"),
+        "{}",
+        app.status
+    );
+    assert!(shows(&app, "loading older messages…"));
+    app.frame(
+        ServerMsg::History {
+            room: room("general"),
+            messages: Vec::new(),
+        },
+        NOW,
+    );
+    assert!(
+        shows(&app, "── beginning of #general ──"),
+        "{:#?}",
+        screen(&app)
+    );
+
+    // An edit of a message in the window shows in it at once.
+    let edit = shared::protocol::Update {
+        room: room("general"),
+        seq: 121,
+        target: 3,
+        kind: shared::protocol::UpdateKind::Edit,
+        from: alice.clone(),
+        ts: NOW,
+        client_id: None,
+        text: Some(Text::new("line 3, corrected").unwrap()),
+        emoji: None,
+        on: None,
+        mentions: Vec::new(),
+        mentions_room: false,
+    };
+    app.frame(ServerMsg::Update(edit), NOW);
+    assert!(
+        shows(&app, "#3 alice: line 3, corrected (edited)"),
+        "{:#?}",
+        screen(&app)
+    );
+
+    // Down past the bottom: the pages after the window, what was read
+    // staying on screen, until one meets the live tail.
+    let mut newest = 20;
+    loop {
+        assert_eq!(
+            press_until_asked(&mut app, KeyCode::PageDown),
+            (None, Some(newest))
+        );
+        assert!(shows(&app, "loading newer messages…"));
+        let last = newest + 30;
+        app.frame(page(&alice, newest + 1..=last), NOW);
+        assert!(shows(&app, &format!("#{newest} alice: line {newest}")));
+        newest = last;
+        if app.search.window.is_none() {
+            break;
+        }
+        assert!(!shows(&app, "line 120"));
+    }
+    assert_eq!(newest, 110, "the page 81..=110 met the live tail 91..=120");
+    assert!(app.status.contains("live again"), "{}", app.status);
+    let seqs: Vec<u64> = app
+        .client
+        .room(&room("general"))
+        .unwrap()
+        .messages()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, (1..=120).collect::<Vec<_>>(), "in order, once each");
+    // End: the newest.
+    app.key(key(KeyCode::End), NOW);
+    assert_eq!(app.scroll, 0);
+    assert!(shows(&app, "#120 alice: line 120"));
+}
+
+#[test]
+fn end_leaves_a_goto_window_for_the_live_room_and_other_rooms_leave_it_too() {
+    let (mut app, alice, _) = online(60);
+    goto_five(&mut app, &alice);
+    app.frame(page(&alice, 1..=10), NOW);
+    assert!(app.search.window.is_some());
+    // End with text typed moves the cursor; on an empty line, the room.
+    typed(&mut app, "draft");
+    app.key(key(KeyCode::Home), NOW);
+    app.key(key(KeyCode::End), NOW);
+    assert!(app.search.window.is_some());
+    app.key(ctrl('u'), NOW);
+    app.key(key(KeyCode::End), NOW);
+    assert!(app.search.window.is_none());
+    assert!(
+        app.status.starts_with("back to the latest"),
+        "{}",
+        app.status
+    );
+    assert!(screen(&app)
+        .iter()
+        .any(|l| l.contains("#60 alice: line 60")));
+    // A window is left when another room is shown.
+    typed(&mut app, "/goto 1");
+    app.key(key(KeyCode::Enter), NOW);
+    assert!(app.search.window.is_some());
+    app.key(ctrl('n'), NOW);
+    assert!(app.search.window.is_none());
+}
+
+#[test]
+fn a_goto_page_lost_with_the_socket_is_asked_again_after_the_rejoin() {
+    let (mut app, alice, bob) = online(60);
+    goto_five(&mut app, &alice);
+    app.disconnected("connection lost", 1000);
+    app.client.connected();
+    app.frame(welcome(&bob), NOW);
+    let frames = app.frame(joined("general", &[&alice, &bob], Vec::new()), NOW);
+    assert!(asks_around(&frames, 5), "{frames:?}");
+    app.frame(page(&alice, 1..=10), NOW);
+    assert!(app.status.contains("marked with >"), "{}", app.status);
 }

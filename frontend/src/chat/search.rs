@@ -4,7 +4,9 @@
 //! older pages (`before`) and newer ones (`after`), taken here before the
 //! model sees them, until a newer page meets the room's live tail and the
 //! window joins the model's room (`Client::attach`): the room is live
-//! again, scrolled to where the reader was.
+//! again, scrolled to where the reader was. Edits, deletes and reactions
+//! of the window's messages change it while it is detached
+//! (`Window::apply`), as they change the live list.
 
 use leptos::prelude::*;
 use shared::client::{Client, Grown, Window};
@@ -154,6 +156,15 @@ impl Chat {
                     }
                     Some(Grown::Grew(_)) => true,
                 }
+            }
+            // Edits, deletes and reactions of messages on the page change
+            // the page (`Window::apply`); the model applies them too.
+            ServerMsg::Update(_) | ServerMsg::Joined { .. } => {
+                self.client.with_untracked(|c| {
+                    self.around
+                        .maybe_update(|around| around.as_mut().is_some_and(|w| w.apply(msg, c)))
+                });
+                false
             }
             // A refusal while a search waits is its answer (the budget,
             // `not_joined`); other errors are the model's too.

@@ -6,7 +6,7 @@ use super::*;
 use crate::names::Emoji;
 use crate::protocol::{ServerMsg, Update, UpdateKind, DELETED_TEXT};
 
-fn update(seq: u64, target: u64, kind: UpdateKind, from: &User) -> Update {
+pub(super) fn update(seq: u64, target: u64, kind: UpdateKind, from: &User) -> Update {
     Update {
         mentions: Vec::new(),
         mentions_room: false,

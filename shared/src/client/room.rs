@@ -13,6 +13,7 @@ mod roster;
 mod updates;
 
 pub(crate) use roster::Search;
+pub(crate) use updates::change_message;
 
 /// Whether `msg` mentions `me` (by nick, or everyone by `@room`).
 pub fn mentions_me(msg: &ChatMessage, me: Option<&UserId>) -> bool {

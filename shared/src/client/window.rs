@@ -17,8 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::{ChatMessage, ClientMsg, RoomName, ServerMsg};
+use crate::{protocol::User, ChatMessage, ClientMsg, RoomName, ServerMsg};
 
+use super::room::change_message;
 use super::{Change, Client, Room};
 
 /// Which way a window's request reads.
@@ -63,6 +64,10 @@ pub struct Window {
     loaded: bool,
     /// The relay has nothing older than the window's oldest message.
     at_start: bool,
+    /// The highest `seq` of an update applied to the window: one
+    /// delivered again (live, then in a rejoin's `updates`) changes it
+    /// once, as the room's own dedup does for the live copy.
+    last_update: u64,
 }
 
 impl Window {
@@ -77,6 +82,7 @@ impl Window {
             asked: None,
             loaded: false,
             at_start: false,
+            last_update: 0,
         };
         let frame = window.ask(client, Dir::Around);
         (window, frame)
@@ -182,6 +188,38 @@ impl Window {
             _ => {}
         }
         Some(Grown::Grew(dir))
+    }
+
+    /// The edits, deletes and reactions in `msg` (an `update`, or a
+    /// rejoin's `joined` with its `updates`) of messages in the window:
+    /// the window's copies change exactly as the room's live copies do
+    /// (the same code, `room::updates::change_message`), so a page read
+    /// while detached is never stale. The model must see `msg` too (this
+    /// takes nothing from it). Returns whether the window changed.
+    pub fn apply(&mut self, msg: &ServerMsg, client: &Client) -> bool {
+        let updates = match msg {
+            ServerMsg::Update(update) => std::slice::from_ref(update),
+            ServerMsg::Joined { room, updates, .. } if *room == self.room => updates.as_slice(),
+            _ => return false,
+        };
+        let room = client.room(&self.room);
+        let people = room
+            .into_iter()
+            .flat_map(Room::members_unsorted)
+            .chain(client.me());
+        let people: Vec<&User> = people.collect();
+        let mut changed = false;
+        for update in updates.iter().filter(|u| u.room == self.room) {
+            if update.seq <= self.last_update {
+                continue;
+            }
+            self.last_update = update.seq;
+            if let Some(message) = self.messages.get_mut(&update.target) {
+                change_message(message, update, people.iter().copied());
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// The window's newest message is at or past the start of the room's

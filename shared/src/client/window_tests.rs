@@ -1,9 +1,10 @@
 //! The detached window: grows older and newer a page at a time, takes
 //! only its own answers, and attaches when it meets the live tail.
 
+use super::events_tests::update;
 use super::tests::{joined, msg, room, user, welcome};
 use super::*;
-use crate::protocol::ServerMsg;
+use crate::protocol::{ServerMsg, UpdateKind, DELETED_TEXT};
 
 const PAGE: u32 = 10;
 
@@ -192,4 +193,104 @@ fn a_refresh_of_attachment_urls_asked_first_is_answered_first_and_left_to_the_mo
         Some(Grown::Grew(Dir::Around))
     );
     assert_eq!(window_seqs(&window), (16..=25).collect::<Vec<_>>());
+}
+
+/// The seqs of `name`'s messages in the model, oldest first.
+fn room_seqs(client: &Client) -> Vec<u64> {
+    super::tests::seqs(client, "general")
+}
+
+/// Asks for newer pages of a room of messages 1..=`last` until the window
+/// meets the live tail, then attaches it.
+fn read_on_until_live(client: &mut Client, window: &mut Window, last: u64, from: &User) {
+    loop {
+        let frame = window.newer(client).expect("idle, so it asks");
+        match window.take(&answer(&frame, last, from), client) {
+            Some(Grown::Grew(Dir::Newer)) => continue,
+            Some(Grown::Live) => break,
+            other => panic!("not a newer page: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn edits_deletes_and_reactions_reach_a_detached_window_as_they_reach_the_room() {
+    let (mut client, bob) = live();
+    let alice = client.me().cloned().unwrap();
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    window.take(&answer(&frame, 300, &bob), &client);
+    let shown = |w: &Window, seq: u64| w.messages().find(|m| m.seq == seq).unwrap().clone();
+    // Each comes live: the model applies it too (to nothing it holds).
+    let edit = ServerMsg::Update(update(301, 18, UpdateKind::Edit, &bob));
+    let delete = ServerMsg::Update(update(302, 19, UpdateKind::Delete, &bob));
+    let react = ServerMsg::Update(update(303, 20, UpdateKind::React, &alice));
+    for frame in [&edit, &delete, &react] {
+        assert!(window.apply(frame, &client), "{frame:?}");
+        client.apply(frame.clone(), 0);
+    }
+    assert_eq!(shown(&window, 18).text.as_str(), "edited");
+    assert_eq!(shown(&window, 18).state.edited_ts, Some(9_000));
+    assert!(shown(&window, 19).state.deleted);
+    assert_eq!(shown(&window, 19).text.as_str(), DELETED_TEXT);
+    assert_eq!(shown(&window, 20).state.reactions[0].count, 1);
+    // The same reaction again in a rejoin's `updates`: applied once.
+    let mut rejoin = joined("general", &[&alice, &bob], Vec::new(), false);
+    if let ServerMsg::Joined { updates, .. } = &mut rejoin {
+        updates.push(update(303, 20, UpdateKind::React, &alice));
+    }
+    assert!(!window.apply(&rejoin, &client));
+    assert_eq!(shown(&window, 20).state.reactions[0].count, 1);
+    // Not the window's: a message outside it, another room, other frames.
+    let live_edit = ServerMsg::Update(update(304, 290, UpdateKind::Edit, &bob));
+    assert!(!window.apply(&live_edit, &client));
+    client.apply(live_edit, 0);
+    let mut elsewhere = update(305, 21, UpdateKind::Edit, &bob);
+    elsewhere.room = room("random");
+    assert!(!window.apply(&ServerMsg::Update(elsewhere), &client));
+    assert_eq!(shown(&window, 21).text.as_str(), "x");
+    assert!(!window.apply(&ServerMsg::Pong, &client));
+    // An edit that names us is a mention in the window as in the room.
+    let mut naming = update(306, 22, UpdateKind::Edit, &bob);
+    naming.text = Some(super::tests::text("hey @alice"));
+    assert!(window.apply(&ServerMsg::Update(naming), &client));
+    assert_eq!(shown(&window, 22).state.mentions, [alice.id]);
+    // Attached, the room shows what the window showed.
+    read_on_until_live(&mut client, &mut window, 300, &bob);
+    client.attach(window);
+    let general = client.room(&room("general")).unwrap();
+    assert_eq!(general.message(18).unwrap().text.as_str(), "edited");
+    assert!(general.message(19).unwrap().state.deleted);
+    assert_eq!(general.message(20).unwrap().state.reactions[0].count, 1);
+    assert_eq!(general.message(290).unwrap().text.as_str(), "edited");
+}
+
+#[test]
+fn a_live_message_while_detached_is_in_the_room_once_after_the_attach() {
+    let (mut client, bob) = live();
+    let (mut window, frame) = Window::open(&client, room("general"), 20, PAGE);
+    window.take(&answer(&frame, 300, &bob), &client);
+    let frame = window.newer(&client).unwrap();
+    // 301 comes live while a newer page is on its way.
+    client.apply(ServerMsg::Message(msg("general", 301, &bob, "new")), 0);
+    window.take(&answer(&frame, 301, &bob), &client);
+    read_on_until_live(&mut client, &mut window, 301, &bob);
+    client.attach(window);
+    assert_eq!(room_seqs(&client), (16..=301).collect::<Vec<_>>());
+    let general = client.room(&room("general")).unwrap();
+    assert_eq!(general.message(301).unwrap().text.as_str(), "new");
+}
+
+#[test]
+fn a_live_message_also_in_the_window_s_page_is_in_the_room_once() {
+    let (mut client, bob) = live();
+    // The same message the relay's pages hold (a different one under the
+    // same seq would be a renumbered room).
+    client.apply(ServerMsg::Message(msg("general", 301, &bob, "x")), 0);
+    // A hit near the end: the page around it holds 301 too.
+    let (mut window, frame) = Window::open(&client, room("general"), 297, PAGE);
+    window.take(&answer(&frame, 301, &bob), &client);
+    assert_eq!(window_seqs(&window), (292..=301).collect::<Vec<_>>());
+    read_on_until_live(&mut client, &mut window, 301, &bob);
+    client.attach(window);
+    assert_eq!(room_seqs(&client), (251..=301).collect::<Vec<_>>());
 }

@@ -32,31 +32,7 @@ impl Room {
         };
         let before = mentions_me(msg, me_id);
         let mut msg = msg.clone();
-        match update.kind {
-            UpdateKind::Edit => {
-                if let Some(text) = &update.text {
-                    msg.text = text.clone();
-                    msg.state.edited_ts = Some(update.ts);
-                    let found = find_mentions(text.as_str(), self.members.values().chain(me));
-                    msg.state.mentions = found.users;
-                    msg.state.mentions_room = found.room;
-                }
-            }
-            UpdateKind::Delete => {
-                msg.text = Text::new(DELETED_TEXT).expect("a valid text");
-                msg.state.deleted = true;
-                msg.state.reactions.clear();
-                msg.state.mentions.clear();
-                msg.state.mentions_room = false;
-            }
-            UpdateKind::React => {
-                // The relay sends an update only for a change, so the
-                // user had the reaction exactly when it is now removed.
-                if let (Some(emoji), Some(on)) = (&update.emoji, update.on) {
-                    msg.state.react(emoji, &update.from.id, on, !on);
-                }
-            }
-        }
+        change_message(&mut msg, update, self.members.values().chain(me));
         let after = mentions_me(&msg, me_id);
         if before || after {
             self.count_mention(&msg, me_id, count && after && !before);
@@ -74,6 +50,42 @@ impl Room {
         let unread = msg.seq > self.read && me != Some(&msg.from.id) && !msg.state.deleted;
         if first && count && unread {
             self.mentions += 1;
+        }
+    }
+}
+
+/// What an edit, delete or reaction does to a message, wherever it is
+/// kept: a room's loaded messages ([`Room::apply_update`]) or a detached
+/// window's (`Window::apply`), so both show the same. `people`: whom an
+/// edited text's `@nick`s may name (the room's members and us).
+pub(crate) fn change_message<'a>(
+    msg: &mut ChatMessage,
+    update: &Update,
+    people: impl IntoIterator<Item = &'a User>,
+) {
+    match update.kind {
+        UpdateKind::Edit => {
+            if let Some(text) = &update.text {
+                msg.text = text.clone();
+                msg.state.edited_ts = Some(update.ts);
+                let found = find_mentions(text.as_str(), people);
+                msg.state.mentions = found.users;
+                msg.state.mentions_room = found.room;
+            }
+        }
+        UpdateKind::Delete => {
+            msg.text = Text::new(DELETED_TEXT).expect("a valid text");
+            msg.state.deleted = true;
+            msg.state.reactions.clear();
+            msg.state.mentions.clear();
+            msg.state.mentions_room = false;
+        }
+        UpdateKind::React => {
+            // The relay sends an update only for a change, so the user had
+            // the reaction exactly when it is now removed.
+            if let (Some(emoji), Some(on)) = (&update.emoji, update.on) {
+                msg.state.react(emoji, &update.from.id, on, !on);
+            }
         }
     }
 }
