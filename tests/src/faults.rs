@@ -113,12 +113,13 @@ pub async fn send(client: &mut Client, seen: &mut Seen, id: &str) -> Result<u64,
     }
 }
 
-/// Sends `id` until acked (for at most twice [`WAIT`], each refusal
+/// Sends `id` until acked (for at most three times [`WAIT`], each refusal
 /// `unavailable`: the relay, or its NATS node, is still settling after
-/// the heal); returns its seq.
+/// the heal; a NATS node cut from its cluster took 4 to 18 s); returns its
+/// seq.
 pub async fn resend(client: &mut Client, seen: &mut Seen, id: &str) -> u64 {
     let start = Instant::now();
-    while start.elapsed() < WAIT * 2 {
+    while start.elapsed() < WAIT * 3 {
         match send(client, seen, id).await {
             Ok(seq) => {
                 if start.elapsed() > Duration::from_secs(1) {
