@@ -11,6 +11,7 @@ mod browser;
 mod chat;
 mod cli;
 mod cluster;
+mod cluster_faults;
 mod cluster_files;
 mod cluster_outage;
 mod cluster_partition;

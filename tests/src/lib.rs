@@ -8,6 +8,7 @@ pub mod client;
 pub mod conformance;
 pub mod devtools;
 pub mod events;
+pub mod faults;
 pub mod files;
 pub mod lines;
 pub mod login;

@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 use crate::{
     relay::{free_port, http_get, http_get_with_headers},
-    WAIT,
+    Partition, WAIT,
 };
 
 /// The nats-server binary: `$NATS_SERVER`, else the first on the PATH, else
@@ -202,6 +202,21 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// A JSON page of this server's monitoring endpoint (`/jsz`,
+    /// `/routez`).
+    pub async fn monitor_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let monitor: SocketAddr = ([127, 0, 0, 1], self.monitor_port).into();
+        let (code, headers, mut body) = http_get_with_headers(monitor, path).await?;
+        anyhow::ensure!(code == 200, "{path} answered {code}");
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body)?;
+        }
+        serde_json::from_str(&body).with_context(|| format!("{path} is JSON"))
+    }
+
     /// How many client connections named `name` this server has now (its
     /// monitoring endpoint's `/connz`). A relay's connection is named
     /// `palaver-relay`; this is how a test knows which node a relay uses.
@@ -289,15 +304,43 @@ impl NatsServer {
 /// Three `nats-server`s routed into one cluster with JetStream.
 pub struct NatsCluster {
     pub nodes: Vec<NatsServer>,
+    /// With [`NatsCluster::start_proxied`]: every route, one proxy per
+    /// ordered pair of nodes (`from` solicits `to` through `link`).
+    routes: Vec<Route>,
+    /// The nodes' shared configuration file, if any.
+    _config: Option<TempDir>,
+}
+
+/// One route of a proxied cluster: node `from` reaches node `to`'s cluster
+/// port through `link`.
+struct Route {
+    from: usize,
+    to: usize,
+    link: Partition,
 }
 
 impl NatsCluster {
     /// Starts three nodes on free ports. A port taken between choosing and
     /// binding it makes a node exit: the whole start is then tried again.
     pub async fn start() -> anyhow::Result<NatsCluster> {
+        Self::start_retrying(false).await
+    }
+
+    /// Starts three nodes whose every route goes through a [`Partition`]
+    /// proxy, so [`NatsCluster::cut_off`] can cut one node from the other
+    /// two. Each node solicits each other node through its own proxy, and
+    /// advertises a cluster address nothing listens on, so no route is
+    /// ever made around the proxies from gossip. The nodes ping their
+    /// routes every second (two unanswered and the route is closed), so a
+    /// cut route is seen down within seconds, not minutes.
+    pub async fn start_proxied() -> anyhow::Result<NatsCluster> {
+        Self::start_retrying(true).await
+    }
+
+    async fn start_retrying(proxied: bool) -> anyhow::Result<NatsCluster> {
         let mut attempt = 1;
         loop {
-            match Self::try_start().await {
+            match Self::try_start(proxied).await {
                 Ok(cluster) => return Ok(cluster),
                 Err(err) if attempt < 3 => {
                     eprintln!("starting the NATS cluster again: {err}");
@@ -308,16 +351,39 @@ impl NatsCluster {
         }
     }
 
-    async fn try_start() -> anyhow::Result<NatsCluster> {
+    async fn try_start(proxied: bool) -> anyhow::Result<NatsCluster> {
         let cluster_ports = [free_port()?, free_port()?, free_port()?];
-        let routes = cluster_ports
-            .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let mut routes = Vec::new();
+        let mut config = None;
+        if proxied {
+            for from in 0..3 {
+                for to in (0..3).filter(|to| *to != from) {
+                    let link = Partition::start(([127, 0, 0, 1], cluster_ports[to]).into()).await?;
+                    routes.push(Route { from, to, link });
+                }
+            }
+            let dir = TempDir::new("nats-config")?;
+            std::fs::write(
+                dir.path().join("routes.conf"),
+                "ping_interval: \"1s\"\nping_max: 2\n",
+            )?;
+            config = Some(dir);
+        }
         let mut nodes = Vec::new();
         for (i, port) in cluster_ports.iter().enumerate() {
-            let args = vec![
+            let solicits = if proxied {
+                routes
+                    .iter()
+                    .filter(|route| route.from == i)
+                    .map(|route| format!("nats://{}", route.link.addr))
+                    .collect::<Vec<_>>()
+            } else {
+                cluster_ports
+                    .iter()
+                    .map(|p| format!("nats://127.0.0.1:{p}"))
+                    .collect()
+            };
+            let mut args = vec![
                 "-n".to_string(),
                 format!("node-{i}"),
                 "--cluster_name".to_string(),
@@ -325,8 +391,17 @@ impl NatsCluster {
                 "--cluster".to_string(),
                 format!("nats://127.0.0.1:{port}"),
                 "--routes".to_string(),
-                routes.clone(),
+                solicits.join(","),
             ];
+            if let Some(config) = &config {
+                // Port 1: nothing listens there, so a route learnt by
+                // gossip fails and the proxied ones are the only ones.
+                args.extend(["--cluster_advertise".to_string(), "127.0.0.1:1".to_string()]);
+                args.extend([
+                    "-c".to_string(),
+                    config.path().join("routes.conf").display().to_string(),
+                ]);
+            }
             let mut node = NatsServer::configure(args)?;
             node.spawn()?;
             nodes.push(node);
@@ -336,7 +411,11 @@ impl NatsCluster {
         for node in &mut nodes {
             node.wait_healthy().await?;
         }
-        Ok(NatsCluster { nodes })
+        Ok(NatsCluster {
+            nodes,
+            routes,
+            _config: config,
+        })
     }
 
     /// Every node's URL, as one comma-separated --nats value.
@@ -346,6 +425,159 @@ impl NatsCluster {
             .map(NatsServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The proxies of every route to or from `node`.
+    fn links_of(&self, node: usize) -> impl Iterator<Item = &Partition> {
+        self.routes
+            .iter()
+            .filter(move |route| route.from == node || route.to == node)
+            .map(|route| &route.link)
+    }
+
+    /// Cuts `node` from the other two (a cluster from
+    /// [`NatsCluster::start_proxied`]): its routes stop both ways; its
+    /// clients still reach it.
+    pub fn cut_off(&self, node: usize) {
+        assert!(!self.routes.is_empty(), "cut_off needs start_proxied");
+        self.links_of(node).for_each(Partition::partition);
+    }
+
+    /// Heals every route of `node`.
+    pub fn heal(&self, node: usize) {
+        self.links_of(node).for_each(Partition::heal);
+    }
+
+    /// Waits (within `within`) until `node`'s `/routez` lists `n` routes.
+    pub async fn wait_routes(
+        &self,
+        node: usize,
+        n: u64,
+        within: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let routez = self.nodes[node].monitor_json("/routez").await?;
+            let now = routez["num_routes"]
+                .as_u64()
+                .context("/routez has num_routes")?;
+            if now == n {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.nodes[node].log_path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                bail!(
+                    "node-{node} has {now} routes, not {n}: {}\nits log ends:\n{}",
+                    routez["routes"],
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Messages each node received so far over its route from each other
+    /// node: `[to][from]` (`/routez`'s `in_msgs`, matched by server id).
+    async fn route_traffic(&self) -> anyhow::Result<[[u64; 3]; 3]> {
+        let mut ids = Vec::new();
+        for node in &self.nodes {
+            let varz = node.monitor_json("/varz").await?;
+            ids.push(varz["server_id"].as_str().unwrap_or("").to_string());
+        }
+        let mut traffic = [[0; 3]; 3];
+        for (to, node) in self.nodes.iter().enumerate() {
+            let routez = node.monitor_json("/routez").await?;
+            for route in routez["routes"].as_array().into_iter().flatten() {
+                if let Some(from) = ids.iter().position(|id| route["remote_id"] == **id) {
+                    traffic[to][from] += route["in_msgs"].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        Ok(traffic)
+    }
+
+    /// Waits (within `within`) until `node` is seen cut off on the routes
+    /// themselves: for two seconds nothing arrives over any route to or
+    /// from it, while the other two nodes' routes carry their JetStream
+    /// heartbeats. (nats-server 2.9 does not close a route that goes
+    /// silent while it keeps writing to it, so `/routez` lists the cut
+    /// routes for minutes: their traffic is what shows the cut.)
+    pub async fn wait_silent(
+        &self,
+        node: usize,
+        within: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        let (a, b) = ((node + 1) % 3, (node + 2) % 3);
+        let mut before = self.route_traffic().await?;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let now = self.route_traffic().await?;
+            let silent = (0..3).filter(|other| *other != node).all(|other| {
+                now[node][other] == before[node][other] && now[other][node] == before[other][node]
+            });
+            if silent && now[a][b] > before[a][b] && now[b][a] > before[b][a] {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("node-{node}'s routes still carry traffic: {before:?} then {now:?}");
+            }
+            before = now;
+        }
+    }
+
+    /// The index of the node that leads stream `name`'s replicas now, as
+    /// node `ask` sees it.
+    pub async fn stream_leader(&self, ask: usize, name: &str) -> anyhow::Result<Option<usize>> {
+        let client = async_nats::connect(self.nodes[ask].url()).await?;
+        let mut stream = async_nats::jetstream::new(client).get_stream(name).await?;
+        let info = stream.info().await?;
+        Ok(info
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.leader.as_deref())
+            .and_then(|leader| leader.strip_prefix("node-"))
+            .and_then(|i| i.parse().ok()))
+    }
+
+    /// Makes sure stream `name` is led by another node than `node` (asking
+    /// its leader to step down if `node` leads it), so a test knows which
+    /// side of a cut keeps the leader.
+    pub async fn lead_elsewhere(&self, name: &str, node: usize) -> anyhow::Result<()> {
+        let ask = (node + 1) % self.nodes.len();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.stream_leader(ask, name).await? {
+                Some(leader) if leader != node => return Ok(()),
+                Some(_) => {
+                    let client = async_nats::connect(self.nodes[ask].url()).await?;
+                    client
+                        .request(
+                            format!("$JS.API.STREAM.LEADER.STEPDOWN.{name}"),
+                            Vec::new().into(),
+                        )
+                        .await?;
+                }
+                None => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("stream {name} is still led by node-{node}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The index of the node that leads JetStream's meta group now (its
+    /// `/jsz`), if one does.
+    pub async fn meta_leader(&self) -> anyhow::Result<Option<usize>> {
+        for node in &self.nodes {
+            let jsz = node.monitor_json("/jsz").await?;
+            if let Some(leader) = jsz["meta_cluster"]["leader"].as_str() {
+                return Ok(leader.strip_prefix("node-").and_then(|i| i.parse().ok()));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -7,6 +7,11 @@
 //! [`Partition::heal`] resumes forwarding what waited; connections accepted
 //! during the partition (a client that gave up and reconnected) reach the
 //! server only from then on, as a dropped SYN retried would.
+//!
+//! [`Partition::cut`] holds one direction only (a half-broken link, a
+//! firewall dropping one way): bytes the other way still flow, the held
+//! ones wait as above. A connection needs both directions to open, so one
+//! accepted during a one-way cut also waits for the heal.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -21,12 +26,43 @@ use tokio::{
     task::JoinHandle,
 };
 
+/// One direction of a proxied link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the connecting side to the upstream (a relay's publishes and
+    /// pings to nats-server).
+    ToUpstream,
+    /// From the upstream back to the connecting side (acks, pongs, live
+    /// messages).
+    ToClient,
+}
+
+/// Which directions are held now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Held {
+    to_upstream: bool,
+    to_client: bool,
+}
+
+impl Held {
+    fn holds(self, direction: Direction) -> bool {
+        match direction {
+            Direction::ToUpstream => self.to_upstream,
+            Direction::ToClient => self.to_client,
+        }
+    }
+
+    fn any(self) -> bool {
+        self.to_upstream || self.to_client
+    }
+}
+
 /// A loopback proxy to one upstream address that can be partitioned and
 /// healed. Stops (closing every connection) when dropped.
 pub struct Partition {
     /// Where clients connect instead of the upstream.
     pub addr: SocketAddr,
-    cut: watch::Sender<bool>,
+    held: watch::Sender<Held>,
     accept: JoinHandle<()>,
 }
 
@@ -35,7 +71,7 @@ impl Partition {
     pub async fn start(upstream: SocketAddr) -> anyhow::Result<Partition> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (cut, watching) = watch::channel(false);
+        let (held, watching) = watch::channel(Held::default());
         let accept = tokio::spawn(async move {
             let mut pairs = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
@@ -44,7 +80,7 @@ impl Partition {
                 while pairs.try_join_next().is_some() {}
             }
         });
-        Ok(Partition { addr, cut, accept })
+        Ok(Partition { addr, held, accept })
     }
 
     /// The `nats://` URL of the proxy (for a relay's `--nats`).
@@ -54,12 +90,23 @@ impl Partition {
 
     /// Stops forwarding both ways; sockets stay open, nothing is read.
     pub fn partition(&self) {
-        self.cut.send_replace(true);
+        self.held.send_replace(Held {
+            to_upstream: true,
+            to_client: true,
+        });
     }
 
-    /// Forwards again, starting with what waited.
+    /// Stops forwarding `direction` only; the other way still flows.
+    pub fn cut(&self, direction: Direction) {
+        self.held.send_modify(|held| match direction {
+            Direction::ToUpstream => held.to_upstream = true,
+            Direction::ToClient => held.to_client = true,
+        });
+    }
+
+    /// Forwards again both ways, starting with what waited.
     pub fn heal(&self) {
-        self.cut.send_replace(false);
+        self.held.send_replace(Held::default());
     }
 }
 
@@ -70,10 +117,10 @@ impl Drop for Partition {
     }
 }
 
-/// One client connection: connects upstream once the link is up, then
-/// copies both ways until either side ends.
-async fn pair(client: TcpStream, upstream: SocketAddr, mut cut: watch::Receiver<bool>) {
-    if cut.wait_for(|cut| !*cut).await.is_err() {
+/// One client connection: connects upstream once the link is up both
+/// ways, then copies both ways until either side ends.
+async fn pair(client: TcpStream, upstream: SocketAddr, mut held: watch::Receiver<Held>) {
+    if held.wait_for(|held| !held.any()).await.is_err() {
         return;
     }
     let Ok(server) = connect(upstream).await else {
@@ -85,8 +132,8 @@ async fn pair(client: TcpStream, upstream: SocketAddr, mut cut: watch::Receiver<
     // sockets drop and the other side sees the close, as it would
     // without the proxy.
     tokio::select! {
-        _ = copy(client_read, server_write, cut.clone()) => {}
-        _ = copy(server_read, client_write, cut) => {}
+        _ = copy(client_read, server_write, held.clone(), Direction::ToUpstream) => {}
+        _ = copy(server_read, client_write, held, Direction::ToClient) => {}
     }
 }
 
@@ -98,18 +145,24 @@ async fn connect(upstream: SocketAddr) -> anyhow::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Copies `from` into `to` while the link is up; while it is cut, reads
-/// nothing (so the sender's buffers fill as they would behind a partition).
-async fn copy(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut cut: watch::Receiver<bool>) {
+/// Copies `from` into `to` while `direction` is up; while it is held,
+/// reads nothing (so the sender's buffers fill as they would behind a
+/// partition).
+async fn copy(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut held: watch::Receiver<Held>,
+    direction: Direction,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        if cut.wait_for(|cut| !*cut).await.is_err() {
+        if held.wait_for(|held| !held.holds(direction)).await.is_err() {
             return;
         }
         let read = tokio::select! {
             read = from.read(&mut buf) => read,
             // Cut while waiting: stop reading at once.
-            _ = cut.wait_for(|cut| *cut) => continue,
+            _ = held.wait_for(|held| held.holds(direction)) => continue,
         };
         match read {
             Ok(0) | Err(_) => {

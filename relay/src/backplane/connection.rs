@@ -24,15 +24,20 @@ use std::{
 };
 
 use async_nats::ConnectOptions;
+use bytes::Bytes;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::{config::Config, random::random_hex};
 
 /// How long the NATS connection may be silent before the client pings;
 /// three silent periods (about 6 s) and it reconnects (docs/DEPLOY.md,
 /// "A relay cut off from NATS"). Any traffic from the server resets it,
 /// so a busy relay sends no pings.
 pub const PING_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the server may take to answer [`LinkCheck`]'s probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why the backplane cannot work, once known: the store reports it as its
 /// fault.
@@ -163,5 +168,53 @@ fn refusal(servers: &str, err: &str, ever_connected: &AtomicBool, refused: &Refu
         tracing::error!("{what}; retrying");
     } else {
         let _ = refused.set(what);
+    }
+}
+
+/// After a JetStream request went unanswered while the client thinks it is
+/// connected: does the server answer at all? A link that lost one
+/// direction (a half-broken route, a firewall dropping one way) looks up
+/// to the client as long as traffic keeps coming in, since any incoming
+/// byte postpones its pings; every send would then wait its full timeout
+/// and `/readyz` would stay 200. So the relay asks the server something it
+/// answers itself at once (a request to a subject nobody serves: its `no
+/// responders` reply), and reconnects when no answer comes within
+/// [`PROBE_TIMEOUT`], as three unanswered pings would make it. A server
+/// that answers (a node that lost JetStream's quorum, say) is left alone.
+#[derive(Default)]
+pub struct LinkCheck {
+    /// Set while a probe runs: one at a time, however many sends time out.
+    running: Arc<AtomicBool>,
+}
+
+impl LinkCheck {
+    /// Probes the link in the background (unless a probe runs already or
+    /// the client already knows it is disconnected).
+    pub fn after_timeout(&self, client: &async_nats::Client, tracker: &TaskTracker) {
+        if client.connection_state() != async_nats::connection::State::Connected
+            || self.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (client, running) = (client.clone(), self.running.clone());
+        tracker.spawn(async move {
+            if !answers(&client).await {
+                tracing::warn!(
+                    "NATS does not answer over a connection that looks up (a link broken one way?); reconnecting"
+                );
+                let _ = client.force_reconnect().await;
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// Whether the server answers a probe within [`PROBE_TIMEOUT`].
+async fn answers(client: &async_nats::Client) -> bool {
+    let subject = format!("palaver.probe.{}", random_hex(8));
+    match tokio::time::timeout(PROBE_TIMEOUT, client.request(subject, Bytes::new())).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(err)) => err.kind() == async_nats::RequestErrorKind::NoResponders,
+        Err(_) => false,
     }
 }

@@ -200,6 +200,14 @@ impl JetStreamStore {
                 .await
         })
         .await;
+        let timed_out = match &acked {
+            Err(_) => true,
+            Ok(Err(err)) => err.kind() == PublishErrorKind::TimedOut,
+            Ok(Ok(_)) => false,
+        };
+        if timed_out {
+            self.link.after_timeout(&self.client, &self.tracker);
+        }
         match acked {
             Ok(Ok(ack)) if ack.duplicate => Ok(Published::Duplicate(ack.sequence)),
             Ok(Ok(ack)) => Ok(Published::New(ack.sequence)),

@@ -59,8 +59,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{codec::encode, epoch::Epoch, history::timed, live::Followers, quotes::Quotes};
 use super::{
-    connection::Refusal, delivered::Delivered, room_subject, room_token, LIVE_SUBJECTS,
-    ROOM_SUBJECTS, STREAM,
+    connection::{LinkCheck, Refusal},
+    delivered::Delivered,
+    room_subject, room_token, LIVE_SUBJECTS, ROOM_SUBJECTS, STREAM,
 };
 use crate::{
     aging::Aging,
@@ -130,6 +131,8 @@ pub struct JetStreamStore {
     room_idle: Duration,
     /// Where publish-to-ack latency goes (`/metrics`), once the relay says.
     acks: OnceLock<Histogram>,
+    /// Probes the connection after an unacked publish (`connection`).
+    link: LinkCheck,
 }
 
 impl JetStreamStore {
@@ -193,6 +196,7 @@ impl JetStreamStore {
             recent: Mutex::new(Aging::default()),
             room_idle: config.room_idle(),
             acks: OnceLock::new(),
+            link: LinkCheck::default(),
             recent_cap,
             quotes: Quotes::new(recent_cap),
         });
@@ -393,6 +397,16 @@ impl JetStreamStore {
                 .map_err(async_nats::Error::from)
         })
         .await;
+        let timed_out = match &acked {
+            Err(_) => true,
+            Ok(Err(err)) => err
+                .downcast_ref::<jetstream::context::PublishError>()
+                .is_some_and(|err| err.kind() == jetstream::context::PublishErrorKind::TimedOut),
+            Ok(Ok(_)) => false,
+        };
+        if timed_out {
+            self.link.after_timeout(&self.client, &self.tracker);
+        }
         let ack = match acked {
             Ok(Ok(ack)) => {
                 if let Some(acks) = self.acks.get() {
