@@ -181,6 +181,20 @@ impl WithFiles {
     }
 }
 
+impl WithFiles {
+    /// `read`'s messages with their attachments' current URLs.
+    fn hydrated<'a>(
+        &'a self,
+        read: BoxFuture<'a, Result<Vec<ChatMessage>, StoreError>>,
+    ) -> BoxFuture<'a, Result<Vec<ChatMessage>, StoreError>> {
+        Box::pin(async move {
+            let mut messages = read.await?;
+            self.files.hydrate(&mut messages);
+            Ok(messages)
+        })
+    }
+}
+
 impl Store for WithFiles {
     fn append(&self, msg: NewMessage) -> BoxFuture<'_, Result<Appended, StoreError>> {
         self.inner.append(msg)
@@ -206,12 +220,7 @@ impl Store for WithFiles {
         before: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
-        let read = self.inner.before(room, before, limit);
-        Box::pin(async move {
-            let mut messages = read.await?;
-            self.files.hydrate(&mut messages);
-            Ok(messages)
-        })
+        self.hydrated(self.inner.before(room, before, limit))
     }
 
     fn newer(
@@ -220,12 +229,7 @@ impl Store for WithFiles {
         after: u64,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
-        let read = self.inner.newer(room, after, limit);
-        Box::pin(async move {
-            let mut messages = read.await?;
-            self.files.hydrate(&mut messages);
-            Ok(messages)
-        })
+        self.hydrated(self.inner.newer(room, after, limit))
     }
 
     fn update(

@@ -19,6 +19,21 @@ impl Timed {
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
         Timed { inner, metrics }
     }
+
+    /// `read`, timed from its first poll to its answer as a read of kind
+    /// `what`.
+    fn timed<'a, T: Send + 'a>(
+        &'a self,
+        what: &'static str,
+        read: BoxFuture<'a, T>,
+    ) -> BoxFuture<'a, T> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let answer = read.await;
+            self.metrics.store_read(what, start.elapsed());
+            answer
+        })
+    }
 }
 
 impl Store for Timed {
@@ -39,13 +54,7 @@ impl Store for Timed {
         since: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Page, StoreError>> {
-        let read = self.inner.after(room, since, limit);
-        Box::pin(async move {
-            let start = Instant::now();
-            let page = read.await;
-            self.metrics.store_read("after", start.elapsed());
-            page
-        })
+        self.timed("after", self.inner.after(room, since, limit))
     }
 
     fn before(
@@ -54,13 +63,7 @@ impl Store for Timed {
         before: Option<u64>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
-        let read = self.inner.before(room, before, limit);
-        Box::pin(async move {
-            let start = Instant::now();
-            let messages = read.await;
-            self.metrics.store_read("before", start.elapsed());
-            messages
-        })
+        self.timed("before", self.inner.before(room, before, limit))
     }
 
     fn newer(
@@ -69,13 +72,7 @@ impl Store for Timed {
         after: u64,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
-        let read = self.inner.newer(room, after, limit);
-        Box::pin(async move {
-            let start = Instant::now();
-            let messages = read.await;
-            self.metrics.store_read("newer", start.elapsed());
-            messages
-        })
+        self.timed("newer", self.inner.newer(room, after, limit))
     }
 
     fn update(
@@ -86,13 +83,7 @@ impl Store for Timed {
     }
 
     fn search(&self, request: SearchRequest) -> BoxFuture<'_, Result<Found, StoreError>> {
-        let read = self.inner.search(request);
-        Box::pin(async move {
-            let start = Instant::now();
-            let found = read.await;
-            self.metrics.store_read("search", start.elapsed());
-            found
-        })
+        self.timed("search", self.inner.search(request))
     }
 
     fn ready(&self) -> bool {
