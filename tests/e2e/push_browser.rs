@@ -44,6 +44,27 @@ async fn away_from_general(relay: &tests::RelayProcess, sub: &TestSubscription) 
     alice
 }
 
+/// Bob mentions alice in #general: one push reaches her away app, which
+/// shows it as bob's message. The message's seq, the push and what was
+/// shown.
+async fn bob_mentions_alice(
+    bob: &mut tests::Client,
+    service: &PushService,
+    alice: &mut Device,
+) -> (u64, Value, Value) {
+    let seq = bob
+        .say_acked("general", "@alice lunch?", "b1")
+        .await
+        .unwrap();
+    let pushed = service.wait_for(1).await.unwrap()[0].payload.clone();
+    assert_eq!(pushed["seq"], seq);
+    alice.deliver(&pushed).await;
+    let shown = alice.notification("room:general").await;
+    assert_eq!(shown["title"], "bob in #general");
+    assert_eq!(shown["body"], "@alice lunch?");
+    (seq, pushed, shown)
+}
+
 #[tokio::test]
 async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
     let _heavy = tests::heavy().await;
@@ -58,16 +79,7 @@ async fn a_pushed_mention_shows_a_notification_whose_click_opens_the_message() {
     let sub = service.subscription("alice-browser");
     let mut alice = away_from_general(&relay, &sub).await;
 
-    let seq = bob
-        .say_acked("general", "@alice lunch?", "b1")
-        .await
-        .unwrap();
-    let pushed = service.wait_for(1).await.unwrap()[0].payload.clone();
-    assert_eq!(pushed["seq"], seq);
-    alice.deliver(&pushed).await;
-    let shown = alice.notification("room:general").await;
-    assert_eq!(shown["title"], "bob in #general");
-    assert_eq!(shown["body"], "@alice lunch?");
+    let (seq, pushed, shown) = bob_mentions_alice(&mut bob, &service, &mut alice).await;
     assert_eq!(
         shown["data"],
         json!({ "room": "general", "seq": seq, "count": 1 })
@@ -377,16 +389,7 @@ async fn in_a_cluster_a_message_on_one_relay_shows_one_notification_on_a_device_
     let sub = service.subscription("alice-browser");
     let mut alice = away_from_general(&two, &sub).await;
 
-    let seq = bob
-        .say_acked("general", "@alice lunch?", "b1")
-        .await
-        .unwrap();
-    let pushed = service.wait_for(1).await.unwrap()[0].payload.clone();
-    assert_eq!(pushed["seq"], seq);
-    alice.deliver(&pushed).await;
-    let shown = alice.notification("room:general").await;
-    assert_eq!(shown["title"], "bob in #general");
-    assert_eq!(shown["body"], "@alice lunch?");
+    let (seq, _, _) = bob_mentions_alice(&mut bob, &service, &mut alice).await;
     // Only the relay that stored the message pushed it: a later message's
     // push comes second, with nothing between.
     let next = bob

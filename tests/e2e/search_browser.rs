@@ -30,22 +30,28 @@ async fn audit(browser: &Browser, case: &str) -> Vec<String> {
     bad
 }
 
-#[tokio::test]
-async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
-    let data = tempfile::tempdir().unwrap();
+/// A relay with the durable store in `data`, serving the built web app,
+/// that lets the tests send as fast as they fill rooms.
+async fn relay_serving_app(data: &std::path::Path) -> RelayProcess {
     let dist = dist_dir();
-    let relay = RelayProcess::spawn(&[
+    RelayProcess::spawn(&[
         "--static-dir",
         dist.to_str().unwrap(),
         "--data-dir",
-        data.path().to_str().unwrap(),
+        data.to_str().unwrap(),
         "--rate-limit",
         "0",
         "--room-rate-limit",
         "0",
     ])
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn search_finds_hits_by_keyboard_and_enter_shows_the_page_around_one() {
+    let data = tempfile::tempdir().unwrap();
+    let relay = relay_serving_app(data.path()).await;
 
     // ops: 60 fillers, the hit, 60 more, so the hit is far from the
     // newest page; general: an older English hit.
@@ -293,19 +299,7 @@ async fn press_until(browser: &Browser, key: &str, done: &str, what: &str) {
 #[tokio::test]
 async fn the_page_around_a_hit_grows_both_ways_until_the_room_is_live() {
     let data = tempfile::tempdir().unwrap();
-    let dist = dist_dir();
-    let relay = RelayProcess::spawn(&[
-        "--static-dir",
-        dist.to_str().unwrap(),
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--rate-limit",
-        "0",
-        "--room-rate-limit",
-        "0",
-    ])
-    .await
-    .unwrap();
+    let relay = relay_serving_app(data.path()).await;
     let line = |n: usize| match n {
         100 => "the old zebra line".to_string(),
         n => format!("line {n}"),
