@@ -20,6 +20,10 @@ fn send(text: &str, client_id: &str) -> String {
     format!(r#"{{"type":"send","room":"general","text":"{text}","client_id":"{client_id}"}}"#)
 }
 
+fn is_welcome(msg: &ServerMsg) -> bool {
+    matches!(msg, ServerMsg::Welcome { .. })
+}
+
 fn is_joined(msg: &ServerMsg) -> bool {
     matches!(msg, ServerMsg::Joined { .. })
 }
@@ -95,9 +99,7 @@ async fn upgrade_header_names_and_values_are_case_insensitive() {
     assert_eq!(head.status, 101, "{head:?}");
     assert_eq!(head.header("sec-websocket-accept"), Some(raw_ws::ACCEPT));
     ws.send(&Out::text(&hello("alice"))).await.unwrap();
-    ws.recv_until(|m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-        .unwrap();
+    ws.recv_until(is_welcome).await.unwrap();
     relay.stop().await.unwrap();
 }
 
@@ -159,10 +161,7 @@ async fn a_hello_in_three_fragments_is_reassembled() {
     for fragment in in_three_fragments(&hello("alice")) {
         ws.send(&fragment).await.unwrap();
     }
-    let (welcome, _) = ws
-        .recv_until(|m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-        .unwrap();
+    let (welcome, _) = ws.recv_until(is_welcome).await.unwrap();
     assert!(matches!(welcome, ServerMsg::Welcome { user, .. } if user.nick.as_str() == "alice"));
     relay.stop().await.unwrap();
 }
@@ -237,9 +236,7 @@ async fn extended_lengths_of_16_and_64_bits_are_read() {
     ws.send(&Out::text(&hello("alice")).length(Length::Bits64))
         .await
         .unwrap();
-    ws.recv_until(|m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-        .unwrap();
+    ws.recv_until(is_welcome).await.unwrap();
     ws.send(&Out::text(JOIN).length(Length::Bits16))
         .await
         .unwrap();
@@ -298,9 +295,7 @@ async fn a_frame_written_one_byte_at_a_time_is_read() {
         ws.write(&[byte]).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    ws.recv_until(|m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-        .unwrap();
+    ws.recv_until(is_welcome).await.unwrap();
     relay.stop().await.unwrap();
 }
 
@@ -311,9 +306,7 @@ async fn two_frames_in_one_write_are_both_read() {
     let mut both = Out::text(&hello("alice")).encode();
     both.extend(Out::text(JOIN).encode());
     ws.write(&both).await.unwrap();
-    ws.recv_until(|m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-        .unwrap();
+    ws.recv_until(is_welcome).await.unwrap();
     ws.recv_until(is_joined).await.unwrap();
     relay.stop().await.unwrap();
 }

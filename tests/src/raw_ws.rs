@@ -7,6 +7,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::relay::parse_head;
 use anyhow::{anyhow, bail, Context};
 use shared::ServerMsg;
 use tokio::{
@@ -222,19 +223,8 @@ impl RawWs {
             }
             ws.fill().await.context("reading the response head")?;
         };
-        let head = String::from_utf8_lossy(&ws.buf[..end]).into_owned();
+        let (status, headers) = parse_head(&String::from_utf8_lossy(&ws.buf[..end]))?;
         ws.buf.drain(..end + 4);
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .with_context(|| format!("no status line in {head:?}"))?;
-        let headers = head
-            .lines()
-            .skip(1)
-            .filter_map(|line| line.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
         Ok((Head { status, headers }, ws))
     }
 
