@@ -395,3 +395,38 @@ async fn fragments_together_over_the_hard_limit_close_with_1009() {
     .await;
     assert_closed_with(close, close::MESSAGE_TOO_BIG, "fragments over the limit");
 }
+
+#[tokio::test]
+async fn a_frame_or_message_of_exactly_the_hard_limit_is_read_and_answered_too_large() {
+    let relay = InProcessRelay::default().await;
+    let (mut ws, _) = RawWs::hello(relay.addr, "alice").await.unwrap();
+    let whole = "x".repeat(HARD_FRAME_LIMIT);
+    let half = "x".repeat(HARD_FRAME_LIMIT / 2);
+    let as_one_frame = [Out::text(&whole)];
+    let in_two_fragments = [
+        Out::text(&half).more(),
+        Out::new(opcode::CONTINUATION, half.clone()),
+    ];
+    for frames in [&as_one_frame[..], &in_two_fragments[..]] {
+        for frame in frames {
+            ws.send(frame).await.unwrap();
+        }
+        let (error, _) = ws
+            .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                error,
+                ServerMsg::Error {
+                    code: ErrorCode::TooLarge,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+    ws.send(&Out::text(JOIN)).await.unwrap();
+    ws.recv_until(is_joined).await.unwrap();
+    relay.stop().await.unwrap();
+}
