@@ -208,20 +208,7 @@ async fn a_binary_frame_is_refused_with_bad_frame_and_the_connection_stays_open(
     ws.send(&Out::new(opcode::BINARY, hello("alice")))
         .await
         .unwrap();
-    let (error, _) = ws
-        .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            error,
-            ServerMsg::Error {
-                code: ErrorCode::BadFrame,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_eq!(ws.expect_error().await.unwrap(), ErrorCode::BadFrame);
     ws.send(&Out::text(JOIN)).await.unwrap();
     ws.recv_until(is_joined).await.unwrap();
     relay.stop().await.unwrap();
@@ -411,20 +398,7 @@ async fn a_frame_or_message_of_exactly_the_hard_limit_is_read_and_answered_too_l
         for frame in frames {
             ws.send(frame).await.unwrap();
         }
-        let (error, _) = ws
-            .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                error,
-                ServerMsg::Error {
-                    code: ErrorCode::TooLarge,
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
+        assert_eq!(ws.expect_error().await.unwrap(), ErrorCode::TooLarge);
     }
     ws.send(&Out::text(JOIN)).await.unwrap();
     ws.recv_until(is_joined).await.unwrap();

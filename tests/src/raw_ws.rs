@@ -9,7 +9,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use crate::relay::parse_head;
 use anyhow::{anyhow, bail, Context};
-use shared::ServerMsg;
+use shared::{ErrorCode, ServerMsg};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -337,6 +337,17 @@ impl RawWs {
             if want(&msg) {
                 return Ok((msg, frame));
             }
+        }
+    }
+
+    /// The code of the next `error` frame, past the others.
+    pub async fn expect_error(&mut self) -> anyhow::Result<ErrorCode> {
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+            .await?
+        {
+            (ServerMsg::Error { code, .. }, _) => Ok(code),
+            (other, _) => bail!("expected an error, got {other:?}"),
         }
     }
 
