@@ -61,3 +61,4 @@ mod timeouts;
 mod tls;
 mod token_url;
 mod tui;
+mod websocket;

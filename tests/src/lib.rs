@@ -19,6 +19,7 @@ pub mod partition;
 pub mod push_device;
 pub mod push_service;
 pub mod push_subscriptions;
+pub mod raw_ws;
 pub mod relay;
 pub mod tmux;
 

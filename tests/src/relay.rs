@@ -422,20 +422,27 @@ pub async fn http_get_raw(
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let head = String::from_utf8_lossy(&raw[..split]);
     let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let (code, headers) = parse_head(&head)?;
+    Ok((code, headers, body))
+}
+
+/// An HTTP response head (without its blank line): the status and the
+/// headers (lowercased names, trimmed values).
+pub fn parse_head(head: &str) -> anyhow::Result<(u16, Vec<(String, String)>)> {
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .context("no status line")?;
+        .with_context(|| format!("no status line in {head:?}"))?;
     let headers = head
         .lines()
         .skip(1)
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok((code, headers, body))
+    Ok((code, headers))
 }
 
 /// Runs `palaver-relay` with `args` to completion (bounded by [`WAIT`]):
