@@ -33,6 +33,8 @@
 //! - `random`: random ids and tokens from the OS.
 //! - `tls`: optional TLS in the relay itself (rustls).
 //! - `web_app`: the built web app as static files, precompressed.
+//! - `ws`: the WebSocket itself (RFC 6455, server side), with no buffer
+//!   held by an idle connection.
 //! - `aging`: a map whose idle entries age out (per-room state).
 //! - `files`: files and images attached to messages: uploads, the
 //!   content-addressed blobs, thumbnails, signed download URLs, GC.
@@ -68,6 +70,7 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod web_app;
+pub mod ws;
 
 use std::{future::Future, time::Duration};
 

@@ -10,10 +10,10 @@ use crate::{
     metrics::Snapshot,
     session,
     state::AppState,
-    web_app,
+    web_app, ws,
 };
 use axum::{
-    extract::{ConnectInfo, RawQuery, Request, State, WebSocketUpgrade},
+    extract::{ConnectInfo, RawQuery, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -22,16 +22,6 @@ use axum::{
 };
 use tracing::{field::Empty, Instrument};
 
-/// Bytes tungstenite reads per socket read, allocated up front for every
-/// connection; the default (128 KiB) would cost that much per idle
-/// connection. Chat frames are small, so 1 KiB (not 4) costs little CPU and
-/// took idle RSS from 12.2 to 9.3 KiB per connection (docs/PERFORMANCE.md).
-const READ_BUFFER: usize = 1024;
-/// Bytes tungstenite gathers before it writes to the socket. The writer
-/// feeds a batch of frames and then flushes; with 0 every frame was its own
-/// `send` syscall, which was 80% of the relay's CPU in fan-out (perf, see
-/// docs/PERFORMANCE.md). The buffer grows only as far as a batch needs.
-const WRITE_BUFFER: usize = 16 * 1024;
 /// The largest frame the relay reads at all: larger frames close the
 /// connection (1009). Between `MAX_FRAME_BYTES` and this, the relay answers
 /// `too_large` and keeps the connection.
@@ -98,7 +88,7 @@ async fn ws(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: ws::Upgrade,
 ) -> Response {
     let client = client_ip(addr.ip(), &headers, &state.trusted_proxies);
     let ip = ClientKey::of(client);
@@ -146,14 +136,9 @@ async fn ws(
     // `conn` and `user` are filled in as they become known.
     let span = tracing::info_span!("conn", conn = Empty, ip = %client, user = Empty);
     let tracker = state.tracker.clone();
-    upgrade
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(HARD_FRAME_LIMIT)
-        .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| {
-            tracker.track_future(session::run(socket, state, slot, token).instrument(span))
-        })
+    upgrade.on_upgrade(HARD_FRAME_LIMIT, move |reader, writer| {
+        tracker.track_future(session::run(reader, writer, state, slot, token).instrument(span))
+    })
 }
 
 /// The `token` parameter of the query string. Tokens are base64url and dots,

@@ -53,13 +53,10 @@ async fn ended_by(frames: &[Out]) -> Option<In> {
     close
 }
 
-/// The close code the relay ends a connection with after a frame that
-/// breaks RFC 6455, invalid UTF-8 in a text frame included. RFC 6455 would
-/// have 1002 (1007 for the UTF-8); the relay sends 1001 with the reason
-/// "relay shutting down", because its WebSocket layer (tungstenite) only
-/// reports the error, and the session's end closes as it would on
-/// shutdown. Pinned as it is: a client sees 1001 and reconnects.
-const PROTOCOL_ERROR: u16 = close::GOING_AWAY;
+/// The close code of a frame that breaks RFC 6455 (section 7.4.1).
+const PROTOCOL_ERROR: u16 = 1002;
+/// The close code of a text message that is not UTF-8.
+const NOT_UTF8: u16 = 1007;
 
 fn assert_closed_with(close: Option<In>, code: u16, what: &str) {
     let close = close.unwrap_or_else(|| panic!("{what}: no close frame"));
@@ -301,12 +298,23 @@ async fn two_frames_in_one_write_are_both_read() {
 // How connections end.
 
 #[tokio::test]
-async fn a_client_close_ends_the_connection_without_a_close_in_reply() {
-    // RFC 6455 (5.5.1) has the relay echo the close; today's relay only
-    // closes the TCP connection: tungstenite queues the echo, but the
-    // session ends at the close and nothing flushes it. Pinned as it is.
-    let close = ended_by(&[Out::new(opcode::CLOSE, close_payload(1000, "bye"))]).await;
-    assert!(close.is_none(), "{close:?}");
+async fn a_client_close_is_echoed_and_the_connection_ends() {
+    // RFC 6455 section 5.5.1: the relay answers with a close of its own,
+    // echoing the client's code, then closes TCP.
+    let close = ended_by(&[Out::new(opcode::CLOSE, close_payload(4321, "bye"))]).await;
+    assert_closed_with(close, 4321, "echo of the client's close");
+}
+
+#[tokio::test]
+async fn a_close_with_a_code_no_endpoint_may_send_is_a_protocol_error() {
+    let close = ended_by(&[Out::new(opcode::CLOSE, close_payload(1005, "no"))]).await;
+    assert_closed_with(close, PROTOCOL_ERROR, "close 1005");
+}
+
+#[tokio::test]
+async fn a_new_message_inside_a_fragmented_one_is_a_protocol_error() {
+    let close = ended_by(&[Out::text("{\"type\":").more(), Out::text(JOIN)]).await;
+    assert_closed_with(close, PROTOCOL_ERROR, "text inside a fragmented text");
 }
 
 #[tokio::test]
@@ -351,7 +359,7 @@ async fn a_text_frame_of_invalid_utf8_closes_the_connection() {
     payload.extend_from_slice(&[0xC3, 0x28]);
     payload.extend_from_slice(br#"ral"}"#);
     let close = ended_by(&[Out::new(opcode::TEXT, payload)]).await;
-    assert_closed_with(close, PROTOCOL_ERROR, "invalid UTF-8");
+    assert_closed_with(close, NOT_UTF8, "invalid UTF-8");
 }
 
 /// The relay's hard frame limit (`HARD_FRAME_LIMIT`, docs/PROTOCOL.md).

@@ -35,7 +35,6 @@ pub mod writer;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use axum::extract::ws::{Message, WebSocket};
 use futures_util::{Stream, StreamExt};
 use shared::{close, limits::MAX_FRAME_BYTES, ClientMsg, ErrorCode, RoomName, ServerMsg, User};
 use tokio::sync::mpsc;
@@ -53,6 +52,7 @@ use crate::{
     reads::ReadBudget,
     state::AppState,
     store::Action,
+    ws::{self, Message},
 };
 
 /// How long a new connection may stay silent before its first frame.
@@ -60,7 +60,13 @@ const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one upgraded connection until it closes, then cleans up.
 /// `token` is the `?token=` query parameter, for relays in token mode.
-pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Option<String>) {
+pub async fn run(
+    reader: ws::Reader,
+    writer: ws::Writer,
+    state: AppState,
+    slot: ConnSlot,
+    token: Option<String>,
+) {
     let conn = state.next_conn_id();
     tracing::Span::current().record("conn", conn);
     let (tx, rx) = mpsc::channel(state.config.queue_len.max(1));
@@ -72,11 +78,9 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
         kick,
         backlog: backlog.clone(),
     };
-    let (sink, stream) = socket.split();
-
     let writer = tokio::spawn(
         writer::write_loop(
-            sink,
+            writer,
             rx,
             peer.kick.clone(),
             backlog,
@@ -87,7 +91,7 @@ pub async fn run(socket: WebSocket, state: AppState, slot: ConnSlot, token: Opti
     );
     let mut session = Session::new(state.clone(), peer);
     session.query_token = token;
-    session.read_loop(stream).await;
+    session.read_loop(reader).await;
     // The one cleanup block is `Session`'s drop (`cleanup`), which also
     // runs if the session panics.
     drop(session);
@@ -112,7 +116,7 @@ pub async fn run_driven(
     // Encoded here and decoded by `on_text`, so a gateway's frames pass the
     // very guards (size, decoding, metrics) a WebSocket's do.
     let stream = futures_util::stream::poll_fn(move |cx| input.poll_recv(cx))
-        .map(|msg| Ok::<_, axum::Error>(Message::Text(msg.encode().into())));
+        .map(|msg| Ok::<_, ws::Error>(Message::Text(msg.encode())));
     session.read_loop(Box::pin(stream)).await;
 }
 
@@ -180,7 +184,7 @@ impl Session {
 
     async fn read_loop<S>(&mut self, mut stream: S)
     where
-        S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+        S: Stream<Item = Result<Message, ws::Error>> + Unpin,
     {
         let kick = self.peer.kick.clone();
         loop {
@@ -220,15 +224,17 @@ impl Session {
                 }
                 Ok(None) => return,
                 Ok(Some(Err(err))) => {
-                    if is_capacity_error(&err) {
-                        kick.kick(close::MESSAGE_TOO_BIG);
+                    // A frame breaking the protocol, or too big, closes
+                    // with its code (1002, 1007, 1009).
+                    if let Some(code) = err.close_code() {
+                        kick.kick(code);
                     }
                     tracing::debug!(conn = self.conn(), "read failed: {err}");
                     return;
                 }
                 Ok(Some(Ok(message))) => message,
             };
-            if matches!(message, Message::Close(_)) {
+            if let Message::Close(_) = message {
                 return;
             }
             // Every kind of frame costs the relay a read, so every kind is
@@ -249,7 +255,7 @@ impl Session {
                 Message::Close(_) => return,
                 // Pings are answered by the WebSocket layer; pongs only
                 // prove the peer is alive, which the timeout above saw.
-                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Ping | Message::Pong => {}
             }
         }
     }
@@ -417,12 +423,4 @@ enum Event<R> {
     Answered(pipeline::Answered),
     TokenDue,
     Read(R),
-}
-
-/// Whether the read failed because a frame passed the hard size limit
-/// (tungstenite's capacity error, which axum wraps).
-fn is_capacity_error(err: &axum::Error) -> bool {
-    std::error::Error::source(err)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
 }

@@ -7,14 +7,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::{stream::SplitSink, SinkExt};
 use shared::close;
 use tokio::sync::mpsc;
 
 use crate::{
     metrics::Metrics,
     peer::{Backlog, Frame, Kick},
+    ws::{self, Batch},
 };
 
 /// How long one write may wait for a peer that does not read.
@@ -25,13 +24,14 @@ const WRITE_BATCH: usize = 64;
 /// Writes queued frames until the connection is kicked (or its queue
 /// closes), then what is left and a close frame.
 pub(super) async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: ws::Writer,
     mut rx: mpsc::Receiver<Frame>,
     kick: Arc<Kick>,
     backlog: Arc<Backlog>,
     ping_every: Duration,
     metrics: Arc<Metrics>,
 ) {
+    let control = sink.control();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -42,7 +42,16 @@ pub(super) async fn write_loop(
                 let Some(frame) = frame else { break };
                 timed(write_batch(&mut sink, &mut rx, frame, &backlog, &metrics)).await
             }
-            _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
+            _ = ping.tick() => {
+                let mut batch = Batch::default();
+                batch.ping();
+                timed(sink.write(batch)).await
+            }
+            payload = control.pong_due() => {
+                let mut batch = Batch::default();
+                batch.pong(&payload);
+                timed(sink.write(batch)).await
+            }
         };
         if let Err(err) = written {
             tracing::debug!("write failed: {err}");
@@ -59,17 +68,13 @@ pub(super) async fn write_loop(
     // peer is too slow to take it, then say why the connection ends.
     let code = kick.code();
     metrics.closed(code);
-    let _ = timed(async {
-        if code != close::SLOW_CONSUMER {
-            while let Ok(frame) = rx.try_recv() {
-                sink.feed(Message::Text(frame.into_text())).await?;
-            }
+    let mut owed = Batch::default();
+    if code != close::SLOW_CONSUMER {
+        while let Ok(frame) = rx.try_recv() {
+            owed.text(&frame.into_text());
         }
-        let reason = close_reason(code).into();
-        sink.send(Message::Close(Some(CloseFrame { code, reason })))
-            .await
-    })
-    .await;
+    }
+    let _ = timed(sink.close(owed, code, close_reason)).await;
     kick.token.cancel();
 }
 
@@ -78,40 +83,42 @@ pub(super) async fn write_loop(
 /// message this connection is the last to write is timed as it goes into
 /// the flush (its `ts` has 1 ms resolution, far coarser than the flush).
 async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut ws::Writer,
     rx: &mut mpsc::Receiver<Frame>,
     first: Frame,
     backlog: &Backlog,
     metrics: &Metrics,
-) -> Result<(), axum::Error> {
+) -> std::io::Result<()> {
+    let mut batch = Batch::default();
     let mut bytes = first.len();
-    sink.feed(text(first, metrics)).await?;
+    text(&mut batch, first, metrics);
     for _ in 1..WRITE_BATCH {
         match rx.try_recv() {
             Ok(frame) => {
                 bytes += frame.len();
-                sink.feed(text(frame, metrics)).await?;
+                text(&mut batch, frame, metrics);
             }
             Err(_) => break,
         }
     }
-    sink.flush().await?;
+    sink.write(batch).await?;
     backlog.done(bytes);
     Ok(())
 }
 
-/// The frame's text, timing the message if this is its last recipient.
-fn text(frame: Frame, metrics: &Metrics) -> Message {
+/// Adds the frame's text to `batch`, timing the message if this is its
+/// last recipient.
+fn text(batch: &mut Batch, frame: Frame, metrics: &Metrics) {
     let (text, accepted) = frame.into_parts();
     if let Some(ts) = accepted {
         metrics.delivered(ts);
     }
-    Message::Text(text)
+    batch.text(&text);
 }
 
 enum WriteError {
     Timeout,
-    Socket(axum::Error),
+    Socket(std::io::Error),
 }
 
 impl WriteError {
@@ -130,7 +137,7 @@ impl std::fmt::Display for WriteError {
 }
 
 async fn timed(
-    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
 ) -> Result<(), WriteError> {
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
         Ok(result) => result.map_err(WriteError::Socket),
