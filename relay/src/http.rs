@@ -18,6 +18,26 @@ use tower::ServiceExt;
 
 use crate::state::AppState;
 
+/// Connections the kernel may hold for `accept` (capped by
+/// `net.core.somaxconn`). tokio's default, 1024, overflowed when thousands
+/// of clients connected at once (a relay restart brings every client back
+/// within seconds): each overflow drops a SYN, which the client resends
+/// only after a second (docs/PERFORMANCE.md).
+const BACKLOG: u32 = 4096;
+
+/// A TCP listener on `addr` with room for a burst of connections.
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted relay can bind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `router` until `stop` is cancelled, then lets requests in flight
 /// finish (bounded by the shutdown timeout).
 ///

@@ -121,16 +121,14 @@ fn room_name(input: &str) -> Result<RoomName, String> {
 
 #[tokio::main]
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| {
+    let listener = relay::http::listen(config.bind).with_context(|| {
             format!(
                 "cannot listen on {}: is another relay running there? Choose another address with --bind",
                 config.bind
             )
         })?;
     let metrics = match config.metrics_bind.0 {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        Some(addr) => Some(relay::http::listen(addr).with_context(|| {
             format!(
                 "cannot serve metrics on {addr}: is another relay running there? Choose another \
                  address with --metrics-bind, or `--metrics-bind off`"

@@ -89,7 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     runtime.block_on(async {
         let hub = Arc::new(Hub::default());
         let app = Router::new().route("/ws", get(upgrade)).with_state(hub);
-        let listener = tokio::net::TcpListener::bind(args.bind).await?;
+        // The relay's backlog (4096, `relay::http::listen`), so a burst of
+        // connections meets the same kernel queue in both.
+        let socket = if args.bind.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(args.bind)?;
+        let listener = socket.listen(4096)?;
         axum::serve(listener, app).await?;
         anyhow::Ok(())
     })?;
