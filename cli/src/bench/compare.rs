@@ -146,7 +146,8 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             let report =
                 runtime.block_on(one(&args, scenario, running, addr, nofile, source_offset));
             // Fresh source addresses for the next run (see Shared::source_offset).
-            source_offset += 1 + args.idle_clients.max(args.clients) / 20_000;
+            source_offset +=
+                1 + args.idle_clients.max(args.clients) / super::conn::CONNS_PER_SOURCE_IP;
             match report {
                 Ok(report) => rows.push((scenario.clone(), name.clone(), report)),
                 Err(err) => notes.push(format!("{scenario} on {name}: failed ({err:#})")),

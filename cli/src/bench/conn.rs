@@ -41,8 +41,13 @@ pub enum Phase {
 }
 
 /// Connections spread their source addresses over 127.0.0.x, this many per
-/// address, so that tens of thousands do not run out of ephemeral ports.
-const CONNS_PER_SOURCE_IP: usize = 20_000;
+/// address. Users come from many addresses; from one, `connect` searches
+/// the ephemeral ports for one free toward the relay, and past half the
+/// range (Linux prefers even ports for `connect`, 14,116 of them) each
+/// search walks most of it: with 20,000 per address, 19,000 members took
+/// seconds of the generator's system time and some connects a second or
+/// two (docs/PERFORMANCE.md).
+pub const CONNS_PER_SOURCE_IP: usize = 4_000;
 /// How long connecting, `welcome` and `joined` may take together.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
