@@ -224,3 +224,83 @@ impl Stream for Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{FutureExt, StreamExt};
+    use tokio::{
+        io::AsyncWriteExt,
+        net::{TcpListener, TcpStream},
+    };
+
+    use super::*;
+
+    /// A reader on the relay's end of a real loopback connection, and the
+    /// client's end.
+    async fn connected() -> (Reader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (relay, _) = listener.accept().await.unwrap();
+        let (read, _write) = relay.into_split();
+        let reader = Reader::tcp(read, Vec::new(), 1024, Arc::default());
+        (reader, client)
+    }
+
+    /// A masked client text frame.
+    fn text_frame(text: &str) -> Vec<u8> {
+        let mask = [7, 21, 99, 200];
+        let mut out = Vec::new();
+        frame::write(&mut out, Opcode::Text, text.as_bytes());
+        out[1] |= 0x80;
+        let at = out.len() - text.len();
+        out.splice(at..at, mask);
+        frame::unmask(&mut out[at + 4..], mask);
+        out
+    }
+
+    /// Polls the reader until it waits for the socket.
+    async fn until_waiting(reader: &mut Reader) {
+        let waited = tokio::time::timeout(Duration::from_millis(50), reader.next()).await;
+        assert!(waited.is_err(), "nothing more was sent: {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_waiting_for_its_client_holds_no_buffer() {
+        let (mut reader, mut client) = connected().await;
+        // One frame a read, then two in one.
+        for texts in [&["first"][..], &["second", "third"]] {
+            let bytes: Vec<u8> = texts.iter().flat_map(|text| text_frame(text)).collect();
+            client.write_all(&bytes).await.unwrap();
+            for text in texts {
+                let message = reader.next().await.unwrap().unwrap();
+                assert_eq!(message, Message::Text(text.to_string()));
+            }
+            // Polled once, as a session waiting for its client is: a
+            // timer's wake-up would poll again and hide a buffer taken on
+            // the first poll (tokio keeps the socket "readable" until a
+            // read finds nothing).
+            assert!(
+                reader.next().now_or_never().is_none(),
+                "nothing more was sent"
+            );
+            assert_eq!(reader.buf.capacity(), 0, "after {texts:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_split_across_reads_keeps_its_bytes_until_the_rest_arrives() {
+        let (mut reader, mut client) = connected().await;
+        let frame = text_frame(&"x".repeat(300));
+        client.write_all(&frame[..3]).await.unwrap();
+        until_waiting(&mut reader).await;
+        client.write_all(&frame[3..150]).await.unwrap();
+        until_waiting(&mut reader).await;
+        client.write_all(&frame[150..]).await.unwrap();
+        let message = reader.next().await.unwrap().unwrap();
+        assert_eq!(message, Message::Text("x".repeat(300)));
+    }
+}
