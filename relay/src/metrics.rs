@@ -384,6 +384,8 @@ impl Metrics {
         let closes = Family::<CloseLabel, counter::Counter>::default();
         for code in [
             close::GOING_AWAY,
+            close::PROTOCOL_ERROR,
+            close::NOT_UTF8,
             close::MESSAGE_TOO_BIG,
             close::INTERNAL_ERROR,
             close::SLOW_CONSUMER,

@@ -504,6 +504,11 @@ impl From<&Invalid> for ErrorCode {
 pub mod close {
     /// The relay is shutting down; reconnect (to another relay) shortly.
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame that breaks RFC 6455 (unmasked, a reserved bit or opcode,
+    /// a control frame fragmented or too long, ...).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message (or close reason) that is not UTF-8.
+    pub const NOT_UTF8: u16 = 1007;
     /// A frame larger than the relay will read at all.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The relay failed while serving this connection (a bug); reconnect.

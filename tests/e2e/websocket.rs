@@ -53,9 +53,8 @@ async fn ended_by(frames: &[Out]) -> Option<In> {
     close
 }
 
-/// The close code of a frame that breaks RFC 6455 (section 7.4.1).
+/// The close codes of RFC 6455 section 7.4.1, as numbers: the contract.
 const PROTOCOL_ERROR: u16 = 1002;
-/// The close code of a text message that is not UTF-8.
 const NOT_UTF8: u16 = 1007;
 
 fn assert_closed_with(close: Option<In>, code: u16, what: &str) {

@@ -150,6 +150,8 @@ async fn timed(
 pub fn close_reason(code: u16) -> &'static str {
     match code {
         close::GOING_AWAY => "relay shutting down",
+        close::PROTOCOL_ERROR => "protocol error",
+        close::NOT_UTF8 => "text frame not UTF-8",
         close::MESSAGE_TOO_BIG => "frame too large",
         close::INTERNAL_ERROR => "internal error; reconnect",
         close::SLOW_CONSUMER => "slow consumer: you did not read fast enough",

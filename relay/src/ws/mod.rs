@@ -32,6 +32,7 @@ use std::sync::{
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use shared::close;
 use tokio::{net::TcpStream, sync::Notify};
 
 pub use self::{
@@ -80,17 +81,13 @@ impl Error {
     /// connection that is already gone.
     pub fn close_code(&self) -> Option<u16> {
         match self {
-            Error::Protocol(_) => Some(PROTOCOL_ERROR),
-            Error::NotUtf8 => Some(NOT_UTF8),
-            Error::TooBig(_) => Some(shared::close::MESSAGE_TOO_BIG),
+            Error::Protocol(_) => Some(close::PROTOCOL_ERROR),
+            Error::NotUtf8 => Some(close::NOT_UTF8),
+            Error::TooBig(_) => Some(close::MESSAGE_TOO_BIG),
             Error::Io(_) | Error::Truncated => None,
         }
     }
 }
-
-/// Close codes of RFC 6455 section 7.4.1 the reader's errors map to.
-const PROTOCOL_ERROR: u16 = 1002;
-const NOT_UTF8: u16 = 1007;
 
 /// What the reader leaves for the writer to send.
 #[derive(Default)]
