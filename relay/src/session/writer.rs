@@ -20,6 +20,10 @@ use crate::{
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames the writer sends per flush at most.
 const WRITE_BATCH: usize = 64;
+/// Bytes a batch gathers before it is written, at most (plus the last
+/// frame's): the batch's buffer lives only as long as its write, and this
+/// bounds it when the queue holds large frames (`history` pages).
+const WRITE_BYTES: usize = 16 * 1024;
 
 /// Writes queued frames until the connection is kicked (or its queue
 /// closes), then what is left and a close frame.
@@ -93,6 +97,9 @@ async fn write_batch(
     let mut bytes = first.len();
     text(&mut batch, first, metrics);
     for _ in 1..WRITE_BATCH {
+        if batch.len() >= WRITE_BYTES {
+            break;
+        }
         match rx.try_recv() {
             Ok(frame) => {
                 bytes += frame.len();

@@ -22,6 +22,15 @@ impl Batch {
         frame::write(&mut self.0, Opcode::Text, text.as_bytes());
     }
 
+    /// Bytes encoded so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn ping(&mut self) {
         frame::write(&mut self.0, Opcode::Ping, &[]);
     }
