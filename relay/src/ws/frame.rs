@@ -260,6 +260,25 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_give_a_header_more_to_read_or_an_error_never_a_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 16) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Ok(Some(header)) = parse_header(&bytes) {
+                assert!(header.size <= bytes.len(), "{bytes:?}");
+                assert!(!header.opcode.is_control() || header.len <= MAX_CONTROL as u64);
+            }
+        }
+    }
+
+    #[test]
     fn unmasking_twice_gives_the_payload_back_at_every_length() {
         let mask = [0xde, 0xad, 0xbe, 0xef];
         for len in 0..40 {

@@ -157,7 +157,7 @@ impl Reader {
         let want = frame::parse_header(&self.buf)
             .ok()
             .flatten()
-            .map_or(0, |header| header.size + header.len as usize);
+            .map_or(0, |header| header.size.saturating_add(header.len as usize));
         match &mut self.source {
             Source::Tcp(read) => loop {
                 // Readiness first, so an idle connection holds no buffer.
