@@ -46,16 +46,8 @@ pub(super) async fn write_loop(
                 let Some(frame) = frame else { break };
                 timed(write_batch(&mut sink, &mut rx, frame, &backlog, &metrics)).await
             }
-            _ = ping.tick() => {
-                let mut batch = Batch::default();
-                batch.ping();
-                timed(sink.write(batch)).await
-            }
-            payload = control.pong_due() => {
-                let mut batch = Batch::default();
-                batch.pong(&payload);
-                timed(sink.write(batch)).await
-            }
+            _ = ping.tick() => timed(sink.ping()).await,
+            payload = control.pong_due() => timed(sink.pong(&payload)).await,
         };
         if let Err(err) = written {
             tracing::debug!("write failed: {err}");

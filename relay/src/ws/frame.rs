@@ -68,15 +68,14 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, Error> {
         return Ok(None);
     };
     if first & 0x70 != 0 {
-        return Err(Error::protocol(
+        return Err(Error::Protocol(
             "a reserved bit is set, and no extension was agreed",
         ));
     }
-    let opcode =
-        Opcode::from_bits(first & 0x0F).ok_or_else(|| Error::protocol("a reserved opcode"))?;
+    let opcode = Opcode::from_bits(first & 0x0F).ok_or(Error::Protocol("a reserved opcode"))?;
     let fin = first & 0x80 != 0;
     if second & 0x80 == 0 {
-        return Err(Error::protocol("a client's frame must be masked"));
+        return Err(Error::Protocol("a client's frame must be masked"));
     }
     let (len, at) = match second & 0x7F {
         126 => match buf.get(2..4) {
@@ -87,7 +86,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, Error> {
             Some(bytes) => {
                 let len = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
                 if len >> 63 != 0 {
-                    return Err(Error::protocol("a 64-bit length with its top bit set"));
+                    return Err(Error::Protocol("a 64-bit length with its top bit set"));
                 }
                 (len, 10)
             }
@@ -96,7 +95,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, Error> {
         len => (u64::from(len), 2),
     };
     if opcode.is_control() && (!fin || len > MAX_CONTROL as u64) {
-        return Err(Error::protocol(
+        return Err(Error::Protocol(
             "a control frame must be whole and at most 125 bytes",
         ));
     }
@@ -150,12 +149,12 @@ pub fn write(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
 pub fn close_code(payload: &[u8]) -> Result<Option<u16>, Error> {
     match payload {
         [] => Ok(None),
-        [_] => Err(Error::protocol("a close frame of one byte")),
+        [_] => Err(Error::Protocol("a close frame of one byte")),
         [high, low, reason @ ..] => {
             let code = u16::from_be_bytes([*high, *low]);
             let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !sendable {
-                return Err(Error::protocol("a close code no endpoint may send"));
+                return Err(Error::Protocol("a close code no endpoint may send"));
             }
             std::str::from_utf8(reason).map_err(|_| Error::NotUtf8)?;
             Ok(Some(code))

@@ -73,10 +73,6 @@ pub enum Error {
 }
 
 impl Error {
-    fn protocol(why: &'static str) -> Error {
-        Error::Protocol(why)
-    }
-
     /// The close code this error asks for, if any: the others end a
     /// connection that is already gone.
     pub fn close_code(&self) -> Option<u16> {
@@ -140,20 +136,21 @@ const NORMAL: u16 = 1000;
 /// other (TLS) through a lock, with a buffer kept.
 pub fn split(upgraded: Upgraded, max_message: usize) -> (Reader, Writer) {
     let control = std::sync::Arc::new(Control::default());
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => {
-            let (read, write) = parts.io.into_inner().into_split();
-            (
-                Reader::tcp(read, parts.read_buf.to_vec(), max_message, control.clone()),
-                Writer::new(Box::new(write), control),
-            )
-        }
-        Err(upgraded) => {
-            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
-            (
-                Reader::other(read, max_message, control.clone()),
-                Writer::new(Box::new(write), control),
-            )
-        }
-    }
+    let (reader, write): (_, Box<dyn tokio::io::AsyncWrite + Send + Unpin>) =
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let (read, write) = parts.io.into_inner().into_split();
+                let buffered = parts.read_buf.to_vec();
+                let reader = Reader::tcp(read, buffered, max_message, control.clone());
+                (reader, Box::new(write))
+            }
+            Err(upgraded) => {
+                let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+                (
+                    Reader::other(read, max_message, control.clone()),
+                    Box::new(write),
+                )
+            }
+        };
+    (reader, Writer::new(write, control))
 }

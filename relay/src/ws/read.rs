@@ -122,10 +122,10 @@ impl Reader {
                 Message::Close(code)
             }
             (Opcode::Text | Opcode::Binary, Some(_)) => {
-                return Err(Error::protocol("a new message inside a fragmented one"))
+                return Err(Error::Protocol("a new message inside a fragmented one"))
             }
             (Opcode::Continuation, None) => {
-                return Err(Error::protocol("a continuation with no message begun"))
+                return Err(Error::Protocol("a continuation with no message begun"))
             }
             (Opcode::Text | Opcode::Binary, None) if !fin => {
                 self.partial = Some((opcode, payload.to_vec()));

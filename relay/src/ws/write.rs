@@ -31,11 +31,11 @@ impl Batch {
         self.0.is_empty()
     }
 
-    pub fn ping(&mut self) {
+    fn ping(&mut self) {
         frame::write(&mut self.0, Opcode::Ping, &[]);
     }
 
-    pub fn pong(&mut self, payload: &[u8]) {
+    fn pong(&mut self, payload: &[u8]) {
         frame::write(&mut self.0, Opcode::Pong, payload);
     }
 
@@ -65,6 +65,20 @@ impl Writer {
     pub async fn write(&mut self, batch: Batch) -> std::io::Result<()> {
         self.sink.write_all(&batch.0).await?;
         self.sink.flush().await
+    }
+
+    /// A ping, when the connection has been quiet.
+    pub async fn ping(&mut self) -> std::io::Result<()> {
+        let mut batch = Batch::default();
+        batch.ping();
+        self.write(batch).await
+    }
+
+    /// The answer to the client's latest ping ([`Control::pong_due`]).
+    pub async fn pong(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        let mut batch = Batch::default();
+        batch.pong(payload);
+        self.write(batch).await
     }
 
     /// What the reader left for this half: [`Control::pong_due`] is
