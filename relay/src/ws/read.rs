@@ -158,12 +158,12 @@ impl Reader {
             .ok()
             .flatten()
             .map_or(0, |header| header.size.saturating_add(header.len as usize));
+        let room = READ_CHUNK.max(want.saturating_sub(self.buf.len()));
         match &mut self.source {
             Source::Tcp(read) => loop {
                 // Readiness first, so an idle connection holds no buffer.
                 ready!(read.as_ref().poll_read_ready(cx))?;
-                self.buf
-                    .reserve(READ_CHUNK.max(want.saturating_sub(self.buf.len())));
+                self.buf.reserve(room);
                 match read.try_read_buf(&mut self.buf) {
                     // Readiness was stale: wait again, holding nothing.
                     Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
@@ -175,8 +175,7 @@ impl Reader {
                 }
             },
             Source::Other(read) => {
-                self.buf
-                    .reserve(READ_CHUNK.max(want.saturating_sub(self.buf.len())));
+                self.buf.reserve(room);
                 tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buf)
             }
         }
