@@ -3,9 +3,9 @@
 //! the handshake, masking, fragmentation, control frames, extended
 //! lengths, frames in pieces and together, and how each protocol error
 //! ends the connection (close code, then the TCP connection), with the
-//! relay serving others afterwards. Implementation-agnostic: it pins what
-//! tungstenite does today so that a WebSocket layer of the relay's own
-//! must do the same.
+//! relay serving others afterwards. Implementation-agnostic: written
+//! against tungstenite, before the relay's own layer (`relay::ws`)
+//! replaced it, and kept to RFC 6455's close codes and close echo.
 
 use relay::Config;
 use shared::{close, ErrorCode, ServerMsg};
